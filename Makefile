@@ -1,0 +1,115 @@
+# portshare build. `make` builds everything into build/; `make test` runs every test
+# (plain build, then once more under AddressSanitizer + UndefinedBehaviorSanitizer);
+# `make run` starts the daemon with two demo apps. SAN=1 BUILD=build-asan builds the
+# sanitizer variant.
+
+BUILD ?= build
+CC ?= cc
+LLHTTP_SRC := /usr/share/llhttp
+LLHTTP_INC := /usr/share/include/llhttp
+
+CFLAGS_COMMON := -std=c17 -D_GNU_SOURCE -g -fPIC -Iinclude -Isrc/common -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1
+WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+ifeq ($(SAN),1)
+OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -DPS_SANITIZE=1
+LDSAN := -fsanitize=address,undefined
+else
+OPT := -O2
+LDSAN :=
+endif
+CFLAGS := $(CFLAGS_COMMON) $(OPT) $(WARN) $(EXTRA_CFLAGS)
+LDFLAGS := $(LDSAN) $(EXTRA_LDFLAGS)
+
+COMMON_SRC := $(wildcard src/common/*.c)
+LIB_SRC := $(wildcard src/lib/*.c)
+DAEMON_SRC := $(wildcard src/daemon/*.c)
+CTL_SRC := $(wildcard src/ctl/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+LLHTTP_C := llhttp.c api.c http.c
+
+OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+LLHTTP_OBJ := $(patsubst %.c,$(BUILD)/obj/llhttp/%.o,$(LLHTTP_C))
+COMMON_OBJ := $(call OBJ,$(COMMON_SRC)) $(LLHTTP_OBJ)
+LIB_OBJ := $(call OBJ,$(LIB_SRC))
+
+BINS := $(BUILD)/bin/portshared $(BUILD)/bin/portsharectl $(BUILD)/bin/portshare-hello \
+	$(BUILD)/bin/portshare-static $(BUILD)/bin/portshare-upload-echo
+LIBS := $(BUILD)/lib/libportshare.a $(BUILD)/lib/libportshare.so $(BUILD)/lib/pkgconfig/portshare.pc
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+TEST_BINS := $(BUILD)/tests/testworker
+
+.PHONY: all deps run test test-asan unit clean format
+all: $(BINS) $(LIBS) $(UNIT_BINS) $(TEST_BINS)
+
+deps:
+	@sh scripts/deps.sh
+
+$(BUILD)/obj/llhttp/%.o: $(LLHTTP_SRC)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(OPT) -w -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/lib/libportshare.a: $(LIB_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/lib/libportshare.so: $(LIB_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,libportshare.so.1 -o $@ $^ $(LDFLAGS)
+
+$(BUILD)/lib/pkgconfig/portshare.pc: scripts/portshare.pc.in
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(abspath $(BUILD))|' -e 's|@INCLUDEDIR@|$(abspath include)|' $< > $@
+
+$(BUILD)/bin/portshared: $(call OBJ,$(DAEMON_SRC)) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS) -lseccomp
+
+$(BUILD)/bin/portsharectl: $(call OBJ,$(CTL_SRC)) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS)
+
+$(BUILD)/bin/portshare-hello: $(call OBJ,examples/hello.c) $(BUILD)/lib/libportshare.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS)
+
+$(BUILD)/bin/portshare-static: $(call OBJ,examples/static.c) $(BUILD)/lib/libportshare.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS)
+
+$(BUILD)/bin/portshare-upload-echo: $(call OBJ,examples/upload_echo.c) $(BUILD)/lib/libportshare.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS)
+
+$(BUILD)/tests/testworker: $(call OBJ,tests/integration/testworker.c) $(BUILD)/lib/libportshare.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS)
+
+# Unit tests may #include the .c they test; they link the common objects and cmocka.
+$(BUILD)/tests/test_%: $(call OBJ,tests/unit/test_%.c) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS) -lcmocka
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@sh scripts/demo.sh $(BUILD)
+
+# The whole suite, plain then sanitized; the last line is the total of both.
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all BUILD=build-asan SAN=1
+	@sh tests/run.sh build build-asan
+
+unit: all
+	@sh tests/run.sh --unit-only $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs the Debian packages portshare needs to build and test, when they are missing.
+# As root it runs apt-get update then apt-get install; otherwise it prints the exact line to run.
+set -e
+pkgs="build-essential pkg-config node-llhttp libseccomp-dev libcmocka-dev clang libclang-rt-dev curl python3 iproute2 strace procps"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+	echo "portshare: missing Debian packages:$missing" >&2
+	echo "run as root: apt-get update && apt-get install -y$missing" >&2
+	exit 1
+fi
+echo "portshare: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

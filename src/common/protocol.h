@@ -1,0 +1,193 @@
+/* protocol.h: every control message between portshared and its clients (libportshare,
+ * portsharectl), their fields, limits and the protocol version. docs/PROTOCOL.md
+ * explains it in prose. Encoders and decoders live in protocol.c and nowhere else.
+ *
+ * Transport: AF_UNIX SOCK_SEQPACKET, one message per packet, at most PS_MSG_MAX bytes
+ * (a larger SEQPACKET send fails with EMSGSIZE). Host byte order (same machine).
+ *
+ * File descriptor rules (as OpenBSD's imsg):
+ * - Only DELIVER carries an fd (one, SCM_RIGHTS), and only when flag PS_DELIVER_FD is
+ *   set: the first time that session sees that connection. Any other fd that arrives,
+ *   on any message, is closed by the receiver and the message is a protocol error.
+ * - The sender keeps its own copy; the receiver owns the copy it received and must
+ *   either keep it or close it. The library caches a connection's fd until the daemon
+ *   sends CONN_CLOSED or the library sends END, never closing it on its own before.
+ * - recvmsg always with MSG_CMSG_CLOEXEC. A receiver at its fd limit sees MSG_CTRUNC
+ *   (the fd is dropped by the kernel): the library answers NOFD and the daemon queues
+ *   the request again. Running out of fds is back-pressure, not a crash.
+ * - A full socket (EAGAIN) is never a reason to drop a message: the sender queues it.
+ *
+ * Every decoder checks the total length against the fixed part and the variable
+ * parts exactly; a malformed message ends the session that sent it, never the daemon.
+ */
+#ifndef PS_PROTOCOL_H
+#define PS_PROTOCOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define PS_PROTO_VERSION 1
+#define PS_MSG_MAX 65536
+#define PS_QUEUE_NAME_MAX 63  /* bytes, without the NUL */
+#define PS_PREFIX_MAX 1024    /* bytes of a URL prefix string, without the NUL */
+#define PS_TEXT_MAX 1024      /* bytes of a REPLY text */
+#define PS_PROGRAM_MAX 63     /* program name in HELLO */
+
+/* Append-only: never renumber. */
+enum ps_msg_type {
+	PS_MSG_HELLO = 1,        /* c->d: version, pid, program; d replies REPLY (id = session id) */
+	PS_MSG_REPLY = 2,        /* d->c: answer to the request with the same seq */
+	PS_MSG_QUEUE_CREATE = 3, /* c->d: name + options; REPLY id = queue id */
+	PS_MSG_QUEUE_OPEN = 4,   /* c->d: name; REPLY id = queue id */
+	PS_MSG_QUEUE_DELETE = 5, /* c->d: queue id (persistent queues, admin) */
+	PS_MSG_QUEUE_DRAIN = 6,  /* c->d: queue id: no more deliveries to this session */
+	PS_MSG_URL_ADD = 7,      /* c->d: queue id + prefix */
+	PS_MSG_URL_DEL = 8,      /* c->d: queue id + prefix */
+	PS_MSG_RECEIVE = 9,      /* c->d: queue id + count of receives to post; no REPLY */
+	PS_MSG_DELIVER = 10,     /* d->c: one request (+ the client fd the first time) */
+	PS_MSG_NOFD = 11,        /* c->d: a DELIVER's fd was lost (MSG_CTRUNC); no REPLY */
+	PS_MSG_RETURN = 12,      /* c->d: response done, daemon reads the connection again */
+	PS_MSG_END = 13,         /* c->d: the library is done with the connection */
+	PS_MSG_CONN_CLOSED = 14, /* d->c: drop the cached fd of this connection */
+	PS_MSG_STATUS = 15,      /* ctl->d: flags; d answers STATUS_DATA... */
+	PS_MSG_STATUS_DATA = 16, /* d->ctl: a piece of the status text; flag MORE */
+	PS_MSG_TYPE_END          /* first unused number */
+};
+
+struct ps_msg_hdr {
+	uint16_t type;  /* enum ps_msg_type */
+	uint16_t flags; /* per type */
+	uint32_t len;   /* whole message, header included */
+	uint32_t seq;   /* requests: chosen by the sender; REPLY: the request's */
+	uint32_t reserved;
+};
+
+/* An address as the daemon saw it: family AF_INET or AF_INET6, port in host order. */
+struct ps_addr {
+	uint16_t family;
+	uint16_t port;
+	uint32_t scope_id;
+	uint8_t addr[16];
+};
+
+struct ps_hello {
+	uint32_t version; /* PS_PROTO_VERSION */
+	uint32_t pid;
+	char program[PS_PROGRAM_MAX + 1]; /* NUL-terminated */
+};
+
+struct ps_reply {
+	int32_t status; /* 0 or a negative PS_E* code of portshare.h */
+	uint32_t id;    /* queue or session id */
+	/* followed by text_len bytes of text (no NUL) */
+	uint32_t text_len;
+	uint32_t reserved;
+};
+
+#define PS_QUEUE_PERSISTENT 0x1u
+struct ps_queue_create {
+	uint32_t opt_flags; /* PS_QUEUE_* */
+	uint32_t max_length;
+	uint64_t max_body;
+	uint32_t response_wait_ms;
+	char name[PS_QUEUE_NAME_MAX + 1]; /* NUL-terminated */
+};
+
+struct ps_queue_ref { /* QUEUE_OPEN (name), QUEUE_DELETE/DRAIN (id) */
+	uint32_t queue_id;
+	char name[PS_QUEUE_NAME_MAX + 1];
+};
+
+struct ps_url { /* URL_ADD, URL_DEL */
+	uint32_t queue_id;
+	uint32_t prefix_len; /* followed by prefix_len bytes (no NUL) */
+};
+
+struct ps_receive {
+	uint32_t queue_id;
+	uint32_t count;
+};
+
+/* DELIVER flags */
+#define PS_DELIVER_FD 0x1u /* an fd is attached (first delivery of this connection here) */
+#define PS_DELIVER_TLS 0x2u /* reserved: a TLS block follows (DESIGN §11) */
+
+struct ps_deliver {
+	uint64_t conn_id;
+	uint64_t req_id;
+	uint32_t queue_id;
+	uint32_t flags; /* PS_DELIVER_* */
+	struct ps_addr local;
+	struct ps_addr remote;
+	/* variable parts follow in this order, each exactly its length: */
+	uint32_t head_len; /* raw request head, through the empty line */
+	uint32_t path_len; /* canonical path */
+	uint32_t host_len; /* routing host: lower case, no port */
+	uint32_t tail_len; /* bytes the daemon read past the head (body, pipelined) */
+	uint32_t tls_len;  /* reserved, 0 */
+	uint32_t reserved;
+};
+
+struct ps_conn_ref { /* NOFD, CONN_CLOSED */
+	uint64_t conn_id;
+	uint64_t req_id;
+};
+
+/* RETURN flags */
+#define PS_RETURN_EOF 0x1u /* the library saw the client's FIN */
+struct ps_return {
+	uint64_t conn_id;
+	uint64_t req_id;
+	uint32_t flags;
+	uint32_t tail_len; /* followed by the bytes read past the request */
+};
+
+/* END flags: what the library did to the connection before giving it up */
+#define PS_END_SHUTDOWN 0x1u /* it called shutdown(SHUT_WR): daemon does the lingering close */
+#define PS_END_ABORT 0x2u    /* it reset the connection (or asks the daemon to) */
+#define PS_END_UPGRADED 0x4u /* the process keeps the connection for good */
+struct ps_end {
+	uint64_t conn_id;
+	uint64_t req_id;
+	uint32_t flags;
+	uint32_t reserved;
+};
+
+#define PS_STATUS_JSON 0x1u   /* header flag on STATUS */
+#define PS_STATUS_MORE 0x1u   /* header flag on STATUS_DATA: more pieces follow */
+
+/* A decoded message: pointers into the receive buffer, valid while it lives. */
+struct ps_msg {
+	struct ps_msg_hdr hdr;
+	union {
+		struct ps_hello hello;
+		struct ps_reply reply;
+		struct ps_queue_create create;
+		struct ps_queue_ref queue;
+		struct ps_url url;
+		struct ps_receive receive;
+		struct ps_deliver deliver;
+		struct ps_conn_ref conn;
+		struct ps_return ret;
+		struct ps_end end;
+	} u;
+	const char *text; /* REPLY text, URL prefix, STATUS_DATA piece */
+	size_t text_len;
+	const char *head, *path, *host, *tail; /* DELIVER, RETURN (tail) */
+};
+
+/* Builds a message into buf (at least PS_MSG_MAX bytes). The caller fills hdr.type,
+ * hdr.flags, hdr.seq and the union member for that type, and the variable parts by
+ * pointer and length (text for REPLY/URL/STATUS_DATA; head/path/host/tail for
+ * DELIVER; tail for RETURN). Returns the length written, or -1 if it would exceed
+ * PS_MSG_MAX or a field is out of range. */
+ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap);
+
+/* Decodes len bytes. Returns 0, or -1 with *why set to a static reason when the
+ * message is malformed (unknown type, wrong length, unterminated string, ...). */
+int protocol_decode(const void *buf, size_t len, struct ps_msg *m, const char **why);
+
+const char *protocol_type_name(unsigned type);
+
+#endif

@@ -1,0 +1,40 @@
+/* config.h: the daemon's settings: command line, config file (listen list, limits). */
+#ifndef PS_CONFIG_H
+#define PS_CONFIG_H
+
+#include <stdint.h>
+
+#include "protocol.h"
+
+#define CONFIG_LISTEN_MAX 32
+
+struct limits {
+	uint32_t header_wait_ms;       /* HeaderWait */
+	uint32_t idle_connection_ms;   /* IdleConnection */
+	uint32_t request_queue_ms;     /* RequestQueue: how long a request may wait in a queue */
+	uint32_t entity_body_ms;       /* EntityBody (enforced by the library) */
+	uint32_t drain_entity_body_ms; /* DrainEntityBody (enforced by the library) */
+	uint32_t min_send_rate;        /* MinSendRate, bytes/s */
+	uint32_t max_request_bytes;    /* MaxRequestBytes */
+	uint32_t max_field_length;     /* MaxFieldLength */
+	uint32_t url_segment_max_length;
+	uint32_t url_segment_max_count;
+	uint32_t shutdown_grace_ms;    /* SIGTERM: how long in-flight requests may finish */
+	uint32_t linger_ms;            /* lingering close: how long to drain a closing connection */
+};
+
+struct config {
+	const char *path; /* NULL: no file */
+	struct limits limits;
+	struct ps_addr listen[CONFIG_LISTEN_MAX]; /* port 0 */
+	unsigned nlisten;                          /* 0: the wildcard addresses */
+};
+
+void config_defaults(struct config *c);
+/* Reads c->path into c (starting from defaults). 0, or -1 with one line in err naming
+ * FILE:LINE and what is wrong. c is left untouched on error. */
+int config_load(struct config *c, char *err, size_t errlen);
+/* Parses an address literal ("127.0.0.1", "::1", "[::1]"); 0 or -1 */
+int config_parse_addr(const char *s, struct ps_addr *a);
+
+#endif

@@ -1,0 +1,668 @@
+/* conn.c: client connections: reading and checking request heads, routing them to a
+ * queue, the daemon's own answers, and ending connections (lingering close, abort).
+ *
+ * Every send/recv here passes MSG_DONTWAIT: file status flags are shared with the
+ * worker's copy of the socket, and a worker may clear O_NONBLOCK (DESIGN §2a). */
+#include <errno.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "canon.h"
+#include "llhttp.h"
+#include "daemon.h"
+#include "route.h"
+
+#define LINGER_DRAIN_MAX (256 * 1024) /* bytes discarded at most while closing */
+
+static void conn_on_io(struct loop_io *io, uint32_t events);
+static void conn_on_timer(struct loop_timer *t);
+static void conn_process(struct conn *c);
+static void conn_free(struct conn *c);
+
+static inline struct conn *io_conn(struct loop_io *io)
+{
+	return container_of(io, struct conn, io);
+}
+
+static uint32_t conn_buf_cap(void)
+{
+	/* the head plus some of what follows it travels in one DELIVER (< PS_MSG_MAX) */
+	return dm->cfg.limits.max_request_bytes + 4096;
+}
+
+static void sockaddr_to_ps(const struct sockaddr_storage *ss, struct ps_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)ss;
+		a->family = AF_INET;
+		a->port = ntohs(in->sin_port);
+		memcpy(a->addr, &in->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)ss;
+		a->family = AF_INET6;
+		a->port = ntohs(in6->sin6_port);
+		a->scope_id = in6->sin6_scope_id;
+		memcpy(a->addr, &in6->sin6_addr, 16);
+	}
+}
+
+void conn_accept(struct endpoint *e, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->id = ++dm->next_conn_id;
+	c->io.fd = fd;
+	c->io.fn = conn_on_io;
+	c->timer.fn = conn_on_timer;
+	c->port = e->addr.port;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		sockaddr_to_ps(&ss, &c->local);
+	sl = sizeof(ss);
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+		sockaddr_to_ps(&ss, &c->remote);
+	c->state = CONN_READING;
+	http_scan_init(&c->scan);
+	list_add_tail(&dm->conns, &c->link);
+	dm->nconns++;
+	if (loop_io_add(dm->loop, &c->io, EPOLLIN) < 0) {
+		conn_free(c);
+		return;
+	}
+	loop_timer_set(dm->loop, &c->timer, dm->cfg.limits.header_wait_ms);
+}
+
+struct conn *conn_find(uint64_t id)
+{
+	/* sessions name connections by id; the number of live connections a session can
+	 * name is small next to the cost of a hash here, but keep it out of hot paths */
+	struct list *p, *t;
+	list_for_each_safe(p, t, &dm->conns)
+	{
+		struct conn *c = container_of(p, struct conn, link);
+		if (c->id == id)
+			return c;
+	}
+	return NULL;
+}
+
+bool conn_cached_by(const struct conn *c, uint32_t session_id)
+{
+	for (uint32_t i = 0; i < c->ncached; i++)
+		if (c->cached_by[i] == session_id)
+			return true;
+	return false;
+}
+
+void conn_cache_add(struct conn *c, uint32_t session_id)
+{
+	if (conn_cached_by(c, session_id))
+		return;
+	if (c->ncached == c->capcached) {
+		uint32_t cap = c->capcached ? c->capcached * 2 : 2;
+		uint32_t *n = realloc(c->cached_by, cap * sizeof(*n));
+		if (!n)
+			return; /* worst case the session is not told CONN_CLOSED and keeps a dead fd */
+		c->cached_by = n;
+		c->capcached = cap;
+	}
+	c->cached_by[c->ncached++] = session_id;
+}
+
+void conn_cache_del(struct conn *c, uint32_t session_id)
+{
+	for (uint32_t i = 0; i < c->ncached; i++)
+		if (c->cached_by[i] == session_id) {
+			c->cached_by[i] = c->cached_by[--c->ncached];
+			return;
+		}
+}
+
+void conn_tcp_counters(const struct conn *c, uint64_t *written, uint64_t *consumed)
+{
+	/* tcpi_bytes_sent misses corked and unsent bytes: acked + still queued is what was
+	 * written; received - still unread is what was consumed (DESIGN §2a) */
+	struct tcp_info ti;
+	socklen_t tl = sizeof(ti);
+	int outq = 0, inq = 0;
+	memset(&ti, 0, sizeof(ti));
+	getsockopt(c->io.fd, IPPROTO_TCP, TCP_INFO, &ti, &tl);
+	ioctl(c->io.fd, SIOCOUTQ, &outq);
+	ioctl(c->io.fd, SIOCINQ, &inq);
+	*written = ti.tcpi_bytes_acked + (uint64_t)outq;
+	*consumed = ti.tcpi_bytes_received - (uint64_t)inq;
+}
+
+static void conn_drop_buf(struct conn *c)
+{
+	free(c->buf);
+	c->buf = NULL;
+	c->len = 0;
+}
+
+/* Closes the daemon's copy. Sessions that cache the fd are told to drop theirs. */
+static void conn_free(struct conn *c)
+{
+	if (c->io.fd < 0)
+		return;
+	loop_timer_cancel(dm->loop, &c->timer);
+	if (c->req) {
+		request_free(c->req);
+		c->req = NULL;
+	}
+	for (uint32_t i = 0; i < c->ncached; i++)
+		session_send_conn_closed(c->cached_by[i], c->id);
+	c->ncached = 0;
+	loop_io_del(dm->loop, &c->io);
+	close(c->io.fd);
+	c->io.fd = -1;
+	list_del(&c->link);
+	dm->nconns--;
+	conn_drop_buf(c);
+	free(c->out);
+	c->out = NULL;
+	free(c->cached_by);
+	c->cached_by = NULL;
+	loop_defer_free(dm->loop, free, c);
+}
+
+void conn_abort(struct conn *c)
+{
+	/* resets the connection whatever other copies of the fd exist */
+	struct sockaddr sa = {.sa_family = AF_UNSPEC};
+	connect(c->io.fd, &sa, sizeof(sa));
+	conn_free(c);
+}
+
+void conn_linger(struct conn *c)
+{
+	if (c->req) {
+		request_free(c->req);
+		c->req = NULL;
+	}
+	conn_drop_buf(c);
+	shutdown(c->io.fd, SHUT_WR);
+	if (c->eof) {
+		conn_free(c);
+		return;
+	}
+	/* drain what the client still sends, so a pipelined tail does not turn our FIN
+	 * into a reset before the client has read the answer */
+	c->state = CONN_LINGER;
+	c->out_off = 0; /* counts drained bytes */
+	if (loop_io_mod(dm->loop, &c->io, EPOLLIN) < 0) {
+		conn_free(c);
+		return;
+	}
+	loop_timer_set(dm->loop, &c->timer, dm->cfg.limits.linger_ms);
+}
+
+static void conn_linger_read(struct conn *c)
+{
+	char sink[16384];
+	for (;;) {
+		ssize_t n = recv(c->io.fd, sink, sizeof(sink), MSG_DONTWAIT);
+		if (n > 0) {
+			c->out_off += (uint32_t)n;
+			if (c->out_off > LINGER_DRAIN_MAX)
+				break;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		break;
+	}
+	conn_free(c); /* EOF, error, or enough drained */
+}
+
+static void http_date(char *buf, size_t len)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(buf, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* 0 written, 1 pending (EPOLLOUT armed), -1 the connection failed */
+static int conn_flush(struct conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->io.fd, c->out + c->out_off, c->out_len - c->out_off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0) {
+			c->out_off += (uint32_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			if (loop_io_mod(dm->loop, &c->io, EPOLLOUT) < 0)
+				return -1;
+			/* a client that does not read its answer: MinSendRate's cut-off */
+			loop_timer_set(dm->loop, &c->timer, dm->cfg.limits.idle_connection_ms);
+			return 1;
+		}
+		return -1;
+	}
+	free(c->out);
+	c->out = NULL;
+	c->out_len = c->out_off = 0;
+	return 0;
+}
+
+/* After an answer is written: close, or read the next request. */
+static void conn_after_answer(struct conn *c)
+{
+	if (c->closing) {
+		conn_linger(c);
+		return;
+	}
+	c->state = CONN_READING;
+	if (loop_io_mod(dm->loop, &c->io, EPOLLIN) < 0) {
+		conn_free(c);
+		return;
+	}
+	loop_timer_set(dm->loop, &c->timer,
+		       c->len ? dm->cfg.limits.header_wait_ms : dm->cfg.limits.idle_connection_ms);
+}
+
+static void conn_write(struct conn *c, char *out, size_t len, bool close)
+{
+	free(c->out);
+	c->out = out;
+	c->out_len = (uint32_t)len;
+	c->out_off = 0;
+	c->closing = c->closing || close;
+	c->state = CONN_WRITING;
+	int r = conn_flush(c);
+	if (r < 0)
+		conn_free(c);
+	else if (r == 0)
+		conn_after_answer(c);
+}
+
+static void conn_answer_full(struct conn *c, int status, const char *reason, bool close, bool head_method,
+			     const char *extra)
+{
+	char date[64], body[96], *out;
+	const char *text = http_status_text(status);
+	if (reason)
+		log_error_answer(c, status, reason);
+	http_date(date, sizeof(date));
+	/* a short plain-text body naming the status; none for 200 (OPTIONS *) */
+	int body_len = status == 200 ? 0 : snprintf(body, sizeof(body), "%d %s\n", status, text);
+	int n = asprintf(&out,
+			 "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: portshare\r\nContent-Type: text/plain\r\n"
+			 "Content-Length: %d\r\n%s%s%s\r\n%s",
+			 status, text, date, body_len, close ? "Connection: close\r\n" : "",
+			 status == 503 ? "Retry-After: 1\r\n" : "", extra ? extra : "",
+			 head_method || !body_len ? "" : body);
+	if (n < 0) {
+		conn_abort(c);
+		return;
+	}
+	conn_write(c, out, (size_t)n, close);
+}
+
+void conn_answer(struct conn *c, int status, const char *reason, bool close)
+{
+	bool head_method = c->req && c->req->method == HTTP_HEAD;
+	if (c->req) {
+		/* a request that had a body: no 100 was sent, so close rather than read it */
+		close = close || c->req->has_body;
+		request_free(c->req);
+		c->req = NULL;
+	}
+	conn_answer_full(c, status, reason, close, head_method, NULL);
+}
+
+static void conn_goaway(struct conn *c)
+{
+	/* HTTP/2 GOAWAY, last stream 0, error HTTP_1_1_REQUIRED (0xd), RFC 9113 §6.8 */
+	static const char frame[17] = {0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0d};
+	char *out = malloc(sizeof(frame));
+	log_error_answer(c, 0, "BadRequest: HTTP/2 preface on an HTTP/1.1 port");
+	if (!out) {
+		conn_abort(c);
+		return;
+	}
+	memcpy(out, frame, sizeof(frame));
+	conn_write(c, out, sizeof(frame), true);
+}
+
+/* Drops the first n bytes of the read buffer (a request the daemon answered itself). */
+static void conn_consume(struct conn *c, uint32_t n)
+{
+	memmove(c->buf, c->buf + n, c->len - n);
+	c->len -= n;
+	http_scan_init(&c->scan);
+	if (!c->len)
+		conn_drop_buf(c);
+}
+
+static void host_or_local(const struct http_head *h, const struct conn *c, char *host, size_t len)
+{
+	if (h->host[0]) {
+		snprintf(host, len, "%s", h->host);
+		return;
+	}
+	/* HTTP/1.0 without Host: the local address names the host (DESIGN §2) */
+	char a[80];
+	addr_format(&c->local, a, sizeof(a));
+	char *colon = strrchr(a, ':');
+	if (colon)
+		*colon = 0;
+	if (a[0] == '[') {
+		size_t l = strlen(a);
+		a[l - 1] = 0;
+		snprintf(host, len, "%s", a + 1);
+	} else {
+		snprintf(host, len, "%s", a);
+	}
+}
+
+/* The head in c->buf is accepted: answer it, or make it a request for a queue. */
+static void conn_dispatch(struct conn *c, const struct http_head *h)
+{
+	uint32_t end = h->skip + h->head_len;
+	bool has_body = h->chunked || h->content_length > 0;
+	bool ka = h->keep_alive && !has_body;
+	bool head_method = h->method == HTTP_HEAD;
+	const struct limits *lim = &dm->cfg.limits;
+
+	if (h->asterisk_form) { /* OPTIONS *: about the server, not a resource */
+		conn_consume(c, end);
+		conn_answer_full(c, 200, NULL, !ka, false,
+				 "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH, TRACE\r\n");
+		return;
+	}
+	char path[PS_PREFIX_MAX * 2 + 16384 + 2], alt[sizeof(path)], host[HTTP_HOST_MAX + 1];
+	const char *raw = h->path.len ? c->buf + h->path.off : "/";
+	size_t rawlen = h->path.len ? h->path.len : 1;
+	size_t plen;
+	bool alt_differs = false;
+	const char *why = NULL;
+	struct canon_limits cl = {lim->url_segment_max_length, lim->url_segment_max_count};
+	enum canon_result cr = rawlen + 2 > sizeof(path) ? CANON_LONG
+							 : canon_path(raw, rawlen, &cl, path, &plen, alt, &alt_differs, &why);
+	if (cr != CANON_OK) {
+		char reason[160];
+		snprintf(reason, sizeof(reason), "%s: %s", cr == CANON_LONG ? "URL" : "BadRequest",
+			 why ? why : "bad path");
+		conn_answer_full(c, cr, reason, true, head_method, NULL);
+		return;
+	}
+	host_or_local(h, c, host, sizeof(host));
+	struct route_query q = {.host = host, .port = c->port, .local = &c->local, .path = path};
+	void *owner = NULL, *alt_owner = NULL;
+	enum route_result rr = route_lookup(dm->routes, &q, &owner, NULL);
+	if (alt_differs) {
+		/* an encoded / or \ must not change which application gets the request */
+		q.path = alt;
+		enum route_result ar = route_lookup(dm->routes, &q, &alt_owner, NULL);
+		if (ar != rr || alt_owner != owner) {
+			conn_answer_full(c, 400, "BadRequest: an encoded / or \\ would change the route", true,
+					 head_method, NULL);
+			return;
+		}
+	}
+	if (rr != ROUTE_FOUND) {
+		conn_consume(c, end);
+		conn_answer_full(c, rr, rr == ROUTE_NO_HOST ? "InvalidHostname" : "NotFound", !ka, head_method,
+				 NULL);
+		return;
+	}
+	struct queue *qu = owner;
+	if (qu->max_body && h->content_length > 0 && (uint64_t)h->content_length > qu->max_body) {
+		conn_answer_full(c, 413, "EntityTooLarge", true, head_method, NULL);
+		return;
+	}
+	struct request *r = calloc(1, sizeof(*r));
+	char *p = r ? strdup(path) : NULL, *ho = p ? strdup(host) : NULL;
+	if (!ho) {
+		free(p);
+		free(r);
+		conn_answer_full(c, 503, "NoMemory", true, head_method, NULL);
+		return;
+	}
+	if (h->skip) {
+		memmove(c->buf, c->buf + h->skip, c->len - h->skip);
+		c->len -= h->skip;
+	}
+	r->id = ++dm->next_req_id;
+	r->conn = c;
+	r->data = c->buf;
+	r->head_len = h->head_len;
+	r->tail_len = c->len - h->head_len;
+	r->path = p;
+	r->host = ho;
+	r->method = h->method;
+	r->has_body = has_body;
+	list_init(&r->link);
+	c->buf = NULL;
+	c->len = 0;
+	http_scan_init(&c->scan);
+	c->req = r;
+	c->requests++;
+	queue_push(qu, r);
+}
+
+static void conn_process(struct conn *c)
+{
+	const struct limits *lim = &dm->cfg.limits;
+	struct http_limits hl = {lim->max_request_bytes, lim->max_field_length};
+	while (c->io.fd >= 0 && c->state == CONN_READING && c->len) {
+		struct http_head *h = &dm->head;
+		enum http_head_result res = http_head_parse(&c->scan, c->buf, c->len, &hl, h);
+		if (res == HTTP_HEAD_INCOMPLETE) {
+			if (c->eof)
+				conn_free(c); /* the client gave up mid-head */
+			return;
+		}
+		if (res == HTTP_HEAD_ERROR) {
+			if (h->action == HTTP_GOAWAY)
+				conn_goaway(c);
+			else if (h->action == HTTP_DROP) {
+				log_error_answer(c, 0, h->reason ? h->reason : "BadRequest: HTTP/0.9");
+				conn_linger(c);
+			} else
+				conn_answer_full(c, h->status, h->reason ? h->reason : "BadRequest", true,
+						 false, NULL);
+			return;
+		}
+		conn_dispatch(c, h);
+	}
+	if (c->io.fd >= 0 && c->state == CONN_READING && !c->len && c->eof)
+		conn_free(c);
+}
+
+static void conn_read(struct conn *c)
+{
+	uint32_t cap = conn_buf_cap();
+	if (!c->buf) {
+		c->buf = malloc(cap);
+		if (!c->buf) {
+			conn_free(c);
+			return;
+		}
+	}
+	if (c->len == cap) /* the parser answers 414/431 before this; never spin */
+		return;
+	bool was_empty = c->len == 0;
+	ssize_t n = recv(c->io.fd, c->buf + c->len, cap - c->len, MSG_DONTWAIT);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR) {
+			if (!c->len)
+				conn_drop_buf(c);
+			return;
+		}
+		conn_free(c);
+		return;
+	}
+	if (n == 0) {
+		c->eof = true;
+		if (!c->len) {
+			conn_free(c);
+			return;
+		}
+	}
+	c->len += (uint32_t)n;
+	if (was_empty && n > 0) /* the head's clock starts at its first byte */
+		loop_timer_set(dm->loop, &c->timer, dm->cfg.limits.header_wait_ms);
+	conn_process(c);
+	if (c->io.fd >= 0 && c->state == CONN_READING && !c->len) {
+		conn_drop_buf(c);
+		loop_timer_set(dm->loop, &c->timer, dm->cfg.limits.idle_connection_ms);
+	}
+}
+
+static void conn_on_io(struct loop_io *io, uint32_t events)
+{
+	struct conn *c = io_conn(io);
+	switch (c->state) {
+	case CONN_READING:
+		conn_read(c);
+		break;
+	case CONN_WRITING: {
+		if (events & (EPOLLERR | EPOLLHUP)) {
+			conn_free(c);
+			break;
+		}
+		int r = conn_flush(c);
+		if (r < 0)
+			conn_free(c);
+		else if (r == 0) {
+			conn_after_answer(c);
+			if (c->io.fd >= 0 && c->state == CONN_READING)
+				conn_process(c);
+		}
+		break;
+	}
+	case CONN_QUEUED:
+		/* registered with events = 0: only both directions closed wakes us; nobody
+		 * can be answered any more */
+		conn_free(c);
+		break;
+	case CONN_DELIVERED:
+		/* the worker owns it and will END/RETURN (or its session dies); stop the
+		 * level-triggered HUP from spinning the loop meanwhile */
+		loop_io_del(dm->loop, &c->io);
+		break;
+	case CONN_LINGER:
+		conn_linger_read(c);
+		break;
+	}
+}
+
+static void conn_on_timer(struct loop_timer *t)
+{
+	struct conn *c = container_of(t, struct conn, timer);
+	switch (c->state) {
+	case CONN_READING:
+		if (!c->len) {
+			conn_linger(c); /* Timer_IdleConnection: a quiet close, as HTTP.sys does */
+			break;
+		}
+		conn_answer_full(c, 408, "Timer_HeaderWait", true, false, NULL);
+		break;
+	case CONN_WRITING:
+		log_error_answer(c, 0, "Timer_MinSendRate");
+		conn_abort(c);
+		break;
+	case CONN_QUEUED:
+		queue_request_timeout(c);
+		break;
+	case CONN_DELIVERED:
+		break;
+	case CONN_LINGER:
+		conn_free(c);
+		break;
+	}
+}
+
+void conn_returned(struct conn *c, const char *tail, size_t len, bool eof)
+{
+	if (c->req) {
+		request_free(c->req);
+		c->req = NULL;
+	}
+	c->state = CONN_READING;
+	c->eof = c->eof || eof;
+	http_scan_init(&c->scan);
+	if (dm->stopping) {
+		conn_linger(c); /* finishing up: no next request on this connection */
+		return;
+	}
+	if (len) {
+		uint32_t cap = conn_buf_cap();
+		c->buf = malloc(cap);
+		if (!c->buf || len > cap) {
+			conn_abort(c);
+			return;
+		}
+		memcpy(c->buf, tail, len);
+		c->len = (uint32_t)len;
+	}
+	if (loop_io_mod(dm->loop, &c->io, EPOLLIN) < 0) {
+		conn_free(c);
+		return;
+	}
+	loop_timer_set(dm->loop, &c->timer, len ? dm->cfg.limits.header_wait_ms : dm->cfg.limits.idle_connection_ms);
+	conn_process(c);
+	if (c->io.fd >= 0 && c->state == CONN_READING && !c->len && c->eof)
+		conn_free(c);
+}
+
+void conn_ended(struct conn *c, uint32_t flags)
+{
+	if (c->req) {
+		request_free(c->req);
+		c->req = NULL;
+	}
+	if (flags & PS_END_ABORT)
+		conn_abort(c);
+	else if (flags & PS_END_UPGRADED)
+		conn_free(c); /* the worker keeps the connection; only our copy goes */
+	else
+		conn_linger(c);
+}
+
+void conn_close_idle(void)
+{
+	struct list *p, *t;
+	list_for_each_safe(p, t, &dm->conns)
+	{
+		struct conn *c = container_of(p, struct conn, link);
+		if (c->state == CONN_READING)
+			conn_linger(c);
+	}
+}
+
+void conn_close_all(void)
+{
+	while (!list_empty(&dm->conns)) {
+		struct conn *c = container_of(dm->conns.next, struct conn, link);
+		if (c->state == CONN_DELIVERED || c->state == CONN_WRITING) {
+			log_error_answer(c, 0, "Shutdown: response unfinished after the grace period");
+			conn_abort(c);
+		} else {
+			shutdown(c->io.fd, SHUT_WR);
+			conn_free(c);
+		}
+	}
+}

@@ -1,0 +1,78 @@
+/* daemon.h: the functions each daemon file offers the others, by file. */
+#ifndef PS_DAEMON_H
+#define PS_DAEMON_H
+
+#include "types.h"
+
+/* log.c */
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The error log: one line per answer the daemon gives itself (HTTP.sys's reasons). */
+void log_error_answer(const struct conn *c, int status, const char *reason);
+const char *addr_format(const struct ps_addr *a, char *buf, size_t len); /* "1.2.3.4:80", "[::1]:80" */
+
+/* conn.c */
+void conn_accept(struct endpoint *e, int fd);
+/* The daemon answers a request itself (DESIGN §5); close: then close the connection. */
+void conn_answer(struct conn *c, int status, const char *reason, bool close);
+/* The worker is done with the response and gives the connection back. */
+void conn_returned(struct conn *c, const char *tail, size_t len, bool eof);
+void conn_ended(struct conn *c, uint32_t end_flags);
+void conn_abort(struct conn *c);
+/* shutdown(SHUT_WR), then drain input briefly and close */
+void conn_linger(struct conn *c);
+void conn_tcp_counters(const struct conn *c, uint64_t *written, uint64_t *consumed);
+bool conn_cached_by(const struct conn *c, uint32_t session_id);
+void conn_cache_add(struct conn *c, uint32_t session_id);
+void conn_cache_del(struct conn *c, uint32_t session_id);
+void conn_close_idle(void); /* shutdown: close connections nobody is using */
+/* exit: close every connection; one a worker still writes to is aborted */
+void conn_close_all(void);
+struct conn *conn_find(uint64_t id);
+
+/* queue.c */
+struct queue *queue_find(const char *name);
+struct queue *queue_find_id(uint32_t id);
+struct attach *queue_attach_find(struct session *s, uint32_t queue_id);
+int queue_create(struct session *s, const struct ps_queue_create *m, struct queue **out, char *err, size_t errlen);
+int queue_open(struct session *s, const char *name, struct queue **out, char *err, size_t errlen);
+int queue_url_add(struct queue *q, const char *text, size_t len, char *err, size_t errlen);
+int queue_url_del(struct queue *q, const char *text, size_t len, char *err, size_t errlen);
+int queue_delete(struct queue *q);
+void queue_detach(struct attach *a);
+void queue_receive(struct attach *a, uint32_t count);
+/* No more deliveries to this attachment (QUEUE_DRAIN, a session ending). */
+void queue_drain(struct attach *a);
+/* Routes a parsed request: holds it, delivers it, or answers it. Takes req. */
+void queue_push(struct queue *q, struct request *req);
+/* A request comes back to the front of its queue (NOFD, dead worker). */
+void queue_requeue(struct request *req);
+void queue_request_timeout(struct conn *c);
+void request_free(struct request *r);
+bool queue_busy(void); /* shutdown: anything still queued or delivered? */
+
+/* session.c */
+void session_accept(void);
+int session_deliver(struct session *s, struct request *req);
+void session_send_conn_closed(uint32_t session_id, uint64_t conn_id);
+void session_close_all(void);
+
+/* listener.c */
+/* Binds what a port needs (every listen address, or the wildcards) if not bound yet.
+ * 0, or -1 with err naming who holds the port. */
+int listener_need(uint16_t port, char *err, size_t errlen);
+/* Closes a port's listeners if no prefix needs it any more. */
+void listener_release(uint16_t port);
+/* The listen list changed: rebind every port in use. */
+void listener_resync(void);
+void listener_close_all(void);
+/* The addresses port would be bound on (out has room for CONFIG_LISTEN_MAX + 2). */
+unsigned listener_wanted(uint16_t port, struct ps_addr *out);
+bool listener_is_bound(const struct ps_addr *a);
+/* Sets bit p of the 65536-bit map for every port some prefix needs. */
+void listener_port_map(uint8_t ports[65536 / 8]);
+
+/* status.c */
+/* Appends the status text (json or human) to a malloc'd buffer; NULL on no memory. */
+char *status_render(bool json, size_t *len);
+
+#endif

@@ -1,0 +1,383 @@
+/* listener.c: listening sockets, bound lazily: a port is bound on every listen address
+ * (or the wildcards) while some prefix needs it and closed when none does (DESIGN §7).
+ * When another program holds a port, says which. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "route.h"
+
+#define ACCEPT_BATCH 64
+#define EMFILE_PAUSE_MS 100
+
+static void endpoint_on_io(struct loop_io *io, uint32_t events);
+
+static void endpoint_resume(struct loop_timer *t)
+{
+	struct endpoint *e = container_of(t, struct endpoint, pause);
+	loop_io_mod(dm->loop, &e->io, EPOLLIN);
+}
+
+/* Out of fds: accept with the reserve fd and close at once, so the client is not left
+ * hanging in the backlog, then stop accepting briefly so the loop does not spin. */
+static void endpoint_out_of_fds(struct endpoint *e)
+{
+	if (dm->reserve_fd >= 0) {
+		close(dm->reserve_fd);
+		int fd = accept4(e->io.fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0) {
+			static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+						   "Connection: close\r\nRetry-After: 1\r\n\r\n";
+			send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+			close(fd);
+		}
+		dm->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	log_info("out of file descriptors: new connections refused for %d ms", EMFILE_PAUSE_MS);
+	loop_io_mod(dm->loop, &e->io, 0);
+	loop_timer_set(dm->loop, &e->pause, EMFILE_PAUSE_MS);
+}
+
+static void endpoint_on_io(struct loop_io *io, uint32_t events)
+{
+	struct endpoint *e = container_of(io, struct endpoint, io);
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		int fd = accept4(e->io.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			conn_accept(e, fd);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EMFILE || errno == ENFILE)
+			endpoint_out_of_fds(e);
+		return;
+	}
+}
+
+static socklen_t ps_to_sockaddr(const struct ps_addr *a, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *in = (void *)ss;
+		in->sin_family = AF_INET;
+		in->sin_port = htons(a->port);
+		memcpy(&in->sin_addr, a->addr, 4);
+		return sizeof(*in);
+	}
+	struct sockaddr_in6 *in6 = (void *)ss;
+	in6->sin6_family = AF_INET6;
+	in6->sin6_port = htons(a->port);
+	in6->sin6_scope_id = a->scope_id;
+	memcpy(&in6->sin6_addr, a->addr, 16);
+	return sizeof(*in6);
+}
+
+/* Finds the inode and uid of a listening TCP socket on port in /proc/net/tcp{,6}. */
+static int proc_net_listener(uint16_t port, unsigned long *inode, unsigned *uid)
+{
+	static const char *files[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+	char line[512];
+	for (size_t i = 0; i < 2; i++) {
+		FILE *f = fopen(files[i], "re");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			char local[64];
+			unsigned st, lport, u;
+			unsigned long ino;
+			if (sscanf(line, " %*d: %63s %*s %x %*s %*s %*s %u %*d %lu", local, &st, &u, &ino) != 4)
+				continue;
+			char *colon = strrchr(local, ':');
+			if (!colon || sscanf(colon + 1, "%x", &lport) != 1)
+				continue;
+			if (st == 0x0A && lport == port) {
+				*inode = ino;
+				*uid = u;
+				fclose(f);
+				return 0;
+			}
+		}
+		fclose(f);
+	}
+	return -1;
+}
+
+/* The pid holding socket inode, by /proc/PID/fd (visible for our own user, or as root). */
+static pid_t proc_socket_owner(unsigned long inode, char *comm, size_t commlen)
+{
+	char want[64], path[600], link[64];
+	snprintf(want, sizeof(want), "socket:[%lu]", inode);
+	DIR *d = opendir("/proc");
+	if (!d)
+		return -1;
+	pid_t found = -1;
+	struct dirent *de;
+	while (found < 0 && (de = readdir(d))) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/fd", de->d_name);
+		DIR *fdd = opendir(path);
+		if (!fdd)
+			continue;
+		struct dirent *fe;
+		while ((fe = readdir(fdd))) {
+			snprintf(path, sizeof(path), "/proc/%s/fd/%s", de->d_name, fe->d_name);
+			ssize_t n = readlink(path, link, sizeof(link) - 1);
+			if (n > 0) {
+				link[n] = 0;
+				if (!strcmp(link, want)) {
+					found = atoi(de->d_name);
+					break;
+				}
+			}
+		}
+		closedir(fdd);
+	}
+	closedir(d);
+	if (found > 0) {
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)found);
+		FILE *f = fopen(path, "re");
+		if (!f || !fgets(comm, (int)commlen, f))
+			snprintf(comm, commlen, "?");
+		if (f)
+			fclose(f);
+		comm[strcspn(comm, "\n")] = 0;
+	}
+	return found;
+}
+
+static void describe_owner(const struct ps_addr *a, char *err, size_t errlen)
+{
+	char where[80];
+	unsigned long inode;
+	unsigned uid;
+	addr_format(a, where, sizeof(where));
+	if (proc_net_listener(a->port, &inode, &uid) < 0) {
+		snprintf(err, errlen, "%s is in use by another program", where);
+		return;
+	}
+	char comm[64];
+	pid_t pid = proc_socket_owner(inode, comm, sizeof(comm));
+	if (pid > 0)
+		snprintf(err, errlen, "%s is in use by another program: %s (pid %d, uid %u)", where, comm, (int)pid,
+			 uid);
+	else
+		snprintf(err, errlen, "%s is in use by another program of uid %u (run 'ss -ltnp' as root to see it)",
+			 where, uid);
+}
+
+static struct endpoint *endpoint_find(const struct ps_addr *a)
+{
+	struct list *p, *t;
+	list_for_each_safe(p, t, &dm->endpoints)
+	{
+		struct endpoint *e = container_of(p, struct endpoint, link);
+		if (e->addr.family == a->family && e->addr.port == a->port && !memcmp(e->addr.addr, a->addr, 16))
+			return e;
+	}
+	return NULL;
+}
+
+static int endpoint_open(const struct ps_addr *a, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = ps_to_sockaddr(a, &ss);
+	char where[80];
+	int one = 1;
+	addr_format(a, where, sizeof(where));
+	int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", where, strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* [::]:80 must never also take 0.0.0.0:80 past the listen list (DESIGN §7) */
+	if (a->family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, SOMAXCONN) < 0) {
+		int e = errno;
+		close(fd);
+		if (e == EADDRINUSE)
+			describe_owner(a, err, errlen);
+		else if (e == EACCES)
+			snprintf(err, errlen, "cannot listen on %s: ports below 1024 need CAP_NET_BIND_SERVICE", where);
+		else
+			snprintf(err, errlen, "cannot listen on %s: %s", where, strerror(e));
+		errno = e;
+		return -1;
+	}
+	struct endpoint *e = calloc(1, sizeof(*e));
+	if (!e) {
+		close(fd);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	e->addr = *a;
+	e->io.fd = fd;
+	e->io.fn = endpoint_on_io;
+	e->pause.fn = endpoint_resume;
+	if (loop_io_add(dm->loop, &e->io, EPOLLIN) < 0) {
+		close(fd);
+		free(e);
+		snprintf(err, errlen, "epoll: %s", strerror(errno));
+		return -1;
+	}
+	list_add_tail(&dm->endpoints, &e->link);
+	log_info("listening on %s", where);
+	return 0;
+}
+
+static void endpoint_close(struct endpoint *e)
+{
+	char where[80];
+	log_info("stopped listening on %s", addr_format(&e->addr, where, sizeof(where)));
+	loop_timer_cancel(dm->loop, &e->pause);
+	loop_io_del(dm->loop, &e->io);
+	close(e->io.fd);
+	e->io.fd = -1;
+	list_del(&e->link);
+	loop_defer_free(dm->loop, free, e);
+}
+
+/* The addresses a port is bound on: the listen list, or both wildcards. */
+unsigned listener_wanted(uint16_t port, struct ps_addr *out)
+{
+	unsigned n = 0;
+	if (dm->cfg.nlisten) {
+		for (unsigned i = 0; i < dm->cfg.nlisten; i++) {
+			out[n] = dm->cfg.listen[i];
+			out[n++].port = port;
+		}
+		return n;
+	}
+	memset(out, 0, 2 * sizeof(*out));
+	out[0].family = AF_INET;
+	out[0].port = port;
+	out[1].family = AF_INET6;
+	out[1].port = port;
+	return 2;
+}
+
+static bool port_bound(uint16_t port)
+{
+	struct list *p, *t;
+	list_for_each_safe(p, t, &dm->endpoints)
+	{
+		if (container_of(p, struct endpoint, link)->addr.port == port)
+			return true;
+	}
+	return false;
+}
+
+static void port_close(uint16_t port)
+{
+	struct list *p, *t;
+	list_for_each_safe(p, t, &dm->endpoints)
+	{
+		struct endpoint *e = container_of(p, struct endpoint, link);
+		if (e->addr.port == port)
+			endpoint_close(e);
+	}
+}
+
+/* Opens what is wanted for port and missing; closes what is no longer wanted. With
+ * strict, the first failure undoes the port's new listeners and is returned. */
+static int port_sync(uint16_t port, bool strict, char *err, size_t errlen)
+{
+	struct ps_addr want[CONFIG_LISTEN_MAX + 2];
+	unsigned n = listener_wanted(port, want);
+	for (unsigned i = 0; i < n; i++) {
+		if (endpoint_find(&want[i]))
+			continue;
+		if (endpoint_open(&want[i], err, errlen) == 0)
+			continue;
+		/* a machine without IPv6: the v6 wildcard is skipped, not an error */
+		if (!dm->cfg.nlisten && want[i].family == AF_INET6 &&
+		    (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL))
+			continue;
+		if (strict) {
+			port_close(port); /* strict runs only on an unbound port: undo it all */
+			return -1;
+		}
+		log_info("%s", err);
+	}
+	struct list *p, *t;
+	list_for_each_safe(p, t, &dm->endpoints)
+	{
+		struct endpoint *e = container_of(p, struct endpoint, link);
+		bool wanted = false;
+		for (unsigned i = 0; i < n && !wanted; i++)
+			wanted = e->addr.family == want[i].family && !memcmp(e->addr.addr, want[i].addr, 16);
+		if (e->addr.port == port && !wanted)
+			endpoint_close(e);
+	}
+	return 0;
+}
+
+int listener_need(uint16_t port, char *err, size_t errlen)
+{
+	if (port_bound(port))
+		return 0;
+	if (dm->stopping) {
+		snprintf(err, errlen, "portshared is shutting down");
+		return -1;
+	}
+	return port_sync(port, true, err, errlen);
+}
+
+void listener_release(uint16_t port)
+{
+	if (!route_port_count(dm->routes, port))
+		port_close(port);
+}
+
+static void collect_port(const struct url_prefix *p, void *owner, void *arg)
+{
+	uint8_t *ports = arg;
+	ports[p->port / 8] |= (uint8_t)(1u << (p->port % 8));
+}
+
+void listener_port_map(uint8_t ports[65536 / 8])
+{
+	memset(ports, 0, 65536 / 8);
+	route_foreach(dm->routes, collect_port, ports);
+}
+
+void listener_resync(void)
+{
+	static uint8_t ports[65536 / 8];
+	char err[512];
+	listener_port_map(ports);
+	struct list *p, *t;
+	list_for_each_safe(p, t, &dm->endpoints)
+	{
+		struct endpoint *e = container_of(p, struct endpoint, link);
+		if (!(ports[e->addr.port / 8] & (1u << (e->addr.port % 8))))
+			endpoint_close(e);
+	}
+	for (uint32_t port = 1; port < 65536; port++)
+		if (ports[port / 8] & (1u << (port % 8)))
+			port_sync((uint16_t)port, false, err, sizeof(err));
+}
+
+void listener_close_all(void)
+{
+	while (!list_empty(&dm->endpoints))
+		endpoint_close(container_of(dm->endpoints.next, struct endpoint, link));
+}
+
+
+bool listener_is_bound(const struct ps_addr *a)
+{
+	return endpoint_find(a) != NULL;
+}

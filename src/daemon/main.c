@@ -1,0 +1,301 @@
+/* main.c: portshared's start-up (arguments, config, state directory, control socket),
+ * signals (SIGTERM: finish and exit; SIGHUP: reload), and the orderly shutdown. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "portshare.h"
+#include "route.h"
+
+#define DEFAULT_STATE_DIR "/var/lib/portshare"
+#define STOP_POLL_MS 50
+
+struct daemon *dm;
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: portshared [--socket PATH] [--state-dir DIR] [--config FILE]\n"
+		   "  --socket PATH     control socket (default " PS_DEFAULT_SOCKET ")\n"
+		   "  --state-dir DIR   persistent state (default " DEFAULT_STATE_DIR ")\n"
+		   "  --config FILE     listen addresses and limits, one per line (see docs/CONFIG.md)\n"
+		   "Runs in the foreground and logs to stderr. SIGTERM: finish in-flight requests and exit;\n"
+		   "SIGHUP: reload the config file.\n");
+}
+
+static int mkdir_parents(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(tmp, mode) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int state_dir_check(const char *dir)
+{
+	char probe[PATH_MAX];
+	if (mkdir_parents(dir, 0755) < 0) {
+		fprintf(stderr, "portshared: state directory %s: cannot create it: %s (choose one with --state-dir)\n",
+			dir, strerror(errno));
+		return -1;
+	}
+	snprintf(probe, sizeof(probe), "%s/.portshared-probe", dir);
+	int fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "portshared: state directory %s is not writable: %s (choose one with --state-dir)\n",
+			dir, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	unlink(probe);
+	return 0;
+}
+
+static int control_socket_open(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "portshared: socket path %s is longer than %zu bytes\n", path,
+			sizeof(sa.sun_path) - 1);
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		mkdir_parents(dir, 0755);
+	}
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		fprintf(stderr, "portshared: socket: %s\n", strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			fprintf(stderr, "portshared: socket path %s exists and is not a socket; remove it or choose "
+					"another with --socket\n",
+				path);
+			close(fd);
+			return -1;
+		}
+		int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			struct ucred cred;
+			socklen_t cl = sizeof(cred);
+			getsockopt(probe, SOL_SOCKET, SO_PEERCRED, &cred, &cl);
+			fprintf(stderr, "portshared: socket path %s is busy: another portshared (pid %d) is running on it\n",
+				path, (int)cred.pid);
+			close(probe);
+			close(fd);
+			return -1;
+		}
+		if (probe >= 0)
+			close(probe);
+		unlink(path); /* stale: left by a daemon that did not exit cleanly */
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
+		fprintf(stderr, "portshared: socket path %s: %s\n", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	/* anyone may connect; what a caller may do is decided by its SO_PEERCRED */
+	chmod(path, 0666);
+	return fd;
+}
+
+static void notify_systemd(const char *state)
+{
+	const char *ns = getenv("NOTIFY_SOCKET");
+	if (!ns || (ns[0] != '/' && ns[0] != '@'))
+		return;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t n = strlen(ns);
+	if (n >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, ns, n);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = 0;
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+	       (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n));
+	close(fd);
+}
+
+static void stop_check(struct loop_timer *t)
+{
+	if (!queue_busy() || loop_now_ms() >= dm->stop_deadline_ms) {
+		loop_stop(dm->loop);
+		return;
+	}
+	loop_timer_set(dm->loop, t, STOP_POLL_MS);
+}
+
+static void begin_stop(void)
+{
+	if (dm->stopping)
+		return;
+	dm->stopping = true;
+	log_info("stopping: no new connections; in-flight requests have %u ms to finish",
+		 dm->cfg.limits.shutdown_grace_ms);
+	listener_close_all();
+	loop_io_del(dm->loop, &dm->ctl);
+	close(dm->ctl.fd);
+	dm->ctl.fd = -1;
+	unlink(dm->socket_path);
+	conn_close_idle();
+	dm->stop_deadline_ms = loop_now_ms() + dm->cfg.limits.shutdown_grace_ms;
+	dm->stop_timer.fn = stop_check;
+	stop_check(&dm->stop_timer);
+}
+
+static void reload(void)
+{
+	struct config next = {.path = dm->cfg.path};
+	char err[1024];
+	if (config_load(&next, err, sizeof(err)) < 0) {
+		log_info("reload refused, the running settings stay: %s", err);
+		return;
+	}
+	dm->cfg = next;
+	listener_resync();
+	log_info("reloaded %s", dm->cfg.path ? dm->cfg.path : "(defaults)");
+}
+
+static void on_signal(struct loop_io *io, uint32_t events)
+{
+	struct signalfd_siginfo si;
+	while (read(io->fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			reload();
+		else
+			begin_stop();
+	}
+}
+
+static void on_control(struct loop_io *io, uint32_t events)
+{
+	session_accept();
+}
+
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {{"socket", required_argument, 0, 's'},
+					     {"state-dir", required_argument, 0, 'd'},
+					     {"config", required_argument, 0, 'c'},
+					     {"help", no_argument, 0, 'h'},
+					     {0, 0, 0, 0}};
+	static struct daemon d;
+	dm = &d;
+	dm->socket_path = PS_DEFAULT_SOCKET;
+	dm->state_dir = DEFAULT_STATE_DIR;
+	int o;
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (o) {
+		case 's':
+			dm->socket_path = optarg;
+			break;
+		case 'd':
+			dm->state_dir = optarg;
+			break;
+		case 'c':
+			dm->cfg.path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	char err[1024];
+	if (config_load(&dm->cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "portshared: %s\n", err);
+		return 1;
+	}
+	if (state_dir_check(dm->state_dir) < 0)
+		return 1;
+	raise_fd_limit();
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+
+	list_init(&dm->endpoints);
+	list_init(&dm->sessions);
+	list_init(&dm->queues);
+	list_init(&dm->conns);
+	dm->loop = loop_new();
+	dm->routes = route_new();
+	dm->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (!dm->loop || !dm->routes) {
+		fprintf(stderr, "portshared: out of memory at start-up\n");
+		return 1;
+	}
+	int ctl = control_socket_open(dm->socket_path);
+	if (ctl < 0)
+		return 1;
+	dm->ctl = (struct loop_io){.fd = ctl, .fn = on_control};
+	dm->sig = (struct loop_io){.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC), .fn = on_signal};
+	if (dm->sig.fd < 0 || loop_io_add(dm->loop, &dm->ctl, EPOLLIN) < 0 ||
+	    loop_io_add(dm->loop, &dm->sig, EPOLLIN) < 0) {
+		fprintf(stderr, "portshared: cannot set up the event loop: %s\n", strerror(errno));
+		unlink(dm->socket_path);
+		return 1;
+	}
+	log_info("ready (socket %s, state %s, pid %d)", dm->socket_path, dm->state_dir, (int)getpid());
+	notify_systemd("READY=1");
+	int rc = loop_run(dm->loop);
+	notify_systemd("STOPPING=1");
+	conn_close_all();
+	session_close_all();
+	listener_close_all();
+	route_free(dm->routes);
+	loop_free(dm->loop);
+	if (dm->ctl.fd >= 0) {
+		close(dm->ctl.fd);
+		unlink(dm->socket_path);
+	}
+	log_info("stopped");
+	return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,399 @@
+/* queue.c: named request queues: who may create and open them, their URL prefixes,
+ * pending requests and the outstanding receives that pull them (DESIGN §4, §5). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "daemon.h"
+#include "portshare.h"
+#include "route.h"
+
+#define QUEUE_DEFAULT_LENGTH 1000
+#define ATTACH_MAX_RECEIVES 4096 /* outstanding receives one session may post on one queue */
+#define NOFD_RETRIES 3           /* a request bounced this often for lack of fds gets 503 */
+
+struct queue *queue_find(const char *name)
+{
+	struct list *p, *t;
+	list_for_each_safe(p, t, &dm->queues)
+	{
+		struct queue *q = container_of(p, struct queue, link);
+		if (!strcmp(q->name, name))
+			return q;
+	}
+	return NULL;
+}
+
+struct queue *queue_find_id(uint32_t id)
+{
+	struct list *p, *t;
+	list_for_each_safe(p, t, &dm->queues)
+	{
+		struct queue *q = container_of(p, struct queue, link);
+		if (q->id == id)
+			return q;
+	}
+	return NULL;
+}
+
+struct attach *queue_attach_find(struct session *s, uint32_t queue_id)
+{
+	struct list *p, *t;
+	list_for_each_safe(p, t, &s->attached)
+	{
+		struct attach *a = container_of(p, struct attach, slink);
+		if (a->q->id == queue_id)
+			return a;
+	}
+	return NULL;
+}
+
+static struct attach *attach_new(struct queue *q, struct session *s, bool creator)
+{
+	struct attach *a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	a->q = q;
+	a->s = s;
+	a->creator = creator;
+	list_add_tail(&q->attached, &a->qlink);
+	list_add_tail(&s->attached, &a->slink);
+	q->nattached++;
+	return a;
+}
+
+int queue_create(struct session *s, const struct ps_queue_create *m, struct queue **out, char *err, size_t errlen)
+{
+	bool persistent = m->opt_flags & PS_QUEUE_PERSISTENT;
+	struct queue *q = queue_find(m->name);
+	if (q) {
+		snprintf(err, errlen, "queue %s already exists (created by pid %d, user %s); open it to join it",
+			 q->name, (int)q->creator_pid, q->creator_user);
+		return PS_EEXIST;
+	}
+	if (persistent && !s->admin) {
+		snprintf(err, errlen, "persistent queues are for admins (root or the daemon's user)");
+		return PS_EDENIED;
+	}
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return PS_ENOMEM;
+	q->id = ++dm->next_queue_id;
+	snprintf(q->name, sizeof(q->name), "%s", m->name);
+	q->uid = s->uid;
+	q->creator_pid = s->pid;
+	snprintf(q->creator_user, sizeof(q->creator_user), "%s", s->user);
+	q->persistent = persistent;
+	q->max_length = m->max_length ? m->max_length : QUEUE_DEFAULT_LENGTH;
+	q->max_body = m->max_body;
+	q->response_wait_ms = m->response_wait_ms;
+	list_init(&q->pending);
+	list_init(&q->receives);
+	list_init(&q->attached);
+	if (!attach_new(q, s, true)) {
+		free(q);
+		return PS_ENOMEM;
+	}
+	list_add_tail(&dm->queues, &q->link);
+	log_info("queue %s created by pid %d (user %s)%s", q->name, (int)s->pid, s->user,
+		 persistent ? ", persistent" : "");
+	*out = q;
+	return 0;
+}
+
+int queue_open(struct session *s, const char *name, struct queue **out, char *err, size_t errlen)
+{
+	struct queue *q = queue_find(name);
+	if (!q) {
+		snprintf(err, errlen, "no queue named %s", name);
+		return PS_ENOTFOUND;
+	}
+	if (q->uid != s->uid && !s->admin) {
+		snprintf(err, errlen, "queue %s belongs to user %s", name, q->creator_user);
+		return PS_EDENIED;
+	}
+	if (!queue_attach_find(s, q->id) && !attach_new(q, s, false))
+		return PS_ENOMEM;
+	*out = q;
+	return 0;
+}
+
+static int prefix_from_text(const char *text, size_t len, struct url_prefix *p, char *err, size_t errlen)
+{
+	char s[PS_PREFIX_MAX + 1];
+	if (len > PS_PREFIX_MAX) {
+		snprintf(err, errlen, "URL prefix longer than %d bytes", PS_PREFIX_MAX);
+		return PS_EINVAL;
+	}
+	memcpy(s, text, len);
+	s[len] = 0;
+	if (url_prefix_parse(s, p, err, errlen) < 0)
+		return PS_EINVAL;
+	return 0;
+}
+
+int queue_url_add(struct queue *q, const char *text, size_t len, char *err, size_t errlen)
+{
+	struct url_prefix p;
+	int rc = prefix_from_text(text, len, &p, err, errlen);
+	if (rc)
+		return rc;
+	if (p.https) {
+		snprintf(err, errlen, "https prefixes need TLS, which this portshared does not serve yet");
+		return PS_EINVAL;
+	}
+	if (q->nurls == q->capurls) {
+		size_t cap = q->capurls ? q->capurls * 2 : 4;
+		struct url_prefix *n = realloc(q->urls, cap * sizeof(*n));
+		if (!n)
+			return PS_ENOMEM;
+		q->urls = n;
+		q->capurls = cap;
+	}
+	if (listener_need(p.port, err, errlen) < 0)
+		return PS_EPORTINUSE;
+	void *holder = NULL;
+	rc = route_add(dm->routes, &p, q, &holder);
+	if (rc == -2) {
+		struct queue *h = holder;
+		char f[PS_PREFIX_MAX + 64];
+		url_prefix_format(&p, f, sizeof(f));
+		snprintf(err, errlen, "%s is already registered by queue %s (pid %d, user %s)", f, h->name,
+			 (int)h->creator_pid, h->creator_user);
+		return PS_EEXIST;
+	}
+	if (rc < 0) {
+		listener_release(p.port);
+		return PS_ENOMEM;
+	}
+	q->urls[q->nurls++] = p;
+	return 0;
+}
+
+static void queue_url_remove_at(struct queue *q, size_t i)
+{
+	uint16_t port = q->urls[i].port;
+	route_del(dm->routes, &q->urls[i]);
+	q->urls[i] = q->urls[--q->nurls];
+	listener_release(port);
+}
+
+int queue_url_del(struct queue *q, const char *text, size_t len, char *err, size_t errlen)
+{
+	struct url_prefix p;
+	int rc = prefix_from_text(text, len, &p, err, errlen);
+	if (rc)
+		return rc;
+	char want[PS_PREFIX_MAX + 64], have[PS_PREFIX_MAX + 64];
+	url_prefix_format(&p, want, sizeof(want));
+	for (size_t i = 0; i < q->nurls; i++) {
+		url_prefix_format(&q->urls[i], have, sizeof(have));
+		if (!strcmp(want, have)) {
+			queue_url_remove_at(q, i);
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "%s is not registered on queue %s", want, q->name);
+	return PS_ENOTFOUND;
+}
+
+void request_free(struct request *r)
+{
+	if (!r)
+		return;
+	list_del(&r->link);
+	if (r->queue && r->conn->state == CONN_QUEUED)
+		r->queue->depth--;
+	if (r->conn->req == r)
+		r->conn->req = NULL;
+	free(r->data);
+	free(r->path);
+	free(r->host);
+	free(r);
+}
+
+/* Removes a's outstanding receives from its queue. */
+static void attach_drop_receives(struct attach *a)
+{
+	struct list *p, *t;
+	list_for_each_safe(p, t, &a->q->receives)
+	{
+		struct recv_token *tok = container_of(p, struct recv_token, link);
+		if (tok->a == a) {
+			list_del(&tok->link);
+			free(tok);
+		}
+	}
+	a->receives = 0;
+}
+
+static void answer_all_pending(struct queue *q, const char *reason)
+{
+	struct list *p, *t;
+	list_for_each_safe(p, t, &q->pending)
+	{
+		struct request *r = container_of(p, struct request, link);
+		q->refused++;
+		conn_answer(r->conn, 503, reason, false);
+	}
+}
+
+static void queue_destroy(struct queue *q)
+{
+	answer_all_pending(q, "AppOffline");
+	while (q->nurls)
+		queue_url_remove_at(q, q->nurls - 1);
+	struct list *p, *t;
+	list_for_each_safe(p, t, &q->attached)
+	{
+		struct attach *a = container_of(p, struct attach, qlink);
+		attach_drop_receives(a);
+		list_del(&a->qlink);
+		list_del(&a->slink);
+		free(a);
+	}
+	log_info("queue %s removed (served %llu)", q->name, (unsigned long long)q->served);
+	list_del(&q->link);
+	free(q->urls);
+	free(q);
+}
+
+int queue_delete(struct queue *q)
+{
+	queue_destroy(q);
+	return 0;
+}
+
+void queue_detach(struct attach *a)
+{
+	struct queue *q = a->q;
+	attach_drop_receives(a);
+	list_del(&a->qlink);
+	list_del(&a->slink);
+	free(a);
+	if (--q->nattached)
+		return;
+	if (!q->persistent)
+		queue_destroy(q);
+	else
+		answer_all_pending(q, "AppOffline"); /* an IIS app pool that is stopped */
+}
+
+static void request_hold(struct queue *q, struct request *r, bool front)
+{
+	struct conn *c = r->conn;
+	if (front)
+		list_add_head(&q->pending, &r->link);
+	else
+		list_add_tail(&q->pending, &r->link);
+	c->state = CONN_QUEUED;
+	q->depth++;
+	/* input is not watched while queued; both directions closed still wakes us */
+	loop_io_mod(dm->loop, &c->io, 0);
+	loop_timer_set(dm->loop, &c->timer, dm->cfg.limits.request_queue_ms);
+}
+
+static void request_deliver(struct attach *a, struct request *r)
+{
+	struct conn *c = r->conn;
+	c->state = CONN_DELIVERED;
+	r->owner = a->s;
+	list_add_tail(&a->s->requests, &r->link);
+	loop_io_mod(dm->loop, &c->io, 0);
+	loop_timer_cancel(dm->loop, &c->timer);
+	conn_tcp_counters(c, &r->written0, &r->consumed0);
+	a->receives--;
+	if (session_deliver(a->s, r) < 0) {
+		r->owner = NULL;
+		list_del(&r->link);
+		conn_answer(c, 503, "DeliveryFailed", true);
+	}
+}
+
+/* Hands pending requests to outstanding receives, oldest receive first. */
+static void queue_pump(struct queue *q)
+{
+	while (!list_empty(&q->pending) && !list_empty(&q->receives)) {
+		struct recv_token *tok = container_of(q->receives.next, struct recv_token, link);
+		struct request *r = container_of(q->pending.next, struct request, link);
+		struct attach *a = tok->a;
+		list_del(&tok->link);
+		free(tok);
+		list_del(&r->link);
+		q->depth--;
+		request_deliver(a, r);
+	}
+}
+
+void queue_receive(struct attach *a, uint32_t count)
+{
+	if (a->draining)
+		return;
+	while (count-- && a->receives < ATTACH_MAX_RECEIVES) {
+		struct recv_token *tok = calloc(1, sizeof(*tok));
+		if (!tok)
+			break;
+		tok->a = a;
+		list_add_tail(&a->q->receives, &tok->link);
+		a->receives++;
+	}
+	queue_pump(a->q);
+}
+
+void queue_drain(struct attach *a)
+{
+	a->draining = true;
+	attach_drop_receives(a);
+}
+
+void queue_push(struct queue *q, struct request *r)
+{
+	r->queue = q;
+	if (!q->nattached) {
+		q->refused++;
+		conn_answer(r->conn, 503, "AppOffline", false);
+		return;
+	}
+	if (q->depth >= q->max_length && list_empty(&q->receives)) {
+		q->refused++;
+		conn_answer(r->conn, 503, "QueueFull", false);
+		return;
+	}
+	request_hold(q, r, false);
+	queue_pump(q);
+}
+
+void queue_requeue(struct request *r)
+{
+	struct queue *q = r->queue;
+	if (++r->nofd > NOFD_RETRIES) {
+		q->refused++;
+		conn_answer(r->conn, 503, "NoFileDescriptors", true);
+		return;
+	}
+	request_hold(q, r, true);
+	queue_pump(q);
+}
+
+void queue_request_timeout(struct conn *c)
+{
+	struct request *r = c->req;
+	r->queue->refused++;
+	list_del(&r->link);
+	r->queue->depth--;
+	c->state = CONN_READING; /* no longer queued: request_free must not count it again */
+	conn_answer(c, 503, "Timer_QueueWait", false);
+}
+
+bool queue_busy(void)
+{
+	struct list *p, *t;
+	list_for_each_safe(p, t, &dm->conns)
+	{
+		struct conn *c = container_of(p, struct conn, link);
+		if (c->state == CONN_QUEUED || c->state == CONN_DELIVERED || c->state == CONN_WRITING)
+			return true;
+	}
+	return false;
+}

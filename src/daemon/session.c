@@ -1,0 +1,487 @@
+/* session.c: control sessions (libportshare and portsharectl on the control socket):
+ * reading and answering their messages, passing connection fds, and cleaning up
+ * after a session that ends or dies (DESIGN §2a). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "portshare.h"
+
+#define SESSION_OUT_MAX 65536 /* queued messages before a session that never reads is cut off */
+#define SESSION_READ_BATCH 64 /* messages handled per wake-up, for fairness */
+
+static void session_on_io(struct loop_io *io, uint32_t events);
+static void session_close(struct session *s, const char *why);
+
+static void user_name(uid_t uid, char *buf, size_t len)
+{
+	struct passwd pw, *res = NULL;
+	char tmp[1024];
+	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &res) == 0 && res)
+		snprintf(buf, len, "%s", pw.pw_name);
+	else
+		snprintf(buf, len, "%u", (unsigned)uid);
+}
+
+void session_accept(void)
+{
+	for (int i = 0; i < 16; i++) {
+		int fd = accept4(dm->ctl.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		struct ucred cred;
+		socklen_t cl = sizeof(cred);
+		struct session *s = calloc(1, sizeof(*s));
+		if (!s || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0) {
+			free(s);
+			close(fd);
+			continue;
+		}
+		s->id = ++dm->next_session_id;
+		s->io.fd = fd;
+		s->io.fn = session_on_io;
+		s->pid = cred.pid;
+		s->uid = cred.uid;
+		s->gid = cred.gid;
+		s->admin = cred.uid == 0 || cred.uid == geteuid();
+		user_name(cred.uid, s->user, sizeof(s->user));
+		list_init(&s->attached);
+		list_init(&s->requests);
+		list_add_tail(&dm->sessions, &s->link);
+		if (loop_io_add(dm->loop, &s->io, EPOLLIN) < 0)
+			session_close(s, "epoll");
+	}
+}
+
+static struct session *session_find(uint32_t id)
+{
+	struct list *p, *t;
+	list_for_each_safe(p, t, &dm->sessions)
+	{
+		struct session *s = container_of(p, struct session, link);
+		if (s->id == id)
+			return s;
+	}
+	return NULL;
+}
+
+static ssize_t send_one(int sock, const void *buf, size_t len, int fd)
+{
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (fd >= 0) {
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	return sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* Marks the session for closing after this batch: never free it under a caller. */
+static void session_kill_later(struct session *s, const char *why);
+
+static int session_queue_out(struct session *s, const void *buf, size_t len, int fd)
+{
+	if (s->out_count >= SESSION_OUT_MAX) {
+		session_kill_later(s, "does not read its messages");
+		return -1;
+	}
+	struct outmsg *o = malloc(sizeof(*o) + len);
+	if (!o)
+		return -1;
+	/* keep our own copy: the connection may close before this message leaves */
+	o->fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+	if (fd >= 0 && o->fd < 0) {
+		free(o);
+		return -1;
+	}
+	o->next = NULL;
+	o->len = (uint32_t)len;
+	memcpy(o->data, buf, len);
+	if (s->out_tail)
+		s->out_tail->next = o;
+	else
+		s->out_head = o;
+	s->out_tail = o;
+	s->out_count++;
+	loop_io_mod(dm->loop, &s->io, EPOLLIN | EPOLLOUT);
+	return 0;
+}
+
+static int session_send(struct session *s, const struct ps_msg *m, int fd)
+{
+	if (s->dead)
+		return -1;
+	ssize_t len = protocol_encode(m, dm->msg, sizeof(dm->msg));
+	if (len < 0)
+		return -1;
+	if (!s->out_head) {
+		ssize_t n = send_one(s->io.fd, dm->msg, (size_t)len, fd);
+		if (n == len)
+			return 0;
+		if (n >= 0 || (errno != EAGAIN && errno != ENOBUFS)) {
+			session_kill_later(s, "send failed");
+			return -1;
+		}
+	}
+	/* a full socket is no reason to drop a message: queue it and wait for EPOLLOUT */
+	return session_queue_out(s, dm->msg, (size_t)len, fd);
+}
+
+static void session_flush(struct session *s)
+{
+	while (s->out_head) {
+		struct outmsg *o = s->out_head;
+		ssize_t n = send_one(s->io.fd, o->data, o->len, o->fd);
+		if (n < 0 && (errno == EAGAIN || errno == ENOBUFS))
+			return;
+		if (n != (ssize_t)o->len) {
+			session_kill_later(s, "send failed");
+			return;
+		}
+		s->out_head = o->next;
+		if (!s->out_head)
+			s->out_tail = NULL;
+		s->out_count--;
+		if (o->fd >= 0)
+			close(o->fd);
+		free(o);
+	}
+	loop_io_mod(dm->loop, &s->io, EPOLLIN);
+}
+
+static void session_reply(struct session *s, uint32_t seq, int status, uint32_t id, const char *text)
+{
+	struct ps_msg m = {.hdr = {.type = PS_MSG_REPLY, .seq = seq}};
+	m.u.reply.status = status;
+	m.u.reply.id = id;
+	m.text = text ? text : "";
+	m.text_len = strlen(m.text);
+	if (m.text_len > PS_TEXT_MAX)
+		m.text_len = PS_TEXT_MAX;
+	session_send(s, &m, -1);
+}
+
+int session_deliver(struct session *s, struct request *r)
+{
+	struct conn *c = r->conn;
+	bool pass_fd = !conn_cached_by(c, s->id);
+	struct ps_msg m = {.hdr = {.type = PS_MSG_DELIVER}};
+	struct ps_deliver *d = &m.u.deliver;
+	d->conn_id = c->id;
+	d->req_id = r->id;
+	d->queue_id = r->queue->id;
+	d->flags = pass_fd ? PS_DELIVER_FD : 0;
+	d->local = c->local;
+	d->remote = c->remote;
+	m.head = r->data;
+	d->head_len = r->head_len;
+	m.path = r->path;
+	d->path_len = (uint32_t)strlen(r->path);
+	m.host = r->host;
+	d->host_len = (uint32_t)strlen(r->host);
+	m.tail = r->data + r->head_len;
+	d->tail_len = r->tail_len;
+	if (session_send(s, &m, pass_fd ? c->io.fd : -1) < 0)
+		return -1;
+	if (pass_fd)
+		conn_cache_add(c, s->id);
+	return 0;
+}
+
+void session_send_conn_closed(uint32_t session_id, uint64_t conn_id)
+{
+	struct session *s = session_find(session_id);
+	if (!s)
+		return;
+	struct ps_msg m = {.hdr = {.type = PS_MSG_CONN_CLOSED}};
+	m.u.conn.conn_id = conn_id;
+	session_send(s, &m, -1);
+}
+
+static struct request *session_request(struct session *s, uint64_t conn_id, uint64_t req_id)
+{
+	struct list *p, *t;
+	list_for_each_safe(p, t, &s->requests)
+	{
+		struct request *r = container_of(p, struct request, link);
+		if (r->conn->id == conn_id && r->id == req_id)
+			return r;
+	}
+	return NULL;
+}
+
+static void session_status(struct session *s, const struct ps_msg *req)
+{
+	size_t len;
+	char *text = status_render(req->hdr.flags & PS_STATUS_JSON, &len);
+	size_t piece = PS_MSG_MAX - 256, off = 0;
+	do {
+		size_t n = len - off < piece ? len - off : piece;
+		struct ps_msg m = {.hdr = {.type = PS_MSG_STATUS_DATA, .seq = req->hdr.seq}};
+		m.hdr.flags = off + n < len ? PS_STATUS_MORE : 0;
+		m.text = text ? text + off : "";
+		m.text_len = text ? n : 0;
+		if (session_send(s, &m, -1) < 0)
+			break;
+		off += n;
+	} while (off < len);
+	free(text);
+}
+
+static void session_dispatch(struct session *s, const struct ps_msg *m)
+{
+	char err[PS_TEXT_MAX];
+	struct queue *q = NULL;
+	struct attach *a;
+	struct request *r;
+	int rc;
+	err[0] = 0;
+	if (!s->hello && m->hdr.type != PS_MSG_HELLO) {
+		session_kill_later(s, "no HELLO first");
+		return;
+	}
+	switch (m->hdr.type) {
+	case PS_MSG_HELLO:
+		if (m->u.hello.version != PS_PROTO_VERSION) {
+			snprintf(err, sizeof(err), "protocol version %u is not supported (this portshared speaks %u)",
+				 m->u.hello.version, PS_PROTO_VERSION);
+			session_reply(s, m->hdr.seq, PS_EVERSION, 0, err);
+			return;
+		}
+		s->hello = true;
+		snprintf(s->program, sizeof(s->program), "%s", m->u.hello.program);
+		session_reply(s, m->hdr.seq, 0, s->id, NULL);
+		return;
+	case PS_MSG_QUEUE_CREATE:
+		rc = queue_create(s, &m->u.create, &q, err, sizeof(err));
+		session_reply(s, m->hdr.seq, rc, rc ? 0 : q->id, err);
+		return;
+	case PS_MSG_QUEUE_OPEN:
+		rc = queue_open(s, m->u.queue.name, &q, err, sizeof(err));
+		session_reply(s, m->hdr.seq, rc, rc ? 0 : q->id, err);
+		return;
+	case PS_MSG_QUEUE_DELETE:
+	case PS_MSG_QUEUE_DRAIN:
+	case PS_MSG_URL_ADD:
+	case PS_MSG_URL_DEL: {
+		uint32_t qid = m->hdr.type == PS_MSG_URL_ADD || m->hdr.type == PS_MSG_URL_DEL ? m->u.url.queue_id
+											    : m->u.queue.queue_id;
+		a = queue_attach_find(s, qid);
+		if (!a) {
+			session_reply(s, m->hdr.seq, PS_ENOTFOUND, 0, "this session has no such queue");
+			return;
+		}
+		if (m->hdr.type == PS_MSG_URL_ADD)
+			rc = queue_url_add(a->q, m->text, m->text_len, err, sizeof(err));
+		else if (m->hdr.type == PS_MSG_URL_DEL)
+			rc = queue_url_del(a->q, m->text, m->text_len, err, sizeof(err));
+		else if (m->hdr.type == PS_MSG_QUEUE_DRAIN) {
+			queue_drain(a);
+			rc = 0;
+		} else if (!s->admin) {
+			snprintf(err, sizeof(err), "deleting a queue is for admins");
+			rc = PS_EDENIED;
+		} else {
+			rc = queue_delete(a->q);
+		}
+		session_reply(s, m->hdr.seq, rc, qid, err);
+		return;
+	}
+	case PS_MSG_RECEIVE:
+		a = queue_attach_find(s, m->u.receive.queue_id);
+		if (a) /* else stale: the queue was deleted meanwhile */
+			queue_receive(a, m->u.receive.count);
+		return;
+	case PS_MSG_NOFD:
+		r = session_request(s, m->u.conn.conn_id, m->u.conn.req_id);
+		if (!r)
+			return;
+		/* the process is at its fd limit: back-pressure, the request goes back */
+		conn_cache_del(r->conn, s->id);
+		list_del(&r->link);
+		r->owner = NULL;
+		log_info("session %u (pid %d) is out of file descriptors; request queued again", s->id,
+			 (int)s->pid);
+		queue_requeue(r);
+		return;
+	case PS_MSG_RETURN:
+		r = session_request(s, m->u.ret.conn_id, m->u.ret.req_id);
+		if (!r)
+			return; /* the daemon ended that connection meanwhile (timeout, shutdown) */
+		r->queue->served++;
+		conn_returned(r->conn, m->tail, m->u.ret.tail_len, m->u.ret.flags & PS_RETURN_EOF);
+		return;
+	case PS_MSG_END:
+		r = session_request(s, m->u.end.conn_id, m->u.end.req_id);
+		if (!r)
+			return;
+		r->queue->served++;
+		conn_cache_del(r->conn, s->id); /* the library drops its copy with END */
+		conn_ended(r->conn, m->u.end.flags);
+		return;
+	case PS_MSG_STATUS:
+		session_status(s, m);
+		return;
+	default:
+		session_kill_later(s, "unexpected message type");
+		return;
+	}
+}
+
+static void session_read(struct session *s)
+{
+	for (int i = 0; i < SESSION_READ_BATCH && !s->dead; i++) {
+		union {
+			char buf[CMSG_SPACE(sizeof(int) * 8)];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = {.iov_base = dm->msg, .iov_len = sizeof(dm->msg)};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+				    .msg_controllen = sizeof(ctl.buf)};
+		ssize_t n = recvmsg(s->io.fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			session_close(s, n == 0 ? "closed" : "receive failed");
+			return;
+		}
+		/* no client ever sends us an fd: close whatever came and end the session */
+		bool got_fd = false;
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t k = 0; k < nfd; k++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int), sizeof(int));
+				close(fd);
+			}
+			got_fd = true;
+		}
+		if (got_fd || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+			session_close(s, got_fd ? "sent a file descriptor" : "message too large");
+			return;
+		}
+		struct ps_msg m;
+		const char *why = NULL;
+		if (protocol_decode(dm->msg, (size_t)n, &m, &why) < 0) {
+			session_close(s, why ? why : "malformed message");
+			return;
+		}
+		session_dispatch(s, &m);
+	}
+}
+
+static void session_on_io(struct loop_io *io, uint32_t events)
+{
+	struct session *s = container_of(io, struct session, io);
+	if (s->dead)
+		return;
+	if (events & EPOLLOUT)
+		session_flush(s);
+	if (!s->dead && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		session_read(s);
+}
+
+/* What happens to a request its worker never finished (DESIGN §2a). */
+static void session_orphan(struct session *s, struct request *r)
+{
+	struct conn *c = r->conn;
+	uint64_t written, consumed;
+	list_del(&r->link);
+	r->owner = NULL;
+	conn_tcp_counters(c, &written, &consumed);
+	if (written != r->written0) {
+		log_error_answer(c, 0, "WorkerDied: response half written, connection aborted");
+		conn_abort(c);
+	} else if (consumed == r->consumed0 && http_method_idempotent(r->method) && r->queue->nattached > 1) {
+		queue_requeue(r); /* nothing seen by anyone: another worker may serve it */
+	} else {
+		conn_answer(c, 503, "WorkerDied", true);
+	}
+}
+
+static void session_close(struct session *s, const char *why)
+{
+	if (s->io.fd < 0)
+		return;
+	s->dead = true;
+	if (s->hello && why[0] && strcmp(why, "closed"))
+		log_info("session %u (pid %d, %s): %s; session ended", s->id, (int)s->pid, s->program, why);
+	struct list *p, *t;
+	/* 1. no more deliveries to it */
+	list_for_each_safe(p, t, &s->attached)
+	{
+		struct attach *a = container_of(p, struct attach, slink);
+		a->draining = true;
+		queue_drain(a);
+	}
+	/* 2. it holds no fd any more */
+	list_for_each_safe(p, t, &dm->conns)
+	{
+		conn_cache_del(container_of(p, struct conn, link), s->id);
+	}
+	/* 3. requests it held: another worker, 503, or abort */
+	list_for_each_safe(p, t, &s->requests)
+	{
+		session_orphan(s, container_of(p, struct request, link));
+	}
+	/* 4. queues it held; the last one out removes a non-persistent queue */
+	list_for_each_safe(p, t, &s->attached)
+	{
+		queue_detach(container_of(p, struct attach, slink));
+	}
+	while (s->out_head) {
+		struct outmsg *o = s->out_head;
+		s->out_head = o->next;
+		if (o->fd >= 0)
+			close(o->fd);
+		free(o);
+	}
+	loop_io_del(dm->loop, &s->io);
+	close(s->io.fd);
+	s->io.fd = -1;
+	list_del(&s->link);
+	loop_defer_free(dm->loop, free, s);
+}
+
+static void session_close_deferred(void *p)
+{
+	struct session *s = p;
+	session_close(s, ""); /* the reason was logged when it was marked */
+}
+
+static void session_kill_later(struct session *s, const char *why)
+{
+	if (s->dead)
+		return;
+	s->dead = true;
+	log_info("session %u (pid %d): %s", s->id, (int)s->pid, why);
+	loop_defer_free(dm->loop, session_close_deferred, s);
+}
+
+void session_close_all(void)
+{
+	struct list *p, *t;
+	list_for_each_safe(p, t, &dm->sessions)
+	{
+		session_close(container_of(p, struct session, link), "daemon stopping");
+	}
+}

@@ -1,0 +1,141 @@
+/* status.c: renders what `portsharectl status` shows: endpoints, queues, their URLs,
+ * workers and counters, as text for people or JSON for programs. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "route.h"
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20 || ch >= 0x7f)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void render_endpoints(FILE *f, bool json)
+{
+	static uint8_t ports[65536 / 8];
+	listener_port_map(ports);
+	bool first = true;
+	fputs(json ? "\"endpoints\":[" : "endpoints:\n", f);
+	for (uint32_t port = 1; port < 65536; port++) {
+		if (!(ports[port / 8] & (1u << (port % 8))))
+			continue;
+		struct ps_addr want[CONFIG_LISTEN_MAX + 2];
+		unsigned n = listener_wanted((uint16_t)port, want);
+		for (unsigned i = 0; i < n; i++) {
+			char ip[INET6_ADDRSTRLEN];
+			inet_ntop(want[i].family, want[i].addr, ip, sizeof(ip));
+			bool bound = listener_is_bound(&want[i]);
+			if (json) {
+				fprintf(f, "%s{\"address\":", first ? "" : ",");
+				json_str(f, ip);
+				fprintf(f, ",\"port\":%u,\"bound\":%s}", port, bound ? "true" : "false");
+			} else {
+				char a[80];
+				fprintf(f, "  %-28s %s\n", addr_format(&want[i], a, sizeof(a)),
+					bound ? "bound" : "not bound");
+			}
+			first = false;
+		}
+	}
+	if (json)
+		fputs("]", f);
+	else if (first)
+		fputs("  (none: no URL is registered)\n", f);
+}
+
+static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
+{
+	char u[PS_PREFIX_MAX + 64];
+	struct list *p, *t;
+	if (json) {
+		fprintf(f, "%s{\"name\":", first ? "" : ",");
+		json_str(f, q->name);
+		fprintf(f, ",\"persistent\":%s,\"depth\":%u,\"max_length\":%u,\"served\":%llu,\"refused\":%llu,\"urls\":[",
+			q->persistent ? "true" : "false", q->depth, q->max_length, (unsigned long long)q->served,
+			(unsigned long long)q->refused);
+		for (size_t i = 0; i < q->nurls; i++) {
+			url_prefix_format(&q->urls[i], u, sizeof(u));
+			fputs(i ? "," : "", f);
+			json_str(f, u);
+		}
+		fputs("],\"workers\":[", f);
+	} else {
+		fprintf(f, "  %s%s: depth %u/%u, served %llu, refused %llu\n", q->name,
+			q->persistent ? " (persistent)" : "", q->depth, q->max_length, (unsigned long long)q->served,
+			(unsigned long long)q->refused);
+		for (size_t i = 0; i < q->nurls; i++) {
+			url_prefix_format(&q->urls[i], u, sizeof(u));
+			fprintf(f, "    url    %s\n", u);
+		}
+		if (!q->nattached)
+			fputs("    worker (none attached: requests get 503 AppOffline)\n", f);
+	}
+	bool wfirst = true;
+	list_for_each_safe(p, t, (struct list *)&q->attached)
+	{
+		const struct attach *a = container_of(p, struct attach, qlink);
+		const struct session *s = a->s;
+		if (json) {
+			fprintf(f, "%s{\"pid\":%d,\"uid\":%u,\"user\":", wfirst ? "" : ",", (int)s->pid,
+				(unsigned)s->uid);
+			json_str(f, s->user);
+			fputs(",\"program\":", f);
+			json_str(f, s->program);
+			fprintf(f, ",\"receives\":%u,\"draining\":%s}", a->receives, a->draining ? "true" : "false");
+		} else {
+			fprintf(f, "    worker pid %d (%s, user %s), %u receive%s waiting%s\n", (int)s->pid, s->program,
+				s->user, a->receives, a->receives == 1 ? "" : "s", a->draining ? ", draining" : "");
+		}
+		wfirst = false;
+	}
+	if (json)
+		fputs("]}", f);
+}
+
+char *status_render(bool json, size_t *len)
+{
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, len);
+	if (!f)
+		return NULL;
+	if (json) {
+		fprintf(f, "{\"version\":1,\"pid\":%d,\"socket\":", (int)getpid());
+		json_str(f, dm->socket_path);
+		fprintf(f, ",\"connections\":%u,", dm->nconns);
+	} else {
+		fprintf(f, "portshared pid %d, socket %s, %u connection%s\n", (int)getpid(), dm->socket_path,
+			dm->nconns, dm->nconns == 1 ? "" : "s");
+	}
+	render_endpoints(f, json);
+	fputs(json ? ",\"queues\":[" : "queues:\n", f);
+	struct list *p, *t;
+	bool first = true;
+	list_for_each_safe(p, t, &dm->queues)
+	{
+		render_queue(f, json, container_of(p, struct queue, link), first);
+		first = false;
+	}
+	if (json)
+		fputs("]}\n", f);
+	else if (first)
+		fputs("  (none)\n", f);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}

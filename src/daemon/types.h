@@ -1,0 +1,187 @@
+/* types.h: the daemon's data model: connections, requests, queues, sessions, endpoints
+ * (prototypes are in daemon.h). */
+#ifndef PS_DAEMON_TYPES_H
+#define PS_DAEMON_TYPES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "http_head.h"
+#include "loop.h"
+#include "protocol.h"
+#include "url_prefix.h"
+
+struct list {
+	struct list *prev, *next;
+};
+#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define list_for_each_safe(pos, tmp, head)                                                                     \
+	for (pos = (head)->next, tmp = pos->next; pos != (head); pos = tmp, tmp = pos->next)
+static inline void list_init(struct list *l)
+{
+	l->prev = l->next = l;
+}
+static inline bool list_empty(const struct list *l)
+{
+	return l->next == l;
+}
+static inline void list_add_tail(struct list *head, struct list *e)
+{
+	e->prev = head->prev;
+	e->next = head;
+	head->prev->next = e;
+	head->prev = e;
+}
+static inline void list_add_head(struct list *head, struct list *e)
+{
+	list_add_tail(head->next, e);
+}
+static inline void list_del(struct list *e)
+{
+	e->prev->next = e->next;
+	e->next->prev = e->prev;
+	list_init(e);
+}
+
+enum conn_state {
+	CONN_READING,   /* the daemon reads the next request head */
+	CONN_WRITING,   /* the daemon writes its own answer */
+	CONN_QUEUED,    /* a request waits in a queue; input not watched */
+	CONN_DELIVERED, /* a worker owns the connection; registered with events = 0 */
+	CONN_LINGER,    /* FIN sent; draining input briefly before close (lingering close) */
+};
+
+/* One request the daemon routed to a queue; lives until RETURN/END or an answer. */
+struct request {
+	uint64_t id;
+	struct conn *conn;
+	struct queue *queue;
+	struct session *owner; /* while delivered */
+	struct list link;      /* queue->pending while queued; owner->requests while delivered */
+	char *data;            /* head then tail bytes, owned */
+	uint32_t head_len, tail_len;
+	char *path, *host;     /* owned */
+	uint8_t method;
+	bool has_body;
+	uint32_t nofd;                /* NOFD answers for this request so far */
+	uint64_t written0, consumed0; /* TCP byte counters at handoff (DESIGN §2a) */
+};
+
+/* A client connection. The daemon keeps its own fd (io.fd) for the connection's
+ * whole life, whichever process is using it, so it can always close it, time it out
+ * and account for it (DESIGN §2.7). Only conn_free() closes it. */
+struct conn {
+	uint64_t id;
+	struct loop_io io;
+	struct loop_timer timer;
+	uint16_t port;
+	struct ps_addr local, remote;
+	enum conn_state state;
+	char *buf; /* bytes read, not handed off; NULL when none (idle connections hold no buffer) */
+	uint32_t len;
+	struct http_scan scan;
+	bool eof;               /* the client's FIN was seen */
+	bool closing;           /* answer, then close */
+	char *out;              /* the daemon's own answer, being written */
+	uint32_t out_len, out_off;
+	struct request *req;    /* queued or delivered */
+	uint32_t *cached_by;    /* ids of sessions holding a copy of the fd */
+	uint32_t ncached, capcached;
+	uint64_t requests;
+	struct list link; /* dm->conns */
+};
+
+struct recv_token { /* one outstanding receive; queue->receives is oldest first */
+	struct attach *a;
+	struct list link;
+};
+
+/* A session's use of a queue (it created or opened it). */
+struct attach {
+	struct queue *q;
+	struct session *s;
+	uint32_t receives; /* outstanding */
+	bool draining;
+	bool creator;
+	struct list qlink, slink;
+};
+
+struct queue {
+	uint32_t id;
+	char name[PS_QUEUE_NAME_MAX + 1];
+	uid_t uid;
+	pid_t creator_pid;
+	char creator_user[33];
+	bool persistent;
+	uint32_t max_length;
+	uint64_t max_body;
+	uint32_t response_wait_ms;
+	struct url_prefix *urls;
+	size_t nurls, capurls;
+	struct list pending; /* struct request, oldest first */
+	uint32_t depth;
+	struct list receives; /* struct recv_token */
+	struct list attached; /* struct attach */
+	uint32_t nattached;
+	uint64_t served, refused;
+	struct list link;
+};
+
+struct outmsg {
+	struct outmsg *next;
+	int fd; /* a dup of the fd to pass, or -1; closed once sent */
+	uint32_t len;
+	char data[];
+};
+
+struct session {
+	uint32_t id;
+	struct loop_io io;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	char program[PS_PROGRAM_MAX + 1];
+	char user[33];
+	bool hello;
+	bool admin;
+	bool dead;
+	struct list attached; /* struct attach */
+	struct list requests; /* delivered, not yet returned */
+	struct outmsg *out_head, *out_tail;
+	uint32_t out_count;
+	struct list link;
+};
+
+struct endpoint {
+	struct ps_addr addr; /* with the port */
+	struct loop_io io;
+	struct loop_timer pause; /* accept paused after EMFILE */
+	struct list link;
+};
+
+struct daemon {
+	struct config cfg;
+	struct loop *loop;
+	struct route_table *routes;
+	const char *socket_path;
+	const char *state_dir;
+	struct loop_io ctl; /* the control socket's listener */
+	struct loop_io sig; /* signalfd */
+	struct list endpoints, sessions, queues, conns;
+	uint64_t next_conn_id, next_req_id;
+	uint32_t next_queue_id, next_session_id;
+	uint32_t nconns;
+	bool stopping;
+	struct loop_timer stop_timer;
+	uint64_t stop_deadline_ms;
+	int reserve_fd; /* closed to accept-and-refuse when out of fds */
+	struct http_head head; /* scratch: the head being parsed (one thread) */
+	char msg[PS_MSG_MAX];  /* scratch: encode/receive buffer */
+};
+
+extern struct daemon *dm;
+
+#endif
