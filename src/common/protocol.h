@@ -134,6 +134,11 @@ struct ps_conn_ref { /* NOFD, CONN_CLOSED */
 	uint64_t req_id;
 };
 
+/* A RETURN's tail is at most this long: with a head of at most 24 KiB (MaxRequestBytes)
+ * and a canonical path no longer than the head, the DELIVER of the next request then
+ * always fits in PS_MSG_MAX. The library reads the socket in pieces no larger. */
+#define PS_RETURN_TAIL_MAX 16384
+
 /* RETURN flags */
 #define PS_RETURN_EOF 0x1u /* the library saw the client's FIN */
 struct ps_return {

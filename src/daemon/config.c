@@ -70,9 +70,10 @@ static const struct {
 	{"ShutdownGrace", SECONDS, offsetof(struct limits, shutdown_grace_ms), 0, 0},
 	{"Linger", SECONDS, offsetof(struct limits, linger_ms), 0, 0},
 	{"MinSendRate", COUNT, offsetof(struct limits, min_send_rate), 0, 1u << 30},
-	/* the head and what follows it travel in one DELIVER message (< PS_MSG_MAX) */
-	{"MaxRequestBytes", COUNT, offsetof(struct limits, max_request_bytes), 256, 49152},
-	{"MaxFieldLength", COUNT, offsetof(struct limits, max_field_length), 64, 49152},
+	/* a DELIVER carries the head, the canonical path (no longer than the head) and the
+	 * bytes after it in one message (< PS_MSG_MAX): see PS_RETURN_TAIL_MAX */
+	{"MaxRequestBytes", COUNT, offsetof(struct limits, max_request_bytes), 256, 24576},
+	{"MaxFieldLength", COUNT, offsetof(struct limits, max_field_length), 64, 24576},
 	{"UrlSegmentMaxLength", COUNT, offsetof(struct limits, url_segment_max_length), 1, 32766},
 	{"UrlSegmentMaxCount", COUNT, offsetof(struct limits, url_segment_max_count), 1, 16383},
 };

@@ -151,7 +151,20 @@ static void conn_drop_buf(struct conn *c)
 {
 	free(c->buf);
 	c->buf = NULL;
-	c->len = 0;
+	c->len = c->cap = 0;
+}
+
+/* A read buffer of at least `need` bytes (a RETURN may carry more than a head buffer). */
+static int conn_alloc_buf(struct conn *c, uint32_t need)
+{
+	uint32_t cap = conn_buf_cap();
+	if (need > cap)
+		cap = need;
+	c->buf = malloc(cap);
+	if (!c->buf)
+		return -1;
+	c->cap = cap;
+	return 0;
 }
 
 /* Closes the daemon's copy. Sessions that cache the fd are told to drop theirs. */
@@ -455,7 +468,7 @@ static void conn_dispatch(struct conn *c, const struct http_head *h)
 	r->has_body = has_body;
 	list_init(&r->link);
 	c->buf = NULL;
-	c->len = 0;
+	c->len = c->cap = 0;
 	http_scan_init(&c->scan);
 	c->req = r;
 	c->requests++;
@@ -493,15 +506,12 @@ static void conn_process(struct conn *c)
 
 static void conn_read(struct conn *c)
 {
-	uint32_t cap = conn_buf_cap();
-	if (!c->buf) {
-		c->buf = malloc(cap);
-		if (!c->buf) {
-			conn_free(c);
-			return;
-		}
+	if (!c->buf && conn_alloc_buf(c, 0) < 0) {
+		conn_free(c);
+		return;
 	}
-	if (c->len == cap) /* the parser answers 414/431 before this; never spin */
+	uint32_t cap = c->cap;
+	if (c->len >= cap) /* the parser answers 414/431 before this; never spin */
 		return;
 	bool was_empty = c->len == 0;
 	ssize_t n = recv(c->io.fd, c->buf + c->len, cap - c->len, MSG_DONTWAIT);
@@ -609,9 +619,7 @@ void conn_returned(struct conn *c, const char *tail, size_t len, bool eof)
 		return;
 	}
 	if (len) {
-		uint32_t cap = conn_buf_cap();
-		c->buf = malloc(cap);
-		if (!c->buf || len > cap) {
+		if (len > PS_RETURN_TAIL_MAX || conn_alloc_buf(c, (uint32_t)len) < 0) {
 			conn_abort(c);
 			return;
 		}

@@ -81,7 +81,7 @@ struct conn {
 	struct ps_addr local, remote;
 	enum conn_state state;
 	char *buf; /* bytes read, not handed off; NULL when none (idle connections hold no buffer) */
-	uint32_t len;
+	uint32_t len, cap;
 	struct http_scan scan;
 	bool eof;               /* the client's FIN was seen */
 	bool closing;           /* answer, then close */
