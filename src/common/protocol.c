@@ -1,0 +1,361 @@
+/* protocol.c: encodes and decodes the control messages of protocol.h, checking every
+ * length and field exactly. */
+#include <sys/socket.h>
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "protocol.h"
+
+#define RECEIVE_COUNT_MAX 1024
+
+/* Header flags each type may carry; the per-type structs hold their own flags. */
+static uint16_t hdr_flags_allowed(unsigned type)
+{
+	switch (type) {
+	case PS_MSG_STATUS:
+		return PS_STATUS_JSON;
+	case PS_MSG_STATUS_DATA:
+		return PS_STATUS_MORE;
+	default:
+		return 0;
+	}
+}
+
+/* Size of the fixed part after the header, or 0 for an unknown type. */
+static size_t fixed_size(unsigned type)
+{
+	switch (type) {
+	case PS_MSG_HELLO:
+		return sizeof(struct ps_hello);
+	case PS_MSG_REPLY:
+		return sizeof(struct ps_reply);
+	case PS_MSG_QUEUE_CREATE:
+		return sizeof(struct ps_queue_create);
+	case PS_MSG_QUEUE_OPEN:
+	case PS_MSG_QUEUE_DELETE:
+	case PS_MSG_QUEUE_DRAIN:
+		return sizeof(struct ps_queue_ref);
+	case PS_MSG_URL_ADD:
+	case PS_MSG_URL_DEL:
+		return sizeof(struct ps_url);
+	case PS_MSG_RECEIVE:
+		return sizeof(struct ps_receive);
+	case PS_MSG_DELIVER:
+		return sizeof(struct ps_deliver);
+	case PS_MSG_NOFD:
+	case PS_MSG_CONN_CLOSED:
+		return sizeof(struct ps_conn_ref);
+	case PS_MSG_RETURN:
+		return sizeof(struct ps_return);
+	case PS_MSG_END:
+		return sizeof(struct ps_end);
+	default:
+		return 0;
+	}
+}
+
+static const char *const type_names[PS_MSG_TYPE_END] = {
+    [PS_MSG_HELLO] = "HELLO",
+    [PS_MSG_REPLY] = "REPLY",
+    [PS_MSG_QUEUE_CREATE] = "QUEUE_CREATE",
+    [PS_MSG_QUEUE_OPEN] = "QUEUE_OPEN",
+    [PS_MSG_QUEUE_DELETE] = "QUEUE_DELETE",
+    [PS_MSG_QUEUE_DRAIN] = "QUEUE_DRAIN",
+    [PS_MSG_URL_ADD] = "URL_ADD",
+    [PS_MSG_URL_DEL] = "URL_DEL",
+    [PS_MSG_RECEIVE] = "RECEIVE",
+    [PS_MSG_DELIVER] = "DELIVER",
+    [PS_MSG_NOFD] = "NOFD",
+    [PS_MSG_RETURN] = "RETURN",
+    [PS_MSG_END] = "END",
+    [PS_MSG_CONN_CLOSED] = "CONN_CLOSED",
+    [PS_MSG_STATUS] = "STATUS",
+    [PS_MSG_STATUS_DATA] = "STATUS_DATA",
+};
+
+const char *protocol_type_name(unsigned type)
+{
+	if (type < PS_MSG_TYPE_END && type_names[type] != NULL)
+		return type_names[type];
+	return "UNKNOWN";
+}
+
+/* A NUL inside the array, so a receiver can use it as a C string. */
+static bool string_terminated(const char *s, size_t cap)
+{
+	return memchr(s, '\0', cap) != NULL;
+}
+
+/* Queue names end up in logs, status output and ACL files: keep them plain. */
+static bool queue_name_valid(const char *name)
+{
+	if (!string_terminated(name, PS_QUEUE_NAME_MAX + 1) || name[0] == '\0')
+		return false;
+	for (const char *p = name; *p; p++) {
+		char c = *p;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static bool addr_valid(const struct ps_addr *a)
+{
+	return a->family == AF_INET || a->family == AF_INET6;
+}
+
+/* Checks the fixed part of a decoded message and sets the lengths of its variable
+ * parts (in wire order); the caller checks that they add up exactly. */
+static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *nparts)
+{
+	*nparts = 0;
+	switch (m->hdr.type) {
+	case PS_MSG_HELLO:
+		if (!string_terminated(m->u.hello.program, sizeof(m->u.hello.program)))
+			return "HELLO program not terminated";
+		return NULL;
+	case PS_MSG_REPLY:
+		if (m->u.reply.text_len > PS_TEXT_MAX)
+			return "REPLY text too long";
+		parts[(*nparts)++] = m->u.reply.text_len;
+		return NULL;
+	case PS_MSG_QUEUE_CREATE:
+		if (!queue_name_valid(m->u.create.name))
+			return "QUEUE_CREATE bad queue name";
+		if (m->u.create.opt_flags & ~PS_QUEUE_PERSISTENT)
+			return "QUEUE_CREATE unknown option flags";
+		return NULL;
+	case PS_MSG_QUEUE_OPEN:
+		if (!queue_name_valid(m->u.queue.name))
+			return "QUEUE_OPEN bad queue name";
+		return NULL;
+	case PS_MSG_QUEUE_DELETE:
+	case PS_MSG_QUEUE_DRAIN:
+		/* these name the queue by id; the name is only for logs */
+		if (!string_terminated(m->u.queue.name, sizeof(m->u.queue.name)))
+			return "queue name not terminated";
+		return NULL;
+	case PS_MSG_URL_ADD:
+	case PS_MSG_URL_DEL:
+		if (m->u.url.prefix_len == 0 || m->u.url.prefix_len > PS_PREFIX_MAX)
+			return "URL prefix length out of range";
+		parts[(*nparts)++] = m->u.url.prefix_len;
+		return NULL;
+	case PS_MSG_RECEIVE:
+		if (m->u.receive.count == 0 || m->u.receive.count > RECEIVE_COUNT_MAX)
+			return "RECEIVE count out of range";
+		return NULL;
+	case PS_MSG_DELIVER: {
+		const struct ps_deliver *d = &m->u.deliver;
+		if (d->flags & ~PS_DELIVER_FD)
+			return "DELIVER unknown flags"; /* TLS is reserved (DESIGN §11) */
+		if (d->head_len == 0)
+			return "DELIVER without a head";
+		if (d->tls_len != 0)
+			return "DELIVER TLS block not supported";
+		if (!addr_valid(&d->local) || !addr_valid(&d->remote))
+			return "DELIVER bad address family";
+		parts[0] = d->head_len;
+		parts[1] = d->path_len;
+		parts[2] = d->host_len;
+		parts[3] = d->tail_len;
+		*nparts = 4;
+		return NULL;
+	}
+	case PS_MSG_NOFD:
+	case PS_MSG_CONN_CLOSED:
+		return NULL;
+	case PS_MSG_RETURN:
+		if (m->u.ret.flags & ~PS_RETURN_EOF)
+			return "RETURN unknown flags";
+		parts[(*nparts)++] = m->u.ret.tail_len;
+		return NULL;
+	case PS_MSG_END:
+		if (m->u.end.flags & ~(PS_END_SHUTDOWN | PS_END_ABORT | PS_END_UPGRADED))
+			return "END unknown flags";
+		return NULL;
+	case PS_MSG_STATUS:
+		return NULL;
+	default:
+		return "unknown message type";
+	}
+}
+
+int protocol_decode(const void *buf, size_t len, struct ps_msg *m, const char **why)
+{
+	const char *b = buf;
+	uint32_t parts[4];
+	size_t nparts;
+
+	memset(m, 0, sizeof(*m));
+	if (len < sizeof(m->hdr)) {
+		*why = "message shorter than its header";
+		return -1;
+	}
+	if (len > PS_MSG_MAX) {
+		*why = "message too long";
+		return -1;
+	}
+	/* the receive buffer may be unaligned: copy out, never cast */
+	memcpy(&m->hdr, b, sizeof(m->hdr));
+	if (m->hdr.len != len) {
+		*why = "header length differs from the message length";
+		return -1;
+	}
+	if (m->hdr.type == 0 || m->hdr.type >= PS_MSG_TYPE_END) {
+		*why = "unknown message type";
+		return -1;
+	}
+	if (m->hdr.flags & ~hdr_flags_allowed(m->hdr.type)) {
+		*why = "unknown header flags";
+		return -1;
+	}
+	size_t off = sizeof(m->hdr);
+	if (m->hdr.type == PS_MSG_STATUS_DATA) {
+		m->text = b + off;
+		m->text_len = len - off;
+		return 0;
+	}
+	size_t fixed = fixed_size(m->hdr.type);
+	if (len - off < fixed) {
+		*why = "message shorter than its fixed part";
+		return -1;
+	}
+	memcpy(&m->u, b + off, fixed); /* the union member starts at &m->u */
+	off += fixed;
+	*why = check_fixed(m, parts, &nparts);
+	if (*why != NULL)
+		return -1;
+	uint64_t total = off;
+	for (size_t k = 0; k < nparts; k++)
+		total += parts[k];
+	if (total != len) {
+		*why = "part lengths do not add up to the message length";
+		return -1;
+	}
+	const char **dest[4] = {&m->head, &m->path, &m->host, &m->tail};
+	switch (m->hdr.type) {
+	case PS_MSG_REPLY:
+	case PS_MSG_URL_ADD:
+	case PS_MSG_URL_DEL:
+		m->text = b + off;
+		m->text_len = parts[0];
+		break;
+	case PS_MSG_DELIVER:
+		for (size_t k = 0; k < 4; k++) {
+			*dest[k] = b + off;
+			off += parts[k];
+		}
+		break;
+	case PS_MSG_RETURN:
+		m->tail = b + off;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* Zeroes what follows the NUL so no stale bytes of the sender's memory go out. */
+static void copy_string(char *dst, const char *src, size_t cap)
+{
+	size_t n = strnlen(src, cap);
+
+	memset(dst, 0, cap);
+	memcpy(dst, src, n);
+}
+
+ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap)
+{
+	struct ps_msg w = *m; /* the wire copy: lengths and strings normalised here */
+	const char *parts[4];
+	size_t lens[4], nparts = 0;
+	size_t fixed = fixed_size(w.hdr.type);
+
+	switch (w.hdr.type) {
+	case PS_MSG_HELLO:
+		copy_string(w.u.hello.program, m->u.hello.program, sizeof(w.u.hello.program));
+		break;
+	case PS_MSG_QUEUE_CREATE:
+		/* the only fixed part with padding: build it from zero, field by field */
+		memset(&w.u, 0, sizeof(w.u));
+		w.u.create.opt_flags = m->u.create.opt_flags;
+		w.u.create.max_length = m->u.create.max_length;
+		w.u.create.max_body = m->u.create.max_body;
+		w.u.create.response_wait_ms = m->u.create.response_wait_ms;
+		copy_string(w.u.create.name, m->u.create.name, sizeof(w.u.create.name));
+		break;
+	case PS_MSG_QUEUE_OPEN:
+	case PS_MSG_QUEUE_DELETE:
+	case PS_MSG_QUEUE_DRAIN:
+		copy_string(w.u.queue.name, m->u.queue.name, sizeof(w.u.queue.name));
+		break;
+	case PS_MSG_REPLY:
+	case PS_MSG_URL_ADD:
+	case PS_MSG_URL_DEL: {
+		/* the text goes by m->text_len; a length also set in the struct must agree */
+		uint32_t *field = w.hdr.type == PS_MSG_REPLY ? &w.u.reply.text_len : &w.u.url.prefix_len;
+		if (w.text_len > PS_MSG_MAX || (*field != 0 && *field != w.text_len))
+			return -1;
+		*field = (uint32_t)w.text_len;
+		if (w.hdr.type == PS_MSG_REPLY)
+			w.u.reply.reserved = 0;
+		parts[nparts] = w.text;
+		lens[nparts++] = w.text_len;
+		break;
+	}
+	case PS_MSG_DELIVER:
+		w.u.deliver.reserved = 0;
+		parts[0] = w.head;
+		lens[0] = w.u.deliver.head_len;
+		parts[1] = w.path;
+		lens[1] = w.u.deliver.path_len;
+		parts[2] = w.host;
+		lens[2] = w.u.deliver.host_len;
+		parts[3] = w.tail;
+		lens[3] = w.u.deliver.tail_len;
+		nparts = 4;
+		break;
+	case PS_MSG_RETURN:
+		parts[nparts] = w.tail;
+		lens[nparts++] = w.u.ret.tail_len;
+		break;
+	case PS_MSG_END:
+		w.u.end.reserved = 0;
+		break;
+	case PS_MSG_STATUS_DATA:
+		parts[nparts] = w.text;
+		lens[nparts++] = w.text_len;
+		break;
+	default:
+		break;
+	}
+	size_t total = sizeof(w.hdr) + fixed;
+	for (size_t k = 0; k < nparts; k++) {
+		if (lens[k] > PS_MSG_MAX || (lens[k] != 0 && parts[k] == NULL))
+			return -1;
+		total += lens[k];
+	}
+	if (total > PS_MSG_MAX || total > cap)
+		return -1;
+	w.hdr.len = (uint32_t)total;
+	w.hdr.reserved = 0;
+
+	char *out = buf;
+	memcpy(out, &w.hdr, sizeof(w.hdr));
+	memcpy(out + sizeof(w.hdr), &w.u, fixed);
+	size_t off = sizeof(w.hdr) + fixed;
+	for (size_t k = 0; k < nparts; k++) {
+		if (lens[k] != 0)
+			memcpy(out + off, parts[k], lens[k]);
+		off += lens[k];
+	}
+	/* One set of rules: what the decoder would refuse is never sent. */
+	struct ps_msg check;
+	const char *why;
+	if (protocol_decode(buf, total, &check, &why) != 0)
+		return -1;
+	return (ssize_t)total;
+}

@@ -1,0 +1,824 @@
+/* test_http_head.c: unit tests of the request head parser and body decoder
+ * (src/common/http_head.c, DESIGN §5, §5a). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "llhttp.h"
+
+#include "http_head.h"
+
+#define S(lit) lit, sizeof(lit) - 1
+
+static const struct http_limits defaults = HTTP_LIMITS_DEFAULT;
+
+/* One call on a private copy of exactly len bytes (no NUL after), so AddressSanitizer
+ * catches a read past len. */
+static enum http_head_result parse_call(struct http_scan *s, const char *req, size_t len,
+                                        const struct http_limits *lim, struct http_head *h)
+{
+	char *copy = malloc(len ? len : 1);
+
+	assert_non_null(copy);
+	memcpy(copy, req, len);
+	enum http_head_result r = http_head_parse(s, copy, len, lim, h);
+	free(copy);
+	return r;
+}
+
+static enum http_head_result parse_whole(const char *req, size_t len, const struct http_limits *lim,
+                                         struct http_head *h)
+{
+	struct http_scan s;
+
+	http_scan_init(&s);
+	return parse_call(&s, req, len, lim, h);
+}
+
+/* The same request grown one byte per call: the result must not depend on how the bytes arrived. */
+static enum http_head_result parse_bytewise(const char *req, size_t len, const struct http_limits *lim,
+                                            struct http_head *h)
+{
+	struct http_scan s;
+	enum http_head_result r = HTTP_HEAD_INCOMPLETE;
+
+	http_scan_init(&s);
+	for (size_t n = 1; n <= len && r == HTTP_HEAD_INCOMPLETE; n++)
+		r = parse_call(&s, req, n, lim, h);
+	return r;
+}
+
+static void assert_span_equal(struct http_span a, struct http_span b)
+{
+	assert_int_equal(a.off, b.off);
+	assert_int_equal(a.len, b.len);
+}
+
+static void assert_same_head(const struct http_head *a, const struct http_head *b)
+{
+	assert_int_equal(a->status, b->status);
+	assert_int_equal(a->action, b->action);
+	if (a->reason || b->reason)
+		assert_string_equal(a->reason, b->reason);
+	if (a->status != 0)
+		return;
+	assert_int_equal(a->skip, b->skip);
+	assert_int_equal(a->head_len, b->head_len);
+	assert_int_equal(a->method, b->method);
+	assert_int_equal(a->version_major, b->version_major);
+	assert_int_equal(a->version_minor, b->version_minor);
+	assert_span_equal(a->method_s, b->method_s);
+	assert_span_equal(a->target, b->target);
+	assert_span_equal(a->path, b->path);
+	assert_span_equal(a->query, b->query);
+	assert_int_equal(a->absolute_form, b->absolute_form);
+	assert_int_equal(a->asterisk_form, b->asterisk_form);
+	assert_string_equal(a->host, b->host);
+	assert_int_equal(a->host_port, b->host_port);
+	assert_int_equal(a->content_length, b->content_length);
+	assert_int_equal(a->chunked, b->chunked);
+	assert_int_equal(a->keep_alive, b->keep_alive);
+	assert_int_equal(a->upgrade, b->upgrade);
+	assert_int_equal(a->expect_continue, b->expect_continue);
+	assert_int_equal(a->nfields, b->nfields);
+	for (uint32_t k = 0; k < a->nfields; k++) {
+		assert_span_equal(a->fields[k].name, b->fields[k].name);
+		assert_span_equal(a->fields[k].value, b->fields[k].value);
+	}
+}
+
+/* Parses whole and byte by byte, checks both agree, and returns the whole result. */
+static enum http_head_result parse_both(const char *req, size_t len, const struct http_limits *lim,
+                                        struct http_head *h)
+{
+	static struct http_head h2;
+	enum http_head_result r = parse_whole(req, len, lim, h);
+
+	assert_int_equal(parse_bytewise(req, len, lim, &h2), r);
+	assert_same_head(h, &h2);
+	return r;
+}
+
+static bool span_is(const char *buf, struct http_span sp, const char *want)
+{
+	return sp.len == strlen(want) && memcmp(buf + sp.off, want, sp.len) == 0;
+}
+
+struct refusal {
+	const char *req;
+	int status;
+	enum http_action action;
+	const char *reason; /* prefix */
+};
+
+static void check_refusals(const struct refusal *t, size_t n, const struct http_limits *lim)
+{
+	static struct http_head h;
+
+	for (size_t k = 0; k < n; k++) {
+		enum http_head_result r = parse_both(t[k].req, strlen(t[k].req), lim, &h);
+		if (r != HTTP_HEAD_ERROR || h.status != t[k].status || h.action != t[k].action ||
+		    strncmp(h.reason, t[k].reason, strlen(t[k].reason)) != 0)
+			fail_msg("case %zu %s: result %d status %d action %d reason %s", k, t[k].req, r,
+			         h.status, h.action, h.reason ? h.reason : "(null)");
+	}
+}
+
+static void test_accept_basic(void **state)
+{
+	static const char req[] = "GET /a/b?x=1&y HTTP/1.1\r\nHost: Example.COM:8080\r\nX-Pad:  v w \t\r\n"
+	                          "Empty:\r\n\r\n";
+	static struct http_head h;
+
+	assert_int_equal(parse_both(S(req), &defaults, &h), HTTP_HEAD_DONE);
+	assert_int_equal(h.status, 0);
+	assert_int_equal(h.skip, 0);
+	assert_int_equal(h.head_len, sizeof(req) - 1);
+	assert_int_equal(h.method, HTTP_GET);
+	assert_int_equal(h.version_major, 1);
+	assert_int_equal(h.version_minor, 1);
+	assert_true(span_is(req, h.method_s, "GET"));
+	assert_true(span_is(req, h.target, "/a/b?x=1&y"));
+	assert_true(span_is(req, h.path, "/a/b"));
+	assert_true(span_is(req, h.query, "x=1&y"));
+	assert_false(h.absolute_form);
+	assert_false(h.asterisk_form);
+	assert_string_equal(h.host, "example.com");
+	assert_int_equal(h.host_port, 8080);
+	assert_int_equal(h.content_length, -1);
+	assert_false(h.chunked);
+	assert_true(h.keep_alive);
+	assert_false(h.upgrade);
+	assert_false(h.expect_continue);
+	assert_int_equal(h.nfields, 3);
+	assert_true(span_is(req, h.fields[0].name, "Host"));
+	assert_true(span_is(req, h.fields[1].value, "v w"));
+	assert_true(span_is(req, h.fields[2].name, "Empty"));
+	assert_int_equal(h.fields[2].value.len, 0);
+	const struct http_field *f = http_head_field(&h, req, "x-pad");
+	assert_non_null(f);
+	assert_ptr_equal(f, &h.fields[1]);
+	assert_null(http_head_field(&h, req, "x-pa"));
+}
+
+/* The head ends exactly at the empty line; whatever follows (a body, the next request) is not part of it. */
+static void test_accept_with_tail(void **state)
+{
+	static const char req[] =
+	    "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n";
+	static struct http_head h;
+
+	assert_int_equal(parse_both(S(req), &defaults, &h), HTTP_HEAD_DONE);
+	assert_int_equal(h.head_len, strstr(req, "hello") - req);
+	assert_int_equal(h.content_length, 5);
+	assert_int_equal(h.method, HTTP_POST);
+	/* a repeated call on the same bytes finds the same head */
+	struct http_scan s;
+	static struct http_head h2;
+	http_scan_init(&s);
+	assert_int_equal(parse_call(&s, S(req), &defaults, &h2), HTTP_HEAD_DONE);
+	assert_int_equal(parse_call(&s, S(req), &defaults, &h2), HTTP_HEAD_DONE);
+	assert_same_head(&h, &h2);
+}
+
+static void test_nothing_yet(void **state)
+{
+	struct http_scan s;
+	static struct http_head h;
+
+	http_scan_init(&s);
+	assert_int_equal(http_head_parse(&s, NULL, 0, NULL, &h), HTTP_HEAD_INCOMPLETE);
+	assert_int_equal(parse_call(&s, S("\r"), NULL, &h), HTTP_HEAD_INCOMPLETE);
+	assert_int_equal(parse_call(&s, S("\r\nGET / HTTP/1.1\r"), NULL, &h), HTTP_HEAD_INCOMPLETE);
+	assert_int_equal(s.skip, 2);
+	assert_int_equal(parse_call(&s, S("\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), NULL, &h),
+	                 HTTP_HEAD_DONE);
+}
+
+static void test_leading_crlf_skipped(void **state)
+{
+	static const char req[] = "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n";
+	static struct http_head h;
+
+	assert_int_equal(parse_both(S(req), &defaults, &h), HTTP_HEAD_DONE);
+	assert_int_equal(h.skip, 4);
+	assert_int_equal(h.head_len, sizeof(req) - 1 - 4);
+	assert_true(span_is(req, h.method_s, "GET"));
+	assert_true(span_is(req, h.fields[0].value, "a"));
+}
+
+static void test_http10_and_keep_alive(void **state)
+{
+	static struct http_head h;
+
+	assert_int_equal(parse_both(S("GET / HTTP/1.0\r\n\r\n"), &defaults, &h), HTTP_HEAD_DONE);
+	assert_string_equal(h.host, "");
+	assert_int_equal(h.host_port, -1);
+	assert_int_equal(h.version_minor, 0);
+	assert_false(h.keep_alive);
+	assert_int_equal(parse_both(S("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"), &defaults, &h),
+	                 HTTP_HEAD_DONE);
+	assert_true(h.keep_alive);
+	assert_int_equal(
+	    parse_both(S("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), &defaults, &h),
+	    HTTP_HEAD_DONE);
+	assert_false(h.keep_alive);
+	/* RFC 9112 §6.1: chunked in HTTP/1.0 is read, then the connection closes */
+	assert_int_equal(
+	    parse_both(S("POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"),
+	               &defaults, &h),
+	    HTTP_HEAD_DONE);
+	assert_true(h.chunked);
+	assert_false(h.keep_alive);
+}
+
+static void test_absolute_form_host_wins(void **state)
+{
+	static const char req[] = "GET HTTP://Example.ORG:81/p/q?z HTTP/1.1\r\nHost: other.example\r\n\r\n";
+	static struct http_head h;
+
+	assert_int_equal(parse_both(S(req), &defaults, &h), HTTP_HEAD_DONE);
+	assert_true(h.absolute_form);
+	assert_string_equal(h.host, "example.org");
+	assert_int_equal(h.host_port, 81);
+	assert_true(span_is(req, h.path, "/p/q"));
+	assert_true(span_is(req, h.query, "z"));
+
+	static const char bare[] = "GET https://a.example HTTP/1.1\r\nHost: a.example\r\n\r\n";
+	assert_int_equal(parse_both(S(bare), &defaults, &h), HTTP_HEAD_DONE);
+	assert_string_equal(h.host, "a.example");
+	assert_int_equal(h.path.len, 0); /* read as "/" */
+	assert_int_equal(h.query.len, 0);
+
+	static const char query[] = "GET http://a.example?x HTTP/1.1\r\nHost: a.example\r\n\r\n";
+	assert_int_equal(parse_both(S(query), &defaults, &h), HTTP_HEAD_DONE);
+	assert_int_equal(h.path.len, 0);
+	assert_true(span_is(query, h.query, "x"));
+}
+
+static void test_options_asterisk(void **state)
+{
+	static const char req[] = "OPTIONS * HTTP/1.1\r\nHost: a.example:80\r\n\r\n";
+	static struct http_head h;
+
+	assert_int_equal(parse_both(S(req), &defaults, &h), HTTP_HEAD_DONE);
+	assert_true(h.asterisk_form);
+	assert_int_equal(h.method, HTTP_OPTIONS);
+	assert_true(span_is(req, h.path, "*"));
+	assert_string_equal(h.host, "a.example");
+	assert_int_equal(h.host_port, 80);
+}
+
+static void test_framing_flags(void **state)
+{
+	static struct http_head h;
+
+	assert_int_equal(
+	    parse_both(S("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n"), &defaults, &h),
+	    HTTP_HEAD_DONE);
+	assert_true(h.chunked);
+	assert_int_equal(h.content_length, -1);
+	assert_int_equal(
+	    parse_both(S("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"), &defaults, &h),
+	    HTTP_HEAD_DONE);
+	assert_int_equal(h.content_length, 0);
+	assert_int_equal(
+	    parse_both(S("PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 9223372036854775807\r\n\r\n"),
+	               &defaults, &h),
+	    HTTP_HEAD_DONE);
+	assert_int_equal(h.content_length, INT64_MAX);
+	assert_int_equal(
+	    parse_both(S("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"),
+	               &defaults, &h),
+	    HTTP_HEAD_DONE);
+	assert_true(h.upgrade);
+	assert_int_equal(
+	    parse_both(S("GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n"), &defaults, &h),
+	    HTTP_HEAD_DONE);
+	assert_false(h.upgrade);
+	assert_int_equal(
+	    parse_both(S("PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-Continue\r\n\r\n"),
+	               &defaults, &h),
+	    HTTP_HEAD_DONE);
+	assert_true(h.expect_continue);
+}
+
+static void test_hosts(void **state)
+{
+	static struct http_head h;
+
+	assert_int_equal(parse_both(S("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n"), &defaults, &h),
+	                 HTTP_HEAD_DONE);
+	assert_string_equal(h.host, "[::1]");
+	assert_int_equal(h.host_port, 8080);
+	assert_int_equal(parse_both(S("GET / HTTP/1.1\r\nHost: [2001:DB8::A]\r\n\r\n"), &defaults, &h),
+	                 HTTP_HEAD_DONE);
+	assert_string_equal(h.host, "[2001:db8::a]");
+	assert_int_equal(h.host_port, -1);
+	assert_int_equal(parse_both(S("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), &defaults, &h),
+	                 HTTP_HEAD_DONE);
+	assert_string_equal(h.host, "127.0.0.1");
+	assert_int_equal(parse_both(S("GET / HTTP/1.1\r\nHost: \r\n\r\n"), &defaults, &h), HTTP_HEAD_DONE);
+	assert_string_equal(h.host, "");
+	assert_int_equal(parse_both(S("GET / HTTP/1.1\r\nHost: a%2Db:\r\n\r\n"), &defaults, &h),
+	                 HTTP_HEAD_DONE);
+	assert_string_equal(h.host, "a%2db");
+	assert_int_equal(h.host_port, -1);
+}
+
+/* DESIGN §5a: the strict build refuses a lone CR; the default build takes each of these
+ * (CVE-2023-30589), the last one inside a chunked body, where the pre-scan of the head
+ * cannot help. */
+static void test_llhttp_is_strict(void **state)
+{
+	static const char *const lone_cr[] = {
+	    "GET / HTTP/1.1\r\nHost: a\r\n\r\r\n",
+	    "GET / HTTP/1.1\r\nHost: a\r\nX:\r\r\n\r\n",
+	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\r0\r\n\r\n",
+	};
+	llhttp_settings_t settings;
+	llhttp_t p;
+
+	llhttp_settings_init(&settings);
+	for (size_t k = 0; k < sizeof(lone_cr) / sizeof(lone_cr[0]); k++) {
+		llhttp_init(&p, HTTP_REQUEST, &settings);
+		assert_int_equal(llhttp_execute(&p, lone_cr[k], strlen(lone_cr[k])), HPE_STRICT);
+	}
+	/* and the decoder built on it */
+	struct http_body *b =
+	    http_body_new(S("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"), 0);
+	char out[64];
+	size_t got;
+	const char *why = NULL;
+	assert_non_null(b);
+	assert_int_equal(http_body_feed(b, S("5\r\nhello\r\r0\r\n\r\n"), out, sizeof(out), &got, &why), -1);
+	assert_string_equal(why, "BadRequest: HPE_STRICT");
+	http_body_free(b);
+}
+
+static void test_refused_line_breaks(void **state)
+{
+	static const struct refusal t[] = {
+	    {"GET / HTTP/1.1\r\nHost: a\rX-Smuggled: 1\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: lone CR"},
+	    {"GET / HTTP/1.1\rHost: a\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: lone CR"},
+	    {"\r\rGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: lone CR"},
+	    {"GET / HTTP/1.1\nHost: a\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: bare LF"},
+	    {"GET / HTTP/1.1\r\nHost: a\r\n\n", 400, HTTP_RESPOND, "BadRequest: bare LF"},
+	    {"GET / HTTP/1.1\r\nHost: a\nX: b\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: bare LF"},
+	    {"\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: bare LF"},
+	    {"POST / HTTP/1.1\r\nHost: a\r\nX: y\r\n Content-Length: 5\r\n\r\nhello", 400, HTTP_RESPOND,
+	     "BadRequest: obs-fold"},
+	    {"POST / HTTP/1.1\r\nHost: a\r\nX: y\r\n\tContent-Length: 5\r\n\r\nhello", 400, HTTP_RESPOND,
+	     "BadRequest: obs-fold"},
+	    {"GET / HTTP/1.1\r\n Host: a\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: obs-fold"},
+	};
+	check_refusals(t, sizeof(t) / sizeof(t[0]), &defaults);
+}
+
+static void test_refused_request_line(void **state)
+{
+	static const struct refusal t[] = {
+	    {"GET /\r\n", 400, HTTP_DROP, "BadRequest: HTTP/0.9"},
+	    {"GET /index.html\r\n\r\n", 400, HTTP_DROP, "BadRequest: HTTP/0.9"},
+	    {"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, HTTP_GOAWAY, "Version_N/S"},
+	    {"PRI * HTTP/2.0\r\n", 505, HTTP_GOAWAY, "Version_N/S"},
+	    {"PRI / HTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: HPE_"},
+	    {"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505, HTTP_RESPOND, "Version_N/S"},
+	    {"GET / HTTP/0.9\r\nHost: a\r\n\r\n", 505, HTTP_RESPOND, "Version_N/S"},
+	    {"GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505, HTTP_RESPOND, "Version_N/S"},
+	    {"GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505, HTTP_RESPOND, "Version_N/S"},
+	    {"GET / HTTP/1.10\r\nHost: a\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: version"},
+	    {"GET / http/1.1\r\nHost: a\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: version"},
+	    {"GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: "},
+	    {"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: request line"},
+	    {"GET /  HTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: request line"},
+	    {"GET\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: request line"},
+	    {"GET \r\n\r\n", 400, HTTP_RESPOND, "BadRequest: request line"},
+	    {" GET / HTTP/1.1\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: request line"},
+	    {"CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n", 405, HTTP_RESPOND,
+	     "Verb CONNECT"},
+	    {"FOO / HTTP/1.1\r\nHost: a\r\n\r\n", 501, HTTP_RESPOND, "Verb"},
+	    {"get / HTTP/1.1\r\nHost: a\r\n\r\n", 501, HTTP_RESPOND, "Verb"},
+	    {"GETX / HTTP/1.1\r\nHost: a\r\n\r\n", 501, HTTP_RESPOND, "Verb"},
+	    {"DESCRIBE / HTTP/1.1\r\nHost: a\r\n\r\n", 501, HTTP_RESPOND, "Verb"},
+	    {"G@T / HTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: HPE_INVALID_METHOD"},
+	    {"\x16\x03\x01\x02\x00\x01\x00", 400, HTTP_RESPOND, "BadRequest: HPE_INVALID_METHOD"},
+	    {"HTTP/1.1 200 OK\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: HPE_INVALID_METHOD"},
+	    {"GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: asterisk-form"},
+	    {"GET a.example:80 HTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_RESPOND,
+	     "BadRequest: HPE_INVALID_URL"},
+	    {"GET ftp://a.example/ HTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_RESPOND,
+	     "BadRequest: request-target"},
+	    {"GET http://user@a.example/ HTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_RESPOND,
+	     "BadRequest: userinfo"},
+	    {"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: target host"},
+	    {"GET /\x7f HTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: HPE_INVALID_URL"},
+	};
+	check_refusals(t, sizeof(t) / sizeof(t[0]), &defaults);
+}
+
+static void test_refused_fields(void **state)
+{
+	static const struct refusal t[] = {
+	    {"GET / HTTP/1.1\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: missing Host"},
+	    {"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: duplicate Host"},
+	    {"GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: duplicate Host"},
+	    {"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: Host"},
+	    {"GET / HTTP/1.1\r\nHost: a:65536\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: Host"},
+	    {"GET / HTTP/1.1\r\nHost: a:1x\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: Host"},
+	    {"GET / HTTP/1.1\r\nHost: [::g]\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: Host"},
+	    {"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: Host"},
+	    {"GET / HTTP/1.1\r\nHost: a%2\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: Host"},
+	    {"GET / HTTP/1.1\r\nHost: a\xff\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: Host"},
+	    {"GET / HTTP/1.1\r\nHost: a\r\n: x\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: empty header name"},
+	    {"GET / HTTP/1.1\r\nHost: a\r\nX Y: z\r\n\r\n", 400, HTTP_RESPOND,
+	     "BadRequest: HPE_INVALID_HEADER_TOKEN"},
+	    {"GET / HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n", 400, HTTP_RESPOND,
+	     "BadRequest: HPE_INVALID_HEADER_TOKEN"},
+	    {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 400,
+	     HTTP_RESPOND, "BadRequest: "},
+	    {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: "},
+	    {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -5\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: "},
+	    {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: "},
+	    {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: "},
+	    {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", 400, HTTP_RESPOND,
+	     "BadRequest: "},
+	    {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9223372036854775808\r\n\r\n", 400, HTTP_RESPOND,
+	     "BadRequest: Content-Length"},
+	    {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
+	     HTTP_RESPOND, "BadRequest: "},
+	    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", 400,
+	     HTTP_RESPOND, "BadRequest: "},
+	};
+	check_refusals(t, sizeof(t) / sizeof(t[0]), &defaults);
+}
+
+static void test_refused_transfer_encoding(void **state)
+{
+#define TE(v) "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: " v "\r\n\r\n"
+	static const struct refusal t[] = {
+	    {TE("identity, chunked"), 400, HTTP_RESPOND, "TransferEncoding not chunked"},
+	    {TE("chunked, identity"), 400, HTTP_RESPOND, "TransferEncoding not chunked"},
+	    {TE("chunked, chunked"), 400, HTTP_RESPOND, "TransferEncoding not chunked"},
+	    {TE("gzip, chunked"), 400, HTTP_RESPOND, "TransferEncoding not chunked"},
+	    {TE("gzip"), 400, HTTP_RESPOND, "TransferEncoding not chunked"},
+	    {TE("identity"), 400, HTTP_RESPOND, "TransferEncoding not chunked"},
+	    {TE(",chunked"), 400, HTTP_RESPOND, "TransferEncoding not chunked"},
+	    {TE("chunked,"), 400, HTTP_RESPOND, "TransferEncoding not chunked"},
+	    {TE(""), 400, HTTP_RESPOND, "TransferEncoding not chunked"},
+	    {TE("chunked;q=1"), 400, HTTP_RESPOND, "TransferEncoding not chunked"},
+	    {TE("xchunked"), 501, HTTP_RESPOND, "TransferEncoding unknown"},
+	    {TE("chunked, xfoo"), 501, HTTP_RESPOND, "TransferEncoding unknown"},
+	    {TE("br"), 501, HTTP_RESPOND, "TransferEncoding unknown"},
+	    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+	     400, HTTP_RESPOND, "TransferEncoding not chunked"},
+	    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+	     400, HTTP_RESPOND, "TransferEncoding not chunked"},
+	};
+#undef TE
+	check_refusals(t, sizeof(t) / sizeof(t[0]), &defaults);
+}
+
+static char *repeat(const char *head, const char *unit, size_t times, const char *tail)
+{
+	size_t hl = strlen(head), ul = strlen(unit), tl = strlen(tail);
+	char *s = malloc(hl + ul * times + tl + 1);
+
+	assert_non_null(s);
+	memcpy(s, head, hl);
+	for (size_t k = 0; k < times; k++)
+		memcpy(s + hl + k * ul, unit, ul);
+	memcpy(s + hl + ul * times, tail, tl + 1);
+	return s;
+}
+
+static void test_size_limits(void **state)
+{
+	static const struct http_limits small = {64, 64};
+	static struct http_head h;
+
+	/* exactly 64 bytes fits; one more does not */
+	static const char fits[] = "GET / HTTP/1.1\r\nHost: a\r\nX-Pad: 0123456789012345678901234567\r\n\r\n";
+	assert_int_equal(sizeof(fits) - 1, 64);
+	assert_int_equal(parse_both(S(fits), &small, &h), HTTP_HEAD_DONE);
+	static const char over[] =
+	    "GET / HTTP/1.1\r\nHost: a\r\nX-Pad: 01234567890123456789012345678\r\n\r\n";
+	assert_int_equal(parse_both(S(over), &small, &h), HTTP_HEAD_ERROR);
+	assert_int_equal(h.status, 431);
+	assert_string_equal(h.reason, "Header");
+
+	/* a request line not complete within the limit is 414, even before it ends */
+	char *longline = repeat("GET /", "a", 80, "");
+	assert_int_equal(parse_both(longline, strlen(longline), &small, &h), HTTP_HEAD_ERROR);
+	assert_int_equal(h.status, 414);
+	assert_string_equal(h.reason, "URL");
+	free(longline);
+
+	/* a head not complete within the limit is 431, even before it ends */
+	static const char endless[] =
+	    "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: 8";
+	assert_int_equal(parse_both(S(endless), &small, &h), HTTP_HEAD_ERROR);
+	assert_int_equal(h.status, 431);
+
+	/* one line over max_field_length */
+	static const struct http_limits field = {1024, 32};
+	char *longfield = repeat("GET / HTTP/1.1\r\nHost: a\r\nX: ", "b", 30, "\r\n\r\n");
+	assert_int_equal(parse_both(longfield, strlen(longfield), &field, &h), HTTP_HEAD_ERROR);
+	assert_int_equal(h.status, 431);
+	free(longfield);
+	char *okfield = repeat("GET / HTTP/1.1\r\nHost: a\r\nX: ", "b", 29, "\r\n\r\n");
+	assert_int_equal(parse_both(okfield, strlen(okfield), &field, &h), HTTP_HEAD_DONE);
+	free(okfield);
+
+	/* field count */
+	char *many = repeat("GET / HTTP/1.1\r\nHost: a\r\n", "X: y\r\n", HTTP_MAX_FIELDS - 1, "\r\n");
+	assert_int_equal(parse_both(many, strlen(many), &defaults, &h), HTTP_HEAD_DONE);
+	assert_int_equal(h.nfields, HTTP_MAX_FIELDS);
+	free(many);
+	char *toomany = repeat("GET / HTTP/1.1\r\nHost: a\r\n", "X: y\r\n", HTTP_MAX_FIELDS, "\r\n");
+	assert_int_equal(parse_both(toomany, strlen(toomany), &defaults, &h), HTTP_HEAD_ERROR);
+	assert_int_equal(h.status, 431);
+	free(toomany);
+
+	/* the defaults: a 16 KiB request line */
+	char *url = repeat("GET /", "u", 16400, " HTTP/1.1\r\nHost: a\r\n\r\n");
+	assert_int_equal(parse_whole(url, strlen(url), NULL, &h), HTTP_HEAD_ERROR);
+	assert_int_equal(h.status, 414);
+	free(url);
+}
+
+static void test_status_and_methods(void **state)
+{
+	static const int used[] = {100, 101, 200, 201, 204, 206, 301, 302, 304, 400, 403, 404,
+	                           405, 408, 411, 413, 414, 417, 431, 500, 501, 502, 503, 505};
+	for (size_t k = 0; k < sizeof(used) / sizeof(used[0]); k++)
+		assert_string_not_equal(http_status_text(used[k]), "Unknown");
+	assert_string_equal(http_status_text(404), "Not Found");
+	assert_string_equal(http_status_text(799), "Unknown");
+	assert_true(http_method_idempotent(HTTP_GET));
+	assert_true(http_method_idempotent(HTTP_PUT));
+	assert_true(http_method_idempotent(HTTP_DELETE));
+	assert_true(http_method_idempotent(HTTP_OPTIONS));
+	assert_true(http_method_idempotent(HTTP_TRACE));
+	assert_true(http_method_idempotent(HTTP_HEAD));
+	assert_false(http_method_idempotent(HTTP_POST));
+	assert_false(http_method_idempotent(HTTP_PATCH));
+	assert_string_equal(http_method_name(HTTP_PROPFIND), "PROPFIND");
+	assert_string_equal(http_method_name(200), "UNKNOWN");
+}
+
+/* --- body decoder --- */
+
+struct body_run {
+	ssize_t consumed; /* -1 on error */
+	size_t body_len;
+	char body[4096];
+	const char *why;
+	bool done;
+};
+
+/* Feeds `in` cut at the given offsets (each piece copied to exactly its size), handing
+ * the decoder only what it did not consume before, as a reader would; out gets outcap. */
+static void body_run(const char *head, const char *in, size_t inlen, const size_t *cuts, size_t ncuts,
+                     size_t outcap, uint64_t max_body, struct body_run *r)
+{
+	struct http_body *b = http_body_new(head, strlen(head), max_body);
+	size_t used = 0, avail = 0;
+
+	assert_non_null(b);
+	memset(r, 0, sizeof(*r));
+	for (size_t c = 0; c <= ncuts; c++) {
+		avail = c < ncuts && cuts[c] < inlen ? cuts[c] : inlen;
+		for (;;) {
+			size_t n = avail - used, got = 0;
+			char *piece = malloc(n ? n : 1), *out = malloc(outcap ? outcap : 1);
+			assert_non_null(piece);
+			assert_non_null(out);
+			memcpy(piece, in + used, n);
+			ssize_t k = http_body_feed(b, piece, n, out, outcap, &got, &r->why);
+			free(piece);
+			if (k < 0) {
+				free(out);
+				r->consumed = -1;
+				r->done = http_body_done(b);
+				http_body_free(b);
+				return;
+			}
+			assert_true((size_t)k <= n);
+			assert_true(got <= outcap);
+			assert_true(r->body_len + got <= sizeof(r->body));
+			memcpy(r->body + r->body_len, out, got);
+			r->body_len += got;
+			used += (size_t)k;
+			free(out);
+			if (k == 0 || used == avail)
+				break;
+		}
+	}
+	r->consumed = (ssize_t)used;
+	r->done = http_body_done(b);
+	http_body_free(b);
+}
+
+#define CL_HEAD "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n"
+#define CHUNK_HEAD "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+#define NEXT "GET /next HTTP/1.1\r\nHost: a\r\n\r\n"
+
+static void assert_body(const struct body_run *r, size_t consumed, const char *body)
+{
+	if (r->consumed < 0)
+		fail_msg("error: %s", r->why);
+	assert_int_equal(r->consumed, consumed);
+	assert_int_equal(r->body_len, strlen(body));
+	assert_memory_equal(r->body, body, r->body_len);
+	assert_true(r->done);
+}
+
+static void test_body_content_length(void **state)
+{
+	static const char in[] = "hello world" NEXT;
+	struct body_run r;
+
+	body_run(CL_HEAD, S(in), NULL, 0, 4096, 0, &r);
+	assert_body(&r, 11, "hello world");
+	/* an output buffer of one byte still gets every byte and stops at the end */
+	body_run(CL_HEAD, S(in), NULL, 0, 1, 0, &r);
+	assert_body(&r, 11, "hello world");
+	/* not all there yet */
+	body_run(CL_HEAD, "hello", 5, NULL, 0, 4096, 0, &r);
+	assert_int_equal(r.consumed, 5);
+	assert_false(r.done);
+}
+
+static const char chunked_in[] = "5;name=value\r\nhello\r\n6;flag\r\n world\r\n"
+                                 "0;last=\"q s\"\r\nX-Trailer: one\r\nY:  two \r\n\r\n" NEXT;
+static const size_t chunked_end = sizeof(chunked_in) - 1 - (sizeof(NEXT) - 1);
+
+static void test_body_chunked(void **state)
+{
+	struct body_run r;
+
+	body_run(CHUNK_HEAD, S(chunked_in), NULL, 0, 4096, 0, &r);
+	assert_body(&r, chunked_end, "hello world");
+	body_run(CHUNK_HEAD, "0\r\n\r\n" NEXT, 5 + sizeof(NEXT) - 1, NULL, 0, 4096, 0, &r);
+	assert_body(&r, 5, "");
+}
+
+/* DESIGN §2a: split at every byte offset, the end of the request is found at the same byte. */
+static void test_body_split_everywhere(void **state)
+{
+	static const char cl_in[] = "hello world" NEXT;
+	struct body_run r;
+
+	for (size_t cut = 0; cut <= sizeof(chunked_in) - 1; cut++) {
+		body_run(CHUNK_HEAD, S(chunked_in), &cut, 1, 4096, 0, &r);
+		assert_body(&r, chunked_end, "hello world");
+		body_run(CHUNK_HEAD, S(chunked_in), &cut, 1, 3, 0, &r);
+		assert_body(&r, chunked_end, "hello world");
+	}
+	for (size_t cut = 0; cut <= sizeof(cl_in) - 1; cut++) {
+		body_run(CL_HEAD, S(cl_in), &cut, 1, 4096, 0, &r);
+		assert_body(&r, 11, "hello world");
+	}
+	/* and one byte at a time */
+	size_t cuts[sizeof(chunked_in)];
+	for (size_t k = 0; k < sizeof(chunked_in) - 1; k++)
+		cuts[k] = k + 1;
+	body_run(CHUNK_HEAD, S(chunked_in), cuts, sizeof(chunked_in) - 1, 4096, 0, &r);
+	assert_body(&r, chunked_end, "hello world");
+}
+
+static void test_body_none(void **state)
+{
+	static const char head[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+	struct http_body *b = http_body_new(S(head), 0);
+	char out[16];
+	size_t got = 99;
+	const char *why = NULL;
+
+	assert_non_null(b);
+	assert_true(http_body_done(b));
+	assert_int_equal(http_body_feed(b, S(NEXT), out, sizeof(out), &got, &why), 0);
+	assert_int_equal(got, 0);
+	http_body_free(b);
+
+	/* an upgrade request without a body is an ordinary request until the 101 */
+	static const char up[] =
+	    "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n";
+	b = http_body_new(S(up), 0);
+	assert_non_null(b);
+	assert_true(http_body_done(b));
+	http_body_free(b);
+
+	/* Content-Length: 0 */
+	static const char zero[] = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n";
+	b = http_body_new(S(zero), 0);
+	assert_non_null(b);
+	assert_true(http_body_done(b));
+	http_body_free(b);
+}
+
+static void test_body_bad_heads(void **state)
+{
+	assert_null(http_body_new(S("GET / HTTP/1.1\r\nHost: a\r\n"), 0));     /* cut short */
+	assert_null(http_body_new(S("FOO / HTTP/1.1\r\nHost: a\r\n\r\n"), 0)); /* refused */
+	assert_null(
+	    http_body_new(S("POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nab"), 0)); /* past the head */
+	assert_null(
+	    http_body_new(S("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"), 0)); /* no framing */
+}
+
+static void test_body_errors_and_caps(void **state)
+{
+	struct body_run r;
+
+	body_run(CHUNK_HEAD, S("5\r\nhelloXX0\r\n\r\n"), NULL, 0, 4096, 0, &r);
+	assert_int_equal(r.consumed, -1);
+	assert_non_null(r.why);
+	body_run(CHUNK_HEAD, S("zz\r\n"), NULL, 0, 4096, 0, &r);
+	assert_int_equal(r.consumed, -1);
+
+	/* chunk extensions: 1 KiB per chunk */
+	char ext[2048];
+	int n = snprintf(ext, sizeof(ext), "1;x=%0900d\r\na\r\n0\r\n\r\n", 0);
+	body_run(CHUNK_HEAD, ext, (size_t)n, NULL, 0, 4096, 0, &r);
+	assert_body(&r, (size_t)n, "a");
+	n = snprintf(ext, sizeof(ext), "1;x=%01100d\r\na\r\n0\r\n\r\n", 0);
+	body_run(CHUNK_HEAD, ext, (size_t)n, NULL, 0, 4096, 0, &r);
+	assert_int_equal(r.consumed, -1);
+	assert_non_null(strstr(r.why, "extension"));
+	/* the cap counts across pieces too */
+	size_t cuts[] = {10, 300, 700, 1000};
+	body_run(CHUNK_HEAD, ext, (size_t)n, cuts, 4, 4096, 0, &r);
+	assert_int_equal(r.consumed, -1);
+
+	/* trailers: 8 KiB in all */
+	char *tr = repeat("0\r\n", "X-T: 0123456789012345678901234567890123456789\r\n", 200, "\r\n");
+	body_run(CHUNK_HEAD, tr, strlen(tr), NULL, 0, 4096, 0, &r);
+	assert_int_equal(r.consumed, -1);
+	assert_non_null(strstr(r.why, "trailer"));
+	size_t tcuts[] = {2, 3, 4, 100, 5000};
+	body_run(CHUNK_HEAD, tr, strlen(tr), tcuts, 5, 4096, 0, &r);
+	assert_int_equal(r.consumed, -1);
+	free(tr);
+	tr = repeat("0\r\n", "X-T: 0123456789012345678901234567890123456789\r\n", 100, "\r\n");
+	body_run(CHUNK_HEAD, tr, strlen(tr), tcuts, 5, 4096, 0, &r);
+	assert_body(&r, strlen(tr), "");
+	free(tr);
+}
+
+static void test_body_max(void **state)
+{
+	struct body_run r;
+
+	/* Content-Length over the limit: refused before reading anything */
+	body_run(CL_HEAD, S("hello world"), NULL, 0, 4096, 10, &r);
+	assert_int_equal(r.consumed, -1);
+	assert_string_equal(r.why, "too large");
+	body_run(CL_HEAD, "", 0, NULL, 0, 4096, 10, &r);
+	assert_int_equal(r.consumed, -1);
+	body_run(CL_HEAD, S("hello world"), NULL, 0, 4096, 11, &r);
+	assert_body(&r, 11, "hello world");
+	/* chunked: the chunk that would pass the limit */
+	body_run(CHUNK_HEAD, S(chunked_in), NULL, 0, 4096, 10, &r);
+	assert_int_equal(r.consumed, -1);
+	assert_string_equal(r.why, "too large");
+	body_run(CHUNK_HEAD, S(chunked_in), NULL, 0, 4096, 11, &r);
+	assert_body(&r, chunked_end, "hello world");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_accept_basic),
+	    cmocka_unit_test(test_accept_with_tail),
+	    cmocka_unit_test(test_nothing_yet),
+	    cmocka_unit_test(test_leading_crlf_skipped),
+	    cmocka_unit_test(test_http10_and_keep_alive),
+	    cmocka_unit_test(test_absolute_form_host_wins),
+	    cmocka_unit_test(test_options_asterisk),
+	    cmocka_unit_test(test_framing_flags),
+	    cmocka_unit_test(test_hosts),
+	    cmocka_unit_test(test_llhttp_is_strict),
+	    cmocka_unit_test(test_refused_line_breaks),
+	    cmocka_unit_test(test_refused_request_line),
+	    cmocka_unit_test(test_refused_fields),
+	    cmocka_unit_test(test_refused_transfer_encoding),
+	    cmocka_unit_test(test_size_limits),
+	    cmocka_unit_test(test_status_and_methods),
+	    cmocka_unit_test(test_body_content_length),
+	    cmocka_unit_test(test_body_chunked),
+	    cmocka_unit_test(test_body_split_everywhere),
+	    cmocka_unit_test(test_body_none),
+	    cmocka_unit_test(test_body_bad_heads),
+	    cmocka_unit_test(test_body_errors_and_caps),
+	    cmocka_unit_test(test_body_max),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

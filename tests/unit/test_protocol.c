@@ -1,0 +1,558 @@
+/* test_protocol.c: unit tests of the control message encoders and decoders (src/common/protocol.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "protocol.h"
+
+static char wire[PS_MSG_MAX];
+
+/* Decodes a private copy of exactly len bytes, so AddressSanitizer sees any read
+ * outside it, and another copy one byte past an aligned address, so UBSan sees any
+ * misaligned access; both must agree. m's parts are made to point into buf. */
+static int decode_copy(const void *buf, size_t len, struct ps_msg *m, const char **why)
+{
+	char *exact = malloc(len ? len : 1);
+	char *shifted = malloc(len + 1);
+	struct ps_msg m2;
+	const char *why2 = NULL;
+
+	assert_non_null(exact);
+	assert_non_null(shifted);
+	memcpy(exact, buf, len);
+	memcpy(shifted + 1, buf, len);
+	int r = protocol_decode(exact, len, m, why);
+	assert_int_equal(protocol_decode(shifted + 1, len, &m2, &why2), r);
+	if (r == 0) {
+		const char **parts[] = {&m->text, &m->head, &m->path, &m->host, &m->tail};
+		for (size_t k = 0; k < sizeof(parts) / sizeof(parts[0]); k++)
+			if (*parts[k] != NULL)
+				*parts[k] = (const char *)buf + (*parts[k] - exact);
+	}
+	free(exact);
+	free(shifted);
+	return r;
+}
+
+static struct ps_addr addr4(uint16_t port)
+{
+	struct ps_addr a;
+
+	memset(&a, 0, sizeof(a));
+	a.family = AF_INET;
+	a.port = port;
+	a.addr[0] = 127;
+	a.addr[3] = 1;
+	return a;
+}
+
+/* One valid message of every type, variable parts included. */
+static size_t sample_messages(struct ps_msg *out)
+{
+	static const char head[] = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+	size_t n = 0;
+	struct ps_msg *m;
+
+	memset(out, 0, sizeof(*out) * 20);
+	m = &out[n++];
+	m->hdr.type = PS_MSG_HELLO;
+	m->hdr.seq = 1;
+	m->u.hello.version = PS_PROTO_VERSION;
+	m->u.hello.pid = 4242;
+	strcpy(m->u.hello.program, "worker");
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_REPLY;
+	m->hdr.seq = 1;
+	m->u.reply.status = -3;
+	m->u.reply.id = 9;
+	m->text = "already registered";
+	m->text_len = strlen(m->text);
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_QUEUE_CREATE;
+	m->u.create.opt_flags = PS_QUEUE_PERSISTENT;
+	m->u.create.max_length = 1000;
+	m->u.create.max_body = 1u << 20;
+	m->u.create.response_wait_ms = 5000;
+	strcpy(m->u.create.name, "Blog-app_1.x");
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_QUEUE_OPEN;
+	strcpy(m->u.queue.name, "blog");
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_QUEUE_DELETE;
+	m->u.queue.queue_id = 3;
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_QUEUE_DRAIN;
+	m->u.queue.queue_id = 4;
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_URL_ADD;
+	m->u.url.queue_id = 3;
+	m->text = "http://+:8080/blog/";
+	m->text_len = strlen(m->text);
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_URL_DEL;
+	m->u.url.queue_id = 3;
+	m->text = "http://*:80/";
+	m->text_len = strlen(m->text);
+	m->u.url.prefix_len = (uint32_t)m->text_len; /* setting both, equal, is fine */
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_RECEIVE;
+	m->u.receive.queue_id = 3;
+	m->u.receive.count = 1024;
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_DELIVER;
+	m->u.deliver.conn_id = 77;
+	m->u.deliver.req_id = 78;
+	m->u.deliver.queue_id = 3;
+	m->u.deliver.flags = PS_DELIVER_FD;
+	m->u.deliver.local = addr4(8080);
+	m->u.deliver.remote = addr4(50000);
+	m->u.deliver.remote.family = AF_INET6;
+	m->head = head;
+	m->u.deliver.head_len = sizeof(head) - 1;
+	m->path = "/a";
+	m->u.deliver.path_len = 2;
+	m->host = "x";
+	m->u.deliver.host_len = 1;
+	m->tail = "GET /b HTTP/1.1\r\n";
+	m->u.deliver.tail_len = 17;
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_NOFD;
+	m->u.conn.conn_id = 77;
+	m->u.conn.req_id = 78;
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_RETURN;
+	m->u.ret.conn_id = 77;
+	m->u.ret.req_id = 78;
+	m->u.ret.flags = PS_RETURN_EOF;
+	m->tail = "GET /c";
+	m->u.ret.tail_len = 6;
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_END;
+	m->u.end.conn_id = 77;
+	m->u.end.req_id = 78;
+	m->u.end.flags = PS_END_SHUTDOWN | PS_END_UPGRADED;
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_CONN_CLOSED;
+	m->u.conn.conn_id = 77;
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_STATUS;
+	m->hdr.flags = PS_STATUS_JSON;
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_STATUS_DATA;
+	m->hdr.flags = PS_STATUS_MORE;
+	m->text = "{\"queues\":[]}";
+	m->text_len = strlen(m->text);
+
+	/* variants with empty variable parts */
+	m = &out[n++];
+	m->hdr.type = PS_MSG_REPLY;
+	m = &out[n++];
+	m->hdr.type = PS_MSG_RETURN;
+	m = &out[n++];
+	m->hdr.type = PS_MSG_STATUS_DATA;
+	return n;
+}
+
+static void assert_part(const char *got, size_t got_len, const char *want, size_t want_len)
+{
+	assert_int_equal(got_len, want_len);
+	if (want_len)
+		assert_memory_equal(got, want, want_len);
+}
+
+static void test_round_trip_every_type(void **state)
+{
+	struct ps_msg in[20], out;
+	size_t n = sample_messages(in);
+	bool seen[PS_MSG_TYPE_END] = {false};
+	const char *why = NULL;
+
+	for (size_t k = 0; k < n; k++) {
+		ssize_t len = protocol_encode(&in[k], wire, sizeof(wire));
+		if (len < 0)
+			fail_msg("encode %s", protocol_type_name(in[k].hdr.type));
+		assert_int_equal(decode_copy(wire, (size_t)len, &out, &why), 0);
+		seen[in[k].hdr.type] = true;
+		assert_int_equal(out.hdr.type, in[k].hdr.type);
+		assert_int_equal(out.hdr.flags, in[k].hdr.flags);
+		assert_int_equal(out.hdr.seq, in[k].hdr.seq);
+		assert_int_equal(out.hdr.len, (uint32_t)len);
+		switch (in[k].hdr.type) {
+		case PS_MSG_HELLO:
+			assert_int_equal(out.u.hello.pid, 4242);
+			assert_int_equal(out.u.hello.version, PS_PROTO_VERSION);
+			assert_string_equal(out.u.hello.program, "worker");
+			break;
+		case PS_MSG_REPLY:
+			assert_int_equal(out.u.reply.status, in[k].u.reply.status);
+			assert_int_equal(out.u.reply.id, in[k].u.reply.id);
+			assert_int_equal(out.u.reply.text_len, in[k].text_len);
+			assert_part(out.text, out.text_len, in[k].text, in[k].text_len);
+			break;
+		case PS_MSG_QUEUE_CREATE:
+			assert_memory_equal(&out.u.create, &in[k].u.create,
+			                    offsetof(struct ps_queue_create, name));
+			assert_string_equal(out.u.create.name, "Blog-app_1.x");
+			break;
+		case PS_MSG_QUEUE_OPEN:
+		case PS_MSG_QUEUE_DELETE:
+		case PS_MSG_QUEUE_DRAIN:
+			assert_int_equal(out.u.queue.queue_id, in[k].u.queue.queue_id);
+			assert_string_equal(out.u.queue.name, in[k].u.queue.name);
+			break;
+		case PS_MSG_URL_ADD:
+		case PS_MSG_URL_DEL:
+			assert_int_equal(out.u.url.queue_id, 3);
+			assert_int_equal(out.u.url.prefix_len, in[k].text_len);
+			assert_part(out.text, out.text_len, in[k].text, in[k].text_len);
+			break;
+		case PS_MSG_RECEIVE:
+			assert_memory_equal(&out.u.receive, &in[k].u.receive, sizeof(out.u.receive));
+			break;
+		case PS_MSG_DELIVER: {
+			const struct ps_deliver *d = &out.u.deliver, *e = &in[k].u.deliver;
+			assert_memory_equal(d, e, offsetof(struct ps_deliver, reserved));
+			assert_part(out.head, d->head_len, in[k].head, e->head_len);
+			assert_part(out.path, d->path_len, in[k].path, e->path_len);
+			assert_part(out.host, d->host_len, in[k].host, e->host_len);
+			assert_part(out.tail, d->tail_len, in[k].tail, e->tail_len);
+			break;
+		}
+		case PS_MSG_NOFD:
+		case PS_MSG_CONN_CLOSED:
+			assert_memory_equal(&out.u.conn, &in[k].u.conn, sizeof(out.u.conn));
+			break;
+		case PS_MSG_RETURN:
+			assert_int_equal(out.u.ret.conn_id, in[k].u.ret.conn_id);
+			assert_int_equal(out.u.ret.flags, in[k].u.ret.flags);
+			assert_part(out.tail, out.u.ret.tail_len, in[k].tail, in[k].u.ret.tail_len);
+			break;
+		case PS_MSG_END:
+			assert_int_equal(out.u.end.conn_id, 77);
+			assert_int_equal(out.u.end.flags, PS_END_SHUTDOWN | PS_END_UPGRADED);
+			break;
+		case PS_MSG_STATUS:
+			assert_int_equal(len, sizeof(struct ps_msg_hdr));
+			break;
+		case PS_MSG_STATUS_DATA:
+			assert_part(out.text, out.text_len, in[k].text, in[k].text_len);
+			break;
+		}
+	}
+	for (unsigned t = 1; t < PS_MSG_TYPE_END; t++)
+		if (!seen[t])
+			fail_msg("no round trip of %s", protocol_type_name(t));
+}
+
+/* Every prefix of every message is refused, whether hdr.len still says the full
+ * length or was rewritten to match (only STATUS_DATA, whose text is any length, may
+ * then be valid). */
+static void test_every_truncation(void **state)
+{
+	struct ps_msg in[20], out;
+	size_t n = sample_messages(in);
+	const char *why;
+
+	for (size_t k = 0; k < n; k++) {
+		ssize_t len = protocol_encode(&in[k], wire, sizeof(wire));
+		assert_true(len > 0);
+		for (size_t cut = 0; cut < (size_t)len; cut++) {
+			why = NULL;
+			assert_int_equal(decode_copy(wire, cut, &out, &why), -1);
+			assert_non_null(why);
+			if (cut < sizeof(struct ps_msg_hdr))
+				continue;
+			char copy[PS_MSG_MAX];
+			memcpy(copy, wire, cut);
+			uint32_t l = (uint32_t)cut;
+			memcpy(copy + offsetof(struct ps_msg_hdr, len), &l, sizeof(l));
+			int r = decode_copy(copy, cut, &out, &why);
+			if (in[k].hdr.type != PS_MSG_STATUS_DATA)
+				assert_int_equal(r, -1);
+		}
+	}
+}
+
+static void test_wrong_length_and_type(void **state)
+{
+	struct ps_msg in[20], out;
+	size_t n = sample_messages(in);
+	const char *why;
+
+	for (size_t k = 0; k < n; k++) {
+		ssize_t len = protocol_encode(&in[k], wire, sizeof(wire));
+		assert_true(len > 0);
+		struct ps_msg_hdr hdr;
+		memcpy(&hdr, wire, sizeof(hdr));
+		/* hdr.len one off either way */
+		hdr.len = (uint32_t)len + 1;
+		memcpy(wire, &hdr, sizeof(hdr));
+		assert_int_equal(decode_copy(wire, (size_t)len, &out, &why), -1);
+		hdr.len = (uint32_t)len - 1;
+		memcpy(wire, &hdr, sizeof(hdr));
+		assert_int_equal(decode_copy(wire, (size_t)len, &out, &why), -1);
+		/* an extra byte at the end, hdr.len agreeing: the parts no longer add up */
+		hdr.len = (uint32_t)len + 1;
+		memcpy(wire, &hdr, sizeof(hdr));
+		wire[len] = 'x';
+		if (in[k].hdr.type != PS_MSG_STATUS_DATA)
+			assert_int_equal(decode_copy(wire, (size_t)len + 1, &out, &why), -1);
+		/* unknown types */
+		static const uint16_t bad_types[] = {0, PS_MSG_TYPE_END, 999, 0xffff};
+		hdr.len = (uint32_t)len;
+		for (size_t t = 0; t < sizeof(bad_types) / sizeof(bad_types[0]); t++) {
+			hdr.type = bad_types[t];
+			memcpy(wire, &hdr, sizeof(hdr));
+			assert_int_equal(decode_copy(wire, (size_t)len, &out, &why), -1);
+		}
+		/* header flags a type does not define */
+		hdr.type = in[k].hdr.type;
+		hdr.flags = 0x8000;
+		memcpy(wire, &hdr, sizeof(hdr));
+		assert_int_equal(decode_copy(wire, (size_t)len, &out, &why), -1);
+	}
+	struct ps_msg m;
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_TYPE_END;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	m.hdr.type = 0;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	assert_string_equal(protocol_type_name(PS_MSG_DELIVER), "DELIVER");
+	assert_string_equal(protocol_type_name(0), "UNKNOWN");
+	assert_string_equal(protocol_type_name(PS_MSG_TYPE_END), "UNKNOWN");
+}
+
+static void test_oversized_parts(void **state)
+{
+	static char big[PS_MSG_MAX + 1];
+	struct ps_msg m;
+
+	memset(big, 'a', sizeof(big));
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_REPLY;
+	m.text = big;
+	m.text_len = PS_TEXT_MAX;
+	assert_true(protocol_encode(&m, wire, sizeof(wire)) > 0);
+	m.text_len = PS_TEXT_MAX + 1;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	/* the two lengths disagree */
+	m.text_len = 5;
+	m.u.reply.text_len = 6;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	/* a length without its bytes */
+	m.u.reply.text_len = 0;
+	m.text = NULL;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_URL_ADD;
+	m.text = big;
+	m.text_len = PS_PREFIX_MAX;
+	assert_true(protocol_encode(&m, wire, sizeof(wire)) > 0);
+	m.text_len = PS_PREFIX_MAX + 1;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	m.text_len = 0;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_STATUS_DATA;
+	m.text = big;
+	m.text_len = PS_MSG_MAX - sizeof(struct ps_msg_hdr);
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), PS_MSG_MAX);
+	m.text_len++;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	/* the caller's buffer is too small */
+	m.text_len = 100;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(struct ps_msg_hdr) + 99), -1);
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_DELIVER;
+	m.u.deliver.local = addr4(80);
+	m.u.deliver.remote = addr4(81);
+	m.head = big;
+	m.u.deliver.head_len = 1000;
+	m.tail = big;
+	m.u.deliver.tail_len = PS_MSG_MAX - sizeof(struct ps_msg_hdr) - sizeof(struct ps_deliver) - 1000;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), PS_MSG_MAX);
+	m.u.deliver.tail_len++;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	/* part lengths that wrap around 32 bits must not add up to something small */
+	m.u.deliver.tail_len = UINT32_MAX - 999;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+}
+
+/* Encodes m, then applies a byte-level change the encoder would refuse, and decodes. */
+static void assert_decode_refuses(struct ps_msg *m, size_t field_off, const void *val, size_t val_len)
+{
+	struct ps_msg out;
+	const char *why = NULL;
+	ssize_t len = protocol_encode(m, wire, sizeof(wire));
+
+	assert_true(len > 0);
+	memcpy(wire + sizeof(struct ps_msg_hdr) + field_off, val, val_len);
+	assert_int_equal(decode_copy(wire, (size_t)len, &out, &why), -1);
+	assert_non_null(why);
+}
+
+static void test_bad_fields(void **state)
+{
+	static const char *const bad_names[] = {"", "a b", "a/b", "caf\xc3\xa9", "a\nb", "../x"};
+	struct ps_msg m;
+
+	for (size_t k = 0; k < sizeof(bad_names) / sizeof(bad_names[0]); k++) {
+		memset(&m, 0, sizeof(m));
+		m.hdr.type = PS_MSG_QUEUE_CREATE;
+		strcpy(m.u.create.name, bad_names[k]);
+		assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+		m.hdr.type = PS_MSG_QUEUE_OPEN;
+		strcpy(m.u.queue.name, bad_names[k]);
+		assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	}
+	/* a name filling the array without a NUL */
+	char full[PS_QUEUE_NAME_MAX + 1];
+	memset(full, 'q', sizeof(full));
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_QUEUE_CREATE;
+	memcpy(m.u.create.name, full, sizeof(full));
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	strcpy(m.u.create.name, "ok");
+	assert_decode_refuses(&m, offsetof(struct ps_queue_create, name), full, sizeof(full));
+	static const char space[] = "a b";
+	assert_decode_refuses(&m, offsetof(struct ps_queue_create, name), space, sizeof(space));
+	uint32_t flags = 0x2;
+	assert_decode_refuses(&m, offsetof(struct ps_queue_create, opt_flags), &flags, sizeof(flags));
+	/* the longest name is fine */
+	memset(m.u.create.name, 'q', PS_QUEUE_NAME_MAX);
+	m.u.create.name[PS_QUEUE_NAME_MAX] = '\0';
+	assert_true(protocol_encode(&m, wire, sizeof(wire)) > 0);
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_QUEUE_DRAIN;
+	m.u.queue.queue_id = 1;
+	assert_decode_refuses(&m, offsetof(struct ps_queue_ref, name), full, sizeof(full));
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_HELLO;
+	strcpy(m.u.hello.program, "p");
+	char prog[PS_PROGRAM_MAX + 1];
+	memset(prog, 'p', sizeof(prog));
+	assert_decode_refuses(&m, offsetof(struct ps_hello, program), prog, sizeof(prog));
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_RECEIVE;
+	m.u.receive.count = 0;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	m.u.receive.count = 1025;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	m.u.receive.count = 1;
+	assert_true(protocol_encode(&m, wire, sizeof(wire)) > 0);
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_END;
+	m.u.end.flags = 0x8;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	m.hdr.type = PS_MSG_RETURN;
+	m.u.ret.flags = 0x2;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_STATUS;
+	m.hdr.flags = 0x2;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	m.hdr.type = PS_MSG_RECEIVE;
+	m.hdr.flags = PS_STATUS_JSON;
+	m.u.receive.count = 1;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+
+	static const char head[] = "GET / HTTP/1.1\r\n\r\n";
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_DELIVER;
+	m.u.deliver.local = addr4(80);
+	m.u.deliver.remote = addr4(81);
+	m.head = head;
+	m.u.deliver.head_len = sizeof(head) - 1;
+	assert_true(protocol_encode(&m, wire, sizeof(wire)) > 0);
+	m.u.deliver.tls_len = 1;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	m.u.deliver.tls_len = 0;
+	m.u.deliver.flags = PS_DELIVER_TLS;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	m.u.deliver.flags = 0;
+	m.u.deliver.head_len = 0;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	m.u.deliver.head_len = sizeof(head) - 1;
+	m.u.deliver.remote.family = AF_UNIX;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	m.u.deliver.remote.family = AF_INET6;
+	uint32_t tls = 1;
+	assert_decode_refuses(&m, offsetof(struct ps_deliver, tls_len), &tls, sizeof(tls));
+	/* lengths whose 32-bit sum wraps to the right total */
+	uint32_t wrap[2] = {UINT32_MAX, 1 + (uint32_t)sizeof(head) - 1};
+	assert_decode_refuses(&m, offsetof(struct ps_deliver, head_len), &wrap[0], sizeof(wrap[0]));
+	assert_decode_refuses(&m, offsetof(struct ps_deliver, path_len), &wrap, sizeof(wrap));
+}
+
+/* Random bytes with a plausible header: the decoder refuses or accepts, never reads outside. */
+static void test_random_input(void **state)
+{
+	struct ps_msg out;
+	const char *why;
+	unsigned seed = 12345;
+
+	for (int iter = 0; iter < 20000; iter++) {
+		size_t len = (size_t)(rand_r(&seed) % 400);
+		unsigned char buf[400];
+		for (size_t k = 0; k < len; k++)
+			buf[k] = (unsigned char)rand_r(&seed);
+		if (len >= sizeof(struct ps_msg_hdr)) {
+			struct ps_msg_hdr hdr;
+			memcpy(&hdr, buf, sizeof(hdr));
+			hdr.type = (uint16_t)(rand_r(&seed) % (PS_MSG_TYPE_END + 1));
+			hdr.len = (uint32_t)len;
+			hdr.flags = (uint16_t)(rand_r(&seed) % 2);
+			memcpy(buf, &hdr, sizeof(hdr));
+		}
+		int r = decode_copy(buf, len, &out, &why);
+		if (r == 0) {
+			/* whatever was accepted encodes back to the same bytes' meaning */
+			ssize_t again = protocol_encode(&out, wire, sizeof(wire));
+			assert_int_equal(again, (ssize_t)len);
+		}
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_round_trip_every_type),
+	    cmocka_unit_test(test_every_truncation),
+	    cmocka_unit_test(test_wrong_length_and_type),
+	    cmocka_unit_test(test_oversized_parts),
+	    cmocka_unit_test(test_bad_fields),
+	    cmocka_unit_test(test_random_input),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
