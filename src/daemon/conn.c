@@ -281,13 +281,21 @@ static int conn_flush(struct conn *c)
 /* After an answer is written: close, or read the next request. */
 static void conn_after_answer(struct conn *c)
 {
-	if (c->closing) {
+	if (c->closing || dm->stopping) {
 		conn_linger(c);
 		return;
 	}
 	c->state = CONN_READING;
+	http_scan_init(&c->scan);
 	if (loop_io_mod(dm->loop, &c->io, EPOLLIN) < 0) {
 		conn_free(c);
+		return;
+	}
+	if (c->len && !c->in_process) {
+		/* pipelined bytes already read: parse them from the loop, not from under
+		 * whoever answered (a queue timer, a dying session) */
+		c->kick = true;
+		loop_timer_set(dm->loop, &c->timer, 0);
 		return;
 	}
 	loop_timer_set(dm->loop, &c->timer,
@@ -334,12 +342,20 @@ static void conn_answer_full(struct conn *c, int status, const char *reason, boo
 
 void conn_answer(struct conn *c, int status, const char *reason, bool close)
 {
-	bool head_method = c->req && c->req->method == HTTP_HEAD;
-	if (c->req) {
+	struct request *r = c->req;
+	bool head_method = r && r->method == HTTP_HEAD;
+	if (r) {
 		/* a request that had a body: no 100 was sent, so close rather than read it */
-		close = close || c->req->has_body;
-		request_free(c->req);
-		c->req = NULL;
+		close = close || r->has_body || !r->keep_alive;
+		if (!close && r->tail_len && !c->buf) {
+			/* pipelined requests behind this one: they are the connection's again */
+			memmove(r->data, r->data + r->head_len, r->tail_len);
+			c->buf = r->data;
+			c->cap = r->cap;
+			c->len = r->tail_len;
+			r->data = NULL;
+		}
+		request_free(r);
 	}
 	conn_answer_full(c, status, reason, close, head_method, NULL);
 }
@@ -460,12 +476,14 @@ static void conn_dispatch(struct conn *c, const struct http_head *h)
 	r->id = ++dm->next_req_id;
 	r->conn = c;
 	r->data = c->buf;
+	r->cap = c->cap;
 	r->head_len = h->head_len;
 	r->tail_len = c->len - h->head_len;
 	r->path = p;
 	r->host = ho;
 	r->method = h->method;
 	r->has_body = has_body;
+	r->keep_alive = h->keep_alive;
 	list_init(&r->link);
 	c->buf = NULL;
 	c->len = c->cap = 0;
@@ -479,13 +497,16 @@ static void conn_process(struct conn *c)
 {
 	const struct limits *lim = &dm->cfg.limits;
 	struct http_limits hl = {lim->max_request_bytes, lim->max_field_length};
+	c->in_process = true;
 	while (c->io.fd >= 0 && c->state == CONN_READING && c->len) {
 		struct http_head *h = &dm->head;
 		enum http_head_result res = http_head_parse(&c->scan, c->buf, c->len, &hl, h);
 		if (res == HTTP_HEAD_INCOMPLETE) {
 			if (c->eof)
 				conn_free(c); /* the client gave up mid-head */
-			return;
+			else if (c->len >= c->cap) /* MaxRequestBytes grew by a reload past this buffer */
+				conn_answer_full(c, 431, "Header", true, false, NULL);
+			break;
 		}
 		if (res == HTTP_HEAD_ERROR) {
 			if (h->action == HTTP_GOAWAY)
@@ -496,10 +517,11 @@ static void conn_process(struct conn *c)
 			} else
 				conn_answer_full(c, h->status, h->reason ? h->reason : "BadRequest", true,
 						 false, NULL);
-			return;
+			break;
 		}
 		conn_dispatch(c, h);
 	}
+	c->in_process = false;
 	if (c->io.fd >= 0 && c->state == CONN_READING && !c->len && c->eof)
 		conn_free(c);
 }
@@ -511,8 +533,10 @@ static void conn_read(struct conn *c)
 		return;
 	}
 	uint32_t cap = c->cap;
-	if (c->len >= cap) /* the parser answers 414/431 before this; never spin */
+	if (c->len >= cap) { /* the parser answers 414/431 before this; never spin */
+		conn_process(c);
 		return;
+	}
 	bool was_empty = c->len == 0;
 	ssize_t n = recv(c->io.fd, c->buf + c->len, cap - c->len, MSG_DONTWAIT);
 	if (n < 0) {
@@ -569,9 +593,13 @@ static void conn_on_io(struct loop_io *io, uint32_t events)
 		conn_free(c);
 		break;
 	case CONN_DELIVERED:
-		/* the worker owns it and will END/RETURN (or its session dies); stop the
-		 * level-triggered HUP from spinning the loop meanwhile */
-		loop_io_del(dm->loop, &c->io);
+		/* both directions are closed (registered with events = 0): nothing more can
+		 * happen on it. The worker may have dropped its copy after shutdown without
+		 * END (DESIGN §2a); a late RETURN/END finds no request and is ignored, and
+		 * CONN_CLOSED tells the worker to drop its copy once it is done with it. */
+		if (c->req && c->req->queue)
+			c->req->queue->served++;
+		conn_free(c);
 		break;
 	case CONN_LINGER:
 		conn_linger_read(c);
@@ -584,6 +612,12 @@ static void conn_on_timer(struct loop_timer *t)
 	struct conn *c = container_of(t, struct conn, timer);
 	switch (c->state) {
 	case CONN_READING:
+		if (c->kick) {
+			c->kick = false;
+			loop_timer_set(dm->loop, &c->timer, dm->cfg.limits.header_wait_ms);
+			conn_process(c);
+			break;
+		}
 		if (!c->len) {
 			conn_linger(c); /* Timer_IdleConnection: a quiet close, as HTTP.sys does */
 			break;
@@ -668,6 +702,10 @@ void conn_close_all(void)
 		if (c->state == CONN_DELIVERED || c->state == CONN_WRITING) {
 			log_error_answer(c, 0, "Shutdown: response unfinished after the grace period");
 			conn_abort(c);
+		} else if (c->state == CONN_QUEUED) {
+			conn_answer(c, 503, "Shutdown", true); /* best effort: the loop has stopped */
+			if (c->io.fd >= 0)
+				conn_free(c);
 		} else {
 			shutdown(c->io.fd, SHUT_WR);
 			conn_free(c);

@@ -35,7 +35,7 @@ struct queue *queue_find_id(uint32_t id);
 struct attach *queue_attach_find(struct session *s, uint32_t queue_id);
 int queue_create(struct session *s, const struct ps_queue_create *m, struct queue **out, char *err, size_t errlen);
 int queue_open(struct session *s, const char *name, struct queue **out, char *err, size_t errlen);
-int queue_url_add(struct queue *q, const char *text, size_t len, char *err, size_t errlen);
+int queue_url_add(struct queue *q, bool admin, const char *text, size_t len, char *err, size_t errlen);
 int queue_url_del(struct queue *q, const char *text, size_t len, char *err, size_t errlen);
 int queue_delete(struct queue *q);
 void queue_detach(struct attach *a);
@@ -44,8 +44,9 @@ void queue_receive(struct attach *a, uint32_t count);
 void queue_drain(struct attach *a);
 /* Routes a parsed request: holds it, delivers it, or answers it. Takes req. */
 void queue_push(struct queue *q, struct request *req);
-/* A request comes back to the front of its queue (NOFD, dead worker). */
-void queue_requeue(struct request *req);
+/* A request comes back to the front of its queue: nofd (the worker had no fd for
+ * it) or a dead worker's; each is tried a few times, then answered 503. */
+void queue_requeue(struct request *req, bool nofd);
 void queue_request_timeout(struct conn *c);
 void request_free(struct request *r);
 bool queue_busy(void); /* shutdown: anything still queued or delivered? */

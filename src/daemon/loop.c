@@ -161,10 +161,8 @@ void loop_defer_free(struct loop *l, void (*free_fn)(void *), void *p)
 	if (l->defer_len == l->defer_cap) {
 		size_t cap = l->defer_cap ? l->defer_cap * 2 : 64;
 		struct deferred *d = realloc(l->defer, cap * sizeof(*d));
-		if (!d) {
-			free_fn(p); /* safe only outside callbacks; better than a leak loop */
-			return;
-		}
+		if (!d)
+			abort(); /* freeing now would be a use-after-free under the caller */
 		l->defer = d;
 		l->defer_cap = cap;
 	}

@@ -162,6 +162,7 @@ static void begin_stop(void)
 	log_info("stopping: no new connections; in-flight requests have %u ms to finish",
 		 dm->cfg.limits.shutdown_grace_ms);
 	listener_close_all();
+	loop_timer_cancel(dm->loop, &dm->ctl_pause);
 	loop_io_del(dm->loop, &dm->ctl);
 	close(dm->ctl.fd);
 	dm->ctl.fd = -1;
@@ -181,7 +182,8 @@ static void reload(void)
 		return;
 	}
 	dm->cfg = next;
-	listener_resync();
+	if (!dm->stopping)
+		listener_resync();
 	log_info("reloaded %s", dm->cfg.path ? dm->cfg.path : "(defaults)");
 }
 

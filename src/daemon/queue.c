@@ -133,7 +133,7 @@ static int prefix_from_text(const char *text, size_t len, struct url_prefix *p, 
 	return 0;
 }
 
-int queue_url_add(struct queue *q, const char *text, size_t len, char *err, size_t errlen)
+int queue_url_add(struct queue *q, bool admin, const char *text, size_t len, char *err, size_t errlen)
 {
 	struct url_prefix p;
 	int rc = prefix_from_text(text, len, &p, err, errlen);
@@ -150,6 +150,11 @@ int queue_url_add(struct queue *q, const char *text, size_t len, char *err, size
 			return PS_ENOMEM;
 		q->urls = n;
 		q->capurls = cap;
+	}
+	if (p.port < 1024 && !admin) {
+		/* until URL reservations exist, the privileged ports are the admins' */
+		snprintf(err, errlen, "ports below 1024 are reserved for admins (root or the daemon's user)");
+		return PS_EDENIED;
 	}
 	if (listener_need(p.port, err, errlen) < 0)
 		return PS_EPORTINUSE;
@@ -239,9 +244,26 @@ static void answer_all_pending(struct queue *q, const char *reason)
 	}
 }
 
+/* Requests of q that workers hold outlive it: they must not point at it. */
+static void queue_forget_delivered(struct queue *q)
+{
+	struct list *sp, *st, *rp, *rt;
+	list_for_each_safe(sp, st, &dm->sessions)
+	{
+		struct session *s = container_of(sp, struct session, link);
+		list_for_each_safe(rp, rt, &s->requests)
+		{
+			struct request *r = container_of(rp, struct request, link);
+			if (r->queue == q)
+				r->queue = NULL;
+		}
+	}
+}
+
 static void queue_destroy(struct queue *q)
 {
 	answer_all_pending(q, "AppOffline");
+	queue_forget_delivered(q);
 	while (q->nurls)
 		queue_url_remove_at(q, q->nurls - 1);
 	struct list *p, *t;
@@ -305,9 +327,10 @@ static void request_deliver(struct attach *a, struct request *r)
 	conn_tcp_counters(c, &r->written0, &r->consumed0);
 	a->receives--;
 	if (session_deliver(a->s, r) < 0) {
+		/* the session is going away: the request goes to the next receive */
 		r->owner = NULL;
 		list_del(&r->link);
-		conn_answer(c, 503, "DeliveryFailed", true);
+		request_hold(a->q, r, true);
 	}
 }
 
@@ -364,12 +387,16 @@ void queue_push(struct queue *q, struct request *r)
 	queue_pump(q);
 }
 
-void queue_requeue(struct request *r)
+void queue_requeue(struct request *r, bool nofd)
 {
 	struct queue *q = r->queue;
-	if (++r->nofd > NOFD_RETRIES) {
+	if (!q) {
+		conn_answer(r->conn, 503, "AppOffline", true);
+		return;
+	}
+	if (nofd ? ++r->nofd > NOFD_RETRIES : ++r->requeues > NOFD_RETRIES) {
 		q->refused++;
-		conn_answer(r->conn, 503, "NoFileDescriptors", true);
+		conn_answer(r->conn, 503, nofd ? "NoFileDescriptors" : "WorkerDied", true);
 		return;
 	}
 	request_hold(q, r, true);

@@ -14,7 +14,7 @@
 #include "daemon.h"
 #include "portshare.h"
 
-#define SESSION_OUT_MAX 65536 /* queued messages before a session that never reads is cut off */
+#define SESSION_OUT_MAX (16u << 20) /* bytes queued before a session that never reads is cut off */
 #define SESSION_READ_BATCH 64 /* messages handled per wake-up, for fairness */
 
 static void session_on_io(struct loop_io *io, uint32_t events);
@@ -30,10 +30,24 @@ static void user_name(uid_t uid, char *buf, size_t len)
 		snprintf(buf, len, "%u", (unsigned)uid);
 }
 
+static void session_accept_resume(struct loop_timer *t)
+{
+	if (dm->ctl.fd >= 0)
+		loop_io_mod(dm->loop, &dm->ctl, EPOLLIN);
+}
+
 void session_accept(void)
 {
 	for (int i = 0; i < 16; i++) {
 		int fd = accept4(dm->ctl.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			/* level-triggered: pause instead of spinning until fds free up */
+			log_info("out of file descriptors: new sessions wait %d ms", 100);
+			dm->ctl_pause.fn = session_accept_resume;
+			loop_io_mod(dm->loop, &dm->ctl, 0);
+			loop_timer_set(dm->loop, &dm->ctl_pause, 100);
+			return;
+		}
 		if (fd < 0)
 			return;
 		struct ucred cred;
@@ -98,7 +112,7 @@ static void session_kill_later(struct session *s, const char *why);
 
 static int session_queue_out(struct session *s, const void *buf, size_t len, int fd)
 {
-	if (s->out_count >= SESSION_OUT_MAX) {
+	if (s->out_bytes + len > SESSION_OUT_MAX) {
 		session_kill_later(s, "does not read its messages");
 		return -1;
 	}
@@ -119,7 +133,7 @@ static int session_queue_out(struct session *s, const void *buf, size_t len, int
 	else
 		s->out_head = o;
 	s->out_tail = o;
-	s->out_count++;
+	s->out_bytes += len;
 	loop_io_mod(dm->loop, &s->io, EPOLLIN | EPOLLOUT);
 	return 0;
 }
@@ -158,7 +172,7 @@ static void session_flush(struct session *s)
 		s->out_head = o->next;
 		if (!s->out_head)
 			s->out_tail = NULL;
-		s->out_count--;
+		s->out_bytes -= o->len;
 		if (o->fd >= 0)
 			close(o->fd);
 		free(o);
@@ -229,8 +243,10 @@ static struct request *session_request(struct session *s, uint64_t conn_id, uint
 
 static void session_status(struct session *s, const struct ps_msg *req)
 {
-	size_t len;
+	size_t len = 0;
 	char *text = status_render(req->hdr.flags & PS_STATUS_JSON, &len);
+	if (!text)
+		len = 0;
 	size_t piece = PS_MSG_MAX - 256, off = 0;
 	do {
 		size_t n = len - off < piece ? len - off : piece;
@@ -267,6 +283,9 @@ static void session_dispatch(struct session *s, const struct ps_msg *m)
 		}
 		s->hello = true;
 		snprintf(s->program, sizeof(s->program), "%s", m->u.hello.program);
+		for (char *p = s->program; *p; p++) /* it goes into logs and status lines */
+			if (*p < 0x21 || *p > 0x7e)
+				*p = '?';
 		session_reply(s, m->hdr.seq, 0, s->id, NULL);
 		return;
 	case PS_MSG_QUEUE_CREATE:
@@ -289,7 +308,7 @@ static void session_dispatch(struct session *s, const struct ps_msg *m)
 			return;
 		}
 		if (m->hdr.type == PS_MSG_URL_ADD)
-			rc = queue_url_add(a->q, m->text, m->text_len, err, sizeof(err));
+			rc = queue_url_add(a->q, s->admin, m->text, m->text_len, err, sizeof(err));
 		else if (m->hdr.type == PS_MSG_URL_DEL)
 			rc = queue_url_del(a->q, m->text, m->text_len, err, sizeof(err));
 		else if (m->hdr.type == PS_MSG_QUEUE_DRAIN) {
@@ -313,26 +332,36 @@ static void session_dispatch(struct session *s, const struct ps_msg *m)
 		r = session_request(s, m->u.conn.conn_id, m->u.conn.req_id);
 		if (!r)
 			return;
-		/* the process is at its fd limit: back-pressure, the request goes back */
+		/* the process is at its fd limit: back-pressure, the request goes back,
+		 * unless the worker did touch the connection (then it cannot be re-sent) */
 		conn_cache_del(r->conn, s->id);
 		list_del(&r->link);
 		r->owner = NULL;
+		uint64_t written, consumed;
+		conn_tcp_counters(r->conn, &written, &consumed);
+		if (written != r->written0 || consumed != r->consumed0) {
+			log_error_answer(r->conn, 0, "BadNoFd: the worker used the connection");
+			conn_abort(r->conn);
+			return;
+		}
 		log_info("session %u (pid %d) is out of file descriptors; request queued again", s->id,
 			 (int)s->pid);
-		queue_requeue(r);
+		queue_requeue(r, true);
 		return;
 	case PS_MSG_RETURN:
 		r = session_request(s, m->u.ret.conn_id, m->u.ret.req_id);
 		if (!r)
 			return; /* the daemon ended that connection meanwhile (timeout, shutdown) */
-		r->queue->served++;
+		if (r->queue)
+			r->queue->served++;
 		conn_returned(r->conn, m->tail, m->u.ret.tail_len, m->u.ret.flags & PS_RETURN_EOF);
 		return;
 	case PS_MSG_END:
 		r = session_request(s, m->u.end.conn_id, m->u.end.req_id);
 		if (!r)
 			return;
-		r->queue->served++;
+		if (r->queue)
+			r->queue->served++;
 		conn_cache_del(r->conn, s->id); /* the library drops its copy with END */
 		conn_ended(r->conn, m->u.end.flags);
 		return;
@@ -376,12 +405,14 @@ static void session_read(struct session *s)
 			got_fd = true;
 		}
 		if (got_fd || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+			s->killed = true;
 			session_close(s, got_fd ? "sent a file descriptor" : "message too large");
 			return;
 		}
 		struct ps_msg m;
 		const char *why = NULL;
 		if (protocol_decode(dm->msg, (size_t)n, &m, &why) < 0) {
+			s->killed = true;
 			session_close(s, why ? why : "malformed message");
 			return;
 		}
@@ -400,19 +431,23 @@ static void session_on_io(struct loop_io *io, uint32_t events)
 		session_read(s);
 }
 
-/* What happens to a request its worker never finished (DESIGN §2a). */
-static void session_orphan(struct session *s, struct request *r)
+/* What happens to a request its worker never finished (DESIGN §2a). alive: the daemon
+ * ended the session itself (protocol error, not reading), so the process may still
+ * write to the connection: nothing else may, and the connection is aborted. */
+static void session_orphan(struct session *s, struct request *r, bool alive)
 {
 	struct conn *c = r->conn;
 	uint64_t written, consumed;
 	list_del(&r->link);
 	r->owner = NULL;
 	conn_tcp_counters(c, &written, &consumed);
-	if (written != r->written0) {
-		log_error_answer(c, 0, "WorkerDied: response half written, connection aborted");
+	if (alive || written != r->written0) {
+		log_error_answer(c, 0, alive ? "SessionEnded: its process may still write, connection aborted"
+					     : "WorkerDied: response half written, connection aborted");
 		conn_abort(c);
-	} else if (consumed == r->consumed0 && http_method_idempotent(r->method) && r->queue->nattached > 1) {
-		queue_requeue(r); /* nothing seen by anyone: another worker may serve it */
+	} else if (consumed == r->consumed0 && http_method_idempotent(r->method) && r->queue &&
+		   r->queue->nattached > 1) {
+		queue_requeue(r, false); /* nothing seen by anyone: another worker may serve it */
 	} else {
 		conn_answer(c, 503, "WorkerDied", true);
 	}
@@ -439,9 +474,10 @@ static void session_close(struct session *s, const char *why)
 		conn_cache_del(container_of(p, struct conn, link), s->id);
 	}
 	/* 3. requests it held: another worker, 503, or abort */
+	bool alive = s->killed; /* the daemon ended it; its process did not die */
 	list_for_each_safe(p, t, &s->requests)
 	{
-		session_orphan(s, container_of(p, struct request, link));
+		session_orphan(s, container_of(p, struct request, link), alive);
 	}
 	/* 4. queues it held; the last one out removes a non-persistent queue */
 	list_for_each_safe(p, t, &s->attached)
@@ -473,7 +509,14 @@ static void session_kill_later(struct session *s, const char *why)
 	if (s->dead)
 		return;
 	s->dead = true;
+	s->killed = true;
 	log_info("session %u (pid %d): %s", s->id, (int)s->pid, why);
+	/* no delivery may pick it before the deferred close runs */
+	struct list *p, *t;
+	list_for_each_safe(p, t, &s->attached)
+	{
+		queue_drain(container_of(p, struct attach, slink));
+	}
 	loop_defer_free(dm->loop, session_close_deferred, s);
 }
 

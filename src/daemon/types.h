@@ -64,9 +64,12 @@ struct request {
 	char *data;            /* head then tail bytes, owned */
 	uint32_t head_len, tail_len;
 	char *path, *host;     /* owned */
+	uint32_t cap;          /* allocated size of data */
 	uint8_t method;
 	bool has_body;
+	bool keep_alive;
 	uint32_t nofd;                /* NOFD answers for this request so far */
+	uint32_t requeues;            /* times a dead worker's request went back */
 	uint64_t written0, consumed0; /* TCP byte counters at handoff (DESIGN §2a) */
 };
 
@@ -85,6 +88,8 @@ struct conn {
 	struct http_scan scan;
 	bool eof;               /* the client's FIN was seen */
 	bool closing;           /* answer, then close */
+	bool in_process;        /* conn_process is on the stack */
+	bool kick;              /* bytes wait in buf: parse them from the timer */
 	char *out;              /* the daemon's own answer, being written */
 	uint32_t out_len, out_off;
 	struct request *req;    /* queued or delivered */
@@ -148,10 +153,11 @@ struct session {
 	bool hello;
 	bool admin;
 	bool dead;
+	bool killed; /* the daemon ended it (protocol error); its process may live on */
 	struct list attached; /* struct attach */
 	struct list requests; /* delivered, not yet returned */
 	struct outmsg *out_head, *out_tail;
-	uint32_t out_count;
+	size_t out_bytes;
 	struct list link;
 };
 
@@ -169,6 +175,7 @@ struct daemon {
 	const char *socket_path;
 	const char *state_dir;
 	struct loop_io ctl; /* the control socket's listener */
+	struct loop_timer ctl_pause; /* accepting sessions paused after EMFILE */
 	struct loop_io sig; /* signalfd */
 	struct list endpoints, sessions, queues, conns;
 	uint64_t next_conn_id, next_req_id;
