@@ -56,9 +56,13 @@ $(BUILD)/lib/libportshare.a: $(LIB_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/lib/libportshare.so: $(LIB_OBJ) $(COMMON_OBJ)
+$(BUILD)/lib/libportshare.so.1: $(LIB_OBJ) $(COMMON_OBJ) scripts/libportshare.map
 	@mkdir -p $(dir $@)
-	$(CC) -shared -Wl,-soname,libportshare.so.1 -o $@ $^ $(LDFLAGS)
+	$(CC) -shared -Wl,-soname,libportshare.so.1 -Wl,--version-script=scripts/libportshare.map \
+		-o $@ $(LIB_OBJ) $(COMMON_OBJ) $(LDFLAGS)
+
+$(BUILD)/lib/libportshare.so: $(BUILD)/lib/libportshare.so.1
+	ln -sf libportshare.so.1 $@
 
 $(BUILD)/lib/pkgconfig/portshare.pc: scripts/portshare.pc.in
 	@mkdir -p $(dir $@)

@@ -41,12 +41,12 @@ enum ps_error {
 	PS_EPORTINUSE = -5,    /* the endpoint is held by another program */
 	PS_EDISCONNECTED = -6, /* no session with the daemon right now */
 	PS_ETIMEDOUT = -7,
-	PS_EPROTO = -8,   /* the daemon and library disagree on the protocol */
+	PS_EPROTO = -8, /* the daemon and library disagree on the protocol */
 	PS_ENOMEM = -9,
-	PS_ESYSTEM = -10, /* a system call failed; errno tells which */
-	PS_ESTATE = -11,  /* not allowed now (second final response, ...) */
-	PS_ECLOSED = -12, /* the client connection is closed or reset */
-	PS_EBODY = -13,   /* malformed or too large request body */
+	PS_ESYSTEM = -10,  /* a system call failed; errno tells which */
+	PS_ESTATE = -11,   /* not allowed now (second final response, ...) */
+	PS_ECLOSED = -12,  /* the client connection is closed or reset */
+	PS_EBODY = -13,    /* malformed or too large request body */
 	PS_EVERSION = -14, /* protocol version not supported by the daemon */
 	PS_ELIMIT = -15,   /* a daemon limit was reached */
 	PS_EAGAIN = -16,   /* nothing ready and timeout 0 */
@@ -73,13 +73,19 @@ typedef struct ps_queue_opts {
  * itself when the daemon restarts, re-creating its queues and registrations. */
 int ps_connect(const char *socket_path, ps_client **out);
 /* Ends the session: the daemon removes non-persistent queues this session created
- * once no other session holds them. Requests not yet freed are aborted. */
+ * once no other session holds them. Requests returned by ps_receive and not yet freed
+ * are aborted; ps_request_free() must still be called on them (it then only frees
+ * memory). Requests delivered but never returned are left to the daemon. */
 void ps_close(ps_client *c);
-/* The daemon's text for the last refusal on this client, or "" */
+/* The detail of the last failed queue operation on this client, or "": the daemon's
+ * text for a refusal ("already registered by queue q (pid 12, user root)"), or the
+ * library's for an argument it refused itself. */
 const char *ps_client_message(const ps_client *c);
 const char *ps_strerror(int code);
 
-/* Creates queue `name` (1-63 bytes of [A-Za-z0-9._-]); opts may be NULL. */
+/* Creates queue `name` (1-63 bytes of [A-Za-z0-9._-]); opts may be NULL.
+ * Queue operations have no timeout argument: if the daemon is away they wait up to
+ * 10 s for it to come back (PS_EDISCONNECTED after that). Queues live until ps_close(). */
 int ps_queue_create(ps_client *c, const char *name, const ps_queue_opts *opts, ps_queue **out);
 /* Joins an existing queue as another worker: its requests are shared among all
  * workers with a receive outstanding, oldest-waiting receive first. */
@@ -88,16 +94,24 @@ const char *ps_queue_name(const ps_queue *q);
 /* prefix: "http://HOST:PORT/PATH/" with HOST one of +, a host name, an IP literal, * */
 int ps_queue_add_url(ps_queue *q, const char *prefix);
 int ps_queue_remove_url(ps_queue *q, const char *prefix);
-/* Stops new deliveries to this process (for a clean exit during a redeploy). */
+/* Stops new deliveries to this process (for a clean exit during a redeploy).
+ * ps_receive() then returns the requests already delivered, then PS_ESTATE. */
 int ps_queue_drain(ps_queue *q);
 /* Deletes a persistent queue (admin only) and its URLs. */
 int ps_queue_delete(ps_queue *q);
 /* A descriptor that becomes readable when ps_receive() may have something: one per
- * client, shared by its queues; after it polls readable, call ps_receive(q, &r, 0) on
- * each queue. */
+ * client, shared by its queues, and the same for the client's whole life (an epoll
+ * descriptor watching the session socket and the reconnect timer, so it survives a
+ * daemon restart). Use: call ps_receive(q, &r, 0) once on each queue first (that posts
+ * its receive), poll this descriptor, and when it is readable call ps_receive(q, &r, 0)
+ * on each queue until PS_EAGAIN (one wake-up may bring requests for several queues). */
 int ps_queue_fd(const ps_queue *q);
 
-/* Waits for the next request of q. */
+/* Waits for the next request of q. Returns 0 and *out, PS_EAGAIN (timeout 0) or
+ * PS_ETIMEDOUT, PS_ESTATE once the queue is drained and empty, PS_ENOTFOUND once it is
+ * deleted, or PS_ESYSTEM with errno EINTR when a signal handler interrupted the wait
+ * (so a loop can look at its flags). While the daemon is away it reconnects, with
+ * backoff, within the timeout. A receive that timed out stays posted. */
 int ps_receive(ps_queue *q, ps_request **out, int timeout_ms);
 
 /* The request. Strings are NUL-terminated and live until ps_request_free(). */
@@ -119,23 +133,39 @@ const struct sockaddr *ps_request_peer(const ps_request *r, socklen_t *len);
 const struct sockaddr *ps_request_local(const ps_request *r, socklen_t *len);
 uint64_t ps_request_id(const ps_request *r);
 
-/* Reads up to len bytes of the body, de-chunked. Returns the count, 0 at the end of
- * the body, or a negative code. Sends "100 Continue" first when the client asked for
- * it (HTTP/1.1, no final response begun). timeout_ms as everywhere. */
+/* Reads up to len bytes (len > 0) of the body, de-chunked. Returns the count, 0 at the
+ * end of the body, or a negative code: PS_EBODY (malformed or over the queue's
+ * max_body), PS_ECLOSED (the client went away), PS_EAGAIN/PS_ETIMEDOUT. Sends
+ * "100 Continue" first when the client asked for it (HTTP/1.1, no byte of the final
+ * response sent yet, no body byte arrived yet). After ps_request_upgrade() it returns
+ * the bytes the client sent past the request (the new protocol's first bytes), then 0. */
 ssize_t ps_request_read(ps_request *r, void *buf, size_t len, int timeout_ms);
 
 /* A whole response. Date and framing headers (Content-Length, Connection) are added;
- * HEAD gets the Content-Length and no body; 1xx/204/304 get no body. */
+ * HEAD gets the Content-Length and no body; 204/304 get no body. The application may
+ * not give Content-Length or Transfer-Encoding (PS_EINVAL); its "Connection: close"
+ * closes the connection after this response. A 1xx is an interim response sent at
+ * once (nothing to HTTP/1.0 clients): 101 only to an upgrade request, then
+ * ps_request_upgrade(); 100 is refused (the library sends it, see ps_request_read).
+ * A second final response is PS_ESTATE. When the body was not read the library
+ * drains it (up to 1 MiB and 5 s) to keep the connection, else closes it. */
 int ps_respond(ps_request *r, int status, const ps_header *h, size_t nh, const void *body, size_t len);
 /* A streamed response: content_length >= 0 sends exactly that many bytes; -1 uses
- * chunked framing on HTTP/1.1 and close-delimited on HTTP/1.0. */
+ * chunked framing on HTTP/1.1 and close-delimited on HTTP/1.0. The head is held back
+ * and leaves with the first body bytes (or at ps_respond_end), in one segment. */
 int ps_respond_begin(ps_request *r, int status, const ps_header *h, size_t nh, int64_t content_length);
+/* More than a Content-Length allows is PS_EINVAL. A write that fails, or makes no
+ * progress for 120 s, aborts the connection. HEAD/204/304: discarded. */
 int ps_respond_write(ps_request *r, const void *buf, size_t len);
 /* Sends len bytes of file fd from offset with sendfile(2) (chunk-framed when chunked). */
 int ps_respond_sendfile(ps_request *r, int fd, off_t offset, size_t len);
+/* Ends the response; fewer bytes than its Content-Length aborts the connection
+ * (PS_ESTATE). The connection then goes back to the daemon or is closed. */
 int ps_respond_end(ps_request *r);
 /* After a 101 response: takes the connection for good. *fd is the process's own
- * descriptor; the daemon forgets the connection. The request must still be freed. */
+ * descriptor (O_NONBLOCK, as the daemon made it: once taken, its flags are the
+ * application's to change); the daemon forgets the connection. The request must
+ * still be freed. */
 int ps_request_upgrade(ps_request *r, int *fd);
 /* Frees the request. A response not begun is answered 500; one begun and not ended
  * aborts the connection. */

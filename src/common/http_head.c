@@ -618,6 +618,8 @@ static const struct {
 } status_texts[] = {
     {100, "Continue"},
     {101, "Switching Protocols"},
+    {102, "Processing"},
+    {103, "Early Hints"},
     {200, "OK"},
     {201, "Created"},
     {202, "Accepted"},

@@ -134,10 +134,12 @@ struct ps_conn_ref { /* NOFD, CONN_CLOSED */
 	uint64_t req_id;
 };
 
-/* A RETURN's tail is at most this long: with a head of at most 24 KiB (MaxRequestBytes)
- * and a canonical path no longer than the head, the DELIVER of the next request then
- * always fits in PS_MSG_MAX. The library reads the socket in pieces no larger. */
-#define PS_RETURN_TAIL_MAX 16384
+/* A RETURN's tail is at most this long. It holds what the library read past its
+ * request: the rest of the DELIVER's tail (at most MaxRequestBytes + 4 KiB = 28 KiB) or
+ * the rest of one socket read (the library reads at most 16 KiB at a time). With a head
+ * of at most 24 KiB, a canonical path no longer than the head and a read buffer of at
+ * most 32 KiB, the DELIVER of the next request always fits in PS_MSG_MAX. */
+#define PS_RETURN_TAIL_MAX 32768
 
 /* RETURN flags */
 #define PS_RETURN_EOF 0x1u /* the library saw the client's FIN */

@@ -1,0 +1,161 @@
+/* serve.h: what the example workers share: their common options, connecting and making
+ * (or joining) the queue, the "ready" line, the receive loop and a clean exit on
+ * SIGTERM/SIGINT. Header-only so that each example stays one program of one file. */
+#ifndef PS_EXAMPLES_SERVE_H
+#define PS_EXAMPLES_SERVE_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "portshare.h"
+
+#define SERVE_URLS_MAX 32
+
+struct serve_opts {
+	const char *prog;   /* "portshare-hello": the prefix of every message */
+	const char *kind;   /* "hello": default queue name kind-PID */
+	const char *socket; /* --socket, else $PORTSHARE_SOCKET, else the default */
+	const char *queue;  /* --queue */
+	const char *urls[SERVE_URLS_MAX];
+	size_t nurls;
+};
+
+/* Set while a request is being served: a signal then lets it finish; otherwise the
+ * process exits at once (nothing is in flight, the daemon sees the session end). */
+static volatile sig_atomic_t serve_busy, serve_stop;
+
+static void serve_on_signal(int sig)
+{
+	(void)sig;
+	if (!serve_busy)
+		_exit(0);
+	serve_stop = 1;
+}
+
+/* Prints "PROG: what: reason[: the daemon's detail]" and exits 1. */
+static inline void serve_fail(const struct serve_opts *o, ps_client *c, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5), noreturn));
+static inline void serve_fail(const struct serve_opts *o, ps_client *c, int rc, const char *fmt, ...)
+{
+	int e = errno;
+	va_list ap;
+	fprintf(stderr, "%s: ", o->prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, ": %s", ps_strerror(rc));
+	if (rc == PS_ESYSTEM)
+		fprintf(stderr, " (%s)", strerror(e));
+	const char *detail = ps_client_message(c);
+	if (detail && *detail)
+		fprintf(stderr, ": %s", detail);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/* Parses argv: the shared options, and the example's own option `extra` (NULL: none),
+ * whose value goes to *extra_value. False on anything else or a missing value. */
+static inline bool serve_parse(struct serve_opts *o, int argc, char **argv, const char *extra,
+                               const char **extra_value)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		const char **slot = NULL;
+		if (strcmp(arg, "--socket") == 0)
+			slot = &o->socket;
+		else if (strcmp(arg, "--queue") == 0)
+			slot = &o->queue;
+		else if (extra && strcmp(arg, extra) == 0)
+			slot = extra_value;
+		else if (strcmp(arg, "--url") != 0)
+			return false;
+		if (i + 1 >= argc)
+			return false;
+		const char *value = argv[++i];
+		if (slot)
+			*slot = value;
+		else if (o->nurls < SERVE_URLS_MAX)
+			o->urls[o->nurls++] = value;
+		else
+			return false;
+	}
+	return true;
+}
+
+/* Connects; with URLs creates the queue (--queue or KIND-PID) and adds them, without
+ * joins the existing queue --queue as another worker. Prints the ready line. */
+static inline ps_queue *serve_setup(struct serve_opts *o, ps_client **out)
+{
+	const char *path = o->socket;
+	if (!path || !*path)
+		path = getenv(PS_SOCKET_ENV);
+	if (!path || !*path)
+		path = PS_DEFAULT_SOCKET;
+	ps_client *c;
+	int rc = ps_connect(path, &c);
+	if (rc < 0)
+		serve_fail(o, NULL, rc, "connecting to portshared at %s", path);
+
+	ps_queue *q;
+	if (o->nurls > 0) {
+		char name[64];
+		if (o->queue)
+			snprintf(name, sizeof(name), "%s", o->queue);
+		else
+			snprintf(name, sizeof(name), "%s-%d", o->kind, (int)getpid());
+		rc = ps_queue_create(c, name, NULL, &q);
+		if (rc < 0)
+			serve_fail(o, c, rc, "creating queue %s", name);
+		for (size_t i = 0; i < o->nurls; i++) {
+			rc = ps_queue_add_url(q, o->urls[i]);
+			if (rc < 0)
+				serve_fail(o, c, rc, "adding URL %s to queue %s", o->urls[i], name);
+		}
+	} else {
+		rc = ps_queue_open(c, o->queue, &q);
+		if (rc < 0)
+			serve_fail(o, c, rc, "joining queue %s", o->queue);
+	}
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = serve_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	printf("%s: ready queue=%s\n", o->prog, ps_queue_name(q));
+	fflush(stdout);
+	*out = c;
+	return q;
+}
+
+/* Receives and serves requests until a signal ends the process. */
+static inline void serve_forever(const struct serve_opts *o, ps_client *c, ps_queue *q,
+                                 void (*handle)(ps_request *r, void *arg), void *arg)
+{
+	for (;;) {
+		ps_request *r;
+		int rc = ps_receive(q, &r, -1);
+		if (rc == PS_ESYSTEM && errno == EINTR)
+			continue;
+		if (rc < 0)
+			serve_fail(o, c, rc, "receiving from queue %s", ps_queue_name(q));
+		serve_busy = 1;
+		handle(r, arg);
+		ps_request_free(r);
+		serve_busy = 0;
+		if (serve_stop) {
+			ps_close(c);
+			exit(0);
+		}
+	}
+}
+
+#endif

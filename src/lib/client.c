@@ -1,0 +1,463 @@
+/* client.c: the session with portshared: connect and HELLO, messages and their fd
+ * rules, replies matched by seq, and a new session (queues re-made) after the daemon
+ * restarts. */
+#include "client.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "deadline.h"
+#include "request.h"
+#include "sock.h"
+
+enum { EPOLL_SESSION = 1, EPOLL_TIMER = 2 };
+/* Room for more fds than a message may carry, so that extra fds are seen (and closed)
+ * rather than mistaken for an fd limit. */
+#define CLIENT_FDS_ROOM 8
+/* Messages handled per wake-up, so one call does not spin on a busy session. */
+#define CLIENT_READ_BATCH 64
+
+void client_message(ps_client *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->message, sizeof(c->message), fmt, ap);
+	va_end(ap);
+}
+
+static void client_close_fds(const int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/* Receives one message from session socket s. Returns 1 with *m decoded (*fd the
+ * attached fd or -1; *fd_lost when a DELIVER's fd was dropped by the kernel because
+ * this process is at its fd limit), 0 when nothing is waiting, PS_EDISCONNECTED when
+ * the session ended, PS_EPROTO when the message breaks the rules (its fds are closed). */
+static int client_recv(ps_client *c, int s, struct ps_msg *m, int *fd, bool *fd_lost)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * CLIENT_FDS_ROOM)];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {c->rbuf, PS_MSG_MAX};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+	ssize_t n;
+	do
+		n = recvmsg(s, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : PS_EDISCONNECTED;
+
+	int fds[CLIENT_FDS_ROOM];
+	size_t nfds = 0;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k && nfds < CLIENT_FDS_ROOM; i++)
+			memcpy(&fds[nfds++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+	}
+	if (n == 0) { /* SEQPACKET: the daemon closed the session */
+		client_close_fds(fds, nfds);
+		return PS_EDISCONNECTED;
+	}
+
+	*fd = -1;
+	*fd_lost = false;
+	const char *why = NULL;
+	bool bad = (mh.msg_flags & MSG_TRUNC) || protocol_decode(c->rbuf, (size_t)n, m, &why) < 0;
+	bool wants_fd = !bad && m->hdr.type == PS_MSG_DELIVER && (m->u.deliver.flags & PS_DELIVER_FD);
+	if (!bad && (nfds > 1 || (nfds == 1 && !wants_fd)))
+		bad = true; /* only a DELIVER flagged PS_DELIVER_FD may carry one fd */
+	if (!bad && (mh.msg_flags & MSG_CTRUNC)) {
+		if (wants_fd && nfds == 0)
+			*fd_lost = true;
+		else
+			bad = true;
+	}
+	if (bad) {
+		client_close_fds(fds, nfds);
+		return PS_EPROTO;
+	}
+	if (nfds == 1)
+		*fd = fds[0];
+	return 1;
+}
+
+/* Arms the timer for the next reconnect or re-open attempt, or disarms it. */
+static void client_schedule(ps_client *c)
+{
+	int64_t due = -1;
+	if (!client_connected(c))
+		due = c->retry_at;
+	else
+		for (ps_queue *q = c->queues; q; q = q->next)
+			if (!q->deleted && !queue_attached(q))
+				due = deadline_min(due, q->retry_at);
+	if (due == c->timer_due)
+		return; /* ps_receive ticks on every wait: no syscall when nothing changed */
+	c->timer_due = due;
+	struct itimerspec its;
+	memset(&its, 0, sizeof(its));
+	if (due >= 0) {
+		if (due < 1)
+			due = 1; /* an absolute time of 0 would disarm the timer */
+		its.it_value.tv_sec = due / 1000;
+		its.it_value.tv_nsec = (due % 1000) * 1000000;
+	}
+	timerfd_settime(c->timer, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+/* The session is over (daemon gone, or it broke the protocol): forget the socket and
+ * plan the first reconnect attempt. */
+static void client_lost(ps_client *c)
+{
+	if (!client_connected(c))
+		return;
+	epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->sock, NULL);
+	close(c->sock);
+	c->sock = -1;
+	c->backoff_ms = CLIENT_BACKOFF_MIN_MS;
+	c->retry_at = deadline_now() + c->backoff_ms;
+	for (ps_queue *q = c->queues; q; q = q->next)
+		q->outstanding = 0;
+	client_schedule(c);
+}
+
+static void client_dispatch(ps_client *c, const struct ps_msg *m, int fd, bool fd_lost)
+{
+	switch (m->hdr.type) {
+	case PS_MSG_REPLY:
+		if (m->hdr.seq != c->wait_seq || c->replied)
+			break; /* the answer to a call that gave up waiting */
+		c->replied = true;
+		c->reply_status = m->u.reply.status;
+		c->reply_id = m->u.reply.id;
+		if (c->reply_status < 0 && m->text_len > 0)
+			client_message(c, "%.*s", (int)m->text_len, m->text);
+		break;
+	case PS_MSG_DELIVER:
+		request_deliver(c, m, fd, fd_lost);
+		break;
+	case PS_MSG_CONN_CLOSED: {
+		struct conn *cn = conns_find(&c->conns, m->u.conn.conn_id);
+		if (cn)
+			conns_del(&c->conns, cn);
+		break;
+	}
+	default: /* a message only a client sends: the daemon is confused, start again */
+		client_lost(c);
+	}
+}
+
+/* Handles what is waiting on the session socket. */
+static void client_read(ps_client *c)
+{
+	for (int i = 0; i < CLIENT_READ_BATCH && client_connected(c); i++) {
+		struct ps_msg m;
+		int fd;
+		bool fd_lost;
+		int rc = client_recv(c, c->sock, &m, &fd, &fd_lost);
+		if (rc == 0)
+			return;
+		if (rc < 0) {
+			client_lost(c);
+			return;
+		}
+		client_dispatch(c, &m, fd, fd_lost);
+	}
+}
+
+int client_send(ps_client *c, struct ps_msg *m)
+{
+	if (!client_connected(c))
+		return PS_EDISCONNECTED;
+	m->hdr.seq = ++c->seq;
+	ssize_t len = protocol_encode(m, c->wbuf, PS_MSG_MAX);
+	if (len < 0)
+		return PS_EPROTO;
+	/* The session socket is blocking for sends: the daemon always reads its sessions,
+	 * and a message must never be dropped for a full socket. */
+	for (;;) {
+		ssize_t n = send(c->sock, c->wbuf, (size_t)len, MSG_NOSIGNAL);
+		if (n == len)
+			return 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		client_lost(c);
+		return PS_EDISCONNECTED;
+	}
+}
+
+int client_wait(ps_client *c, int64_t deadline)
+{
+	struct epoll_event ev[2];
+	int n = epoll_wait(c->epfd, ev, 2, deadline_left(deadline));
+	if (n < 0)
+		return PS_ESYSTEM;
+	if (n == 0)
+		return PS_ETIMEDOUT;
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.u32 == EPOLL_TIMER) {
+			uint64_t expirations;
+			(void)!read(c->timer, &expirations, sizeof(expirations));
+		} else {
+			client_read(c);
+		}
+	}
+	return 0;
+}
+
+int client_call(ps_client *c, struct ps_msg *m, uint32_t *id, int64_t deadline)
+{
+	int rc = client_send(c, m);
+	if (rc < 0)
+		return rc;
+	c->wait_seq = m->hdr.seq;
+	c->replied = false;
+	while (!c->replied) {
+		if (!client_connected(c))
+			return PS_EDISCONNECTED;
+		rc = client_wait(c, deadline);
+		if (rc == PS_ETIMEDOUT || (rc == PS_ESYSTEM && errno != EINTR)) {
+			c->wait_seq = 0;
+			return rc;
+		}
+	}
+	c->wait_seq = 0;
+	if (id)
+		*id = c->reply_id;
+	return c->reply_status;
+}
+
+/* Connects a new session and says HELLO on it; on success it becomes the client's
+ * session (a new generation). Returns 0 or a code (errno kept for PS_EDISCONNECTED). */
+static int client_session_open(ps_client *c)
+{
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return PS_ESYSTEM;
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, c->path, strlen(c->path) + 1); /* length checked in ps_connect */
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(s);
+		errno = e;
+		return PS_EDISCONNECTED;
+	}
+
+	struct ps_msg m;
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_HELLO;
+	m.hdr.seq = ++c->seq;
+	m.u.hello.version = PS_PROTO_VERSION;
+	m.u.hello.pid = (uint32_t)getpid();
+	snprintf(m.u.hello.program, sizeof(m.u.hello.program), "%s", program_invocation_short_name);
+	uint32_t seq = m.hdr.seq;
+	ssize_t len = protocol_encode(&m, c->wbuf, PS_MSG_MAX);
+	int rc = PS_EPROTO;
+	if (len < 0)
+		goto fail;
+	rc = PS_EDISCONNECTED;
+	if (send(s, c->wbuf, (size_t)len, MSG_NOSIGNAL) != len)
+		goto fail;
+
+	/* The daemon answers HELLO before anything else. */
+	int64_t deadline = deadline_after(CLIENT_CALL_MS);
+	for (;;) {
+		int fd;
+		bool fd_lost;
+		rc = client_recv(c, s, &m, &fd, &fd_lost);
+		if (rc == 0) {
+			rc = sock_wait(s, POLLIN, deadline);
+			if (rc < 0)
+				goto fail;
+			continue;
+		}
+		if (rc < 0)
+			goto fail;
+		if (fd >= 0)
+			close(fd);
+		rc = PS_EPROTO;
+		if (m.hdr.type != PS_MSG_REPLY || m.hdr.seq != seq)
+			goto fail;
+		break;
+	}
+	rc = m.u.reply.status;
+	if (rc < 0) {
+		if (m.text_len > 0)
+			client_message(c, "%.*s", (int)m.text_len, m.text);
+		goto fail;
+	}
+
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = EPOLL_SESSION};
+	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, s, &ev) < 0) {
+		rc = PS_ESYSTEM;
+		goto fail;
+	}
+	c->sock = s;
+	c->gen++;
+	c->session_id = m.u.reply.id;
+	c->backoff_ms = CLIENT_BACKOFF_MIN_MS;
+	/* Cached fds belong to the old daemon's conn ids; requests still using one keep
+	 * their reference and close it when they end. */
+	conns_clear(&c->conns);
+	int64_t now = deadline_now();
+	for (ps_queue *q = c->queues; q; q = q->next) {
+		q->outstanding = 0;
+		q->retry_at = now;
+		q->backoff_ms = CLIENT_BACKOFF_MIN_MS;
+	}
+	return 0;
+fail:
+	close(s);
+	return rc;
+}
+
+void client_tick(ps_client *c)
+{
+	if (!client_connected(c) && deadline_now() >= c->retry_at) {
+		if (client_session_open(c) < 0) {
+			c->backoff_ms = c->backoff_ms * 2 > CLIENT_BACKOFF_MAX_MS ? CLIENT_BACKOFF_MAX_MS
+			                                                          : c->backoff_ms * 2;
+			c->retry_at = deadline_now() + c->backoff_ms;
+		}
+	}
+	for (ps_queue *q = c->queues; q && client_connected(c); q = q->next)
+		if (!q->deleted && !queue_attached(q) && deadline_now() >= q->retry_at)
+			queue_attach(q, true, deadline_after(CLIENT_CALL_MS));
+	client_schedule(c);
+}
+
+int client_ready(ps_client *c, ps_queue *q, int64_t deadline)
+{
+	for (;;) {
+		client_tick(c);
+		if (client_connected(c) && (!q || queue_attached(q)))
+			return 0;
+		if (deadline_passed(deadline)) {
+			if (!client_connected(c) || !q->attach_error)
+				return PS_EDISCONNECTED;
+			return q->attach_error;
+		}
+		int rc = client_wait(c, deadline);
+		if (rc == PS_ESYSTEM && errno != EINTR)
+			return rc;
+	}
+}
+
+/* Debian's soft default of 1024 fds is far too few for a worker caching keep-alive
+ * connections (DESIGN §2a). */
+static void client_raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* A client that goes away must not kill the worker writing to it; an application that
+ * chose its own SIGPIPE handling keeps it. */
+static void client_ignore_sigpipe(void)
+{
+	struct sigaction old;
+	if (sigaction(SIGPIPE, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL)
+		signal(SIGPIPE, SIG_IGN);
+}
+
+int ps_connect(const char *socket_path, ps_client **out)
+{
+	if (!out)
+		return PS_EINVAL;
+	*out = NULL;
+	const char *path = socket_path;
+	if (!path || !*path)
+		path = getenv(PS_SOCKET_ENV);
+	if (!path || !*path)
+		path = PS_DEFAULT_SOCKET;
+	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return PS_EINVAL;
+	client_ignore_sigpipe();
+	client_raise_fd_limit();
+
+	ps_client *c = calloc(1, sizeof(*c));
+	if (!c)
+		return PS_ENOMEM;
+	c->sock = -1;
+	c->timer = -1;
+	c->timer_due = -1;
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	c->path = strdup(path);
+	c->rbuf = malloc(PS_MSG_MAX);
+	c->wbuf = malloc(PS_MSG_MAX);
+	int rc = PS_ENOMEM;
+	if (!c->path || !c->rbuf || !c->wbuf)
+		goto fail;
+	rc = PS_ESYSTEM;
+	if (c->epfd < 0)
+		goto fail;
+	c->timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = EPOLL_TIMER};
+	if (c->timer < 0 || epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->timer, &ev) < 0)
+		goto fail;
+	rc = client_session_open(c);
+	if (rc < 0)
+		goto fail;
+	*out = c;
+	return 0;
+fail:;
+	int e = errno;
+	ps_close(c);
+	errno = e;
+	return rc;
+}
+
+void ps_close(ps_client *c)
+{
+	if (!c)
+		return;
+	while (c->requests)
+		response_orphan(c->requests);
+	while (c->queues) {
+		ps_queue *q = c->queues;
+		c->queues = q->next;
+		queue_free(q);
+	}
+	conns_free(&c->conns);
+	if (c->sock >= 0) {
+		epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->sock, NULL);
+		close(c->sock);
+	}
+	if (c->timer >= 0) {
+		epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->timer, NULL);
+		close(c->timer);
+	}
+	if (c->epfd >= 0)
+		close(c->epfd);
+	free(c->rbuf);
+	free(c->wbuf);
+	free(c->path);
+	free(c);
+}
+
+const char *ps_client_message(const ps_client *c)
+{
+	return c ? c->message : "";
+}

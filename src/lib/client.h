@@ -1,0 +1,113 @@
+/* client.h: libportshare's session with portshared and the queues made on it (internal).
+ *
+ * A client is one session on the control socket at a time. When the daemon goes away
+ * the session ends and a new one (a new generation) is made by whatever call waits
+ * next: the queues are re-created or re-opened, their URLs re-added. Queue ids and
+ * conn ids belong to one generation; requests delivered in an older one finish on
+ * their own fd without telling the new daemon anything. */
+#ifndef PS_LIB_CLIENT_H
+#define PS_LIB_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conns.h"
+#include "portshare.h"
+#include "protocol.h"
+
+/* Internal to libportshare: not exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
+/* How long a call that has no timeout of its own (queue operations) waits for the
+ * daemon to come back and for its reply. */
+#define CLIENT_CALL_MS 10000
+/* Reconnect and re-open attempts: 50 ms, doubling, at most 2 s apart. */
+#define CLIENT_BACKOFF_MIN_MS 50
+#define CLIENT_BACKOFF_MAX_MS 2000
+
+struct ps_queue {
+	ps_client *c;
+	struct ps_queue *next; /* the client's queues, in the order made (replay order) */
+	char name[PS_QUEUE_NAME_MAX + 1];
+	bool created; /* made by this client: re-created after a restart; else re-opened */
+	ps_queue_opts opts;
+	char **urls; /* prefixes this client added to it: re-added after a restart */
+	size_t nurls;
+	uint32_t id;      /* the daemon's id for it, valid in session generation `gen` */
+	uint32_t gen;     /* 0: not attached in any session */
+	int64_t retry_at; /* next attach attempt while not attached in this generation */
+	int backoff_ms;
+	int attach_error;     /* the daemon's answer to the last failed attach attempt */
+	uint32_t outstanding; /* RECEIVEs posted and not yet consumed by a DELIVER */
+	bool drained, deleted;
+	struct ps_request *first, *last; /* deliveries ps_receive has not returned yet */
+};
+
+struct ps_client {
+	char *path;
+	int epfd;          /* what ps_queue_fd returns: watches the session socket and the timer */
+	int sock;          /* the session socket; -1 while the daemon is away */
+	int timer;         /* timerfd, armed for the next reconnect or re-open attempt */
+	int64_t timer_due; /* what the timer is armed for (-1: disarmed): re-armed only on change */
+	uint32_t gen;      /* bumps on every new session */
+	uint32_t session_id;
+	uint32_t seq;
+	int64_t retry_at; /* next reconnect attempt while sock < 0 */
+	int backoff_ms;
+	/* the call waiting for its REPLY (one at a time: the client is single-threaded) */
+	uint32_t wait_seq;
+	bool replied;
+	int32_t reply_status;
+	uint32_t reply_id;
+	struct ps_queue *queues, *queues_last;
+	struct conns conns;
+	struct ps_request *requests; /* every live request, buffered or handed out */
+	unsigned char *rbuf, *wbuf;  /* one message each */
+	char message[PS_TEXT_MAX + 1];
+};
+
+static inline bool client_connected(const ps_client *c)
+{
+	return c->sock >= 0;
+}
+
+/* Sets the text ps_client_message() returns. */
+void client_message(ps_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Sends one message (a fresh seq is set). 0, or PS_EDISCONNECTED after ending the
+ * session, or PS_EPROTO when the message cannot be encoded. */
+int client_send(ps_client *c, struct ps_msg *m);
+/* Sends a request and waits for its REPLY, handling whatever else arrives meanwhile.
+ * Returns the reply's status (its text goes to the client message), or
+ * PS_EDISCONNECTED / PS_ETIMEDOUT. *id gets the reply's id. */
+int client_call(ps_client *c, struct ps_msg *m, uint32_t *id, int64_t deadline);
+/* Waits until the session socket or the retry timer is ready (or the deadline), then
+ * reads and handles every message there. 0, PS_ETIMEDOUT, or PS_ESYSTEM (errno EINTR
+ * when a signal interrupted the wait). */
+int client_wait(ps_client *c, int64_t deadline);
+/* Does the reconnect and re-attach attempts that are due, and arms the timer for the
+ * next one. */
+void client_tick(ps_client *c);
+/* Waits (with the retry schedule) until there is a session and, if q is not NULL, q is
+ * attached in it. 0, or PS_EDISCONNECTED / the queue's last refusal at the deadline. */
+int client_ready(ps_client *c, ps_queue *q, int64_t deadline);
+
+/* queue.c */
+ps_queue *queue_find(const ps_client *c, uint32_t id);
+bool queue_attached(const ps_queue *q);
+/* Creates or opens q in the current session. replay: after a restart, so a create
+ * the daemon refuses as existing becomes an open, and the URLs and drain are replayed;
+ * a failure schedules the next attempt. */
+int queue_attach(ps_queue *q, bool replay, int64_t deadline);
+void queue_push(ps_queue *q, ps_request *r);
+void queue_free(ps_queue *q);
+
+/* request.c: handles a DELIVER. fd: the attached fd or -1; fd_lost: PS_DELIVER_FD was
+ * set but the kernel dropped the fd (MSG_CTRUNC). */
+void request_deliver(ps_client *c, const struct ps_msg *m, int fd, bool fd_lost);
+
+/* response.c: what ps_close() does to a request it still finds. */
+void response_orphan(ps_request *r);
+
+#pragma GCC visibility pop
+
+#endif

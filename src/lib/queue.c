@@ -1,0 +1,367 @@
+/* queue.c: request queues on the client side: create, open, URLs, drain, delete, and
+ * ps_receive (the pull model: one RECEIVE posted, one DELIVER consumes it). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "deadline.h"
+#include "request.h"
+
+ps_queue *queue_find(const ps_client *c, uint32_t id)
+{
+	for (ps_queue *q = c->queues; q; q = q->next)
+		if (q->id == id && queue_attached(q))
+			return q;
+	return NULL;
+}
+
+bool queue_attached(const ps_queue *q)
+{
+	return !q->deleted && q->gen == q->c->gen && client_connected(q->c);
+}
+
+void queue_push(ps_queue *q, ps_request *r)
+{
+	r->queue_next = NULL;
+	if (q->last)
+		q->last->queue_next = r;
+	else
+		q->first = r;
+	q->last = r;
+}
+
+static ps_request *queue_pop(ps_queue *q)
+{
+	ps_request *r = q->first;
+	if (r) {
+		q->first = r->queue_next;
+		if (!q->first)
+			q->last = NULL;
+		r->queue_next = NULL;
+	}
+	return r;
+}
+
+void queue_free(ps_queue *q)
+{
+	for (size_t i = 0; i < q->nurls; i++)
+		free(q->urls[i]);
+	free(q->urls);
+	free(q);
+}
+
+/* One request/REPLY exchange about q (its id filled in here, since it changes with
+ * each session). */
+static int queue_call(ps_queue *q, struct ps_msg *m, uint32_t *id, int64_t deadline)
+{
+	switch (m->hdr.type) {
+	case PS_MSG_URL_ADD:
+	case PS_MSG_URL_DEL:
+		m->u.url.queue_id = q->id;
+		m->u.url.prefix_len = (uint32_t)m->text_len;
+		break;
+	case PS_MSG_QUEUE_CREATE:
+		break;
+	default: /* QUEUE_OPEN, QUEUE_DELETE, QUEUE_DRAIN */
+		m->u.queue.queue_id = q->id;
+		snprintf(m->u.queue.name, sizeof(m->u.queue.name), "%s", q->name);
+	}
+	return client_call(q->c, m, id, deadline);
+}
+
+static int queue_send_simple(ps_queue *q, uint16_t type, const char *text, int64_t deadline)
+{
+	struct ps_msg m;
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = type;
+	m.text = text;
+	m.text_len = text ? strlen(text) : 0;
+	return queue_call(q, &m, NULL, deadline);
+}
+
+static int queue_send_open(ps_queue *q, uint32_t *id, int64_t deadline)
+{
+	struct ps_msg m;
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_QUEUE_OPEN;
+	return queue_call(q, &m, id, deadline);
+}
+
+int queue_attach(ps_queue *q, bool replay, int64_t deadline)
+{
+	ps_client *c = q->c;
+	uint32_t id = 0;
+	int rc;
+	if (q->created) {
+		struct ps_msg m;
+		memset(&m, 0, sizeof(m));
+		m.hdr.type = PS_MSG_QUEUE_CREATE;
+		m.u.create.opt_flags = q->opts.persistent ? PS_QUEUE_PERSISTENT : 0;
+		m.u.create.max_length = q->opts.max_length;
+		m.u.create.max_body = q->opts.max_body;
+		m.u.create.response_wait_ms = q->opts.response_wait_ms;
+		snprintf(m.u.create.name, sizeof(m.u.create.name), "%s", q->name);
+		rc = queue_call(q, &m, &id, deadline);
+		/* After a restart the name may exist already: a persistent queue restored by
+		 * the daemon, or re-created by another worker of the same application. Join it. */
+		if (rc == PS_EEXIST && replay)
+			rc = queue_send_open(q, &id, deadline);
+	} else {
+		rc = queue_send_open(q, &id, deadline);
+	}
+	if (rc < 0) {
+		if (replay && rc != PS_EDISCONNECTED) {
+			/* e.g. PS_ENOTFOUND: its creator has not re-created it yet */
+			q->attach_error = rc;
+			q->retry_at = deadline_now() + q->backoff_ms;
+			q->backoff_ms = q->backoff_ms * 2 > CLIENT_BACKOFF_MAX_MS ? CLIENT_BACKOFF_MAX_MS
+			                                                          : q->backoff_ms * 2;
+		}
+		return rc;
+	}
+	q->id = id;
+	q->gen = c->gen;
+	q->outstanding = 0;
+	q->attach_error = 0;
+	q->backoff_ms = CLIENT_BACKOFF_MIN_MS;
+	if (!replay)
+		return 0;
+	/* A refused URL (someone else registered it meanwhile) leaves its reason in the
+	 * client message; the queue still serves its other URLs. */
+	for (size_t i = 0; i < q->nurls && client_connected(c); i++)
+		queue_send_simple(q, PS_MSG_URL_ADD, q->urls[i], deadline);
+	if (q->drained && client_connected(c))
+		queue_send_simple(q, PS_MSG_QUEUE_DRAIN, NULL, deadline);
+	return client_connected(c) ? 0 : PS_EDISCONNECTED;
+}
+
+/* Runs one operation on q, reconnecting (and re-making the queue) first if the daemon
+ * restarted, and again if the session ends while the call waits. */
+static int queue_op(ps_queue *q, uint16_t type, const char *text)
+{
+	ps_client *c = q->c;
+	c->message[0] = '\0';
+	if (q->deleted) {
+		client_message(c, "queue %s was deleted", q->name);
+		return PS_ENOTFOUND;
+	}
+	int64_t deadline = deadline_after(CLIENT_CALL_MS);
+	for (;;) {
+		int rc = client_ready(c, q, deadline);
+		if (rc < 0)
+			return rc;
+		rc = queue_send_simple(q, type, text, deadline);
+		if (rc != PS_EDISCONNECTED || deadline_passed(deadline))
+			return rc;
+	}
+}
+
+static bool queue_name_ok(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	if (n < 1 || n > PS_QUEUE_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = name[i];
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		          ch == '.' || ch == '_' || ch == '-';
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* Makes a queue object and attaches it (create or open) in the current session. */
+static int queue_new(ps_client *c, const char *name, bool created, const ps_queue_opts *opts, ps_queue **out)
+{
+	if (!c || !out)
+		return PS_EINVAL;
+	*out = NULL;
+	c->message[0] = '\0';
+	if (!queue_name_ok(name)) {
+		client_message(c, "a queue name is 1-%d bytes of A-Z a-z 0-9 . _ -", PS_QUEUE_NAME_MAX);
+		return PS_EINVAL;
+	}
+	for (ps_queue *q = c->queues; q; q = q->next) {
+		if (!q->deleted && strcmp(q->name, name) == 0) {
+			client_message(c, "this client already has queue %s", name);
+			return PS_EEXIST;
+		}
+	}
+	ps_queue *q = calloc(1, sizeof(*q));
+	if (!q)
+		return PS_ENOMEM;
+	q->c = c;
+	snprintf(q->name, sizeof(q->name), "%s", name);
+	q->created = created;
+	if (opts)
+		q->opts = *opts;
+	q->backoff_ms = CLIENT_BACKOFF_MIN_MS;
+
+	int64_t deadline = deadline_after(CLIENT_CALL_MS);
+	int rc;
+	for (;;) {
+		rc = client_ready(c, NULL, deadline);
+		if (rc == 0)
+			rc = queue_attach(q, false, deadline);
+		if (rc != PS_EDISCONNECTED || deadline_passed(deadline))
+			break;
+	}
+	if (rc < 0) {
+		queue_free(q);
+		return rc;
+	}
+	if (c->queues_last)
+		c->queues_last->next = q;
+	else
+		c->queues = q;
+	c->queues_last = q;
+	*out = q;
+	return 0;
+}
+
+int ps_queue_create(ps_client *c, const char *name, const ps_queue_opts *opts, ps_queue **out)
+{
+	return queue_new(c, name, true, opts, out);
+}
+
+int ps_queue_open(ps_client *c, const char *name, ps_queue **out)
+{
+	return queue_new(c, name, false, NULL, out);
+}
+
+const char *ps_queue_name(const ps_queue *q)
+{
+	return q ? q->name : "";
+}
+
+static bool queue_prefix_ok(ps_queue *q, const char *prefix)
+{
+	size_t n = prefix ? strlen(prefix) : 0;
+	if (n >= 1 && n <= PS_PREFIX_MAX)
+		return true;
+	client_message(q->c, "a URL prefix is 1-%d bytes: http://HOST:PORT/PATH/", PS_PREFIX_MAX);
+	return false;
+}
+
+int ps_queue_add_url(ps_queue *q, const char *prefix)
+{
+	if (!q)
+		return PS_EINVAL;
+	if (!queue_prefix_ok(q, prefix))
+		return PS_EINVAL;
+	/* Room to remember it first, so a registration the daemon made is never forgotten
+	 * (it must be replayed after a restart). */
+	char *copy = strdup(prefix);
+	char **urls = copy ? realloc(q->urls, (q->nurls + 1) * sizeof(*urls)) : NULL;
+	if (!urls) {
+		free(copy);
+		return PS_ENOMEM;
+	}
+	q->urls = urls;
+	int rc = queue_op(q, PS_MSG_URL_ADD, prefix);
+	if (rc < 0) {
+		free(copy);
+		return rc;
+	}
+	q->urls[q->nurls++] = copy;
+	return 0;
+}
+
+/* Whether two prefixes name the same registration, the final '/' being optional. */
+static bool queue_same_prefix(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 0 && a[la - 1] == '/')
+		la--;
+	if (lb > 0 && b[lb - 1] == '/')
+		lb--;
+	return la == lb && memcmp(a, b, la) == 0;
+}
+
+int ps_queue_remove_url(ps_queue *q, const char *prefix)
+{
+	if (!q)
+		return PS_EINVAL;
+	if (!queue_prefix_ok(q, prefix))
+		return PS_EINVAL;
+	int rc = queue_op(q, PS_MSG_URL_DEL, prefix);
+	if (rc < 0 && rc != PS_ENOTFOUND)
+		return rc;
+	for (size_t i = 0; i < q->nurls; i++) {
+		if (queue_same_prefix(q->urls[i], prefix)) {
+			free(q->urls[i]);
+			q->urls[i] = q->urls[--q->nurls];
+			break;
+		}
+	}
+	return rc;
+}
+
+int ps_queue_drain(ps_queue *q)
+{
+	if (!q)
+		return PS_EINVAL;
+	int rc = queue_op(q, PS_MSG_QUEUE_DRAIN, NULL);
+	if (rc == 0) {
+		q->drained = true;
+		q->outstanding = 0;
+	}
+	return rc;
+}
+
+int ps_queue_delete(ps_queue *q)
+{
+	if (!q)
+		return PS_EINVAL;
+	int rc = queue_op(q, PS_MSG_QUEUE_DELETE, NULL);
+	if (rc == 0)
+		q->deleted = true;
+	return rc;
+}
+
+int ps_queue_fd(const ps_queue *q)
+{
+	return q ? q->c->epfd : -1;
+}
+
+int ps_receive(ps_queue *q, ps_request **out, int timeout_ms)
+{
+	if (!q || !out)
+		return PS_EINVAL;
+	*out = NULL;
+	ps_client *c = q->c;
+	int64_t deadline = deadline_after(timeout_ms);
+	for (;;) {
+		ps_request *r = queue_pop(q);
+		if (r) {
+			r->handed_out = true;
+			*out = r;
+			return 0;
+		}
+		if (q->deleted)
+			return PS_ENOTFOUND;
+		if (q->drained)
+			return PS_ESTATE;
+		client_tick(c);
+		/* A receive that timed out stays posted: the next DELIVER answers it. */
+		if (queue_attached(q) && q->outstanding == 0) {
+			struct ps_msg m;
+			memset(&m, 0, sizeof(m));
+			m.hdr.type = PS_MSG_RECEIVE;
+			m.u.receive.queue_id = q->id;
+			m.u.receive.count = 1;
+			if (client_send(c, &m) == 0)
+				q->outstanding = 1;
+		}
+		int rc = client_wait(c, deadline);
+		if (rc == PS_ETIMEDOUT) {
+			if (q->first)
+				continue;
+			return timeout_ms == 0 ? PS_EAGAIN : PS_ETIMEDOUT;
+		}
+		if (rc < 0)
+			return rc; /* EINTR: the application may want to look at its signal flags */
+	}
+}

@@ -1,0 +1,114 @@
+/* request.h: one delivered request and its response state (libportshare internal),
+ * shared by request.c (the request and its body) and response.c (the answer). */
+#ifndef PS_LIB_REQUEST_H
+#define PS_LIB_REQUEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "client.h"
+#include "conns.h"
+#include "http_head.h"
+#include "portshare.h"
+
+/* Internal to libportshare: not exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
+/* What the library reads and discards of an unread body before it keeps a connection
+ * alive (HTTP.sys's DrainEntityBody); past either limit it closes instead. */
+#define REQUEST_DRAIN_MAX (1024 * 1024)
+#define REQUEST_DRAIN_MS 5000
+/* Largest read from the client socket. It bounds what can be read past the end of a
+ * request, which must fit in one RETURN message. */
+#define REQUEST_READ_MAX 16384
+
+enum response_state {
+	RESPONSE_NONE,      /* nothing sent */
+	RESPONSE_BEGUN,     /* final response begun (head perhaps still buffered) */
+	RESPONSE_SWITCHING, /* 101 sent; ps_request_upgrade may take the connection */
+	RESPONSE_DONE,      /* finished: connection returned, ended or aborted */
+	RESPONSE_UPGRADED,  /* the application took the connection */
+};
+
+enum response_framing {
+	FRAMING_NONE,    /* no body: HEAD, 204, 304 */
+	FRAMING_LENGTH,  /* Content-Length */
+	FRAMING_CHUNKED, /* Transfer-Encoding: chunked */
+	FRAMING_CLOSE,   /* the end of the body is the end of the connection (HTTP/1.0) */
+};
+
+struct ps_request {
+	ps_client *c; /* NULL once ps_close() ended the session under it */
+	ps_queue *q;
+	struct ps_request *queue_next;  /* in q's deliveries until ps_receive returns it */
+	struct ps_request *prev, *next; /* c->requests */
+	bool handed_out;                /* ps_receive returned it: the application frees it */
+
+	struct conn *conn; /* our reference to the cached fd; NULL once released */
+	int fd;
+	uint32_t gen; /* session generation that delivered it */
+	uint64_t conn_id, req_id;
+
+	/* the head as delivered, and what was parsed from it */
+	char *head;
+	size_t head_len;
+	struct http_head h;
+	char *strings; /* one block for everything below */
+	const char *method, *target, *path, *query, *host;
+	ps_header *fields;
+	struct sockaddr_storage local, peer;
+	socklen_t local_len, peer_len;
+
+	/* the body; `in` holds raw bytes from the daemon's tail, then from the socket */
+	struct http_body *body;
+	uint64_t max_body;
+	bool has_body;    /* chunked or Content-Length > 0 */
+	bool body_done;   /* the request's last byte has been consumed */
+	bool body_seen;   /* some body byte has arrived (100-continue would be late) */
+	bool body_failed; /* malformed, too large, or the client went away mid-body */
+	bool eof;         /* the client's FIN was read */
+	bool read_once;   /* ps_request_read was called (100-continue is due only then) */
+	bool continue_sent;
+	uint64_t body_read; /* de-chunked body bytes produced so far */
+	char *in;
+	size_t in_pos, in_len, in_cap;
+
+	/* the response */
+	enum response_state state;
+	enum response_framing framing;
+	bool head_only; /* HEAD request: headers as for GET, no body */
+	bool close;     /* the connection ends after this response */
+	bool wire;      /* response bytes have been sent (a 100 is no longer allowed) */
+	bool head_open; /* `out` holds a head not yet ended (Connection decided at sending) */
+	bool shut;      /* shutdown(SHUT_WR) done */
+	bool aborted;
+	uint64_t remaining; /* FRAMING_LENGTH: bytes still owed */
+	char *out;          /* response bytes built and not sent yet */
+	size_t out_len, out_cap;
+};
+
+/* request.c */
+/* Reads body bytes into buf until the deadline: count, 0 at its end, or a code. */
+ssize_t request_body(ps_request *r, void *buf, size_t len, int64_t deadline);
+/* Reads and discards the rest of the body within the drain limits: 0 when it is all
+ * consumed, else a code (the connection must then close). */
+int request_drain(ps_request *r);
+/* Whether the response should close the connection for reasons of the request. */
+bool request_must_close(const ps_request *r);
+/* Takes r out of its client's list of live requests. */
+void request_unlink(ps_request *r);
+/* Unlinks and frees r; a connection still held is released without a word to the
+ * daemon (callers decide what to tell it first: see response.c). */
+void request_destroy(ps_request *r);
+
+/* response.c */
+/* Answers a request the application never saw (a head the library could not parse),
+ * then frees it. */
+void response_refuse(ps_request *r, int status);
+/* Resets the connection (a response that cannot be completed) and gives it up. */
+void response_abort(ps_request *r);
+
+#pragma GCC visibility pop
+
+#endif

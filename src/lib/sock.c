@@ -1,0 +1,155 @@
+/* sock.c: non-blocking-by-flag I/O on shared client connections (see sock.h). */
+#include "sock.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "deadline.h"
+#include "portshare.h"
+
+/* Maps the errno of a failed socket call to a library code. */
+static int sock_error(void)
+{
+	switch (errno) {
+	case EPIPE:
+	case ECONNRESET:
+	case ENOTCONN:
+	case ETIMEDOUT:
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+		return PS_ECLOSED;
+	case ENOMEM:
+	case ENOBUFS:
+		return PS_ENOMEM;
+	}
+	return PS_ESYSTEM;
+}
+
+int sock_wait(int fd, short events, int64_t deadline)
+{
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = events};
+		int n = poll(&p, 1, deadline_left(deadline));
+		if (n > 0)
+			return 0; /* POLLERR/POLLHUP too: the next call reports them */
+		if (n == 0)
+			return PS_ETIMEDOUT;
+		if (errno != EINTR)
+			return PS_ESYSTEM;
+	}
+}
+
+int sock_send(int fd, struct iovec *iov, int iovcnt, int flags)
+{
+	while (iovcnt > 0) {
+		if (iov->iov_len == 0) {
+			iov++;
+			iovcnt--;
+			continue;
+		}
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
+		ssize_t n = sendmsg(fd, &mh, flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return sock_error();
+			int rc = sock_wait(fd, POLLOUT, deadline_after(SOCK_SEND_STALL_MS));
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		size_t done = (size_t)n;
+		while (iovcnt > 0 && done >= iov->iov_len) {
+			done -= iov->iov_len;
+			iov++;
+			iovcnt--;
+		}
+		if (iovcnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + done;
+			iov->iov_len -= done;
+		}
+	}
+	return 0;
+}
+
+/* For files sendfile(2) cannot read (some pseudo-files, pipes): plain copies. */
+static int sock_copy(int fd, int file, off_t offset, size_t len)
+{
+	char buf[16384];
+	while (len > 0) {
+		ssize_t n = pread(file, buf, len < sizeof(buf) ? len : sizeof(buf), offset);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return PS_ESYSTEM;
+		if (n == 0) {
+			errno = ENODATA; /* the file is shorter than the response promised */
+			return PS_ESYSTEM;
+		}
+		struct iovec iov = {buf, (size_t)n};
+		int rc = sock_send(fd, &iov, 1, 0);
+		if (rc < 0)
+			return rc;
+		offset += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int sock_sendfile(int fd, int file, off_t offset, size_t len)
+{
+	bool sent_any = false;
+	while (len > 0) {
+		size_t want = len > (1u << 30) ? (1u << 30) : len;
+		ssize_t n = sendfile(fd, file, &offset, want);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				int rc = sock_wait(fd, POLLOUT, deadline_after(SOCK_SEND_STALL_MS));
+				if (rc < 0)
+					return rc;
+				continue;
+			}
+			if (!sent_any && (errno == EINVAL || errno == ENOSYS))
+				return sock_copy(fd, file, offset, len);
+			return sock_error();
+		}
+		if (n == 0) {
+			errno = ENODATA;
+			return PS_ESYSTEM;
+		}
+		sent_any = true;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+ssize_t sock_recv(int fd, void *buf, size_t len, int64_t deadline)
+{
+	for (;;) {
+		ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return sock_error();
+		int rc = sock_wait(fd, POLLIN, deadline);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+void sock_abort(int fd)
+{
+	struct sockaddr sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_family = AF_UNSPEC;
+	(void)connect(fd, &sa, sizeof(sa));
+}

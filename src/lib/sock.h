@@ -1,0 +1,39 @@
+/* sock.h: I/O on a client connection that the daemon also holds a copy of (DESIGN §2a):
+ * never change file status flags (O_NONBLOCK is shared), so every call passes
+ * MSG_DONTWAIT and waits with poll(); sends pass MSG_NOSIGNAL. */
+#ifndef PS_LIB_SOCK_H
+#define PS_LIB_SOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+/* Internal to libportshare: not exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
+/* A send that makes no progress for this long aborts the response (HTTP.sys's
+ * MinSendRate spirit: a client that reads nothing must not hold a worker forever). */
+#define SOCK_SEND_STALL_MS 120000
+
+/* Waits for `events` on fd until the deadline: 0, PS_ETIMEDOUT, or PS_ESYSTEM.
+ * Interrupted waits are resumed. */
+int sock_wait(int fd, short events, int64_t deadline);
+/* Sends the whole iovec (modified as it goes). flags: 0 or MSG_MORE. Returns 0,
+ * PS_ECLOSED (the client went away), PS_ETIMEDOUT (stalled), or PS_ESYSTEM. */
+int sock_send(int fd, struct iovec *iov, int iovcnt, int flags);
+/* Sends len bytes of file from offset; falls back to pread + send where sendfile(2)
+ * cannot read that file. Same results as sock_send. */
+int sock_sendfile(int fd, int file, off_t offset, size_t len);
+/* Reads what is there, waiting until the deadline: the count, 0 at the client's FIN,
+ * PS_ETIMEDOUT, PS_ECLOSED (reset) or PS_ESYSTEM. */
+ssize_t sock_recv(int fd, void *buf, size_t len, int64_t deadline);
+/* Resets the connection whatever other copies of it exist: connect(AF_UNSPEC)
+ * disconnects a TCP socket with a RST, where close() would do nothing while the
+ * daemon's copy is open. */
+void sock_abort(int fd);
+
+#pragma GCC visibility pop
+
+#endif
