@@ -86,20 +86,6 @@ void conn_accept(struct endpoint *e, int fd)
 	loop_timer_set(dm->loop, &c->timer, dm->cfg.limits.header_wait_ms);
 }
 
-struct conn *conn_find(uint64_t id)
-{
-	/* sessions name connections by id; the number of live connections a session can
-	 * name is small next to the cost of a hash here, but keep it out of hot paths */
-	struct list *p, *t;
-	list_for_each_safe(p, t, &dm->conns)
-	{
-		struct conn *c = container_of(p, struct conn, link);
-		if (c->id == id)
-			return c;
-	}
-	return NULL;
-}
-
 bool conn_cached_by(const struct conn *c, uint32_t session_id)
 {
 	for (uint32_t i = 0; i < c->ncached; i++)

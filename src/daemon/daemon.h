@@ -27,11 +27,9 @@ void conn_cache_del(struct conn *c, uint32_t session_id);
 void conn_close_idle(void); /* shutdown: close connections nobody is using */
 /* exit: close every connection; one a worker still writes to is aborted */
 void conn_close_all(void);
-struct conn *conn_find(uint64_t id);
 
 /* queue.c */
 struct queue *queue_find(const char *name);
-struct queue *queue_find_id(uint32_t id);
 struct attach *queue_attach_find(struct session *s, uint32_t queue_id);
 int queue_create(struct session *s, const struct ps_queue_create *m, struct queue **out, char *err, size_t errlen);
 int queue_open(struct session *s, const char *name, struct queue **out, char *err, size_t errlen);

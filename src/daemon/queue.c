@@ -25,18 +25,6 @@ struct queue *queue_find(const char *name)
 	return NULL;
 }
 
-struct queue *queue_find_id(uint32_t id)
-{
-	struct list *p, *t;
-	list_for_each_safe(p, t, &dm->queues)
-	{
-		struct queue *q = container_of(p, struct queue, link);
-		if (q->id == id)
-			return q;
-	}
-	return NULL;
-}
-
 struct attach *queue_attach_find(struct session *s, uint32_t queue_id)
 {
 	struct list *p, *t;
