@@ -17,6 +17,8 @@ static uint16_t hdr_flags_allowed(unsigned type)
 		return PS_STATUS_JSON;
 	case PS_MSG_STATUS_DATA:
 		return PS_STATUS_MORE;
+	case PS_MSG_HELLO:
+		return PS_HELLO_DELEGATE;
 	default:
 		return 0;
 	}
@@ -50,6 +52,8 @@ static size_t fixed_size(unsigned type)
 		return sizeof(struct ps_return);
 	case PS_MSG_END:
 		return sizeof(struct ps_end);
+	case PS_MSG_SHM:
+		return sizeof(struct ps_shm);
 	default:
 		return 0;
 	}
@@ -72,6 +76,7 @@ static const char *const type_names[PS_MSG_TYPE_END] = {
     [PS_MSG_CONN_CLOSED] = "CONN_CLOSED",
     [PS_MSG_STATUS] = "STATUS",
     [PS_MSG_STATUS_DATA] = "STATUS_DATA",
+    [PS_MSG_SHM] = "SHM",
 };
 
 const char *protocol_type_name(unsigned type)
@@ -149,7 +154,7 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *npar
 		return NULL;
 	case PS_MSG_DELIVER: {
 		const struct ps_deliver *d = &m->u.deliver;
-		if (d->flags & ~PS_DELIVER_FD)
+		if (d->flags & ~(PS_DELIVER_FD | PS_DELIVER_DELEGATE))
 			return "DELIVER unknown flags"; /* TLS is reserved (DESIGN §11) */
 		if (d->head_len == 0)
 			return "DELIVER without a head";
@@ -177,6 +182,12 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *npar
 			return "END unknown flags";
 		return NULL;
 	case PS_MSG_STATUS:
+		return NULL;
+	case PS_MSG_SHM:
+		if (m->u.shm.kind != PS_SHM_SESSION_PAGE && m->u.shm.kind != PS_SHM_ROUTES)
+			return "SHM unknown kind";
+		if (m->u.shm.size == 0 || m->u.shm.size > PS_SHM_SIZE_MAX)
+			return "SHM size out of range";
 		return NULL;
 	default:
 		return "unknown message type";

@@ -6,9 +6,10 @@
  * (a larger SEQPACKET send fails with EMSGSIZE). Host byte order (same machine).
  *
  * File descriptor rules (as OpenBSD's imsg):
- * - Only DELIVER carries an fd (one, SCM_RIGHTS), and only when flag PS_DELIVER_FD is
- *   set: the first time that session sees that connection. Any other fd that arrives,
- *   on any message, is closed by the receiver and the message is a protocol error.
+ * - Only DELIVER and SHM carry an fd (one, SCM_RIGHTS): DELIVER only when flag
+ *   PS_DELIVER_FD is set (the first time that session sees that connection), SHM always
+ *   (a memfd to map). Any other fd that arrives, on any message, is closed by the
+ *   receiver and the message is a protocol error. Clients never send fds.
  * - The sender keeps its own copy; the receiver owns the copy it received and must
  *   either keep it or close it. The library caches a connection's fd until the daemon
  *   sends CONN_CLOSED or the library sends END, never closing it on its own before.
@@ -52,6 +53,7 @@ enum ps_msg_type {
 	PS_MSG_CONN_CLOSED = 14, /* d->c: drop the cached fd of this connection */
 	PS_MSG_STATUS = 15,      /* ctl->d: flags; d answers STATUS_DATA... */
 	PS_MSG_STATUS_DATA = 16, /* d->ctl: a piece of the status text; flag MORE */
+	PS_MSG_SHM = 17,         /* d->c: a memfd to map: the session page, or a route snapshot */
 	PS_MSG_TYPE_END          /* first unused number */
 };
 
@@ -70,6 +72,9 @@ struct ps_addr {
 	uint32_t scope_id;
 	uint8_t addr[16];
 };
+
+/* HELLO header flag: this library serves delegated connections (DESIGN §6) */
+#define PS_HELLO_DELEGATE 0x1u
 
 struct ps_hello {
 	uint32_t version; /* PS_PROTO_VERSION */
@@ -112,6 +117,8 @@ struct ps_receive {
 /* DELIVER flags */
 #define PS_DELIVER_FD 0x1u /* an fd is attached (first delivery of this connection here) */
 #define PS_DELIVER_TLS 0x2u /* reserved: a TLS block follows (DESIGN §11) */
+#define PS_DELIVER_DELEGATE 0x4u /* after this response the session may keep the
+				   * connection and serve its next requests (DESIGN §6) */
 
 struct ps_deliver {
 	uint64_t conn_id;
@@ -161,6 +168,16 @@ struct ps_end {
 	uint32_t reserved;
 };
 
+/* SHM kinds (src/common/shared.h describes what is in them) */
+#define PS_SHM_SESSION_PAGE 1u /* shared, writable by the library: counters, delegated slots */
+#define PS_SHM_ROUTES 2u       /* sealed, read-only: the route snapshot of `generation` */
+#define PS_SHM_SIZE_MAX (1u << 30)
+struct ps_shm {
+	uint64_t generation; /* ROUTES: the snapshot's generation */
+	uint32_t kind;
+	uint32_t size; /* bytes to map */
+};
+
 #define PS_STATUS_JSON 0x1u   /* header flag on STATUS */
 #define PS_STATUS_MORE 0x1u   /* header flag on STATUS_DATA: more pieces follow */
 
@@ -178,6 +195,7 @@ struct ps_msg {
 		struct ps_conn_ref conn;
 		struct ps_return ret;
 		struct ps_end end;
+		struct ps_shm shm;
 	} u;
 	const char *text; /* REPLY text, URL prefix, STATUS_DATA piece */
 	size_t text_len;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "canon.h"
+#include "dispatch.h"
 #include "llhttp.h"
 #include "daemon.h"
 #include "route.h"
@@ -370,27 +371,6 @@ static void conn_consume(struct conn *c, uint32_t n)
 		conn_drop_buf(c);
 }
 
-static void host_or_local(const struct http_head *h, const struct conn *c, char *host, size_t len)
-{
-	if (h->host[0]) {
-		snprintf(host, len, "%s", h->host);
-		return;
-	}
-	/* HTTP/1.0 without Host: the local address names the host (DESIGN §2) */
-	char a[80];
-	addr_format(&c->local, a, sizeof(a));
-	char *colon = strrchr(a, ':');
-	if (colon)
-		*colon = 0;
-	if (a[0] == '[') {
-		size_t l = strlen(a);
-		a[l - 1] = 0;
-		snprintf(host, len, "%s", a + 1);
-	} else {
-		snprintf(host, len, "%s", a);
-	}
-}
-
 /* The head in c->buf is accepted: answer it, or make it a request for a queue. */
 static void conn_dispatch(struct conn *c, const struct http_head *h)
 {
@@ -406,49 +386,31 @@ static void conn_dispatch(struct conn *c, const struct http_head *h)
 				 "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH, TRACE\r\n");
 		return;
 	}
-	char path[PS_PREFIX_MAX * 2 + 16384 + 2], alt[sizeof(path)], host[HTTP_HOST_MAX + 1];
-	const char *raw = h->path.len ? c->buf + h->path.off : "/";
-	size_t rawlen = h->path.len ? h->path.len : 1;
-	size_t plen;
-	bool alt_differs = false;
-	const char *why = NULL;
 	struct canon_limits cl = {lim->url_segment_max_length, lim->url_segment_max_count};
-	enum canon_result cr = rawlen + 2 > sizeof(path) ? CANON_LONG
-							 : canon_path(raw, rawlen, &cl, path, &plen, alt, &alt_differs, &why);
-	if (cr != CANON_OK) {
-		char reason[160];
-		snprintf(reason, sizeof(reason), "%s: %s", cr == CANON_LONG ? "URL" : "BadRequest",
-			 why ? why : "bad path");
-		conn_answer_full(c, cr, reason, true, head_method, NULL);
+	struct dispatch d = {.buf = c->buf, .h = h, .local = &c->local, .port = c->port, .canon = &cl};
+	/* a head is at most 24 KiB (MaxRequestBytes), so its path always fits */
+	static char path[(PS_MSG_MAX / 2) + 2], scratch[sizeof(path)];
+	if (dispatch_path_cap(h) > sizeof(path)) {
+		d.status = 414;
+		d.reason = "URL";
+	} else {
+		dispatch_route(dm->routes, &d, path, scratch);
+	}
+	if (d.status) {
+		/* 404 and an unknown host leave the connection usable; a bad path does not */
+		bool usable = d.status == 404 || (d.status == 400 && !strcmp(d.reason, "InvalidHostname"));
+		if (usable)
+			conn_consume(c, end);
+		conn_answer_full(c, d.status, d.reason, !usable || !ka, head_method, NULL);
 		return;
 	}
-	host_or_local(h, c, host, sizeof(host));
-	struct route_query q = {.host = host, .port = c->port, .local = &c->local, .path = path};
-	void *owner = NULL, *alt_owner = NULL;
-	enum route_result rr = route_lookup(dm->routes, &q, &owner, NULL);
-	if (alt_differs) {
-		/* an encoded / or \ must not change which application gets the request */
-		q.path = alt;
-		enum route_result ar = route_lookup(dm->routes, &q, &alt_owner, NULL);
-		if (ar != rr || alt_owner != owner) {
-			conn_answer_full(c, 400, "BadRequest: an encoded / or \\ would change the route", true,
-					 head_method, NULL);
-			return;
-		}
-	}
-	if (rr != ROUTE_FOUND) {
-		conn_consume(c, end);
-		conn_answer_full(c, rr, rr == ROUTE_NO_HOST ? "InvalidHostname" : "NotFound", !ka, head_method,
-				 NULL);
-		return;
-	}
-	struct queue *qu = owner;
+	struct queue *qu = d.owner;
 	if (qu->max_body && h->content_length > 0 && (uint64_t)h->content_length > qu->max_body) {
 		conn_answer_full(c, 413, "EntityTooLarge", true, head_method, NULL);
 		return;
 	}
 	struct request *r = calloc(1, sizeof(*r));
-	char *p = r ? strdup(path) : NULL, *ho = p ? strdup(host) : NULL;
+	char *p = r ? strdup(path) : NULL, *ho = p ? strdup(d.host) : NULL;
 	if (!ho) {
 		free(p);
 		free(r);
@@ -618,6 +580,7 @@ static void conn_on_timer(struct loop_timer *t)
 		queue_request_timeout(c);
 		break;
 	case CONN_DELIVERED:
+		delegate_idle_check(c);
 		break;
 	case CONN_LINGER:
 		conn_free(c);

@@ -52,6 +52,8 @@ bool queue_busy(void); /* shutdown: anything still queued or delivered? */
 /* session.c */
 void session_accept(void);
 int session_deliver(struct session *s, struct request *req);
+/* Sends a message with an fd (SHM); the fd stays the caller's. 0 or -1. */
+int session_send_fd(struct session *s, const struct ps_msg *m, int fd);
 void session_send_conn_closed(uint32_t session_id, uint64_t conn_id);
 void session_close_all(void);
 
@@ -69,6 +71,28 @@ unsigned listener_wanted(uint16_t port, struct ps_addr *out);
 bool listener_is_bound(const struct ps_addr *a);
 /* Sets bit p of the 65536-bit map for every port some prefix needs. */
 void listener_port_map(uint8_t ports[65536 / 8]);
+
+/* delegate.c */
+/* A session that asked for delegation gets its shared page (and the routes). 0 or -1. */
+int delegate_session_start(struct session *s);
+void delegate_session_end(struct session *s);
+void delegate_send_routes(struct session *s);
+/* The route table or a limit changed: invalidate at once, publish a snapshot soon. */
+void delegate_routes_changed(void);
+/* How a connection a session held stands now (DESIGN §2a, §6), by the kernel's counters
+ * against those at handoff plus what the library recorded after its last response. */
+enum delegate_state {
+	DELEGATE_UNTOUCHED, /* its first request: nothing read past the head, nothing written */
+	DELEGATE_IDLE,      /* between two requests: every response complete, nothing read since */
+	DELEGATE_READ,      /* a request (or part) was read and not answered */
+	DELEGATE_WRITING,   /* a response was begun and not finished (or the record is torn) */
+};
+enum delegate_state delegate_judge(const struct session *s, const struct request *r);
+/* The absolute idle limit of a delegated connection (its timer fired). */
+void delegate_idle_check(struct conn *c);
+/* Requests of q served by libraries without the daemon. */
+uint64_t delegate_served(const struct queue *q);
+void delegate_close(void);
 
 /* status.c */
 /* Appends the status text (json or human) to a malloc'd buffer; NULL on no memory. */

@@ -182,8 +182,10 @@ static void reload(void)
 		return;
 	}
 	dm->cfg = next;
-	if (!dm->stopping)
+	if (!dm->stopping) {
 		listener_resync();
+		delegate_routes_changed(); /* the snapshot carries the limits too */
+	}
 	log_info("reloaded %s", dm->cfg.path ? dm->cfg.path : "(defaults)");
 }
 
@@ -270,6 +272,7 @@ int main(int argc, char **argv)
 	dm->loop = loop_new();
 	dm->routes = route_new();
 	dm->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	dm->snapshot_fd = -1;
 	if (!dm->loop || !dm->routes) {
 		fprintf(stderr, "portshared: out of memory at start-up\n");
 		return 1;
@@ -292,6 +295,7 @@ int main(int argc, char **argv)
 	conn_close_all();
 	session_close_all();
 	listener_close_all();
+	delegate_close();
 	route_free(dm->routes);
 	loop_free(dm->loop);
 	if (dm->ctl.fd >= 0) {

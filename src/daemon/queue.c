@@ -161,6 +161,7 @@ int queue_url_add(struct queue *q, bool admin, const char *text, size_t len, cha
 		return PS_ENOMEM;
 	}
 	q->urls[q->nurls++] = p;
+	delegate_routes_changed();
 	return 0;
 }
 
@@ -168,6 +169,7 @@ static void queue_url_remove_at(struct queue *q, size_t i)
 {
 	uint16_t port = q->urls[i].port;
 	route_del(dm->routes, &q->urls[i]);
+	delegate_routes_changed();
 	q->urls[i] = q->urls[--q->nurls];
 	listener_release(port);
 }
@@ -314,7 +316,10 @@ static void request_deliver(struct attach *a, struct request *r)
 	loop_timer_cancel(dm->loop, &c->timer);
 	conn_tcp_counters(c, &r->written0, &r->consumed0);
 	a->receives--;
-	if (session_deliver(a->s, r) < 0) {
+	if (session_deliver(a->s, r) == 0) {
+		if (r->delegated) /* the absolute idle limit still holds (DESIGN §6) */
+			loop_timer_set(dm->loop, &c->timer, dm->cfg.limits.idle_connection_ms);
+	} else {
 		/* the session is going away: the request goes to the next receive */
 		r->owner = NULL;
 		list_del(&r->link);

@@ -160,6 +160,7 @@ static int session_send(struct session *s, const struct ps_msg *m, int fd)
 
 static void session_flush(struct session *s)
 {
+	delegate_session_end(s);
 	while (s->out_head) {
 		struct outmsg *o = s->out_head;
 		ssize_t n = send_one(s->io.fd, o->data, o->len, o->fd);
@@ -178,6 +179,11 @@ static void session_flush(struct session *s)
 		free(o);
 	}
 	loop_io_mod(dm->loop, &s->io, EPOLLIN);
+}
+
+int session_send_fd(struct session *s, const struct ps_msg *m, int fd)
+{
+	return session_send(s, m, fd);
 }
 
 static void session_reply(struct session *s, uint32_t seq, int status, uint32_t id, const char *text)
@@ -201,7 +207,9 @@ int session_deliver(struct session *s, struct request *r)
 	d->conn_id = c->id;
 	d->req_id = r->id;
 	d->queue_id = r->queue->id;
-	d->flags = pass_fd ? PS_DELIVER_FD : 0;
+	/* delegation: the library may keep the connection after this response (DESIGN §6) */
+	r->delegated = s->page && !dm->stopping;
+	d->flags = (pass_fd ? PS_DELIVER_FD : 0) | (r->delegated ? PS_DELIVER_DELEGATE : 0);
 	d->local = c->local;
 	d->remote = c->remote;
 	m.head = r->data;
@@ -287,6 +295,9 @@ static void session_dispatch(struct session *s, const struct ps_msg *m)
 			if (*p < 0x21 || *p > 0x7e)
 				*p = '?';
 		session_reply(s, m->hdr.seq, 0, s->id, NULL);
+		if ((m->hdr.flags & PS_HELLO_DELEGATE) && delegate_session_start(s) < 0)
+			log_info("session %u (pid %d): no shared page (%s); requests go through the daemon",
+				 s->id, (int)s->pid, strerror(errno));
 		return;
 	case PS_MSG_QUEUE_CREATE:
 		rc = queue_create(s, &m->u.create, &q, err, sizeof(err));
@@ -437,15 +448,18 @@ static void session_on_io(struct loop_io *io, uint32_t events)
 static void session_orphan(struct session *s, struct request *r, bool alive)
 {
 	struct conn *c = r->conn;
-	uint64_t written, consumed;
+	enum delegate_state st = delegate_judge(s, r);
 	list_del(&r->link);
 	r->owner = NULL;
-	conn_tcp_counters(c, &written, &consumed);
-	if (alive || written != r->written0) {
+	if (alive || st == DELEGATE_WRITING) {
 		log_error_answer(c, 0, alive ? "SessionEnded: its process may still write, connection aborted"
 					     : "WorkerDied: response half written, connection aborted");
 		conn_abort(c);
-	} else if (consumed == r->consumed0 && http_method_idempotent(r->method) && r->queue &&
+	} else if (st == DELEGATE_IDLE) {
+		/* a delegated connection between requests: nothing is lost, the daemon reads
+		 * it again, the client never notices */
+		conn_returned(c, NULL, 0, false);
+	} else if (st == DELEGATE_UNTOUCHED && http_method_idempotent(r->method) && r->queue &&
 		   r->queue->nattached > 1) {
 		queue_requeue(r, false); /* nothing seen by anyone: another worker may serve it */
 	} else {

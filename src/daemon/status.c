@@ -65,7 +65,7 @@ static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 		fprintf(f, "%s{\"name\":", first ? "" : ",");
 		json_str(f, q->name);
 		fprintf(f, ",\"persistent\":%s,\"depth\":%u,\"max_length\":%u,\"served\":%llu,\"refused\":%llu,\"urls\":[",
-			q->persistent ? "true" : "false", q->depth, q->max_length, (unsigned long long)q->served,
+			q->persistent ? "true" : "false", q->depth, q->max_length, (unsigned long long)(q->served + delegate_served(q)),
 			(unsigned long long)q->refused);
 		for (size_t i = 0; i < q->nurls; i++) {
 			url_prefix_format(&q->urls[i], u, sizeof(u));
@@ -75,7 +75,7 @@ static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 		fputs("],\"workers\":[", f);
 	} else {
 		fprintf(f, "  %s%s: depth %u/%u, served %llu, refused %llu\n", q->name,
-			q->persistent ? " (persistent)" : "", q->depth, q->max_length, (unsigned long long)q->served,
+			q->persistent ? " (persistent)" : "", q->depth, q->max_length, (unsigned long long)(q->served + delegate_served(q)),
 			(unsigned long long)q->refused);
 		for (size_t i = 0; i < q->nurls; i++) {
 			url_prefix_format(&q->urls[i], u, sizeof(u));

@@ -12,6 +12,7 @@
 #include "http_head.h"
 #include "loop.h"
 #include "protocol.h"
+#include "shared.h"
 #include "url_prefix.h"
 
 struct list {
@@ -68,6 +69,7 @@ struct request {
 	uint8_t method;
 	bool has_body;
 	bool keep_alive;
+	bool delegated;               /* its session may serve the connection's next requests */
 	uint32_t nofd;                /* NOFD answers for this request so far */
 	uint32_t requeues;            /* times a dead worker's request went back */
 	uint64_t written0, consumed0; /* TCP byte counters at handoff (DESIGN §2a) */
@@ -154,6 +156,7 @@ struct session {
 	bool admin;
 	bool dead;
 	bool killed; /* the daemon ended it (protocol error); its process may live on */
+	struct shared_page *page; /* delegation (DESIGN §6): mapped by both sides, or NULL */
 	struct list attached; /* struct attach */
 	struct list requests; /* delivered, not yet returned */
 	struct outmsg *out_head, *out_tail;
@@ -185,6 +188,11 @@ struct daemon {
 	struct loop_timer stop_timer;
 	uint64_t stop_deadline_ms;
 	int reserve_fd; /* closed to accept-and-refuse when out of fds */
+	uint64_t routes_generation; /* bumped on every route change */
+	int snapshot_fd;            /* the published route snapshot (sealed memfd), or -1 */
+	uint64_t snapshot_generation;
+	uint32_t snapshot_size;
+	struct loop_timer publish; /* route changes are published after a short quiet spell */
 	struct http_head head; /* scratch: the head being parsed (one thread) */
 	char msg[PS_MSG_MAX];  /* scratch: encode/receive buffer */
 };

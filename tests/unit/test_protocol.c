@@ -61,7 +61,7 @@ static size_t sample_messages(struct ps_msg *out)
 	size_t n = 0;
 	struct ps_msg *m;
 
-	memset(out, 0, sizeof(*out) * 20);
+	memset(out, 0, sizeof(*out) * 24);
 	m = &out[n++];
 	m->hdr.type = PS_MSG_HELLO;
 	m->hdr.seq = 1;
@@ -166,6 +166,12 @@ static size_t sample_messages(struct ps_msg *out)
 	m->text = "{\"queues\":[]}";
 	m->text_len = strlen(m->text);
 
+	m = &out[n++];
+	m->hdr.type = PS_MSG_SHM;
+	m->u.shm.kind = PS_SHM_ROUTES;
+	m->u.shm.generation = 9;
+	m->u.shm.size = 4096;
+
 	/* variants with empty variable parts */
 	m = &out[n++];
 	m->hdr.type = PS_MSG_REPLY;
@@ -185,7 +191,7 @@ static void assert_part(const char *got, size_t got_len, const char *want, size_
 
 static void test_round_trip_every_type(void **state)
 {
-	struct ps_msg in[20], out;
+	struct ps_msg in[24], out;
 	size_t n = sample_messages(in);
 	bool seen[PS_MSG_TYPE_END] = {false};
 	const char *why = NULL;
@@ -260,6 +266,9 @@ static void test_round_trip_every_type(void **state)
 		case PS_MSG_STATUS_DATA:
 			assert_part(out.text, out.text_len, in[k].text, in[k].text_len);
 			break;
+		case PS_MSG_SHM:
+			assert_memory_equal(&out.u.shm, &in[k].u.shm, sizeof(out.u.shm));
+			break;
 		}
 	}
 	for (unsigned t = 1; t < PS_MSG_TYPE_END; t++)
@@ -272,7 +281,7 @@ static void test_round_trip_every_type(void **state)
  * then be valid). */
 static void test_every_truncation(void **state)
 {
-	struct ps_msg in[20], out;
+	struct ps_msg in[24], out;
 	size_t n = sample_messages(in);
 	const char *why;
 
@@ -298,7 +307,7 @@ static void test_every_truncation(void **state)
 
 static void test_wrong_length_and_type(void **state)
 {
-	struct ps_msg in[20], out;
+	struct ps_msg in[24], out;
 	size_t n = sample_messages(in);
 	const char *why;
 
