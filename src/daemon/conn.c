@@ -28,6 +28,7 @@ static void conn_on_io(struct loop_io *io, uint32_t events);
 static void conn_on_timer(struct loop_timer *t);
 static void conn_process(struct conn *c);
 static void conn_free(struct conn *c);
+static void conn_read(struct conn *c);
 
 static inline struct conn *io_conn(struct loop_io *io)
 {
@@ -85,6 +86,7 @@ void conn_accept(struct endpoint *e, int fd)
 		return;
 	}
 	loop_timer_set(dm->loop, &c->timer, dm->cfg.limits.header_wait_ms);
+	conn_read(c); /* TCP_DEFER_ACCEPT: the first bytes are usually here already */
 }
 
 bool conn_cached_by(const struct conn *c, uint32_t session_id)
@@ -117,6 +119,25 @@ void conn_cache_del(struct conn *c, uint32_t session_id)
 			c->cached_by[i] = c->cached_by[--c->ncached];
 			return;
 		}
+}
+
+bool conn_fin_sent(const struct conn *c)
+{
+	struct tcp_info ti;
+	socklen_t tl = sizeof(ti);
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(c->io.fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0)
+		return true; /* nothing more can happen on it */
+	/* tcpi_state numbers (the kernel's, stable ABI; <netinet/tcp.h> names them but
+	 * clashes with <linux/tcp.h>, whose tcp_info has the byte counters we need) */
+	enum { STATE_ESTABLISHED = 1, STATE_CLOSE_WAIT = 8 };
+	switch (ti.tcpi_state) {
+	case STATE_ESTABLISHED:
+	case STATE_CLOSE_WAIT:
+		return false;
+	default: /* FIN_WAIT1/2, CLOSING, LAST_ACK, TIME_WAIT, CLOSE */
+		return true;
+	}
 }
 
 void conn_tcp_counters(const struct conn *c, uint64_t *written, uint64_t *consumed)
@@ -580,6 +601,12 @@ static void conn_on_timer(struct loop_timer *t)
 		queue_request_timeout(c);
 		break;
 	case CONN_DELIVERED:
+		if (conn_fin_sent(c)) {
+			/* the worker ended it with shutdown and dropped its copy without END
+			 * (DESIGN §2a: allowed after Connection: close); the client kept its side */
+			conn_free(c);
+			break;
+		}
 		delegate_idle_check(c);
 		break;
 	case CONN_LINGER:

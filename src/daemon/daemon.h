@@ -21,6 +21,8 @@ void conn_abort(struct conn *c);
 /* shutdown(SHUT_WR), then drain input briefly and close */
 void conn_linger(struct conn *c);
 void conn_tcp_counters(const struct conn *c, uint64_t *written, uint64_t *consumed);
+/* Whether our side of the connection has sent its FIN (whichever copy did it). */
+bool conn_fin_sent(const struct conn *c);
 bool conn_cached_by(const struct conn *c, uint32_t session_id);
 void conn_cache_add(struct conn *c, uint32_t session_id);
 void conn_cache_del(struct conn *c, uint32_t session_id);

@@ -175,8 +175,10 @@ void delegate_idle_check(struct conn *c)
 	struct request *r = c->req;
 	uint32_t idle = dm->cfg.limits.idle_connection_ms;
 	struct shared_slot sl;
-	if (!r || !r->owner || !r->delegated)
+	if (!r || !r->owner || !r->delegated) {
+		loop_timer_set(dm->loop, &c->timer, idle);
 		return;
+	}
 	if (delegate_slot(r->owner, c->id, &sl) == 1 && sl.responses) {
 		uint64_t quiet = now_ms() - sl.last_ms;
 		if (quiet >= idle && delegate_judge(r->owner, r) == DELEGATE_IDLE) {

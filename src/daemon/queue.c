@@ -313,12 +313,12 @@ static void request_deliver(struct attach *a, struct request *r)
 	r->owner = a->s;
 	list_add_tail(&a->s->requests, &r->link);
 	loop_io_mod(dm->loop, &c->io, 0);
-	loop_timer_cancel(dm->loop, &c->timer);
 	conn_tcp_counters(c, &r->written0, &r->consumed0);
 	a->receives--;
 	if (session_deliver(a->s, r) == 0) {
-		if (r->delegated) /* the absolute idle limit still holds (DESIGN §6) */
-			loop_timer_set(dm->loop, &c->timer, dm->cfg.limits.idle_connection_ms);
+		/* not on the request path: fires once per idle period, for the absolute idle
+		 * limit of delegated connections and for a worker's copy dropped without END */
+		loop_timer_set(dm->loop, &c->timer, dm->cfg.limits.idle_connection_ms);
 	} else {
 		/* the session is going away: the request goes to the next receive */
 		r->owner = NULL;
