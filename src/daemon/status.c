@@ -61,12 +61,15 @@ static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 {
 	char u[PS_PREFIX_MAX + 64];
 	struct list *p, *t;
+	uint64_t delegated = delegate_served(q);
 	if (json) {
 		fprintf(f, "%s{\"name\":", first ? "" : ",");
 		json_str(f, q->name);
-		fprintf(f, ",\"persistent\":%s,\"depth\":%u,\"max_length\":%u,\"served\":%llu,\"refused\":%llu,\"urls\":[",
-			q->persistent ? "true" : "false", q->depth, q->max_length, (unsigned long long)(q->served + delegate_served(q)),
-			(unsigned long long)q->refused);
+		fprintf(f,
+			",\"persistent\":%s,\"depth\":%u,\"max_length\":%u,\"served\":%llu,\"delegated\":%llu,"
+			"\"refused\":%llu,\"urls\":[",
+			q->persistent ? "true" : "false", q->depth, q->max_length, (unsigned long long)(q->served + delegated),
+			(unsigned long long)delegated, (unsigned long long)q->refused);
 		for (size_t i = 0; i < q->nurls; i++) {
 			url_prefix_format(&q->urls[i], u, sizeof(u));
 			fputs(i ? "," : "", f);
@@ -74,8 +77,9 @@ static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 		}
 		fputs("],\"workers\":[", f);
 	} else {
-		fprintf(f, "  %s%s: depth %u/%u, served %llu, refused %llu\n", q->name,
-			q->persistent ? " (persistent)" : "", q->depth, q->max_length, (unsigned long long)(q->served + delegate_served(q)),
+		fprintf(f, "  %s%s: depth %u/%u, served %llu (%llu by the worker alone), refused %llu\n", q->name,
+			q->persistent ? " (persistent)" : "", q->depth, q->max_length,
+			(unsigned long long)(q->served + delegated), (unsigned long long)delegated,
 			(unsigned long long)q->refused);
 		for (size_t i = 0; i < q->nurls; i++) {
 			url_prefix_format(&q->urls[i], u, sizeof(u));
@@ -112,17 +116,22 @@ char *status_render(bool json, size_t *len)
 	FILE *f = open_memstream(&buf, len);
 	if (!f)
 		return NULL;
+	uint32_t in_workers = 0;
+	struct list *p, *t;
+	list_for_each_safe(p, t, &dm->conns)
+	{
+		in_workers += container_of(p, struct conn, link)->state == CONN_DELIVERED;
+	}
 	if (json) {
 		fprintf(f, "{\"version\":1,\"pid\":%d,\"socket\":", (int)getpid());
 		json_str(f, dm->socket_path);
-		fprintf(f, ",\"connections\":%u,", dm->nconns);
+		fprintf(f, ",\"connections\":%u,\"connections_in_workers\":%u,", dm->nconns, in_workers);
 	} else {
-		fprintf(f, "portshared pid %d, socket %s, %u connection%s\n", (int)getpid(), dm->socket_path,
-			dm->nconns, dm->nconns == 1 ? "" : "s");
+		fprintf(f, "portshared pid %d, socket %s, %u connection%s (%u held by workers)\n", (int)getpid(),
+			dm->socket_path, dm->nconns, dm->nconns == 1 ? "" : "s", in_workers);
 	}
 	render_endpoints(f, json);
 	fputs(json ? ",\"queues\":[" : "queues:\n", f);
-	struct list *p, *t;
 	bool first = true;
 	list_for_each_safe(p, t, &dm->queues)
 	{
