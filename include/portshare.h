@@ -16,6 +16,16 @@
  *
  * Signals: ps_connect() sets SIGPIPE to SIG_IGN if it is at SIG_DFL, because a client
  * that goes away must not kill the worker that writes to it.
+ *
+ * Delegation: when the daemon allows it, the library keeps a keep-alive connection
+ * after a response and reads the client's next requests itself, routing them with a
+ * copy of the daemon's route table; a request for one of this client's queues is
+ * served without the daemon (ps_receive returns it like any other), anything else
+ * goes back to the daemon with every byte read. The application sees no difference,
+ * except that ps_receive() then also does that reading. A connection idle for 1 s is
+ * handed back to the daemon. Set the environment variable PORTSHARE_DELEGATION=0
+ * (read by ps_connect) to turn it off: every connection then goes back to the daemon
+ * after each response.
  */
 #ifndef PORTSHARE_H
 #define PORTSHARE_H
@@ -31,6 +41,7 @@ extern "C" {
 
 #define PS_DEFAULT_SOCKET "/run/portshare/control.sock"
 #define PS_SOCKET_ENV "PORTSHARE_SOCKET"
+#define PS_DELEGATION_ENV "PORTSHARE_DELEGATION" /* "0": no delegation (see above) */
 
 enum ps_error {
 	PS_OK = 0,
@@ -75,7 +86,8 @@ int ps_connect(const char *socket_path, ps_client **out);
 /* Ends the session: the daemon removes non-persistent queues this session created
  * once no other session holds them. Requests returned by ps_receive and not yet freed
  * are aborted; ps_request_free() must still be called on them (it then only frees
- * memory). Requests delivered but never returned are left to the daemon. */
+ * memory). Requests delivered but never returned are left to the daemon, and
+ * connections kept by delegation go back to it, with whatever was read on them. */
 void ps_close(ps_client *c);
 /* The detail of the last failed queue operation on this client, or "": the daemon's
  * text for a refusal ("already registered by queue q (pid 12, user root)"), or the
@@ -95,16 +107,21 @@ const char *ps_queue_name(const ps_queue *q);
 int ps_queue_add_url(ps_queue *q, const char *prefix);
 int ps_queue_remove_url(ps_queue *q, const char *prefix);
 /* Stops new deliveries to this process (for a clean exit during a redeploy).
- * ps_receive() then returns the requests already delivered, then PS_ESTATE. */
+ * ps_receive() then returns the requests already delivered, then PS_ESTATE.
+ * Idle connections kept by delegation go back to the daemon at once, the others
+ * after their current response. */
 int ps_queue_drain(ps_queue *q);
 /* Deletes a persistent queue (admin only) and its URLs. */
 int ps_queue_delete(ps_queue *q);
 /* A descriptor that becomes readable when ps_receive() may have something: one per
  * client, shared by its queues, and the same for the client's whole life (an epoll
- * descriptor watching the session socket and the reconnect timer, so it survives a
- * daemon restart). Use: call ps_receive(q, &r, 0) once on each queue first (that posts
- * its receive), poll this descriptor, and when it is readable call ps_receive(q, &r, 0)
- * on each queue until PS_EAGAIN (one wake-up may bring requests for several queues). */
+ * descriptor watching the session socket, the timer and the connections kept by
+ * delegation, so it survives a daemon restart). Use: call ps_receive(q, &r, 0) once
+ * on each queue first (that posts its receive), poll this descriptor, and when it is
+ * readable call ps_receive(q, &r, 0) on each queue until PS_EAGAIN (one wake-up may
+ * bring requests for several queues). Call ps_receive on the client's queues at least
+ * every second or so even when nothing came: idle delegated connections are handed
+ * back from there (the timer makes the descriptor readable when that is due). */
 int ps_queue_fd(const ps_queue *q);
 
 /* Waits for the next request of q. Returns 0 and *out, PS_EAGAIN (timeout 0) or
@@ -131,6 +148,9 @@ int64_t ps_request_content_length(const ps_request *r);
 int ps_request_has_body(const ps_request *r);
 const struct sockaddr *ps_request_peer(const ps_request *r, socklen_t *len);
 const struct sockaddr *ps_request_local(const ps_request *r, socklen_t *len);
+/* The daemon's request id (unique while that daemon runs), or for a request the
+ * library read itself from a delegated connection an id of its own: top bit set,
+ * unique within the process. */
 uint64_t ps_request_id(const ps_request *r);
 
 /* Reads up to len bytes (len > 0) of the body, de-chunked. Returns the count, 0 at the

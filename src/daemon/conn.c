@@ -121,6 +121,13 @@ void conn_cache_del(struct conn *c, uint32_t session_id)
 		}
 }
 
+uint32_t conn_unread(const struct conn *c)
+{
+	int inq = 0;
+	ioctl(c->io.fd, SIOCINQ, &inq);
+	return inq > 0 ? (uint32_t)inq : 0;
+}
+
 bool conn_fin_sent(const struct conn *c)
 {
 	struct tcp_info ti;

@@ -23,6 +23,8 @@ void conn_linger(struct conn *c);
 void conn_tcp_counters(const struct conn *c, uint64_t *written, uint64_t *consumed);
 /* Whether our side of the connection has sent its FIN (whichever copy did it). */
 bool conn_fin_sent(const struct conn *c);
+/* Bytes the kernel holds that nobody has read yet. */
+uint32_t conn_unread(const struct conn *c);
 bool conn_cached_by(const struct conn *c, uint32_t session_id);
 void conn_cache_add(struct conn *c, uint32_t session_id);
 void conn_cache_del(struct conn *c, uint32_t session_id);

@@ -120,8 +120,16 @@ int delegate_session_start(struct session *s)
 
 void delegate_session_end(struct session *s)
 {
-	if (s->page)
-		munmap(s->page, sizeof(struct shared_page));
+	if (!s->page)
+		return;
+	/* what the library served alone stays counted after it is gone */
+	for (size_t i = 0; i < SHARED_QUEUES; i++) {
+		uint32_t id = __atomic_load_n(&s->page->counters[i].queue_id, __ATOMIC_ACQUIRE);
+		struct attach *a = id ? queue_attach_find(s, id) : NULL;
+		if (a)
+			a->q->served += __atomic_load_n(&s->page->counters[i].served, __ATOMIC_RELAXED);
+	}
+	munmap(s->page, sizeof(struct shared_page));
 	s->page = NULL;
 }
 
@@ -181,7 +189,9 @@ void delegate_idle_check(struct conn *c)
 	}
 	if (delegate_slot(r->owner, c->id, &sl) == 1 && sl.responses) {
 		uint64_t quiet = now_ms() - sl.last_ms;
-		if (quiet >= idle && delegate_judge(r->owner, r) == DELEGATE_IDLE) {
+		/* bytes waiting unread: a request for a worker busy elsewhere, not an idle
+		 * connection; it waits as it would for a slow app */
+		if (quiet >= idle && !conn_unread(c) && delegate_judge(r->owner, r) == DELEGATE_IDLE) {
 			/* the daemon never writes to a connection a worker holds: it ends it with a
 			 * FIN; the client's close then wakes both sides (DESIGN §2a) */
 			log_error_answer(c, 0, "Timer_IdleConnection (delegated)");

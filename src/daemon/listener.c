@@ -208,6 +208,9 @@ static int endpoint_open(const struct ps_addr *a, char *err, size_t errlen)
 	/* accept only once the request's first bytes are there, and read them at once:
 	 * one wake-up per new connection instead of two */
 	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof(one));
+	/* inherited by accepted sockets: a pipelined second response must not wait for the
+	 * client's delayed ACK (Nagle); writers coalesce with MSG_MORE instead */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, SOMAXCONN) < 0) {
 		int e = errno;
 		close(fd);

@@ -160,7 +160,6 @@ static int session_send(struct session *s, const struct ps_msg *m, int fd)
 
 static void session_flush(struct session *s)
 {
-	delegate_session_end(s);
 	while (s->out_head) {
 		struct outmsg *o = s->out_head;
 		ssize_t n = send_one(s->io.fd, o->data, o->len, o->fd);
@@ -493,7 +492,9 @@ static void session_close(struct session *s, const char *why)
 	{
 		session_orphan(s, container_of(p, struct request, link), alive);
 	}
-	/* 4. queues it held; the last one out removes a non-persistent queue */
+	/* 4. its counters go to the queues, its page goes; then the queues it held (the
+	 * last one out removes a non-persistent queue) */
+	delegate_session_end(s);
 	list_for_each_safe(p, t, &s->attached)
 	{
 		queue_detach(container_of(p, struct attach, slink));

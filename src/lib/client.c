@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -18,10 +19,15 @@
 #include <unistd.h>
 
 #include "deadline.h"
+#include "deleg.h"
 #include "request.h"
 #include "sock.h"
 
-enum { EPOLL_SESSION = 1, EPOLL_TIMER = 2 };
+/* epoll data of the session socket, the timer and the kick; delegated connections
+ * carry their struct deleg pointer, never one of these. */
+enum { EPOLL_SESSION = 1, EPOLL_TIMER = 2, EPOLL_KICK = 3 };
+/* Events taken per wait: delegated connections share the set with the session. */
+#define CLIENT_EVENTS 64
 /* Room for more fds than a message may carry, so that extra fds are seen (and closed)
  * rather than mistaken for an fd limit. */
 #define CLIENT_FDS_ROOM 8
@@ -43,9 +49,10 @@ static void client_close_fds(const int *fds, size_t n)
 }
 
 /* Receives one message from session socket s. Returns 1 with *m decoded (*fd the
- * attached fd or -1; *fd_lost when a DELIVER's fd was dropped by the kernel because
- * this process is at its fd limit), 0 when nothing is waiting, PS_EDISCONNECTED when
- * the session ended, PS_EPROTO when the message breaks the rules (its fds are closed). */
+ * attached fd or -1; *fd_lost when a DELIVER's or SHM's fd was dropped by the kernel
+ * because this process is at its fd limit), 0 when nothing is waiting,
+ * PS_EDISCONNECTED when the session ended, PS_EPROTO when the message breaks the rules
+ * (its fds are closed). */
 static int client_recv(ps_client *c, int s, struct ps_msg *m, int *fd, bool *fd_lost)
 {
 	union {
@@ -80,14 +87,18 @@ static int client_recv(ps_client *c, int s, struct ps_msg *m, int *fd, bool *fd_
 	*fd_lost = false;
 	const char *why = NULL;
 	bool bad = (mh.msg_flags & MSG_TRUNC) || protocol_decode(c->rbuf, (size_t)n, m, &why) < 0;
-	bool wants_fd = !bad && m->hdr.type == PS_MSG_DELIVER && (m->u.deliver.flags & PS_DELIVER_FD);
+	bool is_shm = !bad && m->hdr.type == PS_MSG_SHM;
+	bool wants_fd =
+	    is_shm || (!bad && m->hdr.type == PS_MSG_DELIVER && (m->u.deliver.flags & PS_DELIVER_FD));
 	if (!bad && (nfds > 1 || (nfds == 1 && !wants_fd)))
-		bad = true; /* only a DELIVER flagged PS_DELIVER_FD may carry one fd */
+		bad = true; /* only SHM and a DELIVER flagged PS_DELIVER_FD carry one fd */
 	if (!bad && (mh.msg_flags & MSG_CTRUNC)) {
 		if (wants_fd && nfds == 0)
 			*fd_lost = true;
 		else
 			bad = true;
+	} else if (is_shm && nfds == 0) {
+		bad = true; /* an SHM always carries its memfd */
 	}
 	if (bad) {
 		client_close_fds(fds, nfds);
@@ -98,8 +109,7 @@ static int client_recv(ps_client *c, int s, struct ps_msg *m, int *fd, bool *fd_
 	return 1;
 }
 
-/* Arms the timer for the next reconnect or re-open attempt, or disarms it. */
-static void client_schedule(ps_client *c)
+void client_schedule(ps_client *c)
 {
 	int64_t due = -1;
 	if (!client_connected(c))
@@ -108,6 +118,9 @@ static void client_schedule(ps_client *c)
 		for (ps_queue *q = c->queues; q; q = q->next)
 			if (!q->deleted && !queue_attached(q))
 				due = deadline_min(due, q->retry_at);
+	/* idle_check moves only when the timer has looked at the idle list, not with
+	 * every request, so a busy connection costs no timerfd_settime */
+	due = deadline_min(due, c->idle_check);
 	if (due == c->timer_due)
 		return; /* ps_receive ticks on every wait: no syscall when nothing changed */
 	c->timer_due = due;
@@ -135,6 +148,7 @@ static void client_lost(ps_client *c)
 	c->retry_at = deadline_now() + c->backoff_ms;
 	for (ps_queue *q = c->queues; q; q = q->next)
 		q->outstanding = 0;
+	deleg_session_lost(c);
 	client_schedule(c);
 }
 
@@ -155,17 +169,21 @@ static void client_dispatch(ps_client *c, const struct ps_msg *m, int fd, bool f
 		break;
 	case PS_MSG_CONN_CLOSED: {
 		struct conn *cn = conns_find(&c->conns, m->u.conn.conn_id);
+		if (cn && cn->deleg)
+			deleg_conn_closed(cn->deleg); /* out of the epoll set before the fd closes */
 		if (cn)
 			conns_del(&c->conns, cn);
 		break;
 	}
+	case PS_MSG_SHM:
+		deleg_shm(c, m, fd);
+		break;
 	default: /* a message only a client sends: the daemon is confused, start again */
 		client_lost(c);
 	}
 }
 
-/* Handles what is waiting on the session socket. */
-static void client_read(ps_client *c)
+void client_read(ps_client *c)
 {
 	for (int i = 0; i < CLIENT_READ_BATCH && client_connected(c); i++) {
 		struct ps_msg m;
@@ -203,20 +221,43 @@ int client_send(ps_client *c, struct ps_msg *m)
 	}
 }
 
+void client_kick(ps_client *c)
+{
+	if (c->kicked || c->kick < 0)
+		return;
+	uint64_t one = 1;
+	if (write(c->kick, &one, sizeof(one)) == sizeof(one))
+		c->kicked = true;
+}
+
 int client_wait(ps_client *c, int64_t deadline)
 {
-	struct epoll_event ev[2];
-	int n = epoll_wait(c->epfd, ev, 2, deadline_left(deadline));
+	/* No event of an earlier wait can name a dropped connection any more. */
+	deleg_reap(c);
+	struct epoll_event ev[CLIENT_EVENTS];
+	int n = epoll_wait(c->epfd, ev, CLIENT_EVENTS, deadline_left(deadline));
 	if (n < 0)
 		return PS_ESYSTEM;
 	if (n == 0)
 		return PS_ETIMEDOUT;
 	for (int i = 0; i < n; i++) {
-		if (ev[i].data.u32 == EPOLL_TIMER) {
+		if (ev[i].data.u64 == EPOLL_TIMER) {
 			uint64_t expirations;
-			(void)!read(c->timer, &expirations, sizeof(expirations));
-		} else {
+			if (read(c->timer, &expirations, sizeof(expirations)) == sizeof(expirations))
+				c->timer_due = -1; /* it fired: a one-shot timer is disarmed now */
+			deleg_expire(c);
+			client_schedule(c);
+		} else if (ev[i].data.u64 == EPOLL_SESSION) {
 			client_read(c);
+		} else if (ev[i].data.u64 == EPOLL_KICK) {
+			/* announced: whoever waits now returns, and ps_receive re-kicks on its way
+			 * out while another queue still holds requests */
+			uint64_t count;
+			if (read(c->kick, &count, sizeof(count)) == sizeof(count) || errno == EAGAIN)
+				c->kicked = false;
+		} else {
+			/* a connection dropped earlier in this batch is only marked dead */
+			deleg_event(ev[i].data.ptr, ev[i].events);
 		}
 	}
 	return 0;
@@ -265,6 +306,7 @@ static int client_session_open(ps_client *c)
 	struct ps_msg m;
 	memset(&m, 0, sizeof(m));
 	m.hdr.type = PS_MSG_HELLO;
+	m.hdr.flags = c->delegation ? PS_HELLO_DELEGATE : 0;
 	m.hdr.seq = ++c->seq;
 	m.u.hello.version = PS_PROTO_VERSION;
 	m.u.hello.pid = (uint32_t)getpid();
@@ -306,7 +348,7 @@ static int client_session_open(ps_client *c)
 		goto fail;
 	}
 
-	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = EPOLL_SESSION};
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EPOLL_SESSION};
 	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, s, &ev) < 0) {
 		rc = PS_ESYSTEM;
 		goto fail;
@@ -342,6 +384,7 @@ void client_tick(ps_client *c)
 	for (ps_queue *q = c->queues; q && client_connected(c); q = q->next)
 		if (!q->deleted && !queue_attached(q) && deadline_now() >= q->retry_at)
 			queue_attach(q, true, deadline_after(CLIENT_CALL_MS));
+	deleg_expire(c);
 	client_schedule(c);
 }
 
@@ -402,7 +445,10 @@ int ps_connect(const char *socket_path, ps_client **out)
 		return PS_ENOMEM;
 	c->sock = -1;
 	c->timer = -1;
+	c->kick = -1;
 	c->timer_due = -1;
+	c->idle_check = -1;
+	c->delegation = deleg_enabled();
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	c->path = strdup(path);
 	c->rbuf = malloc(PS_MSG_MAX);
@@ -414,8 +460,12 @@ int ps_connect(const char *socket_path, ps_client **out)
 	if (c->epfd < 0)
 		goto fail;
 	c->timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = EPOLL_TIMER};
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EPOLL_TIMER};
 	if (c->timer < 0 || epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->timer, &ev) < 0)
+		goto fail;
+	c->kick = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = EPOLL_KICK};
+	if (c->kick < 0 || epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->kick, &ev) < 0)
 		goto fail;
 	rc = client_session_open(c);
 	if (rc < 0)
@@ -433,8 +483,12 @@ void ps_close(ps_client *c)
 {
 	if (!c)
 		return;
+	/* A clean handover first: what this session read itself and nobody answers yet
+	 * goes back to the daemon with its bytes. */
+	deleg_return_idle(c, true);
 	while (c->requests)
 		response_orphan(c->requests);
+	deleg_free_all(c);
 	while (c->queues) {
 		ps_queue *q = c->queues;
 		c->queues = q->next;
@@ -448,6 +502,10 @@ void ps_close(ps_client *c)
 	if (c->timer >= 0) {
 		epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->timer, NULL);
 		close(c->timer);
+	}
+	if (c->kick >= 0) {
+		epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->kick, NULL);
+		close(c->kick);
 	}
 	if (c->epfd >= 0)
 		close(c->epfd);

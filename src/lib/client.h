@@ -14,6 +14,7 @@
 #include "conns.h"
 #include "portshare.h"
 #include "protocol.h"
+#include "shared.h"
 
 /* Internal to libportshare: not exported from the shared library. */
 #pragma GCC visibility push(hidden)
@@ -41,15 +42,25 @@ struct ps_queue {
 	uint32_t outstanding; /* RECEIVEs posted and not yet consumed by a DELIVER */
 	bool drained, deleted;
 	struct ps_request *first, *last; /* deliveries ps_receive has not returned yet */
+	int counter;                     /* its entry in the session page's counters, or -1 */
+	uint32_t counter_gen;            /* the session `counter` was found in (0: not looked up) */
 };
+
+struct deleg;
 
 struct ps_client {
 	char *path;
-	int epfd;          /* what ps_queue_fd returns: watches the session socket and the timer */
-	int sock;          /* the session socket; -1 while the daemon is away */
-	int timer;         /* timerfd, armed for the next reconnect or re-open attempt */
-	int64_t timer_due; /* what the timer is armed for (-1: disarmed): re-armed only on change */
-	uint32_t gen;      /* bumps on every new session */
+	int epfd;  /* what ps_queue_fd returns: session socket, timer, kick, delegated conns */
+	int sock;  /* the session socket; -1 while the daemon is away */
+	int timer; /* timerfd, armed for the next reconnect or re-open attempt */
+	/* eventfd in the epoll set: makes ps_queue_fd readable while a queue holds
+	 * requests that no wait announced (read by another queue's ps_receive, or queued
+	 * while the application was answering); see client_kick */
+	int kick;
+	bool kicked;         /* kick holds a count not read yet */
+	ps_queue *receiving; /* the queue whose ps_receive is running, or NULL */
+	int64_t timer_due;   /* what the timer is armed for (-1: disarmed): re-armed only on change */
+	uint32_t gen;        /* bumps on every new session */
 	uint32_t session_id;
 	uint32_t seq;
 	int64_t retry_at; /* next reconnect attempt while sock < 0 */
@@ -64,6 +75,22 @@ struct ps_client {
 	struct ps_request *requests; /* every live request, buffered or handed out */
 	unsigned char *rbuf, *wbuf;  /* one message each */
 	char message[PS_TEXT_MAX + 1];
+
+	/* delegation (deleg.c) */
+	bool delegation;          /* HELLO asks for it (PORTSHARE_DELEGATION is not "0") */
+	struct shared_page *page; /* this session's page, or NULL */
+	size_t page_size;
+	struct snapshot snap; /* the daemon's routes of snap.generation, when have_snap */
+	bool have_snap;
+	struct deleg *delegs;                 /* every delegated connection */
+	struct deleg *idle_first, *idle_last; /* the idle ones, least recently active first */
+	struct deleg *dead;                   /* dropped ones, freed at the next wait */
+	int64_t idle_check;                   /* when the idle list is looked at next (-1: never) */
+	uint16_t *slot_free;                  /* free slots of the page, a stack */
+	unsigned nslot_free;
+	uint64_t deleg_ids;      /* ids given to requests read from delegated connections */
+	struct http_head *dhead; /* room to parse a delegated connection's head in */
+	char *dpath, *dscratch;  /* room for its canonical path */
 };
 
 static inline bool client_connected(const ps_client *c)
@@ -80,8 +107,16 @@ int client_send(ps_client *c, struct ps_msg *m);
  * Returns the reply's status (its text goes to the client message), or
  * PS_EDISCONNECTED / PS_ETIMEDOUT. *id gets the reply's id. */
 int client_call(ps_client *c, struct ps_msg *m, uint32_t *id, int64_t deadline);
-/* Waits until the session socket or the retry timer is ready (or the deadline), then
- * reads and handles every message there. 0, PS_ETIMEDOUT, or PS_ESYSTEM (errno EINTR
+/* Makes ps_queue_fd readable until the next wait: a request was queued that the
+ * application, polling that descriptor, would otherwise not hear of. */
+void client_kick(ps_client *c);
+/* Handles the messages waiting on the session socket, without waiting. */
+void client_read(ps_client *c);
+/* Arms the timer for the next reconnect, re-open or idle check, or disarms it; no
+ * syscall when that time has not changed. */
+void client_schedule(ps_client *c);
+/* Waits until the session socket, the retry timer or a delegated connection is ready
+ * (or the deadline), then reads and handles every message there. 0, PS_ETIMEDOUT, or PS_ESYSTEM (errno EINTR
  * when a signal interrupted the wait). */
 int client_wait(ps_client *c, int64_t deadline);
 /* Does the reconnect and re-attach attempts that are due, and arms the timer for the

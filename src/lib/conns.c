@@ -112,7 +112,8 @@ void conns_release(struct conn *cn)
 {
 	if (--cn->refs > 0)
 		return;
-	/* never registered in any epoll set by the library, so a plain close is enough */
+	/* A delegated connection's epoll registration is removed before its deleg drops
+	 * its reference (deleg.c), so a plain close is enough. */
 	if (cn->fd >= 0)
 		close(cn->fd);
 	free(cn);

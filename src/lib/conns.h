@@ -17,12 +17,18 @@
 /* Internal to libportshare: not exported from the shared library. */
 #pragma GCC visibility push(hidden)
 
+struct deleg;
+
 struct conn {
 	uint64_t id;
 	int fd; /* -1 once given away (upgrade) */
 	unsigned refs;
 	int cached;        /* the table holds a reference */
 	struct conn *next; /* hash chain */
+	/* Bytes this library sent to and read from the socket since the last DELIVER of the
+	 * connection: the daemon compares them with the kernel's counters (DESIGN §2a). */
+	uint64_t written, consumed;
+	struct deleg *deleg; /* while this session keeps the connection (deleg.c) */
 };
 
 struct conns {

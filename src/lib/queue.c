@@ -6,6 +6,7 @@
 
 #include "client.h"
 #include "deadline.h"
+#include "deleg.h"
 #include "request.h"
 
 ps_queue *queue_find(const ps_client *c, uint32_t id)
@@ -23,6 +24,9 @@ bool queue_attached(const ps_queue *q)
 
 void queue_push(ps_queue *q, ps_request *r)
 {
+	/* Only the ps_receive of this very queue returns it without being told. */
+	if (q->c->receiving != q)
+		client_kick(q->c);
 	r->queue_next = NULL;
 	if (q->last)
 		q->last->queue_next = r;
@@ -307,6 +311,8 @@ int ps_queue_drain(ps_queue *q)
 	if (rc == 0) {
 		q->drained = true;
 		q->outstanding = 0;
+		/* a process on its way out keeps no connection waiting for a next request */
+		deleg_return_idle(q->c, false);
 	}
 	return rc;
 }
@@ -326,11 +332,8 @@ int ps_queue_fd(const ps_queue *q)
 	return q ? q->c->epfd : -1;
 }
 
-int ps_receive(ps_queue *q, ps_request **out, int timeout_ms)
+static int queue_receive(ps_queue *q, ps_request **out, int timeout_ms)
 {
-	if (!q || !out)
-		return PS_EINVAL;
-	*out = NULL;
 	ps_client *c = q->c;
 	int64_t deadline = deadline_after(timeout_ms);
 	for (;;) {
@@ -364,4 +367,22 @@ int ps_receive(ps_queue *q, ps_request **out, int timeout_ms)
 		if (rc < 0)
 			return rc; /* EINTR: the application may want to look at its signal flags */
 	}
+}
+
+/* The end of a ps_receive: requests another queue received meanwhile (the wait that
+ * announced them is over) must keep ps_queue_fd readable, or an application polling
+ * it would sleep with a request waiting. */
+int ps_receive(ps_queue *q, ps_request **out, int timeout_ms)
+{
+	if (!q || !out)
+		return PS_EINVAL;
+	*out = NULL;
+	ps_client *c = q->c;
+	c->receiving = q;
+	int rc = queue_receive(q, out, timeout_ms);
+	c->receiving = NULL;
+	for (ps_queue *o = c->queues; o; o = o->next)
+		if (o != q && o->first && !o->deleted)
+			client_kick(c);
+	return rc;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "deadline.h"
+#include "deleg.h"
 #include "sock.h"
 
 static const char *request_copy(char **p, const char *s, size_t n)
@@ -101,7 +102,7 @@ static void request_unparsable(ps_request *r)
 }
 
 static ps_request *request_new(ps_client *c, ps_queue *q, const struct ps_msg *m, struct conn *cn,
-                               bool *unparsable)
+                               const struct http_head *parsed, bool *unparsable)
 {
 	const struct ps_deliver *d = &m->u.deliver;
 	ps_request *r = calloc(1, sizeof(*r));
@@ -119,13 +120,22 @@ static ps_request *request_new(ps_client *c, ps_queue *q, const struct ps_msg *m
 		memcpy(r->in, m->tail, d->tail_len);
 	r->in_len = r->in_cap = d->tail_len;
 
-	*unparsable = !request_parse(r);
+	/* A head the library delimited itself needs no second parse when it starts at the
+	 * request line (the offsets are then the same). */
+	if (parsed && parsed->skip == 0 && parsed->head_len == r->head_len) {
+		r->h = *parsed;
+		*unparsable = false;
+	} else {
+		*unparsable = !request_parse(r);
+	}
 	if (*unparsable)
 		request_unparsable(r);
 	else if (request_strings(r, m) < 0)
 		goto fail;
 	r->local_len = request_addr(&d->local, &r->local);
 	r->peer_len = request_addr(&d->remote, &r->peer);
+	r->addr_local = d->local;
+	r->addr_remote = d->remote;
 
 	r->has_body = !*unparsable && (r->h.chunked || r->h.content_length > 0);
 	r->body_done = !r->has_body;
@@ -142,6 +152,7 @@ static ps_request *request_new(ps_client *c, ps_queue *q, const struct ps_msg *m
 	r->gen = c->gen;
 	r->conn_id = d->conn_id;
 	r->req_id = d->req_id;
+	r->id = d->req_id;
 	r->next = c->requests;
 	if (c->requests)
 		c->requests->prev = r;
@@ -156,12 +167,37 @@ fail:
 	return NULL;
 }
 
+ps_request *request_delegated(ps_client *c, ps_queue *q, const struct ps_msg *m, struct conn *cn,
+                              const struct http_head *parsed)
+{
+	bool unparsable = false;
+	ps_request *r = request_new(c, q, m, cn, parsed, &unparsable);
+	if (r && unparsable) {
+		request_destroy(r);
+		return NULL;
+	}
+	if (r) {
+		r->delegated = true;
+		/* every request of a delegated connection carries the req_id of the DELIVER
+		 * that handed it over; the application gets an id of its own (top bit set,
+		 * never one of the daemon's) */
+		r->id = (1ull << 63) | ++c->deleg_ids;
+	}
+	return r;
+}
+
 void request_deliver(ps_client *c, const struct ps_msg *m, int fd, bool fd_lost)
 {
 	const struct ps_deliver *d = &m->u.deliver;
 	ps_queue *q = queue_find(c, d->queue_id);
 	if (q && q->outstanding > 0)
 		q->outstanding--;
+
+	/* The daemon delivers only a connection it reads itself: one this session still
+	 * held delegated is the daemon's again (whichever way the fd comes). */
+	struct conn *held = conns_find(&c->conns, d->conn_id);
+	if (held && held->deleg)
+		deleg_forget(held->deleg);
 
 	struct conn *cn = NULL;
 	if (fd >= 0) {
@@ -172,7 +208,7 @@ void request_deliver(ps_client *c, const struct ps_msg *m, int fd, bool fd_lost)
 		cn = conns_find(&c->conns, d->conn_id);
 	}
 	bool unparsable = false;
-	ps_request *r = q && cn ? request_new(c, q, m, cn, &unparsable) : NULL;
+	ps_request *r = q && cn ? request_new(c, q, m, cn, NULL, &unparsable) : NULL;
 	if (!r) {
 		/* No fd (at the fd limit, or never cached), no memory, or not our queue: the
 		 * daemon queues the request again. Forget the fd so that our state matches
@@ -187,6 +223,9 @@ void request_deliver(ps_client *c, const struct ps_msg *m, int fd, bool fd_lost)
 		client_send(c, &nofd);
 		return;
 	}
+	/* The daemon took its counter snapshot at this DELIVER: ours start again with it. */
+	cn->written = cn->consumed = 0;
+	r->delegable = (d->flags & PS_DELIVER_DELEGATE) && c->delegation;
 	if (unparsable) {
 		response_refuse(r, 400);
 		return;
@@ -211,6 +250,7 @@ void request_unlink(ps_request *r)
 
 void request_destroy(ps_request *r)
 {
+	deleg_drop(r);
 	if (r->conn) {
 		conns_release(r->conn);
 		r->conn = NULL;
@@ -294,7 +334,8 @@ ssize_t request_body(ps_request *r, void *buf, size_t len, int64_t deadline)
 			r->in_cap = REQUEST_READ_MAX;
 		}
 		r->in_pos = r->in_len = 0;
-		ssize_t n = sock_recv(r->fd, r->in, request_read_size(r), deadline);
+		r->read_sock = true;
+		ssize_t n = sock_recv(r->fd, r->in, request_read_size(r), deadline, &r->conn->consumed);
 		if (n == 0) {
 			r->eof = true;
 			r->body_failed = true;
@@ -360,7 +401,7 @@ ssize_t ps_request_read(ps_request *r, void *buf, size_t len, int timeout_ms)
 		if (request_continue_due(r)) {
 			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 			struct iovec iov = {(void *)cont, sizeof(cont) - 1};
-			int rc = sock_send(r->fd, &iov, 1, 0);
+			int rc = sock_send(r->fd, &iov, 1, 0, &r->conn->written);
 			if (rc < 0) {
 				response_abort(r);
 				return rc;
@@ -451,5 +492,5 @@ const struct sockaddr *ps_request_local(const ps_request *r, socklen_t *len)
 
 uint64_t ps_request_id(const ps_request *r)
 {
-	return r->req_id;
+	return r->id;
 }

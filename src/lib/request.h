@@ -47,8 +47,15 @@ struct ps_request {
 
 	struct conn *conn; /* our reference to the cached fd; NULL once released */
 	int fd;
-	uint32_t gen; /* session generation that delivered it */
-	uint64_t conn_id, req_id;
+	uint32_t gen;                           /* session generation that delivered it */
+	uint64_t conn_id, req_id;               /* the daemon's: RETURN and END name the connection by them */
+	uint64_t id;                            /* what ps_request_id says: req_id, or one of the library's */
+	struct ps_addr addr_local, addr_remote; /* as the DELIVER gave them */
+
+	/* delegation (deleg.c) */
+	bool delegable;      /* the DELIVER lets this session keep the connection afterwards */
+	bool delegated;      /* read by the library itself: the daemon never saw this request */
+	struct deleg *deleg; /* the delegated connection it came from; NULL once dropped */
 
 	/* the head as delivered, and what was parsed from it */
 	char *head;
@@ -71,6 +78,7 @@ struct ps_request {
 	bool read_once;   /* ps_request_read was called (100-continue is due only then) */
 	bool continue_sent;
 	uint64_t body_read; /* de-chunked body bytes produced so far */
+	bool read_sock;     /* something was read from the socket (it may hold more) */
 	char *in;
 	size_t in_pos, in_len, in_cap;
 
@@ -101,6 +109,11 @@ void request_unlink(ps_request *r);
 /* Unlinks and frees r; a connection still held is released without a word to the
  * daemon (callers decide what to tell it first: see response.c). */
 void request_destroy(ps_request *r);
+/* Makes a request from a delegated connection's head, as a DELIVER would (m is built
+ * like one; parsed: the head as http_head_parse found it, reused when it starts at
+ * the request line). NULL on no memory or a head that does not parse again. */
+ps_request *request_delegated(ps_client *c, ps_queue *q, const struct ps_msg *m, struct conn *cn,
+                              const struct http_head *parsed);
 
 /* response.c */
 /* Answers a request the application never saw (a head the library could not parse),

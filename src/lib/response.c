@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "deleg.h"
 #include "request.h"
 #include "sock.h"
 
@@ -288,6 +289,8 @@ void response_abort(ps_request *r)
 	r->state = RESPONSE_DONE;
 	if (response_current(r))
 		response_tell_end(r, PS_END_ABORT);
+	/* the slot goes after the END: until the daemon has it, the slot is its evidence */
+	deleg_drop(r);
 	response_release(r, true);
 	errno = e;
 }
@@ -321,7 +324,7 @@ static int response_send(ps_request *r, const void *data, size_t len, bool last)
 	for (int i = 0; i < n; i++)
 		total += iov[i].iov_len;
 	bool fin = last && r->close;
-	int rc = sock_send(r->fd, iov, n, fin ? MSG_MORE : 0);
+	int rc = sock_send(r->fd, iov, n, fin ? MSG_MORE : 0, &r->conn->written);
 	r->out_len = 0;
 	if (total > 0)
 		r->wire = true;
@@ -336,12 +339,19 @@ static int response_send(ps_request *r, const void *data, size_t len, bool last)
 	return 0;
 }
 
-/* The response is complete: give the connection back to the daemon with the bytes
- * read past the request (keep-alive), or end it. */
+/* The response is complete: keep reading the connection (delegation, deleg.c), give
+ * it back to the daemon with the bytes read past the request (keep-alive), or end it. */
 static void response_finish(ps_request *r)
 {
 	r->state = RESPONSE_DONE;
+	deleg_served(r);
 	if (!r->close && response_current(r) && request_drain(r) == 0) {
+		struct deleg *d = deleg_keep(r);
+		if (d) {
+			response_release(r, false);
+			deleg_run(d); /* a pipelined request may be waiting already */
+			return;
+		}
 		struct ps_msg m;
 		memset(&m, 0, sizeof(m));
 		m.hdr.type = PS_MSG_RETURN;
@@ -351,6 +361,7 @@ static void response_finish(ps_request *r)
 		m.u.ret.tail_len = (uint32_t)(r->in_len - r->in_pos);
 		m.tail = r->in + r->in_pos;
 		if (client_send(r->c, &m) == 0) {
+			deleg_drop(r);
 			response_release(r, false); /* stays cached: the next request may come here */
 			return;
 		}
@@ -362,6 +373,7 @@ static void response_finish(ps_request *r)
 	}
 	if (response_current(r))
 		response_tell_end(r, PS_END_SHUTDOWN);
+	deleg_drop(r);
 	response_release(r, true);
 }
 
@@ -393,7 +405,7 @@ static int response_interim(ps_request *r, int status, const ps_header *h, size_
 		return rc;
 	}
 	struct iovec iov = {r->out, r->out_len};
-	rc = sock_send(r->fd, &iov, 1, 0);
+	rc = sock_send(r->fd, &iov, 1, 0, &r->conn->written);
 	r->out_len = 0;
 	if (rc < 0) {
 		response_abort(r);
@@ -469,12 +481,12 @@ int ps_respond_sendfile(ps_request *r, int fd, off_t offset, size_t len)
 	if (rc == 0 && r->out_len > 0) {
 		/* MSG_MORE: the head leaves in the same segment as the file's first bytes */
 		struct iovec iov = {r->out, r->out_len};
-		rc = sock_send(r->fd, &iov, 1, MSG_MORE);
+		rc = sock_send(r->fd, &iov, 1, MSG_MORE, &r->conn->written);
 		r->out_len = 0;
 	}
 	r->wire = true;
 	if (rc == 0)
-		rc = sock_sendfile(r->fd, fd, offset, len);
+		rc = sock_sendfile(r->fd, fd, offset, len, &r->conn->written);
 	/* the chunk's CRLF goes out with the next bytes */
 	if (rc == 0 && r->framing == FRAMING_CHUNKED)
 		rc = response_add(r, "\r\n", 2);
@@ -506,6 +518,7 @@ int ps_request_upgrade(ps_request *r, int *fd)
 	int rc = response_check(r, RESPONSE_SWITCHING);
 	if (rc < 0)
 		return rc;
+	deleg_drop(r); /* out of our epoll set before the fd becomes the caller's */
 	if (response_current(r))
 		response_tell_end(r, PS_END_UPGRADED);
 	/* The cache forgets the fd without closing it: it is the caller's now. */

@@ -43,7 +43,7 @@ int sock_wait(int fd, short events, int64_t deadline)
 	}
 }
 
-int sock_send(int fd, struct iovec *iov, int iovcnt, int flags)
+int sock_send(int fd, struct iovec *iov, int iovcnt, int flags, uint64_t *count)
 {
 	while (iovcnt > 0) {
 		if (iov->iov_len == 0) {
@@ -63,6 +63,7 @@ int sock_send(int fd, struct iovec *iov, int iovcnt, int flags)
 				return rc;
 			continue;
 		}
+		*count += (uint64_t)n;
 		size_t done = (size_t)n;
 		while (iovcnt > 0 && done >= iov->iov_len) {
 			done -= iov->iov_len;
@@ -78,7 +79,7 @@ int sock_send(int fd, struct iovec *iov, int iovcnt, int flags)
 }
 
 /* For files sendfile(2) cannot read (some pseudo-files, pipes): plain copies. */
-static int sock_copy(int fd, int file, off_t offset, size_t len)
+static int sock_copy(int fd, int file, off_t offset, size_t len, uint64_t *count)
 {
 	char buf[16384];
 	while (len > 0) {
@@ -92,7 +93,7 @@ static int sock_copy(int fd, int file, off_t offset, size_t len)
 			return PS_ESYSTEM;
 		}
 		struct iovec iov = {buf, (size_t)n};
-		int rc = sock_send(fd, &iov, 1, 0);
+		int rc = sock_send(fd, &iov, 1, 0, count);
 		if (rc < 0)
 			return rc;
 		offset += n;
@@ -101,7 +102,7 @@ static int sock_copy(int fd, int file, off_t offset, size_t len)
 	return 0;
 }
 
-int sock_sendfile(int fd, int file, off_t offset, size_t len)
+int sock_sendfile(int fd, int file, off_t offset, size_t len, uint64_t *count)
 {
 	bool sent_any = false;
 	while (len > 0) {
@@ -117,7 +118,7 @@ int sock_sendfile(int fd, int file, off_t offset, size_t len)
 				continue;
 			}
 			if (!sent_any && (errno == EINVAL || errno == ENOSYS))
-				return sock_copy(fd, file, offset, len);
+				return sock_copy(fd, file, offset, len, count);
 			return sock_error();
 		}
 		if (n == 0) {
@@ -125,17 +126,20 @@ int sock_sendfile(int fd, int file, off_t offset, size_t len)
 			return PS_ESYSTEM;
 		}
 		sent_any = true;
+		*count += (uint64_t)n;
 		len -= (size_t)n;
 	}
 	return 0;
 }
 
-ssize_t sock_recv(int fd, void *buf, size_t len, int64_t deadline)
+ssize_t sock_recv(int fd, void *buf, size_t len, int64_t deadline, uint64_t *count)
 {
 	for (;;) {
 		ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
-		if (n >= 0)
+		if (n >= 0) {
+			*count += (uint64_t)n;
 			return n;
+		}
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)

@@ -20,15 +20,19 @@
 /* Waits for `events` on fd until the deadline: 0, PS_ETIMEDOUT, or PS_ESYSTEM.
  * Interrupted waits are resumed. */
 int sock_wait(int fd, short events, int64_t deadline);
+/* Every call adds the bytes it moved to *count (sent, or received), partial transfers
+ * included: a delegated connection's counters must match the kernel's exactly
+ * (DESIGN §2a), so no byte may go uncounted, even one of a send that then failed. */
+
 /* Sends the whole iovec (modified as it goes). flags: 0 or MSG_MORE. Returns 0,
  * PS_ECLOSED (the client went away), PS_ETIMEDOUT (stalled), or PS_ESYSTEM. */
-int sock_send(int fd, struct iovec *iov, int iovcnt, int flags);
+int sock_send(int fd, struct iovec *iov, int iovcnt, int flags, uint64_t *count);
 /* Sends len bytes of file from offset; falls back to pread + send where sendfile(2)
  * cannot read that file. Same results as sock_send. */
-int sock_sendfile(int fd, int file, off_t offset, size_t len);
+int sock_sendfile(int fd, int file, off_t offset, size_t len, uint64_t *count);
 /* Reads what is there, waiting until the deadline: the count, 0 at the client's FIN,
  * PS_ETIMEDOUT, PS_ECLOSED (reset) or PS_ESYSTEM. */
-ssize_t sock_recv(int fd, void *buf, size_t len, int64_t deadline);
+ssize_t sock_recv(int fd, void *buf, size_t len, int64_t deadline, uint64_t *count);
 /* Resets the connection whatever other copies of it exist: connect(AF_UNSPEC)
  * disconnects a TCP socket with a RST, where close() would do nothing while the
  * daemon's copy is open. */

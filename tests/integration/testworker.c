@@ -36,12 +36,14 @@ enum mode {
 	MODE_UPLOAD_ECHO,
 	MODE_EXIT_AFTER,
 	MODE_DIE,
-	MODE_DIE_MID_RESPONSE
+	MODE_DIE_MID_RESPONSE,
+	MODE_HANG,
+	MODE_STALL_AFTER
 };
 
 static const char *const mode_names[] = {"serve",   "noreceive",       "close",       "clear-nonblock",
                                          "fdlimit", "upgrade",         "upload-echo", "exit-after",
-                                         "die",     "die-mid-response"};
+                                         "die",     "die-mid-response", "hang",        "stall-after"};
 
 struct options {
 	const char *socket_path;
@@ -55,9 +57,24 @@ struct options {
 	const char *text;
 	enum mode mode;
 	long count;
+	/* die, die-mid-response, hang: only requests whose path contains this (NULL: all);
+	 * the others are served as in serve mode */
+	const char *trigger;
+	/* done on SIGUSR1, adds first, then prints "testworker: usr1 done N" on stdout */
+	const char *usr1_add[MAX_URLS];
+	int usr1_add_count;
+	const char *usr1_remove[MAX_URLS];
+	int usr1_remove_count;
 };
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t usr1_requested;
+
+static void on_sigusr1(int sig)
+{
+	(void)sig;
+	usr1_requested = 1;
+}
 
 static void on_sigterm(int sig)
 {
@@ -70,8 +87,14 @@ static void usage(void)
 	fprintf(stderr,
 	        "usage: testworker --socket PATH [--url PREFIX]... [--queue NAME] [--open] [--persistent]\n"
 	        "       [--max-length N] [--max-body N] [--text T] [--mode MODE] [--count N]\n"
+	        "       [--trigger SUBSTR] [--usr1-add PREFIX]... [--usr1-remove PREFIX]...\n"
 	        "modes: serve noreceive close clear-nonblock fdlimit upgrade upload-echo exit-after die\n"
-	        "       die-mid-response\n");
+	        "       die-mid-response hang stall-after\n"
+	        "  hang: holds the request unanswered until SIGTERM (says so on stderr first)\n"
+	        "  stall-after: serves --count requests, then never calls ps_receive again (stays alive)\n"
+	        "  --trigger: die, die-mid-response and hang act only on paths containing SUBSTR\n"
+	        "  --usr1-add/--usr1-remove: on SIGUSR1 add/remove these URLs, then print\n"
+	        "    'testworker: usr1 done N' (N counts the signals handled) on stdout\n");
 	exit(2);
 }
 
@@ -88,6 +111,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 	    {"text", required_argument, NULL, 't'},
 	    {"mode", required_argument, NULL, 'M'},
 	    {"count", required_argument, NULL, 'c'},
+	    {"trigger", required_argument, NULL, 'T'},
+	    {"usr1-add", required_argument, NULL, 'A'},
+	    {"usr1-remove", required_argument, NULL, 'R'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -140,6 +166,20 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 'c':
 			o->count = strtol(optarg, NULL, 10);
 			break;
+		case 'T':
+			o->trigger = optarg;
+			break;
+		case 'A':
+		case 'R': {
+			const char **list = ch == 'A' ? o->usr1_add : o->usr1_remove;
+			int *n = ch == 'A' ? &o->usr1_add_count : &o->usr1_remove_count;
+			if (*n == MAX_URLS) {
+				fprintf(stderr, "testworker: at most %d --usr1-add/--usr1-remove\n", MAX_URLS);
+				exit(2);
+			}
+			list[(*n)++] = optarg;
+			break;
+		}
 		default:
 			usage();
 		}
@@ -420,6 +460,22 @@ static void die_holding(ps_request *r, bool mid_response)
 	kill(getpid(), SIGKILL);
 }
 
+static void sleep_ms(long ms);
+
+/* Holds the request without answering until SIGTERM: the library has read it (so the
+ * daemon, if this process dies now, must not deliver it again). */
+static void hang(ps_request *r)
+{
+	fprintf(stderr, "testworker: hanging on %s %s\n", ps_request_method(r), ps_request_path(r));
+	for (long i = 0; !stop_requested && i < 100L * 3600 * 24; i++)
+		sleep_ms(10);
+}
+
+static bool triggered(ps_request *r, const struct options *o)
+{
+	return o->trigger == NULL || strstr(ps_request_path(r), o->trigger) != NULL;
+}
+
 static void handle(ps_request *r, const struct options *o)
 {
 	static const ps_header close_hdr = {"Connection", "close"};
@@ -439,7 +495,16 @@ static void handle(ps_request *r, const struct options *o)
 		break;
 	case MODE_DIE:
 	case MODE_DIE_MID_RESPONSE:
-		die_holding(r, o->mode == MODE_DIE_MID_RESPONSE);
+		if (triggered(r, o))
+			die_holding(r, o->mode == MODE_DIE_MID_RESPONSE);
+		else
+			serve(r, o, NULL, 0);
+		break;
+	case MODE_HANG:
+		if (triggered(r, o))
+			hang(r);
+		else
+			serve(r, o, NULL, 0);
 		break;
 	default:
 		serve(r, o, NULL, 0);
@@ -468,6 +533,8 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_sigterm;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_sigusr1;
+	sigaction(SIGUSR1, &sa, NULL);
 
 	rc = ps_connect(o.socket_path, &c);
 	if (rc < 0)
@@ -498,10 +565,30 @@ int main(int argc, char **argv)
 	printf("testworker: ready queue=%s\n", ps_queue_name(q));
 	fflush(stdout);
 
+	long usr1_done = 0;
 	while (!stop_requested) {
 		ps_request *r = NULL;
 
-		if (o.mode == MODE_NORECEIVE) {
+		if (usr1_requested) {
+			usr1_requested = 0;
+			for (int i = 0; i < o.usr1_add_count; i++) {
+				rc = ps_queue_add_url(q, o.usr1_add[i]);
+				fprintf(stderr, "testworker: usr1: add url %s: %s\n", o.usr1_add[i],
+				        rc < 0 ? ps_strerror(rc) : "ok");
+			}
+			for (int i = 0; i < o.usr1_remove_count; i++) {
+				rc = ps_queue_remove_url(q, o.usr1_remove[i]);
+				fprintf(stderr, "testworker: usr1: remove url %s: %s\n", o.usr1_remove[i],
+				        rc < 0 ? ps_strerror(rc) : "ok");
+			}
+			printf("testworker: usr1 done %ld\n", ++usr1_done);
+			fflush(stdout);
+		}
+		if (o.mode == MODE_NORECEIVE || (o.mode == MODE_STALL_AFTER && served >= o.count)) {
+			if (o.mode == MODE_STALL_AFTER && served == o.count) {
+				fprintf(stderr, "testworker: stalled after %ld requests: no more ps_receive\n", served);
+				served++; /* say it once */
+			}
 			sleep_ms(100);
 			continue;
 		}
