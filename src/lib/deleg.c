@@ -43,8 +43,9 @@ struct deleg {
 	int64_t last_ms;   /* last response completed */
 	ps_request *busy;  /* the request read from it, queued or being answered */
 	struct http_scan scan;
-	size_t len; /* bytes in buf: read past the last request, not served yet */
-	char *buf;  /* DELEG_BUF bytes */
+	uint64_t scan_gen; /* snapshot whose limits `scan` was made with (UINT64_MAX: none) */
+	size_t len;        /* bytes in buf: read past the last request, not served yet */
+	char *buf;         /* DELEG_BUF bytes */
 };
 
 bool deleg_enabled(void)
@@ -476,10 +477,11 @@ struct deleg *deleg_keep(ps_request *r)
 	size_t left = r->in_len - r->in_pos;
 	if (!d && !r->delegable)
 		return NULL;
-	/* A drained queue's process is on its way out: its connections go back. Without
-	 * routes every next request would go back too. */
-	if (!c->page || !c->have_snap || !r->q || r->q->drained || r->q->deleted || !r->conn->cached ||
-	    r->fd < 0 || left > DELEG_BUF)
+	/* A drained queue's process is on its way out: its connections go back. (A missing
+	 * route snapshot is no reason: it follows a route change by ~20 ms and is picked up
+	 * when the next head is complete.) */
+	if (!c->page || !r->q || r->q->drained || r->q->deleted || !r->conn->cached || r->fd < 0 ||
+	    left > DELEG_BUF)
 		return NULL;
 	if (!d) {
 		d = deleg_new(c, r);
@@ -560,38 +562,51 @@ static bool deleg_request(struct deleg *d, const struct http_head *h)
 
 /* Looks at the bytes buffered: true when the connection was handed on (a request is
  * queued, or it went back or ended), false when more bytes are needed. */
+/* Whether the snapshot held is the daemon's newest. */
+static bool deleg_routes_current(const ps_client *c)
+{
+	return c->page && c->have_snap &&
+	       __atomic_load_n(&c->page->routes_generation, __ATOMIC_ACQUIRE) == c->snap.generation;
+}
+
 static bool deleg_parse(struct deleg *d)
 {
 	ps_client *c = d->c;
-	if (!c->have_snap || !c->page) {
-		deleg_give_back(d);
-		return true;
-	}
+	/* Until the first snapshot comes, the default limits find the head's end; a head
+	 * they refuse goes back to the daemon, which applies its own. */
+	static const struct http_limits fallback = HTTP_LIMITS_DEFAULT;
 	struct http_head *h = c->dhead;
-	enum http_head_result res = http_head_parse(&d->scan, d->buf, d->len, &c->snap.http, h);
-	if (res == HTTP_HEAD_INCOMPLETE) {
-		if (d->len < DELEG_BUF && d->len < c->snap.http.max_request_bytes)
-			return false;
-		deleg_give_back(d);
-		return true;
-	}
-	/* refusals and OPTIONS * are the daemon's to answer */
-	if (res == HTTP_HEAD_ERROR || h->asterisk_form) {
-		deleg_give_back(d);
-		return true;
-	}
-	if (__atomic_load_n(&c->page->routes_generation, __ATOMIC_ACQUIRE) != c->snap.generation) {
+	for (bool reread = false;; reread = true) {
+		const struct http_limits *lim = c->have_snap ? &c->snap.http : &fallback;
+		uint64_t gen = c->have_snap ? c->snap.generation : UINT64_MAX;
+		if (gen != d->scan_gen) {
+			/* other limits: what was scanned under the old ones is scanned again */
+			http_scan_init(&d->scan);
+			d->scan_gen = gen;
+		}
+		enum http_head_result res = http_head_parse(&d->scan, d->buf, d->len, lim, h);
+		if (res == HTTP_HEAD_INCOMPLETE) {
+			if (d->len < DELEG_BUF && d->len < lim->max_request_bytes)
+				return false;
+			break;
+		}
+		/* refusals and OPTIONS * are the daemon's to answer */
+		if (res == HTTP_HEAD_ERROR || h->asterisk_form)
+			break;
+		if (deleg_routes_current(c) && gen == c->snap.generation) {
+			if (!deleg_request(d, h))
+				break;
+			return true;
+		}
+		if (reread)
+			break;
 		client_read(c); /* the newer snapshot may be waiting on the session socket */
 		if (d->dead)
 			return true;
-		if (!c->page || !c->have_snap ||
-		    __atomic_load_n(&c->page->routes_generation, __ATOMIC_ACQUIRE) != c->snap.generation) {
-			deleg_give_back(d);
-			return true;
-		}
+		if (!deleg_routes_current(c))
+			break;
 	}
-	if (!deleg_request(d, h))
-		deleg_give_back(d);
+	deleg_give_back(d);
 	return true;
 }
 
