@@ -450,7 +450,13 @@ static void session_orphan(struct session *s, struct request *r, bool alive)
 	enum delegate_state st = delegate_judge(s, r);
 	list_del(&r->link);
 	r->owner = NULL;
-	if (alive || st == DELEGATE_WRITING) {
+	if (st == DELEGATE_WRITING && conn_fin_sent(c)) {
+		/* the response was complete: the library sent the FIN after it and, as
+		 * allowed after Connection: close, no END */
+		if (r->queue)
+			r->queue->served++;
+		conn_linger(c);
+	} else if (alive || st == DELEGATE_WRITING) {
 		log_error_answer(c, 0, alive ? "SessionEnded: its process may still write, connection aborted"
 					     : "WorkerDied: response half written, connection aborted");
 		conn_abort(c);

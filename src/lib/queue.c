@@ -332,6 +332,20 @@ int ps_queue_fd(const ps_queue *q)
 	return q ? q->c->epfd : -1;
 }
 
+/* Posts one receive if none is outstanding. */
+static void queue_post_receive(ps_queue *q)
+{
+	if (!queue_attached(q) || q->outstanding != 0)
+		return;
+	struct ps_msg m;
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_RECEIVE;
+	m.u.receive.queue_id = q->id;
+	m.u.receive.count = 1;
+	if (client_send(q->c, &m) == 0)
+		q->outstanding = 1;
+}
+
 static int queue_receive(ps_queue *q, ps_request **out, int timeout_ms)
 {
 	ps_client *c = q->c;
@@ -341,6 +355,11 @@ static int queue_receive(ps_queue *q, ps_request **out, int timeout_ms)
 		if (r) {
 			r->handed_out = true;
 			*out = r;
+			/* the next receive is posted while this request is served, so the next
+			 * handoff never waits for a round trip; receives are served oldest
+			 * first, so idle workers still come before this one */
+			if (!q->first && !q->drained && !q->deleted)
+				queue_post_receive(q);
 			return 0;
 		}
 		if (q->deleted)
@@ -349,15 +368,7 @@ static int queue_receive(ps_queue *q, ps_request **out, int timeout_ms)
 			return PS_ESTATE;
 		client_tick(c);
 		/* A receive that timed out stays posted: the next DELIVER answers it. */
-		if (queue_attached(q) && q->outstanding == 0) {
-			struct ps_msg m;
-			memset(&m, 0, sizeof(m));
-			m.hdr.type = PS_MSG_RECEIVE;
-			m.u.receive.queue_id = q->id;
-			m.u.receive.count = 1;
-			if (client_send(c, &m) == 0)
-				q->outstanding = 1;
-		}
+		queue_post_receive(q);
 		int rc = client_wait(c, deadline);
 		if (rc == PS_ETIMEDOUT) {
 			if (q->first)

@@ -371,7 +371,12 @@ static void response_finish(ps_request *r)
 		shutdown(r->fd, SHUT_WR);
 		r->shut = true;
 	}
-	if (response_current(r))
+	/* A whole request read, nothing after it, FIN sent: the daemon learns the end from
+	 * the socket itself (EPOLLHUP once the client closes, or its timer), so no END is
+	 * needed (DESIGN §2a). With bytes still coming, END asks for the lingering close
+	 * that keeps them from turning the FIN into a reset. */
+	bool quiet_end = r->body_done && r->in_pos == r->in_len && !r->eof;
+	if (response_current(r) && !quiet_end)
 		response_tell_end(r, PS_END_SHUTDOWN);
 	deleg_drop(r);
 	response_release(r, true);
