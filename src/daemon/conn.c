@@ -58,10 +58,14 @@ static void sockaddr_to_ps(const struct sockaddr_storage *ss, struct ps_addr *a)
 	}
 }
 
-void conn_accept(struct endpoint *e, int fd)
+static bool addr_is_wildcard(const struct ps_addr *a)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
+	static const uint8_t zero[16];
+	return !memcmp(a->addr, zero, a->family == AF_INET ? 4 : 16);
+}
+
+void conn_accept(struct endpoint *e, int fd, const struct sockaddr_storage *peer)
+{
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(fd);
@@ -72,21 +76,26 @@ void conn_accept(struct endpoint *e, int fd)
 	c->io.fn = conn_on_io;
 	c->timer.fn = conn_on_timer;
 	c->port = e->addr.port;
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-		sockaddr_to_ps(&ss, &c->local);
-	sl = sizeof(ss);
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
-		sockaddr_to_ps(&ss, &c->remote);
+	sockaddr_to_ps(peer, &c->remote);
+	if (addr_is_wildcard(&e->addr)) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+			sockaddr_to_ps(&ss, &c->local);
+	} else {
+		c->local = e->addr; /* bound to one address: no need to ask */
+	}
 	c->state = CONN_READING;
 	http_scan_init(&c->scan);
 	list_add_tail(&dm->conns, &c->link);
 	dm->nconns++;
-	if (loop_io_add(dm->loop, &c->io, EPOLLIN) < 0) {
-		conn_free(c);
-		return;
-	}
 	loop_timer_set(dm->loop, &c->timer, dm->cfg.limits.header_wait_ms);
-	conn_read(c); /* TCP_DEFER_ACCEPT: the first bytes are usually here already */
+	/* TCP_DEFER_ACCEPT: the first bytes are usually here already. Registered with epoll
+	 * only after this read: a request handed off at once is registered straight with
+	 * the events its new state wants (0 while a worker holds it). */
+	conn_read(c);
+	if (c->io.fd >= 0 && !c->io.registered && loop_io_mod(dm->loop, &c->io, EPOLLIN) < 0)
+		conn_free(c);
 }
 
 bool conn_cached_by(const struct conn *c, uint32_t session_id)
@@ -571,10 +580,13 @@ static void conn_on_io(struct loop_io *io, uint32_t events)
 	case CONN_DELIVERED:
 		/* both directions are closed (registered with events = 0): nothing more can
 		 * happen on it. The worker may have dropped its copy after shutdown without
-		 * END (DESIGN §2a); a late RETURN/END finds no request and is ignored, and
-		 * CONN_CLOSED tells the worker to drop its copy once it is done with it. */
+		 * END (DESIGN §2a); a late RETURN/END finds no request and is ignored. A worker
+		 * that sent the FIN has dropped (or, delegated, sees the close itself): no
+		 * CONN_CLOSED for it; otherwise CONN_CLOSED tells it to drop its copy. */
 		if (c->req && c->req->queue)
 			c->req->queue->served++;
+		if (c->req && c->req->owner && conn_fin_sent(c))
+			conn_cache_del(c, c->req->owner->id);
 		conn_free(c);
 		break;
 	case CONN_LINGER:

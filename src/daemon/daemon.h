@@ -11,7 +11,7 @@ void log_error_answer(const struct conn *c, int status, const char *reason);
 const char *addr_format(const struct ps_addr *a, char *buf, size_t len); /* "1.2.3.4:80", "[::1]:80" */
 
 /* conn.c */
-void conn_accept(struct endpoint *e, int fd);
+void conn_accept(struct endpoint *e, int fd, const struct sockaddr_storage *peer);
 /* The daemon answers a request itself (DESIGN §5); close: then close the connection. */
 void conn_answer(struct conn *c, int status, const char *reason, bool close);
 /* The worker is done with the response and gives the connection back. */

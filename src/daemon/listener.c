@@ -52,9 +52,11 @@ static void endpoint_on_io(struct loop_io *io, uint32_t events)
 {
 	struct endpoint *e = container_of(io, struct endpoint, io);
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		int fd = accept4(e->io.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sockaddr_storage peer;
+		socklen_t pl = sizeof(peer);
+		int fd = accept4(e->io.fd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
-			conn_accept(e, fd);
+			conn_accept(e, fd, &peer);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
