@@ -153,6 +153,9 @@ struct ps_conn_ref { /* NOFD, CONN_CLOSED */
 struct ps_return {
 	uint64_t conn_id;
 	uint64_t req_id;
+	/* bytes the library sent to and read from the socket since the DELIVER: with its own,
+	 * the daemon knows what the kernel's counters are without asking (DESIGN §2a) */
+	uint64_t written, consumed;
 	uint32_t flags;
 	uint32_t tail_len; /* followed by the bytes read past the request */
 };

@@ -255,6 +255,7 @@ static void conn_linger_read(struct conn *c)
 		ssize_t n = recv(c->io.fd, sink, sizeof(sink), MSG_DONTWAIT);
 		if (n > 0) {
 			c->out_off += (uint32_t)n;
+			c->received += (uint64_t)n;
 			if (c->out_off > LINGER_DRAIN_MAX)
 				break;
 			continue;
@@ -283,6 +284,7 @@ static int conn_flush(struct conn *c)
 		ssize_t n = send(c->io.fd, c->out + c->out_off, c->out_len - c->out_off, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n > 0) {
 			c->out_off += (uint32_t)n;
+			c->sent += (uint64_t)n;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -541,6 +543,7 @@ static void conn_read(struct conn *c)
 		}
 	}
 	c->len += (uint32_t)n;
+	c->received += (uint64_t)n;
 	if (was_empty && n > 0) /* the head's clock starts at its first byte */
 		loop_timer_set(dm->loop, &c->timer, dm->cfg.limits.header_wait_ms);
 	conn_process(c);
@@ -634,8 +637,10 @@ static void conn_on_timer(struct loop_timer *t)
 	}
 }
 
-void conn_returned(struct conn *c, const char *tail, size_t len, bool eof)
+void conn_returned(struct conn *c, const char *tail, size_t len, bool eof, uint64_t written, uint64_t consumed)
 {
+	c->sent += written;
+	c->received += consumed;
 	if (c->req) {
 		request_free(c->req);
 		c->req = NULL;

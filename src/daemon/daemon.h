@@ -15,7 +15,8 @@ void conn_accept(struct endpoint *e, int fd, const struct sockaddr_storage *peer
 /* The daemon answers a request itself (DESIGN §5); close: then close the connection. */
 void conn_answer(struct conn *c, int status, const char *reason, bool close);
 /* The worker is done with the response and gives the connection back. */
-void conn_returned(struct conn *c, const char *tail, size_t len, bool eof);
+/* written/consumed: what the worker sent and read since the handoff (0 when unknown). */
+void conn_returned(struct conn *c, const char *tail, size_t len, bool eof, uint64_t written, uint64_t consumed);
 void conn_ended(struct conn *c, uint32_t end_flags);
 void conn_abort(struct conn *c);
 /* shutdown(SHUT_WR), then drain input briefly and close */

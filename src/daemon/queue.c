@@ -313,7 +313,8 @@ static void request_deliver(struct attach *a, struct request *r)
 	r->owner = a->s;
 	list_add_tail(&a->s->requests, &r->link);
 	loop_io_mod(dm->loop, &c->io, 0);
-	conn_tcp_counters(c, &r->written0, &r->consumed0);
+	r->written0 = c->sent;
+	r->consumed0 = c->received;
 	a->receives--;
 	if (session_deliver(a->s, r) == 0) {
 		/* not on the request path: fires once per idle period, for the absolute idle

@@ -364,7 +364,8 @@ static void session_dispatch(struct session *s, const struct ps_msg *m)
 			return; /* the daemon ended that connection meanwhile (timeout, shutdown) */
 		if (r->queue)
 			r->queue->served++;
-		conn_returned(r->conn, m->tail, m->u.ret.tail_len, m->u.ret.flags & PS_RETURN_EOF);
+		conn_returned(r->conn, m->tail, m->u.ret.tail_len, m->u.ret.flags & PS_RETURN_EOF, m->u.ret.written,
+			      m->u.ret.consumed);
 		return;
 	case PS_MSG_END:
 		r = session_request(s, m->u.end.conn_id, m->u.end.req_id);
@@ -463,7 +464,9 @@ static void session_orphan(struct session *s, struct request *r, bool alive)
 	} else if (st == DELEGATE_IDLE) {
 		/* a delegated connection between requests: nothing is lost, the daemon reads
 		 * it again, the client never notices */
-		conn_returned(c, NULL, 0, false);
+		/* the library's bytes are known only to the kernel now: take its counters */
+		conn_tcp_counters(c, &c->sent, &c->received);
+		conn_returned(c, NULL, 0, false, 0, 0);
 	} else if (st == DELEGATE_UNTOUCHED && http_method_idempotent(r->method) && r->queue &&
 		   r->queue->nattached > 1) {
 		queue_requeue(r, false); /* nothing seen by anyone: another worker may serve it */

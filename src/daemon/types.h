@@ -99,6 +99,9 @@ struct conn {
 	uint32_t *cached_by;    /* ids of sessions holding a copy of the fd */
 	uint32_t ncached, capcached;
 	uint64_t requests;
+	/* every byte sent to and read from the socket, by the daemon and (reported in
+	 * RETURN) by workers: the kernel's written/consumed counters, without asking it */
+	uint64_t sent, received;
 	struct list link; /* dm->conns */
 };
 

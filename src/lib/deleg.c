@@ -283,6 +283,8 @@ static void deleg_give_back(struct deleg *d)
 	m.u.ret.req_id = d->req_id;
 	m.u.ret.flags = d->eof ? PS_RETURN_EOF : 0;
 	m.u.ret.tail_len = (uint32_t)d->len;
+	m.u.ret.written = d->conn->written;
+	m.u.ret.consumed = d->conn->consumed;
 	m.tail = d->buf;
 	client_send(d->c, &m); /* a failure ends the session, which drops every delegation */
 	deleg_kill(d);         /* the cached fd stays: the daemon may deliver on it again */

@@ -359,6 +359,8 @@ static void response_finish(ps_request *r)
 		m.u.ret.req_id = r->req_id;
 		m.u.ret.flags = r->eof ? PS_RETURN_EOF : 0;
 		m.u.ret.tail_len = (uint32_t)(r->in_len - r->in_pos);
+		m.u.ret.written = r->conn->written;
+		m.u.ret.consumed = r->conn->consumed;
 		m.tail = r->in + r->in_pos;
 		if (client_send(r->c, &m) == 0) {
 			deleg_drop(r);
