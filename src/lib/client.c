@@ -34,6 +34,22 @@ enum { EPOLL_SESSION = 1, EPOLL_TIMER = 2, EPOLL_KICK = 3 };
 /* Messages handled per wake-up, so one call does not spin on a busy session. */
 #define CLIENT_READ_BATCH 64
 
+int client_send_return(ps_client *c, const struct conn *cn, uint64_t conn_id, uint64_t req_id, bool eof,
+		       const char *tail, size_t tail_len)
+{
+	struct ps_msg m;
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_RETURN;
+	m.u.ret.conn_id = conn_id;
+	m.u.ret.req_id = req_id;
+	m.u.ret.flags = eof ? PS_RETURN_EOF : 0;
+	m.u.ret.tail_len = (uint32_t)tail_len;
+	m.u.ret.written = cn->written;
+	m.u.ret.consumed = cn->consumed;
+	m.tail = tail;
+	return client_send(c, &m);
+}
+
 void client_message(ps_client *c, const char *fmt, ...)
 {
 	va_list ap;

@@ -103,6 +103,10 @@ void client_message(ps_client *c, const char *fmt, ...) __attribute__((format(pr
 /* Sends one message (a fresh seq is set). 0, or PS_EDISCONNECTED after ending the
  * session, or PS_EPROTO when the message cannot be encoded. */
 int client_send(ps_client *c, struct ps_msg *m);
+/* RETURN: the daemon reads the connection again, starting with tail; cn's byte counts
+ * since the DELIVER go with it. 0 or as client_send. */
+int client_send_return(ps_client *c, const struct conn *cn, uint64_t conn_id, uint64_t req_id, bool eof,
+		       const char *tail, size_t tail_len);
 /* Sends a request and waits for its REPLY, handling whatever else arrives meanwhile.
  * Returns the reply's status (its text goes to the client message), or
  * PS_EDISCONNECTED / PS_ETIMEDOUT. *id gets the reply's id. */

@@ -276,17 +276,8 @@ static void deleg_kill(struct deleg *d)
  * evidence of what this session did with the connection. */
 static void deleg_give_back(struct deleg *d)
 {
-	struct ps_msg m;
-	memset(&m, 0, sizeof(m));
-	m.hdr.type = PS_MSG_RETURN;
-	m.u.ret.conn_id = d->conn_id;
-	m.u.ret.req_id = d->req_id;
-	m.u.ret.flags = d->eof ? PS_RETURN_EOF : 0;
-	m.u.ret.tail_len = (uint32_t)d->len;
-	m.u.ret.written = d->conn->written;
-	m.u.ret.consumed = d->conn->consumed;
-	m.tail = d->buf;
-	client_send(d->c, &m); /* a failure ends the session, which drops every delegation */
+	/* a failure ends the session, which drops every delegation */
+	client_send_return(d->c, d->conn, d->conn_id, d->req_id, d->eof, d->buf, d->len);
 	deleg_kill(d);         /* the cached fd stays: the daemon may deliver on it again */
 }
 

@@ -352,17 +352,8 @@ static void response_finish(ps_request *r)
 			deleg_run(d); /* a pipelined request may be waiting already */
 			return;
 		}
-		struct ps_msg m;
-		memset(&m, 0, sizeof(m));
-		m.hdr.type = PS_MSG_RETURN;
-		m.u.ret.conn_id = r->conn_id;
-		m.u.ret.req_id = r->req_id;
-		m.u.ret.flags = r->eof ? PS_RETURN_EOF : 0;
-		m.u.ret.tail_len = (uint32_t)(r->in_len - r->in_pos);
-		m.u.ret.written = r->conn->written;
-		m.u.ret.consumed = r->conn->consumed;
-		m.tail = r->in + r->in_pos;
-		if (client_send(r->c, &m) == 0) {
+		if (client_send_return(r->c, r->conn, r->conn_id, r->req_id, r->eof, r->in + r->in_pos,
+				       r->in_len - r->in_pos) == 0) {
 			deleg_drop(r);
 			response_release(r, false); /* stays cached: the next request may come here */
 			return;
