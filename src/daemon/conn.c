@@ -462,8 +462,11 @@ static void conn_dispatch(struct conn *c, const struct http_head *h)
 	}
 	r->id = ++dm->next_req_id;
 	r->conn = c;
-	r->data = c->buf;
-	r->cap = c->cap;
+	/* a request held in a queue or by a worker keeps only its own bytes, not the whole
+	 * read buffer: idle delegated connections must cost the daemon little */
+	char *shrunk = realloc(c->buf, c->len ? c->len : 1);
+	r->data = shrunk ? shrunk : c->buf;
+	r->cap = shrunk ? (c->len ? c->len : 1) : c->cap;
 	r->head_len = h->head_len;
 	r->tail_len = c->len - h->head_len;
 	r->path = p;
@@ -518,6 +521,16 @@ static void conn_read(struct conn *c)
 	if (!c->buf && conn_alloc_buf(c, 0) < 0) {
 		conn_free(c);
 		return;
+	}
+	if (c->len >= c->cap && c->cap < conn_buf_cap()) {
+		/* a short buffer (pipelined bytes given back) grows to a head buffer */
+		char *b = realloc(c->buf, conn_buf_cap());
+		if (!b) {
+			conn_free(c);
+			return;
+		}
+		c->buf = b;
+		c->cap = conn_buf_cap();
 	}
 	uint32_t cap = c->cap;
 	if (c->len >= cap) { /* the parser answers 414/431 before this; never spin */
