@@ -119,9 +119,10 @@ int ps_queue_delete(ps_queue *q);
  * delegation, so it survives a daemon restart). Use: call ps_receive(q, &r, 0) once
  * on each queue first (that posts its receive), poll this descriptor, and when it is
  * readable call ps_receive(q, &r, 0) on each queue until PS_EAGAIN (one wake-up may
- * bring requests for several queues). Call ps_receive on the client's queues at least
- * every second or so even when nothing came: idle delegated connections are handed
- * back from there (the timer makes the descriptor readable when that is due). */
+ * bring requests for several queues). The descriptor also becomes readable when an
+ * idle delegated connection is due to go back to the daemon, or when a request was
+ * queued while no ps_receive was running (read during another queue's ps_receive, or
+ * pipelined behind a request being answered): handle such a wake-up the same way. */
 int ps_queue_fd(const ps_queue *q);
 
 /* Waits for the next request of q. Returns 0 and *out, PS_EAGAIN (timeout 0) or
