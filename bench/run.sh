@@ -43,20 +43,12 @@ for t in wrk nginx haproxy curl taskset python3; do
 	command -v "$t" >/dev/null 2>&1 || { echo "run.sh: $t still missing" >&2; exit 1; }
 done
 
-# ---- portshare itself: built by the top Makefile if it is not there yet
-if [ ! -x build/bin/portshared ] || [ ! -f build/lib/libportshare.a ]; then
-	make -s
-fi
-
+# ---- portshare itself, snapshotted with the bench programs built against it
 RUN=$(mktemp -d /tmp/portshare-bench.XXXXXX)
-mkdir -p "$RUN/bin" "$RUN/nginx-tmp"
-# a snapshot of the daemon and library, so that a rebuild during the run changes nothing
-cp build/bin/portshared "$RUN/bin/portshared"
-cp build/lib/libportshare.a "$RUN/libportshare.a"
+mkdir -p "$RUN/nginx-tmp"
+. bench/prepare.sh
+bench_prepare "$RUN"
 BUILT=$(date -r build/bin/portshared '+%Y-%m-%d %H:%M')
-CFLAGS="-std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror"
-cc $CFLAGS -Iinclude -o "$RUN/bin/worker" bench/worker.c "$RUN/libportshare.a" -lpthread
-cc $CFLAGS -o "$RUN/bin/client" bench/client.c
 
 # file descriptors: 10,000 idle connections and more (the hard limit may not be raisable here)
 ulimit -n "$(ulimit -H -n)" 2>/dev/null || true
@@ -65,7 +57,6 @@ PORT_BASE=${BENCH_PORT_BASE:-18300}
 sed -e "s|@RUN@|$RUN|g" -e "s|@PORT@|$((PORT_BASE + 3))|g" -e "s|@UPSTREAM@|$((PORT_BASE + 1))|g" \
 	-e "s|@NOFILE@|$NOFILE|g" bench/nginx.conf.in > "$RUN/nginx.conf"
 sed -e "s|@PORT@|$((PORT_BASE + 4))|g" -e "s|@UPSTREAM@|$((PORT_BASE + 1))|g" bench/haproxy.cfg.in > "$RUN/haproxy.cfg"
-printf 'listen 127.0.0.1\n' > "$RUN/portshared.conf"
 nginx -t -q -p "$RUN" -c "$RUN/nginx.conf" -e "$RUN/nginx-error.log"
 haproxy -c -q -f "$RUN/haproxy.cfg"
 

@@ -15,17 +15,10 @@ for t in strace wrk taskset curl; do
 		exit 1
 	}
 done
-if [ ! -x build/bin/portshared ] || [ ! -f build/lib/libportshare.a ]; then
-	make -s
-fi
 RUN=$(mktemp -d /tmp/portshare-syscalls.XXXXXX)
-mkdir -p "$RUN/bin" "$RUN/state"
-cp build/bin/portshared "$RUN/bin/portshared"
-cp build/lib/libportshare.a "$RUN/libportshare.a"
-CFLAGS="-std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror"
-cc $CFLAGS -Iinclude -o "$RUN/bin/worker" bench/worker.c "$RUN/libportshare.a" -lpthread
-cc $CFLAGS -o "$RUN/bin/client" bench/client.c
-printf 'listen 127.0.0.1\n' > "$RUN/portshared.conf"
+mkdir -p "$RUN/state"
+. bench/prepare.sh
+bench_prepare "$RUN"
 
 DAEMON="" WORKER="" TRACERS=""
 stop_pid() { # stop one process we started, by its PID
