@@ -70,7 +70,7 @@ $(BUILD)/lib/pkgconfig/portshare.pc: scripts/portshare.pc.in
 
 $(BUILD)/bin/portshared: $(call OBJ,$(DAEMON_SRC)) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS) -lseccomp
+	$(CC) -o $@ $^ $(LDFLAGS) -lseccomp -pthread
 
 $(BUILD)/bin/portsharectl: $(call OBJ,$(CTL_SRC)) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)

@@ -27,6 +27,9 @@
 static void conn_on_io(struct loop_io *io, uint32_t events);
 static void conn_on_timer(struct loop_timer *t);
 static void conn_process(struct conn *c);
+static void conn_dispatch(struct conn *c, const struct http_head *h);
+static void conn_answer_full(struct conn *c, int status, const char *reason, bool close, bool head_method,
+                             const char *extra);
 static void conn_free(struct conn *c);
 static void conn_read(struct conn *c);
 
@@ -38,7 +41,23 @@ static inline struct conn *io_conn(struct loop_io *io)
 static uint32_t conn_buf_cap(void)
 {
 	/* the head plus some of what follows it travels in one DELIVER (< PS_MSG_MAX) */
-	return dm->cfg.limits.max_request_bytes + 4096;
+	return this_thread->limits->max_request_bytes + 4096;
+}
+
+/* The connection becomes this thread's. */
+static void conn_link(struct conn *c)
+{
+	list_add_tail(this_thread->conns, &c->link);
+	atomic_fetch_add_explicit(&this_thread->nconns, 1, memory_order_relaxed);
+}
+
+static void conn_unlink(struct conn *c)
+{
+	struct thread *t = this_thread;
+	list_del(&c->link);
+	atomic_fetch_sub_explicit(&t->nconns, 1, memory_order_relaxed);
+	if (t->index && t->stopping && list_empty(t->conns))
+		loop_stop(t->loop); /* a front thread that is shutting down has finished */
 }
 
 static void sockaddr_to_ps(const struct sockaddr_storage *ss, struct ps_addr *a)
@@ -71,7 +90,7 @@ void conn_accept(struct endpoint *e, int fd, const struct sockaddr_storage *peer
 		close(fd);
 		return;
 	}
-	c->id = ++dm->next_conn_id;
+	c->id = atomic_fetch_add_explicit(&dm->next_conn_id, 1, memory_order_relaxed) + 1;
 	c->io.fd = fd;
 	c->io.fn = conn_on_io;
 	c->timer.fn = conn_on_timer;
@@ -87,14 +106,15 @@ void conn_accept(struct endpoint *e, int fd, const struct sockaddr_storage *peer
 	}
 	c->state = CONN_READING;
 	http_scan_init(&c->scan);
-	list_add_tail(&dm->conns, &c->link);
-	dm->nconns++;
-	loop_timer_set(dm->loop, &c->timer, dm->cfg.limits.header_wait_ms);
+	conn_link(c);
+	atomic_fetch_add_explicit(&this_thread->accepted, 1, memory_order_relaxed);
+	loop_timer_set(this_thread->loop, &c->timer, this_thread->limits->header_wait_ms);
 	/* TCP_DEFER_ACCEPT: the first bytes are usually here already. Registered with epoll
 	 * only after this read: a request handed off at once is registered straight with
 	 * the events its new state wants (0 while a worker holds it). */
 	conn_read(c);
-	if (c->io.fd >= 0 && !c->io.registered && loop_io_mod(dm->loop, &c->io, EPOLLIN) < 0)
+	if (c->io.fd >= 0 && c->state != CONN_MOVING && !c->io.registered &&
+	    loop_io_mod(this_thread->loop, &c->io, EPOLLIN) < 0)
 		conn_free(c);
 }
 
@@ -196,7 +216,7 @@ static void conn_free(struct conn *c)
 {
 	if (c->io.fd < 0)
 		return;
-	loop_timer_cancel(dm->loop, &c->timer);
+	loop_timer_cancel(this_thread->loop, &c->timer);
 	if (c->req) {
 		request_free(c->req);
 		c->req = NULL;
@@ -204,17 +224,16 @@ static void conn_free(struct conn *c)
 	for (uint32_t i = 0; i < c->ncached; i++)
 		session_send_conn_closed(c->cached_by[i], c->id);
 	c->ncached = 0;
-	loop_io_del(dm->loop, &c->io);
+	loop_io_del(this_thread->loop, &c->io);
 	close(c->io.fd);
 	c->io.fd = -1;
-	list_del(&c->link);
-	dm->nconns--;
+	conn_unlink(c);
 	conn_drop_buf(c);
 	free(c->out);
 	c->out = NULL;
 	free(c->cached_by);
 	c->cached_by = NULL;
-	loop_defer_free(dm->loop, free, c);
+	loop_defer_free(this_thread->loop, free, c);
 }
 
 void conn_abort(struct conn *c)
@@ -241,11 +260,11 @@ void conn_linger(struct conn *c)
 	 * into a reset before the client has read the answer */
 	c->state = CONN_LINGER;
 	c->out_off = 0; /* counts drained bytes */
-	if (loop_io_mod(dm->loop, &c->io, EPOLLIN) < 0) {
+	if (loop_io_mod(this_thread->loop, &c->io, EPOLLIN) < 0) {
 		conn_free(c);
 		return;
 	}
-	loop_timer_set(dm->loop, &c->timer, dm->cfg.limits.linger_ms);
+	loop_timer_set(this_thread->loop, &c->timer, this_thread->limits->linger_ms);
 }
 
 static void conn_linger_read(struct conn *c)
@@ -281,7 +300,8 @@ static void http_date(char *buf, size_t len)
 static int conn_flush(struct conn *c)
 {
 	while (c->out_off < c->out_len) {
-		ssize_t n = send(c->io.fd, c->out + c->out_off, c->out_len - c->out_off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t n =
+		    send(c->io.fd, c->out + c->out_off, c->out_len - c->out_off, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n > 0) {
 			c->out_off += (uint32_t)n;
 			c->sent += (uint64_t)n;
@@ -290,10 +310,10 @@ static int conn_flush(struct conn *c)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN) {
-			if (loop_io_mod(dm->loop, &c->io, EPOLLOUT) < 0)
+			if (loop_io_mod(this_thread->loop, &c->io, EPOLLOUT) < 0)
 				return -1;
 			/* a client that does not read its answer: MinSendRate's cut-off */
-			loop_timer_set(dm->loop, &c->timer, dm->cfg.limits.idle_connection_ms);
+			loop_timer_set(this_thread->loop, &c->timer, this_thread->limits->idle_connection_ms);
 			return 1;
 		}
 		return -1;
@@ -307,13 +327,13 @@ static int conn_flush(struct conn *c)
 /* After an answer is written: close, or read the next request. */
 static void conn_after_answer(struct conn *c)
 {
-	if (c->closing || dm->stopping) {
+	if (c->closing || this_thread->stopping) {
 		conn_linger(c);
 		return;
 	}
 	c->state = CONN_READING;
 	http_scan_init(&c->scan);
-	if (loop_io_mod(dm->loop, &c->io, EPOLLIN) < 0) {
+	if (loop_io_mod(this_thread->loop, &c->io, EPOLLIN) < 0) {
 		conn_free(c);
 		return;
 	}
@@ -321,11 +341,12 @@ static void conn_after_answer(struct conn *c)
 		/* pipelined bytes already read: parse them from the loop, not from under
 		 * whoever answered (a queue timer, a dying session) */
 		c->kick = true;
-		loop_timer_set(dm->loop, &c->timer, 0);
+		loop_timer_set(this_thread->loop, &c->timer, 0);
 		return;
 	}
-	loop_timer_set(dm->loop, &c->timer,
-		       c->len ? dm->cfg.limits.header_wait_ms : dm->cfg.limits.idle_connection_ms);
+	loop_timer_set(this_thread->loop, &c->timer,
+	               c->len ? this_thread->limits->header_wait_ms
+	                      : this_thread->limits->idle_connection_ms);
 }
 
 static void conn_write(struct conn *c, char *out, size_t len, bool close)
@@ -344,7 +365,7 @@ static void conn_write(struct conn *c, char *out, size_t len, bool close)
 }
 
 static void conn_answer_full(struct conn *c, int status, const char *reason, bool close, bool head_method,
-			     const char *extra)
+                             const char *extra)
 {
 	char date[64], body[96], *out;
 	const char *text = http_status_text(status);
@@ -354,11 +375,11 @@ static void conn_answer_full(struct conn *c, int status, const char *reason, boo
 	/* a short plain-text body naming the status; none for 200 (OPTIONS *) */
 	int body_len = status == 200 ? 0 : snprintf(body, sizeof(body), "%d %s\n", status, text);
 	int n = asprintf(&out,
-			 "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: portshare\r\nContent-Type: text/plain\r\n"
-			 "Content-Length: %d\r\n%s%s%s\r\n%s",
-			 status, text, date, body_len, close ? "Connection: close\r\n" : "",
-			 status == 503 ? "Retry-After: 1\r\n" : "", extra ? extra : "",
-			 head_method || !body_len ? "" : body);
+	                 "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: portshare\r\nContent-Type: text/plain\r\n"
+	                 "Content-Length: %d\r\n%s%s%s\r\n%s",
+	                 status, text, date, body_len, close ? "Connection: close\r\n" : "",
+	                 status == 503 ? "Retry-After: 1\r\n" : "", extra ? extra : "",
+	                 head_method || !body_len ? "" : body);
 	if (n < 0) {
 		conn_abort(c);
 		return;
@@ -411,18 +432,66 @@ static void conn_consume(struct conn *c, uint32_t n)
 }
 
 /* The head in c->buf is accepted: answer it, or make it a request for a queue. */
+static void conn_push_to_main(void *p)
+{
+	struct conn *c = p;
+	threads_post(&dm->threads[0], &c->move);
+}
+
+/* A front thread hands a connection with an accepted head to thread 0, which routes
+ * it: the route table, queues and sessions are thread 0's alone. The push waits until
+ * the current batch of events is done, when nothing on this thread's stack still
+ * looks at c. */
+static void conn_move_to_main(struct conn *c, const struct http_head *h)
+{
+	struct thread *t = this_thread;
+	c->moved_head = malloc(sizeof(*h));
+	if (!c->moved_head) {
+		conn_answer_full(c, 503, "NoMemory", true, h->method == HTTP_HEAD, NULL);
+		return;
+	}
+	memcpy(c->moved_head, h, sizeof(*h));
+	loop_timer_cancel(t->loop, &c->timer);
+	loop_io_del(t->loop, &c->io);
+	conn_unlink(c);
+	c->state = CONN_MOVING;
+	c->move.type = THREAD_MSG_CONN;
+	loop_defer_free(t->loop, conn_push_to_main, c);
+}
+
+void conn_adopt(struct conn *c)
+{
+	struct http_head *h = c->moved_head;
+	c->moved_head = NULL;
+	c->state = CONN_READING;
+	conn_link(c);
+	loop_timer_set(this_thread->loop, &c->timer, this_thread->limits->header_wait_ms);
+	c->in_process = true;
+	conn_dispatch(c, h);
+	c->in_process = false;
+	free(h);
+	conn_process(c); /* requests pipelined behind an answered one */
+	if (c->io.fd >= 0 && c->state == CONN_READING && !c->io.registered &&
+	    loop_io_mod(this_thread->loop, &c->io, EPOLLIN) < 0)
+		conn_free(c);
+}
+
 static void conn_dispatch(struct conn *c, const struct http_head *h)
 {
 	uint32_t end = h->skip + h->head_len;
 	bool has_body = h->chunked || h->content_length > 0;
 	bool ka = h->keep_alive && !has_body;
 	bool head_method = h->method == HTTP_HEAD;
-	const struct limits *lim = &dm->cfg.limits;
+	const struct limits *lim = this_thread->limits;
 
+	if (this_thread->index && !h->asterisk_form) {
+		conn_move_to_main(c, h);
+		return;
+	}
 	if (h->asterisk_form) { /* OPTIONS *: about the server, not a resource */
 		conn_consume(c, end);
 		conn_answer_full(c, 200, NULL, !ka, false,
-				 "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH, TRACE\r\n");
+		                 "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH, TRACE\r\n");
 		return;
 	}
 	struct canon_limits cl = {lim->url_segment_max_length, lim->url_segment_max_count};
@@ -485,15 +554,15 @@ static void conn_dispatch(struct conn *c, const struct http_head *h)
 
 static void conn_process(struct conn *c)
 {
-	const struct limits *lim = &dm->cfg.limits;
+	const struct limits *lim = this_thread->limits;
 	struct http_limits hl = {lim->max_request_bytes, lim->max_field_length};
 	c->in_process = true;
 	while (c->io.fd >= 0 && c->state == CONN_READING && c->len) {
-		struct http_head *h = &dm->head;
+		struct http_head *h = &this_thread->head;
 		enum http_head_result res = http_head_parse(&c->scan, c->buf, c->len, &hl, h);
 		if (res == HTTP_HEAD_INCOMPLETE) {
 			if (c->eof)
-				conn_free(c); /* the client gave up mid-head */
+				conn_free(c);      /* the client gave up mid-head */
 			else if (c->len >= c->cap) /* MaxRequestBytes grew by a reload past this buffer */
 				conn_answer_full(c, 431, "Header", true, false, NULL);
 			break;
@@ -506,7 +575,7 @@ static void conn_process(struct conn *c)
 				conn_linger(c);
 			} else
 				conn_answer_full(c, h->status, h->reason ? h->reason : "BadRequest", true,
-						 false, NULL);
+				                 false, NULL);
 			break;
 		}
 		conn_dispatch(c, h);
@@ -558,11 +627,11 @@ static void conn_read(struct conn *c)
 	c->len += (uint32_t)n;
 	c->received += (uint64_t)n;
 	if (was_empty && n > 0) /* the head's clock starts at its first byte */
-		loop_timer_set(dm->loop, &c->timer, dm->cfg.limits.header_wait_ms);
+		loop_timer_set(this_thread->loop, &c->timer, this_thread->limits->header_wait_ms);
 	conn_process(c);
 	if (c->io.fd >= 0 && c->state == CONN_READING && !c->len) {
 		conn_drop_buf(c);
-		loop_timer_set(dm->loop, &c->timer, dm->cfg.limits.idle_connection_ms);
+		loop_timer_set(this_thread->loop, &c->timer, this_thread->limits->idle_connection_ms);
 	}
 }
 
@@ -608,6 +677,8 @@ static void conn_on_io(struct loop_io *io, uint32_t events)
 	case CONN_LINGER:
 		conn_linger_read(c);
 		break;
+	case CONN_MOVING: /* not registered any more: a late event from the same batch */
+		break;
 	}
 }
 
@@ -618,7 +689,7 @@ static void conn_on_timer(struct loop_timer *t)
 	case CONN_READING:
 		if (c->kick) {
 			c->kick = false;
-			loop_timer_set(dm->loop, &c->timer, dm->cfg.limits.header_wait_ms);
+			loop_timer_set(this_thread->loop, &c->timer, this_thread->limits->header_wait_ms);
 			conn_process(c);
 			break;
 		}
@@ -647,10 +718,13 @@ static void conn_on_timer(struct loop_timer *t)
 	case CONN_LINGER:
 		conn_free(c);
 		break;
+	case CONN_MOVING: /* its timer was cancelled */
+		break;
 	}
 }
 
-void conn_returned(struct conn *c, const char *tail, size_t len, bool eof, uint64_t written, uint64_t consumed)
+void conn_returned(struct conn *c, const char *tail, size_t len, bool eof, uint64_t written,
+                   uint64_t consumed)
 {
 	c->sent += written;
 	c->received += consumed;
@@ -661,7 +735,7 @@ void conn_returned(struct conn *c, const char *tail, size_t len, bool eof, uint6
 	c->state = CONN_READING;
 	c->eof = c->eof || eof;
 	http_scan_init(&c->scan);
-	if (dm->stopping) {
+	if (this_thread->stopping) {
 		conn_linger(c); /* finishing up: no next request on this connection */
 		return;
 	}
@@ -673,11 +747,12 @@ void conn_returned(struct conn *c, const char *tail, size_t len, bool eof, uint6
 		memcpy(c->buf, tail, len);
 		c->len = (uint32_t)len;
 	}
-	if (loop_io_mod(dm->loop, &c->io, EPOLLIN) < 0) {
+	if (loop_io_mod(this_thread->loop, &c->io, EPOLLIN) < 0) {
 		conn_free(c);
 		return;
 	}
-	loop_timer_set(dm->loop, &c->timer, len ? dm->cfg.limits.header_wait_ms : dm->cfg.limits.idle_connection_ms);
+	loop_timer_set(this_thread->loop, &c->timer,
+	               len ? this_thread->limits->header_wait_ms : this_thread->limits->idle_connection_ms);
 	conn_process(c);
 	if (c->io.fd >= 0 && c->state == CONN_READING && !c->len && c->eof)
 		conn_free(c);
@@ -700,7 +775,7 @@ void conn_ended(struct conn *c, uint32_t flags)
 void conn_close_idle(void)
 {
 	struct list *p, *t;
-	list_for_each_safe(p, t, &dm->conns)
+	list_for_each_safe(p, t, this_thread->conns)
 	{
 		struct conn *c = container_of(p, struct conn, link);
 		if (c->state == CONN_READING)
@@ -710,8 +785,8 @@ void conn_close_idle(void)
 
 void conn_close_all(void)
 {
-	while (!list_empty(&dm->conns)) {
-		struct conn *c = container_of(dm->conns.next, struct conn, link);
+	while (!list_empty(this_thread->conns)) {
+		struct conn *c = container_of(this_thread->conns->next, struct conn, link);
 		if (c->state == CONN_DELIVERED || c->state == CONN_WRITING) {
 			log_error_answer(c, 0, "Shutdown: response unfinished after the grace period");
 			conn_abort(c);

@@ -12,11 +12,14 @@ const char *addr_format(const struct ps_addr *a, char *buf, size_t len); /* "1.2
 
 /* conn.c */
 void conn_accept(struct endpoint *e, int fd, const struct sockaddr_storage *peer);
+/* Thread 0 takes over a connection a front thread accepted the head of. */
+void conn_adopt(struct conn *c);
 /* The daemon answers a request itself (DESIGN §5); close: then close the connection. */
 void conn_answer(struct conn *c, int status, const char *reason, bool close);
 /* The worker is done with the response and gives the connection back. */
 /* written/consumed: what the worker sent and read since the handoff (0 when unknown). */
-void conn_returned(struct conn *c, const char *tail, size_t len, bool eof, uint64_t written, uint64_t consumed);
+void conn_returned(struct conn *c, const char *tail, size_t len, bool eof, uint64_t written,
+                   uint64_t consumed);
 void conn_ended(struct conn *c, uint32_t end_flags);
 void conn_abort(struct conn *c);
 /* shutdown(SHUT_WR), then drain input briefly and close */
@@ -36,7 +39,8 @@ void conn_close_all(void);
 /* queue.c */
 struct queue *queue_find(const char *name);
 struct attach *queue_attach_find(struct session *s, uint32_t queue_id);
-int queue_create(struct session *s, const struct ps_queue_create *m, struct queue **out, char *err, size_t errlen);
+int queue_create(struct session *s, const struct ps_queue_create *m, struct queue **out, char *err,
+                 size_t errlen);
 int queue_open(struct session *s, const char *name, struct queue **out, char *err, size_t errlen);
 int queue_url_add(struct queue *q, bool admin, const char *text, size_t len, char *err, size_t errlen);
 int queue_url_del(struct queue *q, const char *text, size_t len, char *err, size_t errlen);
@@ -98,6 +102,25 @@ void delegate_idle_check(struct conn *c);
 /* Requests of q served by libraries without the daemon. */
 uint64_t delegate_served(const struct queue *q);
 void delegate_close(void);
+
+/* threads.c */
+/* Sets up thread 0 (the caller); n threads in all. 0 or -1. */
+int threads_init(unsigned n);
+/* Starts the front threads. 0, or -1 with errno. */
+int threads_start(void);
+/* Pushes m onto t's inbox and wakes t if the inbox was empty. */
+void threads_post(struct thread *t, struct thread_msg *m);
+/* Sends the front threads the current limits (after a reload). */
+void threads_limits_changed(void);
+/* Shutdown begins: front threads stop reading new requests and finish what they hold. */
+void threads_stop(void);
+/* Tells the front threads to close everything, waits for them, and takes over
+ * connections still on their way to thread 0 (the caller closes them). */
+void threads_join(void);
+/* Connections the daemon holds, on every thread. */
+uint32_t threads_conns(void);
+/* The thread count to use when none is asked for: the CPUs we may run on, at most THREADS_MAX. */
+unsigned threads_default(void);
 
 /* status.c */
 /* Appends the status text (json or human) to a malloc'd buffer; NULL on no memory. */

@@ -22,30 +22,37 @@
 
 static void endpoint_on_io(struct loop_io *io, uint32_t events);
 
+/* Every thread's copy of a listener is registered exclusively: the kernel wakes one
+ * idle thread per connection, not all of them. EPOLLEXCLUSIVE cannot be modified, so
+ * a pause is a removal and a resume a new registration. */
+#define LISTEN_EVENTS (EPOLLIN | EPOLLEXCLUSIVE)
+
 static void endpoint_resume(struct loop_timer *t)
 {
 	struct endpoint *e = container_of(t, struct endpoint, pause);
-	loop_io_mod(dm->loop, &e->io, EPOLLIN);
+	if (e->io.fd >= 0 && !e->io.registered)
+		loop_io_add(this_thread->loop, &e->io, LISTEN_EVENTS);
 }
 
 /* Out of fds: accept with the reserve fd and close at once, so the client is not left
  * hanging in the backlog, then stop accepting briefly so the loop does not spin. */
 static void endpoint_out_of_fds(struct endpoint *e)
 {
-	if (dm->reserve_fd >= 0) {
-		close(dm->reserve_fd);
+	struct thread *th = this_thread;
+	if (th->reserve_fd >= 0) {
+		close(th->reserve_fd);
 		int fd = accept4(e->io.fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0) {
 			static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
-						   "Connection: close\r\nRetry-After: 1\r\n\r\n";
+			                           "Connection: close\r\nRetry-After: 1\r\n\r\n";
 			send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 			close(fd);
 		}
-		dm->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		th->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
 	log_info("out of file descriptors: new connections refused for %d ms", EMFILE_PAUSE_MS);
-	loop_io_mod(dm->loop, &e->io, 0);
-	loop_timer_set(dm->loop, &e->pause, EMFILE_PAUSE_MS);
+	loop_io_del(th->loop, &e->io);
+	loop_timer_set(th->loop, &e->pause, EMFILE_PAUSE_MS);
 }
 
 static void endpoint_on_io(struct loop_io *io, uint32_t events)
@@ -98,7 +105,8 @@ static int proc_net_listener(uint16_t port, unsigned long *inode, unsigned *uid)
 			char local[64];
 			unsigned st, lport, u;
 			unsigned long ino;
-			if (sscanf(line, " %*d: %63s %*s %x %*s %*s %*s %u %*d %lu", local, &st, &u, &ino) != 4)
+			if (sscanf(line, " %*d: %63s %*s %x %*s %*s %*s %u %*d %lu", local, &st, &u, &ino) !=
+			    4)
 				continue;
 			char *colon = strrchr(local, ':');
 			if (!colon || sscanf(colon + 1, "%x", &lport) != 1)
@@ -172,11 +180,12 @@ static void describe_owner(const struct ps_addr *a, char *err, size_t errlen)
 	char comm[64];
 	pid_t pid = proc_socket_owner(inode, comm, sizeof(comm));
 	if (pid > 0)
-		snprintf(err, errlen, "%s is in use by another program: %s (pid %d, uid %u)", where, comm, (int)pid,
-			 uid);
+		snprintf(err, errlen, "%s is in use by another program: %s (pid %d, uid %u)", where, comm,
+		         (int)pid, uid);
 	else
-		snprintf(err, errlen, "%s is in use by another program of uid %u (run 'ss -ltnp' as root to see it)",
-			 where, uid);
+		snprintf(err, errlen,
+		         "%s is in use by another program of uid %u (run 'ss -ltnp' as root to see it)",
+		         where, uid);
 }
 
 static struct endpoint *endpoint_find(const struct ps_addr *a)
@@ -185,10 +194,35 @@ static struct endpoint *endpoint_find(const struct ps_addr *a)
 	list_for_each_safe(p, t, &dm->endpoints)
 	{
 		struct endpoint *e = container_of(p, struct endpoint, link);
-		if (e->addr.family == a->family && e->addr.port == a->port && !memcmp(e->addr.addr, a->addr, 16))
+		if (e->addr.family == a->family && e->addr.port == a->port &&
+		    !memcmp(e->addr.addr, a->addr, 16))
 			return e;
 	}
 	return NULL;
+}
+
+static void endpoint_init(struct endpoint *e, const struct ps_addr *a, int fd)
+{
+	e->addr = *a;
+	e->io.fd = fd;
+	e->io.fn = endpoint_on_io;
+	e->pause.fn = endpoint_resume;
+	e->unlisten.type = THREAD_MSG_UNLISTEN;
+	e->unlisten.p = e;
+}
+
+/* Closes thread 0's listener (registered or not) and tells each front thread to close
+ * its copy; the port is free once the last copy is closed, microseconds later. */
+static void endpoint_free(struct endpoint *e)
+{
+	for (unsigned i = 1; i < THREADS_MAX; i++)
+		if (e->copies[i])
+			threads_post(&dm->threads[i], &e->copies[i]->unlisten);
+	loop_timer_cancel(dm->loop, &e->pause);
+	loop_io_del(dm->loop, &e->io);
+	close(e->io.fd);
+	e->io.fd = -1;
+	loop_defer_free(dm->loop, free, e);
 }
 
 static int endpoint_open(const struct ps_addr *a, char *err, size_t errlen)
@@ -219,7 +253,8 @@ static int endpoint_open(const struct ps_addr *a, char *err, size_t errlen)
 		if (e == EADDRINUSE)
 			describe_owner(a, err, errlen);
 		else if (e == EACCES)
-			snprintf(err, errlen, "cannot listen on %s: ports below 1024 need CAP_NET_BIND_SERVICE", where);
+			snprintf(err, errlen,
+			         "cannot listen on %s: ports below 1024 need CAP_NET_BIND_SERVICE", where);
 		else
 			snprintf(err, errlen, "cannot listen on %s: %s", where, strerror(e));
 		errno = e;
@@ -231,14 +266,26 @@ static int endpoint_open(const struct ps_addr *a, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	e->addr = *a;
-	e->io.fd = fd;
-	e->io.fn = endpoint_on_io;
-	e->pause.fn = endpoint_resume;
-	if (loop_io_add(dm->loop, &e->io, EPOLLIN) < 0) {
-		close(fd);
-		free(e);
+	endpoint_init(e, a, fd);
+	/* the front threads' copies first: an idle front thread is woken before thread 0 */
+	for (unsigned i = 1; i < dm->nthreads; i++) {
+		struct endpoint *copy = calloc(1, sizeof(*copy));
+		int cfd = copy ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+		if (cfd >= 0)
+			endpoint_init(copy, a, cfd);
+		if (cfd < 0 || loop_io_add(dm->threads[i].loop, &copy->io, LISTEN_EVENTS) < 0) {
+			snprintf(err, errlen, "cannot listen on %s: %s", where, strerror(errno));
+			if (cfd >= 0)
+				close(cfd);
+			free(copy);
+			endpoint_free(e);
+			return -1;
+		}
+		e->copies[i] = copy;
+	}
+	if (loop_io_add(dm->loop, &e->io, LISTEN_EVENTS) < 0) {
 		snprintf(err, errlen, "epoll: %s", strerror(errno));
+		endpoint_free(e);
 		return -1;
 	}
 	list_add_tail(&dm->endpoints, &e->link);
@@ -250,12 +297,8 @@ static void endpoint_close(struct endpoint *e)
 {
 	char where[80];
 	log_info("stopped listening on %s", addr_format(&e->addr, where, sizeof(where)));
-	loop_timer_cancel(dm->loop, &e->pause);
-	loop_io_del(dm->loop, &e->io);
-	close(e->io.fd);
-	e->io.fd = -1;
 	list_del(&e->link);
-	loop_defer_free(dm->loop, free, e);
+	endpoint_free(e);
 }
 
 /* The addresses a port is bound on: the listen list, or both wildcards. */
@@ -384,7 +427,6 @@ void listener_close_all(void)
 	while (!list_empty(&dm->endpoints))
 		endpoint_close(container_of(dm->endpoints.next, struct endpoint, link));
 }
-
 
 bool listener_is_bound(const struct ps_addr *a)
 {

@@ -27,10 +27,11 @@ struct daemon *dm;
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: portshared [--socket PATH] [--state-dir DIR] [--config FILE]\n"
+	fprintf(f, "usage: portshared [--socket PATH] [--state-dir DIR] [--config FILE] [--threads N]\n"
 		   "  --socket PATH     control socket (default " PS_DEFAULT_SOCKET ")\n"
 		   "  --state-dir DIR   persistent state (default " DEFAULT_STATE_DIR ")\n"
 		   "  --config FILE     listen addresses and limits, one per line (see docs/CONFIG.md)\n"
+		   "  --threads N       event-loop threads, 1 to 4 (default: the CPUs it may run on, at most 4)\n"
 		   "Runs in the foreground and logs to stderr. SIGTERM: finish in-flight requests and exit;\n"
 		   "SIGHUP: reload the config file.\n");
 }
@@ -162,6 +163,7 @@ static void begin_stop(void)
 	log_info("stopping: no new connections; in-flight requests have %u ms to finish",
 		 dm->cfg.limits.shutdown_grace_ms);
 	listener_close_all();
+	threads_stop();
 	loop_timer_cancel(dm->loop, &dm->ctl_pause);
 	loop_io_del(dm->loop, &dm->ctl);
 	close(dm->ctl.fd);
@@ -182,6 +184,7 @@ static void reload(void)
 		return;
 	}
 	dm->cfg = next;
+	threads_limits_changed();
 	if (!dm->stopping) {
 		listener_resync();
 		delegate_routes_changed(); /* the snapshot carries the limits too */
@@ -219,12 +222,14 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {{"socket", required_argument, 0, 's'},
 					     {"state-dir", required_argument, 0, 'd'},
 					     {"config", required_argument, 0, 'c'},
+					     {"threads", required_argument, 0, 't'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 	static struct daemon d;
 	dm = &d;
 	dm->socket_path = PS_DEFAULT_SOCKET;
 	dm->state_dir = DEFAULT_STATE_DIR;
+	unsigned nthreads = threads_default();
 	int o;
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
@@ -237,6 +242,17 @@ int main(int argc, char **argv)
 		case 'c':
 			dm->cfg.path = optarg;
 			break;
+		case 't': {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+			if (*end || n < 1 || n > THREADS_MAX) {
+				fprintf(stderr, "portshared: --threads takes a number from 1 to %d, not '%s'\n",
+					THREADS_MAX, optarg);
+				return 2;
+			}
+			nthreads = (unsigned)n;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -271,9 +287,8 @@ int main(int argc, char **argv)
 	list_init(&dm->conns);
 	dm->loop = loop_new();
 	dm->routes = route_new();
-	dm->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	dm->snapshot_fd = -1;
-	if (!dm->loop || !dm->routes) {
+	if (!dm->loop || !dm->routes || threads_init(nthreads) < 0) {
 		fprintf(stderr, "portshared: out of memory at start-up\n");
 		return 1;
 	}
@@ -288,13 +303,21 @@ int main(int argc, char **argv)
 		unlink(dm->socket_path);
 		return 1;
 	}
-	log_info("ready (socket %s, state %s, pid %d)", dm->socket_path, dm->state_dir, (int)getpid());
+	if (threads_start() < 0) {
+		fprintf(stderr, "portshared: cannot start the event-loop threads: %s\n", strerror(errno));
+		unlink(dm->socket_path);
+		threads_join();
+		return 1;
+	}
+	log_info("ready (socket %s, state %s, pid %d, %u thread%s)", dm->socket_path, dm->state_dir, (int)getpid(),
+		 dm->nthreads, dm->nthreads == 1 ? "" : "s");
 	notify_systemd("READY=1");
 	int rc = loop_run(dm->loop);
 	notify_systemd("STOPPING=1");
+	listener_close_all();
+	threads_join();
 	conn_close_all();
 	session_close_all();
-	listener_close_all();
 	delegate_close();
 	route_free(dm->routes);
 	loop_free(dm->loop);

@@ -46,7 +46,7 @@ static void render_endpoints(FILE *f, bool json)
 			} else {
 				char a[80];
 				fprintf(f, "  %-28s %s\n", addr_format(&want[i], a, sizeof(a)),
-					bound ? "bound" : "not bound");
+				        bound ? "bound" : "not bound");
 			}
 			first = false;
 		}
@@ -65,11 +65,13 @@ static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 	if (json) {
 		fprintf(f, "%s{\"name\":", first ? "" : ",");
 		json_str(f, q->name);
-		fprintf(f,
-			",\"persistent\":%s,\"depth\":%u,\"max_length\":%u,\"served\":%llu,\"delegated\":%llu,"
-			"\"refused\":%llu,\"urls\":[",
-			q->persistent ? "true" : "false", q->depth, q->max_length, (unsigned long long)(q->served + delegated),
-			(unsigned long long)delegated, (unsigned long long)q->refused);
+		fprintf(
+		    f,
+		    ",\"persistent\":%s,\"depth\":%u,\"max_length\":%u,\"served\":%llu,\"delegated\":%llu,"
+		    "\"refused\":%llu,\"urls\":[",
+		    q->persistent ? "true" : "false", q->depth, q->max_length,
+		    (unsigned long long)(q->served + delegated), (unsigned long long)delegated,
+		    (unsigned long long)q->refused);
 		for (size_t i = 0; i < q->nurls; i++) {
 			url_prefix_format(&q->urls[i], u, sizeof(u));
 			fputs(i ? "," : "", f);
@@ -77,10 +79,10 @@ static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 		}
 		fputs("],\"workers\":[", f);
 	} else {
-		fprintf(f, "  %s%s: depth %u/%u, served %llu (%llu by the worker alone), refused %llu\n", q->name,
-			q->persistent ? " (persistent)" : "", q->depth, q->max_length,
-			(unsigned long long)(q->served + delegated), (unsigned long long)delegated,
-			(unsigned long long)q->refused);
+		fprintf(f, "  %s%s: depth %u/%u, served %llu (%llu by the worker alone), refused %llu\n",
+		        q->name, q->persistent ? " (persistent)" : "", q->depth, q->max_length,
+		        (unsigned long long)(q->served + delegated), (unsigned long long)delegated,
+		        (unsigned long long)q->refused);
 		for (size_t i = 0; i < q->nurls; i++) {
 			url_prefix_format(&q->urls[i], u, sizeof(u));
 			fprintf(f, "    url    %s\n", u);
@@ -95,19 +97,39 @@ static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 		const struct session *s = a->s;
 		if (json) {
 			fprintf(f, "%s{\"pid\":%d,\"uid\":%u,\"user\":", wfirst ? "" : ",", (int)s->pid,
-				(unsigned)s->uid);
+			        (unsigned)s->uid);
 			json_str(f, s->user);
 			fputs(",\"program\":", f);
 			json_str(f, s->program);
-			fprintf(f, ",\"receives\":%u,\"draining\":%s}", a->receives, a->draining ? "true" : "false");
+			fprintf(f, ",\"receives\":%u,\"draining\":%s}", a->receives,
+			        a->draining ? "true" : "false");
 		} else {
-			fprintf(f, "    worker pid %d (%s, user %s), %u receive%s waiting%s\n", (int)s->pid, s->program,
-				s->user, a->receives, a->receives == 1 ? "" : "s", a->draining ? ", draining" : "");
+			fprintf(f, "    worker pid %d (%s, user %s), %u receive%s waiting%s\n", (int)s->pid,
+			        s->program, s->user, a->receives, a->receives == 1 ? "" : "s",
+			        a->draining ? ", draining" : "");
 		}
 		wfirst = false;
 	}
 	if (json)
 		fputs("]}", f);
+}
+
+/* Per event-loop thread: connections held now and accepted so far. */
+static void render_threads(FILE *f, bool json)
+{
+	fputs(json ? "\"threads\":[" : "threads:", f);
+	for (unsigned i = 0; i < dm->nthreads; i++) {
+		const struct thread *t = &dm->threads[i];
+		uint32_t n = atomic_load_explicit(&t->nconns, memory_order_relaxed);
+		uint64_t a = atomic_load_explicit(&t->accepted, memory_order_relaxed);
+		if (json)
+			fprintf(f, "%s{\"connections\":%u,\"accepted\":%llu}", i ? "," : "", n,
+			        (unsigned long long)a);
+		else
+			fprintf(f, " [%u] %u held, %llu accepted%s", i, n, (unsigned long long)a,
+			        i + 1 == dm->nthreads ? "\n" : ";");
+	}
+	fputs(json ? "]," : "", f);
 }
 
 char *status_render(bool json, size_t *len)
@@ -116,7 +138,7 @@ char *status_render(bool json, size_t *len)
 	FILE *f = open_memstream(&buf, len);
 	if (!f)
 		return NULL;
-	uint32_t in_workers = 0;
+	uint32_t in_workers = 0, nconns = threads_conns();
 	struct list *p, *t;
 	list_for_each_safe(p, t, &dm->conns)
 	{
@@ -125,11 +147,12 @@ char *status_render(bool json, size_t *len)
 	if (json) {
 		fprintf(f, "{\"version\":1,\"pid\":%d,\"socket\":", (int)getpid());
 		json_str(f, dm->socket_path);
-		fprintf(f, ",\"connections\":%u,\"connections_in_workers\":%u,", dm->nconns, in_workers);
+		fprintf(f, ",\"connections\":%u,\"connections_in_workers\":%u,", nconns, in_workers);
 	} else {
-		fprintf(f, "portshared pid %d, socket %s, %u connection%s (%u held by workers)\n", (int)getpid(),
-			dm->socket_path, dm->nconns, dm->nconns == 1 ? "" : "s", in_workers);
+		fprintf(f, "portshared pid %d, socket %s, %u connection%s (%u held by workers)\n",
+		        (int)getpid(), dm->socket_path, nconns, nconns == 1 ? "" : "s", in_workers);
 	}
+	render_threads(f, json);
 	render_endpoints(f, json);
 	fputs(json ? ",\"queues\":[" : "queues:\n", f);
 	bool first = true;

@@ -3,6 +3,8 @@
 #ifndef PS_DAEMON_TYPES_H
 #define PS_DAEMON_TYPES_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,8 +21,8 @@
 struct list {
 	struct list *prev, *next;
 };
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
-#define list_for_each_safe(pos, tmp, head)                                                                     \
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+#define list_for_each_safe(pos, tmp, head)                                                                   \
 	for (pos = (head)->next, tmp = pos->next; pos != (head); pos = tmp, tmp = pos->next)
 static inline void list_init(struct list *l)
 {
@@ -54,7 +56,48 @@ enum conn_state {
 	CONN_QUEUED,    /* a request waits in a queue; input not watched */
 	CONN_DELIVERED, /* a worker owns the connection; registered with events = 0 */
 	CONN_LINGER,    /* FIN sent; draining input briefly before close (lingering close) */
+	CONN_MOVING,    /* head accepted on another thread; on its way to the main thread */
 };
+
+#define THREADS_MAX 4
+
+/* A message between event-loop threads (threads.c), pushed onto the receiver's inbox
+ * without a lock; whoever sends it stops touching what it carries. */
+enum thread_msg_type {
+	THREAD_MSG_CONN,     /* to the main thread: a connection with an accepted head */
+	THREAD_MSG_UNLISTEN, /* to a front thread: close this listener copy */
+	THREAD_MSG_LIMITS,   /* to a front thread: the limits after a reload */
+	THREAD_MSG_STOP,     /* to a front thread: shutting down, finish what you hold */
+	THREAD_MSG_EXIT,     /* to a front thread: close everything and return */
+};
+struct thread_msg {
+	struct thread_msg *next;
+	enum thread_msg_type type;
+	void *p; /* THREAD_MSG_CONN: struct conn; UNLISTEN: struct endpoint; LIMITS: struct limits */
+};
+
+/* One event-loop thread. Thread 0 (the main thread) owns queues, sessions, routes and
+ * every connection from routing on; the others ("front" threads) accept, read and check
+ * request heads, answer the bad ones, and hand each accepted head to thread 0. */
+struct thread {
+	unsigned index;
+	struct loop *loop;
+	pthread_t tid;
+	const struct limits *limits; /* thread 0: the daemon's; front threads: own_limits */
+	struct limits own_limits;
+	struct list *conns; /* the connections this thread owns */
+	struct list own_conns;
+	_Atomic uint32_t nconns;
+	_Atomic uint64_t accepted;
+	int reserve_fd; /* closed to accept-and-refuse when out of fds */
+	bool stopping;
+	_Atomic(struct thread_msg *) inbox; /* newest first */
+	struct loop_io wake;                /* eventfd: the inbox became non-empty */
+	struct thread_msg stop_msg, exit_msg;
+	struct http_head head; /* scratch: the head being parsed */
+};
+
+extern _Thread_local struct thread *this_thread;
 
 /* One request the daemon routed to a queue; lives until RETURN/END or an answer. */
 struct request {
@@ -65,8 +108,8 @@ struct request {
 	struct list link;      /* queue->pending while queued; owner->requests while delivered */
 	char *data;            /* head then tail bytes, owned */
 	uint32_t head_len, tail_len;
-	char *path, *host;     /* owned */
-	uint32_t cap;          /* allocated size of data */
+	char *path, *host; /* owned */
+	uint32_t cap;      /* allocated size of data */
 	uint8_t method;
 	bool has_body;
 	bool keep_alive;
@@ -89,16 +132,18 @@ struct conn {
 	char *buf; /* bytes read, not handed off; NULL when none (idle connections hold no buffer) */
 	uint32_t len, cap;
 	struct http_scan scan;
-	bool eof;               /* the client's FIN was seen */
-	bool closing;           /* answer, then close */
-	bool in_process;        /* conn_process is on the stack */
-	bool kick;              /* bytes wait in buf: parse them from the timer */
-	char *out;              /* the daemon's own answer, being written */
+	bool eof;        /* the client's FIN was seen */
+	bool closing;    /* answer, then close */
+	bool in_process; /* conn_process is on the stack */
+	bool kick;       /* bytes wait in buf: parse them from the timer */
+	char *out;       /* the daemon's own answer, being written */
 	uint32_t out_len, out_off;
-	struct request *req;    /* queued or delivered */
-	uint32_t *cached_by;    /* ids of sessions holding a copy of the fd */
+	struct request *req; /* queued or delivered */
+	uint32_t *cached_by; /* ids of sessions holding a copy of the fd */
 	uint32_t ncached, capcached;
 	uint64_t requests;
+	struct http_head *moved_head; /* CONN_MOVING: the accepted head, for thread 0 */
+	struct thread_msg move;
 	/* every byte sent to and read from the socket, by the daemon and (reported in
 	 * RETURN) by workers: the kernel's written/consumed counters, without asking it */
 	uint64_t sent, received;
@@ -159,20 +204,25 @@ struct session {
 	bool hello;
 	bool admin;
 	bool dead;
-	bool killed; /* the daemon ended it (protocol error); its process may live on */
+	bool killed;              /* the daemon ended it (protocol error); its process may live on */
 	struct shared_page *page; /* delegation (DESIGN §6): mapped by both sides, or NULL */
-	struct list attached; /* struct attach */
-	struct list requests; /* delivered, not yet returned */
+	struct list attached;     /* struct attach */
+	struct list requests;     /* delivered, not yet returned */
 	struct outmsg *out_head, *out_tail;
 	size_t out_bytes;
 	struct list link;
 };
 
+/* A listening socket. The primary is thread 0's (on dm->endpoints); each front thread
+ * has a copy (a dup of the fd) registered with EPOLLEXCLUSIVE in its own loop, and
+ * frees it itself when told to (THREAD_MSG_UNLISTEN). */
 struct endpoint {
 	struct ps_addr addr; /* with the port */
 	struct loop_io io;
 	struct loop_timer pause; /* accept paused after EMFILE */
 	struct list link;
+	struct endpoint *copies[THREADS_MAX]; /* primary: per front thread, or NULL */
+	struct thread_msg unlisten;           /* copy: the message that closes it */
 };
 
 struct daemon {
@@ -181,24 +231,24 @@ struct daemon {
 	struct route_table *routes;
 	const char *socket_path;
 	const char *state_dir;
-	struct loop_io ctl; /* the control socket's listener */
+	struct loop_io ctl;          /* the control socket's listener */
 	struct loop_timer ctl_pause; /* accepting sessions paused after EMFILE */
-	struct loop_io sig; /* signalfd */
+	struct loop_io sig;          /* signalfd */
 	struct list endpoints, sessions, queues, conns;
-	uint64_t next_conn_id, next_req_id;
+	_Atomic uint64_t next_conn_id; /* connections are accepted on every thread */
+	uint64_t next_req_id;
 	uint32_t next_queue_id, next_session_id;
-	uint32_t nconns;
+	struct thread threads[THREADS_MAX]; /* [0] is the main thread */
+	unsigned nthreads;
 	bool stopping;
 	struct loop_timer stop_timer;
 	uint64_t stop_deadline_ms;
-	int reserve_fd; /* closed to accept-and-refuse when out of fds */
 	uint64_t routes_generation; /* bumped on every route change */
 	int snapshot_fd;            /* the published route snapshot (sealed memfd), or -1 */
 	uint64_t snapshot_generation;
 	uint32_t snapshot_size;
 	struct loop_timer publish; /* route changes are published after a short quiet spell */
-	struct http_head head; /* scratch: the head being parsed (one thread) */
-	char msg[PS_MSG_MAX];  /* scratch: encode/receive buffer */
+	char msg[PS_MSG_MAX];      /* scratch: encode/receive buffer */
 };
 
 extern struct daemon *dm;

@@ -519,7 +519,10 @@ class Daemon(Proc):
         self.sock = sock
         self.state_dir = state_dir
         self.config = config
-        argv = [story.bin("portshared"), "--socket", sock, "--state-dir", state_dir]
+        # two event-loop threads unless told otherwise: the whole suite proves the
+        # hand-over from a front thread to the main thread
+        threads = os.environ.get("PORTSHARE_TEST_THREADS", "2")
+        argv = [story.bin("portshared"), "--socket", sock, "--state-dir", state_dir, "--threads", threads]
         if config:
             argv += ["--config", config]
         Proc.__init__(self, story, argv, name, env)
