@@ -713,7 +713,8 @@ static void conn_on_timer(struct loop_timer *t)
 			conn_free(c);
 			break;
 		}
-		delegate_idle_check(c);
+		if (!queue_response_wait(c))
+			delegate_idle_check(c);
 		break;
 	case CONN_LINGER:
 		conn_free(c);

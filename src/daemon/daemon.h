@@ -55,6 +55,9 @@ void queue_push(struct queue *q, struct request *req);
  * it) or a dead worker's; each is tried a few times, then answered 503. */
 void queue_requeue(struct request *req, bool nofd);
 void queue_request_timeout(struct conn *c);
+/* ResponseWait of a delivered request's queue (its timer fired): true if it handled the
+ * timer (answered, aborted or re-armed), false if the request is no longer waited on. */
+bool queue_response_wait(struct conn *c);
 void request_free(struct request *r);
 bool queue_busy(void); /* shutdown: anything still queued or delivered? */
 
@@ -97,6 +100,8 @@ enum delegate_state {
 	DELEGATE_WRITING,   /* a response was begun and not finished (or the record is torn) */
 };
 enum delegate_state delegate_judge(const struct session *s, const struct request *r);
+/* Whether the library recorded a complete response on r's delegated connection. */
+bool delegate_answered(const struct request *r);
 /* The absolute idle limit of a delegated connection (its timer fired). */
 void delegate_idle_check(struct conn *c);
 /* Requests of q served by libraries without the daemon. */

@@ -51,7 +51,7 @@ static void delegate_publish(struct loop_timer *t)
 		if (fd >= 0)
 			close(fd);
 		log_info("cannot publish the route snapshot: %s; delegated requests go through the daemon",
-			 strerror(errno));
+		         strerror(errno));
 		loop_timer_set(dm->loop, t, 1000);
 		return;
 	}
@@ -75,7 +75,8 @@ void delegate_routes_changed(void)
 	{
 		struct session *s = container_of(p, struct session, link);
 		if (s->page)
-			__atomic_store_n(&s->page->routes_generation, dm->routes_generation, __ATOMIC_RELEASE);
+			__atomic_store_n(&s->page->routes_generation, dm->routes_generation,
+			                 __ATOMIC_RELEASE);
 	}
 	dm->publish.fn = delegate_publish;
 	if (!loop_timer_armed(&dm->publish))
@@ -87,8 +88,8 @@ void delegate_send_routes(struct session *s)
 	if (!s->page || dm->snapshot_fd < 0 || s->dead)
 		return;
 	struct ps_msg m = {.hdr = {.type = PS_MSG_SHM}};
-	m.u.shm = (struct ps_shm){.generation = dm->snapshot_generation, .kind = PS_SHM_ROUTES,
-				  .size = dm->snapshot_size};
+	m.u.shm = (struct ps_shm){
+	    .generation = dm->snapshot_generation, .kind = PS_SHM_ROUTES, .size = dm->snapshot_size};
 	session_send_fd(s, &m, dm->snapshot_fd);
 }
 
@@ -146,7 +147,8 @@ static int delegate_slot(const struct session *s, uint64_t conn_id, struct share
 		uint64_t seq = __atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE);
 		memcpy(out, sl, sizeof(*out));
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if ((seq & 1) || __atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE) != seq || out->conn_id != conn_id)
+		if ((seq & 1) || __atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE) != seq ||
+		    out->conn_id != conn_id)
 			return -1;
 		return 1;
 	}
@@ -176,6 +178,12 @@ static uint64_t now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+bool delegate_answered(const struct request *r)
+{
+	struct shared_slot sl;
+	return r->delegated && r->owner && delegate_slot(r->owner, r->conn->id, &sl) == 1 && sl.responses;
 }
 
 void delegate_idle_check(struct conn *c)

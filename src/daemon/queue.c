@@ -51,13 +51,15 @@ static struct attach *attach_new(struct queue *q, struct session *s, bool creato
 	return a;
 }
 
-int queue_create(struct session *s, const struct ps_queue_create *m, struct queue **out, char *err, size_t errlen)
+int queue_create(struct session *s, const struct ps_queue_create *m, struct queue **out, char *err,
+                 size_t errlen)
 {
 	bool persistent = m->opt_flags & PS_QUEUE_PERSISTENT;
 	struct queue *q = queue_find(m->name);
 	if (q) {
-		snprintf(err, errlen, "queue %s already exists (created by pid %d, user %s); open it to join it",
-			 q->name, (int)q->creator_pid, q->creator_user);
+		snprintf(err, errlen,
+		         "queue %s already exists (created by pid %d, user %s); open it to join it", q->name,
+		         (int)q->creator_pid, q->creator_user);
 		return PS_EEXIST;
 	}
 	if (persistent && !s->admin) {
@@ -85,7 +87,7 @@ int queue_create(struct session *s, const struct ps_queue_create *m, struct queu
 	}
 	list_add_tail(&dm->queues, &q->link);
 	log_info("queue %s created by pid %d (user %s)%s", q->name, (int)s->pid, s->user,
-		 persistent ? ", persistent" : "");
+	         persistent ? ", persistent" : "");
 	*out = q;
 	return 0;
 }
@@ -153,7 +155,7 @@ int queue_url_add(struct queue *q, bool admin, const char *text, size_t len, cha
 		char f[PS_PREFIX_MAX + 64];
 		url_prefix_format(&p, f, sizeof(f));
 		snprintf(err, errlen, "%s is already registered by queue %s (pid %d, user %s)", f, h->name,
-			 (int)h->creator_pid, h->creator_user);
+		         (int)h->creator_pid, h->creator_user);
 		return PS_EEXIST;
 	}
 	if (rc < 0) {
@@ -313,13 +315,15 @@ static void request_deliver(struct attach *a, struct request *r)
 	r->owner = a->s;
 	list_add_tail(&a->s->requests, &r->link);
 	loop_io_mod(dm->loop, &c->io, 0);
-	r->written0 = c->sent;
+	r->written0 = r->wait_written = c->sent;
 	r->consumed0 = c->received;
 	a->receives--;
 	if (session_deliver(a->s, r) == 0) {
 		/* not on the request path: fires once per idle period, for the absolute idle
-		 * limit of delegated connections and for a worker's copy dropped without END */
-		loop_timer_set(dm->loop, &c->timer, dm->cfg.limits.idle_connection_ms);
+		 * limit of delegated connections and for a worker's copy dropped without END;
+		 * sooner when the queue has a ResponseWait */
+		uint32_t wait = a->q->response_wait_ms, idle = dm->cfg.limits.idle_connection_ms;
+		loop_timer_set(dm->loop, &c->timer, wait && wait < idle ? wait : idle);
 	} else {
 		/* the session is going away: the request goes to the next receive */
 		r->owner = NULL;
@@ -405,6 +409,39 @@ void queue_request_timeout(struct conn *c)
 	r->queue->depth--;
 	c->state = CONN_READING; /* no longer queued: request_free must not count it again */
 	conn_answer(c, 503, "Timer_QueueWait", false);
+}
+
+/* ResponseWait (DESIGN §5): while a delivered request is owed its response, the worker
+ * may go at most response_wait_ms without writing any of it. Nothing written when it
+ * expires: the daemon answers 503 and closes (its shutdown also ends the worker's copy,
+ * so no second response can follow). Part written and then nothing for a whole period:
+ * the worker stopped half-way, and the connection is aborted. A response that keeps
+ * flowing (a stream) is left alone; so is everything after the first complete response
+ * of a delegated connection, which the daemon does not see. */
+bool queue_response_wait(struct conn *c)
+{
+	struct request *r = c->req;
+	if (!r || !r->owner || !r->queue || !r->queue->response_wait_ms || r->answered)
+		return false;
+	if (delegate_answered(r)) {
+		r->answered = true;
+		return false;
+	}
+	uint64_t written, consumed;
+	conn_tcp_counters(c, &written, &consumed);
+	if (written == r->written0) {
+		conn_answer(c, 503, "Timer_ResponseWait", true);
+		return true;
+	}
+	if (written == r->wait_written) {
+		log_error_answer(c, 0,
+		                 "Timer_ResponseWait: the worker stopped in the middle of its response");
+		conn_abort(c);
+		return true;
+	}
+	r->wait_written = written;
+	loop_timer_set(dm->loop, &c->timer, r->queue->response_wait_ms);
+	return true;
 }
 
 bool queue_busy(void)

@@ -117,6 +117,8 @@ struct request {
 	uint32_t nofd;                /* NOFD answers for this request so far */
 	uint32_t requeues;            /* times a dead worker's request went back */
 	uint64_t written0, consumed0; /* TCP byte counters at handoff (DESIGN §2a) */
+	uint64_t wait_written;        /* ResponseWait: bytes written at its last check */
+	bool answered;                /* ResponseWait: a response is complete, no more checks */
 };
 
 /* A client connection. The daemon keeps its own fd (io.fd) for the connection's

@@ -789,7 +789,8 @@ class Story:
         return p
 
     def testworker(self, urls=(), queue=None, mode=None, open_=False, persistent=False,
-                   max_length=None, text=None, count=None, sock=None, ready=True, max_body=None):
+                   max_length=None, text=None, count=None, sock=None, ready=True, max_body=None,
+                   trigger=None, response_wait_ms=None):
         argv = [self.bin("testworker"), "--socket", sock or self._sock()]
         for u in urls:
             argv += ["--url", u]
@@ -803,6 +804,10 @@ class Story:
             argv += ["--max-length", str(max_length)]
         if max_body is not None:
             argv += ["--max-body", str(max_body)]
+        if response_wait_ms is not None:
+            argv += ["--response-wait", str(response_wait_ms)]
+        if trigger is not None:
+            argv += ["--trigger", trigger]
         if text is not None:
             argv += ["--text", text]
         if mode:

@@ -38,12 +38,14 @@ enum mode {
 	MODE_DIE,
 	MODE_DIE_MID_RESPONSE,
 	MODE_HANG,
-	MODE_STALL_AFTER
+	MODE_STALL_AFTER,
+	MODE_HANG_MID_RESPONSE
 };
 
 static const char *const mode_names[] = {"serve",   "noreceive",       "close",       "clear-nonblock",
                                          "fdlimit", "upgrade",         "upload-echo", "exit-after",
-                                         "die",     "die-mid-response", "hang",        "stall-after"};
+                                         "die",     "die-mid-response", "hang",        "stall-after",
+                                         "hang-mid-response"};
 
 struct options {
 	const char *socket_path;
@@ -54,6 +56,7 @@ struct options {
 	bool persistent;
 	uint32_t max_length;
 	uint64_t max_body;
+	uint32_t response_wait_ms;
 	const char *text;
 	enum mode mode;
 	long count;
@@ -86,13 +89,14 @@ static void usage(void)
 {
 	fprintf(stderr,
 	        "usage: testworker --socket PATH [--url PREFIX]... [--queue NAME] [--open] [--persistent]\n"
-	        "       [--max-length N] [--max-body N] [--text T] [--mode MODE] [--count N]\n"
+	        "       [--max-length N] [--max-body N] [--response-wait MS] [--text T] [--mode MODE] [--count N]\n"
 	        "       [--trigger SUBSTR] [--usr1-add PREFIX]... [--usr1-remove PREFIX]...\n"
 	        "modes: serve noreceive close clear-nonblock fdlimit upgrade upload-echo exit-after die\n"
 	        "       die-mid-response hang stall-after\n"
 	        "  hang: holds the request unanswered until SIGTERM (says so on stderr first)\n"
+	        "  hang-mid-response: writes part of a response, then hangs as hang does\n"
 	        "  stall-after: serves --count requests, then never calls ps_receive again (stays alive)\n"
-	        "  --trigger: die, die-mid-response and hang act only on paths containing SUBSTR\n"
+	        "  --trigger: die, die-mid-response and the hang modes act only on paths containing SUBSTR\n"
 	        "  --usr1-add/--usr1-remove: on SIGUSR1 add/remove these URLs, then print\n"
 	        "    'testworker: usr1 done N' (N counts the signals handled) on stdout\n");
 	exit(2);
@@ -108,6 +112,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	    {"persistent", no_argument, NULL, 'p'},
 	    {"max-length", required_argument, NULL, 'm'},
 	    {"max-body", required_argument, NULL, 'b'},
+	    {"response-wait", required_argument, NULL, 'W'},
 	    {"text", required_argument, NULL, 't'},
 	    {"mode", required_argument, NULL, 'M'},
 	    {"count", required_argument, NULL, 'c'},
@@ -147,6 +152,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'b':
 			o->max_body = strtoull(optarg, NULL, 10);
+			break;
+		case 'W':
+			o->response_wait_ms = (uint32_t)strtoul(optarg, NULL, 10);
 			break;
 		case 't':
 			o->text = optarg;
@@ -464,8 +472,13 @@ static void sleep_ms(long ms);
 
 /* Holds the request without answering until SIGTERM: the library has read it (so the
  * daemon, if this process dies now, must not deliver it again). */
-static void hang(ps_request *r)
+static void hang(ps_request *r, bool mid_response)
 {
+	char part[100];
+
+	memset(part, 'x', sizeof(part));
+	if (mid_response && ps_respond_begin(r, 200, NULL, 0, 1000) == 0)
+		ps_respond_write(r, part, sizeof(part));
 	fprintf(stderr, "testworker: hanging on %s %s\n", ps_request_method(r), ps_request_path(r));
 	for (long i = 0; !stop_requested && i < 100L * 3600 * 24; i++)
 		sleep_ms(10);
@@ -501,8 +514,9 @@ static void handle(ps_request *r, const struct options *o)
 			serve(r, o, NULL, 0);
 		break;
 	case MODE_HANG:
+	case MODE_HANG_MID_RESPONSE:
 		if (triggered(r, o))
-			hang(r);
+			hang(r, o->mode == MODE_HANG_MID_RESPONSE);
 		else
 			serve(r, o, NULL, 0);
 		break;
@@ -547,7 +561,8 @@ int main(int argc, char **argv)
 		rc = ps_queue_open(c, o.queue, &q);
 	} else {
 		ps_queue_opts qo = {
-		    .persistent = o.persistent, .max_length = o.max_length, .max_body = o.max_body};
+		    .persistent = o.persistent, .max_length = o.max_length, .max_body = o.max_body,
+		    .response_wait_ms = o.response_wait_ms};
 		rc = ps_queue_create(c, o.queue, &qo, &q);
 	}
 	if (rc < 0)
