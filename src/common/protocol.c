@@ -54,6 +54,8 @@ static size_t fixed_size(unsigned type)
 		return sizeof(struct ps_end);
 	case PS_MSG_SHM:
 		return sizeof(struct ps_shm);
+	case PS_MSG_LIMITS:
+		return sizeof(struct ps_limits);
 	default:
 		return 0;
 	}
@@ -77,6 +79,7 @@ static const char *const type_names[PS_MSG_TYPE_END] = {
     [PS_MSG_STATUS] = "STATUS",
     [PS_MSG_STATUS_DATA] = "STATUS_DATA",
     [PS_MSG_SHM] = "SHM",
+    [PS_MSG_LIMITS] = "LIMITS",
 };
 
 const char *protocol_type_name(unsigned type)
@@ -188,6 +191,11 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *npar
 			return "SHM unknown kind";
 		if (m->u.shm.size == 0 || m->u.shm.size > PS_SHM_SIZE_MAX)
 			return "SHM size out of range";
+		return NULL;
+	case PS_MSG_LIMITS:
+		if (!m->u.limits.entity_body_ms || !m->u.limits.drain_entity_body_ms ||
+		    !m->u.limits.min_send_rate)
+			return "LIMITS with a zero limit";
 		return NULL;
 	default:
 		return "unknown message type";
@@ -335,6 +343,9 @@ ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap)
 		break;
 	case PS_MSG_END:
 		w.u.end.reserved = 0;
+		break;
+	case PS_MSG_LIMITS:
+		w.u.limits.reserved = 0;
 		break;
 	case PS_MSG_STATUS_DATA:
 		parts[nparts] = w.text;

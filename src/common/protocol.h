@@ -54,6 +54,7 @@ enum ps_msg_type {
 	PS_MSG_STATUS = 15,      /* ctl->d: flags; d answers STATUS_DATA... */
 	PS_MSG_STATUS_DATA = 16, /* d->ctl: a piece of the status text; flag MORE */
 	PS_MSG_SHM = 17,         /* d->c: a memfd to map: the session page, or a route snapshot */
+	PS_MSG_LIMITS = 18,      /* d->c: the limits the library enforces (after HELLO, on reload) */
 	PS_MSG_TYPE_END          /* first unused number */
 };
 
@@ -175,6 +176,15 @@ struct ps_end {
 #define PS_SHM_SESSION_PAGE 1u /* shared, writable by the library: counters, delegated slots */
 #define PS_SHM_ROUTES 2u       /* sealed, read-only: the route snapshot of `generation` */
 #define PS_SHM_SIZE_MAX (1u << 30)
+/* What the library enforces on connections it holds, where the daemon cannot see
+ * (DESIGN §5): EntityBody, DrainEntityBody, MinSendRate. */
+struct ps_limits {
+	uint32_t entity_body_ms;       /* longest silence while a request body is read */
+	uint32_t drain_entity_body_ms; /* longest time to drain an unread body after a response */
+	uint32_t min_send_rate;        /* bytes/s a client must accept while a response waits */
+	uint32_t reserved;
+};
+
 struct ps_shm {
 	uint64_t generation; /* ROUTES: the snapshot's generation */
 	uint32_t kind;
@@ -199,6 +209,7 @@ struct ps_msg {
 		struct ps_return ret;
 		struct ps_end end;
 		struct ps_shm shm;
+		struct ps_limits limits;
 	} u;
 	const char *text; /* REPLY text, URL prefix, STATUS_DATA piece */
 	size_t text_len;

@@ -67,6 +67,9 @@ int session_deliver(struct session *s, struct request *req);
 /* Sends a message with an fd (SHM); the fd stays the caller's. 0 or -1. */
 int session_send_fd(struct session *s, const struct ps_msg *m, int fd);
 void session_send_conn_closed(uint32_t session_id, uint64_t conn_id);
+/* LIMITS: what the library enforces (EntityBody, DrainEntityBody, MinSendRate). */
+void session_send_limits(struct session *s);
+void session_send_limits_all(void); /* after a reload */
 void session_close_all(void);
 
 /* listener.c */

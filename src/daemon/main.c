@@ -185,6 +185,7 @@ static void reload(void)
 	}
 	dm->cfg = next;
 	threads_limits_changed();
+	session_send_limits_all();
 	if (!dm->stopping) {
 		listener_resync();
 		delegate_routes_changed(); /* the snapshot carries the limits too */

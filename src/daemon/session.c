@@ -197,6 +197,28 @@ static void session_reply(struct session *s, uint32_t seq, int status, uint32_t 
 	session_send(s, &m, -1);
 }
 
+void session_send_limits(struct session *s)
+{
+	const struct limits *l = &dm->cfg.limits;
+	struct ps_msg m = {.hdr = {.type = PS_MSG_LIMITS}};
+	/* a zero in the config means as short as can be, not "off" */
+	m.u.limits.entity_body_ms = l->entity_body_ms ? l->entity_body_ms : 1;
+	m.u.limits.drain_entity_body_ms = l->drain_entity_body_ms ? l->drain_entity_body_ms : 1;
+	m.u.limits.min_send_rate = l->min_send_rate ? l->min_send_rate : 1;
+	session_send(s, &m, -1);
+}
+
+void session_send_limits_all(void)
+{
+	struct list *p, *t;
+	list_for_each_safe(p, t, &dm->sessions)
+	{
+		struct session *s = container_of(p, struct session, link);
+		if (s->hello && !s->dead)
+			session_send_limits(s);
+	}
+}
+
 int session_deliver(struct session *s, struct request *r)
 {
 	struct conn *c = r->conn;
@@ -294,6 +316,7 @@ static void session_dispatch(struct session *s, const struct ps_msg *m)
 			if (*p < 0x21 || *p > 0x7e)
 				*p = '?';
 		session_reply(s, m->hdr.seq, 0, s->id, NULL);
+		session_send_limits(s);
 		if ((m->hdr.flags & PS_HELLO_DELEGATE) && delegate_session_start(s) < 0)
 			log_info("session %u (pid %d): no shared page (%s); requests go through the daemon",
 				 s->id, (int)s->pid, strerror(errno));

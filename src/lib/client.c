@@ -35,7 +35,7 @@ enum { EPOLL_SESSION = 1, EPOLL_TIMER = 2, EPOLL_KICK = 3 };
 #define CLIENT_READ_BATCH 64
 
 int client_send_return(ps_client *c, const struct conn *cn, uint64_t conn_id, uint64_t req_id, bool eof,
-		       const char *tail, size_t tail_len)
+                       const char *tail, size_t tail_len)
 {
 	struct ps_msg m;
 	memset(&m, 0, sizeof(m));
@@ -193,6 +193,10 @@ static void client_dispatch(ps_client *c, const struct ps_msg *m, int fd, bool f
 	}
 	case PS_MSG_SHM:
 		deleg_shm(c, m, fd);
+		break;
+	case PS_MSG_LIMITS:
+		c->limits = m->u.limits;
+		sock_set_min_send_rate(m->u.limits.min_send_rate);
 		break;
 	default: /* a message only a client sends: the daemon is confused, start again */
 		client_lost(c);
@@ -462,6 +466,7 @@ int ps_connect(const char *socket_path, ps_client **out)
 	c->sock = -1;
 	c->timer = -1;
 	c->kick = -1;
+	c->limits = (struct ps_limits){PS_ENTITY_BODY_MS, PS_DRAIN_ENTITY_BODY_MS, PS_MIN_SEND_RATE, 0};
 	c->timer_due = -1;
 	c->idle_check = -1;
 	c->delegation = deleg_enabled();

@@ -48,6 +48,11 @@ struct ps_queue {
 
 struct deleg;
 
+/* DESIGN §5's defaults, used until the daemon's LIMITS arrive */
+#define PS_ENTITY_BODY_MS 120000u
+#define PS_DRAIN_ENTITY_BODY_MS 120000u
+#define PS_MIN_SEND_RATE 150u
+
 struct ps_client {
 	char *path;
 	int epfd;  /* what ps_queue_fd returns: session socket, timer, kick, delegated conns */
@@ -74,6 +79,7 @@ struct ps_client {
 	struct conns conns;
 	struct ps_request *requests; /* every live request, buffered or handed out */
 	unsigned char *rbuf, *wbuf;  /* one message each */
+	struct ps_limits limits;     /* the daemon's LIMITS (defaults until they come) */
 	char message[PS_TEXT_MAX + 1];
 
 	/* delegation (deleg.c) */

@@ -335,7 +335,24 @@ ssize_t request_body(ps_request *r, void *buf, size_t len, int64_t deadline)
 		}
 		r->in_pos = r->in_len = 0;
 		r->read_sock = true;
-		ssize_t n = sock_recv(r->fd, r->in, request_read_size(r), deadline, &r->conn->consumed);
+		/* EntityBody (DESIGN §5): the client may go this long without sending any of
+		 * its body, however the application waits (blocking, or polling with 0) */
+		if (!r->body_wait_from)
+			r->body_wait_from = deadline_now();
+		int64_t body_deadline =
+		    r->body_wait_from + (r->c ? r->c->limits.entity_body_ms : PS_ENTITY_BODY_MS);
+		ssize_t n = sock_recv(r->fd, r->in, request_read_size(r),
+		                      deadline_min(deadline, body_deadline), &r->conn->consumed);
+		if (n == PS_ETIMEDOUT && deadline_passed(body_deadline)) {
+			r->body_failed = true;
+			if (r->state == RESPONSE_NONE)
+				response_error(r, 408);
+			else
+				response_abort(r);
+			return PS_ETIMEDOUT;
+		}
+		if (n > 0)
+			r->body_wait_from = deadline_now();
 		if (n == 0) {
 			r->eof = true;
 			r->body_failed = true;
@@ -356,7 +373,10 @@ int request_drain(ps_request *r)
 	if (request_must_close(r))
 		return PS_ECLOSED;
 	char scratch[REQUEST_READ_MAX];
-	int64_t deadline = deadline_after(REQUEST_DRAIN_MS);
+	uint32_t drain_ms = r->c && r->c->limits.drain_entity_body_ms < REQUEST_DRAIN_MS
+	                        ? r->c->limits.drain_entity_body_ms
+	                        : REQUEST_DRAIN_MS;
+	int64_t deadline = deadline_after((int)drain_ms);
 	uint64_t drained = 0;
 	while (!r->body_done) {
 		if (drained > REQUEST_DRAIN_MAX)

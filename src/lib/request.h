@@ -73,6 +73,7 @@ struct ps_request {
 	bool has_body;    /* chunked or Content-Length > 0 */
 	bool body_done;   /* the request's last byte has been consumed */
 	bool body_seen;   /* some body byte has arrived (100-continue would be late) */
+	int64_t body_wait_from; /* EntityBody: the body's clock (start, or the last bytes) */
 	bool body_failed; /* malformed, too large, or the client went away mid-body */
 	bool eof;         /* the client's FIN was read */
 	bool read_once;   /* ps_request_read was called (100-continue is due only then) */
@@ -119,6 +120,9 @@ ps_request *request_delegated(ps_client *c, ps_queue *q, const struct ps_msg *m,
 /* Answers a request the application never saw (a head the library could not parse),
  * then frees it. */
 void response_refuse(ps_request *r, int status);
+/* A short plain-text answer the library gives on the application's behalf, then the
+ * connection closes; r stays the application's. */
+void response_error(ps_request *r, int status);
 /* Resets the connection (a response that cannot be completed) and gives it up. */
 void response_abort(ps_request *r);
 

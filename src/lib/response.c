@@ -527,9 +527,7 @@ int ps_request_upgrade(ps_request *r, int *fd)
 	return 0;
 }
 
-/* A short plain-text answer the library gives on the application's behalf, then
- * the connection closes. */
-static void response_error(ps_request *r, int status)
+void response_error(ps_request *r, int status)
 {
 	static const ps_header type = {"Content-Type", "text/plain; charset=utf-8"};
 	char body[96];

@@ -2,6 +2,9 @@
 #include "sock.h"
 
 #include <errno.h>
+#include <linux/sockios.h>
+#include <stdatomic.h>
+#include <sys/ioctl.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/sendfile.h>
@@ -10,6 +13,27 @@
 
 #include "deadline.h"
 #include "portshare.h"
+
+static _Atomic uint32_t min_send_rate = 150;
+
+void sock_set_min_send_rate(uint32_t rate)
+{
+	atomic_store_explicit(&min_send_rate, rate ? rate : 1, memory_order_relaxed);
+}
+
+/* How long a full socket may stay full: what is queued in it, at MinSendRate. */
+static int64_t sock_send_deadline(int fd)
+{
+	int outq = 0;
+	ioctl(fd, SIOCOUTQ, &outq);
+	uint64_t ms = (uint64_t)(outq > 0 ? outq : 0) * 1000 /
+	              atomic_load_explicit(&min_send_rate, memory_order_relaxed);
+	if (ms < SOCK_SEND_WAIT_MIN_MS)
+		ms = SOCK_SEND_WAIT_MIN_MS;
+	if (ms > SOCK_SEND_STALL_MS)
+		ms = SOCK_SEND_STALL_MS;
+	return deadline_after((int)ms);
+}
 
 /* Maps the errno of a failed socket call to a library code. */
 static int sock_error(void)
@@ -58,7 +82,7 @@ int sock_send(int fd, struct iovec *iov, int iovcnt, int flags, uint64_t *count)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				return sock_error();
-			int rc = sock_wait(fd, POLLOUT, deadline_after(SOCK_SEND_STALL_MS));
+			int rc = sock_wait(fd, POLLOUT, sock_send_deadline(fd));
 			if (rc < 0)
 				return rc;
 			continue;
@@ -112,7 +136,7 @@ int sock_sendfile(int fd, int file, off_t offset, size_t len, uint64_t *count)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				int rc = sock_wait(fd, POLLOUT, deadline_after(SOCK_SEND_STALL_MS));
+				int rc = sock_wait(fd, POLLOUT, sock_send_deadline(fd));
 				if (rc < 0)
 					return rc;
 				continue;

@@ -13,9 +13,14 @@
 /* Internal to libportshare: not exported from the shared library. */
 #pragma GCC visibility push(hidden)
 
-/* A send that makes no progress for this long aborts the response (HTTP.sys's
- * MinSendRate spirit: a client that reads nothing must not hold a worker forever). */
+/* MinSendRate (HTTP.sys, DESIGN §5): a send that finds the socket full waits for the
+ * bytes queued in it to drain at the daemon's MinSendRate, at least SOCK_SEND_WAIT_MIN_MS
+ * and at most SOCK_SEND_STALL_MS; then the response is aborted: a client that reads
+ * nothing must not hold a worker. */
+#define SOCK_SEND_WAIT_MIN_MS 1000
 #define SOCK_SEND_STALL_MS 120000
+/* Bytes/s, for every connection of the process (from the daemon's LIMITS). */
+void sock_set_min_send_rate(uint32_t rate);
 
 /* Waits for `events` on fd until the deadline: 0, PS_ETIMEDOUT, or PS_ESYSTEM.
  * Interrupted waits are resumed. */

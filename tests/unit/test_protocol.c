@@ -172,6 +172,12 @@ static size_t sample_messages(struct ps_msg *out)
 	m->u.shm.generation = 9;
 	m->u.shm.size = 4096;
 
+	m = &out[n++];
+	m->hdr.type = PS_MSG_LIMITS;
+	m->u.limits.entity_body_ms = 1500;
+	m->u.limits.drain_entity_body_ms = 2500;
+	m->u.limits.min_send_rate = 150;
+
 	/* variants with empty variable parts */
 	m = &out[n++];
 	m->hdr.type = PS_MSG_REPLY;
@@ -268,6 +274,9 @@ static void test_round_trip_every_type(void **state)
 			break;
 		case PS_MSG_SHM:
 			assert_memory_equal(&out.u.shm, &in[k].u.shm, sizeof(out.u.shm));
+			break;
+		case PS_MSG_LIMITS:
+			assert_memory_equal(&out.u.limits, &in[k].u.limits, sizeof(out.u.limits));
 			break;
 		}
 	}
