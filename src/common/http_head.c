@@ -116,7 +116,13 @@ static enum http_head_result check_request_line(const char *buf, uint32_t b, uin
 		return refuse(h, 400, HTTP_RESPOND, "BadRequest: request line");
 	const char *sp2 = memrchr(line, ' ', n);
 	if (sp2 == sp1) {
-		/* "GET /": an HTTP/0.9 simple request expects a bare body back, never a status line. */
+		/* "GET /": an HTTP/0.9 simple request expects a bare body back, never a status line.
+		 * Only a target of visible characters makes one: "GET /\tHTTP/1.1" is an HTTP/1.1
+		 * request line to a parser that reads any whitespace as SP (RFC 9112 §3 allows
+		 * it), so it is refused with an answer, not dropped as if it were HTTP/0.9. */
+		for (size_t k = (size_t)(sp1 + 1 - line); k < n; k++)
+			if ((unsigned char)line[k] <= ' ' || (unsigned char)line[k] >= 0x7f)
+				return refuse(h, 400, HTTP_RESPOND, "BadRequest: request line");
 		if (sp1 + 1 == line + n)
 			return refuse(h, 400, HTTP_RESPOND, "BadRequest: request line");
 		return refuse(h, 400, HTTP_DROP, "BadRequest: HTTP/0.9");
