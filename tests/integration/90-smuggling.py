@@ -234,7 +234,6 @@ def run_case(s, port, case, workers, per_byte):
         return "socket error: %r" % e
     finally:
         c.close()
-        s.conns.remove(c)
 
 
 with Story() as s:
