@@ -68,7 +68,7 @@ static bool span_equals_nocase(const char *p, size_t n, const char *word)
 
 static void head_reset(const struct http_scan *s, struct http_head *h)
 {
-	memset(h, 0, sizeof(*h));
+	memset(h, 0, offsetof(struct http_head, fields)); /* the fields are written as they come */
 	h->skip = s->skip;
 	h->host_port = -1;
 	h->content_length = -1;

@@ -105,9 +105,10 @@ static ps_request *request_new(ps_client *c, ps_queue *q, const struct ps_msg *m
                                const struct http_head *parsed, bool *unparsable)
 {
 	const struct ps_deliver *d = &m->u.deliver;
-	ps_request *r = calloc(1, sizeof(*r));
+	ps_request *r = malloc(sizeof(*r));
 	if (!r)
 		return NULL;
+	memset(r, 0, offsetof(ps_request, h.fields));
 	r->head = malloc(d->head_len + 1);
 	if (d->tail_len > 0)
 		r->in = malloc(d->tail_len);
@@ -123,7 +124,7 @@ static ps_request *request_new(ps_client *c, ps_queue *q, const struct ps_msg *m
 	/* A head the library delimited itself needs no second parse when it starts at the
 	 * request line (the offsets are then the same). */
 	if (parsed && parsed->skip == 0 && parsed->head_len == r->head_len) {
-		r->h = *parsed;
+		memcpy(&r->h, parsed, http_head_used(parsed));
 		*unparsable = false;
 	} else {
 		*unparsable = !request_parse(r);
