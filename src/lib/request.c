@@ -3,6 +3,7 @@
 #include "request.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,6 +300,8 @@ ssize_t request_body(ps_request *r, void *buf, size_t len, int64_t deadline)
 		return PS_EBODY;
 	if (!r->body) {
 		r->body = http_body_new(r->head, r->head_len, r->max_body);
+		if (!r->body && errno == ENOMEM)
+			return PS_ENOMEM; /* nothing consumed yet: a later read tries again */
 		if (!r->body) {
 			r->body_failed = true;
 			return PS_EBODY;
