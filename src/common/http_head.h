@@ -102,7 +102,8 @@ struct http_body;
 /* head/head_len: the request head exactly as http_head_parse delimited it (from the
  * request line through the empty line); it is fed to llhttp to set the framing state.
  * max_body 0: unlimited. Chunk extensions and trailers are capped by the decoder
- * itself (llhttp enforces no sizes). NULL on no memory or a head llhttp refuses. */
+ * itself (llhttp enforces no sizes). NULL with errno ENOMEM on no memory (worth
+ * retrying), or with errno EINVAL for a head llhttp refuses (never worth it). */
 struct http_body *http_body_new(const char *head, size_t head_len, uint64_t max_body);
 void http_body_free(struct http_body *b);
 /* Consumes from in[0, inlen): writes body bytes to out (up to outcap). Returns the
