@@ -85,6 +85,11 @@ void response_abort(ps_request *r)
 	fail_msg("no response is sent in these tests");
 }
 
+void response_error(ps_request *r, int status)
+{
+	fail_msg("no response is sent in these tests (EntityBody never expires here)");
+}
+
 struct request_state {
 	ps_client *c;
 	int daemon_fd;    /* the daemon's copy of the connection: the library gets dups */
