@@ -39,6 +39,8 @@ static void usage(FILE *f)
 		   "                    The daemon keeps only CAP_NET_BIND_SERVICE and runs under a seccomp\n"
 		   "                    allow list (not in sanitizer builds); it gives NAME the socket and\n"
 		   "                    the state directory, and NAME must be able to read the config file\n"
+		   "  --no-seccomp      drop user and capabilities but load no seccomp filter (for valgrind;\n"
+		   "                    debugging only)\n"
 		   "  --check-sandbox   apply that drop and filter without starting the daemon, print the\n"
 		   "                    ids and capabilities it ends with, try a forbidden call (execve);\n"
 		   "                    exit 0 if it was refused\n"
@@ -236,6 +238,7 @@ int main(int argc, char **argv)
 					     {"threads", required_argument, 0, 't'},
 					     {"user", required_argument, 0, 'u'},
 					     {"check-sandbox", no_argument, 0, 'k'},
+					     {"no-seccomp", no_argument, 0, 'S'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 	static struct daemon d;
@@ -273,6 +276,9 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			check_sandbox = true;
+			break;
+		case 'S':
+			sandbox_skip_filter();
 			break;
 		case 'h':
 			usage(stdout);
