@@ -14,8 +14,14 @@
 #include "daemon.h"
 #include "portshare.h"
 
-#define SESSION_OUT_MAX (16u << 20) /* bytes queued before a session that never reads is cut off */
+/* A session that never reads is cut off when this much waits for it (docs/PROTOCOL.md) */
+#define SESSION_OUT_MAX (16u << 20) /* bytes */
+#define SESSION_OUT_MSGS_MAX 65536  /* messages */
 #define SESSION_READ_BATCH 64 /* messages handled per wake-up, for fairness */
+/* Queues are looked up by walking lists: a session creating queues without end would
+ * make every lookup slower for everyone. Far more than any application needs. */
+#define SESSION_QUEUES_MAX 1024 /* queues one session may hold (created or opened) */
+#define DAEMON_QUEUES_MAX 65536 /* queues in the whole daemon */
 
 static void session_on_io(struct loop_io *io, uint32_t events);
 static void session_close(struct session *s, const char *why);
@@ -112,7 +118,7 @@ static void session_kill_later(struct session *s, const char *why);
 
 static int session_queue_out(struct session *s, const void *buf, size_t len, int fd)
 {
-	if (s->out_bytes + len > SESSION_OUT_MAX) {
+	if (s->out_bytes + len > SESSION_OUT_MAX || s->out_count >= SESSION_OUT_MSGS_MAX) {
 		session_kill_later(s, "does not read its messages");
 		return -1;
 	}
@@ -134,6 +140,7 @@ static int session_queue_out(struct session *s, const void *buf, size_t len, int
 		s->out_head = o;
 	s->out_tail = o;
 	s->out_bytes += len;
+	s->out_count++;
 	loop_io_mod(dm->loop, &s->io, EPOLLIN | EPOLLOUT);
 	return 0;
 }
@@ -173,6 +180,7 @@ static void session_flush(struct session *s)
 		if (!s->out_head)
 			s->out_tail = NULL;
 		s->out_bytes -= o->len;
+		s->out_count--;
 		if (o->fd >= 0)
 			close(o->fd);
 		free(o);
@@ -268,6 +276,29 @@ static void session_status(struct session *s, const struct ps_msg *req)
 	free(text);
 }
 
+static bool list_longer_than(const struct list *l, size_t n)
+{
+	const struct list *p = l->next;
+	for (size_t i = 0; i < n; i++, p = p->next)
+		if (p == l)
+			return false;
+	return p != l;
+}
+
+/* QUEUE_CREATE/QUEUE_OPEN within the limits: 0, or PS_ELIMIT with err set. */
+static int session_queue_limit(const struct session *s, bool create, char *err, size_t errlen)
+{
+	if (list_longer_than(&s->attached, SESSION_QUEUES_MAX - 1)) {
+		snprintf(err, errlen, "this session holds %d queues, the most one session may", SESSION_QUEUES_MAX);
+		return PS_ELIMIT;
+	}
+	if (create && list_longer_than(&dm->queues, DAEMON_QUEUES_MAX - 1)) {
+		snprintf(err, errlen, "portshared holds %d queues, the most it allows", DAEMON_QUEUES_MAX);
+		return PS_ELIMIT;
+	}
+	return 0;
+}
+
 static void session_dispatch(struct session *s, const struct ps_msg *m)
 {
 	char err[PS_TEXT_MAX];
@@ -282,10 +313,17 @@ static void session_dispatch(struct session *s, const struct ps_msg *m)
 	}
 	switch (m->hdr.type) {
 	case PS_MSG_HELLO:
+		if (s->hello) {
+			/* one session, one HELLO: a second would map a second shared page */
+			session_kill_later(s, "second HELLO");
+			return;
+		}
 		if (m->u.hello.version != PS_PROTO_VERSION) {
 			snprintf(err, sizeof(err), "protocol version %u is not supported (this portshared speaks %u)",
 				 m->u.hello.version, PS_PROTO_VERSION);
 			session_reply(s, m->hdr.seq, PS_EVERSION, 0, err);
+			/* nothing else it says can be understood: the reply is its last message */
+			session_kill_later(s, err);
 			return;
 		}
 		s->hello = true;
@@ -299,11 +337,17 @@ static void session_dispatch(struct session *s, const struct ps_msg *m)
 				 s->id, (int)s->pid, strerror(errno));
 		return;
 	case PS_MSG_QUEUE_CREATE:
-		rc = queue_create(s, &m->u.create, &q, err, sizeof(err));
+		rc = session_queue_limit(s, true, err, sizeof(err));
+		if (rc == 0)
+			rc = queue_create(s, &m->u.create, &q, err, sizeof(err));
 		session_reply(s, m->hdr.seq, rc, rc ? 0 : q->id, err);
 		return;
 	case PS_MSG_QUEUE_OPEN:
-		rc = queue_open(s, m->u.queue.name, &q, err, sizeof(err));
+		/* opening a queue it already holds adds nothing */
+		q = queue_find(m->u.queue.name);
+		rc = q && queue_attach_find(s, q->id) ? 0 : session_queue_limit(s, false, err, sizeof(err));
+		if (rc == 0)
+			rc = queue_open(s, m->u.queue.name, &q, err, sizeof(err));
 		session_reply(s, m->hdr.seq, rc, rc ? 0 : q->id, err);
 		return;
 	case PS_MSG_QUEUE_DELETE:
@@ -480,8 +524,10 @@ static void session_close(struct session *s, const char *why)
 	if (s->io.fd < 0)
 		return;
 	s->dead = true;
-	if (s->hello && why[0] && strcmp(why, "closed"))
-		log_info("session %u (pid %d, %s): %s; session ended", s->id, (int)s->pid, s->program, why);
+	/* a session that broke the rules before its HELLO is named by pid alone */
+	if (why[0] && strcmp(why, "closed"))
+		log_info("session %u (pid %d, %s): %s; session ended", s->id, (int)s->pid,
+			 s->hello ? s->program : "no HELLO yet", why);
 	struct list *p, *t;
 	/* 1. no more deliveries to it */
 	list_for_each_safe(p, t, &s->attached)
