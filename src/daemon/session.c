@@ -113,8 +113,20 @@ static ssize_t send_one(int sock, const void *buf, size_t len, int fd)
 	return sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-/* Marks the session for closing after this batch: never free it under a caller. */
+/* Marks the session for closing after this batch: never free it under a caller.
+ * session_kill_later: the daemon ends it (its process may live on and still write to
+ * the connections it holds); session_gone_later: its process closed the socket. */
 static void session_kill_later(struct session *s, const char *why);
+static void session_gone_later(struct session *s);
+
+/* A send to the session failed for good (not EAGAIN): whose doing was it? */
+static void session_send_failed(struct session *s)
+{
+	if (errno == EPIPE || errno == ECONNRESET)
+		session_gone_later(s); /* the process closed its end (or died) first */
+	else
+		session_kill_later(s, "send failed");
+}
 
 static int session_queue_out(struct session *s, const void *buf, size_t len, int fd)
 {
@@ -123,14 +135,18 @@ static int session_queue_out(struct session *s, const void *buf, size_t len, int
 		return -1;
 	}
 	struct outmsg *o = malloc(sizeof(*o) + len);
-	if (!o)
-		return -1;
 	/* keep our own copy: the connection may close before this message leaves */
-	o->fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
-	if (fd >= 0 && o->fd < 0) {
+	int copy = o && fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+	if (!o || (fd >= 0 && copy < 0)) {
+		/* a message may not be dropped (a lost DELIVER strands the worker's receive,
+		 * a lost REPLY its call): the session ends, the library starts a new one */
+		char why[96];
+		snprintf(why, sizeof(why), "cannot queue a message for it: %s", strerror(errno));
 		free(o);
+		session_kill_later(s, why);
 		return -1;
 	}
+	o->fd = copy;
 	o->next = NULL;
 	o->len = (uint32_t)len;
 	memcpy(o->data, buf, len);
@@ -157,7 +173,7 @@ static int session_send(struct session *s, const struct ps_msg *m, int fd)
 		if (n == len)
 			return 0;
 		if (n >= 0 || (errno != EAGAIN && errno != ENOBUFS)) {
-			session_kill_later(s, "send failed");
+			session_send_failed(s);
 			return -1;
 		}
 	}
@@ -173,7 +189,7 @@ static void session_flush(struct session *s)
 		if (n < 0 && (errno == EAGAIN || errno == ENOBUFS))
 			return;
 		if (n != (ssize_t)o->len) {
-			session_kill_later(s, "send failed");
+			session_send_failed(s);
 			return;
 		}
 		s->out_head = o->next;
@@ -443,7 +459,9 @@ static void session_read(struct session *s)
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n <= 0) {
-			session_close(s, n == 0 ? "closed" : "receive failed");
+			char why[96];
+			snprintf(why, sizeof(why), "receive failed: %s", strerror(errno));
+			session_close(s, n == 0 ? "closed" : why);
 			return;
 		}
 		/* no client ever sends us an fd: close whatever came and end the session */
@@ -574,13 +592,12 @@ static void session_close_deferred(void *p)
 	session_close(s, ""); /* the reason was logged when it was marked */
 }
 
-static void session_kill_later(struct session *s, const char *why)
+static void session_end_later(struct session *s, bool killed)
 {
 	if (s->dead)
 		return;
 	s->dead = true;
-	s->killed = true;
-	log_info("session %u (pid %d): %s", s->id, (int)s->pid, why);
+	s->killed = killed;
 	/* no delivery may pick it before the deferred close runs */
 	struct list *p, *t;
 	list_for_each_safe(p, t, &s->attached)
@@ -588,6 +605,18 @@ static void session_kill_later(struct session *s, const char *why)
 		queue_drain(container_of(p, struct attach, slink));
 	}
 	loop_defer_free(dm->loop, session_close_deferred, s);
+}
+
+static void session_kill_later(struct session *s, const char *why)
+{
+	if (!s->dead)
+		log_info("session %u (pid %d): %s", s->id, (int)s->pid, why);
+	session_end_later(s, true);
+}
+
+static void session_gone_later(struct session *s)
+{
+	session_end_later(s, false);
 }
 
 void session_close_all(void)
