@@ -1,112 +1,13 @@
 # 25-worker-protocol-abuse: a "worker" speaking the control protocol badly (garbage, lying lengths, fds, floods, ...) loses its own session only: the daemon logs why, keeps serving, leaks no fd.
-import errno
 import os
 import random
 import select
-import socket
 import struct
 import time
-from harness import Story, check, check_eq, fail, get_req, say, wait_until
-
-# protocol.h, host byte order: the header, and the fixed parts this story sends
-HDR = struct.Struct("=HHIII")  # type, flags, len, seq, reserved
-HELLO, REPLY, QUEUE_CREATE, QUEUE_OPEN, RECEIVE, NOFD, RETURN, END, CONN_CLOSED, STATUS, STATUS_DATA = (
-    1, 2, 3, 4, 9, 11, 12, 13, 14, 15, 16)
-PS_MSG_MAX = 65536
-PS_EVERSION, PS_ELIMIT = -14, -15
-
-
-def msg(mtype, body=b"", flags=0, seq=1, length=None):
-    """One message; `length` overrides the header's len (a lie)."""
-    n = HDR.size + len(body)
-    return HDR.pack(mtype, flags, n if length is None else length, seq, 0) + body
-
-
-HELLO_DELEGATE = 0x1
-
-
-def hello(version=1, flags=0):
-    return msg(HELLO, struct.pack("=II64s", version, os.getpid(), b"abuser"), flags=flags)
-
-
-def queue_create(name, seq=1):
-    # opt_flags, max_length, max_body, response_wait_ms, name[64], 4 bytes of padding
-    return msg(QUEUE_CREATE, struct.pack("=IIQI64s4x", 0, 0, 0, 0, name.encode()), seq=seq)
-
-
-def conn_ref(mtype, conn_id, req_id):
-    return msg(mtype, struct.pack("=QQ", conn_id, req_id))
-
-
-def ret(conn_id, req_id, tail=b""):
-    return msg(RETURN, struct.pack("=QQQQII", conn_id, req_id, 0, 0, 0, len(tail)) + tail)
-
-
-def end(conn_id, req_id, flags):
-    return msg(END, struct.pack("=QQII", conn_id, req_id, flags, 0))
-
-
-class Session:
-    """A raw SOCK_SEQPACKET session on the control socket."""
-
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.sock.settimeout(5)
-        self.sock.connect(path)
-
-    def send(self, data, fds=()):
-        anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("=%di" % len(fds), *fds))] if fds else []
-        try:
-            return self.sock.sendmsg([data], anc)
-        except (BrokenPipeError, ConnectionResetError):
-            return None  # the daemon ended the session already
-
-    def recv(self, timeout=3.0):
-        """(type, status/flags, body) of the next message, or None once the daemon closed the session."""
-        self.sock.settimeout(timeout)
-        data = self.sock.recv(PS_MSG_MAX)
-        if not data:
-            return None
-        mtype, flags, _, _, _ = HDR.unpack_from(data)
-        return mtype, flags, data[HDR.size:]
-
-    def call(self, data):
-        """Sends a request and returns (status, id, text) of its REPLY."""
-        self.send(data)
-        m = self.recv()
-        if m is None or m[0] != REPLY:
-            fail("expected a REPLY, got %r" % (m,))
-        status, qid, text_len, _ = struct.unpack_from("=iIII", m[2])
-        return status, qid, m[2][16:16 + text_len].decode("latin-1")
-
-    def closed_by_daemon(self, timeout=3.0, drain_max=200000):
-        """True once the daemon ended the session (EOF), reading and dropping what it
-        still sent; False if it is still open after timeout."""
-        deadline = time.monotonic() + timeout
-        for _ in range(drain_max):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            try:
-                if self.recv(left) is None:
-                    return True
-            except socket.timeout:
-                return False
-            except ConnectionResetError:
-                return True
-        return False
-
-    def close(self):
-        self.sock.close()
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
+from harness import Story, check, check_eq, fail, get_req, say, wait_until, rss_kib
+from rawsession import (Session, msg, hello, queue_create, queue_open, conn_ref, ret, end, HDR, HELLO, REPLY, NOFD,
+                        CONN_CLOSED, STATUS, STATUS_DATA, PS_MSG_MAX, PS_HELLO_DELEGATE, PS_STATUS_MORE, PS_END_ABORT,
+                        PS_EVERSION, PS_ELIMIT)
 
 with Story() as s:
     d = s.daemon()
@@ -143,7 +44,7 @@ with Story() as s:
     # --- malformed messages
     case("random garbage", r"session \d+ \(pid \d+, no HELLO yet\): [^\n]*session ended",
          lambda x: x.send(bytes(rng.getrandbits(8) for _ in range(300))))
-    case("garbage after HELLO", r"session \d+ \(pid \d+, abuser\): [^\n]*session ended",
+    case("garbage after HELLO", r"session \d+ \(pid \d+, rawsession\): [^\n]*session ended",
          lambda x: (x.call(hello()), x.send(bytes(rng.getrandbits(8) for _ in range(1000)))))
     case("length longer than the packet", r"header length differs from the message length; session ended",
          lambda x: x.send(msg(HELLO, struct.pack("=II64s", 1, 1, b"x"), length=HDR.size + 72 + 10)))
@@ -179,9 +80,9 @@ with Story() as s:
     pages0 = session_pages()
 
     def hello_twice(x):
-        x.call(hello(flags=HELLO_DELEGATE))
+        x.call(hello(flags=PS_HELLO_DELEGATE))
         for _ in range(50):
-            x.send(hello(flags=HELLO_DELEGATE))
+            x.send(hello(flags=PS_HELLO_DELEGATE))
     case("HELLO again (asking for delegation each time)", r"second HELLO", hello_twice)
     check(wait_until(lambda: session_pages() == pages0, 3),
           "no shared session page left mapped in the daemon (%d, before %d)" % (session_pages(), pages0))
@@ -223,7 +124,7 @@ with Story() as s:
         for conn_id in range(1, 41):
             for req_id in range(1, 41):
                 x.send(ret(conn_id, req_id, b"GET /x HTTP/1.1\r\n"))
-                x.send(end(conn_id, req_id, 2))  # END{ABORT}
+                x.send(end(conn_id, req_id, PS_END_ABORT))
                 x.send(conn_ref(NOFD, conn_id, req_id))
                 n += 3
         x.send(msg(STATUS, seq=77))
@@ -275,7 +176,7 @@ with Story() as s:
             m = x.recv(5)
             if m is None or m[0] != STATUS_DATA:
                 fail("STATUS flood: expected STATUS_DATA, got %r after %d answers" % (m, last_pieces))
-            if not m[1] & 1:  # PS_STATUS_MORE clear: the last piece of one answer
+            if not m[1] & PS_STATUS_MORE:  # the last piece of one answer
                 last_pieces += 1
                 if last_pieces == n:
                     break
@@ -289,7 +190,7 @@ with Story() as s:
         rss0 = rss_kib(d.pid)
         t0 = time.monotonic()
         # a cheap request with an answer (REPLY "no queue named ..."), never read
-        sent, cut, peak = flood(x, msg(QUEUE_OPEN, struct.pack("=I64s", 0, b"nosuchqueue")), 200000, True)
+        sent, cut, peak = flood(x, queue_open("nosuchqueue"), 200000, True)
         say("  flood without reading: %d QUEUE_OPEN sent in %.1f s; daemon RSS %d KiB before, %d KiB at most "
             "during, %d KiB after" % (sent, time.monotonic() - t0, rss0, peak, rss_kib(d.pid)))
         check(cut or "does not read its messages" in d.log()[mark[0]:],
