@@ -47,8 +47,14 @@ void session_accept(void)
 	for (int i = 0; i < 16; i++) {
 		int fd = accept4(dm->ctl.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
-			/* level-triggered: pause instead of spinning until fds free up */
-			log_info("out of file descriptors: new sessions wait %d ms", 100);
+			/* level-triggered: pause instead of spinning until fds free up; say so
+			 * once a second at most */
+			static uint64_t reported_ms;
+			uint64_t now = loop_now_ms();
+			if (!reported_ms || now - reported_ms >= 1000) {
+				log_info("out of file descriptors: new sessions wait (%d ms at a time)", 100);
+				reported_ms = now;
+			}
 			dm->ctl_pause.fn = session_accept_resume;
 			loop_io_mod(dm->loop, &dm->ctl, 0);
 			loop_timer_set(dm->loop, &dm->ctl_pause, 100);
