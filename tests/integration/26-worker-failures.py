@@ -4,6 +4,10 @@ import time
 from harness import Story, Proc, check, check_eq, body_pid, find_queue, get_req, say, wait_until
 from rawsession import Session, hello, queue_create, url_add, receive, DELIVER
 
+# Not here because covered: a worker that stops receiving (queue full: 503 QueueFull, 23;
+# queue wait: 503 Timer_QueueWait, 21); killed holding a request alone (24) or delegated
+# connections (83); the last worker of a queue killed (20).
+
 
 def testworker(s, *args):
     """testworker with options harness's helper does not pass (--delay-ms, --trigger)."""
@@ -84,6 +88,11 @@ with Story() as s:
             os.close(fd)  # dropped without END, RETURN or a byte written
         taken += 1
     other = s.hello(queue="qb", text="other")
+    # the daemon's fds: one per connection, one more per DELIVER waiting in its queue for
+    # the session (the dup it keeps of the connection's fd), one for the other worker
+    wait_until(lambda: d.fds() - fds_before_burst - n - 1 > 0, 3)
+    waiting = d.fds() - fds_before_burst - n - 1
+    check(waiting > 0, "(b) %d DELIVERs wait in the daemon for the full session socket" % waiting)
     mark = d.mark()
     raw.close()  # DELIVERs still unread in the socket, more waiting in the daemon
     say("  (b) %d requests delivered to the raw session, %d read, then its socket closed" % (n, taken))
