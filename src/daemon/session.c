@@ -14,9 +14,10 @@
 #include "daemon.h"
 #include "portshare.h"
 
-/* A session that never reads is cut off when this much waits for it (docs/PROTOCOL.md) */
-#define SESSION_OUT_MAX (16u << 20) /* bytes */
-#define SESSION_OUT_MSGS_MAX 65536  /* messages */
+/* A session that never reads is cut off when this much memory waits for it (messages and
+ * their bookkeeping; docs/PROTOCOL.md). No count of messages: a worker holding many
+ * connections may be sent a CONN_CLOSED for each of them at once. */
+#define SESSION_OUT_MAX (16u << 20)
 #define SESSION_READ_BATCH 64 /* messages handled per wake-up, for fairness */
 /* Queues are looked up by walking lists: a session creating queues without end would
  * make every lookup slower for everyone. Far more than any application needs. */
@@ -136,7 +137,7 @@ static void session_send_failed(struct session *s)
 
 static int session_queue_out(struct session *s, const void *buf, size_t len, int fd)
 {
-	if (s->out_bytes + len > SESSION_OUT_MAX || s->out_count >= SESSION_OUT_MSGS_MAX) {
+	if (s->out_bytes + sizeof(struct outmsg) + len > SESSION_OUT_MAX) {
 		session_kill_later(s, "does not read its messages");
 		return -1;
 	}
@@ -161,8 +162,7 @@ static int session_queue_out(struct session *s, const void *buf, size_t len, int
 	else
 		s->out_head = o;
 	s->out_tail = o;
-	s->out_bytes += len;
-	s->out_count++;
+	s->out_bytes += sizeof(*o) + len;
 	loop_io_mod(dm->loop, &s->io, EPOLLIN | EPOLLOUT);
 	return 0;
 }
@@ -201,8 +201,7 @@ static void session_flush(struct session *s)
 		s->out_head = o->next;
 		if (!s->out_head)
 			s->out_tail = NULL;
-		s->out_bytes -= o->len;
-		s->out_count--;
+		s->out_bytes -= sizeof(*o) + o->len;
 		if (o->fd >= 0)
 			close(o->fd);
 		free(o);

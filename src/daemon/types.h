@@ -210,7 +210,6 @@ struct session {
 	struct list requests;     /* delivered, not yet returned */
 	struct outmsg *out_head, *out_tail;
 	size_t out_bytes;
-	uint32_t out_count; /* messages in the out list */
 	struct list link;
 };
 

@@ -190,7 +190,7 @@ with Story() as s:
         rss0 = rss_kib(d.pid)
         t0 = time.monotonic()
         # a cheap request with an answer (REPLY "no queue named ..."), never read
-        sent, cut, peak = flood(x, queue_open("nosuchqueue"), 200000, True)
+        sent, cut, peak = flood(x, queue_open("no-such-queue-" + "x" * 49), 400000, True)
         say("  flood without reading: %d QUEUE_OPEN sent in %.1f s; daemon RSS %d KiB before, %d KiB at most "
             "during, %d KiB after" % (sent, time.monotonic() - t0, rss0, peak, rss_kib(d.pid)))
         check(cut or "does not read its messages" in d.log()[mark[0]:],
