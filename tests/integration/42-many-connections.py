@@ -11,6 +11,7 @@ N = 10000
 SOURCES = ["127.0.0.%d" % i for i in range(2, 12)]  # 1,000 connections per source address
 IN_FLIGHT = 500  # connections opened and not answered yet, at most
 TIME_LIMIT = 60.0
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)  # <linux/in.h>
 
 
 def raise_fd_limit():
@@ -43,7 +44,7 @@ def open_all(port, n):
             break
         while opened < n and opened - answered < IN_FLIGHT:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setsockopt(socket.IPPROTO_IP, 24, 1)  # IP_BIND_ADDRESS_NO_PORT: pick the port at connect
+            sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)  # the port is picked at connect
             sock.bind((SOURCES[opened % len(SOURCES)], 0))
             sock.setblocking(False)
             rc = sock.connect_ex(("127.0.0.1", port))
