@@ -27,13 +27,17 @@ struct daemon *dm;
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: portshared [--socket PATH] [--state-dir DIR] [--config FILE] [--threads N]\n"
-		   "  --socket PATH     control socket (default " PS_DEFAULT_SOCKET ")\n"
-		   "  --state-dir DIR   persistent state (default " DEFAULT_STATE_DIR ")\n"
-		   "  --config FILE     listen addresses and limits, one per line (see docs/CONFIG.md)\n"
-		   "  --threads N       event-loop threads, 1 to 4 (default: the CPUs it may run on, at most 4)\n"
-		   "Runs in the foreground and logs to stderr. SIGTERM: finish in-flight requests and exit;\n"
-		   "SIGHUP: reload the config file.\n");
+	fprintf(
+	    f,
+	    "usage: portshared [--socket PATH] [--state-dir DIR] [--config FILE] [--threads N] [--upgrade]\n"
+	    "  --socket PATH     control socket (default " PS_DEFAULT_SOCKET ")\n"
+	    "  --state-dir DIR   persistent state (default " DEFAULT_STATE_DIR ")\n"
+	    "  --config FILE     listen addresses and limits, one per line (see docs/CONFIG.md)\n"
+	    "  --threads N       event-loop threads, 1 to 4 (default: the CPUs it may run on, at most 4)\n"
+	    "  --upgrade         take over from the portshared running on the socket: its listeners,\n"
+	    "                    queues and connections, without refusing a connection; it then exits\n"
+	    "Runs in the foreground and logs to stderr. SIGTERM: finish in-flight requests and exit;\n"
+	    "SIGHUP: reload the config file.\n");
 }
 
 static int mkdir_parents(const char *path, mode_t mode)
@@ -164,11 +168,13 @@ static void begin_stop(void)
 		 dm->cfg.limits.shutdown_grace_ms);
 	listener_close_all();
 	threads_stop();
-	loop_timer_cancel(dm->loop, &dm->ctl_pause);
-	loop_io_del(dm->loop, &dm->ctl);
-	close(dm->ctl.fd);
-	dm->ctl.fd = -1;
-	unlink(dm->socket_path);
+	if (dm->ctl.fd >= 0) { /* else a new daemon has the control socket (upgrade.c) */
+		loop_timer_cancel(dm->loop, &dm->ctl_pause);
+		loop_io_del(dm->loop, &dm->ctl);
+		close(dm->ctl.fd);
+		dm->ctl.fd = -1;
+		unlink(dm->socket_path);
+	}
 	conn_close_idle();
 	dm->stop_deadline_ms = loop_now_ms() + dm->cfg.limits.shutdown_grace_ms;
 	dm->stop_timer.fn = stop_check;
@@ -224,6 +230,7 @@ int main(int argc, char **argv)
 					     {"state-dir", required_argument, 0, 'd'},
 					     {"config", required_argument, 0, 'c'},
 					     {"threads", required_argument, 0, 't'},
+					     {"upgrade", no_argument, 0, 'u'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 	static struct daemon d;
@@ -231,6 +238,7 @@ int main(int argc, char **argv)
 	dm->socket_path = PS_DEFAULT_SOCKET;
 	dm->state_dir = DEFAULT_STATE_DIR;
 	unsigned nthreads = threads_default();
+	bool upgrade = false;
 	int o;
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
@@ -254,6 +262,9 @@ int main(int argc, char **argv)
 			nthreads = (unsigned)n;
 			break;
 		}
+		case 'u':
+			upgrade = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -289,30 +300,43 @@ int main(int argc, char **argv)
 	dm->loop = loop_new();
 	dm->routes = route_new();
 	dm->snapshot_fd = -1;
+	dm->upgrade_from.fd = -1;
 	if (!dm->loop || !dm->routes || threads_init(nthreads) < 0) {
 		fprintf(stderr, "portshared: out of memory at start-up\n");
 		return 1;
 	}
-	int ctl = control_socket_open(dm->socket_path);
-	if (ctl < 0)
+	/* with --upgrade the control socket (and its path) belong to the running daemon
+	 * until we tell it we accept: a failure here must not unlink it */
+	int ctl = upgrade ? upgrade_connect(err, sizeof(err)) : control_socket_open(dm->socket_path);
+	if (ctl < 0) {
+		if (upgrade)
+			fprintf(stderr, "portshared: %s\n", err);
 		return 1;
+	}
 	dm->ctl = (struct loop_io){.fd = ctl, .fn = on_control};
 	dm->sig = (struct loop_io){.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC), .fn = on_signal};
 	if (dm->sig.fd < 0 || loop_io_add(dm->loop, &dm->ctl, EPOLLIN) < 0 ||
 	    loop_io_add(dm->loop, &dm->sig, EPOLLIN) < 0) {
 		fprintf(stderr, "portshared: cannot set up the event loop: %s\n", strerror(errno));
-		unlink(dm->socket_path);
+		if (!upgrade)
+			unlink(dm->socket_path);
 		return 1;
 	}
 	if (threads_start() < 0) {
 		fprintf(stderr, "portshared: cannot start the event-loop threads: %s\n", strerror(errno));
-		unlink(dm->socket_path);
+		if (!upgrade)
+			unlink(dm->socket_path);
 		threads_join();
 		return 1;
 	}
+	if (upgrade)
+		upgrade_start();
 	log_info("ready (socket %s, state %s, pid %d, %u thread%s)", dm->socket_path, dm->state_dir, (int)getpid(),
 		 dm->nthreads, dm->nthreads == 1 ? "" : "s");
-	notify_systemd("READY=1");
+	/* after an upgrade this process is the service's main one (NotifyAccess=all) */
+	char ready[64];
+	snprintf(ready, sizeof(ready), upgrade ? "READY=1\nMAINPID=%d" : "READY=1", (int)getpid());
+	notify_systemd(ready);
 	int rc = loop_run(dm->loop);
 	notify_systemd("STOPPING=1");
 	listener_close_all();
@@ -326,6 +350,8 @@ int main(int argc, char **argv)
 		close(dm->ctl.fd);
 		unlink(dm->socket_path);
 	}
+	if (dm->upgrade_from.fd >= 0)
+		close(dm->upgrade_from.fd);
 	log_info("stopped");
 	return rc < 0 ? 1 : 0;
 }

@@ -107,9 +107,6 @@ static ssize_t send_one(int sock, const void *buf, size_t len, int fd)
 	return sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-/* Marks the session for closing after this batch: never free it under a caller. */
-static void session_kill_later(struct session *s, const char *why);
-
 static int session_queue_out(struct session *s, const void *buf, size_t len, int fd)
 {
 	if (s->out_bytes + len > SESSION_OUT_MAX) {
@@ -138,9 +135,36 @@ static int session_queue_out(struct session *s, const void *buf, size_t len, int
 	return 0;
 }
 
+/* The process closed its end (EPIPE): nothing more can be sent, but what it sent
+ * before closing (its last RETURNs and ENDs) is still to be read, then its EOF ends the
+ * session as a process that is gone, not as one that may still write (DESIGN §2a). */
+static void session_hung_up(struct session *s)
+{
+	s->hung_up = true;
+	while (s->out_head) {
+		struct outmsg *o = s->out_head;
+		s->out_head = o->next;
+		if (o->fd >= 0)
+			close(o->fd);
+		free(o);
+	}
+	s->out_tail = NULL;
+	s->out_bytes = 0;
+	loop_io_mod(dm->loop, &s->io, EPOLLIN);
+}
+
+/* A failed send: the peer gone, or a session that must end. */
+static void session_send_failed(struct session *s)
+{
+	if (errno == EPIPE || errno == ECONNRESET)
+		session_hung_up(s);
+	else
+		session_kill_later(s, "send failed");
+}
+
 static int session_send(struct session *s, const struct ps_msg *m, int fd)
 {
-	if (s->dead)
+	if (s->dead || s->hung_up)
 		return -1;
 	ssize_t len = protocol_encode(m, dm->msg, sizeof(dm->msg));
 	if (len < 0)
@@ -150,7 +174,9 @@ static int session_send(struct session *s, const struct ps_msg *m, int fd)
 		if (n == len)
 			return 0;
 		if (n >= 0 || (errno != EAGAIN && errno != ENOBUFS)) {
-			session_kill_later(s, "send failed");
+			if (n >= 0)
+				errno = EMSGSIZE; /* a short send of a SEQPACKET message */
+			session_send_failed(s);
 			return -1;
 		}
 	}
@@ -166,7 +192,9 @@ static void session_flush(struct session *s)
 		if (n < 0 && (errno == EAGAIN || errno == ENOBUFS))
 			return;
 		if (n != (ssize_t)o->len) {
-			session_kill_later(s, "send failed");
+			if (n >= 0)
+				errno = EMSGSIZE;
+			session_send_failed(s);
 			return;
 		}
 		s->out_head = o->next;
@@ -185,7 +213,7 @@ int session_send_fd(struct session *s, const struct ps_msg *m, int fd)
 	return session_send(s, m, fd);
 }
 
-static void session_reply(struct session *s, uint32_t seq, int status, uint32_t id, const char *text)
+void session_reply(struct session *s, uint32_t seq, int status, uint32_t id, const char *text)
 {
 	struct ps_msg m = {.hdr = {.type = PS_MSG_REPLY, .seq = seq}};
 	m.u.reply.status = status;
@@ -214,7 +242,7 @@ void session_send_limits_all(void)
 	list_for_each_safe(p, t, &dm->sessions)
 	{
 		struct session *s = container_of(p, struct session, link);
-		if (s->hello && !s->dead)
+		if (s->hello && !s->dead && !s->upgrade)
 			session_send_limits(s);
 	}
 }
@@ -302,6 +330,10 @@ static void session_dispatch(struct session *s, const struct ps_msg *m)
 		session_kill_later(s, "no HELLO first");
 		return;
 	}
+	if (s->upgrade) {
+		upgrade_dispatch(s, m);
+		return;
+	}
 	switch (m->hdr.type) {
 	case PS_MSG_HELLO:
 		if (m->u.hello.version != PS_PROTO_VERSION) {
@@ -310,16 +342,23 @@ static void session_dispatch(struct session *s, const struct ps_msg *m)
 			session_reply(s, m->hdr.seq, PS_EVERSION, 0, err);
 			return;
 		}
-		s->hello = true;
 		snprintf(s->program, sizeof(s->program), "%s", m->u.hello.program);
 		for (char *p = s->program; *p; p++) /* it goes into logs and status lines */
 			if (*p < 0x21 || *p > 0x7e)
 				*p = '?';
+		if (m->hdr.flags & PS_HELLO_UPGRADE) {
+			upgrade_hello(s, m);
+			return;
+		}
+		s->hello = true;
 		session_reply(s, m->hdr.seq, 0, s->id, NULL);
 		session_send_limits(s);
 		if ((m->hdr.flags & PS_HELLO_DELEGATE) && delegate_session_start(s) < 0)
 			log_info("session %u (pid %d): no shared page (%s); requests go through the daemon",
 				 s->id, (int)s->pid, strerror(errno));
+		/* accepted just before a new daemon took the control socket over */
+		if (this_thread->handing_over)
+			upgrade_send_reattach(s);
 		return;
 	case PS_MSG_QUEUE_CREATE:
 		rc = queue_create(s, &m->u.create, &q, err, sizeof(err));
@@ -505,6 +544,8 @@ static void session_close(struct session *s, const char *why)
 	s->dead = true;
 	if (s->hello && why[0] && strcmp(why, "closed"))
 		log_info("session %u (pid %d, %s): %s; session ended", s->id, (int)s->pid, s->program, why);
+	if (s->upgrade)
+		upgrade_session_closed(s);
 	struct list *p, *t;
 	/* 1. no more deliveries to it */
 	list_for_each_safe(p, t, &s->attached)
@@ -551,7 +592,7 @@ static void session_close_deferred(void *p)
 	session_close(s, ""); /* the reason was logged when it was marked */
 }
 
-static void session_kill_later(struct session *s, const char *why)
+void session_kill_later(struct session *s, const char *why)
 {
 	if (s->dead)
 		return;
