@@ -515,7 +515,7 @@ class Proc:
 
 
 class Daemon(Proc):
-    def __init__(self, story, sock, state_dir, config, env=None, name="portshared"):
+    def __init__(self, story, sock, state_dir, config, env=None, name="portshared", args=()):
         self.sock = sock
         self.state_dir = state_dir
         self.config = config
@@ -525,6 +525,7 @@ class Daemon(Proc):
         argv = [story.bin("portshared"), "--socket", sock, "--state-dir", state_dir, "--threads", threads]
         if config:
             argv += ["--config", config]
+        argv += list(args)
         Proc.__init__(self, story, argv, name, env)
 
     def log(self):
@@ -747,9 +748,10 @@ class Story:
 
     # the daemon
     def daemon(self, listen=("127.0.0.1",), limits=None, extra=(), sock=None, state_dir=None,
-               wait_ready=True, config_lines=None, name="portshared"):
+               wait_ready=True, config_lines=None, name="portshared", args=()):
         """Starts portshared with a config listing `listen` addresses and `limits`
-        ({"RequestQueue": 1, ...}); waits for 'portshared: ready'."""
+        ({"RequestQueue": 1, ...}) and any further command-line `args`; waits for
+        'portshared: ready'."""
         n = len(self.daemons)
         sock = sock or self.path("control.sock")
         state_dir = state_dir or self.path("state")
@@ -762,18 +764,18 @@ class Story:
             config_lines += ["%s %s" % (k, v) for k, v in lim.items()]
             config_lines += list(extra)
         write_config(config, config_lines)
-        d = Daemon(self, sock, state_dir, config, name=name)
+        d = Daemon(self, sock, state_dir, config, name=name, args=args)
         self.daemons.append(d)
         if wait_ready:
             d.wait_log(r"portshared: ready", timeout=15)
         return d
 
     # apps
-    def hello(self, urls=(), queue=None, text=None, sock=None, ready=True, env_socket=False):
+    def hello(self, urls=(), queue=None, text=None, sock=None, ready=True, env_socket=False, env_extra=None):
         argv = [self.bin("portshare-hello")]
-        env = None
+        env = dict(self.env, **env_extra) if env_extra else None
         if env_socket:
-            env = dict(self.env)
+            env = env or dict(self.env)
             env[PS_SOCKET_ENV] = sock or self._sock()
         else:
             argv += ["--socket", sock or self._sock()]
@@ -790,7 +792,7 @@ class Story:
 
     def testworker(self, urls=(), queue=None, mode=None, open_=False, persistent=False,
                    max_length=None, text=None, count=None, sock=None, ready=True, max_body=None,
-                   trigger=None, response_wait_ms=None):
+                   trigger=None, response_wait_ms=None, env_extra=None):
         argv = [self.bin("testworker"), "--socket", sock or self._sock()]
         for u in urls:
             argv += ["--url", u]
@@ -814,7 +816,7 @@ class Story:
             argv += ["--mode", mode]
         if count is not None:
             argv += ["--count", str(count)]
-        p = Proc(self, argv, "testworker-" + (mode or "serve"))
+        p = Proc(self, argv, "testworker-" + (mode or "serve"), dict(self.env, **env_extra) if env_extra else None)
         if ready:
             p.ready()
         return p
