@@ -1,4 +1,4 @@
-# 54-upgrade: portshared --upgrade replaces the daemon under wrk load with no refused, reset or wrong answer; apps, queues, URLs and a persistent queue carry over, limits come from the new config, held requests are served on re-attach.
+# 54-upgrade: portshared --upgrade replaces the daemon under wrk load with no refused, reset or wrong answer; apps, queues, URLs and a persistent queue carry over, limits come from the new config, held requests are served on re-attach, ReattachGrace ends.
 import os
 import re
 import shutil
@@ -140,7 +140,7 @@ with Story(time_limit=110) as s:
           in r.stderr, "--upgrade with no daemon running: exit %d and the clear error" % r.returncode, r.stderr)
 
     old_limits = {"ShutdownGrace": 8, "MaxRequestBytes": 8192}
-    new_limits = {"ShutdownGrace": 8, "MaxRequestBytes": 2048}
+    new_limits = {"ShutdownGrace": 8, "MaxRequestBytes": 2048, "ReattachGrace": 3}
     d1 = s.daemon(limits=old_limits)
     port = s.free_port()
     base = "http://127.0.0.1:%d" % port
@@ -149,6 +149,9 @@ with Story(time_limit=110) as s:
     w = s.testworker(["http://+:%d/w/" % port], queue="qw", text="W")
     pq = s.testworker(["http://+:%d/p/" % port], queue="pq", persistent=True, mode="exit-after", count=1, text="P")
     check(s.get(base + "/p/1").status == 200 and pq.wait(5) == 0, "persistent queue pq served once, its worker left")
+    # x will be stopped through the upgrade and miss ReattachGrace
+    x = s.testworker(["http://+:%d/x/" % port], queue="qx", text="X")
+    check_eq(s.get(base + "/x/1").status, 200, "x serves before the upgrade")
     big = "X-Big: %s" % ("y" * 3000)
     check_eq(s.get(base + "/a/big", headers=[big]).status, 200, "a 3 KB header is fine for the old daemon's limits")
 
@@ -168,15 +171,20 @@ with Story(time_limit=110) as s:
     probe = Prober(port, "/a/probe")
     slow = s.conn(port, timeout=10)
     slow.send(b"POST /w/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345")
+    x.signal(signal.SIGSTOP)
     time.sleep(2)
 
     d2 = upgrade(s, d1, "portshared-new", new_limits)
+    t_upgrade = time.monotonic()
 
     # (c) w still owes the old daemon a response, so it has not re-attached: a request for
     # w reaches the new daemon, which holds it instead of answering 503
     held = s.conn(port, timeout=10)
     held.send(b"GET /w/held HTTP/1.1\r\nHost: x\r\n\r\n")
     check(not held.readable_within(1.0), "a request for w's queue is held while w has not re-attached")
+    qw = find_queue(d2.status(), "qw") or {}
+    check(qw.get("reattach_wait") is True and not qw.get("workers") and qw.get("depth") == 1,
+          "status: qw waits for its worker and holds 1 request", repr(qw))
     check(d1.alive(), "the old daemon waits for w's response")
     slow.send(b"67890")
     r = slow.read_response(timeout=5)
@@ -216,6 +224,15 @@ with Story(time_limit=110) as s:
     check(r.status == 200 and body_pid(r.body) == pq2.pid, "a new worker opens pq and serves it", repr(r))
     check_eq(s.get(base + "/a/big", headers=[big]).status, 431, "the new config's MaxRequestBytes 2048 applies")
 
+    # (e) x was stopped through ReattachGrace (3 s): its queue went as if x had left;
+    # once x runs again it reconnects and serves again, same pid
+    time.sleep(max(0, t_upgrade + 3.5 - time.monotonic()))
+    check(find_queue(d2.status(), "qx") is None, "qx was removed when ReattachGrace ended without its worker")
+    check_eq(s.get(base + "/x/2").status, 404, "/x/ without its queue: 404")
+    x.signal(signal.SIGCONT)
+    back = wait_until(lambda: body_pid(s.get(base + "/x/3", timeout=4).body) == x.pid, 10, 0.2)
+    check(back, "x re-attached by itself once it ran again (pid %d)" % x.pid)
+
     # once more, with workers that send every connection back to the daemon after each
     # response (no delegation), and a second upgrade on top of the first
     env = {"PORTSHARE_DELEGATION": "0"}
@@ -229,5 +246,5 @@ with Story(time_limit=110) as s:
     wrk_result(wrk, wrk_out, 5)
     probe.finish()
     st = d3.status()
-    for q, app in (("qa", a), ("qb", b), ("qc", c_app), ("qd", d_app)):
+    for q, app in (("qa", a), ("qb", b), ("qc", c_app), ("qd", d_app), ("qx", x)):
         check_eq(worker_pids(st, q), [app.pid], "after the second upgrade queue %s has its worker" % q)
