@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -68,7 +69,7 @@ static bool span_equals_nocase(const char *p, size_t n, const char *word)
 
 static void head_reset(const struct http_scan *s, struct http_head *h)
 {
-	memset(h, 0, sizeof(*h));
+	memset(h, 0, offsetof(struct http_head, fields)); /* the fields are written as they come */
 	h->skip = s->skip;
 	h->host_port = -1;
 	h->content_length = -1;
@@ -116,7 +117,13 @@ static enum http_head_result check_request_line(const char *buf, uint32_t b, uin
 		return refuse(h, 400, HTTP_RESPOND, "BadRequest: request line");
 	const char *sp2 = memrchr(line, ' ', n);
 	if (sp2 == sp1) {
-		/* "GET /": an HTTP/0.9 simple request expects a bare body back, never a status line. */
+		/* "GET /": an HTTP/0.9 simple request expects a bare body back, never a status line.
+		 * Only a target of visible characters makes one: "GET /\tHTTP/1.1" is an HTTP/1.1
+		 * request line to a parser that reads any whitespace as SP (RFC 9112 §3 allows
+		 * it), so it is refused with an answer, not dropped as if it were HTTP/0.9. */
+		for (size_t k = (size_t)(sp1 + 1 - line); k < n; k++)
+			if ((unsigned char)line[k] <= ' ' || (unsigned char)line[k] >= 0x7f)
+				return refuse(h, 400, HTTP_RESPOND, "BadRequest: request line");
 		if (sp1 + 1 == line + n)
 			return refuse(h, 400, HTTP_RESPOND, "BadRequest: request line");
 		return refuse(h, 400, HTTP_DROP, "BadRequest: HTTP/0.9");
@@ -205,8 +212,9 @@ static int te_check(const char *buf, uint32_t from, uint32_t to, const char **re
 }
 
 /* host [":" port] as in a Host field or an authority: reg-name or [IPv6] (RFC 3986
- * §3.2.2), lower-cased into h->host, port into h->host_port (-1 if absent or empty). */
-static bool parse_host(const char *p, size_t n, struct http_head *h)
+ * §3.2.2), lower-cased into host, port into *port (-1 if absent or empty). Neither is
+ * written when the text is not a valid host. */
+static bool parse_host(const char *p, size_t n, char host[HTTP_HOST_MAX + 1], int *port_out)
 {
 	size_t hostlen;
 
@@ -235,11 +243,12 @@ static bool parse_host(const char *p, size_t n, struct http_head *h)
 	}
 	if (hostlen > HTTP_HOST_MAX)
 		return false;
-	h->host_port = -1;
+	long port = -1;
 	if (hostlen < n) {
 		if (p[hostlen] != ':' || n - hostlen - 1 > 5)
 			return false;
-		long port = n - hostlen - 1 > 0 ? 0 : -1;
+		if (n - hostlen - 1 > 0)
+			port = 0;
 		for (size_t k = hostlen + 1; k < n; k++) {
 			if (!is_digit(p[k]))
 				return false;
@@ -247,11 +256,11 @@ static bool parse_host(const char *p, size_t n, struct http_head *h)
 		}
 		if (port > 65535)
 			return false;
-		h->host_port = (int)port;
 	}
+	*port_out = (int)port;
 	for (size_t k = 0; k < hostlen; k++)
-		h->host[k] = to_lower(p[k]);
-	h->host[hostlen] = '\0';
+		host[k] = to_lower(p[k]);
+	host[hostlen] = '\0';
 	return true;
 }
 
@@ -284,7 +293,7 @@ static enum http_head_result parse_target(const char *buf, const struct http_fie
 		if (memchr(a, '@', (size_t)(z - a)) != NULL)
 			return refuse(h, 400, HTTP_RESPOND, "BadRequest: userinfo in target");
 		/* RFC 9112 §3.2.2: the authority is the host, whatever Host says. */
-		if (!parse_host(a, (size_t)(z - a), h) || h->host[0] == '\0')
+		if (!parse_host(a, (size_t)(z - a), h->host, &h->host_port) || h->host[0] == '\0')
 			return refuse(h, 400, HTTP_RESPOND, "BadRequest: target host");
 		h->absolute_form = true;
 		path_off = (uint32_t)(z - buf);
@@ -293,9 +302,18 @@ static enum http_head_result parse_target(const char *buf, const struct http_fie
 	uint32_t path_end = q ? (uint32_t)(q - buf) : end;
 	h->path = (struct http_span){path_off, path_end - path_off};
 	h->query = q ? (struct http_span){path_end + 1, end - path_end - 1} : (struct http_span){end, 0};
-	if (!h->absolute_form && host_field != NULL &&
-	    !parse_host(buf + host_field->value.off, host_field->value.len, h))
+	if (host_field == NULL)
+		return HTTP_HEAD_DONE;
+	/* RFC 9112 §3.2: a Host with an invalid value is 400 for any request, also one whose
+	 * absolute-form authority names the host instead (§3.2.2). */
+	char host[HTTP_HOST_MAX + 1];
+	int port;
+	if (!parse_host(buf + host_field->value.off, host_field->value.len, host, &port))
 		return refuse(h, 400, HTTP_RESPOND, "BadRequest: Host");
+	if (!h->absolute_form) {
+		memcpy(h->host, host, sizeof(h->host));
+		h->host_port = port;
+	}
 	return HTTP_HEAD_DONE;
 }
 
@@ -771,6 +789,7 @@ struct http_body *http_body_new(const char *head, size_t head_len, uint64_t max_
 	                             llhttp_get_error_pos(&b->parser) == head + head_len));
 	if (!ok) {
 		free(b);
+		errno = EINVAL;
 		return NULL;
 	}
 	/* a Content-Length over the limit is refused before any of the body is read */

@@ -450,13 +450,13 @@ static void conn_move_to_main(struct conn *c, const struct http_head *h)
 {
 	struct thread *t = this_thread;
 	/* no head: an upgrade's handover, where thread 0 passes the bytes on unparsed */
-	c->moved_head = h ? malloc(sizeof(*h)) : NULL;
+	c->moved_head = h ? malloc(sizeof(*h)) : NULL; /* a whole struct: the fields' room included */
 	if (h && !c->moved_head) {
 		conn_answer_full(c, 503, "NoMemory", true, h->method == HTTP_HEAD, NULL);
 		return;
 	}
 	if (h)
-		memcpy(c->moved_head, h, sizeof(*h));
+		memcpy(c->moved_head, h, http_head_used(h));
 	loop_timer_cancel(t->loop, &c->timer);
 	loop_io_del(t->loop, &c->io);
 	conn_unlink(c);

@@ -525,7 +525,7 @@ class Daemon(Proc):
         argv = [story.bin("portshared"), "--socket", sock, "--state-dir", state_dir, "--threads", threads]
         if config:
             argv += ["--config", config]
-        argv += list(args)
+        argv += list(args)  # more options, e.g. ["--user", NAME]
         Proc.__init__(self, story, argv, name, env)
 
     def log(self):

@@ -260,6 +260,12 @@ static void test_absolute_form_host_wins(void **state)
 	assert_int_equal(parse_both(S(query), &defaults, &h), HTTP_HEAD_DONE);
 	assert_int_equal(h.path.len, 0);
 	assert_true(span_is(query, h.query, "x"));
+
+	/* a valid Host is checked (RFC 9112 §3.2) but changes neither host nor port */
+	static const char ports[] = "GET http://a.example:81/ HTTP/1.1\r\nHost: b.example:82\r\n\r\n";
+	assert_int_equal(parse_both(S(ports), &defaults, &h), HTTP_HEAD_DONE);
+	assert_string_equal(h.host, "a.example");
+	assert_int_equal(h.host_port, 81);
 }
 
 static void test_options_asterisk(void **state)
@@ -386,6 +392,10 @@ static void test_refused_request_line(void **state)
 	static const struct refusal t[] = {
 	    {"GET /\r\n", 400, HTTP_DROP, "BadRequest: HTTP/0.9"},
 	    {"GET /index.html\r\n\r\n", 400, HTTP_DROP, "BadRequest: HTTP/0.9"},
+	    /* one SP, but not HTTP/0.9: a lenient parser reads the HTAB as SP and sees HTTP/1.1 */
+	    {"GET /\tHTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: request line"},
+	    {"GET /a\x01" "b\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: request line"},
+	    {"GET /caf\xc3\xa9\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: request line"},
 	    {"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, HTTP_GOAWAY, "Version_N/S"},
 	    {"PRI * HTTP/2.0\r\n", 505, HTTP_GOAWAY, "Version_N/S"},
 	    {"PRI / HTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: HPE_"},
@@ -436,6 +446,10 @@ static void test_refused_fields(void **state)
 	    {"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: Host"},
 	    {"GET / HTTP/1.1\r\nHost: a%2\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: Host"},
 	    {"GET / HTTP/1.1\r\nHost: a\xff\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: Host"},
+	    /* RFC 9112 §3.2: an invalid Host is 400 even when the absolute-form authority wins */
+	    {"GET http://a.example/ HTTP/1.1\r\nHost: a b\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: Host"},
+	    {"GET http://a.example/ HTTP/1.1\r\nHost: a:99999\r\n\r\n", 400, HTTP_RESPOND,
+	     "BadRequest: Host"},
 	    {"GET / HTTP/1.1\r\nHost: a\r\n: x\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: empty header name"},
 	    {"GET / HTTP/1.1\r\nHost: a\r\nX Y: z\r\n\r\n", 400, HTTP_RESPOND,
 	     "BadRequest: HPE_INVALID_HEADER_TOKEN"},
