@@ -83,17 +83,26 @@ static bool addr_is_wildcard(const struct ps_addr *a)
 	return !memcmp(a->addr, zero, a->family == AF_INET ? 4 : 16);
 }
 
-void conn_accept(struct endpoint *e, int fd, const struct sockaddr_storage *peer)
+/* A connection for fd (taken: closed if there is no memory), not yet on any list. */
+static struct conn *conn_new(int fd)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(fd);
-		return;
+		return NULL;
 	}
 	c->id = atomic_fetch_add_explicit(&dm->next_conn_id, 1, memory_order_relaxed) + 1;
 	c->io.fd = fd;
 	c->io.fn = conn_on_io;
 	c->timer.fn = conn_on_timer;
+	return c;
+}
+
+void conn_accept(struct endpoint *e, int fd, const struct sockaddr_storage *peer)
+{
+	struct conn *c = conn_new(fd);
+	if (!c)
+		return;
 	c->port = e->addr.port;
 	sockaddr_to_ps(peer, &c->remote);
 	if (addr_is_wildcard(&e->addr)) {
@@ -816,15 +825,9 @@ void conn_hand_over(struct conn *c)
 
 void conn_adopt_handover(int fd, const struct ps_conn_handover *h, const char *bytes)
 {
-	struct conn *c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(fd);
+	struct conn *c = conn_new(fd);
+	if (!c)
 		return;
-	}
-	c->id = atomic_fetch_add_explicit(&dm->next_conn_id, 1, memory_order_relaxed) + 1;
-	c->io.fd = fd;
-	c->io.fn = conn_on_io;
-	c->timer.fn = conn_on_timer;
 	c->local = h->local;
 	c->remote = h->remote;
 	c->port = h->local.port;

@@ -138,9 +138,8 @@ static int session_queue_out(struct session *s, const void *buf, size_t len, int
 /* The process closed its end (EPIPE): nothing more can be sent, but what it sent
  * before closing (its last RETURNs and ENDs) is still to be read, then its EOF ends the
  * session as a process that is gone, not as one that may still write (DESIGN §2a). */
-static void session_hung_up(struct session *s)
+static void session_drop_output(struct session *s)
 {
-	s->hung_up = true;
 	while (s->out_head) {
 		struct outmsg *o = s->out_head;
 		s->out_head = o->next;
@@ -150,6 +149,12 @@ static void session_hung_up(struct session *s)
 	}
 	s->out_tail = NULL;
 	s->out_bytes = 0;
+}
+
+static void session_hung_up(struct session *s)
+{
+	s->hung_up = true;
+	session_drop_output(s);
 	loop_io_mod(dm->loop, &s->io, EPOLLIN);
 }
 
@@ -460,6 +465,13 @@ static void session_read(struct session *s)
 		ssize_t n = recvmsg(s->io.fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
+		if (n < 0 && errno == ECONNRESET && !s->hung_up) {
+			/* the process closed its end with our messages unread: the kernel says so
+			 * once, before the messages it sent us first (its last RETURNs), which are
+			 * still to be read; EOF follows them */
+			session_hung_up(s);
+			continue;
+		}
 		if (n <= 0) {
 			session_close(s, n == 0 ? "closed" : "receive failed");
 			return;
@@ -572,13 +584,7 @@ static void session_close(struct session *s, const char *why)
 	{
 		queue_detach(container_of(p, struct attach, slink));
 	}
-	while (s->out_head) {
-		struct outmsg *o = s->out_head;
-		s->out_head = o->next;
-		if (o->fd >= 0)
-			close(o->fd);
-		free(o);
-	}
+	session_drop_output(s);
 	loop_io_del(dm->loop, &s->io);
 	close(s->io.fd);
 	s->io.fd = -1;

@@ -419,6 +419,7 @@ static void client_reattach(ps_client *c)
 	if (!c->reattach || !client_connected(c))
 		return;
 	deleg_return_idle(c, false);
+	client_read(c); /* what the daemon sent last (CONN_CLOSED) is not left unread */
 	if (!client_connected(c) || client_holds(c))
 		return;
 	c->reattach = false;
