@@ -29,7 +29,7 @@ struct daemon *dm;
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: portshared [--socket PATH] [--state-dir DIR] [--config FILE] [--threads N] [--user NAME]\n"
-		   "                  [--upgrade]\n"
+		   "                  [--no-seccomp] [--upgrade]\n"
 		   "       portshared --check-sandbox [--user NAME]\n"
 		   "  --socket PATH     control socket (default " PS_DEFAULT_SOCKET ")\n"
 		   "  --state-dir DIR   persistent state (default " DEFAULT_STATE_DIR ")\n"
@@ -42,6 +42,8 @@ static void usage(FILE *f)
 		   "                    the state directory, and NAME must be able to read the config file\n"
 		   "  --upgrade         take over from the portshared running on the socket: its listeners,\n"
 		   "                    queues and connections, without refusing a connection; it then exits\n"
+		   "  --no-seccomp      drop user and capabilities but load no seccomp filter (for valgrind;\n"
+		   "                    debugging only)\n"
 		   "  --check-sandbox   apply that drop and filter without starting the daemon, print the\n"
 		   "                    ids and capabilities it ends with, try a forbidden call (execve);\n"
 		   "                    exit 0 if it was refused\n"
@@ -242,6 +244,7 @@ int main(int argc, char **argv)
 					     {"user", required_argument, 0, 'u'},
 					     {"check-sandbox", no_argument, 0, 'k'},
 					     {"upgrade", no_argument, 0, 'U'},
+					     {"no-seccomp", no_argument, 0, 'S'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 	static struct daemon d;
@@ -283,6 +286,9 @@ int main(int argc, char **argv)
 			break;
 		case 'U':
 			upgrade = true;
+			break;
+		case 'S':
+			sandbox_skip_filter();
 			break;
 		case 'h':
 			usage(stdout);

@@ -348,10 +348,21 @@ static int filter_add(scmp_filter_ctx ctx, const char *name, const struct scmp_a
 	return 0;
 }
 
+static bool skip_filter;
+
+void sandbox_skip_filter(void)
+{
+	skip_filter = true;
+}
+
 /* Builds the allow list (every thread, present and future: TSYNC) and loads it unless this
- * is a sanitizer build. Anything else kills the whole process (docs/DECISIONS.md). */
+ * is a sanitizer build or --no-seccomp asked. Anything else kills the whole process (docs/DECISIONS.md). */
 static int filter_install(char *err, size_t errlen)
 {
+	if (skip_filter) {
+		log_info("--no-seccomp: no system call filter (for debugging only)");
+		return 0;
+	}
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	if (!ctx) {
 		snprintf(err, errlen, "seccomp: cannot start a filter (out of memory?)");

@@ -32,6 +32,10 @@ int sandbox_user_resolve(const char *name, struct sandbox_user *u, char *err, si
  * process. 0, or -1 with one line in err. */
 int sandbox_apply(const struct sandbox_user *u, const char *const *owned, char *err, size_t errlen);
 
+/* portshared --no-seccomp: sandbox_apply switches user and drops capabilities but loads
+ * no filter (for valgrind, which cannot run one; never for production). */
+void sandbox_skip_filter(void);
+
 /* portshared --check-sandbox: applies the sandbox in a child, prints the ids and
  * capabilities it ended with, and tries a forbidden call (execve). The exit status:
  * 0 when the call was refused. */
