@@ -18,7 +18,7 @@ static uint16_t hdr_flags_allowed(unsigned type)
 	case PS_MSG_STATUS_DATA:
 		return PS_STATUS_MORE;
 	case PS_MSG_HELLO:
-		return PS_HELLO_DELEGATE;
+		return PS_HELLO_DELEGATE | PS_HELLO_UPGRADE;
 	default:
 		return 0;
 	}
@@ -56,6 +56,18 @@ static size_t fixed_size(unsigned type)
 		return sizeof(struct ps_shm);
 	case PS_MSG_LIMITS:
 		return sizeof(struct ps_limits);
+	case PS_MSG_UPGRADE:
+	case PS_MSG_UPGRADE_READY:
+	case PS_MSG_REATTACH:
+		return sizeof(struct ps_upgrade);
+	case PS_MSG_UPGRADE_SOCKET:
+		return sizeof(struct ps_upgrade_socket);
+	case PS_MSG_UPGRADE_QUEUE:
+		return sizeof(struct ps_upgrade_queue);
+	case PS_MSG_UPGRADE_URL:
+		return sizeof(struct ps_url);
+	case PS_MSG_CONN_HANDOVER:
+		return sizeof(struct ps_conn_handover);
 	default:
 		return 0;
 	}
@@ -80,6 +92,13 @@ static const char *const type_names[PS_MSG_TYPE_END] = {
     [PS_MSG_STATUS_DATA] = "STATUS_DATA",
     [PS_MSG_SHM] = "SHM",
     [PS_MSG_LIMITS] = "LIMITS",
+    [PS_MSG_UPGRADE] = "UPGRADE",
+    [PS_MSG_UPGRADE_SOCKET] = "UPGRADE_SOCKET",
+    [PS_MSG_UPGRADE_QUEUE] = "UPGRADE_QUEUE",
+    [PS_MSG_UPGRADE_URL] = "UPGRADE_URL",
+    [PS_MSG_UPGRADE_READY] = "UPGRADE_READY",
+    [PS_MSG_REATTACH] = "REATTACH",
+    [PS_MSG_CONN_HANDOVER] = "CONN_HANDOVER",
 };
 
 const char *protocol_type_name(unsigned type)
@@ -147,6 +166,7 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *npar
 		return NULL;
 	case PS_MSG_URL_ADD:
 	case PS_MSG_URL_DEL:
+	case PS_MSG_UPGRADE_URL:
 		if (m->u.url.prefix_len == 0 || m->u.url.prefix_len > PS_PREFIX_MAX)
 			return "URL prefix length out of range";
 		parts[(*nparts)++] = m->u.url.prefix_len;
@@ -196,6 +216,33 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *npar
 		if (!m->u.limits.entity_body_ms || !m->u.limits.drain_entity_body_ms ||
 		    !m->u.limits.min_send_rate)
 			return "LIMITS with a zero limit";
+		return NULL;
+	case PS_MSG_UPGRADE:
+	case PS_MSG_UPGRADE_READY:
+	case PS_MSG_REATTACH:
+		return NULL;
+	case PS_MSG_UPGRADE_SOCKET:
+		if (m->u.usock.kind == PS_UPGRADE_SOCKET_TCP)
+			return addr_valid(&m->u.usock.addr) ? NULL : "UPGRADE_SOCKET bad address family";
+		if (m->u.usock.kind != PS_UPGRADE_SOCKET_CONTROL)
+			return "UPGRADE_SOCKET unknown kind";
+		return NULL;
+	case PS_MSG_UPGRADE_QUEUE:
+		if (!queue_name_valid(m->u.uqueue.name))
+			return "UPGRADE_QUEUE bad queue name";
+		if (m->u.uqueue.opt_flags & ~PS_QUEUE_PERSISTENT)
+			return "UPGRADE_QUEUE unknown option flags";
+		if (!string_terminated(m->u.uqueue.creator_user, sizeof(m->u.uqueue.creator_user)))
+			return "UPGRADE_QUEUE user name not terminated";
+		return NULL;
+	case PS_MSG_CONN_HANDOVER:
+		if (m->u.handover.flags & ~PS_HANDOVER_EOF)
+			return "CONN_HANDOVER unknown flags";
+		if (!addr_valid(&m->u.handover.local) || !addr_valid(&m->u.handover.remote))
+			return "CONN_HANDOVER bad address family";
+		if (m->u.handover.bytes_len > PS_HANDOVER_BYTES_MAX)
+			return "CONN_HANDOVER too many bytes";
+		parts[(*nparts)++] = m->u.handover.bytes_len;
 		return NULL;
 	default:
 		return "unknown message type";
@@ -259,6 +306,7 @@ int protocol_decode(const void *buf, size_t len, struct ps_msg *m, const char **
 	case PS_MSG_REPLY:
 	case PS_MSG_URL_ADD:
 	case PS_MSG_URL_DEL:
+	case PS_MSG_UPGRADE_URL:
 		m->text = b + off;
 		m->text_len = parts[0];
 		break;
@@ -269,6 +317,7 @@ int protocol_decode(const void *buf, size_t len, struct ps_msg *m, const char **
 		}
 		break;
 	case PS_MSG_RETURN:
+	case PS_MSG_CONN_HANDOVER:
 		m->tail = b + off;
 		break;
 	default:
@@ -311,9 +360,31 @@ ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap)
 	case PS_MSG_QUEUE_DRAIN:
 		copy_string(w.u.queue.name, m->u.queue.name, sizeof(w.u.queue.name));
 		break;
+	case PS_MSG_UPGRADE_QUEUE:
+		/* padding-free, but built from zero like QUEUE_CREATE: no stale bytes go out */
+		memset(&w.u, 0, sizeof(w.u));
+		w.u.uqueue = m->u.uqueue;
+		w.u.uqueue.reserved = 0;
+		copy_string(w.u.uqueue.name, m->u.uqueue.name, sizeof(w.u.uqueue.name));
+		copy_string(w.u.uqueue.creator_user, m->u.uqueue.creator_user,
+		            sizeof(w.u.uqueue.creator_user));
+		break;
+	case PS_MSG_UPGRADE:
+	case PS_MSG_UPGRADE_READY:
+	case PS_MSG_REATTACH:
+		w.u.upgrade.reserved = 0;
+		break;
+	case PS_MSG_UPGRADE_SOCKET:
+		w.u.usock.reserved = 0;
+		break;
+	case PS_MSG_CONN_HANDOVER:
+		parts[nparts] = w.tail;
+		lens[nparts++] = w.u.handover.bytes_len;
+		break;
 	case PS_MSG_REPLY:
 	case PS_MSG_URL_ADD:
-	case PS_MSG_URL_DEL: {
+	case PS_MSG_URL_DEL:
+	case PS_MSG_UPGRADE_URL: {
 		/* the text goes by m->text_len; a length also set in the struct must agree */
 		uint32_t *field = w.hdr.type == PS_MSG_REPLY ? &w.u.reply.text_len : &w.u.url.prefix_len;
 		if (w.text_len > PS_MSG_MAX || (*field != 0 && *field != w.text_len))

@@ -10,6 +10,10 @@
  *   PS_DELIVER_FD is set (the first time that session sees that connection), SHM always
  *   (a memfd to map). Any other fd that arrives, on any message, is closed by the
  *   receiver and the message is a protocol error. Clients never send fds.
+ * - The upgrade link (a session whose HELLO carried PS_HELLO_UPGRADE) is the one
+ *   exception, in one direction: the old daemon sends the new one UPGRADE_SOCKET and
+ *   CONN_HANDOVER, each with exactly one fd. The old daemon closes its own copy once the
+ *   message is sent; a new daemon that loses one (MSG_CTRUNC) logs it.
  * - The sender keeps its own copy; the receiver owns the copy it received and must
  *   either keep it or close it. The library caches a connection's fd until the daemon
  *   sends CONN_CLOSED or the library sends END, never closing it on its own before.
@@ -55,7 +59,16 @@ enum ps_msg_type {
 	PS_MSG_STATUS_DATA = 16, /* d->ctl: a piece of the status text; flag MORE */
 	PS_MSG_SHM = 17,         /* d->c: a memfd to map: the session page, or a route snapshot */
 	PS_MSG_LIMITS = 18,      /* d->c: the limits the library enforces (after HELLO, on reload) */
-	PS_MSG_TYPE_END          /* first unused number */
+	/* portshared --upgrade (DESIGN §10): "new" is the starting daemon, on a session whose
+	 * HELLO carried PS_HELLO_UPGRADE; "old" the running one */
+	PS_MSG_UPGRADE = 19,        /* new->old: hand over; REPLY only on refusal */
+	PS_MSG_UPGRADE_SOCKET = 20, /* old->new: a listening socket (fd attached) */
+	PS_MSG_UPGRADE_QUEUE = 21,  /* old->new: one queue's state */
+	PS_MSG_UPGRADE_URL = 22,    /* old->new: one URL prefix of a queue sent before */
+	PS_MSG_UPGRADE_READY = 23,  /* old->new: all state sent; new->old: adopted, accepting */
+	PS_MSG_REATTACH = 24,       /* d->c: finish what you hold here, then reconnect */
+	PS_MSG_CONN_HANDOVER = 25,  /* old->new: a client connection (fd attached) + its unread bytes */
+	PS_MSG_TYPE_END             /* first unused number */
 };
 
 struct ps_msg_hdr {
@@ -74,8 +87,9 @@ struct ps_addr {
 	uint8_t addr[16];
 };
 
-/* HELLO header flag: this library serves delegated connections (DESIGN §6) */
-#define PS_HELLO_DELEGATE 0x1u
+/* HELLO header flags */
+#define PS_HELLO_DELEGATE 0x1u /* this library serves delegated connections (DESIGN §6) */
+#define PS_HELLO_UPGRADE 0x2u  /* a new portshared that will take over (DESIGN §10); admins only */
 
 struct ps_hello {
 	uint32_t version; /* PS_PROTO_VERSION */
@@ -191,6 +205,48 @@ struct ps_shm {
 	uint32_t size; /* bytes to map */
 };
 
+/* UPGRADE, UPGRADE_READY, REATTACH */
+struct ps_upgrade {
+	uint32_t pid; /* UPGRADE and UPGRADE_READY: the sender's; REATTACH: the new daemon's */
+	uint32_t reserved;
+};
+
+/* UPGRADE_SOCKET kinds */
+#define PS_UPGRADE_SOCKET_TCP 1u     /* a bound, listening TCP socket */
+#define PS_UPGRADE_SOCKET_CONTROL 2u /* the control socket's listener: the path stays bound */
+struct ps_upgrade_socket {
+	uint32_t kind;
+	uint32_t reserved;
+	struct ps_addr addr; /* TCP: the address and port it is bound to; CONTROL: zero */
+};
+
+#define PS_USER_MAX 63 /* a user name, without the NUL */
+struct ps_upgrade_queue {
+	uint32_t queue_id;  /* the old daemon's id: the UPGRADE_URLs that follow name it */
+	uint32_t opt_flags; /* PS_QUEUE_* */
+	uint32_t max_length;
+	uint32_t response_wait_ms;
+	uint64_t max_body;
+	uint32_t uid;         /* its owner */
+	uint32_t creator_pid; /* for status lines and refusals */
+	uint32_t sessions;    /* sessions attached in the old daemon; 0: no worker to wait for */
+	uint32_t reserved;
+	char name[PS_QUEUE_NAME_MAX + 1];   /* NUL-terminated */
+	char creator_user[PS_USER_MAX + 1]; /* NUL-terminated */
+};
+
+/* CONN_HANDOVER: a connection the old daemon was reading (idle, a head begun, a
+ * request queued and not delivered, or given back by a worker). At most this many
+ * bytes: a head buffer (MaxRequestBytes + 4 KiB) or a RETURN's tail. */
+#define PS_HANDOVER_BYTES_MAX PS_RETURN_TAIL_MAX
+#define PS_HANDOVER_EOF 0x1u /* the client's FIN was seen */
+struct ps_conn_handover {
+	uint64_t conn_id; /* the old daemon's, for the logs */
+	struct ps_addr local, remote;
+	uint32_t flags;     /* PS_HANDOVER_* */
+	uint32_t bytes_len; /* followed by the bytes read and not used: a next request's start */
+};
+
 #define PS_STATUS_JSON 0x1u   /* header flag on STATUS */
 #define PS_STATUS_MORE 0x1u   /* header flag on STATUS_DATA: more pieces follow */
 
@@ -210,16 +266,20 @@ struct ps_msg {
 		struct ps_end end;
 		struct ps_shm shm;
 		struct ps_limits limits;
+		struct ps_upgrade upgrade;
+		struct ps_upgrade_socket usock;
+		struct ps_upgrade_queue uqueue;
+		struct ps_conn_handover handover;
 	} u;
-	const char *text; /* REPLY text, URL prefix, STATUS_DATA piece */
+	const char *text; /* REPLY text, URL prefix (URL_*, UPGRADE_URL), STATUS_DATA piece */
 	size_t text_len;
-	const char *head, *path, *host, *tail; /* DELIVER, RETURN (tail) */
+	const char *head, *path, *host, *tail; /* DELIVER, RETURN (tail), CONN_HANDOVER (tail) */
 };
 
 /* Builds a message into buf (at least PS_MSG_MAX bytes). The caller fills hdr.type,
  * hdr.flags, hdr.seq and the union member for that type, and the variable parts by
- * pointer and length (text for REPLY/URL/STATUS_DATA; head/path/host/tail for
- * DELIVER; tail for RETURN). Returns the length written, or -1 if it would exceed
+ * pointer and length (text for REPLY/URL/UPGRADE_URL/STATUS_DATA; head/path/host/tail
+ * for DELIVER; tail for RETURN and CONN_HANDOVER). Returns the length written, or -1 if it would exceed
  * PS_MSG_MAX or a field is out of range. */
 ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap);
 

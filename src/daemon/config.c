@@ -28,6 +28,7 @@ void config_defaults(struct config *c)
 		.url_segment_max_count = 255,
 		.shutdown_grace_ms = 10000,
 		.linger_ms = 2000,
+		.reattach_grace_ms = 5000,
 	};
 }
 
@@ -69,6 +70,7 @@ static const struct {
 	{"DrainEntityBody", SECONDS, offsetof(struct limits, drain_entity_body_ms), 0, 0},
 	{"ShutdownGrace", SECONDS, offsetof(struct limits, shutdown_grace_ms), 0, 0},
 	{"Linger", SECONDS, offsetof(struct limits, linger_ms), 0, 0},
+	{"ReattachGrace", SECONDS, offsetof(struct limits, reattach_grace_ms), 0, 0},
 	{"MinSendRate", COUNT, offsetof(struct limits, min_send_rate), 0, 1u << 30},
 	/* a DELIVER carries the head, the canonical path (no longer than the head) and the
 	 * bytes after it in one message (< PS_MSG_MAX): see PS_RETURN_TAIL_MAX */
@@ -107,8 +109,8 @@ static int parse_limit(struct limits *l, const char *name, const char *value, ch
 		return 0;
 	}
 	snprintf(why, whylen, "unknown setting '%s' (known: listen, HeaderWait, IdleConnection, RequestQueue, "
-			      "EntityBody, DrainEntityBody, ShutdownGrace, Linger, MinSendRate, MaxRequestBytes, "
-			      "MaxFieldLength, UrlSegmentMaxLength, UrlSegmentMaxCount)",
+			      "EntityBody, DrainEntityBody, ShutdownGrace, Linger, ReattachGrace, MinSendRate, "
+			      "MaxRequestBytes, MaxFieldLength, UrlSegmentMaxLength, UrlSegmentMaxCount)",
 		 name);
 	return -1;
 }

@@ -21,6 +21,7 @@ struct limits {
 	uint32_t url_segment_max_count;
 	uint32_t shutdown_grace_ms;    /* SIGTERM: how long in-flight requests may finish */
 	uint32_t linger_ms;            /* lingering close: how long to drain a closing connection */
+	uint32_t reattach_grace_ms;    /* --upgrade: how long requests wait for their queue's workers */
 };
 
 struct config {

@@ -83,17 +83,26 @@ static bool addr_is_wildcard(const struct ps_addr *a)
 	return !memcmp(a->addr, zero, a->family == AF_INET ? 4 : 16);
 }
 
-void conn_accept(struct endpoint *e, int fd, const struct sockaddr_storage *peer)
+/* A connection for fd (taken: closed if there is no memory), not yet on any list. */
+static struct conn *conn_new(int fd)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(fd);
-		return;
+		return NULL;
 	}
 	c->id = atomic_fetch_add_explicit(&dm->next_conn_id, 1, memory_order_relaxed) + 1;
 	c->io.fd = fd;
 	c->io.fn = conn_on_io;
 	c->timer.fn = conn_on_timer;
+	return c;
+}
+
+void conn_accept(struct endpoint *e, int fd, const struct sockaddr_storage *peer)
+{
+	struct conn *c = conn_new(fd);
+	if (!c)
+		return;
 	c->port = e->addr.port;
 	sockaddr_to_ps(peer, &c->remote);
 	if (addr_is_wildcard(&e->addr)) {
@@ -332,6 +341,10 @@ static void conn_after_answer(struct conn *c)
 		return;
 	}
 	c->state = CONN_READING;
+	if (this_thread->handing_over) {
+		conn_hand_over(c); /* with the pipelined bytes, if any */
+		return;
+	}
 	http_scan_init(&c->scan);
 	if (loop_io_mod(this_thread->loop, &c->io, EPOLLIN) < 0) {
 		conn_free(c);
@@ -445,12 +458,14 @@ static void conn_push_to_main(void *p)
 static void conn_move_to_main(struct conn *c, const struct http_head *h)
 {
 	struct thread *t = this_thread;
-	c->moved_head = malloc(sizeof(*h)); /* a whole struct: the fields' room included */
-	if (!c->moved_head) {
+	/* no head: an upgrade's handover, where thread 0 passes the bytes on unparsed */
+	c->moved_head = h ? malloc(sizeof(*h)) : NULL; /* a whole struct: the fields' room included */
+	if (h && !c->moved_head) {
 		conn_answer_full(c, 503, "NoMemory", true, h->method == HTTP_HEAD, NULL);
 		return;
 	}
-	memcpy(c->moved_head, h, http_head_used(h));
+	if (h)
+		memcpy(c->moved_head, h, http_head_used(h));
 	loop_timer_cancel(t->loop, &c->timer);
 	loop_io_del(t->loop, &c->io);
 	conn_unlink(c);
@@ -465,6 +480,12 @@ void conn_adopt(struct conn *c)
 	c->moved_head = NULL;
 	c->state = CONN_READING;
 	conn_link(c);
+	if (this_thread->handing_over) {
+		/* the new daemon routes it: our queues are on their way there */
+		free(h);
+		conn_hand_over(c);
+		return;
+	}
 	loop_timer_set(this_thread->loop, &c->timer, this_thread->limits->header_wait_ms);
 	c->in_process = true;
 	conn_dispatch(c, h);
@@ -748,6 +769,10 @@ void conn_returned(struct conn *c, const char *tail, size_t len, bool eof, uint6
 		memcpy(c->buf, tail, len);
 		c->len = (uint32_t)len;
 	}
+	if (this_thread->handing_over) {
+		conn_hand_over(c);
+		return;
+	}
 	if (loop_io_mod(this_thread->loop, &c->io, EPOLLIN) < 0) {
 		conn_free(c);
 		return;
@@ -771,6 +796,59 @@ void conn_ended(struct conn *c, uint32_t flags)
 		conn_free(c); /* the worker keeps the connection; only our copy goes */
 	else
 		conn_linger(c);
+}
+
+void conn_hand_over(struct conn *c)
+{
+	if (this_thread->index) {
+		conn_move_to_main(c, NULL);
+		return;
+	}
+	loop_timer_cancel(this_thread->loop, &c->timer);
+	const char *bytes = c->buf;
+	size_t len = c->len;
+	if (c->req) { /* a request not delivered yet: it is read again, whole, over there */
+		bytes = c->req->data;
+		len = (size_t)c->req->head_len + c->req->tail_len;
+	}
+	if (c->eof && !len) {
+		conn_free(c); /* the client is gone and nothing is left to answer */
+		return;
+	}
+	if (upgrade_send_conn(c, bytes, len) < 0) {
+		conn_linger(c); /* no new daemon to take it: end it cleanly */
+		return;
+	}
+	/* our copy goes; the connection lives on in the new daemon */
+	conn_free(c);
+}
+
+void conn_adopt_handover(int fd, const struct ps_conn_handover *h, const char *bytes)
+{
+	struct conn *c = conn_new(fd);
+	if (!c)
+		return;
+	c->local = h->local;
+	c->remote = h->remote;
+	c->port = h->local.port;
+	conn_link(c);
+	/* what anyone read from or wrote to it so far, so DESIGN §2a's checks hold here */
+	conn_tcp_counters(c, &c->sent, &c->received);
+	conn_returned(c, bytes, h->bytes_len, h->flags & PS_HANDOVER_EOF, 0, 0);
+}
+
+void conn_close_finished(void)
+{
+	struct list *p, *t;
+	list_for_each_safe(p, t, this_thread->conns)
+	{
+		struct conn *c = container_of(p, struct conn, link);
+		if (c->state == CONN_DELIVERED && conn_fin_sent(c)) {
+			if (c->req && c->req->queue)
+				c->req->queue->served++;
+			conn_free(c);
+		}
+	}
 }
 
 void conn_close_idle(void)

@@ -33,6 +33,15 @@ bool conn_cached_by(const struct conn *c, uint32_t session_id);
 void conn_cache_add(struct conn *c, uint32_t session_id);
 void conn_cache_del(struct conn *c, uint32_t session_id);
 void conn_close_idle(void); /* shutdown: close connections nobody is using */
+/* The old daemon of an upgrade: gives c, with every byte read and not yet used, to the
+ * new daemon (a front thread moves it to thread 0 first). c is gone afterwards. */
+void conn_hand_over(struct conn *c);
+/* The new daemon: a connection the old one handed over (fd is taken), read from here
+ * on as if it had just been returned by a worker. */
+void conn_adopt_handover(int fd, const struct ps_conn_handover *h, const char *bytes);
+/* Closes delivered connections that are over: our side's FIN sent (the worker may drop
+ * its copy without END after Connection: close) and nothing left to wait for. */
+void conn_close_finished(void);
 /* exit: close every connection; one a worker still writes to is aborted */
 void conn_close_all(void);
 
@@ -60,6 +69,12 @@ void queue_request_timeout(struct conn *c);
 bool queue_response_wait(struct conn *c);
 void request_free(struct request *r);
 bool queue_busy(void); /* shutdown: anything still queued or delivered? */
+/* The new daemon of an upgrade: a queue the old daemon had, with no session yet (its
+ * URLs follow). NULL on no memory or a name already taken. */
+struct queue *queue_adopt(const struct ps_upgrade_queue *m);
+/* ReattachGrace is over: a queue nobody re-attached to is what it would be without the
+ * upgrade (removed, or a persistent one answers AppOffline). */
+void queue_reattach_over(void);
 
 /* session.c */
 void session_accept(void);
@@ -71,6 +86,10 @@ void session_send_conn_closed(uint32_t session_id, uint64_t conn_id);
 void session_send_limits(struct session *s);
 void session_send_limits_all(void); /* after a reload */
 void session_close_all(void);
+/* REPLY to the request with that seq; text may be NULL. */
+void session_reply(struct session *s, uint32_t seq, int status, uint32_t id, const char *text);
+/* Marks the session for closing after this batch: never free it under a caller. */
+void session_kill_later(struct session *s, const char *why);
 
 /* listener.c */
 /* Binds what a port needs (every listen address, or the wildcards) if not bound yet.
@@ -81,6 +100,9 @@ void listener_release(uint16_t port);
 /* The listen list changed: rebind every port in use. */
 void listener_resync(void);
 void listener_close_all(void);
+/* The new daemon of an upgrade: listens on a socket the old one bound (fd is taken,
+ * and closed on failure). 0, or -1 with err. */
+int listener_adopt(const struct ps_addr *a, int fd, char *err, size_t errlen);
 /* The addresses port would be bound on (out has room for CONFIG_LISTEN_MAX + 2). */
 unsigned listener_wanted(uint16_t port, struct ps_addr *out);
 bool listener_is_bound(const struct ps_addr *a);
@@ -129,6 +151,28 @@ void threads_join(void);
 uint32_t threads_conns(void);
 /* The thread count to use when none is asked for: the CPUs we may run on, at most THREADS_MAX. */
 unsigned threads_default(void);
+
+/* threads.c, for upgrade.c: tells the front threads that a new daemon took over. */
+void threads_hand_over(void);
+
+/* upgrade.c: portshared --upgrade (DESIGN §10). The new daemon: */
+/* At start-up, before the loop runs: connects to the running daemon, asks for its
+ * state and adopts it (listeners, queues and URLs). Returns the control socket's
+ * listening fd, or -1 with err saying why (for the person who typed --upgrade). */
+int upgrade_connect(char *err, size_t errlen);
+/* Once the loop and threads are ready: tells the old daemon we accept, watches the
+ * link for the connections it hands over, starts ReattachGrace. */
+void upgrade_start(void);
+/* The old daemon: */
+/* HELLO with PS_HELLO_UPGRADE: admins only. */
+void upgrade_hello(struct session *s, const struct ps_msg *m);
+/* Any later message on the upgrade session. */
+void upgrade_dispatch(struct session *s, const struct ps_msg *m);
+void upgrade_session_closed(struct session *s);
+/* Sends a connection (fd and bytes) to the new daemon. 0, or -1 when there is none. */
+int upgrade_send_conn(const struct conn *c, const char *bytes, size_t len);
+/* REATTACH: s is to finish what it holds here and reconnect (to the new daemon). */
+void upgrade_send_reattach(struct session *s);
 
 /* status.c */
 /* Appends the status text (json or human) to a malloc'd buffer; NULL on no memory. */

@@ -254,6 +254,8 @@ static void endpoint_free(struct endpoint *e)
 	loop_defer_free(dm->loop, free, e);
 }
 
+static int endpoint_add(const struct ps_addr *a, int fd, char *err, size_t errlen);
+
 static int endpoint_open(const struct ps_addr *a, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
@@ -289,6 +291,14 @@ static int endpoint_open(const struct ps_addr *a, char *err, size_t errlen)
 		errno = e;
 		return -1;
 	}
+	return endpoint_add(a, fd, err, errlen);
+}
+
+/* Makes fd, a listening socket, accept on every thread. Takes fd (closed on failure). */
+static int endpoint_add(const struct ps_addr *a, int fd, char *err, size_t errlen)
+{
+	char where[80];
+	addr_format(a, where, sizeof(where));
 	struct endpoint *e = calloc(1, sizeof(*e));
 	if (!e) {
 		close(fd);
@@ -325,7 +335,11 @@ static int endpoint_open(const struct ps_addr *a, char *err, size_t errlen)
 static void endpoint_close(struct endpoint *e)
 {
 	char where[80];
-	log_info("stopped listening on %s", addr_format(&e->addr, where, sizeof(where)));
+	addr_format(&e->addr, where, sizeof(where));
+	if (this_thread->handing_over)
+		log_info("closed our copy of the listener on %s (the new portshared keeps it)", where);
+	else
+		log_info("stopped listening on %s", where);
 	list_del(&e->link);
 	endpoint_free(e);
 }
@@ -413,6 +427,10 @@ int listener_need(uint16_t port, char *err, size_t errlen)
 		snprintf(err, errlen, "portshared is shutting down");
 		return -1;
 	}
+	if (this_thread->handing_over) {
+		snprintf(err, errlen, "portshared is handing over to a new portshared; connect again");
+		return -1;
+	}
 	return port_sync(port, true, err, errlen);
 }
 
@@ -449,6 +467,17 @@ void listener_resync(void)
 	for (uint32_t port = 1; port < 65536; port++)
 		if (ports[port / 8] & (1u << (port % 8)))
 			port_sync((uint16_t)port, false, err, sizeof(err));
+}
+
+int listener_adopt(const struct ps_addr *a, int fd, char *err, size_t errlen)
+{
+	if (endpoint_find(a)) {
+		close(fd); /* the same address twice: one listener is enough */
+		return 0;
+	}
+	/* the old daemon set it up as endpoint_open does (non-blocking, V6ONLY, deferred
+	 * accept, no Nagle): those are properties of the socket, shared with our copy */
+	return endpoint_add(a, fd, err, errlen);
 }
 
 void listener_close_all(void)

@@ -29,6 +29,7 @@ struct daemon *dm;
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: portshared [--socket PATH] [--state-dir DIR] [--config FILE] [--threads N] [--user NAME]\n"
+		   "                  [--no-seccomp] [--upgrade]\n"
 		   "       portshared --check-sandbox [--user NAME]\n"
 		   "  --socket PATH     control socket (default " PS_DEFAULT_SOCKET ")\n"
 		   "  --state-dir DIR   persistent state (default " DEFAULT_STATE_DIR ")\n"
@@ -39,6 +40,8 @@ static void usage(FILE *f)
 		   "                    The daemon keeps only CAP_NET_BIND_SERVICE and runs under a seccomp\n"
 		   "                    allow list (not in sanitizer builds); it gives NAME the socket and\n"
 		   "                    the state directory, and NAME must be able to read the config file\n"
+		   "  --upgrade         take over from the portshared running on the socket: its listeners,\n"
+		   "                    queues and connections, without refusing a connection; it then exits\n"
 		   "  --no-seccomp      drop user and capabilities but load no seccomp filter (for valgrind;\n"
 		   "                    debugging only)\n"
 		   "  --check-sandbox   apply that drop and filter without starting the daemon, print the\n"
@@ -176,11 +179,13 @@ static void begin_stop(void)
 		 dm->cfg.limits.shutdown_grace_ms);
 	listener_close_all();
 	threads_stop();
-	loop_timer_cancel(dm->loop, &dm->ctl_pause);
-	loop_io_del(dm->loop, &dm->ctl);
-	close(dm->ctl.fd);
-	dm->ctl.fd = -1;
-	unlink(dm->socket_path);
+	if (dm->ctl.fd >= 0) { /* else a new daemon has the control socket (upgrade.c) */
+		loop_timer_cancel(dm->loop, &dm->ctl_pause);
+		loop_io_del(dm->loop, &dm->ctl);
+		close(dm->ctl.fd);
+		dm->ctl.fd = -1;
+		unlink(dm->socket_path);
+	}
 	conn_close_idle();
 	dm->stop_deadline_ms = loop_now_ms() + dm->cfg.limits.shutdown_grace_ms;
 	dm->stop_timer.fn = stop_check;
@@ -238,6 +243,7 @@ int main(int argc, char **argv)
 					     {"threads", required_argument, 0, 't'},
 					     {"user", required_argument, 0, 'u'},
 					     {"check-sandbox", no_argument, 0, 'k'},
+					     {"upgrade", no_argument, 0, 'U'},
 					     {"no-seccomp", no_argument, 0, 'S'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
@@ -248,6 +254,7 @@ int main(int argc, char **argv)
 	unsigned nthreads = threads_default();
 	const char *user_name = NULL;
 	bool check_sandbox = false;
+	bool upgrade = false;
 	int o;
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
@@ -276,6 +283,9 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			check_sandbox = true;
+			break;
+		case 'U':
+			upgrade = true;
 			break;
 		case 'S':
 			sandbox_skip_filter();
@@ -323,37 +333,51 @@ int main(int argc, char **argv)
 	dm->loop = loop_new();
 	dm->routes = route_new();
 	dm->snapshot_fd = -1;
+	dm->upgrade_from.fd = -1;
 	if (!dm->loop || !dm->routes || threads_init(nthreads) < 0) {
 		fprintf(stderr, "portshared: out of memory at start-up\n");
 		return 1;
 	}
-	int ctl = control_socket_open(dm->socket_path);
-	if (ctl < 0)
+	/* with --upgrade the control socket (and its path) belong to the running daemon
+	 * until we tell it we accept: a failure here must not unlink it */
+	int ctl = upgrade ? upgrade_connect(err, sizeof(err)) : control_socket_open(dm->socket_path);
+	if (ctl < 0) {
+		if (upgrade)
+			fprintf(stderr, "portshared: %s\n", err);
 		return 1;
+	}
 	dm->ctl = (struct loop_io){.fd = ctl, .fn = on_control};
 	dm->sig = (struct loop_io){.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC), .fn = on_signal};
 	if (dm->sig.fd < 0 || loop_io_add(dm->loop, &dm->ctl, EPOLLIN) < 0 ||
 	    loop_io_add(dm->loop, &dm->sig, EPOLLIN) < 0) {
 		fprintf(stderr, "portshared: cannot set up the event loop: %s\n", strerror(errno));
-		unlink(dm->socket_path);
+		if (!upgrade)
+			unlink(dm->socket_path);
 		return 1;
 	}
 	/* everything that needs root is done; listeners are bound later, by the kept capability */
 	const char *owned[] = {dm->state_dir, dm->socket_path, NULL};
 	if (sandbox_apply(&user, owned, err, sizeof(err)) < 0) {
 		fprintf(stderr, "portshared: %s\n", err);
-		unlink(dm->socket_path);
+		if (!upgrade)
+			unlink(dm->socket_path);
 		return 1;
 	}
 	if (threads_start() < 0) {
 		fprintf(stderr, "portshared: cannot start the event-loop threads: %s\n", strerror(errno));
-		unlink(dm->socket_path);
+		if (!upgrade)
+			unlink(dm->socket_path);
 		threads_join();
 		return 1;
 	}
+	if (upgrade)
+		upgrade_start();
 	log_info("ready (socket %s, state %s, pid %d, %u thread%s)", dm->socket_path, dm->state_dir, (int)getpid(),
 		 dm->nthreads, dm->nthreads == 1 ? "" : "s");
-	notify_systemd("READY=1");
+	/* after an upgrade this process is the service's main one (NotifyAccess=all) */
+	char ready[64];
+	snprintf(ready, sizeof(ready), upgrade ? "READY=1\nMAINPID=%d" : "READY=1", (int)getpid());
+	notify_systemd(ready);
 	int rc = loop_run(dm->loop);
 	notify_systemd("STOPPING=1");
 	listener_close_all();
@@ -367,6 +391,8 @@ int main(int argc, char **argv)
 		close(dm->ctl.fd);
 		unlink(dm->socket_path);
 	}
+	if (dm->upgrade_from.fd >= 0)
+		close(dm->upgrade_from.fd);
 	log_info("stopped");
 	return rc < 0 ? 1 : 0;
 }

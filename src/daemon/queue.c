@@ -48,6 +48,7 @@ static struct attach *attach_new(struct queue *q, struct session *s, bool creato
 	list_add_tail(&q->attached, &a->qlink);
 	list_add_tail(&s->attached, &a->slink);
 	q->nattached++;
+	q->reattach_wait = false; /* a worker is back: the queue works as usual */
 	return a;
 }
 
@@ -56,6 +57,17 @@ int queue_create(struct session *s, const struct ps_queue_create *m, struct queu
 {
 	bool persistent = m->opt_flags & PS_QUEUE_PERSISTENT;
 	struct queue *q = queue_find(m->name);
+	if (q && q->recreate_due && q->uid == s->uid) {
+		/* its creator re-attaching after an upgrade (DESIGN §10): the queue is the one it
+		 * made in the old daemon, options, URLs and held requests included */
+		q->recreate_due = false;
+		if (!queue_attach_find(s, q->id) && !attach_new(q, s, true))
+			return PS_ENOMEM;
+		q->creator_pid = s->pid;
+		log_info("queue %s re-attached by pid %d (user %s)", q->name, (int)s->pid, s->user);
+		*out = q;
+		return 0;
+	}
 	if (q) {
 		snprintf(err, errlen,
 		         "queue %s already exists (created by pid %d, user %s); open it to join it", q->name,
@@ -150,6 +162,8 @@ int queue_url_add(struct queue *q, bool admin, const char *text, size_t len, cha
 		return PS_EPORTINUSE;
 	void *holder = NULL;
 	rc = route_add(dm->routes, &p, q, &holder);
+	if (rc == -2 && holder == q && q->adopted)
+		return 0; /* a worker re-adding a URL its queue had in the old daemon */
 	if (rc == -2) {
 		struct queue *h = holder;
 		char f[PS_PREFIX_MAX + 64];
@@ -297,6 +311,10 @@ void queue_detach(struct attach *a)
 static void request_hold(struct queue *q, struct request *r, bool front)
 {
 	struct conn *c = r->conn;
+	if (this_thread->handing_over) {
+		conn_hand_over(c); /* the new daemon queues it, for the same workers */
+		return;
+	}
 	if (front)
 		list_add_head(&q->pending, &r->link);
 	else
@@ -371,9 +389,13 @@ void queue_drain(struct attach *a)
 void queue_push(struct queue *q, struct request *r)
 {
 	r->queue = q;
+	if (!q->nattached && q->reattach_wait && q->depth < q->max_length) {
+		request_hold(q, r, false); /* its workers are on their way from the old daemon */
+		return;
+	}
 	if (!q->nattached) {
 		q->refused++;
-		conn_answer(r->conn, 503, "AppOffline", false);
+		conn_answer(r->conn, 503, q->reattach_wait ? "QueueFull" : "AppOffline", false);
 		return;
 	}
 	if (q->depth >= q->max_length && list_empty(&q->receives)) {
@@ -388,6 +410,10 @@ void queue_push(struct queue *q, struct request *r)
 void queue_requeue(struct request *r, bool nofd)
 {
 	struct queue *q = r->queue;
+	if (this_thread->handing_over) {
+		conn_hand_over(r->conn); /* nothing of it was seen: the new daemon routes it */
+		return;
+	}
 	if (!q) {
 		conn_answer(r->conn, 503, "AppOffline", true);
 		return;
@@ -454,4 +480,51 @@ bool queue_busy(void)
 			return true;
 	}
 	return false;
+}
+
+struct queue *queue_adopt(const struct ps_upgrade_queue *m)
+{
+	if (queue_find(m->name))
+		return NULL;
+	struct queue *q = calloc(1, sizeof(*q));
+	if (!q)
+		return NULL;
+	q->id = ++dm->next_queue_id;
+	snprintf(q->name, sizeof(q->name), "%s", m->name);
+	q->uid = m->uid;
+	q->creator_pid = (pid_t)m->creator_pid;
+	snprintf(q->creator_user, sizeof(q->creator_user), "%.*s", (int)sizeof(q->creator_user) - 1,
+	         m->creator_user);
+	q->persistent = m->opt_flags & PS_QUEUE_PERSISTENT;
+	q->max_length = m->max_length ? m->max_length : QUEUE_DEFAULT_LENGTH;
+	q->max_body = m->max_body;
+	q->response_wait_ms = m->response_wait_ms;
+	q->adopted = true;
+	q->recreate_due = true;
+	/* a queue that had workers holds its requests for them; one that had none (a
+	 * persistent queue whose workers are gone) answers AppOffline at once, as before */
+	q->reattach_wait = m->sessions > 0;
+	list_init(&q->pending);
+	list_init(&q->receives);
+	list_init(&q->attached);
+	list_add_tail(&dm->queues, &q->link);
+	return q;
+}
+
+void queue_reattach_over(void)
+{
+	struct list *p, *t;
+	list_for_each_safe(p, t, &dm->queues)
+	{
+		struct queue *q = container_of(p, struct queue, link);
+		if (!q->reattach_wait)
+			continue;
+		q->reattach_wait = false;
+		log_info("queue %s: no worker re-attached within ReattachGrace%s", q->name,
+		         q->persistent ? "; requests get 503 AppOffline" : "; removed");
+		if (!q->persistent)
+			queue_destroy(q);
+		else
+			answer_all_pending(q, "AppOffline");
+	}
 }

@@ -120,21 +120,6 @@ static ssize_t send_one(int sock, const void *buf, size_t len, int fd)
 	return sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-/* Marks the session for closing after this batch: never free it under a caller.
- * session_kill_later: the daemon ends it (its process may live on and still write to
- * the connections it holds); session_gone_later: its process closed the socket. */
-static void session_kill_later(struct session *s, const char *why);
-static void session_gone_later(struct session *s);
-
-/* A send to the session failed for good (not EAGAIN): whose doing was it? */
-static void session_send_failed(struct session *s)
-{
-	if (errno == EPIPE || errno == ECONNRESET)
-		session_gone_later(s); /* the process closed its end (or died) first */
-	else
-		session_kill_later(s, "send failed");
-}
-
 static int session_queue_out(struct session *s, const void *buf, size_t len, int fd)
 {
 	if (s->out_bytes + sizeof(struct outmsg) + len > SESSION_OUT_MAX) {
@@ -167,9 +152,41 @@ static int session_queue_out(struct session *s, const void *buf, size_t len, int
 	return 0;
 }
 
+/* The process closed its end (EPIPE): nothing more can be sent, but what it sent
+ * before closing (its last RETURNs and ENDs) is still to be read, then its EOF ends the
+ * session as a process that is gone, not as one that may still write (DESIGN §2a). */
+static void session_drop_output(struct session *s)
+{
+	while (s->out_head) {
+		struct outmsg *o = s->out_head;
+		s->out_head = o->next;
+		if (o->fd >= 0)
+			close(o->fd);
+		free(o);
+	}
+	s->out_tail = NULL;
+	s->out_bytes = 0;
+}
+
+static void session_hung_up(struct session *s)
+{
+	s->hung_up = true;
+	session_drop_output(s);
+	loop_io_mod(dm->loop, &s->io, EPOLLIN);
+}
+
+/* A failed send: the peer gone, or a session that must end. */
+static void session_send_failed(struct session *s)
+{
+	if (errno == EPIPE || errno == ECONNRESET)
+		session_hung_up(s);
+	else
+		session_kill_later(s, "send failed");
+}
+
 static int session_send(struct session *s, const struct ps_msg *m, int fd)
 {
-	if (s->dead)
+	if (s->dead || s->hung_up)
 		return -1;
 	ssize_t len = protocol_encode(m, dm->msg, sizeof(dm->msg));
 	if (len < 0)
@@ -179,6 +196,8 @@ static int session_send(struct session *s, const struct ps_msg *m, int fd)
 		if (n == len)
 			return 0;
 		if (n >= 0 || (errno != EAGAIN && errno != ENOBUFS)) {
+			if (n >= 0)
+				errno = EMSGSIZE; /* a short send of a SEQPACKET message */
 			session_send_failed(s);
 			return -1;
 		}
@@ -195,6 +214,8 @@ static void session_flush(struct session *s)
 		if (n < 0 && (errno == EAGAIN || errno == ENOBUFS))
 			return;
 		if (n != (ssize_t)o->len) {
+			if (n >= 0)
+				errno = EMSGSIZE;
 			session_send_failed(s);
 			return;
 		}
@@ -214,7 +235,7 @@ int session_send_fd(struct session *s, const struct ps_msg *m, int fd)
 	return session_send(s, m, fd);
 }
 
-static void session_reply(struct session *s, uint32_t seq, int status, uint32_t id, const char *text)
+void session_reply(struct session *s, uint32_t seq, int status, uint32_t id, const char *text)
 {
 	struct ps_msg m = {.hdr = {.type = PS_MSG_REPLY, .seq = seq}};
 	m.u.reply.status = status;
@@ -243,7 +264,7 @@ void session_send_limits_all(void)
 	list_for_each_safe(p, t, &dm->sessions)
 	{
 		struct session *s = container_of(p, struct session, link);
-		if (s->hello && !s->dead)
+		if (s->hello && !s->dead && !s->upgrade)
 			session_send_limits(s);
 	}
 }
@@ -354,6 +375,10 @@ static void session_dispatch(struct session *s, const struct ps_msg *m)
 		session_kill_later(s, "no HELLO first");
 		return;
 	}
+	if (s->upgrade) {
+		upgrade_dispatch(s, m);
+		return;
+	}
 	switch (m->hdr.type) {
 	case PS_MSG_HELLO:
 		if (s->hello) {
@@ -369,16 +394,23 @@ static void session_dispatch(struct session *s, const struct ps_msg *m)
 			session_kill_later(s, err);
 			return;
 		}
-		s->hello = true;
 		snprintf(s->program, sizeof(s->program), "%s", m->u.hello.program);
 		for (char *p = s->program; *p; p++) /* it goes into logs and status lines */
 			if (*p < 0x21 || *p > 0x7e)
 				*p = '?';
+		if (m->hdr.flags & PS_HELLO_UPGRADE) {
+			upgrade_hello(s, m);
+			return;
+		}
+		s->hello = true;
 		session_reply(s, m->hdr.seq, 0, s->id, NULL);
 		session_send_limits(s);
 		if ((m->hdr.flags & PS_HELLO_DELEGATE) && delegate_session_start(s) < 0)
 			log_info("session %u (pid %d): no shared page (%s); requests go through the daemon",
 				 s->id, (int)s->pid, strerror(errno));
+		/* accepted just before a new daemon took the control socket over */
+		if (this_thread->handing_over)
+			upgrade_send_reattach(s);
 		return;
 	case PS_MSG_QUEUE_CREATE:
 		rc = session_queue_limit(s, true, err, sizeof(err));
@@ -486,6 +518,13 @@ static void session_read(struct session *s)
 		ssize_t n = recvmsg(s->io.fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
+		if (n < 0 && errno == ECONNRESET && !s->hung_up) {
+			/* the process closed its end with our messages unread: the kernel says so
+			 * once, before the messages it sent us first (its last RETURNs), which are
+			 * still to be read; EOF follows them */
+			session_hung_up(s);
+			continue;
+		}
 		if (n <= 0) {
 			char why[96];
 			snprintf(why, sizeof(why), "receive failed: %s", strerror(errno));
@@ -574,6 +613,8 @@ static void session_close(struct session *s, const char *why)
 	if (why[0] && strcmp(why, "closed"))
 		log_info("session %u (pid %d, %s): %s; session ended", s->id, (int)s->pid,
 			 s->hello ? s->program : "no HELLO yet", why);
+	if (s->upgrade)
+		upgrade_session_closed(s);
 	struct list *p, *t;
 	/* 1. no more deliveries to it */
 	list_for_each_safe(p, t, &s->attached)
@@ -600,13 +641,7 @@ static void session_close(struct session *s, const char *why)
 	{
 		queue_detach(container_of(p, struct attach, slink));
 	}
-	while (s->out_head) {
-		struct outmsg *o = s->out_head;
-		s->out_head = o->next;
-		if (o->fd >= 0)
-			close(o->fd);
-		free(o);
-	}
+	session_drop_output(s);
 	loop_io_del(dm->loop, &s->io);
 	close(s->io.fd);
 	s->io.fd = -1;
@@ -620,12 +655,13 @@ static void session_close_deferred(void *p)
 	session_close(s, ""); /* the reason was logged when it was marked */
 }
 
-static void session_end_later(struct session *s, bool killed)
+void session_kill_later(struct session *s, const char *why)
 {
 	if (s->dead)
 		return;
 	s->dead = true;
-	s->killed = killed;
+	s->killed = true;
+	log_info("session %u (pid %d): %s", s->id, (int)s->pid, why);
 	/* no delivery may pick it before the deferred close runs */
 	struct list *p, *t;
 	list_for_each_safe(p, t, &s->attached)
@@ -633,18 +669,6 @@ static void session_end_later(struct session *s, bool killed)
 		queue_drain(container_of(p, struct attach, slink));
 	}
 	loop_defer_free(dm->loop, session_close_deferred, s);
-}
-
-static void session_kill_later(struct session *s, const char *why)
-{
-	if (!s->dead)
-		log_info("session %u (pid %d): %s", s->id, (int)s->pid, why);
-	session_end_later(s, true);
-}
-
-static void session_gone_later(struct session *s)
-{
-	session_end_later(s, false);
 }
 
 void session_close_all(void)

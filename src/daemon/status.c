@@ -67,9 +67,9 @@ static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 		json_str(f, q->name);
 		fprintf(
 		    f,
-		    ",\"persistent\":%s,\"depth\":%u,\"max_length\":%u,\"served\":%llu,\"delegated\":%llu,"
-		    "\"refused\":%llu,\"urls\":[",
-		    q->persistent ? "true" : "false", q->depth, q->max_length,
+		    ",\"persistent\":%s,\"reattach_wait\":%s,\"depth\":%u,\"max_length\":%u,\"served\":%llu,"
+		    "\"delegated\":%llu,\"refused\":%llu,\"urls\":[",
+		    q->persistent ? "true" : "false", q->reattach_wait ? "true" : "false", q->depth, q->max_length,
 		    (unsigned long long)(q->served + delegated), (unsigned long long)delegated,
 		    (unsigned long long)q->refused);
 		for (size_t i = 0; i < q->nurls; i++) {
@@ -87,7 +87,9 @@ static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 			url_prefix_format(&q->urls[i], u, sizeof(u));
 			fprintf(f, "    url    %s\n", u);
 		}
-		if (!q->nattached)
+		if (!q->nattached && q->reattach_wait)
+			fputs("    worker (none re-attached yet after the upgrade: requests are held)\n", f);
+		else if (!q->nattached)
 			fputs("    worker (none attached: requests get 503 AppOffline)\n", f);
 	}
 	bool wfirst = true;

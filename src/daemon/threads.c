@@ -43,6 +43,7 @@ static int thread_setup(struct thread *t, unsigned index)
 	t->wake = (struct loop_io){.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), .fn = threads_on_wake};
 	t->stop_msg.type = THREAD_MSG_STOP;
 	t->exit_msg.type = THREAD_MSG_EXIT;
+	t->handover_msg.type = THREAD_MSG_HANDOVER;
 	atomic_init(&t->inbox, NULL);
 	atomic_init(&t->nconns, 0);
 	atomic_init(&t->accepted, 0);
@@ -130,6 +131,21 @@ static void front_stop(struct thread *t)
 		loop_stop(t->loop);
 }
 
+/* A new daemon took over (upgrade.c): this thread parses no more heads. Connections
+ * waiting for one go to thread 0, which hands them over; the others follow when their
+ * answer is written (conn.c). Its listener copies were closed just before. */
+static void front_hand_over(struct thread *t)
+{
+	t->handing_over = true;
+	struct list *p, *n;
+	list_for_each_safe(p, n, t->conns)
+	{
+		struct conn *c = container_of(p, struct conn, link);
+		if (c->state == CONN_READING)
+			conn_hand_over(c);
+	}
+}
+
 static void thread_handle(struct thread *t, struct thread_msg *m)
 {
 	switch (m->type) {
@@ -156,6 +172,9 @@ static void thread_handle(struct thread *t, struct thread_msg *m)
 	case THREAD_MSG_EXIT:
 		t->stopping = true;
 		loop_stop(t->loop);
+		break;
+	case THREAD_MSG_HANDOVER:
+		front_hand_over(t);
 		break;
 	}
 }
@@ -196,6 +215,12 @@ void threads_stop(void)
 	dm->threads[0].stopping = true;
 	for (unsigned i = 1; i < dm->nthreads; i++)
 		threads_post(&dm->threads[i], &dm->threads[i].stop_msg);
+}
+
+void threads_hand_over(void)
+{
+	for (unsigned i = 1; i < dm->nthreads; i++)
+		threads_post(&dm->threads[i], &dm->threads[i].handover_msg);
 }
 
 void threads_join(void)

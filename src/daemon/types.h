@@ -69,6 +69,8 @@ enum thread_msg_type {
 	THREAD_MSG_LIMITS,   /* to a front thread: the limits after a reload */
 	THREAD_MSG_STOP,     /* to a front thread: shutting down, finish what you hold */
 	THREAD_MSG_EXIT,     /* to a front thread: close everything and return */
+	THREAD_MSG_HANDOVER, /* to a front thread: a new daemon took over (upgrade.c): move
+	                      * every connection that waits for a head to thread 0 */
 };
 struct thread_msg {
 	struct thread_msg *next;
@@ -91,9 +93,12 @@ struct thread {
 	_Atomic uint64_t accepted;
 	int reserve_fd; /* closed to accept-and-refuse when out of fds */
 	bool stopping;
+	/* the old daemon of an upgrade: no head is parsed any more; a connection that would
+	 * be read goes to the new daemon (thread 0) or to thread 0 first (front threads) */
+	bool handing_over;
 	_Atomic(struct thread_msg *) inbox; /* newest first */
 	struct loop_io wake;                /* eventfd: the inbox became non-empty */
-	struct thread_msg stop_msg, exit_msg;
+	struct thread_msg stop_msg, exit_msg, handover_msg;
 	struct http_head head; /* scratch: the head being parsed */
 };
 
@@ -185,6 +190,10 @@ struct queue {
 	struct list attached; /* struct attach */
 	uint32_t nattached;
 	uint64_t served, refused;
+	/* portshared --upgrade, in the new daemon (DESIGN §10) */
+	bool adopted;       /* came from the old daemon: re-adding one of its URLs is a no-op */
+	bool recreate_due;  /* its owner's QUEUE_CREATE re-attaches (once) instead of "exists" */
+	bool reattach_wait; /* no session yet: requests are held until ReattachGrace ends */
 	struct list link;
 };
 
@@ -207,6 +216,8 @@ struct session {
 	bool admin;
 	bool dead;
 	bool killed;              /* the daemon ended it (protocol error); its process may live on */
+	bool upgrade;             /* a new portshared taking over from this one (upgrade.c) */
+	bool hung_up;             /* its process closed its end: read what is left, send nothing */
 	struct shared_page *page; /* delegation (DESIGN §6): mapped by both sides, or NULL */
 	struct list attached;     /* struct attach */
 	struct list requests;     /* delivered, not yet returned */
@@ -250,6 +261,14 @@ struct daemon {
 	uint64_t snapshot_generation;
 	uint32_t snapshot_size;
 	struct loop_timer publish; /* route changes are published after a short quiet spell */
+	/* portshared --upgrade (upgrade.c). The old daemon: */
+	struct session *upgrade_to;    /* the new daemon's session, once it asked */
+	uint64_t handover_deadline_ms; /* ShutdownGrace after the new one took over */
+	/* the new daemon: */
+	struct loop_io upgrade_from; /* the link to the old daemon, until it exits (fd -1: none) */
+	pid_t upgrade_old_pid;
+	/* old: checks whether it holds anything still; new: the end of ReattachGrace */
+	struct loop_timer upgrade_timer;
 	char msg[PS_MSG_MAX];      /* scratch: encode/receive buffer */
 };
 

@@ -160,6 +160,7 @@ static void client_lost(ps_client *c)
 	epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->sock, NULL);
 	close(c->sock);
 	c->sock = -1;
+	c->reattach = false; /* whatever it was asked, this session is over */
 	c->backoff_ms = CLIENT_BACKOFF_MIN_MS;
 	c->retry_at = deadline_now() + c->backoff_ms;
 	for (ps_queue *q = c->queues; q; q = q->next)
@@ -197,6 +198,10 @@ static void client_dispatch(ps_client *c, const struct ps_msg *m, int fd, bool f
 	case PS_MSG_LIMITS:
 		c->limits = m->u.limits;
 		sock_set_min_send_rate(m->u.limits.min_send_rate);
+		break;
+	case PS_MSG_REATTACH:
+		/* the work is done by client_tick, outside the message loop */
+		c->reattach = true;
 		break;
 	default: /* a message only a client sends: the daemon is confused, start again */
 		client_lost(c);
@@ -392,8 +397,39 @@ fail:
 	return rc;
 }
 
+/* Whether this session still holds anything of its daemon's: a connection delegated
+ * to it, or a request whose response is not finished (queued, or the application's). */
+static bool client_holds(const ps_client *c)
+{
+	if (c->delegs)
+		return true;
+	for (const ps_request *r = c->requests; r; r = r->next)
+		if (r->conn && r->gen == c->gen)
+			return true;
+	return false;
+}
+
+/* After REATTACH (DESIGN §10): the daemon is being replaced. Idle delegated
+ * connections go back at once, a busy one after its response (deleg_keep); requests
+ * already delivered, or read from a delegated connection, are finished first. Then
+ * the session ends, and the reconnect reaches the new daemon, which holds our queues'
+ * requests until we re-create them. */
+static void client_reattach(ps_client *c)
+{
+	if (!c->reattach || !client_connected(c))
+		return;
+	deleg_return_idle(c, false);
+	client_read(c); /* what the daemon sent last (CONN_CLOSED) is not left unread */
+	if (!client_connected(c) || client_holds(c))
+		return;
+	c->reattach = false;
+	client_lost(c);
+	c->retry_at = deadline_now(); /* no backoff: the new daemon is there already */
+}
+
 void client_tick(ps_client *c)
 {
+	client_reattach(c);
 	if (!client_connected(c) && deadline_now() >= c->retry_at) {
 		if (client_session_open(c) < 0) {
 			c->backoff_ms = c->backoff_ms * 2 > CLIENT_BACKOFF_MAX_MS ? CLIENT_BACKOFF_MAX_MS

@@ -80,6 +80,9 @@ struct ps_client {
 	struct ps_request *requests; /* every live request, buffered or handed out */
 	unsigned char *rbuf, *wbuf;  /* one message each */
 	struct ps_limits limits;     /* the daemon's LIMITS (defaults until they come) */
+	/* REATTACH came: a new daemon took over. No new work is taken from this session;
+	 * once it holds nothing from it, the session ends and a new one is made (client_tick) */
+	bool reattach;
 	char message[PS_TEXT_MAX + 1];
 
 	/* delegation (deleg.c) */

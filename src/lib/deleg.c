@@ -470,12 +470,13 @@ struct deleg *deleg_keep(ps_request *r)
 	size_t left = r->in_len - r->in_pos;
 	if (!d && !r->delegable)
 		return NULL;
-	/* A drained queue's process is on its way out: its connections go back. (A missing
+	/* A drained queue's process is on its way out, and so is a session told to
+	 * re-attach: their connections go back. (A missing
 	 * route snapshot is no reason: it follows a route change by ~20 ms and is picked up
 	 * when the next head is complete.) */
 	if (!c->page || !r->q || r->q->drained || r->q->deleted || !r->conn->cached || r->fd < 0 ||
-	    left > DELEG_BUF)
-		return NULL;
+	    left > DELEG_BUF || c->reattach)
+		return NULL; /* after REATTACH: back to the daemon, which passes it on (DESIGN §10) */
 	if (!d) {
 		d = deleg_new(c, r);
 		if (!d)

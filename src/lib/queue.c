@@ -335,7 +335,8 @@ int ps_queue_fd(const ps_queue *q)
 /* Posts one receive if none is outstanding. */
 static void queue_post_receive(ps_queue *q)
 {
-	if (!queue_attached(q) || q->outstanding != 0)
+	/* after REATTACH nothing more is asked of the daemon being replaced */
+	if (!queue_attached(q) || q->outstanding != 0 || q->c->reattach)
 		return;
 	struct ps_msg m;
 	memset(&m, 0, sizeof(m));

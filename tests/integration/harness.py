@@ -759,7 +759,8 @@ class Story:
     def daemon(self, listen=("127.0.0.1",), limits=None, extra=(), sock=None, state_dir=None,
                wait_ready=True, config_lines=None, name="portshared", args=()):
         """Starts portshared with a config listing `listen` addresses and `limits`
-        ({"RequestQueue": 1, ...}); waits for 'portshared: ready'."""
+        ({"RequestQueue": 1, ...}) and any further command-line `args`; waits for
+        'portshared: ready'."""
         n = len(self.daemons)
         sock = sock or self.path("control.sock")
         state_dir = state_dir or self.path("state")
@@ -779,11 +780,11 @@ class Story:
         return d
 
     # apps
-    def hello(self, urls=(), queue=None, text=None, sock=None, ready=True, env_socket=False):
+    def hello(self, urls=(), queue=None, text=None, sock=None, ready=True, env_socket=False, env_extra=None):
         argv = [self.bin("portshare-hello")]
-        env = None
+        env = dict(self.env, **env_extra) if env_extra else None
         if env_socket:
-            env = dict(self.env)
+            env = env or dict(self.env)
             env[PS_SOCKET_ENV] = sock or self._sock()
         else:
             argv += ["--socket", sock or self._sock()]
@@ -800,7 +801,7 @@ class Story:
 
     def testworker(self, urls=(), queue=None, mode=None, open_=False, persistent=False,
                    max_length=None, text=None, count=None, sock=None, ready=True, max_body=None,
-                   trigger=None, response_wait_ms=None):
+                   trigger=None, response_wait_ms=None, env_extra=None):
         argv = [self.bin("testworker"), "--socket", sock or self._sock()]
         for u in urls:
             argv += ["--url", u]
@@ -824,7 +825,7 @@ class Story:
             argv += ["--mode", mode]
         if count is not None:
             argv += ["--count", str(count)]
-        p = Proc(self, argv, "testworker-" + (mode or "serve"))
+        p = Proc(self, argv, "testworker-" + (mode or "serve"), dict(self.env, **env_extra) if env_extra else None)
         if ready:
             p.ready()
         return p

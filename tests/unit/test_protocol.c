@@ -15,6 +15,8 @@
 
 static char wire[PS_MSG_MAX];
 
+#define SAMPLES_MAX 40 /* room for sample_messages() */
+
 /* Decodes a private copy of exactly len bytes, so AddressSanitizer sees any read
  * outside it, and another copy one byte past an aligned address, so UBSan sees any
  * misaligned access; both must agree. m's parts are made to point into buf. */
@@ -61,7 +63,7 @@ static size_t sample_messages(struct ps_msg *out)
 	size_t n = 0;
 	struct ps_msg *m;
 
-	memset(out, 0, sizeof(*out) * 24);
+	memset(out, 0, sizeof(*out) * SAMPLES_MAX);
 	m = &out[n++];
 	m->hdr.type = PS_MSG_HELLO;
 	m->hdr.seq = 1;
@@ -178,6 +180,62 @@ static size_t sample_messages(struct ps_msg *out)
 	m->u.limits.drain_entity_body_ms = 2500;
 	m->u.limits.min_send_rate = 150;
 
+	m = &out[n++];
+	m->hdr.type = PS_MSG_HELLO;
+	m->hdr.flags = PS_HELLO_UPGRADE;
+	m->u.hello.version = PS_PROTO_VERSION;
+	m->u.hello.pid = 4242;
+	strcpy(m->u.hello.program, "worker");
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_UPGRADE;
+	m->u.upgrade.pid = 31;
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_UPGRADE_SOCKET;
+	m->u.usock.kind = PS_UPGRADE_SOCKET_TCP;
+	m->u.usock.addr = addr4(8080);
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_UPGRADE_SOCKET;
+	m->u.usock.kind = PS_UPGRADE_SOCKET_CONTROL;
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_UPGRADE_QUEUE;
+	m->u.uqueue.queue_id = 5;
+	m->u.uqueue.opt_flags = PS_QUEUE_PERSISTENT;
+	m->u.uqueue.max_length = 10;
+	m->u.uqueue.response_wait_ms = 700;
+	m->u.uqueue.max_body = 1u << 30;
+	m->u.uqueue.uid = 1000;
+	m->u.uqueue.creator_pid = 99;
+	m->u.uqueue.sessions = 2;
+	strcpy(m->u.uqueue.name, "blog");
+	strcpy(m->u.uqueue.creator_user, "www-data");
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_UPGRADE_URL;
+	m->u.url.queue_id = 5;
+	m->text = "http://+:8080/blog/";
+	m->text_len = strlen(m->text);
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_UPGRADE_READY;
+	m->u.upgrade.pid = 31;
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_REATTACH;
+	m->u.upgrade.pid = 32;
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_CONN_HANDOVER;
+	m->u.handover.conn_id = 77;
+	m->u.handover.local = addr4(8080);
+	m->u.handover.remote = addr4(50001);
+	m->u.handover.flags = PS_HANDOVER_EOF;
+	m->tail = "GET /next HTTP/1.1\r\nHo";
+	m->u.handover.bytes_len = (uint32_t)strlen(m->tail);
+
 	/* variants with empty variable parts */
 	m = &out[n++];
 	m->hdr.type = PS_MSG_REPLY;
@@ -185,6 +243,11 @@ static size_t sample_messages(struct ps_msg *out)
 	m->hdr.type = PS_MSG_RETURN;
 	m = &out[n++];
 	m->hdr.type = PS_MSG_STATUS_DATA;
+	m = &out[n++];
+	m->hdr.type = PS_MSG_CONN_HANDOVER;
+	m->u.handover.local = addr4(80);
+	m->u.handover.remote = addr4(81);
+	assert_true(n <= SAMPLES_MAX);
 	return n;
 }
 
@@ -197,7 +260,7 @@ static void assert_part(const char *got, size_t got_len, const char *want, size_
 
 static void test_round_trip_every_type(void **state)
 {
-	struct ps_msg in[24], out;
+	struct ps_msg in[SAMPLES_MAX], out;
 	size_t n = sample_messages(in);
 	bool seen[PS_MSG_TYPE_END] = {false};
 	const char *why = NULL;
@@ -214,6 +277,7 @@ static void test_round_trip_every_type(void **state)
 		assert_int_equal(out.hdr.len, (uint32_t)len);
 		switch (in[k].hdr.type) {
 		case PS_MSG_HELLO:
+			assert_int_equal(out.hdr.flags, in[k].hdr.flags);
 			assert_int_equal(out.u.hello.pid, 4242);
 			assert_int_equal(out.u.hello.version, PS_PROTO_VERSION);
 			assert_string_equal(out.u.hello.program, "worker");
@@ -237,7 +301,8 @@ static void test_round_trip_every_type(void **state)
 			break;
 		case PS_MSG_URL_ADD:
 		case PS_MSG_URL_DEL:
-			assert_int_equal(out.u.url.queue_id, 3);
+		case PS_MSG_UPGRADE_URL:
+			assert_int_equal(out.u.url.queue_id, in[k].u.url.queue_id);
 			assert_int_equal(out.u.url.prefix_len, in[k].text_len);
 			assert_part(out.text, out.text_len, in[k].text, in[k].text_len);
 			break;
@@ -278,6 +343,23 @@ static void test_round_trip_every_type(void **state)
 		case PS_MSG_LIMITS:
 			assert_memory_equal(&out.u.limits, &in[k].u.limits, sizeof(out.u.limits));
 			break;
+		case PS_MSG_UPGRADE:
+		case PS_MSG_UPGRADE_READY:
+		case PS_MSG_REATTACH:
+			assert_int_equal(out.u.upgrade.pid, in[k].u.upgrade.pid);
+			break;
+		case PS_MSG_UPGRADE_SOCKET:
+			assert_memory_equal(&out.u.usock, &in[k].u.usock, sizeof(out.u.usock));
+			break;
+		case PS_MSG_UPGRADE_QUEUE:
+			assert_memory_equal(&out.u.uqueue, &in[k].u.uqueue, sizeof(out.u.uqueue));
+			break;
+		case PS_MSG_CONN_HANDOVER: {
+			const struct ps_conn_handover *h = &out.u.handover, *e = &in[k].u.handover;
+			assert_memory_equal(h, e, offsetof(struct ps_conn_handover, bytes_len));
+			assert_part(out.tail, h->bytes_len, in[k].tail, e->bytes_len);
+			break;
+		}
 		}
 	}
 	for (unsigned t = 1; t < PS_MSG_TYPE_END; t++)
@@ -290,7 +372,7 @@ static void test_round_trip_every_type(void **state)
  * then be valid). */
 static void test_every_truncation(void **state)
 {
-	struct ps_msg in[24], out;
+	struct ps_msg in[SAMPLES_MAX], out;
 	size_t n = sample_messages(in);
 	const char *why;
 
@@ -316,7 +398,7 @@ static void test_every_truncation(void **state)
 
 static void test_wrong_length_and_type(void **state)
 {
-	struct ps_msg in[24], out;
+	struct ps_msg in[SAMPLES_MAX], out;
 	size_t n = sample_messages(in);
 	const char *why;
 
@@ -527,7 +609,66 @@ static void test_bad_fields(void **state)
 	m.u.deliver.remote.family = AF_INET6;
 	uint32_t tls = 1;
 	assert_decode_refuses(&m, offsetof(struct ps_deliver, tls_len), &tls, sizeof(tls));
+	/* the upgrade messages */
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_UPGRADE_SOCKET;
+	m.u.usock.kind = 3;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	m.u.usock.kind = PS_UPGRADE_SOCKET_TCP; /* a TCP socket needs its address */
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	m.u.usock.addr = addr4(80);
+	assert_true(protocol_encode(&m, wire, sizeof(wire)) > 0);
+	uint32_t kind = 0;
+	assert_decode_refuses(&m, offsetof(struct ps_upgrade_socket, kind), &kind, sizeof(kind));
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_UPGRADE_QUEUE;
+	strcpy(m.u.uqueue.name, "a b");
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	strcpy(m.u.uqueue.name, "q");
+	m.u.uqueue.opt_flags = 0x2;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	m.u.uqueue.opt_flags = 0;
+	assert_true(protocol_encode(&m, wire, sizeof(wire)) > 0);
+	char user[PS_USER_MAX + 1];
+	memset(user, 'u', sizeof(user));
+	assert_decode_refuses(&m, offsetof(struct ps_upgrade_queue, creator_user), user, sizeof(user));
+	assert_decode_refuses(&m, offsetof(struct ps_upgrade_queue, name), full, sizeof(full));
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_UPGRADE_URL;
+	m.text = "";
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+
+	static char many[PS_HANDOVER_BYTES_MAX + 1];
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_CONN_HANDOVER;
+	m.u.handover.local = addr4(80);
+	m.u.handover.remote = addr4(81);
+	m.tail = many;
+	m.u.handover.bytes_len = PS_HANDOVER_BYTES_MAX;
+	assert_true(protocol_encode(&m, wire, sizeof(wire)) > 0);
+	m.u.handover.bytes_len++;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	m.u.handover.bytes_len = 0;
+	m.u.handover.flags = 0x2;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	m.u.handover.flags = 0;
+	m.u.handover.remote.family = AF_UNIX;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_REATTACH;
+	m.hdr.flags = PS_HELLO_UPGRADE; /* only HELLO takes it */
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+
 	/* lengths whose 32-bit sum wraps to the right total */
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_DELIVER;
+	m.u.deliver.local = addr4(80);
+	m.u.deliver.remote = addr4(81);
+	m.head = head;
+	m.u.deliver.head_len = sizeof(head) - 1;
 	uint32_t wrap[2] = {UINT32_MAX, 1 + (uint32_t)sizeof(head) - 1};
 	assert_decode_refuses(&m, offsetof(struct ps_deliver, head_len), &wrap[0], sizeof(wrap[0]));
 	assert_decode_refuses(&m, offsetof(struct ps_deliver, path_len), &wrap, sizeof(wrap));

@@ -1,0 +1,600 @@
+/* upgrade.c: portshared --upgrade (DESIGN §10): a new daemon takes the running one's
+ * listening sockets, control socket and queues over a session on the control socket;
+ * the old one hands over every connection it was reading, finishes the rest and exits.
+ *
+ * The new daemon ("new"), at start-up: HELLO with PS_HELLO_UPGRADE, then UPGRADE. The
+ * old one answers UPGRADE_SOCKET for each listener and for the control socket (fd
+ * attached), UPGRADE_QUEUE and its UPGRADE_URLs for each queue, then UPGRADE_READY.
+ * New adopts them, starts its loop and answers UPGRADE_READY: from then on it accepts
+ * on the same sockets (the control socket's path is never unbound, so no connect fails
+ * at any moment). Its queues hold their requests for ReattachGrace while their workers
+ * move over.
+ *
+ * The old daemon ("old"), on UPGRADE_READY: closes its copies of the listeners and of
+ * the control socket (the sockets stay open through new's copies, and so do their
+ * backlogs), tells every session to re-attach (REATTACH) and delivers to them no more.
+ * It parses no head from then on: a connection that would be read (idle, a head begun,
+ * a request queued and not delivered, one a worker returns) goes to new with the bytes
+ * read from it (CONN_HANDOVER), never closed. What it writes itself, it finishes. It
+ * exits once it holds nothing, or when ShutdownGrace is over; the link closing then
+ * tells new that the upgrade is complete. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "portshare.h"
+
+#define UPGRADE_WAIT_MS 10000 /* the old daemon's answers at start-up */
+#define HANDOVER_CHECK_MS 50  /* the old daemon looks whether it holds anything still */
+#define LINK_READ_BATCH 64    /* messages read from the link per wake-up */
+#define LINK_FDS_ROOM 4       /* more than a message may carry: extra fds are seen and closed */
+
+/* The link's own receive buffer: what a handed-over connection triggers (routing,
+ * deliveries) uses dm->msg. */
+static char link_buf[PS_MSG_MAX];
+
+/* ---- both ends ---- */
+
+/* One message from the link, without waiting. Returns its length (*fd: the one fd it
+ * carried, or -1; *fd_lost: the kernel dropped it at our fd limit), 0 when the other
+ * side closed, -1 with errno (EAGAIN: nothing yet), -2 for a message that breaks the
+ * fd rules (its fds are closed). */
+static ssize_t link_read(int link, int *fd, bool *fd_lost)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * LINK_FDS_ROOM)];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {.iov_base = link_buf, .iov_len = sizeof(link_buf)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+	ssize_t n = recvmsg(link, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	*fd = -1;
+	*fd_lost = false;
+	if (n < 0)
+		return -1;
+	bool extra = false;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t k = 0; k < nfd; k++) {
+			int f;
+			memcpy(&f, CMSG_DATA(cm) + k * sizeof(int), sizeof(int));
+			if (*fd < 0) {
+				*fd = f;
+			} else {
+				close(f);
+				extra = true;
+			}
+		}
+	}
+	if (extra || (mh.msg_flags & MSG_TRUNC)) {
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		return -2;
+	}
+	*fd_lost = (mh.msg_flags & MSG_CTRUNC) && *fd < 0;
+	return n;
+}
+
+/* Whether a message of this type carries exactly one fd on the link. */
+static bool link_type_has_fd(unsigned type)
+{
+	return type == PS_MSG_UPGRADE_SOCKET || type == PS_MSG_CONN_HANDOVER;
+}
+
+static int link_send(int link, struct ps_msg *m)
+{
+	ssize_t len = protocol_encode(m, dm->msg, sizeof(dm->msg));
+	if (len < 0)
+		return -1;
+	return send(link, dm->msg, (size_t)len, MSG_NOSIGNAL) == len ? 0 : -1;
+}
+
+/* ---- the new daemon ---- */
+
+/* The old daemon's queue ids, for the UPGRADE_URLs that name them. */
+struct intake {
+	struct {
+		uint32_t old_id;
+		struct queue *q;
+	} * queues;
+	size_t nqueues, cap;
+	int ctl;
+	unsigned nlisteners;
+};
+
+static struct queue *intake_queue(const struct intake *in, uint32_t old_id)
+{
+	for (size_t i = 0; i < in->nqueues; i++)
+		if (in->queues[i].old_id == old_id)
+			return in->queues[i].q;
+	return NULL;
+}
+
+/* Waits for the next message on the link at start-up. 1, or -1 with err. */
+static int intake_recv(int link, struct ps_msg *m, int *fd, char *err, size_t errlen)
+{
+	uint64_t deadline = loop_now_ms() + UPGRADE_WAIT_MS;
+	for (;;) {
+		bool fd_lost;
+		const char *why = NULL;
+		ssize_t n = link_read(link, fd, &fd_lost);
+		if (n > 0 && protocol_decode(link_buf, (size_t)n, m, &why) == 0) {
+			if (fd_lost) {
+				snprintf(err, errlen,
+				         "out of file descriptors while taking the sockets over");
+				return -1;
+			}
+			if ((*fd >= 0) != link_type_has_fd(m->hdr.type)) {
+				if (*fd >= 0)
+					close(*fd);
+				snprintf(err, errlen, "the running portshared sent %s %s a file descriptor",
+				         protocol_type_name(m->hdr.type), *fd >= 0 ? "with" : "without");
+				return -1;
+			}
+			return 1;
+		}
+		if (n > 0 || n == -2) {
+			if (*fd >= 0)
+				close(*fd);
+			snprintf(err, errlen, "the running portshared sent a malformed message (%s)",
+			         why ? why : "file descriptors");
+			return -1;
+		}
+		if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+			snprintf(err, errlen, "the running portshared ended the upgrade session%s%s",
+			         n == 0 ? "" : ": ", n == 0 ? "" : strerror(errno));
+			return -1;
+		}
+		uint64_t now = loop_now_ms();
+		if (now >= deadline) {
+			snprintf(err, errlen, "the running portshared did not answer within %d s",
+			         UPGRADE_WAIT_MS / 1000);
+			return -1;
+		}
+		struct pollfd p = {.fd = link, .events = POLLIN};
+		poll(&p, 1, (int)(deadline - now));
+	}
+}
+
+/* One message of the old daemon's state: adopted at once. 1 when it was the last
+ * (UPGRADE_READY), 0 for more, -1 with err. */
+static int intake_take(struct intake *in, const struct ps_msg *m, int fd, char *err, size_t errlen)
+{
+	char why[PS_TEXT_MAX];
+	switch (m->hdr.type) {
+	case PS_MSG_REPLY: /* UPGRADE is answered only to refuse it */
+		snprintf(err, errlen, "the running portshared refused the upgrade: %.*s", (int)m->text_len,
+		         m->text);
+		return -1;
+	case PS_MSG_UPGRADE_SOCKET:
+		if (m->u.usock.kind == PS_UPGRADE_SOCKET_CONTROL) {
+			if (in->ctl >= 0)
+				close(in->ctl);
+			in->ctl = fd;
+			return 0;
+		}
+		if (listener_adopt(&m->u.usock.addr, fd, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "cannot take a listener over: %s", why);
+			return -1;
+		}
+		in->nlisteners++;
+		return 0;
+	case PS_MSG_UPGRADE_QUEUE: {
+		if (in->nqueues == in->cap) {
+			size_t cap = in->cap ? in->cap * 2 : 16;
+			void *n = realloc(in->queues, cap * sizeof(*in->queues));
+			if (!n) {
+				snprintf(err, errlen, "out of memory");
+				return -1;
+			}
+			in->queues = n;
+			in->cap = cap;
+		}
+		struct queue *q = queue_adopt(&m->u.uqueue);
+		if (!q) {
+			snprintf(err, errlen, "cannot take queue %s over (out of memory, or sent twice)",
+			         m->u.uqueue.name);
+			return -1;
+		}
+		in->queues[in->nqueues].old_id = m->u.uqueue.queue_id;
+		in->queues[in->nqueues++].q = q;
+		return 0;
+	}
+	case PS_MSG_UPGRADE_URL: {
+		struct queue *q = intake_queue(in, m->u.url.queue_id);
+		if (!q) {
+			snprintf(err, errlen,
+			         "the running portshared sent a URL for a queue it did not send");
+			return -1;
+		}
+		/* a URL the new listen list cannot serve is logged, not fatal: the rest works */
+		if (queue_url_add(q, true, m->text, m->text_len, why, sizeof(why)) < 0)
+			log_info("upgrade: %.*s of queue %s not taken over: %s", (int)m->text_len, m->text,
+			         q->name, why);
+		return 0;
+	}
+	case PS_MSG_UPGRADE_READY:
+		dm->upgrade_old_pid = (pid_t)m->u.upgrade.pid;
+		return 1;
+	default: /* nothing else is sent to an upgrade session */
+		snprintf(err, errlen, "the running portshared sent an unexpected %s",
+		         protocol_type_name(m->hdr.type));
+		return -1;
+	}
+}
+
+int upgrade_connect(char *err, size_t errlen)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(dm->socket_path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "socket path %s is longer than %zu bytes", dm->socket_path,
+		         sizeof(sa.sun_path) - 1);
+		return -1;
+	}
+	strcpy(sa.sun_path, dm->socket_path);
+	int link = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (link < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (connect(link, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(link);
+		if (e == ENOENT || e == ECONNREFUSED)
+			snprintf(err, errlen, "no portshared is running on %s; start it without --upgrade",
+			         dm->socket_path);
+		else
+			snprintf(err, errlen, "cannot connect to the running portshared on %s: %s",
+			         dm->socket_path, strerror(e));
+		return -1;
+	}
+	struct ps_msg m = {.hdr = {.type = PS_MSG_HELLO, .flags = PS_HELLO_UPGRADE, .seq = 1}};
+	m.u.hello.version = PS_PROTO_VERSION;
+	m.u.hello.pid = (uint32_t)getpid();
+	snprintf(m.u.hello.program, sizeof(m.u.hello.program), "portshared");
+	struct intake in = {.ctl = -1};
+	int fd = -1, rc = -1;
+	if (link_send(link, &m) < 0) {
+		snprintf(err, errlen, "cannot talk to the running portshared: %s", strerror(errno));
+		goto out;
+	}
+	if (intake_recv(link, &m, &fd, err, errlen) < 0)
+		goto out;
+	if (m.hdr.type != PS_MSG_REPLY || m.u.reply.status < 0) {
+		snprintf(err, errlen, "the running portshared refused the upgrade: %.*s", (int)m.text_len,
+		         m.hdr.type == PS_MSG_REPLY ? m.text : "it did not answer HELLO");
+		goto out;
+	}
+	m = (struct ps_msg){.hdr = {.type = PS_MSG_UPGRADE, .seq = 2}};
+	m.u.upgrade.pid = (uint32_t)getpid();
+	if (link_send(link, &m) < 0) {
+		snprintf(err, errlen, "cannot talk to the running portshared: %s", strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		if (intake_recv(link, &m, &fd, err, errlen) < 0)
+			goto out;
+		rc = intake_take(&in, &m, fd, err, errlen);
+		if (rc < 0)
+			goto out;
+		if (rc == 1)
+			break;
+	}
+	rc = -1;
+	if (in.ctl < 0) {
+		snprintf(err, errlen, "the running portshared did not send its control socket");
+		goto out;
+	}
+	log_info("upgrade: took over %u listener%s, %zu queue%s and the control socket from pid %d",
+	         in.nlisteners, in.nlisteners == 1 ? "" : "s", in.nqueues, in.nqueues == 1 ? "" : "s",
+	         (int)dm->upgrade_old_pid);
+	dm->upgrade_from.fd = link;
+	rc = in.ctl;
+	in.ctl = -1;
+out:
+	free(in.queues);
+	if (in.ctl >= 0)
+		close(in.ctl);
+	if (rc < 0)
+		close(link);
+	return rc;
+}
+
+static void upgrade_grace_over(struct loop_timer *t)
+{
+	queue_reattach_over();
+}
+
+static void upgrade_link_closed(const char *why)
+{
+	if (why)
+		log_info("upgrade: the link to the old portshared (pid %d) failed: %s",
+		         (int)dm->upgrade_old_pid, why);
+	else
+		log_info("upgrade complete: the old portshared (pid %d) has finished and exited",
+		         (int)dm->upgrade_old_pid);
+	loop_io_del(dm->loop, &dm->upgrade_from);
+	close(dm->upgrade_from.fd);
+	dm->upgrade_from.fd = -1;
+}
+
+/* The new daemon: connections the old one hands over. */
+static void upgrade_on_link(struct loop_io *io, uint32_t events)
+{
+	for (int i = 0; i < LINK_READ_BATCH && dm->upgrade_from.fd >= 0; i++) {
+		int fd;
+		bool fd_lost;
+		ssize_t n = link_read(io->fd, &fd, &fd_lost);
+		if (n < 0 && n != -2 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n == 0 || n == -1) {
+			upgrade_link_closed(n == 0 ? NULL : strerror(errno));
+			return;
+		}
+		struct ps_msg m;
+		const char *why = NULL;
+		if (n == -2 || protocol_decode(link_buf, (size_t)n, &m, &why) < 0 ||
+		    m.hdr.type != PS_MSG_CONN_HANDOVER) {
+			if (fd >= 0)
+				close(fd);
+			log_info("upgrade: the old portshared sent %s; ignored",
+			         why       ? why
+			         : n == -2 ? "extra file descriptors"
+			                   : "an unexpected message");
+			continue;
+		}
+		if (fd < 0) {
+			/* its copy is closed already: the client sees the connection end */
+			log_info("upgrade: a connection from the old portshared was lost: %s",
+			         fd_lost ? "out of file descriptors" : "no file descriptor came with it");
+			continue;
+		}
+		conn_adopt_handover(fd, &m.u.handover, m.tail);
+	}
+}
+
+void upgrade_start(void)
+{
+	listener_resync(); /* our config's listen list decides, as at a normal start */
+	struct ps_msg m = {.hdr = {.type = PS_MSG_UPGRADE_READY}};
+	m.u.upgrade.pid = (uint32_t)getpid();
+	dm->upgrade_from.fn = upgrade_on_link;
+	if (link_send(dm->upgrade_from.fd, &m) < 0 || loop_io_add(dm->loop, &dm->upgrade_from, EPOLLIN) < 0) {
+		/* the old daemon keeps accepting too: nothing is lost, it just does not leave */
+		log_info("upgrade: cannot tell the old portshared (pid %d) to hand over: %s",
+		         (int)dm->upgrade_old_pid, strerror(errno));
+		close(dm->upgrade_from.fd);
+		dm->upgrade_from.fd = -1;
+	}
+	dm->upgrade_timer.fn = upgrade_grace_over;
+	loop_timer_set(dm->loop, &dm->upgrade_timer, dm->cfg.limits.reattach_grace_ms);
+}
+
+/* ---- the old daemon ---- */
+
+void upgrade_hello(struct session *s, const struct ps_msg *m)
+{
+	char err[PS_TEXT_MAX];
+	if (!s->admin) {
+		snprintf(err, sizeof(err),
+		         "only root or portshared's own user (uid %u) may upgrade it, not uid %u",
+		         (unsigned)geteuid(), (unsigned)s->uid);
+		log_info("upgrade refused: pid %d (uid %u) is not an admin", (int)s->pid, (unsigned)s->uid);
+		session_reply(s, m->hdr.seq, PS_EDENIED, 0, err);
+		return;
+	}
+	s->hello = true;
+	s->upgrade = true;
+	session_reply(s, m->hdr.seq, 0, s->id, NULL);
+}
+
+static void upgrade_send_socket(struct session *s, uint32_t kind, const struct ps_addr *a, int fd)
+{
+	struct ps_msg m = {.hdr = {.type = PS_MSG_UPGRADE_SOCKET}};
+	m.u.usock.kind = kind;
+	if (a)
+		m.u.usock.addr = *a;
+	session_send_fd(s, &m, fd);
+}
+
+static void upgrade_send_queue(struct session *s, const struct queue *q)
+{
+	struct ps_msg m = {.hdr = {.type = PS_MSG_UPGRADE_QUEUE}};
+	struct ps_upgrade_queue *u = &m.u.uqueue;
+	u->queue_id = q->id;
+	u->opt_flags = q->persistent ? PS_QUEUE_PERSISTENT : 0;
+	u->max_length = q->max_length;
+	u->response_wait_ms = q->response_wait_ms;
+	u->max_body = q->max_body;
+	u->uid = (uint32_t)q->uid;
+	u->creator_pid = (uint32_t)q->creator_pid;
+	u->sessions = q->nattached;
+	snprintf(u->name, sizeof(u->name), "%s", q->name);
+	snprintf(u->creator_user, sizeof(u->creator_user), "%s", q->creator_user);
+	session_send_fd(s, &m, -1);
+	char text[PS_PREFIX_MAX + 64];
+	for (size_t i = 0; i < q->nurls && !s->dead; i++) {
+		m = (struct ps_msg){.hdr = {.type = PS_MSG_UPGRADE_URL}};
+		m.u.url.queue_id = q->id;
+		url_prefix_format(&q->urls[i], text, sizeof(text));
+		m.text = text;
+		m.text_len = strlen(text);
+		session_send_fd(s, &m, -1);
+	}
+}
+
+/* UPGRADE: everything a new daemon needs to serve what we serve. */
+static void upgrade_send_state(struct session *s, const struct ps_msg *req)
+{
+	char why[PS_TEXT_MAX] = "";
+	if (dm->stopping)
+		snprintf(why, sizeof(why), "portshared is shutting down");
+	else if (dm->upgrade_to)
+		snprintf(why, sizeof(why), "another upgrade is in progress (pid %d)",
+		         (int)dm->upgrade_to->pid);
+	else if (dm->upgrade_from.fd >= 0)
+		snprintf(
+		    why, sizeof(why),
+		    "portshared is still taking over from pid %d; try again once it logs that the upgrade is "
+		    "complete",
+		    (int)dm->upgrade_old_pid);
+	if (why[0]) {
+		log_info("upgrade by pid %d refused: %s", (int)s->pid, why);
+		session_reply(s, req->hdr.seq, PS_ESTATE, 0, why);
+		return;
+	}
+	dm->upgrade_to = s;
+	unsigned nl = 0, nq = 0;
+	struct list *p, *t;
+	list_for_each_safe(p, t, &dm->endpoints)
+	{
+		struct endpoint *e = container_of(p, struct endpoint, link);
+		upgrade_send_socket(s, PS_UPGRADE_SOCKET_TCP, &e->addr, e->io.fd);
+		nl++;
+	}
+	upgrade_send_socket(s, PS_UPGRADE_SOCKET_CONTROL, NULL, dm->ctl.fd);
+	list_for_each_safe(p, t, &dm->queues)
+	{
+		upgrade_send_queue(s, container_of(p, struct queue, link));
+		nq++;
+	}
+	struct ps_msg m = {.hdr = {.type = PS_MSG_UPGRADE_READY}};
+	m.u.upgrade.pid = (uint32_t)getpid();
+	session_send_fd(s, &m, -1);
+	if (!s->dead)
+		log_info("upgrade: sent %u listener%s, %u queue%s and the control socket to the new "
+		         "portshared (pid %d)",
+		         nl, nl == 1 ? "" : "s", nq, nq == 1 ? "" : "s", (int)s->pid);
+}
+
+void upgrade_send_reattach(struct session *s)
+{
+	/* no more deliveries here: what is queued goes to the new daemon */
+	struct list *p, *t;
+	list_for_each_safe(p, t, &s->attached)
+	{
+		queue_drain(container_of(p, struct attach, slink));
+	}
+	struct ps_msg m = {.hdr = {.type = PS_MSG_REATTACH}};
+	m.u.upgrade.pid = dm->upgrade_to ? (uint32_t)dm->upgrade_to->pid : 0;
+	session_send_fd(s, &m, -1);
+}
+
+/* Whether we hold anything still; exits when not, or when ShutdownGrace is over. */
+static void upgrade_check(struct loop_timer *t)
+{
+	conn_close_finished();
+	uint32_t held = threads_conns();
+	bool flushed = !dm->upgrade_to || !dm->upgrade_to->out_head;
+	if (!held && flushed) {
+		log_info("upgrade: every connection handed over or finished; exiting");
+		dm->upgrade_to = NULL; /* the link closes at exit: that is the new daemon's signal */
+		loop_stop(dm->loop);
+		return;
+	}
+	if (loop_now_ms() >= dm->handover_deadline_ms) {
+		log_info("upgrade: ShutdownGrace is over with %u connection%s still held; %s aborted", held,
+		         held == 1 ? "" : "s", held == 1 ? "it is" : "they are");
+		loop_stop(dm->loop);
+		return;
+	}
+	loop_timer_set(dm->loop, t, HANDOVER_CHECK_MS);
+}
+
+/* UPGRADE_READY from the new daemon: it accepts; we stop and hand over. */
+static void upgrade_hand_over(struct session *s)
+{
+	log_info("upgrade: the new portshared (pid %d) accepts now; handing over connections (ShutdownGrace "
+	         "%u ms)",
+	         (int)s->pid, dm->cfg.limits.shutdown_grace_ms);
+	dm->threads[0].handing_over = true;
+	/* our copies only: the sockets, their backlogs and the control socket's path stay
+	 * open in the new daemon */
+	listener_close_all();
+	loop_timer_cancel(dm->loop, &dm->ctl_pause);
+	loop_io_del(dm->loop, &dm->ctl);
+	close(dm->ctl.fd);
+	dm->ctl.fd = -1;
+	threads_hand_over();
+	struct list *p, *t;
+	list_for_each_safe(p, t, &dm->sessions)
+	{
+		struct session *o = container_of(p, struct session, link);
+		if (o->hello && !o->upgrade && !o->dead)
+			upgrade_send_reattach(o);
+	}
+	list_for_each_safe(p, t, &dm->conns)
+	{
+		struct conn *c = container_of(p, struct conn, link);
+		if (c->state == CONN_READING || c->state == CONN_QUEUED)
+			conn_hand_over(c);
+	}
+	dm->handover_deadline_ms = loop_now_ms() + dm->cfg.limits.shutdown_grace_ms;
+	dm->upgrade_timer.fn = upgrade_check;
+	loop_timer_set(dm->loop, &dm->upgrade_timer, HANDOVER_CHECK_MS);
+}
+
+void upgrade_dispatch(struct session *s, const struct ps_msg *m)
+{
+	switch (m->hdr.type) {
+	case PS_MSG_UPGRADE:
+		if (dm->upgrade_to == s) {
+			session_kill_later(s, "UPGRADE sent twice");
+			return;
+		}
+		upgrade_send_state(s, m);
+		return;
+	case PS_MSG_UPGRADE_READY:
+		if (dm->upgrade_to != s || dm->threads[0].handing_over) {
+			session_kill_later(s, "UPGRADE_READY out of turn");
+			return;
+		}
+		upgrade_hand_over(s);
+		return;
+	default:
+		session_kill_later(s, "unexpected message on the upgrade session");
+		return;
+	}
+}
+
+void upgrade_session_closed(struct session *s)
+{
+	if (s != dm->upgrade_to)
+		return;
+	dm->upgrade_to = NULL;
+	if (!dm->threads[0].handing_over)
+		log_info(
+		    "upgrade: the new portshared (pid %d) went away before taking over; this one carries on",
+		    (int)s->pid);
+	else
+		log_info(
+		    "upgrade: the new portshared (pid %d) went away while taking over connections; the ones "
+		    "left are closed",
+		    (int)s->pid);
+}
+
+int upgrade_send_conn(const struct conn *c, const char *bytes, size_t len)
+{
+	struct session *s = dm->upgrade_to;
+	if (!s || s->dead || len > PS_HANDOVER_BYTES_MAX)
+		return -1;
+	struct ps_msg m = {.hdr = {.type = PS_MSG_CONN_HANDOVER}};
+	m.u.handover.conn_id = c->id;
+	m.u.handover.local = c->local;
+	m.u.handover.remote = c->remote;
+	m.u.handover.flags = c->eof ? PS_HANDOVER_EOF : 0;
+	m.u.handover.bytes_len = (uint32_t)len;
+	m.tail = bytes;
+	return session_send_fd(s, &m, c->io.fd);
+}
