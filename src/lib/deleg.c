@@ -198,6 +198,18 @@ void deleg_served(ps_request *r)
 		__atomic_fetch_add(&c->page->counters[q->counter].served, 1, __ATOMIC_RELEASE);
 }
 
+void deleg_pre_end(ps_request *r, size_t last)
+{
+	struct deleg *d = r->deleg;
+	ps_client *c = r->c;
+	/* only with the whole request read: unread body bytes must never look like a
+	 * next request to the daemon */
+	if (!d || !c || !c->page || d->slot < 0 || !r->body_done)
+		return;
+	deleg_slot_store(&c->page->slots[d->slot], d->conn_id, d->conn->written + last, d->conn->consumed,
+	                 d->responses + 1, (uint64_t)deadline_now(), r->in_len - r->in_pos);
+}
+
 /* ---- the idle list: least recently active first, so the timer looks at its head ---- */
 
 static void deleg_idle_remove(struct deleg *d)
@@ -278,7 +290,7 @@ static void deleg_give_back(struct deleg *d)
 {
 	/* a failure ends the session, which drops every delegation */
 	client_send_return(d->c, d->conn, d->conn_id, d->req_id, d->eof, d->buf, d->len);
-	deleg_kill(d);         /* the cached fd stays: the daemon may deliver on it again */
+	deleg_kill(d); /* the cached fd stays: the daemon may deliver on it again */
 }
 
 /* END: the client closed (shut down our side too) or the connection failed (reset). */

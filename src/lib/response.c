@@ -333,6 +333,8 @@ static int response_send(ps_request *r, const void *data, size_t len, bool last)
 	for (int i = 0; i < n; i++)
 		total += iov[i].iov_len;
 	bool fin = last && r->close;
+	if (last)
+		deleg_pre_end(r, total);
 	int rc = sock_send(r->fd, iov, n, fin ? MSG_MORE : 0, &r->conn->written);
 	r->out_len = 0;
 	if (total > 0)
@@ -485,6 +487,8 @@ int ps_respond_sendfile(ps_request *r, int fd, off_t offset, size_t len)
 	rc = r->head_open ? response_head_end(r) : 0;
 	if (rc == 0 && r->framing == FRAMING_CHUNKED)
 		rc = response_number(r, "", len, 16, "\r\n");
+	if (rc == 0 && r->framing == FRAMING_LENGTH && r->remaining == 0)
+		deleg_pre_end(r, r->out_len + len); /* these are the response's last bytes */
 	if (rc == 0 && r->out_len > 0) {
 		/* MSG_MORE: the head leaves in the same segment as the file's first bytes */
 		struct iovec iov = {r->out, r->out_len};
