@@ -96,10 +96,13 @@ $(BUILD)/tests/loadclient: $(call OBJ,tests/soak/loadclient.c)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS)
 
-# Unit tests may #include the .c they test; they link the common objects and cmocka.
-$(BUILD)/tests/test_%: $(call OBJ,tests/unit/test_%.c) $(COMMON_OBJ)
+# Unit tests may #include the .c they test; they link the common objects and cmocka,
+# and go through the failing allocator of tests/unit/failalloc.c (failalloc.h).
+FAILALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=strdup,--wrap=strndup \
+	-Wl,--wrap=fopen,--wrap=fclose
+$(BUILD)/tests/test_%: $(call OBJ,tests/unit/test_%.c) $(call OBJ,tests/unit/failalloc.c) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS) -lcmocka
+	$(CC) -o $@ $^ $(LDFLAGS) $(FAILALLOC_WRAP) -lcmocka
 
 run: deps
 	@$(MAKE) --no-print-directory all

@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -68,7 +69,7 @@ static bool span_equals_nocase(const char *p, size_t n, const char *word)
 
 static void head_reset(const struct http_scan *s, struct http_head *h)
 {
-	memset(h, 0, sizeof(*h));
+	memset(h, 0, offsetof(struct http_head, fields)); /* the fields are written as they come */
 	h->skip = s->skip;
 	h->host_port = -1;
 	h->content_length = -1;
@@ -788,6 +789,7 @@ struct http_body *http_body_new(const char *head, size_t head_len, uint64_t max_
 	                             llhttp_get_error_pos(&b->parser) == head + head_len));
 	if (!ok) {
 		free(b);
+		errno = EINVAL;
 		return NULL;
 	}
 	/* a Content-Length over the limit is refused before any of the body is read */

@@ -61,13 +61,21 @@ struct http_head {
 	bool keep_alive;        /* llhttp_should_keep_alive */
 	bool upgrade;           /* Connection: upgrade + Upgrade header */
 	bool expect_continue;   /* Expect: 100-continue */
-	uint32_t nfields;
-	struct http_field fields[HTTP_MAX_FIELDS];
 	/* refusal */
 	int status;             /* 0 when accepted; else 400, 405, 408, 414, 431, 501, 505 */
 	enum http_action action;
 	const char *reason;     /* error-log reason: "BadRequest: bare LF", "Verb", ... */
+	uint32_t nfields;
+	/* last: only fields[0, nfields) are ever written or read, so a reset clears and a
+	 * copy moves only what comes before (http_head_used) */
+	struct http_field fields[HTTP_MAX_FIELDS];
 };
+
+/* Bytes of h that hold its value: everything before the fields, and the fields used. */
+static inline size_t http_head_used(const struct http_head *h)
+{
+	return offsetof(struct http_head, fields) + h->nfields * sizeof(h->fields[0]);
+}
 
 enum http_head_result {
 	HTTP_HEAD_INCOMPLETE = 0, /* need more bytes */
@@ -94,7 +102,8 @@ struct http_body;
 /* head/head_len: the request head exactly as http_head_parse delimited it (from the
  * request line through the empty line); it is fed to llhttp to set the framing state.
  * max_body 0: unlimited. Chunk extensions and trailers are capped by the decoder
- * itself (llhttp enforces no sizes). NULL on no memory or a head llhttp refuses. */
+ * itself (llhttp enforces no sizes). NULL with errno ENOMEM on no memory (worth
+ * retrying), or with errno EINVAL for a head llhttp refuses (never worth it). */
 struct http_body *http_body_new(const char *head, size_t head_len, uint64_t max_body);
 void http_body_free(struct http_body *b);
 /* Consumes from in[0, inlen): writes body bytes to out (up to outcap). Returns the

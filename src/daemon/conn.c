@@ -445,12 +445,12 @@ static void conn_push_to_main(void *p)
 static void conn_move_to_main(struct conn *c, const struct http_head *h)
 {
 	struct thread *t = this_thread;
-	c->moved_head = malloc(sizeof(*h));
+	c->moved_head = malloc(sizeof(*h)); /* a whole struct: the fields' room included */
 	if (!c->moved_head) {
 		conn_answer_full(c, 503, "NoMemory", true, h->method == HTTP_HEAD, NULL);
 		return;
 	}
-	memcpy(c->moved_head, h, sizeof(*h));
+	memcpy(c->moved_head, h, http_head_used(h));
 	loop_timer_cancel(t->loop, &c->timer);
 	loop_io_del(t->loop, &c->io);
 	conn_unlink(c);

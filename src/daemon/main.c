@@ -19,6 +19,7 @@
 #include "daemon.h"
 #include "portshare.h"
 #include "route.h"
+#include "sandbox.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/portshare"
 #define STOP_POLL_MS 50
@@ -27,11 +28,22 @@ struct daemon *dm;
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: portshared [--socket PATH] [--state-dir DIR] [--config FILE] [--threads N]\n"
+	fprintf(f, "usage: portshared [--socket PATH] [--state-dir DIR] [--config FILE] [--threads N] [--user NAME]\n"
+		   "       portshared --check-sandbox [--user NAME]\n"
 		   "  --socket PATH     control socket (default " PS_DEFAULT_SOCKET ")\n"
 		   "  --state-dir DIR   persistent state (default " DEFAULT_STATE_DIR ")\n"
 		   "  --config FILE     listen addresses and limits, one per line (see docs/CONFIG.md)\n"
 		   "  --threads N       event-loop threads, 1 to 4 (default: the CPUs it may run on, at most 4)\n"
+		   "  --user NAME       the user to run as once set up (default " SANDBOX_DEFAULT_USER " if that\n"
+		   "                    user exists, else the user it was started as); switching needs root.\n"
+		   "                    The daemon keeps only CAP_NET_BIND_SERVICE and runs under a seccomp\n"
+		   "                    allow list (not in sanitizer builds); it gives NAME the socket and\n"
+		   "                    the state directory, and NAME must be able to read the config file\n"
+		   "  --no-seccomp      drop user and capabilities but load no seccomp filter (for valgrind;\n"
+		   "                    debugging only)\n"
+		   "  --check-sandbox   apply that drop and filter without starting the daemon, print the\n"
+		   "                    ids and capabilities it ends with, try a forbidden call (execve);\n"
+		   "                    exit 0 if it was refused\n"
 		   "Runs in the foreground and logs to stderr. SIGTERM: finish in-flight requests and exit;\n"
 		   "SIGHUP: reload the config file.\n");
 }
@@ -224,6 +236,9 @@ int main(int argc, char **argv)
 					     {"state-dir", required_argument, 0, 'd'},
 					     {"config", required_argument, 0, 'c'},
 					     {"threads", required_argument, 0, 't'},
+					     {"user", required_argument, 0, 'u'},
+					     {"check-sandbox", no_argument, 0, 'k'},
+					     {"no-seccomp", no_argument, 0, 'S'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 	static struct daemon d;
@@ -231,6 +246,8 @@ int main(int argc, char **argv)
 	dm->socket_path = PS_DEFAULT_SOCKET;
 	dm->state_dir = DEFAULT_STATE_DIR;
 	unsigned nthreads = threads_default();
+	const char *user_name = NULL;
+	bool check_sandbox = false;
 	int o;
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
@@ -254,6 +271,15 @@ int main(int argc, char **argv)
 			nthreads = (unsigned)n;
 			break;
 		}
+		case 'u':
+			user_name = optarg;
+			break;
+		case 'k':
+			check_sandbox = true;
+			break;
+		case 'S':
+			sandbox_skip_filter();
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -267,6 +293,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	char err[1024];
+	/* names are resolved now, while every file and service is still at hand */
+	struct sandbox_user user;
+	if (sandbox_user_resolve(user_name, &user, err, sizeof(err)) < 0) {
+		fprintf(stderr, "portshared: %s\n", err);
+		return 1;
+	}
+	if (check_sandbox)
+		return sandbox_check(&user);
 	if (config_load(&dm->cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "portshared: %s\n", err);
 		return 1;
@@ -301,6 +335,13 @@ int main(int argc, char **argv)
 	if (dm->sig.fd < 0 || loop_io_add(dm->loop, &dm->ctl, EPOLLIN) < 0 ||
 	    loop_io_add(dm->loop, &dm->sig, EPOLLIN) < 0) {
 		fprintf(stderr, "portshared: cannot set up the event loop: %s\n", strerror(errno));
+		unlink(dm->socket_path);
+		return 1;
+	}
+	/* everything that needs root is done; listeners are bound later, by the kept capability */
+	const char *owned[] = {dm->state_dir, dm->socket_path, NULL};
+	if (sandbox_apply(&user, owned, err, sizeof(err)) < 0) {
+		fprintf(stderr, "portshared: %s\n", err);
 		unlink(dm->socket_path);
 		return 1;
 	}

@@ -44,14 +44,16 @@ static int conns_grow(struct conns *t)
 
 struct conn *conns_add(struct conns *t, uint64_t id, int fd)
 {
+	/* Everything is allocated before the old entry goes, so that running out of memory
+	 * leaves the table as it was (a bigger array is no change a caller can see). */
 	struct conn *old = conns_find(t, id);
-	if (old)
-		conns_del(t, old);
-	if (t->count >= t->nslots && conns_grow(t) < 0)
+	if (!old && t->count >= t->nslots && conns_grow(t) < 0)
 		return NULL;
 	struct conn *cn = calloc(1, sizeof(*cn));
 	if (!cn)
 		return NULL;
+	if (old)
+		conns_del(t, old);
 	cn->id = id;
 	cn->fd = fd;
 	cn->refs = 1;

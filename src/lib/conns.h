@@ -39,7 +39,8 @@ struct conns {
 
 struct conn *conns_find(const struct conns *t, uint64_t id);
 /* Caches fd under id, replacing (and releasing) an entry with the same id. Returns the
- * entry, or NULL on no memory (fd is then not taken: the caller closes it). */
+ * entry, or NULL on no memory: the table is then unchanged (an entry with that id stays)
+ * and fd is not taken (the caller closes it). */
 struct conn *conns_add(struct conns *t, uint64_t id, int fd);
 /* Takes the entry out of the table and drops the table's reference. */
 void conns_del(struct conns *t, struct conn *cn);

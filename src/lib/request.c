@@ -3,6 +3,7 @@
 #include "request.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,9 +106,10 @@ static ps_request *request_new(ps_client *c, ps_queue *q, const struct ps_msg *m
                                const struct http_head *parsed, bool *unparsable)
 {
 	const struct ps_deliver *d = &m->u.deliver;
-	ps_request *r = calloc(1, sizeof(*r));
+	ps_request *r = malloc(sizeof(*r));
 	if (!r)
 		return NULL;
+	memset(r, 0, offsetof(ps_request, h.fields));
 	r->head = malloc(d->head_len + 1);
 	if (d->tail_len > 0)
 		r->in = malloc(d->tail_len);
@@ -123,7 +125,7 @@ static ps_request *request_new(ps_client *c, ps_queue *q, const struct ps_msg *m
 	/* A head the library delimited itself needs no second parse when it starts at the
 	 * request line (the offsets are then the same). */
 	if (parsed && parsed->skip == 0 && parsed->head_len == r->head_len) {
-		r->h = *parsed;
+		memcpy(&r->h, parsed, http_head_used(parsed));
 		*unparsable = false;
 	} else {
 		*unparsable = !request_parse(r);
@@ -212,9 +214,11 @@ void request_deliver(ps_client *c, const struct ps_msg *m, int fd, bool fd_lost)
 	if (!r) {
 		/* No fd (at the fd limit, or never cached), no memory, or not our queue: the
 		 * daemon queues the request again. Forget the fd so that our state matches
-		 * what NOFD tells it: this session does not hold the connection. */
-		if (cn)
-			conns_del(&c->conns, cn);
+		 * what NOFD tells it: this session does not hold the connection (nor an
+		 * older entry of that id, which a conns_add without memory leaves). */
+		struct conn *cached = conns_find(&c->conns, d->conn_id);
+		if (cached)
+			conns_del(&c->conns, cached);
 		struct ps_msg nofd;
 		memset(&nofd, 0, sizeof(nofd));
 		nofd.hdr.type = PS_MSG_NOFD;
@@ -297,6 +301,8 @@ ssize_t request_body(ps_request *r, void *buf, size_t len, int64_t deadline)
 		return PS_EBODY;
 	if (!r->body) {
 		r->body = http_body_new(r->head, r->head_len, r->max_body);
+		if (!r->body && errno == ENOMEM)
+			return PS_ENOMEM; /* nothing consumed yet: a later read tries again */
 		if (!r->body) {
 			r->body_failed = true;
 			return PS_EBODY;

@@ -60,7 +60,6 @@ struct ps_request {
 	/* the head as delivered, and what was parsed from it */
 	char *head;
 	size_t head_len;
-	struct http_head h;
 	char *strings; /* one block for everything below */
 	const char *method, *target, *path, *query, *host;
 	ps_header *fields;
@@ -95,6 +94,9 @@ struct ps_request {
 	uint64_t remaining; /* FRAMING_LENGTH: bytes still owed */
 	char *out;          /* response bytes built and not sent yet */
 	size_t out_len, out_cap;
+	/* last: a new request clears everything before the head's unused fields (a few
+	 * KiB of them), which are never read */
+	struct http_head h;
 };
 
 /* request.c */

@@ -1,4 +1,5 @@
 # 80-delegation-keepalive: 200 keep-alive requests on one connection are served by the worker alone ("delegated"), the connection stays with it; a second app is unaffected; PORTSHARE_DELEGATION=0 turns it off.
+import time
 from harness import Story, Proc, check, check_eq, find_queue, get_req, hello_body_re, body_pid, wait_until
 
 N = 200
@@ -40,7 +41,9 @@ with Story() as s:
     check_eq(st.get("connections_in_workers"), 0, "no connection in a worker before the test")
     served_b0 = find_queue(st, b.queue).get("served")
 
-    # --- delegation on
+    # --- delegation on (the route snapshot is published after 20 ms without changes: a
+    # request before it goes through the daemon, and on a loaded machine 10 of them fit)
+    time.sleep(0.2)
     c = run_keepalive(s, d, port, a, "A", "/a/")
     st = d.status()
     qa = find_queue(st, a.queue)

@@ -515,7 +515,7 @@ class Proc:
 
 
 class Daemon(Proc):
-    def __init__(self, story, sock, state_dir, config, env=None, name="portshared"):
+    def __init__(self, story, sock, state_dir, config, env=None, name="portshared", args=()):
         self.sock = sock
         self.state_dir = state_dir
         self.config = config
@@ -525,6 +525,7 @@ class Daemon(Proc):
         argv = [story.bin("portshared"), "--socket", sock, "--state-dir", state_dir, "--threads", threads]
         if config:
             argv += ["--config", config]
+        argv += list(args)  # more options, e.g. ["--user", NAME]
         Proc.__init__(self, story, argv, name, env)
 
     def log(self):
@@ -747,7 +748,7 @@ class Story:
 
     # the daemon
     def daemon(self, listen=("127.0.0.1",), limits=None, extra=(), sock=None, state_dir=None,
-               wait_ready=True, config_lines=None, name="portshared"):
+               wait_ready=True, config_lines=None, name="portshared", args=()):
         """Starts portshared with a config listing `listen` addresses and `limits`
         ({"RequestQueue": 1, ...}); waits for 'portshared: ready'."""
         n = len(self.daemons)
@@ -762,7 +763,7 @@ class Story:
             config_lines += ["%s %s" % (k, v) for k, v in lim.items()]
             config_lines += list(extra)
         write_config(config, config_lines)
-        d = Daemon(self, sock, state_dir, config, name=name)
+        d = Daemon(self, sock, state_dir, config, name=name, args=args)
         self.daemons.append(d)
         if wait_ready:
             d.wait_log(r"portshared: ready", timeout=15)
