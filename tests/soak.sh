@@ -1,5 +1,5 @@
 #!/bin/sh
-# soak.sh: portshare's soak test: hours of trouble in minutes, on loopback only.
+# soak.sh: portshare's soak test: a bounded run of load, killed apps, reloads and an upgrade (loopback only).
 #
 # usage: sh tests/soak.sh [--minutes N] [--keep]
 #   --minutes N  total time (default 10; decimals allowed; 2 is a quick run)
@@ -33,7 +33,7 @@ set -u
 MINUTES=10
 KEEP=0
 EVENT_EVERY=3     # seconds between two events (an app killed, or a reload)
-SETTLE=8          # seconds of each phase not under load: start, drain, measure
+SETTLE=5          # seconds of each phase not under load: start, drain, measure
 LC_CONNS=16       # loadclient's concurrent connections
 WRK_THREADS=2
 WRK_CONNS=16
@@ -341,7 +341,18 @@ run_phase() {
 	say "phase $n: done; portshared pid $DAEMON: $fd_end fds (start $FD_START), VmRSS $rss KiB"
 	sed 's/^/    /' "$RUN/phase$n.lc"
 	grep '^wrk requests=' "$RUN/phase$n.wrk" | sed 's/^/    /'
-	grep '^loadclient: lost' "$RUN/phase$n.lc.err" | head -n 5 | sed 's/^/    /'
+}
+
+# explain_losses N: phase N's lost requests (the first few), each with the daemon's
+# error-log lines for that client address
+explain_losses() {
+	local line addr
+	grep '^loadclient: lost' "$RUN/phase$1.lc.err" | head -n 8 | while read -r line; do
+		echo "    $line"
+		addr=$(echo "$line" | sed -n 's/.* from \([0-9.]*:[0-9]*\) .*/\1/p')
+		[ -n "$addr" ] || continue
+		grep " error-log $addr " "$RUN/phase$1.log" | sed 's/^/      daemon: /'
+	done
 }
 
 # ---------------------------------------------------------------- checks
@@ -473,6 +484,7 @@ for n in 1 2 3; do
 	echo "  phase $n:"
 	account "$n" > "$RUN/phase$n.account"
 	grep -v '^unaccounted=' "$RUN/phase$n.account"
+	explain_losses "$n"
 	lc=$RUN/phase$n.lc
 	echo "    not errors: closed cleanly $(field "$lc" closed_idle) (reused connection closed while idle)" \
 		"+ $(field "$lc" closed_after_close) (behind a Connection: close answer);" \

@@ -56,6 +56,7 @@ struct conn {
 	bool used;
 	int fd;
 	unsigned id;
+	unsigned port; /* our local port: the daemon's error log names the client by it */
 	enum conn_mode mode;
 	bool connecting;
 	bool want_out; /* registered for EPOLLOUT */
@@ -260,8 +261,10 @@ static void report_loss(const struct conn *c, const struct request *q, const cha
 	if (lc.reports++ >= LOSS_REPORTS)
 		return;
 	fprintf(stderr,
-	        "loadclient: lost: %s: %s %s (%zu-byte body) on %s connection #%u after %u responses\n", what,
-	        q->post ? "POST" : "GET", q->path, q->body_len, mode_names[c->mode], c->id, c->completed);
+	        "loadclient: lost: %s: %s %s (%zu-byte body) on %s connection #%u from 127.0.0.1:%u after %u "
+	        "responses\n",
+	        what, q->post ? "POST" : "GET", q->path, q->body_len, mode_names[c->mode], c->id, c->port,
+	        c->completed);
 }
 
 /* An event names the slot and the connection, so that one for a connection already
@@ -595,6 +598,10 @@ static void conn_writable(struct conn *c)
 			return;
 		}
 		c->connecting = false;
+		struct sockaddr_in local;
+		socklen_t local_len = sizeof(local);
+		if (getsockname(c->fd, (struct sockaddr *)&local, &local_len) == 0)
+			c->port = ntohs(local.sin_port);
 		conn_send_batch(c);
 		return;
 	}
