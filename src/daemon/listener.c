@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -34,23 +35,51 @@ static void endpoint_resume(struct loop_timer *t)
 		loop_io_add(this_thread->loop, &e->io, LISTEN_EVENTS);
 }
 
-/* Out of fds: accept with the reserve fd and close at once, so the client is not left
+/* Refusals are logged once a second at most, with their count: a daemon at its limit
+ * under a flood of new connections must not also flood its log. */
+#define EMFILE_REPORT_MS 1000
+static _Thread_local uint64_t emfile_reported_ms; /* this thread's last report, 0: none yet */
+static _Thread_local uint32_t emfile_refused;     /* refused since then */
+
+static void endpoint_report_out_of_fds(void)
+{
+	uint64_t now = loop_now_ms();
+	if (emfile_reported_ms && now - emfile_reported_ms < EMFILE_REPORT_MS)
+		return;
+	struct rlimit rl = {0, 0};
+	getrlimit(RLIMIT_NOFILE, &rl);
+	log_info("out of file descriptors (RLIMIT_NOFILE %llu): %u new connection%s refused with 503%s; "
+	         "accepting pauses %d ms at a time",
+	         (unsigned long long)rl.rlim_cur, emfile_refused, emfile_refused == 1 ? "" : "s",
+	         emfile_reported_ms ? " since the last report" : "", EMFILE_PAUSE_MS);
+	emfile_reported_ms = now;
+	emfile_refused = 0;
+}
+
+/* Out of fds: accept with the reserve fd and refuse at once, so the client is not left
  * hanging in the backlog, then stop accepting briefly so the loop does not spin. */
 static void endpoint_out_of_fds(struct endpoint *e)
 {
 	struct thread *th = this_thread;
+	if (th->reserve_fd < 0) /* another thread took the fd freed last time: try again */
+		th->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (th->reserve_fd >= 0) {
 		close(th->reserve_fd);
 		int fd = accept4(e->io.fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0) {
 			static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
 			                           "Connection: close\r\nRetry-After: 1\r\n\r\n";
+			/* read the request first (with TCP_DEFER_ACCEPT it is there): closing with
+			 * unread bytes would send a reset, which may destroy the 503 in flight */
+			char sink[16384];
+			(void)recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
 			send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 			close(fd);
+			emfile_refused++;
 		}
 		th->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
-	log_info("out of file descriptors: new connections refused for %d ms", EMFILE_PAUSE_MS);
+	endpoint_report_out_of_fds();
 	loop_io_del(th->loop, &e->io);
 	loop_timer_set(th->loop, &e->pause, EMFILE_PAUSE_MS);
 }

@@ -94,6 +94,8 @@ static const struct {
 	{"fcntl", 1, F_SETFD}, {"fcntl", 1, F_GETFL}, {"fcntl", 1, F_SETFL},
 	/* threads may name themselves */
 	{"prctl", 0, PR_SET_NAME}, {"prctl", 0, PR_GET_NAME},
+	/* getrlimit (the fd limit, named when connections are refused): its own limits only */
+	{"prlimit64", 0, 0},
 };
 /* clang-format on */
 

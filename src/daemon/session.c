@@ -14,8 +14,15 @@
 #include "daemon.h"
 #include "portshare.h"
 
-#define SESSION_OUT_MAX (16u << 20) /* bytes queued before a session that never reads is cut off */
+/* A session that never reads is cut off when this much memory waits for it (messages and
+ * their bookkeeping; docs/PROTOCOL.md). No count of messages: a worker holding many
+ * connections may be sent a CONN_CLOSED for each of them at once. */
+#define SESSION_OUT_MAX (16u << 20)
 #define SESSION_READ_BATCH 64 /* messages handled per wake-up, for fairness */
+/* Queues are looked up by walking lists: a session creating queues without end would
+ * make every lookup slower for everyone. Far more than any application needs. */
+#define SESSION_QUEUES_MAX 1024 /* queues one session may hold (created or opened) */
+#define DAEMON_QUEUES_MAX 65536 /* queues in the whole daemon */
 
 static void session_on_io(struct loop_io *io, uint32_t events);
 static void session_close(struct session *s, const char *why);
@@ -41,8 +48,14 @@ void session_accept(void)
 	for (int i = 0; i < 16; i++) {
 		int fd = accept4(dm->ctl.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
-			/* level-triggered: pause instead of spinning until fds free up */
-			log_info("out of file descriptors: new sessions wait %d ms", 100);
+			/* level-triggered: pause instead of spinning until fds free up; say so
+			 * once a second at most */
+			static uint64_t reported_ms;
+			uint64_t now = loop_now_ms();
+			if (!reported_ms || now - reported_ms >= 1000) {
+				log_info("out of file descriptors: new sessions wait (%d ms at a time)", 100);
+				reported_ms = now;
+			}
 			dm->ctl_pause.fn = session_accept_resume;
 			loop_io_mod(dm->loop, &dm->ctl, 0);
 			loop_timer_set(dm->loop, &dm->ctl_pause, 100);
@@ -107,24 +120,40 @@ static ssize_t send_one(int sock, const void *buf, size_t len, int fd)
 	return sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-/* Marks the session for closing after this batch: never free it under a caller. */
+/* Marks the session for closing after this batch: never free it under a caller.
+ * session_kill_later: the daemon ends it (its process may live on and still write to
+ * the connections it holds); session_gone_later: its process closed the socket. */
 static void session_kill_later(struct session *s, const char *why);
+static void session_gone_later(struct session *s);
+
+/* A send to the session failed for good (not EAGAIN): whose doing was it? */
+static void session_send_failed(struct session *s)
+{
+	if (errno == EPIPE || errno == ECONNRESET)
+		session_gone_later(s); /* the process closed its end (or died) first */
+	else
+		session_kill_later(s, "send failed");
+}
 
 static int session_queue_out(struct session *s, const void *buf, size_t len, int fd)
 {
-	if (s->out_bytes + len > SESSION_OUT_MAX) {
+	if (s->out_bytes + sizeof(struct outmsg) + len > SESSION_OUT_MAX) {
 		session_kill_later(s, "does not read its messages");
 		return -1;
 	}
 	struct outmsg *o = malloc(sizeof(*o) + len);
-	if (!o)
-		return -1;
 	/* keep our own copy: the connection may close before this message leaves */
-	o->fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
-	if (fd >= 0 && o->fd < 0) {
+	int copy = o && fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+	if (!o || (fd >= 0 && copy < 0)) {
+		/* a message may not be dropped (a lost DELIVER strands the worker's receive,
+		 * a lost REPLY its call): the session ends, the library starts a new one */
+		char why[96];
+		snprintf(why, sizeof(why), "cannot queue a message for it: %s", strerror(errno));
 		free(o);
+		session_kill_later(s, why);
 		return -1;
 	}
+	o->fd = copy;
 	o->next = NULL;
 	o->len = (uint32_t)len;
 	memcpy(o->data, buf, len);
@@ -133,7 +162,7 @@ static int session_queue_out(struct session *s, const void *buf, size_t len, int
 	else
 		s->out_head = o;
 	s->out_tail = o;
-	s->out_bytes += len;
+	s->out_bytes += sizeof(*o) + len;
 	loop_io_mod(dm->loop, &s->io, EPOLLIN | EPOLLOUT);
 	return 0;
 }
@@ -150,7 +179,7 @@ static int session_send(struct session *s, const struct ps_msg *m, int fd)
 		if (n == len)
 			return 0;
 		if (n >= 0 || (errno != EAGAIN && errno != ENOBUFS)) {
-			session_kill_later(s, "send failed");
+			session_send_failed(s);
 			return -1;
 		}
 	}
@@ -166,13 +195,13 @@ static void session_flush(struct session *s)
 		if (n < 0 && (errno == EAGAIN || errno == ENOBUFS))
 			return;
 		if (n != (ssize_t)o->len) {
-			session_kill_later(s, "send failed");
+			session_send_failed(s);
 			return;
 		}
 		s->out_head = o->next;
 		if (!s->out_head)
 			s->out_tail = NULL;
-		s->out_bytes -= o->len;
+		s->out_bytes -= sizeof(*o) + o->len;
 		if (o->fd >= 0)
 			close(o->fd);
 		free(o);
@@ -290,6 +319,29 @@ static void session_status(struct session *s, const struct ps_msg *req)
 	free(text);
 }
 
+static bool list_longer_than(const struct list *l, size_t n)
+{
+	const struct list *p = l->next;
+	for (size_t i = 0; i < n; i++, p = p->next)
+		if (p == l)
+			return false;
+	return p != l;
+}
+
+/* QUEUE_CREATE/QUEUE_OPEN within the limits: 0, or PS_ELIMIT with err set. */
+static int session_queue_limit(const struct session *s, bool create, char *err, size_t errlen)
+{
+	if (list_longer_than(&s->attached, SESSION_QUEUES_MAX - 1)) {
+		snprintf(err, errlen, "this session holds %d queues, the most one session may", SESSION_QUEUES_MAX);
+		return PS_ELIMIT;
+	}
+	if (create && list_longer_than(&dm->queues, DAEMON_QUEUES_MAX - 1)) {
+		snprintf(err, errlen, "portshared holds %d queues, the most it allows", DAEMON_QUEUES_MAX);
+		return PS_ELIMIT;
+	}
+	return 0;
+}
+
 static void session_dispatch(struct session *s, const struct ps_msg *m)
 {
 	char err[PS_TEXT_MAX];
@@ -304,10 +356,17 @@ static void session_dispatch(struct session *s, const struct ps_msg *m)
 	}
 	switch (m->hdr.type) {
 	case PS_MSG_HELLO:
+		if (s->hello) {
+			/* one session, one HELLO: a second would map a second shared page */
+			session_kill_later(s, "second HELLO");
+			return;
+		}
 		if (m->u.hello.version != PS_PROTO_VERSION) {
 			snprintf(err, sizeof(err), "protocol version %u is not supported (this portshared speaks %u)",
 				 m->u.hello.version, PS_PROTO_VERSION);
 			session_reply(s, m->hdr.seq, PS_EVERSION, 0, err);
+			/* nothing else it says can be understood: the reply is its last message */
+			session_kill_later(s, err);
 			return;
 		}
 		s->hello = true;
@@ -322,11 +381,17 @@ static void session_dispatch(struct session *s, const struct ps_msg *m)
 				 s->id, (int)s->pid, strerror(errno));
 		return;
 	case PS_MSG_QUEUE_CREATE:
-		rc = queue_create(s, &m->u.create, &q, err, sizeof(err));
+		rc = session_queue_limit(s, true, err, sizeof(err));
+		if (rc == 0)
+			rc = queue_create(s, &m->u.create, &q, err, sizeof(err));
 		session_reply(s, m->hdr.seq, rc, rc ? 0 : q->id, err);
 		return;
 	case PS_MSG_QUEUE_OPEN:
-		rc = queue_open(s, m->u.queue.name, &q, err, sizeof(err));
+		/* opening a queue it already holds adds nothing */
+		q = queue_find(m->u.queue.name);
+		rc = q && queue_attach_find(s, q->id) ? 0 : session_queue_limit(s, false, err, sizeof(err));
+		if (rc == 0)
+			rc = queue_open(s, m->u.queue.name, &q, err, sizeof(err));
 		session_reply(s, m->hdr.seq, rc, rc ? 0 : q->id, err);
 		return;
 	case PS_MSG_QUEUE_DELETE:
@@ -422,7 +487,9 @@ static void session_read(struct session *s)
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n <= 0) {
-			session_close(s, n == 0 ? "closed" : "receive failed");
+			char why[96];
+			snprintf(why, sizeof(why), "receive failed: %s", strerror(errno));
+			session_close(s, n == 0 ? "closed" : why);
 			return;
 		}
 		/* no client ever sends us an fd: close whatever came and end the session */
@@ -503,8 +570,10 @@ static void session_close(struct session *s, const char *why)
 	if (s->io.fd < 0)
 		return;
 	s->dead = true;
-	if (s->hello && why[0] && strcmp(why, "closed"))
-		log_info("session %u (pid %d, %s): %s; session ended", s->id, (int)s->pid, s->program, why);
+	/* a session that broke the rules before its HELLO is named by pid alone */
+	if (why[0] && strcmp(why, "closed"))
+		log_info("session %u (pid %d, %s): %s; session ended", s->id, (int)s->pid,
+			 s->hello ? s->program : "no HELLO yet", why);
 	struct list *p, *t;
 	/* 1. no more deliveries to it */
 	list_for_each_safe(p, t, &s->attached)
@@ -551,13 +620,12 @@ static void session_close_deferred(void *p)
 	session_close(s, ""); /* the reason was logged when it was marked */
 }
 
-static void session_kill_later(struct session *s, const char *why)
+static void session_end_later(struct session *s, bool killed)
 {
 	if (s->dead)
 		return;
 	s->dead = true;
-	s->killed = true;
-	log_info("session %u (pid %d): %s", s->id, (int)s->pid, why);
+	s->killed = killed;
 	/* no delivery may pick it before the deferred close runs */
 	struct list *p, *t;
 	list_for_each_safe(p, t, &s->attached)
@@ -565,6 +633,18 @@ static void session_kill_later(struct session *s, const char *why)
 		queue_drain(container_of(p, struct attach, slink));
 	}
 	loop_defer_free(dm->loop, session_close_deferred, s);
+}
+
+static void session_kill_later(struct session *s, const char *why)
+{
+	if (!s->dead)
+		log_info("session %u (pid %d): %s", s->id, (int)s->pid, why);
+	session_end_later(s, true);
+}
+
+static void session_gone_later(struct session *s)
+{
+	session_end_later(s, false);
 }
 
 void session_close_all(void)

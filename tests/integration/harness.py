@@ -115,6 +115,15 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
+def rss_kib(pid):
+    """Resident set size of pid in KiB (VmRSS in /proc/PID/status)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def listening(port):
     """Local addresses ('127.0.0.1', '::1', ...) with a TCP listener on port, per `ss -ltnH`."""
     out = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True, timeout=10).stdout

@@ -39,13 +39,14 @@ enum mode {
 	MODE_DIE_MID_RESPONSE,
 	MODE_HANG,
 	MODE_STALL_AFTER,
-	MODE_HANG_MID_RESPONSE
+	MODE_HANG_MID_RESPONSE,
+	MODE_EXIT_MID_RESPONSE
 };
 
 static const char *const mode_names[] = {"serve",   "noreceive",       "close",       "clear-nonblock",
                                          "fdlimit", "upgrade",         "upload-echo", "exit-after",
                                          "die",     "die-mid-response", "hang",        "stall-after",
-                                         "hang-mid-response"};
+                                         "hang-mid-response", "exit-mid-response"};
 
 struct options {
 	const char *socket_path;
@@ -63,6 +64,7 @@ struct options {
 	/* die, die-mid-response, hang: only requests whose path contains this (NULL: all);
 	 * the others are served as in serve mode */
 	const char *trigger;
+	long delay_ms; /* waited before handling a triggered request */
 	/* done on SIGUSR1, adds first, then prints "testworker: usr1 done N" on stdout */
 	const char *usr1_add[MAX_URLS];
 	int usr1_add_count;
@@ -90,13 +92,16 @@ static void usage(void)
 	fprintf(stderr,
 	        "usage: testworker --socket PATH [--url PREFIX]... [--queue NAME] [--open] [--persistent]\n"
 	        "       [--max-length N] [--max-body N] [--response-wait MS] [--text T] [--mode MODE] [--count N]\n"
-	        "       [--trigger SUBSTR] [--usr1-add PREFIX]... [--usr1-remove PREFIX]...\n"
+	        "       [--trigger SUBSTR] [--delay-ms N] [--usr1-add PREFIX]... [--usr1-remove PREFIX]...\n"
 	        "modes: serve noreceive close clear-nonblock fdlimit upgrade upload-echo exit-after die\n"
-	        "       die-mid-response hang stall-after\n"
+	        "       die-mid-response hang hang-mid-response stall-after exit-mid-response\n"
 	        "  hang: holds the request unanswered until SIGTERM (says so on stderr first)\n"
 	        "  hang-mid-response: writes part of a response, then hangs as hang does\n"
 	        "  stall-after: serves --count requests, then never calls ps_receive again (stays alive)\n"
-	        "  --trigger: die, die-mid-response and the hang modes act only on paths containing SUBSTR\n"
+	        "  exit-mid-response: writes part of a response, then exits with status 0\n"
+	        "  --trigger: die, die-mid-response, exit-mid-response, the hang modes and --delay-ms act\n"
+	        "    only on paths containing SUBSTR\n"
+	        "  --delay-ms: waits N ms before handling a request\n"
 	        "  --usr1-add/--usr1-remove: on SIGUSR1 add/remove these URLs, then print\n"
 	        "    'testworker: usr1 done N' (N counts the signals handled) on stdout\n");
 	exit(2);
@@ -117,6 +122,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	    {"mode", required_argument, NULL, 'M'},
 	    {"count", required_argument, NULL, 'c'},
 	    {"trigger", required_argument, NULL, 'T'},
+	    {"delay-ms", required_argument, NULL, 'D'},
 	    {"usr1-add", required_argument, NULL, 'A'},
 	    {"usr1-remove", required_argument, NULL, 'R'},
 	    {NULL, 0, NULL, 0},
@@ -176,6 +182,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'T':
 			o->trigger = optarg;
+			break;
+		case 'D':
+			o->delay_ms = strtol(optarg, NULL, 10);
 			break;
 		case 'A':
 		case 'R': {
@@ -468,6 +477,20 @@ static void die_holding(ps_request *r, bool mid_response)
 	kill(getpid(), SIGKILL);
 }
 
+/* Writes part of a response and exits normally (not killed) without finishing it or
+ * freeing the request: the daemon must abort the connection, never answer again. */
+static void exit_mid_response(ps_request *r)
+{
+	char part[100];
+
+	memset(part, 'x', sizeof(part));
+	fprintf(stderr, "testworker: exiting (status 0) in the middle of the answer to %s %s\n",
+	        ps_request_method(r), ps_request_path(r));
+	if (ps_respond_begin(r, 200, NULL, 0, 1000) == 0)
+		ps_respond_write(r, part, sizeof(part));
+	exit(0);
+}
+
 static void sleep_ms(long ms);
 
 /* Holds the request without answering until SIGTERM: the library has read it (so the
@@ -517,6 +540,12 @@ static void handle(ps_request *r, const struct options *o)
 	case MODE_HANG_MID_RESPONSE:
 		if (triggered(r, o))
 			hang(r, o->mode == MODE_HANG_MID_RESPONSE);
+		else
+			serve(r, o, NULL, 0);
+		break;
+	case MODE_EXIT_MID_RESPONSE:
+		if (triggered(r, o))
+			exit_mid_response(r);
 		else
 			serve(r, o, NULL, 0);
 		break;
@@ -618,6 +647,8 @@ int main(int argc, char **argv)
 			sleep_ms(50);
 			continue;
 		}
+		if (o.delay_ms > 0 && triggered(r, &o))
+			sleep_ms(o.delay_ms);
 		handle(r, &o);
 		ps_request_free(r);
 		served++;
