@@ -36,7 +36,7 @@ BINS := $(BUILD)/bin/portshared $(BUILD)/bin/portsharectl $(BUILD)/bin/portshare
 	$(BUILD)/bin/portshare-static $(BUILD)/bin/portshare-upload-echo
 LIBS := $(BUILD)/lib/libportshare.a $(BUILD)/lib/libportshare.so $(BUILD)/lib/pkgconfig/portshare.pc
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-TEST_BINS := $(BUILD)/tests/testworker
+TEST_BINS := $(BUILD)/tests/testworker $(BUILD)/tests/loadclient
 
 .PHONY: all deps run test test-asan unit clean format
 all: $(BINS) $(LIBS) $(UNIT_BINS) $(TEST_BINS)
@@ -89,6 +89,10 @@ $(BUILD)/bin/portshare-upload-echo: $(call OBJ,examples/upload_echo.c) $(BUILD)/
 	$(CC) -o $@ $^ $(LDFLAGS)
 
 $(BUILD)/tests/testworker: $(call OBJ,tests/integration/testworker.c) $(BUILD)/lib/libportshare.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS)
+
+$(BUILD)/tests/loadclient: $(call OBJ,tests/soak/loadclient.c)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS)
 
