@@ -673,10 +673,10 @@ struct http_body {
 	 * sees it: llhttp 8.1 takes a bare LF as a line end there ("0\r\n\n" ends the
 	 * request) and accepts obs-fold, so a front end that reads the section by CRLF alone
 	 * would find the request's end elsewhere (smuggling). */
-	uint32_t trailer_bytes;  /* of the section so far, line ends included */
-	uint32_t trailer_line;   /* bytes of the current trailer line before its CR */
-	bool trailer_cr;         /* the last trailer byte was a CR */
-	bool trailer_start;      /* llhttp paused where the section starts */
+	uint32_t trailer_bytes; /* of the section so far, line ends included */
+	uint32_t trailer_line;  /* bytes of the current trailer line before its CR */
+	bool trailer_cr;        /* the last trailer byte was a CR */
+	bool trailer_start;     /* llhttp paused where the section starts */
 	bool in_trailers, trailers_end, headers_done, done, failed;
 	const char *why;
 };

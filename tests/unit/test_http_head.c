@@ -779,12 +779,12 @@ static void test_body_errors_and_caps(void **state)
 static void test_body_trailer_lines(void **state)
 {
 	static const char *const refused[] = {
-	    "0\r\n\n" NEXT,                /* bare LF as the empty line */
-	    "0\r\nA: b\r\n\n" NEXT,        /* ... after a field */
-	    "0\r\nA: b\n\r\n" NEXT,        /* bare LF ending a field */
+	    "0\r\n\n" NEXT,                 /* bare LF as the empty line */
+	    "0\r\nA: b\r\n\n" NEXT,         /* ... after a field */
+	    "0\r\nA: b\n\r\n" NEXT,         /* bare LF ending a field */
 	    "0\r\nA: b\r\n c\r\n\r\n" NEXT, /* obs-fold */
-	    "0\r\nA: b\r\n\td\r\n\r\n",   /* obs-fold with a tab */
-	    "0\r\n: c\r\n\r\n" NEXT,      /* empty field name */
+	    "0\r\nA: b\r\n\td\r\n\r\n",     /* obs-fold with a tab */
+	    "0\r\n: c\r\n\r\n" NEXT,        /* empty field name */
 	    "0\r\n\rX",                     /* lone CR */
 	};
 	struct body_run r;
