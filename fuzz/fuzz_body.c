@@ -7,6 +7,7 @@
  *
  * Input: two control bytes (the piece sizes and output room; max_body), then a request:
  * head and body bytes. */
+#include <ctype.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,15 +40,12 @@ static enum ref_result ref_line(const uint8_t *in, size_t len, size_t pos, size_
 	return REF_INCOMPLETE;
 }
 
+/* HEXDIG's value, or -1 */
 static int ref_hex(uint8_t c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	static const char digits[] = "0123456789abcdef";
+	const char *d = c ? strchr(digits, tolower(c)) : NULL;
+	return d ? (int)(d - digits) : -1;
 }
 
 /* chunk-size [ chunk-ext ] on [from, to): 1*HEXDIG, then nothing or BWS ";" and the rest

@@ -45,22 +45,37 @@ static const char *const fuzz_head_prefixes[] = {
 };
 #define FUZZ_HEAD_NPREFIXES (sizeof(fuzz_head_prefixes) / sizeof(fuzz_head_prefixes[0]))
 
+/* and one more, owner FUZZ_HEAD_DEEP: "/deep/" then 200 levels of "x/", within the
+ * default segment count, so that lookups try many levels */
+#define FUZZ_HEAD_DEEP (FUZZ_HEAD_NPREFIXES + 1)
+#define FUZZ_HEAD_DEEP_LEVELS 200
+
 static struct route_table *fuzz_routes;
-static struct url_prefix fuzz_parsed[FUZZ_HEAD_NPREFIXES];
+
+static void fuzz_head_add(const char *s, uintptr_t owner)
+{
+	struct url_prefix p;
+	char err[256];
+
+	if (url_prefix_parse(s, &p, err, sizeof(err)) != 0) {
+		fprintf(stderr, "fuzz_head: prefix %s: %s\n", s, err);
+		abort();
+	}
+	FUZZ_CHECK(route_add(fuzz_routes, &p, (void *)owner, NULL) == 0);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char err[256];
+	char deep[PS_PREFIX_MAX + 1];
 
 	fuzz_routes = route_new();
 	FUZZ_CHECK(fuzz_routes != NULL);
-	for (size_t k = 0; k < FUZZ_HEAD_NPREFIXES; k++) {
-		if (url_prefix_parse(fuzz_head_prefixes[k], &fuzz_parsed[k], err, sizeof(err)) != 0) {
-			fprintf(stderr, "fuzz_head: prefix %s: %s\n", fuzz_head_prefixes[k], err);
-			abort();
-		}
-		FUZZ_CHECK(route_add(fuzz_routes, &fuzz_parsed[k], (void *)(uintptr_t)(k + 1), NULL) == 0);
-	}
+	for (size_t k = 0; k < FUZZ_HEAD_NPREFIXES; k++)
+		fuzz_head_add(fuzz_head_prefixes[k], k + 1);
+	size_t n = (size_t)snprintf(deep, sizeof(deep), "http://+:8080/deep/");
+	for (int level = 0; level < FUZZ_HEAD_DEEP_LEVELS; level++, n += 2)
+		memcpy(deep + n, "x/", 3);
+	fuzz_head_add(deep, FUZZ_HEAD_DEEP);
 	return 0;
 }
 
@@ -226,7 +241,7 @@ static void check_route(const char *buf, const struct http_head *h, const struct
 		goto out;
 	}
 	uintptr_t owner = (uintptr_t)d.owner;
-	FUZZ_CHECK(owner >= 1 && owner <= FUZZ_HEAD_NPREFIXES);
+	FUZZ_CHECK(owner >= 1 && owner <= FUZZ_HEAD_DEEP);
 	FUZZ_CHECK(d.path_len + 1 <= cap);
 	check_canonical(path, d.path_len, &cl);
 	FUZZ_CHECK(strnlen(d.host, sizeof(d.host)) < sizeof(d.host));
