@@ -1,7 +1,8 @@
 # portshare build. `make` builds everything into build/; `make test` runs every test
 # (plain build, then once more under AddressSanitizer + UndefinedBehaviorSanitizer);
 # `make run` starts the daemon with two demo apps. SAN=1 BUILD=build-asan builds the
-# sanitizer variant.
+# sanitizer variant. `make fuzz` builds the libFuzzer targets of fuzz/ into build-fuzz/
+# (clang, FUZZ=1) and runs each for FUZZ_SECONDS.
 
 BUILD ?= build
 CC ?= cc
@@ -10,7 +11,12 @@ LLHTTP_INC := /usr/share/include/llhttp
 
 CFLAGS_COMMON := -std=c17 -D_GNU_SOURCE -g -fPIC -Iinclude -Isrc/common -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1
 WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
-ifeq ($(SAN),1)
+ifeq ($(FUZZ),1)
+CC := clang
+OPT := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+	-DPS_SANITIZE=1
+LDSAN := -fsanitize=fuzzer,address,undefined
+else ifeq ($(SAN),1)
 OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -DPS_SANITIZE=1
 LDSAN := -fsanitize=address,undefined
 else
@@ -37,8 +43,11 @@ BINS := $(BUILD)/bin/portshared $(BUILD)/bin/portsharectl $(BUILD)/bin/portshare
 LIBS := $(BUILD)/lib/libportshare.a $(BUILD)/lib/libportshare.so $(BUILD)/lib/pkgconfig/portshare.pc
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TEST_BINS := $(BUILD)/tests/testworker $(BUILD)/tests/loadclient
+FUZZ_BUILD := build-fuzz
+FUZZ_TARGETS := fuzz_head fuzz_protocol fuzz_body
+FUZZ_SECONDS ?= 300
 
-.PHONY: all deps run test test-asan unit clean format
+.PHONY: all deps run test test-asan unit clean format fuzz fuzz-build fuzz-seeds
 all: $(BINS) $(LIBS) $(UNIT_BINS) $(TEST_BINS)
 
 deps:
@@ -104,15 +113,41 @@ $(BUILD)/tests/test_%: $(call OBJ,tests/unit/test_%.c) $(call OBJ,tests/unit/fai
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(FAILALLOC_WRAP) -lcmocka
 
+# libFuzzer targets: the target's own object and the common code, no main of ours.
+$(BUILD)/fuzz/fuzz_%: $(call OBJ,fuzz/fuzz_%.c) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS)
+
+$(BUILD)/fuzz/seed_protocol: $(call OBJ,fuzz/seed_protocol.c) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS)
+
+fuzz-build: deps
+	@$(MAKE) --no-print-directory FUZZ=1 BUILD=$(FUZZ_BUILD) $(addprefix $(FUZZ_BUILD)/fuzz/,$(FUZZ_TARGETS))
+
+# Each target for FUZZ_SECONDS on its seeds; new inputs go to build-fuzz/corpus/, never
+# into fuzz/seeds/; crashes to build-fuzz/crashes/TARGET/.
+fuzz: fuzz-build
+	@failed=0; for t in $(FUZZ_TARGETS); do \
+		sh fuzz/run.sh $(FUZZ_BUILD) $$t $(FUZZ_SECONDS) $(FUZZ_BUILD)/corpus/$$t || failed=1; \
+	done; exit $$failed
+
+# Rewrites fuzz/seeds/fuzz_protocol/ from the encoders (after a protocol change).
+fuzz-seeds: deps
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD)/plain $(FUZZ_BUILD)/plain/fuzz/seed_protocol
+	$(FUZZ_BUILD)/plain/fuzz/seed_protocol fuzz/seeds/fuzz_protocol
+
 run: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh $(BUILD)
 
-# The whole suite, plain then sanitized; the last line is the total of both.
+# The whole suite, plain then sanitized, then each fuzz target for a while; the last
+# line is the total of all.
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory all BUILD=build-asan SAN=1
-	@sh tests/run.sh build build-asan
+	@$(MAKE) --no-print-directory fuzz-build
+	@sh tests/run.sh build build-asan $(FUZZ_BUILD)
 
 unit: all
 	@sh tests/run.sh --unit-only $(BUILD)
@@ -121,6 +156,6 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan $(FUZZ_BUILD)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

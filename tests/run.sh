@@ -5,6 +5,9 @@
 #   then every story tests/integration/NN-*.py in its own process (each story counts once), with
 #   PORTSHARE_BUILD=BUILD_DIR (absolute). A dir whose name contains "asan" runs with the sanitizer
 #   options below, and any sanitizer report fails the test that produced it.
+#   A dir whose name contains "fuzz" holds libFuzzer targets (make fuzz-build) instead: each
+#   BUILD_DIR/fuzz/fuzz_* replays fuzz/regressions/ and then fuzzes for PORTSHARE_FUZZ_SECONDS
+#   (default 60) under the same sanitizer options (fuzz/run.sh); each target counts once.
 # Exit status: 0 when nothing failed.
 
 unit_only=0
@@ -28,6 +31,7 @@ failed=0
 PYTHONDONTWRITEBYTECODE=1
 export PYTHONDONTWRITEBYTECODE
 sanitizer_marks='AddressSanitizer|LeakSanitizer|runtime error:'
+fuzz_seconds=${PORTSHARE_FUZZ_SECONDS:-60}
 
 now() {
 	date +%s.%N
@@ -100,6 +104,30 @@ run_story() {
 	fi
 }
 
+# One fuzz target: ok if fuzz/run.sh exits 0 (no crash, leak, timeout) and printed no
+# sanitizer report. Its working corpus is temporary; a crasher is kept in the build dir.
+run_fuzz() {
+	bin=$1
+	label=$2
+	out="$work/fuzz.out"
+	start=$(now)
+	target=$(basename "$bin")
+	(cd "$here/.." && timeout $((fuzz_seconds + 300)) sh fuzz/run.sh "$build" "$target" "$fuzz_seconds" \
+		"$work/corpus-$target") >"$out" 2>&1
+	rc=$?
+	if [ "$rc" -eq 0 ] && grep -Eq "$sanitizer_marks" "$out"; then
+		rc=1
+	fi
+	if [ "$rc" -eq 0 ]; then
+		passed=$((passed + 1))
+		echo "ok   $label: $(sed -n "s/^$target: \([0-9]* runs, [0-9]* exec\/s\).*/\1/p" "$out" | tail -n 1) ($(elapsed "$start"))"
+	else
+		failed=$((failed + 1))
+		echo "FAIL $label (exit $rc, $(elapsed "$start"))"
+		show_output "$out"
+	fi
+}
+
 for dir in "$@"; do
 	name=$(basename "$dir")
 	if [ ! -d "$dir" ]; then
@@ -110,7 +138,7 @@ for dir in "$@"; do
 	build=$(cd "$dir" && pwd)
 	sanitize=0
 	case "$name" in
-	*asan*)
+	*asan* | *fuzz*)
 		sanitize=1
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -118,6 +146,22 @@ for dir in "$@"; do
 		;;
 	*)
 		unset ASAN_OPTIONS UBSAN_OPTIONS
+		;;
+	esac
+
+	case "$name" in
+	*fuzz*)
+		found=0
+		for bin in "$build"/fuzz/fuzz_*; do
+			[ -f "$bin" ] && [ -x "$bin" ] || continue
+			found=1
+			run_fuzz "$bin" "$name/$(basename "$bin")"
+		done
+		if [ "$found" -eq 0 ]; then
+			echo "FAIL $name: no fuzz target in $dir/fuzz (run make fuzz-build)"
+			failed=$((failed + 1))
+		fi
+		continue
 		;;
 	esac
 

@@ -26,8 +26,10 @@ static void dispatch_host(struct dispatch *d)
 		d->host[0] = 0;
 }
 
+/* A refused request has no owner, whatever a lookup found before it was refused. */
 static int dispatch_refuse(struct dispatch *d, int status, const char *reason)
 {
+	d->owner = NULL;
 	d->status = status;
 	d->reason = reason;
 	return status;

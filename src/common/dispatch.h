@@ -21,7 +21,7 @@ struct dispatch {
 	uint16_t port; /* local port of the connection */
 	const struct canon_limits *canon;
 	/* out */
-	void *owner;        /* the route's owner when status is 0 */
+	void *owner;        /* the route's owner when status is 0, else NULL */
 	int status;         /* 0: routed; else what to answer: 400, 404, 414 */
 	const char *reason; /* error-log reason when status is not 0 */
 	char host[HTTP_HOST_MAX + 1];

@@ -109,8 +109,9 @@ void http_body_free(struct http_body *b);
 /* Consumes from in[0, inlen): writes body bytes to out (up to outcap). Returns the
  * bytes of `in` consumed (*outlen set to body bytes produced), or -1 on a framing error
  * (*why set; "too large" when max_body is exceeded: answer 413). Stops consuming at the
- * exact end of the request. Never consumes more input than outcap, so outcap 0 makes
- * no progress. */
+ * exact end of the request. Never consumes a body byte it has no room to write out
+ * (chunk framing is consumed without output, so the count consumed may pass outcap);
+ * outcap 0 makes no progress. */
 ssize_t http_body_feed(struct http_body *b, const char *in, size_t inlen, char *out, size_t outcap,
 		       size_t *outlen, const char **why);
 bool http_body_done(const struct http_body *b); /* the whole request has been consumed */

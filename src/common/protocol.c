@@ -216,12 +216,16 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *npar
 		if (!m->u.limits.entity_body_ms || !m->u.limits.drain_entity_body_ms ||
 		    !m->u.limits.min_send_rate)
 			return "LIMITS with a zero limit";
+		if (m->u.limits.reserved)
+			return "LIMITS reserved field not zero";
 		return NULL;
 	case PS_MSG_UPGRADE:
 	case PS_MSG_UPGRADE_READY:
 	case PS_MSG_REATTACH:
-		return NULL;
+		return m->u.upgrade.reserved ? "upgrade message reserved field not zero" : NULL;
 	case PS_MSG_UPGRADE_SOCKET:
+		if (m->u.usock.reserved)
+			return "UPGRADE_SOCKET reserved field not zero";
 		if (m->u.usock.kind == PS_UPGRADE_SOCKET_TCP)
 			return addr_valid(&m->u.usock.addr) ? NULL : "UPGRADE_SOCKET bad address family";
 		if (m->u.usock.kind != PS_UPGRADE_SOCKET_CONTROL)
@@ -232,6 +236,8 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *npar
 			return "UPGRADE_QUEUE bad queue name";
 		if (m->u.uqueue.opt_flags & ~PS_QUEUE_PERSISTENT)
 			return "UPGRADE_QUEUE unknown option flags";
+		if (m->u.uqueue.reserved)
+			return "UPGRADE_QUEUE reserved field not zero";
 		if (!string_terminated(m->u.uqueue.creator_user, sizeof(m->u.uqueue.creator_user)))
 			return "UPGRADE_QUEUE user name not terminated";
 		return NULL;

@@ -787,6 +787,38 @@ static void test_body_errors_and_caps(void **state)
 	free(tr);
 }
 
+/* llhttp 8.1 ends a trailer section at a bare LF and takes obs-fold there; the decoder
+ * refuses both, so no front end that reads lines by CRLF finds another end (found by
+ * fuzz/fuzz_body.c: "0\r\n\n" ended the request, the bytes after it were the next). */
+static void test_body_trailer_lines(void **state)
+{
+	static const char *const refused[] = {
+	    "0\r\n\n" NEXT,                 /* bare LF as the empty line */
+	    "0\r\nA: b\r\n\n" NEXT,         /* ... after a field */
+	    "0\r\nA: b\n\r\n" NEXT,         /* bare LF ending a field */
+	    "0\r\nA: b\r\n c\r\n\r\n" NEXT, /* obs-fold */
+	    "0\r\nA: b\r\n\td\r\n\r\n",     /* obs-fold with a tab */
+	    "0\r\n: c\r\n\r\n" NEXT,        /* empty field name */
+	    "0\r\n\rX",                     /* lone CR */
+	};
+	struct body_run r;
+
+	for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+		for (size_t cut = 0; cut <= strlen(refused[k]); cut++) {
+			body_run(CHUNK_HEAD, refused[k], strlen(refused[k]), &cut, 1, 4096, 0, &r);
+			if (r.consumed != -1)
+				fail_msg("case %zu cut at %zu: accepted, %zd consumed", k, cut, r.consumed);
+			assert_false(r.done);
+		}
+	}
+	/* the next request's bytes are not the trailers': a bare LF there is not judged here */
+	static const char next_bad[] = "0\r\nA: b\r\n\r\nGET /\n\n";
+	for (size_t cut = 0; cut <= sizeof(next_bad) - 1; cut++) {
+		body_run(CHUNK_HEAD, S(next_bad), &cut, 1, 4096, 0, &r);
+		assert_body(&r, sizeof(next_bad) - 1 - 7, "");
+	}
+}
+
 static void test_body_max(void **state)
 {
 	struct body_run r;
@@ -832,6 +864,7 @@ int main(void)
 	    cmocka_unit_test(test_body_none),
 	    cmocka_unit_test(test_body_bad_heads),
 	    cmocka_unit_test(test_body_errors_and_caps),
+	    cmocka_unit_test(test_body_trailer_lines),
 	    cmocka_unit_test(test_body_max),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,265 @@
+/* fuzz_protocol.c: libFuzzer target for what a peer sends on the control socket, as the
+ * daemon and the library decode it: protocol_decode for every message type, the URL
+ * prefix of URL_ADD/URL_DEL (url_prefix_parse, then route_add as queue.c does), and the
+ * route snapshot a library maps (snapshot_read, for an input that starts with its
+ * magic). A decoded message is encoded again and must come back the same.
+ *
+ * Input: one message exactly as received (one SEQPACKET packet), or a snapshot file. */
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "protocol.h"
+#include "route.h"
+#include "shared.h"
+#include "url_prefix.h"
+
+#include "fuzz_check.h"
+
+static bool part_inside(const char *p, size_t n, const uint8_t *buf, size_t len)
+{
+	const char *b = (const char *)buf;
+	return p != NULL && p >= b && p <= b + len && n <= (size_t)(b + len - p);
+}
+
+/* The variable parts of m, in wire order, each inside buf and adding up to its length. */
+static void check_parts(const struct ps_msg *m, const uint8_t *buf, size_t len)
+{
+	switch (m->hdr.type) {
+	case PS_MSG_REPLY:
+	case PS_MSG_URL_ADD:
+	case PS_MSG_URL_DEL:
+	case PS_MSG_STATUS_DATA:
+		FUZZ_CHECK(part_inside(m->text, m->text_len, buf, len));
+		FUZZ_CHECK(m->text + m->text_len == (const char *)buf + len);
+		if (m->hdr.type == PS_MSG_REPLY)
+			FUZZ_CHECK(m->text_len == m->u.reply.text_len && m->text_len <= PS_TEXT_MAX);
+		if (m->hdr.type == PS_MSG_URL_ADD || m->hdr.type == PS_MSG_URL_DEL)
+			FUZZ_CHECK(m->text_len == m->u.url.prefix_len && m->text_len >= 1 &&
+			           m->text_len <= PS_PREFIX_MAX);
+		break;
+	case PS_MSG_DELIVER: {
+		const struct ps_deliver *d = &m->u.deliver;
+		FUZZ_CHECK(d->head_len > 0 && part_inside(m->head, d->head_len, buf, len));
+		FUZZ_CHECK(m->path == m->head + d->head_len && part_inside(m->path, d->path_len, buf, len));
+		FUZZ_CHECK(m->host == m->path + d->path_len && part_inside(m->host, d->host_len, buf, len));
+		FUZZ_CHECK(m->tail == m->host + d->host_len && part_inside(m->tail, d->tail_len, buf, len));
+		FUZZ_CHECK(m->tail + d->tail_len == (const char *)buf + len);
+		break;
+	}
+	case PS_MSG_RETURN:
+		FUZZ_CHECK(part_inside(m->tail, m->u.ret.tail_len, buf, len));
+		FUZZ_CHECK(m->tail + m->u.ret.tail_len == (const char *)buf + len);
+		break;
+	case PS_MSG_HELLO:
+		FUZZ_CHECK(memchr(m->u.hello.program, '\0', sizeof(m->u.hello.program)) != NULL);
+		break;
+	case PS_MSG_QUEUE_CREATE:
+		FUZZ_CHECK(m->u.create.name[0] != '\0');
+		FUZZ_CHECK(memchr(m->u.create.name, '\0', sizeof(m->u.create.name)) != NULL);
+		break;
+	case PS_MSG_QUEUE_OPEN:
+	case PS_MSG_QUEUE_DELETE:
+	case PS_MSG_QUEUE_DRAIN:
+		FUZZ_CHECK(memchr(m->u.queue.name, '\0', sizeof(m->u.queue.name)) != NULL);
+		break;
+	default:
+		break;
+	}
+}
+
+static void zero_after_nul(char *s, size_t cap)
+{
+	size_t n = strnlen(s, cap);
+	memset(s + n, 0, cap - n);
+}
+
+/* m's fixed part as the encoder puts it on the wire: reserved fields and the bytes after
+ * a string's NUL zeroed, QUEUE_CREATE's padding too. */
+static void normalise(struct ps_msg *m)
+{
+	struct ps_queue_create c;
+
+	m->hdr.reserved = 0;
+	switch (m->hdr.type) {
+	case PS_MSG_HELLO:
+		zero_after_nul(m->u.hello.program, sizeof(m->u.hello.program));
+		break;
+	case PS_MSG_REPLY:
+		m->u.reply.reserved = 0;
+		break;
+	case PS_MSG_QUEUE_CREATE:
+		c = m->u.create;
+		memset(&m->u, 0, sizeof(m->u));
+		m->u.create.opt_flags = c.opt_flags;
+		m->u.create.max_length = c.max_length;
+		m->u.create.max_body = c.max_body;
+		m->u.create.response_wait_ms = c.response_wait_ms;
+		memcpy(m->u.create.name, c.name, sizeof(c.name));
+		zero_after_nul(m->u.create.name, sizeof(m->u.create.name));
+		break;
+	case PS_MSG_QUEUE_OPEN:
+	case PS_MSG_QUEUE_DELETE:
+	case PS_MSG_QUEUE_DRAIN:
+		zero_after_nul(m->u.queue.name, sizeof(m->u.queue.name));
+		break;
+	case PS_MSG_DELIVER:
+		m->u.deliver.reserved = 0;
+		break;
+	case PS_MSG_END:
+		m->u.end.reserved = 0;
+		break;
+	default:
+		break;
+	}
+}
+
+static bool same_part(const char *a, const char *b, size_t n)
+{
+	return n == 0 || memcmp(a, b, n) == 0;
+}
+
+/* Encoding a decoded message gives the same message back; encoding is deterministic. */
+static void check_round_trip(const struct ps_msg *m, size_t len)
+{
+	static uint8_t wire[PS_MSG_MAX], wire2[PS_MSG_MAX];
+	struct ps_msg back, again, want = *m;
+	const char *why = NULL;
+
+	ssize_t n = protocol_encode(m, wire, sizeof(wire));
+	FUZZ_CHECK(n == (ssize_t)len);
+	FUZZ_CHECK(protocol_decode(wire, (size_t)n, &back, &why) == 0);
+	/* the fixed part, normalised, is what was decoded */
+	normalise(&want);
+	FUZZ_CHECK(memcmp(&want.hdr, &back.hdr, sizeof(want.hdr)) == 0);
+	size_t fixed = (size_t)n - sizeof(back.hdr);
+	switch (m->hdr.type) {
+	case PS_MSG_REPLY:
+	case PS_MSG_URL_ADD:
+	case PS_MSG_URL_DEL:
+	case PS_MSG_STATUS_DATA:
+		fixed -= m->text_len;
+		FUZZ_CHECK(back.text_len == m->text_len && same_part(back.text, m->text, m->text_len));
+		break;
+	case PS_MSG_DELIVER:
+		fixed -= m->u.deliver.head_len + m->u.deliver.path_len + m->u.deliver.host_len +
+		         m->u.deliver.tail_len;
+		FUZZ_CHECK(same_part(back.head, m->head, m->u.deliver.head_len));
+		FUZZ_CHECK(same_part(back.path, m->path, m->u.deliver.path_len));
+		FUZZ_CHECK(same_part(back.host, m->host, m->u.deliver.host_len));
+		FUZZ_CHECK(same_part(back.tail, m->tail, m->u.deliver.tail_len));
+		break;
+	case PS_MSG_RETURN:
+		fixed -= m->u.ret.tail_len;
+		FUZZ_CHECK(same_part(back.tail, m->tail, m->u.ret.tail_len));
+		break;
+	default:
+		break;
+	}
+	FUZZ_CHECK(fixed <= sizeof(want.u) && memcmp(&want.u, &back.u, fixed) == 0);
+
+	FUZZ_CHECK(protocol_encode(&back, wire2, sizeof(wire2)) == n);
+	FUZZ_CHECK(memcmp(wire, wire2, (size_t)n) == 0);
+	FUZZ_CHECK(protocol_decode(wire2, (size_t)n, &again, &why) == 0);
+}
+
+static bool same_prefix(const struct url_prefix *a, const struct url_prefix *b)
+{
+	return a->https == b->https && a->cls == b->cls && a->port == b->port &&
+	       strcmp(a->host, b->host) == 0 && strcmp(a->path, b->path) == 0 &&
+	       (a->cls != HOST_IP || memcmp(&a->ip, &b->ip, sizeof(a->ip)) == 0);
+}
+
+/* The daemon's next step for URL_ADD/URL_DEL (src/daemon/queue.c): the text as a C
+ * string, parsed; a parsed prefix prints and parses back to itself and is routable. */
+static void check_url_prefix(const char *text, size_t len)
+{
+	char s[PS_PREFIX_MAX + 1], printed[2 * PS_PREFIX_MAX], err[256];
+	struct url_prefix p, back;
+
+	memcpy(s, text, len);
+	s[len] = '\0';
+	if (url_prefix_parse(s, &p, err, sizeof(err)) != 0) {
+		FUZZ_CHECK(err[0] != '\0');
+		return;
+	}
+	FUZZ_CHECK(p.path[0] == '/' && p.path[strlen(p.path) - 1] == '/');
+	int n = url_prefix_format(&p, printed, sizeof(printed));
+	FUZZ_CHECK(n > 0 && (size_t)n < sizeof(printed));
+	FUZZ_CHECK(url_prefix_parse(printed, &back, err, sizeof(err)) == 0 && same_prefix(&p, &back));
+
+	struct route_table *t = route_new();
+	void *holder = NULL;
+	FUZZ_CHECK(t != NULL);
+	FUZZ_CHECK(route_add(t, &p, (void *)1, &holder) == 0);
+	FUZZ_CHECK(route_add(t, &back, (void *)2, &holder) == -2 && holder == (void *)1);
+	FUZZ_CHECK(route_count(t) == 1 && route_port_count(t, p.port) == 1);
+	FUZZ_CHECK(route_del(t, &p) == 0 && route_count(t) == 0 && route_port_count(t, p.port) == 0);
+	route_free(t);
+}
+
+/* A library maps the snapshot from a sealed memfd (src/lib/deleg.c): do the same. */
+static void check_snapshot(const uint8_t *data, size_t size)
+{
+	int fd = memfd_create("fuzz-snapshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	FUZZ_CHECK(fd >= 0);
+	FUZZ_CHECK(write(fd, data, size) == (ssize_t)size);
+	FUZZ_CHECK(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) == 0);
+	struct snapshot s;
+	if (snapshot_read(fd, size, &s) == 0) {
+		struct snapshot_header hd;
+		memcpy(&hd, data, sizeof(hd));
+		FUZZ_CHECK(s.routes != NULL && route_count(s.routes) == hd.nprefixes);
+		FUZZ_CHECK(s.nqueues == hd.nqueues && s.generation == hd.generation);
+		if (s.nqueues > 0)
+			FUZZ_CHECK(snapshot_max_body(&s, s.queues[0].id) == s.queues[0].max_body);
+		/* a lookup on the table built from it, as a delegated connection makes */
+		struct ps_addr local = {.family = AF_INET, .port = 80, .addr = {127, 0, 0, 1}};
+		struct route_query q = {.host = "example.com", .port = 80, .local = &local, .path = "/a/b"};
+		void *owner;
+		route_lookup(s.routes, &q, &owner, NULL);
+	} else {
+		FUZZ_CHECK(s.routes == NULL && s.queues == NULL);
+	}
+	snapshot_clear(&s);
+	close(fd);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	uint32_t magic;
+	struct ps_msg m, shifted_m;
+	const char *why = NULL, *why2 = NULL;
+
+	if (size >= sizeof(magic)) {
+		memcpy(&magic, data, sizeof(magic));
+		if (magic == SNAPSHOT_MAGIC) {
+			check_snapshot(data, size);
+			return 0;
+		}
+	}
+	/* once more one byte off alignment: UBSan sees any misaligned access */
+	uint8_t *shifted = malloc(size + 1);
+	FUZZ_CHECK(shifted != NULL);
+	memcpy(shifted + 1, data, size);
+	int r = protocol_decode(data, size, &m, &why);
+	FUZZ_CHECK(protocol_decode(shifted + 1, size, &shifted_m, &why2) == r);
+	free(shifted);
+	if (r != 0) {
+		FUZZ_CHECK(r == -1 && why != NULL);
+		return 0;
+	}
+	FUZZ_CHECK(m.hdr.len == size && size <= PS_MSG_MAX);
+	FUZZ_CHECK(strcmp(protocol_type_name(m.hdr.type), "UNKNOWN") != 0);
+	check_parts(&m, data, size);
+	check_round_trip(&m, size);
+	if (m.hdr.type == PS_MSG_URL_ADD || m.hdr.type == PS_MSG_URL_DEL)
+		check_url_prefix(m.text, m.text_len);
+	return 0;
+}
