@@ -15,6 +15,8 @@ with Story() as s:
     app = s.hello(["http://+:%d/app/" % port], text="app")
     url = "http://127.0.0.1:%d/app/x" % port
     check_eq(s.get(url).status, 200, "the hello app answers before any abuse")
+    # the curl's connection may still be closing in the daemon: wait for the count to settle
+    wait_until(lambda: d.fds() <= 15, 2)
     fds0 = d.fds()
     say("  daemon fds at the start: %d" % fds0)
     rng = random.Random(25)
@@ -221,4 +223,4 @@ with Story() as s:
           "the flood's queues are gone with its session")
 
     # all cases done: the same fds as at the start
-    check(wait_until(lambda: d.fds() == fds0, 3), "daemon fds at the end: %d (start %d)" % (d.fds(), fds0))
+    check(wait_until(lambda: d.fds() <= fds0, 3), "daemon fds at the end: %d (start %d)" % (d.fds(), fds0))
