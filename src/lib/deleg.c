@@ -204,10 +204,40 @@ void deleg_pre_end(ps_request *r, size_t last)
 	ps_client *c = r->c;
 	/* only with the whole request read: unread body bytes must never look like a
 	 * next request to the daemon */
-	if (!d || !c || !c->page || d->slot < 0 || !r->body_done)
+	if (!c || !c->page || r->gen != c->gen || !r->body_done)
 		return;
-	deleg_slot_store(&c->page->slots[d->slot], d->conn_id, d->conn->written + last, d->conn->consumed,
-	                 d->responses + 1, (uint64_t)deadline_now(), r->in_len - r->in_pos);
+	uint64_t responses = 1;
+	int slot;
+	if (d && d->slot >= 0) {
+		slot = d->slot;
+		responses = d->responses + 1;
+	} else if (!d && r->delegable && !r->pre_slot_held && c->nslot_free > 0) {
+		/* a request the daemon delivered: the slot it will keep if it stays delegated
+		 * is taken now, so this response is covered too (deleg_new takes it over) */
+		slot = c->slot_free[--c->nslot_free];
+		r->pre_slot = (uint16_t)slot;
+		r->pre_slot_held = true;
+	} else if (r->pre_slot_held) {
+		slot = r->pre_slot;
+	} else {
+		return;
+	}
+	deleg_slot_store(&c->page->slots[slot], d ? d->conn_id : r->conn_id, r->conn->written + last,
+	                 r->conn->consumed, responses, (uint64_t)deadline_now(), r->in_len - r->in_pos);
+}
+
+/* A slot deleg_pre_end took for a request that did not stay delegated goes back (after
+ * its RETURN or END: until the daemon has that, the slot is its evidence). */
+static void deleg_pre_release(ps_request *r)
+{
+	ps_client *c = r->c;
+	if (!r->pre_slot_held)
+		return;
+	r->pre_slot_held = false;
+	if (!c || !c->page || r->gen != c->gen)
+		return; /* the page it was taken from is gone */
+	deleg_slot_store(&c->page->slots[r->pre_slot], 0, 0, 0, 0, 0, 0);
+	c->slot_free[c->nslot_free++] = r->pre_slot;
 }
 
 /* ---- the idle list: least recently active first, so the timer looks at its head ---- */
@@ -342,6 +372,7 @@ void deleg_forget(struct deleg *d)
 
 void deleg_drop(ps_request *r)
 {
+	deleg_pre_release(r);
 	struct deleg *d = r->deleg;
 	if (!d)
 		return;
@@ -428,7 +459,7 @@ void deleg_free_all(ps_client *c)
  * in progress nor its end costs an epoll_ctl). */
 static struct deleg *deleg_new(ps_client *c, ps_request *r)
 {
-	if (c->nslot_free == 0)
+	if (c->nslot_free == 0 && !(r->pre_slot_held && r->gen == c->gen))
 		return NULL;
 	if (!c->dhead) {
 		c->dhead = malloc(sizeof(*c->dhead));
@@ -467,7 +498,12 @@ static struct deleg *deleg_new(ps_client *c, ps_request *r)
 	}
 	conns_hold(d->conn);
 	d->conn->deleg = d;
-	d->slot = c->slot_free[--c->nslot_free];
+	if (r->pre_slot_held && r->gen == c->gen) {
+		d->slot = r->pre_slot; /* the slot deleg_pre_end recorded this response in */
+		r->pre_slot_held = false;
+	} else {
+		d->slot = c->slot_free[--c->nslot_free];
+	}
 	d->next = c->delegs;
 	if (c->delegs)
 		c->delegs->prev = d;

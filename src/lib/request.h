@@ -55,6 +55,8 @@ struct ps_request {
 	/* delegation (deleg.c) */
 	bool delegable;      /* the DELIVER lets this session keep the connection afterwards */
 	bool delegated;      /* read by the library itself: the daemon never saw this request */
+	bool pre_slot_held;  /* deleg_pre_end took pre_slot for this response (a delivered one) */
+	uint16_t pre_slot;
 	struct deleg *deleg; /* the delegated connection it came from; NULL once dropped */
 
 	/* the head as delivered, and what was parsed from it */
