@@ -30,6 +30,13 @@ struct shared_slot {
 	uint64_t last_ms;   /* CLOCK_MONOTONIC ms of the last response's end */
 	uint64_t buffered;  /* bytes the library holds past that response (a pipelined request):
 			     * not idle, even when the kernel's counters match */
+	/* the response being finished, written just before its last send (0: none): if the
+	 * kernel's written counter equals end_written, that response went out whole even
+	 * though the fields above still describe the one before (the library was stopped in
+	 * between); end_consumed and end_buffered then stand for consumed and buffered */
+	uint64_t end_written;
+	uint64_t end_consumed;
+	uint64_t end_buffered;
 };
 
 struct shared_counter {

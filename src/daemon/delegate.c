@@ -164,8 +164,14 @@ enum delegate_state delegate_judge(const struct session *s, const struct request
 		return DELEGATE_WRITING;
 	uint64_t written, consumed;
 	conn_tcp_counters(r->conn, &written, &consumed);
-	if (written != r->written0 + sl.written)
+	if (written != r->written0 + sl.written) {
+		/* the response being finished went out whole, and the library was stopped
+		 * before recording it: judge by what it wrote just before its last send */
+		if (found == 1 && sl.end_written && written == r->written0 + sl.end_written)
+			return consumed != r->consumed0 + sl.end_consumed || sl.end_buffered ? DELEGATE_READ
+			                                                                     : DELEGATE_IDLE;
 		return DELEGATE_WRITING;
+	}
 	if (!found || !sl.responses)
 		return consumed == r->consumed0 ? DELEGATE_UNTOUCHED : DELEGATE_READ;
 	if (consumed != r->consumed0 + sl.consumed || sl.buffered)

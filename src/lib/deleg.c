@@ -70,6 +70,22 @@ static void deleg_slot_store(struct shared_slot *s, uint64_t conn_id, uint64_t w
 	__atomic_store_n(&s->responses, responses, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->last_ms, last_ms, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->buffered, buffered, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->end_written, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->end_consumed, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->end_buffered, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+/* The same seqlock write for the end_* fields alone (see deleg_pre_end). */
+static void deleg_slot_store_end(struct shared_slot *s, uint64_t written, uint64_t consumed,
+                                 uint64_t buffered)
+{
+	uint64_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&s->end_written, written, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->end_consumed, consumed, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->end_buffered, buffered, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->seq, seq + 2, __ATOMIC_RELEASE);
 }
 
@@ -206,24 +222,24 @@ void deleg_pre_end(ps_request *r, size_t last)
 	 * next request to the daemon */
 	if (!c || !c->page || r->gen != c->gen || !r->body_done)
 		return;
-	uint64_t responses = 1;
 	int slot;
 	if (d && d->slot >= 0) {
-		slot = d->slot;
-		responses = d->responses + 1;
+		slot = d->slot; /* holds the last response recorded: it stays */
 	} else if (!d && r->delegable && !r->pre_slot_held && c->nslot_free > 0) {
 		/* a request the daemon delivered: the slot it will keep if it stays delegated
-		 * is taken now, so this response is covered too (deleg_new takes it over) */
+		 * is taken now, so this response is covered too (deleg_new takes it over); it
+		 * records the handoff itself: nothing written, nothing read, no response */
 		slot = c->slot_free[--c->nslot_free];
 		r->pre_slot = (uint16_t)slot;
 		r->pre_slot_held = true;
+		deleg_slot_store(&c->page->slots[slot], r->conn_id, 0, 0, 0, (uint64_t)deadline_now(), 0);
 	} else if (r->pre_slot_held) {
 		slot = r->pre_slot;
 	} else {
 		return;
 	}
-	deleg_slot_store(&c->page->slots[slot], d ? d->conn_id : r->conn_id, r->conn->written + last,
-	                 r->conn->consumed, responses, (uint64_t)deadline_now(), r->in_len - r->in_pos);
+	deleg_slot_store_end(&c->page->slots[slot], r->conn->written + last, r->conn->consumed,
+	                     r->in_len - r->in_pos);
 }
 
 /* A slot deleg_pre_end took for a request that did not stay delegated goes back (after
