@@ -17,29 +17,9 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 TABLE = os.path.normpath(os.path.join(HERE, "..", "tests", "corpus", "smuggling.txt"))
 CONTROL = b"\x80"
-SIMPLE_ESCAPES = {"r": b"\r", "n": b"\n", "t": b"\t", "\\": b"\\"}
 
-
-def unescape(text):
-    """The request column as bytes; ValueError on an escape the format does not have."""
-    out = bytearray()
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c != "\\":
-            out += c.encode("utf-8")
-            i += 1
-            continue
-        nxt = text[i + 1 : i + 2]
-        if nxt in SIMPLE_ESCAPES:
-            out += SIMPLE_ESCAPES[nxt]
-            i += 2
-        elif nxt == "x" and re.fullmatch(r"[0-9A-Fa-f]{2}", text[i + 2 : i + 4]):
-            out.append(int(text[i + 2 : i + 4], 16))
-            i += 4
-        else:
-            raise ValueError("unknown escape %r" % text[i : i + 4])
-    return bytes(out)
+sys.path.insert(0, os.path.dirname(TABLE))
+from corpus_format import unescape  # noqa: E402  (the one reader of the request column)
 
 
 def file_name(name, taken):

@@ -8,14 +8,17 @@ import re
 import select
 import socket
 import struct
+import sys
 import time
 from harness import REPO, Story, StoryFailure, check, fail, fnv1a, say
+
+sys.path.insert(0, os.path.join(REPO, "tests", "corpus"))
+import corpus_format  # noqa: E402
 
 CORPUS = os.path.join(REPO, "tests", "corpus", "smuggling.txt")
 APPS = ("root", "blog", "admin")
 BYTE_PAUSE = 0.001  # between single-byte writes, so each byte arrives on its own
 ANSWER_WAIT = 3.0  # seconds for an answer, or for the close after one
-ESCAPES = {"r": b"\r", "n": b"\n", "t": b"\t", "\\": b"\\"}
 ANSWER_RE = re.compile(r"^(\S+) pid=(\d+) path=(\S*)(?: body=(\d+))?\n$")
 GOAWAY, HTTP_1_1_REQUIRED = 0x7, 0xD
 
@@ -31,27 +34,10 @@ class Case:
 
 
 def unescape(text, where):
-    """The request field's escapes: \\r \\n \\t \\\\ \\xHH; anything else is itself."""
-    out = bytearray()
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c != "\\":
-            if not " " <= c <= "~":
-                fail("%s: request holds %r; write bytes outside printable ASCII as \\xHH" % (where, c))
-            out += c.encode("ascii")
-            i += 1
-            continue
-        e = text[i + 1:i + 2]
-        if e in ESCAPES:
-            out += ESCAPES[e]
-            i += 2
-        elif e == "x" and re.fullmatch(r"[0-9a-fA-F]{2}", text[i + 2:i + 4]):
-            out.append(int(text[i + 2:i + 4], 16))
-            i += 4
-        else:
-            fail("%s: unknown escape %r in the request" % (where, text[i:i + 4]))
-    return bytes(out)
+    try:
+        return corpus_format.unescape(text)
+    except ValueError as e:
+        fail("%s: %s" % (where, e))
 
 
 def parse_expected(text, where):
