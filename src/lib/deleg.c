@@ -58,35 +58,48 @@ bool deleg_enabled(void)
 
 /* A seqlock write: the daemon reads a slot only when the session has ended or for its
  * idle limit, but it may do so while this process is still writing. */
-static void deleg_slot_store(struct shared_slot *s, uint64_t conn_id, uint64_t written, uint64_t consumed,
-                             uint64_t responses, uint64_t last_ms, uint64_t buffered)
+static uint64_t slot_write_begin(struct shared_slot *s)
 {
 	uint64_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELEASE);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
+	return seq;
+}
+
+static void slot_write_end(struct shared_slot *s, uint64_t seq)
+{
+	__atomic_store_n(&s->seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+static void slot_set_end(struct shared_slot *s, uint64_t written, uint64_t consumed, uint64_t buffered)
+{
+	__atomic_store_n(&s->end_written, written, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->end_consumed, consumed, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->end_buffered, buffered, __ATOMIC_RELEASE);
+}
+
+/* A whole record: a completed response (no response being finished). */
+static void deleg_slot_store(struct shared_slot *s, uint64_t conn_id, uint64_t written, uint64_t consumed,
+                             uint64_t responses, uint64_t last_ms, uint64_t buffered)
+{
+	uint64_t seq = slot_write_begin(s);
 	__atomic_store_n(&s->conn_id, conn_id, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->written, written, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->consumed, consumed, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->responses, responses, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->last_ms, last_ms, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->buffered, buffered, __ATOMIC_RELEASE);
-	__atomic_store_n(&s->end_written, 0, __ATOMIC_RELEASE);
-	__atomic_store_n(&s->end_consumed, 0, __ATOMIC_RELEASE);
-	__atomic_store_n(&s->end_buffered, 0, __ATOMIC_RELEASE);
-	__atomic_store_n(&s->seq, seq + 2, __ATOMIC_RELEASE);
+	slot_set_end(s, 0, 0, 0);
+	slot_write_end(s, seq);
 }
 
-/* The same seqlock write for the end_* fields alone (see deleg_pre_end). */
+/* The end_* fields alone, beside the record (see deleg_pre_end). */
 static void deleg_slot_store_end(struct shared_slot *s, uint64_t written, uint64_t consumed,
                                  uint64_t buffered)
 {
-	uint64_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
-	__atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELEASE);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	__atomic_store_n(&s->end_written, written, __ATOMIC_RELEASE);
-	__atomic_store_n(&s->end_consumed, consumed, __ATOMIC_RELEASE);
-	__atomic_store_n(&s->end_buffered, buffered, __ATOMIC_RELEASE);
-	__atomic_store_n(&s->seq, seq + 2, __ATOMIC_RELEASE);
+	uint64_t seq = slot_write_begin(s);
+	slot_set_end(s, written, consumed, buffered);
+	slot_write_end(s, seq);
 }
 
 static void deleg_slot_update(struct deleg *d)
