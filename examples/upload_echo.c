@@ -1,5 +1,6 @@
 /* upload_echo.c: portshare-upload-echo, a worker that streams each request's body back
- * as it reads it (chunked on HTTP/1.1), to show body reading and streamed responses. */
+ * as it reads it (chunked on HTTP/1.1), to show body reading and streamed responses;
+ * the last bytes go with the response's end, so a small body's echo is one send. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,14 +27,19 @@ static void echo_handle(ps_request *r, void *arg)
 	static char buf[65536];
 	for (;;) {
 		ssize_t n = ps_request_read(r, buf, sizeof(buf), ECHO_BODY_WAIT_MS);
-		if (n == 0)
-			break;
 		/* a broken body or client: the response cannot be completed, and freeing
 		 * the request resets the connection */
-		if (n < 0 || ps_respond_write(r, buf, (size_t)n) < 0)
+		if (n < 0)
+			return;
+		/* the body's last bytes and the response's end leave in one send: a body
+		 * that came in one piece is echoed whole or not at all */
+		if (ps_request_body_complete(r)) {
+			ps_respond_last(r, buf, (size_t)n);
+			return;
+		}
+		if (ps_respond_write(r, buf, (size_t)n) < 0)
 			return;
 	}
-	ps_respond_end(r);
 }
 
 int main(int argc, char **argv)

@@ -161,6 +161,11 @@ uint64_t ps_request_id(const ps_request *r);
  * response sent yet, no body byte arrived yet). After ps_request_upgrade() it returns
  * the bytes the client sent past the request (the new protocol's first bytes), then 0. */
 ssize_t ps_request_read(ps_request *r, void *buf, size_t len, int timeout_ms);
+/* 1 once the whole body has been read (the next ps_request_read returns 0), or when
+ * the request has none; 0 otherwise. A read returns all the body bytes already
+ * received (up to len) without waiting for more, so after a small body's first read
+ * this is usually 1 and its bytes can go to ps_respond_last(). */
+int ps_request_body_complete(const ps_request *r);
 
 /* A whole response. Date and framing headers (Content-Length, Connection) are added;
  * HEAD gets the Content-Length and no body; 204/304 get no body. The application may
@@ -183,6 +188,11 @@ int ps_respond_sendfile(ps_request *r, int fd, off_t offset, size_t len);
 /* Ends the response; fewer bytes than its Content-Length aborts the connection
  * (PS_ESTATE). The connection then goes back to the daemon or is closed. */
 int ps_respond_end(ps_request *r);
+/* ps_respond_write() of the response's last len bytes and ps_respond_end() in one
+ * send: with the held-back head and the chunked terminator, a small streamed response
+ * leaves whole, so a worker that dies around it has written either none of it or all
+ * of it (never a cut response the daemon must abort). */
+int ps_respond_last(ps_request *r, const void *buf, size_t len);
 /* After a 101 response: takes the connection for good. *fd is the process's own
  * descriptor (O_NONBLOCK, as the daemon made it: once taken, its flags are the
  * application's to change); the daemon forgets the connection. The request must

@@ -293,6 +293,10 @@ static size_t request_read_size(const ps_request *r)
 	return left < REQUEST_READ_MAX ? (size_t)left : REQUEST_READ_MAX;
 }
 
+/* Reads body bytes into buf: what the connection already holds, up to len, without
+ * waiting once some are there (so a small body comes back whole from one call, and
+ * ps_request_body_complete() can tell the application these were its last bytes);
+ * waits until deadline only while it has none. */
 ssize_t request_body(ps_request *r, void *buf, size_t len, int64_t deadline)
 {
 	if (r->body_done)
@@ -312,30 +316,30 @@ ssize_t request_body(ps_request *r, void *buf, size_t len, int64_t deadline)
 		if (r->body_done)
 			return 0;
 	}
+	size_t got = 0;
 	for (;;) {
 		if (r->in_pos < r->in_len) {
 			size_t produced = 0;
 			const char *why = NULL;
-			ssize_t used = http_body_feed(r->body, r->in + r->in_pos, r->in_len - r->in_pos, buf,
-			                              len, &produced, &why);
+			ssize_t used = http_body_feed(r->body, r->in + r->in_pos, r->in_len - r->in_pos,
+			                              (char *)buf + got, len - got, &produced, &why);
 			if (used < 0 || (used == 0 && produced == 0 && !http_body_done(r->body))) {
 				r->body_failed = true;
-				return PS_EBODY;
+				return got > 0 ? (ssize_t)got : PS_EBODY; /* the error comes next call */
 			}
 			r->in_pos += (size_t)used;
 			r->body_read += produced;
+			got += produced;
 			r->body_done = http_body_done(r->body);
-			if (produced > 0)
-				return (ssize_t)produced;
-			if (r->body_done)
-				return 0;
+			if (r->body_done || got == len)
+				return (ssize_t)got;
 			continue;
 		}
 		/* Everything read has been consumed: read more from the client. */
 		if (r->in_cap < REQUEST_READ_MAX) {
 			char *bigger = realloc(r->in, REQUEST_READ_MAX);
 			if (!bigger)
-				return PS_ENOMEM;
+				return got > 0 ? (ssize_t)got : PS_ENOMEM;
 			r->in = bigger;
 			r->in_cap = REQUEST_READ_MAX;
 		}
@@ -348,7 +352,10 @@ ssize_t request_body(ps_request *r, void *buf, size_t len, int64_t deadline)
 		int64_t body_deadline =
 		    r->body_wait_from + (r->c ? r->c->limits.entity_body_ms : PS_ENTITY_BODY_MS);
 		ssize_t n = sock_recv(r->fd, r->in, request_read_size(r),
-		                      deadline_min(deadline, body_deadline), &r->conn->consumed);
+		                      got > 0 ? deadline_now() : deadline_min(deadline, body_deadline),
+		                      &r->conn->consumed);
+		if (n <= 0 && got > 0)
+			return (ssize_t)got; /* an end or error shows again at the next call */
 		if (n == PS_ETIMEDOUT && deadline_passed(body_deadline)) {
 			r->body_failed = true;
 			if (r->state == RESPONSE_NONE)
@@ -500,6 +507,11 @@ int64_t ps_request_content_length(const ps_request *r)
 int ps_request_has_body(const ps_request *r)
 {
 	return r->has_body;
+}
+
+int ps_request_body_complete(const ps_request *r)
+{
+	return !r->has_body || r->body_done;
 }
 
 const struct sockaddr *ps_request_peer(const ps_request *r, socklen_t *len)

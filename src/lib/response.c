@@ -506,20 +506,34 @@ int ps_respond_sendfile(ps_request *r, int fd, off_t offset, size_t len)
 	return rc;
 }
 
-int ps_respond_end(ps_request *r)
+int ps_respond_last(ps_request *r, const void *buf, size_t len)
 {
 	int rc = response_check(r, RESPONSE_BEGUN);
 	if (rc < 0)
 		return rc;
-	if (r->framing == FRAMING_LENGTH && r->remaining > 0) {
-		response_abort(r); /* the client would wait for bytes that never come */
-		return PS_ESTATE;
+	if (!buf && len > 0)
+		return PS_EINVAL;
+	if (r->framing == FRAMING_NONE)
+		len = 0; /* HEAD, 204, 304: the body is not sent */
+	if (r->framing == FRAMING_LENGTH) {
+		if (len > r->remaining)
+			return PS_EINVAL;
+		if (len < r->remaining) {
+			response_abort(r); /* the client would wait for bytes that never come */
+			return PS_ESTATE;
+		}
+		r->remaining = 0;
 	}
-	rc = response_send(r, NULL, 0, true);
+	rc = response_send(r, buf, len, true);
 	if (rc < 0)
 		return rc;
 	response_finish(r);
 	return 0;
+}
+
+int ps_respond_end(ps_request *r)
+{
+	return ps_respond_last(r, NULL, 0);
 }
 
 int ps_request_upgrade(ps_request *r, int *fd)

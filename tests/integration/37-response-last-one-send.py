@@ -1,0 +1,58 @@
+# 37-response-last-one-send: a body that arrived whole is read in one ps_request_read and echoed
+# with ps_respond_last: head, data and end leave in one send (counted with strace), so a worker
+# killed around it has written none of it or all of it, never a cut response.
+import os
+import re
+from harness import Proc, Story, check, check_eq, fail, wait_until
+
+with Story() as s:
+    d = s.daemon()
+    port = s.free_port()
+    trace = s.path("echo.strace")
+    p = Proc(s, ["strace", "-f", "-qq", "-yy", "-o", trace, "-e", "trace=sendmsg,sendto,writev,write,sendfile",
+                 s.bin("portshare-upload-echo"), "--socket", d.sock, "--url", "http://+:%d/e/" % port],
+             "strace-upload-echo")
+    p.ready()
+    # the traced worker is strace's child: stop it by its pid, strace then ends by itself
+    children = []
+    wait_until(lambda: children.extend(
+        int(x) for x in open("/proc/%d/task/%d/children" % (p.pid, p.pid)).read().split()) or children, 5)
+    echo_pid = children[0]
+
+    cases = [  # (what, request bytes, expected echo)
+        ("Content-Length 354, first request (the daemon delivers it with its body)", 354, False),
+        ("Content-Length 12444 on the kept connection (the library reads it)", 12444, False),
+        ("chunked 3000 in 3 chunks", 3000, True),
+        ("Content-Length 40000 (three socket reads, one ps_request_read)", 40000, False),
+        ("no body", 0, False),
+    ]
+    c = s.conn(port)
+    local_port = c.sock.getsockname()[1]
+    for what, n, chunked in cases:
+        body = os.urandom(n)
+        if chunked:
+            third = n // 3
+            parts = [body[:third], body[third:2 * third], body[2 * third:]]
+            framed = b"".join(b"%x\r\n%s\r\n" % (len(x), x) for x in parts) + b"0\r\n\r\n"
+            head = b"POST /e/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        else:
+            framed = body
+            head = b"POST /e/x HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % n
+        r = c.request(head + framed, method="POST")
+        check(r.status == 200 and r.body == body, "%s: echoed exactly" % what, repr(r)[:200])
+
+    c.close()
+    os.kill(echo_pid, 15)
+    check(p.wait(10) is not None, "strace ended with its worker")
+    p.expected_exit = True
+
+    # every send to this client's connection: one line each in the trace
+    conn_re = re.compile(r"^\d+ +(sendmsg|sendto|writev|write|sendfile)\(\d+<TCP(?:v6)?:\[[^\]]*:%d\]>" % local_port)
+    with open(trace) as f:
+        lines = f.read().splitlines()
+    sends = [ln for ln in lines if conn_re.match(ln)]
+    if not lines:
+        fail("strace wrote nothing; trace file empty")
+    check_eq(len(sends), len(cases), "sends on the client's connection, one per response (strace -yy)")
+    check(all('"HTTP/1.1 200 ' in ln for ln in sends), "and each of them begins with its response's head",
+          "\n".join(ln[:160] for ln in sends))
