@@ -1,6 +1,7 @@
 # 37-response-last-one-send: a body that arrived whole is read in one ps_request_read and echoed
 # with ps_respond_last: head, data and end leave in one send (counted with strace), so a worker
-# killed around it has written none of it or all of it, never a cut response.
+# killed around it has written none of it or all of it, never a cut response; a worker
+# SIGKILLed right after ps_respond_last leaves a whole response and a live connection.
 import os
 import re
 from harness import Proc, Story, check, check_eq, fail, wait_until
@@ -56,3 +57,23 @@ with Story() as s:
     check_eq(len(sends), len(cases), "sends on the client's connection, one per response (strace -yy)")
     check(all('"HTTP/1.1 200 ' in ln for ln in sends), "and each of them begins with its response's head",
           "\n".join(ln[:160] for ln in sends))
+
+    # SIGKILL right after ps_respond_last: the client has the whole response, and its
+    # connection lives on (the next request on it goes to the echo app), both for a
+    # request the daemon delivered and for one the library read on a kept connection
+    s.upload_echo("http://+:%d/e2/" % port)
+    for how, first in (("delivered by the daemon", None), ("read by the library (delegated)", "/d/ok")):
+        w = s.testworker(["http://+:%d/d/" % port], mode="die-after-last", trigger="die")
+        c = s.conn(port)
+        if first:
+            r = c.request(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % first.encode())
+            check_eq(r.status, 200, "%s: the request before: status" % how)
+        r = c.request(b"GET /d/die HTTP/1.1\r\nHost: x\r\n\r\n")
+        check(r.status == 200 and r.body == b"x" * 100, "%s: the response sent by ps_respond_last, then "
+              "SIGKILL: whole" % how, repr(r)[:200])
+        check(w.wait(5) is not None, "%s: the worker is dead" % how)
+        w.expected_exit = True
+        r = c.request(b"POST /e2/after HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nafter", method="POST")
+        check(r.status == 200 and r.body == b"after", "%s: the connection lives on: the next request on it "
+              "is answered" % how, repr(r)[:200])
+        c.close()

@@ -40,13 +40,14 @@ enum mode {
 	MODE_HANG,
 	MODE_STALL_AFTER,
 	MODE_HANG_MID_RESPONSE,
-	MODE_EXIT_MID_RESPONSE
+	MODE_EXIT_MID_RESPONSE,
+	MODE_DIE_AFTER_LAST
 };
 
 static const char *const mode_names[] = {"serve",   "noreceive",       "close",       "clear-nonblock",
                                          "fdlimit", "upgrade",         "upload-echo", "exit-after",
                                          "die",     "die-mid-response", "hang",        "stall-after",
-                                         "hang-mid-response", "exit-mid-response"};
+                                         "hang-mid-response", "exit-mid-response", "die-after-last"};
 
 struct options {
 	const char *socket_path;
@@ -94,13 +95,14 @@ static void usage(void)
 	        "       [--max-length N] [--max-body N] [--response-wait MS] [--text T] [--mode MODE] [--count N]\n"
 	        "       [--trigger SUBSTR] [--delay-ms N] [--usr1-add PREFIX]... [--usr1-remove PREFIX]...\n"
 	        "modes: serve noreceive close clear-nonblock fdlimit upgrade upload-echo exit-after die\n"
-	        "       die-mid-response hang hang-mid-response stall-after exit-mid-response\n"
+	        "       die-mid-response hang hang-mid-response stall-after exit-mid-response die-after-last\n"
 	        "  hang: holds the request unanswered until SIGTERM (says so on stderr first)\n"
 	        "  hang-mid-response: writes part of a response, then hangs as hang does\n"
 	        "  stall-after: serves --count requests, then never calls ps_receive again (stays alive)\n"
 	        "  exit-mid-response: writes part of a response, then exits with status 0\n"
-	        "  --trigger: die, die-mid-response, exit-mid-response, the hang modes and --delay-ms act\n"
-	        "    only on paths containing SUBSTR\n"
+	        "  die-after-last: answers with ps_respond_last, then dies by SIGKILL\n"
+	        "  --trigger: die, die-mid-response, die-after-last, exit-mid-response, the hang modes and\n"
+	        "    --delay-ms act only on paths containing SUBSTR\n"
 	        "  --delay-ms: waits N ms before handling a request\n"
 	        "  --usr1-add/--usr1-remove: on SIGUSR1 add/remove these URLs, then print\n"
 	        "    'testworker: usr1 done N' (N counts the signals handled) on stdout\n");
@@ -477,6 +479,18 @@ static void die_holding(ps_request *r, bool mid_response)
 	kill(getpid(), SIGKILL);
 }
 
+/* Answers with one ps_respond_last (a chunked response: head, 100 bytes and the end in
+ * one send), then dies by SIGKILL: the response is whole, so the connection must live on. */
+static void die_after_last(ps_request *r)
+{
+	char part[100];
+
+	memset(part, 'x', sizeof(part));
+	if (ps_respond_begin(r, 200, NULL, 0, -1) == 0 && ps_respond_last(r, part, sizeof(part)) == 0)
+		fprintf(stderr, "testworker: answered %s with ps_respond_last, dying\n", ps_request_path(r));
+	kill(getpid(), SIGKILL);
+}
+
 /* Writes part of a response and exits normally (not killed) without finishing it or
  * freeing the request: the daemon must abort the connection, never answer again. */
 static void exit_mid_response(ps_request *r)
@@ -540,6 +554,12 @@ static void handle(ps_request *r, const struct options *o)
 	case MODE_HANG_MID_RESPONSE:
 		if (triggered(r, o))
 			hang(r, o->mode == MODE_HANG_MID_RESPONSE);
+		else
+			serve(r, o, NULL, 0);
+		break;
+	case MODE_DIE_AFTER_LAST:
+		if (triggered(r, o))
+			die_after_last(r);
 		else
 			serve(r, o, NULL, 0);
 		break;
