@@ -293,6 +293,22 @@ static size_t request_read_size(const ps_request *r)
 	return left < REQUEST_READ_MAX ? (size_t)left : REQUEST_READ_MAX;
 }
 
+/* Makes the read buffer full-size unless a Content-Length body is already whole in it:
+ * before any byte is consumed, so a lack of memory is reported by a read that has taken
+ * nothing, never half-way through one. */
+static int request_buffer(ps_request *r)
+{
+	if (r->in_cap >= REQUEST_READ_MAX ||
+	    (!r->h.chunked && (uint64_t)r->h.content_length - r->body_read <= r->in_len - r->in_pos))
+		return 0;
+	char *bigger = realloc(r->in, REQUEST_READ_MAX);
+	if (!bigger)
+		return PS_ENOMEM;
+	r->in = bigger;
+	r->in_cap = REQUEST_READ_MAX;
+	return 0;
+}
+
 /* Reads body bytes into buf: what the connection already holds, up to len, without
  * waiting once some are there (so a small body comes back whole from one call, and
  * ps_request_body_complete() can tell the application these were its last bytes);
@@ -316,6 +332,8 @@ ssize_t request_body(ps_request *r, void *buf, size_t len, int64_t deadline)
 		if (r->body_done)
 			return 0;
 	}
+	if (request_buffer(r) < 0)
+		return PS_ENOMEM; /* nothing consumed: a later read tries again */
 	size_t got = 0;
 	for (;;) {
 		if (r->in_pos < r->in_len) {
@@ -335,14 +353,8 @@ ssize_t request_body(ps_request *r, void *buf, size_t len, int64_t deadline)
 				return (ssize_t)got;
 			continue;
 		}
-		/* Everything read has been consumed: read more from the client. */
-		if (r->in_cap < REQUEST_READ_MAX) {
-			char *bigger = realloc(r->in, REQUEST_READ_MAX);
-			if (!bigger)
-				return got > 0 ? (ssize_t)got : PS_ENOMEM;
-			r->in = bigger;
-			r->in_cap = REQUEST_READ_MAX;
-		}
+		/* Everything read has been consumed: read more from the client (into the
+		 * buffer request_buffer made, whole). */
 		r->in_pos = r->in_len = 0;
 		r->read_sock = true;
 		/* EntityBody (DESIGN §5): the client may go this long without sending any of
@@ -351,7 +363,8 @@ ssize_t request_body(ps_request *r, void *buf, size_t len, int64_t deadline)
 			r->body_wait_from = deadline_now();
 		int64_t body_deadline =
 		    r->body_wait_from + (r->c ? r->c->limits.entity_body_ms : PS_ENTITY_BODY_MS);
-		ssize_t n = sock_recv(r->fd, r->in, request_read_size(r),
+		size_t want = request_read_size(r);
+		ssize_t n = sock_recv(r->fd, r->in, want < r->in_cap ? want : r->in_cap,
 		                      got > 0 ? deadline_now() : deadline_min(deadline, body_deadline),
 		                      &r->conn->consumed);
 		if (n <= 0 && got > 0)

@@ -347,7 +347,7 @@ static void test_read_body(void **unused)
 {
 	const struct failalloc_case c = {read_setup, read_run, read_check, session_teardown};
 
-	/* the decoder; the socket buffer once the tail is used up */
+	/* the decoder; the socket buffer, made whole before the first byte is consumed */
 	assert_int_equal(failalloc_run(&c), 2);
 }
 
