@@ -15,6 +15,7 @@
 
 #include "failalloc.h"
 #include "route.h"
+#include "prefix_ok.h"
 
 #define OWNER(n) ((void *)(uintptr_t)(n))
 /* Enough prefixes that both hash tables grow more than once while they are added. */
@@ -23,16 +24,6 @@
 struct table_state {
 	struct route_table *t;
 };
-
-static struct url_prefix parse(const char *s)
-{
-	struct url_prefix p;
-	char err[256];
-
-	if (url_prefix_parse(s, &p, err, sizeof(err)) != 0)
-		fail_msg("\"%s\": %s", s, err);
-	return p;
-}
 
 /* The prefixes every table starts with, owners 1.. in order; their paths are not
  * used by the added prefixes, so each lookup below can only find one owner. */
@@ -53,7 +44,7 @@ static struct url_prefix added(unsigned i)
 	snprintf(host, sizeof(host), hosts[i % 5], i % 3 + 1);
 	snprintf(text, sizeof(text), "%s://%s:%u/p%u/%s", i % 7 == 3 ? "https" : "http", host, 8000 + i % 3,
 	         i, i % 4 == 1 ? "sub/deeper/" : "");
-	return parse(text);
+	return prefix_ok(text);
 }
 
 /* The query a request matching exactly p's path would make. */
@@ -110,7 +101,7 @@ static void *table_with_baseline(void)
 	s->t = route_new();
 	assert_non_null(s->t);
 	for (unsigned i = 0; i < NBASELINE; i++) {
-		struct url_prefix p = parse(baseline[i]);
+		struct url_prefix p = prefix_ok(baseline[i]);
 		add_ok(s->t, &p, i + 1);
 	}
 	return s;
@@ -170,7 +161,7 @@ static void check_table(const struct route_table *t, unsigned nbase, unsigned na
 	route_foreach(t, collect, &seen);
 	assert_int_equal(route_count(t), seen.count);
 	for (unsigned i = 0; i < nbase; i++) {
-		struct url_prefix p = parse(baseline[i]);
+		struct url_prefix p = prefix_ok(baseline[i]);
 		add_ok(ref, &p, i + 1);
 		assert_int_equal(owner_of(t, &p), i + 1);
 	}
@@ -331,7 +322,7 @@ static void test_table_life(void **unused)
 static void test_no_allocation_left(void **unused)
 {
 	struct table_state *s = table_with_baseline();
-	struct url_prefix dup = parse(baseline[0]);
+	struct url_prefix dup = prefix_ok(baseline[0]);
 	void *holder = NULL;
 	long live = failalloc_live();
 

@@ -10,16 +10,7 @@
 #include <cmocka.h>
 
 #include "url_prefix.h"
-
-static struct url_prefix parse_ok(const char *s)
-{
-	struct url_prefix p;
-	char err[256];
-
-	if (url_prefix_parse(s, &p, err, sizeof(err)) != 0)
-		fail_msg("\"%s\" refused: %s", s, err);
-	return p;
-}
+#include "prefix_ok.h"
 
 /* The message must exist and name what to fix: `hint` is a part of it. */
 static void parse_fails(const char *s, const char *hint)
@@ -35,59 +26,59 @@ static void parse_fails(const char *s, const char *hint)
 
 static void expect_format(const char *in, const char *want)
 {
-	struct url_prefix p = parse_ok(in);
+	struct url_prefix p = prefix_ok(in);
 	char buf[PS_PREFIX_MAX + 64];
 
 	assert_int_equal(url_prefix_format(&p, buf, sizeof(buf)), (int)strlen(want));
 	assert_string_equal(buf, want);
 	/* the printed form parses back to the same prefix */
-	struct url_prefix again = parse_ok(buf);
+	struct url_prefix again = prefix_ok(buf);
 	assert_memory_equal(&again, &p, sizeof(p));
 }
 
 static void test_wildcards(void **state)
 {
-	struct url_prefix p = parse_ok("http://+:8080/app/");
+	struct url_prefix p = prefix_ok("http://+:8080/app/");
 	assert_false(p.https);
 	assert_int_equal(p.cls, HOST_STRONG);
 	assert_int_equal(p.port, 8080);
 	assert_string_equal(p.path, "/app/");
 
-	p = parse_ok("http://*:80/");
+	p = prefix_ok("http://*:80/");
 	assert_int_equal(p.cls, HOST_WEAK);
 	assert_int_equal(p.port, 80);
 	assert_string_equal(p.path, "/");
 
-	p = parse_ok("HTTPS://+:443/secure/");
+	p = prefix_ok("HTTPS://+:443/secure/");
 	assert_true(p.https);
 	assert_int_equal(p.port, 443);
 
-	p = parse_ok("hTtP://*:1/");
+	p = prefix_ok("hTtP://*:1/");
 	assert_int_equal(p.port, 1);
-	p = parse_ok("http://*:65535/");
+	p = prefix_ok("http://*:65535/");
 	assert_int_equal(p.port, 65535);
 }
 
 static void test_names(void **state)
 {
-	struct url_prefix p = parse_ok("http://Example.COM:8080/a/");
+	struct url_prefix p = prefix_ok("http://Example.COM:8080/a/");
 	assert_int_equal(p.cls, HOST_NAME);
 	assert_string_equal(p.host, "example.com");
 
-	p = parse_ok("http://example.com.:80/");
+	p = prefix_ok("http://example.com.:80/");
 	assert_string_equal(p.host, "example.com");
-	p = parse_ok("http://localhost:80/");
+	p = prefix_ok("http://localhost:80/");
 	assert_string_equal(p.host, "localhost");
-	p = parse_ok("http://a-b.c0.example:80/");
+	p = prefix_ok("http://a-b.c0.example:80/");
 	assert_string_equal(p.host, "a-b.c0.example");
-	p = parse_ok("http://123.example:80/");
+	p = prefix_ok("http://123.example:80/");
 	assert_string_equal(p.host, "123.example");
 
 	char host[300], url[400];
 	memset(host, 'a', 63);
 	host[63] = '\0';
 	snprintf(url, sizeof(url), "http://%s.com:80/", host);
-	parse_ok(url);
+	prefix_ok(url);
 	memset(host, 'a', 64);
 	host[64] = '\0';
 	snprintf(url, sizeof(url), "http://%s.com:80/", host);
@@ -97,9 +88,9 @@ static void test_names(void **state)
 	snprintf(host, sizeof(host), "%.63s.%.63s.%.63s.%.61s", url + 7, url + 7, url + 7, url + 7);
 	assert_int_equal(strlen(host), 253);
 	snprintf(url, sizeof(url), "http://%s:80/", host);
-	parse_ok(url);
+	prefix_ok(url);
 	snprintf(url, sizeof(url), "http://%s.:80/", host);
-	parse_ok(url);
+	prefix_ok(url);
 	snprintf(url, sizeof(url), "http://%sa:80/", host);
 	parse_fails(url, "253");
 }
@@ -123,7 +114,7 @@ static void test_bad_names(void **state)
 static void test_ipv4(void **state)
 {
 	static const uint8_t want[4] = {127, 0, 0, 2};
-	struct url_prefix p = parse_ok("http://127.0.0.2:8080/x/");
+	struct url_prefix p = prefix_ok("http://127.0.0.2:8080/x/");
 
 	assert_int_equal(p.cls, HOST_IP);
 	assert_int_equal(p.ip.family, AF_INET);
@@ -131,8 +122,8 @@ static void test_ipv4(void **state)
 	assert_memory_equal(p.ip.addr, want, 4);
 	assert_string_equal(p.host, "127.0.0.2");
 
-	parse_ok("http://0.0.0.0:80/");
-	parse_ok("http://255.255.255.255:80/");
+	prefix_ok("http://0.0.0.0:80/");
+	prefix_ok("http://255.255.255.255:80/");
 	parse_fails("http://256.1.1.1:80/", "IPv4");
 	parse_fails("http://1.2.3:80/", "IPv4");
 	parse_fails("http://127.1:80/", "IPv4");
@@ -144,7 +135,7 @@ static void test_ipv4(void **state)
 static void test_ipv6(void **state)
 {
 	static const uint8_t loop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-	struct url_prefix p = parse_ok("http://[::1]:8080/");
+	struct url_prefix p = prefix_ok("http://[::1]:8080/");
 
 	assert_int_equal(p.cls, HOST_IP);
 	assert_int_equal(p.ip.family, AF_INET6);
@@ -153,7 +144,7 @@ static void test_ipv6(void **state)
 	assert_string_equal(p.host, "::1");
 	assert_int_equal(p.port, 8080);
 
-	p = parse_ok("http://[2001:DB8:0:0:0:0:0:1]:80/a/");
+	p = prefix_ok("http://[2001:DB8:0:0:0:0:0:1]:80/a/");
 	assert_string_equal(p.host, "2001:db8::1");
 
 	parse_fails("http://[::1:8080/", "IPv6");
@@ -206,17 +197,17 @@ static void test_scheme_userinfo_query(void **state)
 
 static void test_path_normalisation(void **state)
 {
-	assert_string_equal(parse_ok("http://+:80").path, "/");
-	assert_string_equal(parse_ok("http://+:80/").path, "/");
-	assert_string_equal(parse_ok("http://+:80/app").path, "/app/");
-	assert_string_equal(parse_ok("http://+:80/a/b").path, "/a/b/");
-	assert_string_equal(parse_ok("http://+:80//a//b//").path, "/a/b/");
-	assert_string_equal(parse_ok("http://+:80/a/./b/../c").path, "/a/c/");
-	assert_string_equal(parse_ok("http://+:80/a/..").path, "/");
-	assert_string_equal(parse_ok("http://+:80/%7euser/").path, "/~user/");
-	assert_string_equal(parse_ok("http://+:80/a%3ab/").path, "/a%3Ab/");
+	assert_string_equal(prefix_ok("http://+:80").path, "/");
+	assert_string_equal(prefix_ok("http://+:80/").path, "/");
+	assert_string_equal(prefix_ok("http://+:80/app").path, "/app/");
+	assert_string_equal(prefix_ok("http://+:80/a/b").path, "/a/b/");
+	assert_string_equal(prefix_ok("http://+:80//a//b//").path, "/a/b/");
+	assert_string_equal(prefix_ok("http://+:80/a/./b/../c").path, "/a/c/");
+	assert_string_equal(prefix_ok("http://+:80/a/..").path, "/");
+	assert_string_equal(prefix_ok("http://+:80/%7euser/").path, "/~user/");
+	assert_string_equal(prefix_ok("http://+:80/a%3ab/").path, "/a%3Ab/");
 	/* paths are case-sensitive: kept as written */
-	assert_string_equal(parse_ok("http://+:80/Blog/").path, "/Blog/");
+	assert_string_equal(prefix_ok("http://+:80/Blog/").path, "/Blog/");
 }
 
 static void test_bad_paths(void **state)
@@ -250,7 +241,7 @@ static void test_lengths(void **state)
 		memcpy(url + i, "/abc", 4);
 	url[PS_PREFIX_MAX] = '\0';
 	url[PS_PREFIX_MAX - 1] = '/';
-	struct url_prefix p = parse_ok(url);
+	struct url_prefix p = prefix_ok(url);
 	assert_int_equal(strlen(p.path), PS_PREFIX_MAX - head);
 	url[PS_PREFIX_MAX] = 'x';
 	url[PS_PREFIX_MAX + 1] = '\0';
@@ -268,7 +259,7 @@ static void test_format(void **state)
 	expect_format("http://127.0.0.2:8080/", "http://127.0.0.2:8080/");
 
 	/* snprintf's count when the buffer is short */
-	struct url_prefix p = parse_ok("http://+:8080/abc/");
+	struct url_prefix p = prefix_ok("http://+:8080/abc/");
 	char small[8];
 	assert_int_equal(url_prefix_format(&p, small, sizeof(small)), 18);
 	assert_string_equal(small, "http://");
