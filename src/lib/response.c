@@ -453,6 +453,17 @@ int ps_respond_begin(ps_request *r, int status, const ps_header *h, size_t nh, i
 	return response_start(r, status, h, nh, content_length);
 }
 
+/* Counts len body bytes against a Content-Length: more than it promised is PS_EINVAL. */
+static int response_take(ps_request *r, size_t len)
+{
+	if (r->framing != FRAMING_LENGTH)
+		return 0;
+	if (len > r->remaining)
+		return PS_EINVAL;
+	r->remaining -= len;
+	return 0;
+}
+
 int ps_respond_write(ps_request *r, const void *buf, size_t len)
 {
 	int rc = response_check(r, RESPONSE_BEGUN);
@@ -462,12 +473,8 @@ int ps_respond_write(ps_request *r, const void *buf, size_t len)
 		return PS_EINVAL;
 	if (len == 0 || r->framing == FRAMING_NONE)
 		return 0; /* HEAD, 204, 304: the body is not sent */
-	if (r->framing == FRAMING_LENGTH) {
-		if (len > r->remaining)
-			return PS_EINVAL; /* more than the Content-Length promised */
-		r->remaining -= len;
-	}
-	return response_send(r, buf, len, false);
+	rc = response_take(r, len);
+	return rc < 0 ? rc : response_send(r, buf, len, false);
 }
 
 int ps_respond_sendfile(ps_request *r, int fd, off_t offset, size_t len)
@@ -479,11 +486,8 @@ int ps_respond_sendfile(ps_request *r, int fd, off_t offset, size_t len)
 		return PS_EINVAL;
 	if (len == 0 || r->framing == FRAMING_NONE)
 		return 0;
-	if (r->framing == FRAMING_LENGTH) {
-		if (len > r->remaining)
-			return PS_EINVAL;
-		r->remaining -= len;
-	}
+	if (response_take(r, len) < 0)
+		return PS_EINVAL;
 	rc = r->head_open ? response_head_end(r) : 0;
 	if (rc == 0 && r->framing == FRAMING_CHUNKED)
 		rc = response_number(r, "", len, 16, "\r\n");
@@ -515,14 +519,11 @@ int ps_respond_last(ps_request *r, const void *buf, size_t len)
 		return PS_EINVAL;
 	if (r->framing == FRAMING_NONE)
 		len = 0; /* HEAD, 204, 304: the body is not sent */
-	if (r->framing == FRAMING_LENGTH) {
-		if (len > r->remaining)
-			return PS_EINVAL;
-		if (len < r->remaining) {
-			response_abort(r); /* the client would wait for bytes that never come */
-			return PS_ESTATE;
-		}
-		r->remaining = 0;
+	if (response_take(r, len) < 0)
+		return PS_EINVAL;
+	if (r->framing == FRAMING_LENGTH && r->remaining > 0) {
+		response_abort(r); /* the client would wait for bytes that never come */
+		return PS_ESTATE;
 	}
 	rc = response_send(r, buf, len, true);
 	if (rc < 0)
