@@ -1,5 +1,7 @@
 # 26-worker-failures: workers failing in ways 20/21/23/24/83 do not cover: killed while requests wait (they go to the worker left), session closed mid-DELIVER burst, exit (status 0) half-way through an answer.
 import os
+import signal
+import socket
 import time
 from harness import Story, Proc, check, check_eq, body_pid, find_queue, get_req, say, wait_until
 from rawsession import Session, hello, queue_create, url_add, receive, DELIVER
@@ -131,5 +133,34 @@ with Story() as s:
     check(True, "(c) error-log line: WorkerDied, response half written, connection aborted")
     check(keeper.alive() and "/c/half" not in keeper.stderr(), "(c) the request was not delivered again")
     c.close()
+
+    # (d) the client's FIN is no byte of the request: the kernel counts it in
+    # tcpi_bytes_received, and a daemon that took it for a consumed byte would judge an
+    # untouched request read (503 instead of another worker) and an idle connection busy
+    # (a 503 and an error-log line for a client that has gone)
+    holder = testworker(s, "--url", "http://+:%d/d/" % port, "--queue", "qd", "--mode", "hang", "--text", "D1")
+    c = s.conn(port)
+    c.send(get_req("/d/half-closed"))
+    holder.wait_for(r"hanging on GET /d/half-closed", "stderr", 5)
+    c.sock.shutdown(socket.SHUT_WR)  # the client has said all it will; it waits for the answer
+    spare = testworker(s, "--queue", "qd", "--open", "--text", "D2")
+    holder.kill9()
+    r = c.read_response(timeout=5)
+    check(r.status == 200 and body_pid(r.body) == spare.pid, "(d) a GET held untouched when its client half-closed: "
+          "answered 200 by the other worker (pid %d) when its worker is killed" % spare.pid, repr(r))
+    c.close()
+    echo = s.upload_echo("http://+:%d/echo/" % port)
+    c = s.conn(port)
+    r = c.request(b"POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", method="POST")
+    check(r.status == 200 and r.body == b"hello", "(d) the echo app answers and keeps the connection", repr(r))
+    fds_kept = d.fds()
+    echo.signal(signal.SIGSTOP)  # it cannot see the client go, nor send END
+    mark = d.mark()
+    c.close()
+    time.sleep(0.2)
+    echo.kill9()
+    check(wait_until(lambda: d.fds() <= fds_kept - 2, 3), "(d) the daemon closes the connection and the "
+          "session of the echo app, stopped, client gone, then killed (fds %d -> %d)" % (fds_kept, d.fds()))
+    check_eq(d.error_log_lines(since=mark), [], "(d) and logs no error: nothing was asked of it")
 
     check(d.alive() and other.alive(), "daemon and the other worker still running")
