@@ -33,11 +33,17 @@ struct shared_slot {
 	/* the response being finished, written just before its last send (0: none): if the
 	 * kernel's written counter equals end_written, that response went out whole even
 	 * though the fields above still describe the one before (the library was stopped in
-	 * between); end_consumed and end_buffered then stand for consumed and buffered */
+	 * between); end_consumed and end_buffered then stand for consumed and buffered.
+	 * SHARED_END_BODY_UNREAD in end_buffered: that response went out before the
+	 * request's body was all read (the library drains it afterwards), so, however much
+	 * of the body was consumed, the daemon cannot tell where a next request would begin
+	 * and ends the connection. (A flag bit, not a field: the slot's layout stays that of
+	 * libraries started before a daemon upgrade.) */
 	uint64_t end_written;
 	uint64_t end_consumed;
 	uint64_t end_buffered;
 };
+#define SHARED_END_BODY_UNREAD (1ull << 63)
 
 struct shared_counter {
 	uint32_t queue_id; /* 0: unused */

@@ -123,6 +123,8 @@ enum delegate_state {
 	DELEGATE_IDLE,      /* between two requests: every response complete, nothing read since */
 	DELEGATE_READ,      /* a request (or part) was read and not answered */
 	DELEGATE_WRITING,   /* a response was begun and not finished (or the record is torn) */
+	DELEGATE_ANSWERED,  /* the response went out whole before the request's body was all
+			     * read: where the next request begins is unknown, so it is ended */
 };
 enum delegate_state delegate_judge(const struct session *s, const struct request *r);
 /* Whether the library recorded a complete response on r's delegated connection. */

@@ -167,9 +167,12 @@ enum delegate_state delegate_judge(const struct session *s, const struct request
 	if (written != r->written0 + sl.written) {
 		/* the response being finished went out whole, and the library was stopped
 		 * before recording it: judge by what it wrote just before its last send */
-		if (found == 1 && sl.end_written && written == r->written0 + sl.end_written)
+		if (found == 1 && sl.end_written && written == r->written0 + sl.end_written) {
+			if (sl.end_buffered & SHARED_END_BODY_UNREAD)
+				return DELEGATE_ANSWERED;
 			return consumed != r->consumed0 + sl.end_consumed || sl.end_buffered ? DELEGATE_READ
 			                                                                     : DELEGATE_IDLE;
+		}
 		return DELEGATE_WRITING;
 	}
 	if (!found || !sl.responses)

@@ -580,11 +580,14 @@ static void session_orphan(struct session *s, struct request *r, bool alive)
 	enum delegate_state st = delegate_judge(s, r);
 	list_del(&r->link);
 	r->owner = NULL;
-	if (st == DELEGATE_WRITING && conn_fin_sent(c)) {
+	if ((st == DELEGATE_WRITING && conn_fin_sent(c)) || (st == DELEGATE_ANSWERED && !alive)) {
 		/* the response was complete: the library sent the FIN after it and, as
-		 * allowed after Connection: close, no END */
+		 * allowed after Connection: close, no END; or it died draining the request's
+		 * body, so the client has its answer and the connection ends with our FIN */
 		if (r->queue)
 			r->queue->served++;
+		if (st == DELEGATE_ANSWERED)
+			log_error_answer(c, 0, "WorkerDied: response complete, request body not all read, connection closed");
 		conn_linger(c);
 	} else if (alive || st == DELEGATE_WRITING) {
 		log_error_answer(c, 0, alive ? "SessionEnded: its process may still write, connection aborted"

@@ -231,9 +231,7 @@ void deleg_pre_end(ps_request *r, size_t last)
 {
 	struct deleg *d = r->deleg;
 	ps_client *c = r->c;
-	/* only with the whole request read: unread body bytes must never look like a
-	 * next request to the daemon */
-	if (!c || !c->page || r->gen != c->gen || !r->body_done)
+	if (!c || !c->page || r->gen != c->gen)
 		return;
 	int slot;
 	if (d && d->slot >= 0) {
@@ -251,8 +249,10 @@ void deleg_pre_end(ps_request *r, size_t last)
 	} else {
 		return;
 	}
+	/* unread body bytes must never look like a next request to the daemon: with the body
+	 * not all read, it learns only that the response went out whole */
 	deleg_slot_store_end(&c->page->slots[slot], r->conn->written + last, r->conn->consumed,
-	                     r->in_len - r->in_pos);
+	                     r->body_done ? r->in_len - r->in_pos : SHARED_END_BODY_UNREAD);
 }
 
 /* A slot deleg_pre_end took for a request that did not stay delegated goes back (after

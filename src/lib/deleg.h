@@ -59,7 +59,8 @@ void deleg_served(ps_request *r);
 /* Before the last send of r's response on a delegated connection: records the slot as it
  * will stand once those `last` bytes are sent. Killed after the kernel took them, the
  * worker leaves a record the daemon reads as a complete response (idle, or a request
- * read), not as one half written; killed before, the counters disagree and it aborts. */
+ * read, or, with the request's body not all read yet, a connection to end), not as one
+ * half written; killed before, the counters disagree and it aborts. */
 void deleg_pre_end(ps_request *r, size_t last);
 /* r's response is complete and the connection stays open: keeps it delegated (the
  * bytes r read past itself go to the connection's buffer, its slot is updated).

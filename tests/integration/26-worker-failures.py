@@ -163,4 +163,26 @@ with Story() as s:
           "session of the echo app, stopped, client gone, then killed (fds %d -> %d)" % (fds_kept, d.fds()))
     check_eq(d.error_log_lines(since=mark), [], "(d) and logs no error: nothing was asked of it")
 
+    # (e) a worker that answered without reading the request's body is killed while its
+    # library drains that body: the client has the whole response, so the connection
+    # ends with a FIN, never a reset (which would throw away a response not yet read);
+    # where the next request would begin is unknown, so nothing more is read from it.
+    # Both for a request the daemon delivered and for one read on a kept connection.
+    for how, first in (("delivered by the daemon", None), ("read by the library (delegated)", "/e/first")):
+        drained = s.hello(["http://+:%d/e/" % port], text="E")  # answers without reading bodies
+        c = s.conn(port)
+        if first:
+            r = c.request(get_req(first))
+            check_eq(r.status, 200, "(e) %s: the request before" % how)
+        mark = d.mark()
+        c.send(b"POST /e/big HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"b" * 10)
+        r = c.read_response(timeout=5)
+        check(r.status == 200 and body_pid(r.body) == drained.pid, "(e) %s: answered before the body came" % how,
+              repr(r))
+        drained.kill9()
+        how_closed, _ = c.wait_closed(3)
+        check_eq(how_closed, "eof", "(e) %s: killed draining the body, the connection is closed (FIN)" % how)
+        d.wait_log(r"WorkerDied: response complete, request body not all read, connection closed", 3, since=mark)
+        c.close()
+
     check(d.alive() and other.alive(), "daemon and the other worker still running")
