@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <linux/capability.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
@@ -64,6 +65,8 @@ static const char *const allowed_calls[] = {
 	"poll", "ppoll", "timerfd_create", "timerfd_settime", "getrandom",
 	/* sockets: listeners bound lazily, clients, sessions with SCM_RIGHTS, systemd's notify */
 	"bind", "listen", "accept4", "connect", "shutdown", "getsockopt", "setsockopt",
+	/* the local address of a connection accepted on a wildcard listener (the default) */
+	"getsockname",
 	"recvfrom", "recvmsg", "sendto", "sendmsg", "sendmmsg",
 	/* files: the config on SIGHUP, /proc for port owners, /etc/passwd, the log, the socket at
 	 * exit, the delegation page; the stat, readlink and unlink calls under each name glibc
@@ -330,6 +333,80 @@ static int caps_drop(const struct sandbox_user *u, uint64_t *kept, char *err, si
 
 /* ---------------------------------------------------------------- the filter */
 
+/* A call outside the list traps (SIGSYS) instead of killing at once, so the daemon can say
+ * which call it was before it goes (docs/DECISIONS.md, "Least privilege"). The call itself
+ * is never made. The handler may not allocate or lock, so the names are looked up while the
+ * filter is built, and the line is formatted by hand and written with one write(2). */
+#define SYSCALL_NAMES 512 /* above every x86_64 and arm64 call number in use */
+#define SYSCALL_NAME_LEN 32
+static char syscall_names[SYSCALL_NAMES][SYSCALL_NAME_LEN];
+
+static void syscall_names_fill(void)
+{
+	for (int nr = 0; nr < SYSCALL_NAMES; nr++) {
+		char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+		if (name)
+			snprintf(syscall_names[nr], SYSCALL_NAME_LEN, "%s", name);
+		free(name);
+	}
+}
+
+static size_t put_str(char *out, size_t at, size_t cap, const char *s)
+{
+	while (*s && at < cap)
+		out[at++] = *s++;
+	return at;
+}
+
+static size_t put_uint(char *out, size_t at, size_t cap, unsigned long v)
+{
+	char digits[24];
+	size_t n = 0;
+	do {
+		digits[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n && at < cap)
+		out[at++] = digits[--n];
+	return at;
+}
+
+static void on_sigsys(int sig, siginfo_t *si, void *uctx)
+{
+	(void)uctx;
+	int saved = errno;
+	unsigned nr = (unsigned)si->si_syscall;
+	const char *name = nr < SYSCALL_NAMES && syscall_names[nr][0] ? syscall_names[nr] : "unknown";
+	char line[256];
+	size_t n = put_str(line, 0, sizeof(line), "portshared: error: seccomp: system call ");
+	n = put_uint(line, n, sizeof(line), nr);
+	n = put_str(line, n, sizeof(line), " (");
+	n = put_str(line, n, sizeof(line), name);
+	n = put_str(line, n, sizeof(line), ") is not in the allow list; it was not made, and portshared stops "
+	                                   "with SIGSYS (src/daemon/sandbox.c lists the calls)\n");
+	ssize_t w = write(STDERR_FILENO, line, n);
+	(void)w;
+	/* end the whole process with this signal, as the kernel's kill would have */
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sigaction(sig, &dfl, NULL);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	raise(sig);
+	errno = saved; /* not reached */
+}
+
+static int trap_install(char *err, size_t errlen)
+{
+	syscall_names_fill();
+	struct sigaction sa = {.sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO};
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSYS, &sa, NULL) < 0)
+		return failed(err, errlen, "sigaction(SIGSYS)");
+	return 0;
+}
+
 static int filter_add(scmp_filter_ctx ctx, const char *name, const struct scmp_arg_cmp *cmp, char *err,
                       size_t errlen)
 {
@@ -358,14 +435,17 @@ void sandbox_skip_filter(void)
 }
 
 /* Builds the allow list (every thread, present and future: TSYNC) and loads it unless this
- * is a sanitizer build or --no-seccomp asked. Anything else kills the whole process (docs/DECISIONS.md). */
+ * is a sanitizer build or --no-seccomp asked. Anything else traps: on_sigsys names the call
+ * and ends the whole process (docs/DECISIONS.md). */
 static int filter_install(char *err, size_t errlen)
 {
 	if (skip_filter) {
 		log_info("--no-seccomp: no system call filter (for debugging only)");
 		return 0;
 	}
-	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	if (!SANDBOX_SANITIZER && trap_install(err, errlen) < 0)
+		return -1;
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
 	if (!ctx) {
 		snprintf(err, errlen, "seccomp: cannot start a filter (out of memory?)");
 		return -1;
@@ -452,7 +532,7 @@ int sandbox_apply(const struct sandbox_user *u, const char *const *owned, char *
 	         (unsigned)u->gid,
 	         kept ? "cap_net_bind_service only" : "none (ports below 1024 cannot be bound)",
 	         SANDBOX_SANITIZER ? "no seccomp filter (sanitizer build)"
-	                           : "seccomp allow list loaded (anything else kills the process)");
+	                           : "seccomp allow list loaded (any other call is logged, then stops the process)");
 	return 0;
 }
 
@@ -549,7 +629,7 @@ int sandbox_check(const struct sandbox_user *u)
 	printf("portshared --check-sandbox: user %s (uid %u, gid %u), %s; seccomp filter %s\n", u->name,
 	       (unsigned)u->uid, (unsigned)u->gid, u->change ? "switching from root" : "no user switch",
 	       SANDBOX_SANITIZER ? "not loaded (sanitizer build)"
-	                         : "loaded (default action: kill the process)");
+	                         : "loaded (any other call is logged, then stops the process)");
 	fflush(stdout);
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -566,7 +646,7 @@ int sandbox_check(const struct sandbox_user *u)
 		}
 	}
 	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) {
-		printf("execve: refused (the seccomp filter killed the process with SIGSYS)\nsandbox ok\n");
+		printf("execve: refused (the seccomp filter trapped it; the check stopped with SIGSYS)\nsandbox ok\n");
 		return 0;
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
