@@ -124,7 +124,10 @@ static enum http_head_result check_request_line(const char *buf, uint32_t b, uin
 		for (size_t k = (size_t)(sp1 + 1 - line); k < n; k++)
 			if ((unsigned char)line[k] <= ' ' || (unsigned char)line[k] >= 0x7f)
 				return refuse(h, 400, HTTP_RESPOND, "BadRequest: request line");
-		if (sp1 + 1 == line + n)
+		/* Only an origin-form target is taken for HTTP/0.9 (DESIGN §5). Any other two
+		 * tokens ("GET HTTP/1.1" lost its target; "GET *", "GET http://h/") are a
+		 * request-line without its HTTP-version (RFC 9112 §3): malformed, so answered. */
+		if (sp1 + 1 == line + n || sp1[1] != '/')
 			return refuse(h, 400, HTTP_RESPOND, "BadRequest: request line");
 		return refuse(h, 400, HTTP_DROP, "BadRequest: HTTP/0.9");
 	}

@@ -392,9 +392,21 @@ static void test_refused_request_line(void **state)
 	static const struct refusal t[] = {
 	    {"GET /\r\n", 400, HTTP_DROP, "BadRequest: HTTP/0.9"},
 	    {"GET /index.html\r\n\r\n", 400, HTTP_DROP, "BadRequest: HTTP/0.9"},
+	    {"GET /?x\r\n", 400, HTTP_DROP, "BadRequest: HTTP/0.9"},
+	    /* two tokens, but no origin-form target: a malformed request line, not HTTP/0.9 */
+	    {"GET HTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: request line"},
+	    {"GET HTTP/1.1\r\n", 400, HTTP_RESPOND, "BadRequest: request line"},
+	    {"GET HTTP/1.0\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: request line"},
+	    {"GET http://a.example/\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: request line"},
+	    {"GET *\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: request line"},
+	    {"OPTIONS *\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: request line"},
+	    {"CONNECT a.example:443\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: request line"},
+	    {"GET ?/admin/\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: request line"},
 	    /* one SP, but not HTTP/0.9: a lenient parser reads the HTAB as SP and sees HTTP/1.1 */
 	    {"GET /\tHTTP/1.1\r\nHost: a\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: request line"},
-	    {"GET /a\x01" "b\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: request line"},
+	    {"GET /a\x01"
+	     "b\r\n\r\n",
+	     400, HTTP_RESPOND, "BadRequest: request line"},
 	    {"GET /caf\xc3\xa9\r\n\r\n", 400, HTTP_RESPOND, "BadRequest: request line"},
 	    {"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, HTTP_GOAWAY, "Version_N/S"},
 	    {"PRI * HTTP/2.0\r\n", 505, HTTP_GOAWAY, "Version_N/S"},
