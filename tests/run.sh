@@ -3,7 +3,10 @@
 # usage: sh tests/run.sh [--unit-only] BUILD_DIR...
 #   For each BUILD_DIR: every unit binary BUILD_DIR/tests/test_* (each cmocka test case counts once),
 #   then every story tests/integration/NN-*.py in its own process (each story counts once), with
-#   PORTSHARE_BUILD=BUILD_DIR (absolute). A dir whose name contains "asan" runs with the sanitizer
+#   PORTSHARE_BUILD=BUILD_DIR (absolute). A story whose first line says PORTSHARE_DEFAULTS=1
+#   runs a second time with PORTSHARE_DEFAULTS=1: in the default configuration (no listen
+#   line: wildcard listeners), inside a network namespace of its own (harness.py).
+#   A dir whose name contains "asan" runs with the sanitizer
 #   options below, and any sanitizer report fails the test that produced it.
 #   A dir whose name contains "fuzz" holds libFuzzer targets (make fuzz-build) instead: each
 #   BUILD_DIR/fuzz/fuzz_* replays fuzz/regressions/ and then fuzzes for PORTSHARE_FUZZ_SECONDS
@@ -82,12 +85,14 @@ run_unit() {
 }
 
 # One story: ok if it exits 0 (the harness itself fails a story on sanitizer reports).
+# A third argument of 1 runs it in the default configuration.
 run_story() {
 	story=$1
 	label=$2
+	defaults=${3:-0}
 	out="$work/story.out"
 	start=$(now)
-	PORTSHARE_BUILD="$build" timeout 120 python3 "$story" >"$out" 2>&1
+	PORTSHARE_DEFAULTS=$defaults PORTSHARE_BUILD="$build" timeout 120 python3 "$story" >"$out" 2>&1
 	rc=$?
 	if [ "$rc" -eq 0 ] && [ "$sanitize" -eq 1 ] && grep -Eq "$sanitizer_marks" "$out"; then
 		rc=1
@@ -174,6 +179,9 @@ for dir in "$@"; do
 	for story in "$here"/integration/[0-9][0-9]-*.py; do
 		[ -f "$story" ] || continue
 		run_story "$story" "$name/$(basename "$story" .py)"
+		if head -n 1 "$story" | grep -q 'PORTSHARE_DEFAULTS=1'; then
+			run_story "$story" "$name/defaults/$(basename "$story" .py)" 1
+		fi
 	done
 done
 

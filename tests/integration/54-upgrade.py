@@ -1,4 +1,4 @@
-# 54-upgrade: portshared --upgrade replaces the daemon under wrk load with no refused, reset or wrong answer; apps, queues, URLs and a persistent queue carry over, limits come from the new config, held requests are served on re-attach, ReattachGrace ends.
+# 54-upgrade: portshared --upgrade replaces the daemon under wrk load with no refused, reset or wrong answer; apps, queues, URLs and a persistent queue carry over, limits come from the new config, held requests are served on re-attach, ReattachGrace ends. Also with PORTSHARE_DEFAULTS=1 (raw connects on both loopbacks, the second wrk over ::1).
 import os
 import re
 import shutil
@@ -7,7 +7,7 @@ import socket
 import subprocess
 import threading
 import time
-from harness import Story, check, check_eq, fail, find_queue, body_pid, wait_until, say
+from harness import Story, check, check_eq, fail, find_queue, body_pid, wait_until, say, url_host
 
 # Requests alternate over the paths given after "--"; an answer that is not a 200 from one
 # of the apps ("TEXT pid=N path=...") counts as wrong.
@@ -33,12 +33,12 @@ end
 """
 
 
-def wrk_start(s, port, paths, seconds):
+def wrk_start(s, port, paths, seconds, host="127.0.0.1"):
     script = s.path("upgrade.lua")
     with open(script, "w") as f:
         f.write(WRK_SCRIPT)
     out = open(s.path("wrk-%d.out" % port), "w+")
-    argv = ["wrk", "-t2", "-c20", "-d%ds" % seconds, "-s", script, "http://127.0.0.1:%d" % port, "--"] + paths
+    argv = ["wrk", "-t2", "-c20", "-d%ds" % seconds, "-s", script, "http://%s:%d" % (url_host(host), port), "--"] + paths
     p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=s.env, cwd=s.dir)
     return p, out
 
@@ -70,8 +70,8 @@ class Prober:
     """A raw client that connects anew every 10 ms, one request per connection, while
     the daemons change: any refused connect, reset or non-200 is recorded."""
 
-    def __init__(self, port, path):
-        self.port, self.path = port, path
+    def __init__(self, port, path, host="127.0.0.1"):
+        self.port, self.path, self.host = port, path, host
         self.ok, self.problems = 0, []
         self.stop = threading.Event()
         self.t = threading.Thread(target=self.run, daemon=True)
@@ -79,7 +79,7 @@ class Prober:
 
     def once(self):
         try:
-            c = socket.create_connection(("127.0.0.1", self.port), timeout=3)
+            c = socket.create_connection((self.host, self.port), timeout=3)
         except ConnectionRefusedError:
             self.problems.append("connect refused")
             return
@@ -114,7 +114,8 @@ class Prober:
         self.stop.set()
         self.t.join(10)
         check(self.ok > 50 and not self.problems,
-              "raw connects during the upgrade: %d answered 200, none refused, reset or wrong" % self.ok,
+              "raw connects to %s during the upgrade: %d answered 200, none refused, reset or wrong"
+              % (self.host, self.ok),
               repr(self.problems[:5]))
 
 
@@ -168,7 +169,7 @@ with Story(time_limit=110) as s:
 
     # (a) under load: wrk on both apps, raw connects, and a request in flight in w
     wrk, wrk_out = wrk_start(s, port, ["/a/w", "/b/w"], 6)
-    probe = Prober(port, "/a/probe")
+    probes = [Prober(port, "/a/probe", host) for host in s.hosts]
     slow = s.conn(port, timeout=10)
     slow.send(b"POST /w/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345")
     x.signal(signal.SIGSTOP)
@@ -199,7 +200,8 @@ with Story(time_limit=110) as s:
     d2.wait_log(r"upgrade complete: the old portshared \(pid %d\)" % d1.pid, timeout=5)
     check(True, "the new daemon logs that the upgrade is complete")
     wrk_result(wrk, wrk_out, 6)
-    probe.finish()
+    for probe in probes:
+        probe.finish()
 
     # what carried over
     check(a.alive() and b.alive() and w.alive(), "the apps kept running (pids %d, %d, %d)" % (a.pid, b.pid, w.pid))
@@ -238,13 +240,14 @@ with Story(time_limit=110) as s:
     env = {"PORTSHARE_DELEGATION": "0"}
     c_app = s.hello(["http://+:%d/c/" % port], queue="qc", text="C", env_extra=env)
     d_app = s.testworker(["http://+:%d/d/" % port], queue="qd", text="D", env_extra=env)
-    wrk, wrk_out = wrk_start(s, port, ["/c/w", "/d/w"], 5)
-    probe = Prober(port, "/c/probe")
+    wrk, wrk_out = wrk_start(s, port, ["/c/w", "/d/w"], 5, s.hosts[-1])
+    probes = [Prober(port, "/c/probe", host) for host in s.hosts]
     time.sleep(2)
     d3 = upgrade(s, d2, "portshared-third", new_limits)
     check_eq(d2.wait(8), 0, "the second old daemon exits by itself, status 0")
     wrk_result(wrk, wrk_out, 5)
-    probe.finish()
+    for probe in probes:
+        probe.finish()
     st = d3.status()
     for q, app in (("qa", a), ("qb", b), ("qc", c_app), ("qd", d_app), ("qx", x)):
         check_eq(worker_pids(st, q), [app.pid], "after the second upgrade queue %s has its worker" % q)

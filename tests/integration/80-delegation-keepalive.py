@@ -1,4 +1,4 @@
-# 80-delegation-keepalive: 200 keep-alive requests on one connection are served by the worker alone ("delegated"), the connection stays with it; a second app is unaffected; PORTSHARE_DELEGATION=0 turns it off.
+# 80-delegation-keepalive: 200 keep-alive requests on one connection are served by the worker alone ("delegated"), the connection stays with it; a second app is unaffected; PORTSHARE_DELEGATION=0 turns it off. Also with PORTSHARE_DEFAULTS=1 (then over ::1 too).
 import time
 from harness import Story, Proc, check, check_eq, find_queue, get_req, hello_body_re, body_pid, wait_until
 
@@ -15,9 +15,9 @@ def worker(s, urls, text, env_extra=None):
     return Proc(s, argv, "testworker-" + text, env).ready()
 
 
-def run_keepalive(s, d, port, app, text, prefix):
-    """N requests on one connection; every answer checked. Returns the connection."""
-    c = s.conn(port)
+def run_keepalive(s, d, port, app, text, prefix, host="127.0.0.1"):
+    """N requests on one connection to host; every answer checked. Returns the connection."""
+    c = s.conn(port, host)
     bad = []
     for i in range(N):
         path = "%s%d" % (prefix, i)
@@ -26,8 +26,8 @@ def run_keepalive(s, d, port, app, text, prefix):
             bad.append((i, r))
             if len(bad) > 3:
                 break
-    check(not bad, "%d keep-alive requests on one connection to %s: all 200 from pid %d with the right body"
-          % (N, prefix, app.pid), "first bad answers: %r" % bad[:3])
+    check(not bad, "%d keep-alive requests on one connection to %s on %s: all 200 from pid %d with the right body"
+          % (N, prefix, host, app.pid), "first bad answers: %r" % bad[:3])
     return c
 
 
@@ -82,6 +82,15 @@ with Story() as s:
     check_eq(qb.get("served"), served_b0 + 5, "queue B served exactly its 5 requests")
     check(qb.get("delegated", 0) <= 5, "queue B delegated count (%r) only counts B's requests" % qb.get("delegated"))
     check_eq(st.get("connections_in_workers"), 0, "no connection left in a worker after the clients closed")
+
+    # the same over the other loopback(s) (the default configuration listens on both)
+    for host in s.hosts[1:]:
+        before = find_queue(d.status(), a.queue).get("delegated")
+        c = run_keepalive(s, d, port, a, "A", "/a/", host)
+        after = find_queue(d.status(), a.queue).get("delegated")
+        check(after - before >= N - 10, "over %s: at least %d of %d requests served by the worker alone (delegated %d -> %d)"
+              % (host, N - 10, N, before, after))
+        c.close()
 
     # --- the same with delegation turned off in the worker's environment
     a.stop()

@@ -1,4 +1,4 @@
-# 90-smuggling: every case of tests/corpus/smuggling.txt, sent in one write and one byte per write, gets exactly its expected outcome.
+# 90-smuggling: every case of tests/corpus/smuggling.txt, sent in one write and one byte per write, gets exactly its expected outcome. Also with PORTSHARE_DEFAULTS=1 (over 127.0.0.1 and ::1).
 """The corpus names apps root (http://+:PORT/), blog (/blog/) and admin (/admin/); each is a
 testworker, whose answer "TEXT pid=PID path=PATH[ body=N]" says which app served the request
 and which canonical path it saw. A case that does not hold is listed at the end; the story
@@ -207,9 +207,9 @@ def expect_goaway(c, case, workers):
 EXPECT = {"status": expect_status, "route": expect_route, "drop": expect_drop, "goaway": expect_goaway}
 
 
-def run_case(s, port, case, workers, per_byte):
+def run_case(s, port, case, workers, per_byte, host):
     """None if the case held, else what went wrong."""
-    c = s.conn(port, timeout=ANSWER_WAIT)
+    c = s.conn(port, host, timeout=ANSWER_WAIT)
     try:
         send_case(c, case.request, per_byte, case.kind == "route")
         EXPECT[case.kind](c, case, workers)
@@ -235,10 +235,11 @@ with Story() as s:
     failed = []
     for case in cases:
         problems = []
-        for mode, per_byte in (("one write", False), ("one byte per write", True)):
-            why = run_case(s, port, case, workers, per_byte)
-            if why:
-                problems.append("%s: %s" % (mode, why))
+        for host in s.hosts:
+            for mode, per_byte in (("one write", False), ("one byte per write", True)):
+                why = run_case(s, port, case, workers, per_byte, host)
+                if why:
+                    problems.append("%s to %s: %s" % (mode, host, why))
         if problems:
             failed.append("%s (line %d, %s): %s" % (case.name, case.line, case.rule, "; ".join(problems)))
             say("  FAIL %s: %s" % (case.name, "; ".join(problems)))
@@ -247,7 +248,8 @@ with Story() as s:
     if failed:
         fail("%d of %d corpus cases did not hold:\n%s" % (len(failed), len(cases), "\n".join(failed)))
 
-    r = s.get("http://127.0.0.1:%d/blog/after-corpus" % port)
-    check(r.status == 200 and r.body.startswith(b"blog pid=%d " % workers["blog"].pid),
-          "after the corpus the daemon still serves a normal request", repr(r))
+    for host in s.hosts:
+        r = s.get(s.url(port, "/blog/after-corpus", host))
+        check(r.status == 200 and r.body.startswith(b"blog pid=%d " % workers["blog"].pid),
+              "after the corpus the daemon still serves a normal request on %s" % host, repr(r))
     check(d.alive(), "the daemon is still running")

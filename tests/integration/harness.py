@@ -11,12 +11,19 @@ A story is a plain Python script:
         r = s.get(f"http://127.0.0.1:{port}/a/x")
         check(r.status == 200, "GET /a/x answered 200")
 
+With PORTSHARE_DEFAULTS=1 in the environment the story runs in the default configuration:
+the story first moves into a network namespace of its own (loopback up), the daemon gets no
+`listen` line (so it binds the wildcards 0.0.0.0 and ::, as `portshared` alone does), and
+`s.hosts` is both loopbacks, 127.0.0.1 and ::1, for clients to use. Stories that support it
+say "PORTSHARE_DEFAULTS=1" in their first line; tests/run.sh runs those a second time so.
+
 Leaving the `with` block kills (SIGTERM, then SIGKILL) only the processes the story
 started, fails the story if any of them printed sanitizer reports, if the daemon
 died on its own, or if an exception escaped, removes the temp dir, prints PASS/FAIL
 and exits 0/1. Python standard library only.
 """
 
+import ctypes
 import json
 import os
 import re
@@ -35,6 +42,8 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
 READY_RE = r"ready queue=(\S+)"
 PS_SOCKET_ENV = "PORTSHARE_SOCKET"
+DEFAULTS_ENV = "PORTSHARE_DEFAULTS"
+CLONE_NEWNET = 0x40000000
 
 
 class StoryFailure(Exception):
@@ -78,6 +87,30 @@ def wait_until(fn, timeout, interval=0.05):
 def build_dir():
     b = os.environ.get("PORTSHARE_BUILD") or os.path.join(REPO, "build")
     return os.path.abspath(b)
+
+
+def defaults_mode():
+    """True when the story is to run in the default configuration (module docstring)."""
+    return os.environ.get(DEFAULTS_ENV) == "1"
+
+
+def netns_enter():
+    """Moves this process, and every process it starts from now on, into a new network
+    namespace with its loopback up: wildcard listeners there reach nothing else. Returns
+    None, or why it could not (the story then fails: it must not pass silently)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNET) != 0:
+        return ("unshare(CLONE_NEWNET) failed: %s; the default-configuration stories need a network "
+                "namespace of their own (run them as root)" % os.strerror(ctypes.get_errno()))
+    r = subprocess.run(["ip", "link", "set", "lo", "up"], capture_output=True, text=True, timeout=10)
+    if r.returncode != 0:
+        return "ip link set lo up in the new network namespace failed: %s" % r.stderr.strip()
+    return None
+
+
+def url_host(host):
+    """host as it goes into a URL: IPv6 literals in brackets."""
+    return "[%s]" % host if ":" in host else host
 
 
 def is_sanitizer_build(build=None):
@@ -663,6 +696,10 @@ class Story:
         self.started = time.monotonic()
         self.time_limit = time_limit
         self.runs = 0
+        self.defaults = defaults_mode()
+        # the addresses clients use, and those the daemon binds for a port
+        self.hosts = ("127.0.0.1", "::1") if self.defaults else ("127.0.0.1",)
+        self.bound = ["0.0.0.0", "::"] if self.defaults else ["127.0.0.1"]
 
     # context manager: cleanup, verdict, exit status
     def __enter__(self):
@@ -672,10 +709,16 @@ class Story:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGALRM, on_signal)
         signal.alarm(self.time_limit)
-        say("story %s (build %s)" % (self.name, self.build))
+        say("story %s (build %s%s)" % (self.name, self.build,
+                                       ", default configuration in a network namespace" if self.defaults else ""))
         if not os.path.exists(self.bin("portshared")):
             self._cleanup_dir()
             say("FAIL %s: %s is not built" % (self.name, self.bin("portshared")))
+            sys.exit(1)
+        why = netns_enter() if self.defaults else None
+        if why:
+            self._cleanup_dir()
+            say("FAIL %s: %s" % (self.name, why))
             sys.exit(1)
         return self
 
@@ -752,15 +795,20 @@ class Story:
     def path(self, name):
         return os.path.join(self.dir, name)
 
+    def url(self, port, path="/", host="127.0.0.1"):
+        return "http://%s:%d%s" % (url_host(host), port, path)
+
     def free_port(self, addrs=("127.0.0.1",)):
         return free_port(addrs)
 
     # the daemon
-    def daemon(self, listen=("127.0.0.1",), limits=None, extra=(), sock=None, state_dir=None,
+    def daemon(self, listen=None, limits=None, extra=(), sock=None, state_dir=None,
                wait_ready=True, config_lines=None, name="portshared", args=()):
-        """Starts portshared with a config listing `listen` addresses and `limits`
-        ({"RequestQueue": 1, ...}) and any further command-line `args`; waits for
-        'portshared: ready'."""
+        """Starts portshared with a config listing `listen` addresses (default: 127.0.0.1,
+        or none in the default configuration) and `limits` ({"RequestQueue": 1, ...}) and
+        any further command-line `args`; waits for 'portshared: ready'."""
+        if listen is None:
+            listen = () if self.defaults else ("127.0.0.1",)
         n = len(self.daemons)
         sock = sock or self.path("control.sock")
         state_dir = state_dir or self.path("state")
