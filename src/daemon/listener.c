@@ -84,10 +84,11 @@ static void endpoint_out_of_fds(struct endpoint *e)
 	loop_timer_set(th->loop, &e->pause, EMFILE_PAUSE_MS);
 }
 
-static void endpoint_on_io(struct loop_io *io, uint32_t events)
+/* Accepts up to max connections waiting on e; false once the backlog is empty (or the
+ * daemon is out of fds, which pauses accepting). */
+static bool endpoint_accept(struct endpoint *e, int max)
 {
-	struct endpoint *e = container_of(io, struct endpoint, io);
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
+	for (int i = 0; i < max; i++) {
 		struct sockaddr_storage peer;
 		socklen_t pl = sizeof(peer);
 		int fd = accept4(e->io.fd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -99,8 +100,14 @@ static void endpoint_on_io(struct loop_io *io, uint32_t events)
 			continue;
 		if (errno == EMFILE || errno == ENFILE)
 			endpoint_out_of_fds(e);
-		return;
+		return false;
 	}
+	return true;
+}
+
+static void endpoint_on_io(struct loop_io *io, uint32_t events)
+{
+	endpoint_accept(container_of(io, struct endpoint, io), ACCEPT_BATCH);
 }
 
 static socklen_t ps_to_sockaddr(const struct ps_addr *a, struct sockaddr_storage *ss)
@@ -344,6 +351,21 @@ static void endpoint_close(struct endpoint *e)
 	endpoint_free(e);
 }
 
+/* Stops listening on e so that another address of its port can be bound at once (a
+ * specific address and the wildcard exclude each other). What waits in its backlog is
+ * accepted first, since closing a listener resets those connections; shutdown() then takes
+ * the socket out of the listening state, which frees the address for bind() although the
+ * front threads close their copies a moment later. A connection that completes in between
+ * is reset: the window is the few microseconds from the last accept to the shutdown. */
+#define RETIRE_ACCEPT_MAX 4096
+static void endpoint_retire(struct endpoint *e)
+{
+	for (int i = 0; i < RETIRE_ACCEPT_MAX / ACCEPT_BATCH && endpoint_accept(e, ACCEPT_BATCH); i++)
+		;
+	shutdown(e->io.fd, SHUT_RDWR);
+	endpoint_close(e);
+}
+
 /* The addresses a port is bound on: the listen list, or both wildcards. */
 unsigned listener_wanted(uint16_t port, struct ps_addr *out)
 {
@@ -385,12 +407,23 @@ static void port_close(uint16_t port)
 	}
 }
 
-/* Opens what is wanted for port and missing; closes what is no longer wanted. With
+/* Closes what is no longer wanted for port, then opens what is wanted and missing (in
+ * that order: a wildcard and a specific address of one port cannot both be bound). With
  * strict, the first failure undoes the port's new listeners and is returned. */
 static int port_sync(uint16_t port, bool strict, char *err, size_t errlen)
 {
 	struct ps_addr want[CONFIG_LISTEN_MAX + 2];
 	unsigned n = listener_wanted(port, want);
+	struct list *p, *t;
+	list_for_each_safe(p, t, &dm->endpoints)
+	{
+		struct endpoint *e = container_of(p, struct endpoint, link);
+		bool wanted = false;
+		for (unsigned i = 0; i < n && !wanted; i++)
+			wanted = e->addr.family == want[i].family && !memcmp(e->addr.addr, want[i].addr, 16);
+		if (e->addr.port == port && !wanted)
+			endpoint_retire(e);
+	}
 	for (unsigned i = 0; i < n; i++) {
 		if (endpoint_find(&want[i]))
 			continue;
@@ -405,16 +438,6 @@ static int port_sync(uint16_t port, bool strict, char *err, size_t errlen)
 			return -1;
 		}
 		log_info("%s", err);
-	}
-	struct list *p, *t;
-	list_for_each_safe(p, t, &dm->endpoints)
-	{
-		struct endpoint *e = container_of(p, struct endpoint, link);
-		bool wanted = false;
-		for (unsigned i = 0; i < n && !wanted; i++)
-			wanted = e->addr.family == want[i].family && !memcmp(e->addr.addr, want[i].addr, 16);
-		if (e->addr.port == port && !wanted)
-			endpoint_close(e);
 	}
 	return 0;
 }

@@ -382,8 +382,9 @@ static void on_sigsys(int sig, siginfo_t *si, void *uctx)
 	n = put_uint(line, n, sizeof(line), nr);
 	n = put_str(line, n, sizeof(line), " (");
 	n = put_str(line, n, sizeof(line), name);
-	n = put_str(line, n, sizeof(line), ") is not in the allow list; it was not made, and portshared stops "
-	                                   "with SIGSYS (src/daemon/sandbox.c lists the calls)\n");
+	n = put_str(line, n, sizeof(line),
+	            ") is not in the allow list; it was not made, and portshared stops "
+	            "with SIGSYS (src/daemon/sandbox.c lists the calls)\n");
 	ssize_t w = write(STDERR_FILENO, line, n);
 	(void)w;
 	/* end the whole process with this signal, as the kernel's kill would have */
@@ -531,8 +532,9 @@ int sandbox_apply(const struct sandbox_user *u, const char *const *owned, char *
 	log_info("running as user %s (uid %u, gid %u), capabilities: %s; %s", u->name, (unsigned)u->uid,
 	         (unsigned)u->gid,
 	         kept ? "cap_net_bind_service only" : "none (ports below 1024 cannot be bound)",
-	         SANDBOX_SANITIZER ? "no seccomp filter (sanitizer build)"
-	                           : "seccomp allow list loaded (any other call is logged, then stops the process)");
+	         SANDBOX_SANITIZER
+	             ? "no seccomp filter (sanitizer build)"
+	             : "seccomp allow list loaded (any other call is logged, then stops the process)");
 	return 0;
 }
 
@@ -646,7 +648,8 @@ int sandbox_check(const struct sandbox_user *u)
 		}
 	}
 	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) {
-		printf("execve: refused (the seccomp filter trapped it; the check stopped with SIGSYS)\nsandbox ok\n");
+		printf("execve: refused (the seccomp filter trapped it; the check stopped with "
+		       "SIGSYS)\nsandbox ok\n");
 		return 0;
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
