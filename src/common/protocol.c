@@ -108,16 +108,33 @@ const char *protocol_type_name(unsigned type)
 	return "UNKNOWN";
 }
 
-/* A NUL inside the array, so a receiver can use it as a C string. */
-static bool string_terminated(const char *s, size_t cap)
+static bool all_zero(const void *p, size_t n)
 {
-	return memchr(s, '\0', cap) != NULL;
+	const unsigned char *c = p;
+
+	for (size_t k = 0; k < n; k++)
+		if (c[k] != 0)
+			return false;
+	return true;
 }
+
+/* A NUL inside the array, so a receiver can use it as a C string, and only NULs after
+ * it, as copy_string() writes it. */
+static bool string_padded(const char *s, size_t cap)
+{
+	size_t n = strnlen(s, cap);
+
+	return n < cap && all_zero(s + n, cap - n);
+}
+
+/* QUEUE_CREATE's padding after the name (4 bytes where uint64_t is 8-aligned). */
+#define CREATE_PAD_OFF (offsetof(struct ps_queue_create, name) + PS_QUEUE_NAME_MAX + 1)
+#define CREATE_PAD_LEN (sizeof(struct ps_queue_create) - CREATE_PAD_OFF)
 
 /* Queue names end up in logs, status output and ACL files: keep them plain. */
 static bool queue_name_valid(const char *name)
 {
-	if (!string_terminated(name, PS_QUEUE_NAME_MAX + 1) || name[0] == '\0')
+	if (!string_padded(name, PS_QUEUE_NAME_MAX + 1) || name[0] == '\0')
 		return false;
 	for (const char *p = name; *p; p++) {
 		char c = *p;
@@ -134,18 +151,24 @@ static bool addr_valid(const struct ps_addr *a)
 }
 
 /* Checks the fixed part of a decoded message and sets the lengths of its variable
- * parts (in wire order); the caller checks that they add up exactly. */
+ * parts (in wire order); the caller checks that they add up exactly.
+ * A fixed part is taken only as the encoder writes it, so that whatever is accepted
+ * encodes back to the very same bytes: what the encoder zeroes (a string's bytes after
+ * its NUL, reserved fields, padding) must arrive as zero. Otherwise two peers could read
+ * one message differently, and a field reserved today could not be given a meaning. */
 static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *nparts)
 {
 	*nparts = 0;
 	switch (m->hdr.type) {
 	case PS_MSG_HELLO:
-		if (!string_terminated(m->u.hello.program, sizeof(m->u.hello.program)))
-			return "HELLO program not terminated";
+		if (!string_padded(m->u.hello.program, sizeof(m->u.hello.program)))
+			return "HELLO program not terminated, or bytes after its NUL";
 		return NULL;
 	case PS_MSG_REPLY:
 		if (m->u.reply.text_len > PS_TEXT_MAX)
 			return "REPLY text too long";
+		if (m->u.reply.reserved)
+			return "REPLY reserved field not zero";
 		parts[(*nparts)++] = m->u.reply.text_len;
 		return NULL;
 	case PS_MSG_QUEUE_CREATE:
@@ -153,6 +176,8 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *npar
 			return "QUEUE_CREATE bad queue name";
 		if (m->u.create.opt_flags & ~PS_QUEUE_PERSISTENT)
 			return "QUEUE_CREATE unknown option flags";
+		if (!all_zero((const char *)&m->u.create + CREATE_PAD_OFF, CREATE_PAD_LEN))
+			return "QUEUE_CREATE padding not zero";
 		return NULL;
 	case PS_MSG_QUEUE_OPEN:
 		if (!queue_name_valid(m->u.queue.name))
@@ -161,8 +186,8 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *npar
 	case PS_MSG_QUEUE_DELETE:
 	case PS_MSG_QUEUE_DRAIN:
 		/* these name the queue by id; the name is only for logs */
-		if (!string_terminated(m->u.queue.name, sizeof(m->u.queue.name)))
-			return "queue name not terminated";
+		if (!string_padded(m->u.queue.name, sizeof(m->u.queue.name)))
+			return "queue name not terminated, or bytes after its NUL";
 		return NULL;
 	case PS_MSG_URL_ADD:
 	case PS_MSG_URL_DEL:
@@ -183,6 +208,8 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *npar
 			return "DELIVER without a head";
 		if (d->tls_len != 0)
 			return "DELIVER TLS block not supported";
+		if (d->reserved)
+			return "DELIVER reserved field not zero";
 		if (!addr_valid(&d->local) || !addr_valid(&d->remote))
 			return "DELIVER bad address family";
 		parts[0] = d->head_len;
@@ -203,6 +230,8 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *npar
 	case PS_MSG_END:
 		if (m->u.end.flags & ~(PS_END_SHUTDOWN | PS_END_ABORT | PS_END_UPGRADED))
 			return "END unknown flags";
+		if (m->u.end.reserved)
+			return "END reserved field not zero";
 		return NULL;
 	case PS_MSG_STATUS:
 		return NULL;
@@ -238,8 +267,8 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *npar
 			return "UPGRADE_QUEUE unknown option flags";
 		if (m->u.uqueue.reserved)
 			return "UPGRADE_QUEUE reserved field not zero";
-		if (!string_terminated(m->u.uqueue.creator_user, sizeof(m->u.uqueue.creator_user)))
-			return "UPGRADE_QUEUE user name not terminated";
+		if (!string_padded(m->u.uqueue.creator_user, sizeof(m->u.uqueue.creator_user)))
+			return "UPGRADE_QUEUE user name not terminated, or bytes after its NUL";
 		return NULL;
 	case PS_MSG_CONN_HANDOVER:
 		if (m->u.handover.flags & ~PS_HANDOVER_EOF)
@@ -282,6 +311,10 @@ int protocol_decode(const void *buf, size_t len, struct ps_msg *m, const char **
 	}
 	if (m->hdr.flags & ~hdr_flags_allowed(m->hdr.type)) {
 		*why = "unknown header flags";
+		return -1;
+	}
+	if (m->hdr.reserved) {
+		*why = "header reserved field not zero";
 		return -1;
 	}
 	size_t off = sizeof(m->hdr);
@@ -332,7 +365,8 @@ int protocol_decode(const void *buf, size_t len, struct ps_msg *m, const char **
 	return 0;
 }
 
-/* Zeroes what follows the NUL so no stale bytes of the sender's memory go out. */
+/* Zeroes what follows the NUL so no stale bytes of the sender's memory go out (and the
+ * decoder refuses anything else there: string_padded). */
 static void copy_string(char *dst, const char *src, size_t cap)
 {
 	size_t n = strnlen(src, cap);
@@ -360,6 +394,8 @@ ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap)
 		w.u.create.max_body = m->u.create.max_body;
 		w.u.create.response_wait_ms = m->u.create.response_wait_ms;
 		copy_string(w.u.create.name, m->u.create.name, sizeof(w.u.create.name));
+		/* once more after the member stores, which may leave padding unspecified (C17 6.2.6.1) */
+		memset((char *)&w.u.create + CREATE_PAD_OFF, 0, CREATE_PAD_LEN);
 		break;
 	case PS_MSG_QUEUE_OPEN:
 	case PS_MSG_QUEUE_DELETE:

@@ -674,6 +674,121 @@ static void test_bad_fields(void **state)
 	assert_decode_refuses(&m, offsetof(struct ps_deliver, path_len), &wrap, sizeof(wrap));
 }
 
+/* Bytes of a fixed part that the encoder always writes as zero: what follows a string's
+ * NUL, reserved fields, padding. Offsets are from the start of the fixed part. */
+#define CREATE_PAD_OFF (offsetof(struct ps_queue_create, name) + PS_QUEUE_NAME_MAX + 1)
+static const unsigned char junk[4] = {'x', 'x', 'x', 'x'}; /* what goes into them instead */
+static const struct {
+	uint16_t type;
+	size_t off, len;
+} zero_bytes[] = {
+    {PS_MSG_HELLO, offsetof(struct ps_hello, program) + PS_PROGRAM_MAX, 1},
+    {PS_MSG_REPLY, offsetof(struct ps_reply, reserved), sizeof(uint32_t)},
+    {PS_MSG_QUEUE_CREATE, offsetof(struct ps_queue_create, name) + PS_QUEUE_NAME_MAX, 1},
+    {PS_MSG_QUEUE_CREATE, CREATE_PAD_OFF, sizeof(struct ps_queue_create) - CREATE_PAD_OFF},
+    {PS_MSG_QUEUE_OPEN, offsetof(struct ps_queue_ref, name) + PS_QUEUE_NAME_MAX, 1},
+    {PS_MSG_QUEUE_DELETE, offsetof(struct ps_queue_ref, name) + PS_QUEUE_NAME_MAX, 1},
+    {PS_MSG_QUEUE_DRAIN, offsetof(struct ps_queue_ref, name) + 1, 1}, /* the sample's is "" */
+    {PS_MSG_DELIVER, offsetof(struct ps_deliver, reserved), sizeof(uint32_t)},
+    {PS_MSG_END, offsetof(struct ps_end, reserved), sizeof(uint32_t)},
+    {PS_MSG_LIMITS, offsetof(struct ps_limits, reserved), sizeof(uint32_t)},
+    {PS_MSG_UPGRADE, offsetof(struct ps_upgrade, reserved), sizeof(uint32_t)},
+    {PS_MSG_UPGRADE_READY, offsetof(struct ps_upgrade, reserved), sizeof(uint32_t)},
+    {PS_MSG_REATTACH, offsetof(struct ps_upgrade, reserved), sizeof(uint32_t)},
+    {PS_MSG_UPGRADE_SOCKET, offsetof(struct ps_upgrade_socket, reserved), sizeof(uint32_t)},
+    {PS_MSG_UPGRADE_QUEUE, offsetof(struct ps_upgrade_queue, reserved), sizeof(uint32_t)},
+    /* the name "blog" of the sample: right after its NUL, as fuzz_protocol found */
+    {PS_MSG_UPGRADE_QUEUE, offsetof(struct ps_upgrade_queue, name) + 5, 1},
+    {PS_MSG_UPGRADE_QUEUE, offsetof(struct ps_upgrade_queue, name) + PS_QUEUE_NAME_MAX, 1},
+    {PS_MSG_UPGRADE_QUEUE, offsetof(struct ps_upgrade_queue, creator_user) + PS_USER_MAX, 1},
+};
+
+/* The first sample of a type (sample_messages() has one of each). */
+static struct ps_msg *sample_of(struct ps_msg *in, size_t n, unsigned type)
+{
+	for (size_t k = 0; k < n; k++)
+		if (in[k].hdr.type == type)
+			return &in[k];
+	fail_msg("no sample of %s", protocol_type_name(type));
+	return NULL;
+}
+
+/* The decoder accepts only what the encoder writes: a message it accepts encodes back to
+ * the very same bytes, so a non-zero byte where the encoder writes zero is refused. */
+static void test_decode_refuses_what_encode_would_change(void **state)
+{
+	static char again[PS_MSG_MAX];
+	struct ps_msg in[SAMPLES_MAX], out;
+	size_t n = sample_messages(in);
+	const char *why;
+	int accepted = 0; /* every gap is named before the test fails */
+
+	for (size_t k = 0; k < n; k++) {
+		ssize_t len = protocol_encode(&in[k], wire, sizeof(wire));
+		assert_true(len > 0);
+		assert_int_equal(decode_copy(wire, (size_t)len, &out, &why), 0);
+		assert_int_equal(protocol_encode(&out, again, sizeof(again)), len);
+		assert_memory_equal(again, wire, (size_t)len);
+		/* the header's reserved field, on every type */
+		struct ps_msg_hdr hdr;
+		memcpy(&hdr, wire, sizeof(hdr));
+		hdr.reserved = 1;
+		memcpy(wire, &hdr, sizeof(hdr));
+		if (decode_copy(wire, (size_t)len, &out, &why) == 0) {
+			print_error("%s: header reserved field not zero accepted\n",
+			            protocol_type_name(in[k].hdr.type));
+			accepted++;
+		}
+	}
+	for (size_t z = 0; z < sizeof(zero_bytes) / sizeof(zero_bytes[0]); z++) {
+		assert_true(zero_bytes[z].len <= sizeof(junk));
+		if (zero_bytes[z].len == 0) /* no padding on this ABI */
+			continue;
+		ssize_t len = protocol_encode(sample_of(in, n, zero_bytes[z].type), wire, sizeof(wire));
+		assert_true(len > 0);
+		memcpy(wire + sizeof(struct ps_msg_hdr) + zero_bytes[z].off, junk, zero_bytes[z].len);
+		why = NULL;
+		if (decode_copy(wire, (size_t)len, &out, &why) == 0) {
+			print_error("%s: non-zero bytes at %zu accepted\n",
+			            protocol_type_name(zero_bytes[z].type), zero_bytes[z].off);
+			accepted++;
+		} else {
+			assert_non_null(why);
+		}
+	}
+	assert_int_equal(accepted, 0);
+	/* the longest names still fill their arrays up to the NUL */
+	struct ps_msg *m = sample_of(in, n, PS_MSG_UPGRADE_QUEUE);
+	memset(m->u.uqueue.name, 'q', PS_QUEUE_NAME_MAX);
+	memset(m->u.uqueue.creator_user, 'u', PS_USER_MAX);
+	ssize_t len = protocol_encode(m, wire, sizeof(wire));
+	assert_true(len > 0);
+	assert_int_equal(decode_copy(wire, (size_t)len, &out, &why), 0);
+	assert_int_equal(strlen(out.u.uqueue.name), PS_QUEUE_NAME_MAX);
+	assert_int_equal(strlen(out.u.uqueue.creator_user), PS_USER_MAX);
+}
+
+/* What the caller leaves in those bytes never reaches the wire: the encoder zeroes them,
+ * so the decoder's stricter checks never refuse an encoder's message. */
+static void test_encode_zeroes_what_decode_checks(void **state)
+{
+	static char clean[PS_MSG_MAX];
+	struct ps_msg in[SAMPLES_MAX];
+	size_t n = sample_messages(in);
+
+	for (size_t z = 0; z < sizeof(zero_bytes) / sizeof(zero_bytes[0]); z++) {
+		assert_true(zero_bytes[z].len <= sizeof(junk));
+		struct ps_msg *m = sample_of(in, n, zero_bytes[z].type);
+		ssize_t len = protocol_encode(m, clean, sizeof(clean));
+		assert_true(len > 0);
+		struct ps_msg dirty = *m;
+		dirty.hdr.reserved = 0xdeadbeef;
+		memcpy((char *)&dirty.u + zero_bytes[z].off, junk, zero_bytes[z].len);
+		assert_int_equal(protocol_encode(&dirty, wire, sizeof(wire)), len);
+		assert_memory_equal(wire, clean, (size_t)len);
+	}
+}
+
 /* Random bytes with a plausible header: the decoder refuses or accepts, never reads outside. */
 static void test_random_input(void **state)
 {
@@ -692,13 +807,15 @@ static void test_random_input(void **state)
 			hdr.type = (uint16_t)(rand_r(&seed) % (PS_MSG_TYPE_END + 1));
 			hdr.len = (uint32_t)len;
 			hdr.flags = (uint16_t)(rand_r(&seed) % 2);
+			hdr.reserved = 0;
 			memcpy(buf, &hdr, sizeof(hdr));
 		}
 		int r = decode_copy(buf, len, &out, &why);
 		if (r == 0) {
-			/* whatever was accepted encodes back to the same bytes' meaning */
+			/* whatever was accepted encodes back to the same bytes */
 			ssize_t again = protocol_encode(&out, wire, sizeof(wire));
 			assert_int_equal(again, (ssize_t)len);
+			assert_memory_equal(wire, buf, len);
 		}
 	}
 }
@@ -711,6 +828,8 @@ int main(void)
 	    cmocka_unit_test(test_wrong_length_and_type),
 	    cmocka_unit_test(test_oversized_parts),
 	    cmocka_unit_test(test_bad_fields),
+	    cmocka_unit_test(test_decode_refuses_what_encode_would_change),
+	    cmocka_unit_test(test_encode_zeroes_what_decode_checks),
 	    cmocka_unit_test(test_random_input),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
