@@ -18,7 +18,7 @@ static uint16_t hdr_flags_allowed(unsigned type)
 	case PS_MSG_STATUS_DATA:
 		return PS_STATUS_MORE;
 	case PS_MSG_HELLO:
-		return PS_HELLO_DELEGATE | PS_HELLO_UPGRADE;
+		return PS_HELLO_DELEGATE | PS_HELLO_TAKEOVER;
 	default:
 		return 0;
 	}
@@ -56,15 +56,15 @@ static size_t fixed_size(unsigned type)
 		return sizeof(struct ps_shm);
 	case PS_MSG_LIMITS:
 		return sizeof(struct ps_limits);
-	case PS_MSG_UPGRADE:
-	case PS_MSG_UPGRADE_READY:
+	case PS_MSG_TAKEOVER:
+	case PS_MSG_TAKEOVER_READY:
 	case PS_MSG_REATTACH:
-		return sizeof(struct ps_upgrade);
-	case PS_MSG_UPGRADE_SOCKET:
-		return sizeof(struct ps_upgrade_socket);
-	case PS_MSG_UPGRADE_QUEUE:
-		return sizeof(struct ps_upgrade_queue);
-	case PS_MSG_UPGRADE_URL:
+		return sizeof(struct ps_takeover);
+	case PS_MSG_TAKEOVER_SOCKET:
+		return sizeof(struct ps_takeover_socket);
+	case PS_MSG_TAKEOVER_QUEUE:
+		return sizeof(struct ps_takeover_queue);
+	case PS_MSG_TAKEOVER_URL:
 		return sizeof(struct ps_url);
 	case PS_MSG_CONN_HANDOVER:
 		return sizeof(struct ps_conn_handover);
@@ -92,11 +92,11 @@ static const char *const type_names[PS_MSG_TYPE_END] = {
     [PS_MSG_STATUS_DATA] = "STATUS_DATA",
     [PS_MSG_SHM] = "SHM",
     [PS_MSG_LIMITS] = "LIMITS",
-    [PS_MSG_UPGRADE] = "UPGRADE",
-    [PS_MSG_UPGRADE_SOCKET] = "UPGRADE_SOCKET",
-    [PS_MSG_UPGRADE_QUEUE] = "UPGRADE_QUEUE",
-    [PS_MSG_UPGRADE_URL] = "UPGRADE_URL",
-    [PS_MSG_UPGRADE_READY] = "UPGRADE_READY",
+    [PS_MSG_TAKEOVER] = "TAKEOVER",
+    [PS_MSG_TAKEOVER_SOCKET] = "TAKEOVER_SOCKET",
+    [PS_MSG_TAKEOVER_QUEUE] = "TAKEOVER_QUEUE",
+    [PS_MSG_TAKEOVER_URL] = "TAKEOVER_URL",
+    [PS_MSG_TAKEOVER_READY] = "TAKEOVER_READY",
     [PS_MSG_REATTACH] = "REATTACH",
     [PS_MSG_CONN_HANDOVER] = "CONN_HANDOVER",
 };
@@ -191,7 +191,7 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *npar
 		return NULL;
 	case PS_MSG_URL_ADD:
 	case PS_MSG_URL_DEL:
-	case PS_MSG_UPGRADE_URL:
+	case PS_MSG_TAKEOVER_URL:
 		if (m->u.url.prefix_len == 0 || m->u.url.prefix_len > PS_PREFIX_MAX)
 			return "URL prefix length out of range";
 		parts[(*nparts)++] = m->u.url.prefix_len;
@@ -248,27 +248,27 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *npar
 		if (m->u.limits.reserved)
 			return "LIMITS reserved field not zero";
 		return NULL;
-	case PS_MSG_UPGRADE:
-	case PS_MSG_UPGRADE_READY:
+	case PS_MSG_TAKEOVER:
+	case PS_MSG_TAKEOVER_READY:
 	case PS_MSG_REATTACH:
-		return m->u.upgrade.reserved ? "upgrade message reserved field not zero" : NULL;
-	case PS_MSG_UPGRADE_SOCKET:
+		return m->u.takeover.reserved ? "TAKEOVER message reserved field not zero" : NULL;
+	case PS_MSG_TAKEOVER_SOCKET:
 		if (m->u.usock.reserved)
-			return "UPGRADE_SOCKET reserved field not zero";
-		if (m->u.usock.kind == PS_UPGRADE_SOCKET_TCP)
-			return addr_valid(&m->u.usock.addr) ? NULL : "UPGRADE_SOCKET bad address family";
-		if (m->u.usock.kind != PS_UPGRADE_SOCKET_CONTROL)
-			return "UPGRADE_SOCKET unknown kind";
+			return "TAKEOVER_SOCKET reserved field not zero";
+		if (m->u.usock.kind == PS_TAKEOVER_SOCKET_TCP)
+			return addr_valid(&m->u.usock.addr) ? NULL : "TAKEOVER_SOCKET bad address family";
+		if (m->u.usock.kind != PS_TAKEOVER_SOCKET_CONTROL)
+			return "TAKEOVER_SOCKET unknown kind";
 		return NULL;
-	case PS_MSG_UPGRADE_QUEUE:
+	case PS_MSG_TAKEOVER_QUEUE:
 		if (!queue_name_valid(m->u.uqueue.name))
-			return "UPGRADE_QUEUE bad queue name";
+			return "TAKEOVER_QUEUE bad queue name";
 		if (m->u.uqueue.opt_flags & ~PS_QUEUE_PERSISTENT)
-			return "UPGRADE_QUEUE unknown option flags";
+			return "TAKEOVER_QUEUE unknown option flags";
 		if (m->u.uqueue.reserved)
-			return "UPGRADE_QUEUE reserved field not zero";
+			return "TAKEOVER_QUEUE reserved field not zero";
 		if (!string_padded(m->u.uqueue.creator_user, sizeof(m->u.uqueue.creator_user)))
-			return "UPGRADE_QUEUE user name not terminated, or bytes after its NUL";
+			return "TAKEOVER_QUEUE user name not terminated, or bytes after its NUL";
 		return NULL;
 	case PS_MSG_CONN_HANDOVER:
 		if (m->u.handover.flags & ~PS_HANDOVER_EOF)
@@ -345,7 +345,7 @@ int protocol_decode(const void *buf, size_t len, struct ps_msg *m, const char **
 	case PS_MSG_REPLY:
 	case PS_MSG_URL_ADD:
 	case PS_MSG_URL_DEL:
-	case PS_MSG_UPGRADE_URL:
+	case PS_MSG_TAKEOVER_URL:
 		m->text = b + off;
 		m->text_len = parts[0];
 		break;
@@ -402,7 +402,7 @@ ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap)
 	case PS_MSG_QUEUE_DRAIN:
 		copy_string(w.u.queue.name, m->u.queue.name, sizeof(w.u.queue.name));
 		break;
-	case PS_MSG_UPGRADE_QUEUE:
+	case PS_MSG_TAKEOVER_QUEUE:
 		/* padding-free, but built from zero like QUEUE_CREATE: no stale bytes go out */
 		memset(&w.u, 0, sizeof(w.u));
 		w.u.uqueue = m->u.uqueue;
@@ -411,12 +411,12 @@ ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap)
 		copy_string(w.u.uqueue.creator_user, m->u.uqueue.creator_user,
 		            sizeof(w.u.uqueue.creator_user));
 		break;
-	case PS_MSG_UPGRADE:
-	case PS_MSG_UPGRADE_READY:
+	case PS_MSG_TAKEOVER:
+	case PS_MSG_TAKEOVER_READY:
 	case PS_MSG_REATTACH:
-		w.u.upgrade.reserved = 0;
+		w.u.takeover.reserved = 0;
 		break;
-	case PS_MSG_UPGRADE_SOCKET:
+	case PS_MSG_TAKEOVER_SOCKET:
 		w.u.usock.reserved = 0;
 		break;
 	case PS_MSG_CONN_HANDOVER:
@@ -426,7 +426,7 @@ ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap)
 	case PS_MSG_REPLY:
 	case PS_MSG_URL_ADD:
 	case PS_MSG_URL_DEL:
-	case PS_MSG_UPGRADE_URL: {
+	case PS_MSG_TAKEOVER_URL: {
 		/* the text goes by m->text_len; a length also set in the struct must agree */
 		uint32_t *field = w.hdr.type == PS_MSG_REPLY ? &w.u.reply.text_len : &w.u.url.prefix_len;
 		if (w.text_len > PS_MSG_MAX || (*field != 0 && *field != w.text_len))

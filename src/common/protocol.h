@@ -10,8 +10,8 @@
  *   PS_DELIVER_FD is set (the first time that session sees that connection), SHM always
  *   (a memfd to map). Any other fd that arrives, on any message, is closed by the
  *   receiver and the message is a protocol error. Clients never send fds.
- * - The upgrade link (a session whose HELLO carried PS_HELLO_UPGRADE) is the one
- *   exception, in one direction: the old daemon sends the new one UPGRADE_SOCKET and
+ * - The takeover link (a session whose HELLO carried PS_HELLO_TAKEOVER) is the one
+ *   exception, in one direction: the old daemon sends the new one TAKEOVER_SOCKET and
  *   CONN_HANDOVER, each with exactly one fd. The old daemon closes its own copy once the
  *   message is sent; a new daemon that loses one (MSG_CTRUNC) logs it.
  * - The sender keeps its own copy; the receiver owns the copy it received and must
@@ -60,12 +60,12 @@ enum ps_msg_type {
 	PS_MSG_SHM = 17,         /* d->c: a memfd to map: the session page, or a route snapshot */
 	PS_MSG_LIMITS = 18,      /* d->c: the limits the library enforces (after HELLO, on reload) */
 	/* portshared --upgrade (DESIGN §10): "new" is the starting daemon, on a session whose
-	 * HELLO carried PS_HELLO_UPGRADE; "old" the running one */
-	PS_MSG_UPGRADE = 19,        /* new->old: hand over; REPLY only on refusal */
-	PS_MSG_UPGRADE_SOCKET = 20, /* old->new: a listening socket (fd attached) */
-	PS_MSG_UPGRADE_QUEUE = 21,  /* old->new: one queue's state */
-	PS_MSG_UPGRADE_URL = 22,    /* old->new: one URL prefix of a queue sent before */
-	PS_MSG_UPGRADE_READY = 23,  /* old->new: all state sent; new->old: adopted, accepting */
+	 * HELLO carried PS_HELLO_TAKEOVER; "old" the running one */
+	PS_MSG_TAKEOVER = 19,        /* new->old: hand over; REPLY only on refusal */
+	PS_MSG_TAKEOVER_SOCKET = 20, /* old->new: a listening socket (fd attached) */
+	PS_MSG_TAKEOVER_QUEUE = 21,  /* old->new: one queue's state */
+	PS_MSG_TAKEOVER_URL = 22,    /* old->new: one URL prefix of a queue sent before */
+	PS_MSG_TAKEOVER_READY = 23,  /* old->new: all state sent; new->old: adopted, accepting */
 	PS_MSG_REATTACH = 24,       /* d->c: finish what you hold here, then reconnect */
 	PS_MSG_CONN_HANDOVER = 25,  /* old->new: a client connection (fd attached) + its unread bytes */
 	PS_MSG_TYPE_END             /* first unused number */
@@ -89,7 +89,7 @@ struct ps_addr {
 
 /* HELLO header flags */
 #define PS_HELLO_DELEGATE 0x1u /* this library serves delegated connections (DESIGN §6) */
-#define PS_HELLO_UPGRADE 0x2u  /* a new portshared that will take over (DESIGN §10); admins only */
+#define PS_HELLO_TAKEOVER 0x2u  /* a new portshared that will take over (DESIGN §10); admins only */
 
 struct ps_hello {
 	uint32_t version; /* PS_PROTO_VERSION */
@@ -205,23 +205,23 @@ struct ps_shm {
 	uint32_t size; /* bytes to map */
 };
 
-/* UPGRADE, UPGRADE_READY, REATTACH */
-struct ps_upgrade {
-	uint32_t pid; /* UPGRADE and UPGRADE_READY: the sender's; REATTACH: the new daemon's */
+/* TAKEOVER, TAKEOVER_READY, REATTACH */
+struct ps_takeover {
+	uint32_t pid; /* TAKEOVER and TAKEOVER_READY: the sender's; REATTACH: the new daemon's */
 	uint32_t reserved;
 };
 
-/* UPGRADE_SOCKET kinds */
-#define PS_UPGRADE_SOCKET_TCP 1u     /* a bound, listening TCP socket */
-#define PS_UPGRADE_SOCKET_CONTROL 2u /* the control socket's listener: the path stays bound */
-struct ps_upgrade_socket {
+/* TAKEOVER_SOCKET kinds */
+#define PS_TAKEOVER_SOCKET_TCP 1u     /* a bound, listening TCP socket */
+#define PS_TAKEOVER_SOCKET_CONTROL 2u /* the control socket's listener: the path stays bound */
+struct ps_takeover_socket {
 	uint32_t kind;
 	uint32_t reserved;
 	struct ps_addr addr; /* TCP: the address and port it is bound to; CONTROL: zero */
 };
 
 #define PS_USER_MAX 63 /* a user name, without the NUL */
-struct ps_upgrade_queue {
+struct ps_takeover_queue {
 	uint32_t queue_id;  /* the old daemon's id: the UPGRADE_URLs that follow name it */
 	uint32_t opt_flags; /* PS_QUEUE_* */
 	uint32_t max_length;
@@ -266,19 +266,19 @@ struct ps_msg {
 		struct ps_end end;
 		struct ps_shm shm;
 		struct ps_limits limits;
-		struct ps_upgrade upgrade;
-		struct ps_upgrade_socket usock;
-		struct ps_upgrade_queue uqueue;
+		struct ps_takeover takeover;
+		struct ps_takeover_socket usock;
+		struct ps_takeover_queue uqueue;
 		struct ps_conn_handover handover;
 	} u;
-	const char *text; /* REPLY text, URL prefix (URL_*, UPGRADE_URL), STATUS_DATA piece */
+	const char *text; /* REPLY text, URL prefix (URL_*, TAKEOVER_URL), STATUS_DATA piece */
 	size_t text_len;
 	const char *head, *path, *host, *tail; /* DELIVER, RETURN (tail), CONN_HANDOVER (tail) */
 };
 
 /* Builds a message into buf (at least PS_MSG_MAX bytes). The caller fills hdr.type,
  * hdr.flags, hdr.seq and the union member for that type, and the variable parts by
- * pointer and length (text for REPLY/URL/UPGRADE_URL/STATUS_DATA; head/path/host/tail
+ * pointer and length (text for REPLY/URL/TAKEOVER_URL/STATUS_DATA; head/path/host/tail
  * for DELIVER; tail for RETURN and CONN_HANDOVER). Returns the length written, or -1 if it would exceed
  * PS_MSG_MAX or a field is out of range. */
 ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap);

@@ -16,19 +16,19 @@ void config_defaults(struct config *c)
 	memset(c, 0, sizeof(*c));
 	c->path = path;
 	c->limits = (struct limits){
-		.header_wait_ms = 120000,
-		.idle_connection_ms = 120000,
-		.request_queue_ms = 120000,
-		.entity_body_ms = 120000,
-		.drain_entity_body_ms = 120000,
-		.min_send_rate = 150,
-		.max_request_bytes = 16384,
-		.max_field_length = 16384,
-		.url_segment_max_length = 260,
-		.url_segment_max_count = 255,
-		.shutdown_grace_ms = 10000,
-		.linger_ms = 2000,
-		.reattach_grace_ms = 5000,
+	    .header_wait_ms = 120000,
+	    .idle_connection_ms = 120000,
+	    .request_queue_ms = 120000,
+	    .entity_body_ms = 120000,
+	    .drain_entity_body_ms = 120000,
+	    .min_send_rate = 150,
+	    .max_request_bytes = 16384,
+	    .max_field_length = 16384,
+	    .url_segment_max_length = 260,
+	    .url_segment_max_count = 255,
+	    .shutdown_grace_ms = 10000,
+	    .linger_ms = 2000,
+	    .reattach_grace_ms = 5000,
 	};
 }
 
@@ -63,21 +63,21 @@ static const struct {
 	size_t offset;
 	uint32_t min, max; /* COUNT bounds; SECONDS are in ms, 1 ms .. 1 day */
 } limit_names[] = {
-	{"HeaderWait", SECONDS, offsetof(struct limits, header_wait_ms), 0, 0},
-	{"IdleConnection", SECONDS, offsetof(struct limits, idle_connection_ms), 0, 0},
-	{"RequestQueue", SECONDS, offsetof(struct limits, request_queue_ms), 0, 0},
-	{"EntityBody", SECONDS, offsetof(struct limits, entity_body_ms), 0, 0},
-	{"DrainEntityBody", SECONDS, offsetof(struct limits, drain_entity_body_ms), 0, 0},
-	{"ShutdownGrace", SECONDS, offsetof(struct limits, shutdown_grace_ms), 0, 0},
-	{"Linger", SECONDS, offsetof(struct limits, linger_ms), 0, 0},
-	{"ReattachGrace", SECONDS, offsetof(struct limits, reattach_grace_ms), 0, 0},
-	{"MinSendRate", COUNT, offsetof(struct limits, min_send_rate), 0, 1u << 30},
-	/* a DELIVER carries the head, the canonical path (no longer than the head) and the
-	 * bytes after it in one message (< PS_MSG_MAX): see PS_RETURN_TAIL_MAX */
-	{"MaxRequestBytes", COUNT, offsetof(struct limits, max_request_bytes), 256, 24576},
-	{"MaxFieldLength", COUNT, offsetof(struct limits, max_field_length), 64, 24576},
-	{"UrlSegmentMaxLength", COUNT, offsetof(struct limits, url_segment_max_length), 1, 32766},
-	{"UrlSegmentMaxCount", COUNT, offsetof(struct limits, url_segment_max_count), 1, 16383},
+    {"HeaderWait", SECONDS, offsetof(struct limits, header_wait_ms), 0, 0},
+    {"IdleConnection", SECONDS, offsetof(struct limits, idle_connection_ms), 0, 0},
+    {"RequestQueue", SECONDS, offsetof(struct limits, request_queue_ms), 0, 0},
+    {"EntityBody", SECONDS, offsetof(struct limits, entity_body_ms), 0, 0},
+    {"DrainEntityBody", SECONDS, offsetof(struct limits, drain_entity_body_ms), 0, 0},
+    {"ShutdownGrace", SECONDS, offsetof(struct limits, shutdown_grace_ms), 0, 0},
+    {"Linger", SECONDS, offsetof(struct limits, linger_ms), 0, 0},
+    {"ReattachGrace", SECONDS, offsetof(struct limits, reattach_grace_ms), 0, 0},
+    {"MinSendRate", COUNT, offsetof(struct limits, min_send_rate), 0, 1u << 30},
+    /* a DELIVER carries the head, the canonical path (no longer than the head) and the
+     * bytes after it in one message (< PS_MSG_MAX): see PS_RETURN_TAIL_MAX */
+    {"MaxRequestBytes", COUNT, offsetof(struct limits, max_request_bytes), 256, 24576},
+    {"MaxFieldLength", COUNT, offsetof(struct limits, max_field_length), 64, 24576},
+    {"UrlSegmentMaxLength", COUNT, offsetof(struct limits, url_segment_max_length), 1, 32766},
+    {"UrlSegmentMaxCount", COUNT, offsetof(struct limits, url_segment_max_count), 1, 16383},
 };
 
 static int parse_limit(struct limits *l, const char *name, const char *value, char *why, size_t whylen)
@@ -91,27 +91,28 @@ static int parse_limit(struct limits *l, const char *name, const char *value, ch
 		if (limit_names[i].kind == SECONDS) {
 			double s = strtod(value, &end);
 			if (errno || *end || end == value || !isfinite(s) || s < 0.001 || s > 86400) {
-				snprintf(why, whylen, "%s takes seconds between 0.001 and 86400, not '%s'", name,
-					 value);
+				snprintf(why, whylen, "%s takes seconds between 0.001 and 86400, not '%s'",
+				         name, value);
 				return -1;
 			}
 			*field = (uint32_t)(s * 1000 + 0.5);
 			return 0;
 		}
 		unsigned long long v = strtoull(value, &end, 10);
-		if (errno || *end || end == value || !isdigit((unsigned char)value[0]) || v < limit_names[i].min ||
-		    v > limit_names[i].max) {
+		if (errno || *end || end == value || !isdigit((unsigned char)value[0]) ||
+		    v < limit_names[i].min || v > limit_names[i].max) {
 			snprintf(why, whylen, "%s takes a whole number from %u to %u, not '%s'", name,
-				 limit_names[i].min, limit_names[i].max, value);
+			         limit_names[i].min, limit_names[i].max, value);
 			return -1;
 		}
 		*field = (uint32_t)v;
 		return 0;
 	}
-	snprintf(why, whylen, "unknown setting '%s' (known: listen, HeaderWait, IdleConnection, RequestQueue, "
-			      "EntityBody, DrainEntityBody, ShutdownGrace, Linger, ReattachGrace, MinSendRate, "
-			      "MaxRequestBytes, MaxFieldLength, UrlSegmentMaxLength, UrlSegmentMaxCount)",
-		 name);
+	snprintf(why, whylen,
+	         "unknown setting '%s' (known: listen, HeaderWait, IdleConnection, RequestQueue, "
+	         "EntityBody, DrainEntityBody, ShutdownGrace, Linger, ReattachGrace, MinSendRate, "
+	         "MaxRequestBytes, MaxFieldLength, UrlSegmentMaxLength, UrlSegmentMaxCount)",
+	         name);
 	return -1;
 }
 
@@ -119,7 +120,8 @@ static int parse_line(struct config *c, char *line, char *why, size_t whylen)
 {
 	char *words[3];
 	int n = 0;
-	for (char *save = NULL, *w = strtok_r(line, " \t\r\n", &save); w; w = strtok_r(NULL, " \t\r\n", &save)) {
+	for (char *save = NULL, *w = strtok_r(line, " \t\r\n", &save); w;
+	     w = strtok_r(NULL, " \t\r\n", &save)) {
 		if (w[0] == '#')
 			break;
 		if (n == 3) {
@@ -141,7 +143,7 @@ static int parse_line(struct config *c, char *line, char *why, size_t whylen)
 		}
 		if (config_parse_addr(words[1], &c->listen[c->nlisten]) < 0) {
 			snprintf(why, whylen, "listen takes an IP address (127.0.0.1, ::1, [::1]), not '%s'",
-				 words[1]);
+			         words[1]);
 			return -1;
 		}
 		c->nlisten++;
@@ -169,7 +171,7 @@ int config_load(struct config *c, char *err, size_t errlen)
 		lineno++;
 		if (!strchr(line, '\n') && !feof(f)) {
 			snprintf(err, errlen, "%s:%u: line too long (at most %zu bytes)", c->path, lineno,
-				 sizeof(line) - 2);
+			         sizeof(line) - 2);
 			fclose(f);
 			return -1;
 		}

@@ -19,16 +19,16 @@ struct limits {
 	uint32_t max_field_length;     /* MaxFieldLength */
 	uint32_t url_segment_max_length;
 	uint32_t url_segment_max_count;
-	uint32_t shutdown_grace_ms;    /* SIGTERM: how long in-flight requests may finish */
-	uint32_t linger_ms;            /* lingering close: how long to drain a closing connection */
-	uint32_t reattach_grace_ms;    /* --upgrade: how long requests wait for their queue's workers */
+	uint32_t shutdown_grace_ms; /* SIGTERM: how long in-flight requests may finish */
+	uint32_t linger_ms;         /* lingering close: how long to drain a closing connection */
+	uint32_t reattach_grace_ms; /* --upgrade: how long requests wait for their queue's workers */
 };
 
 struct config {
 	const char *path; /* NULL: no file */
 	struct limits limits;
 	struct ps_addr listen[CONFIG_LISTEN_MAX]; /* port 0 */
-	unsigned nlisten;                          /* 0: the wildcard addresses */
+	unsigned nlisten;                         /* 0: the wildcard addresses */
 };
 
 void config_defaults(struct config *c);

@@ -3,44 +3,42 @@
  *
  * Every send/recv here passes MSG_DONTWAIT: file status flags are shared with the
  * worker's copy of the socket, and a worker may clear O_NONBLOCK (DESIGN §2a). */
+#include "conn.h"
+
 #include <errno.h>
-#include <linux/sockios.h>
-#include <linux/tcp.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
+#include "answer.h"
 #include "canon.h"
+#include "conn-t.h"
+#include "daemon-t.h"
+#include "delegate.h"
 #include "dispatch.h"
+#include "handoff.h"
+#include "list.h"
+#include "listener-t.h"
 #include "llhttp.h"
-#include "daemon.h"
+#include "log.h"
+#include "queue.h"
 #include "route.h"
+#include "session.h"
+#include "takeover.h"
+#include "tcp.h"
+#include "threads.h"
 
 #define LINGER_DRAIN_MAX (256 * 1024) /* bytes discarded at most while closing */
-
-/* tcpi_state numbers (the kernel's, stable ABI; <netinet/tcp.h> names them but clashes
- * with <linux/tcp.h>, whose tcp_info has the byte counters we need) */
-enum {
-	TCPI_ESTABLISHED = 1,
-	TCPI_TIME_WAIT = 6,
-	TCPI_CLOSE_WAIT = 8,
-	TCPI_LAST_ACK = 9,
-	TCPI_CLOSING = 11,
-};
 
 static void conn_on_io(struct loop_io *io, uint32_t events);
 static void conn_on_timer(struct loop_timer *t);
 static void conn_process(struct conn *c);
-static void conn_dispatch(struct conn *c, const struct http_head *h);
-static void conn_answer_full(struct conn *c, int status, const char *reason, bool close, bool head_method,
-                             const char *extra);
-static void conn_free(struct conn *c);
+static void conn_route(struct conn *c, const struct http_head *h);
 static void conn_read(struct conn *c);
 
 static inline struct conn *io_conn(struct loop_io *io)
@@ -70,29 +68,6 @@ static void conn_unlink(struct conn *c)
 		loop_stop(t->loop); /* a front thread that is shutting down has finished */
 }
 
-static void sockaddr_to_ps(const struct sockaddr_storage *ss, struct ps_addr *a)
-{
-	memset(a, 0, sizeof(*a));
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)ss;
-		a->family = AF_INET;
-		a->port = ntohs(in->sin_port);
-		memcpy(a->addr, &in->sin_addr, 4);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)ss;
-		a->family = AF_INET6;
-		a->port = ntohs(in6->sin6_port);
-		a->scope_id = in6->sin6_scope_id;
-		memcpy(a->addr, &in6->sin6_addr, 16);
-	}
-}
-
-static bool addr_is_wildcard(const struct ps_addr *a)
-{
-	static const uint8_t zero[16];
-	return !memcmp(a->addr, zero, a->family == AF_INET ? 4 : 16);
-}
-
 /* A connection for fd (taken: closed if there is no memory), not yet on any list. */
 static struct conn *conn_new(int fd)
 {
@@ -114,12 +89,12 @@ void conn_accept(struct endpoint *e, int fd, const struct sockaddr_storage *peer
 	if (!c)
 		return;
 	c->port = e->addr.port;
-	sockaddr_to_ps(peer, &c->remote);
+	addr_from_sockaddr(peer, &c->remote);
 	if (addr_is_wildcard(&e->addr)) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-			sockaddr_to_ps(&ss, &c->local);
+			addr_from_sockaddr(&ss, &c->local);
 	} else {
 		c->local = e->addr; /* bound to one address: no need to ask */
 	}
@@ -135,85 +110,6 @@ void conn_accept(struct endpoint *e, int fd, const struct sockaddr_storage *peer
 	if (c->io.fd >= 0 && c->state != CONN_MOVING && !c->io.registered &&
 	    loop_io_mod(this_thread->loop, &c->io, EPOLLIN) < 0)
 		conn_free(c);
-}
-
-bool conn_cached_by(const struct conn *c, uint32_t session_id)
-{
-	for (uint32_t i = 0; i < c->ncached; i++)
-		if (c->cached_by[i] == session_id)
-			return true;
-	return false;
-}
-
-void conn_cache_add(struct conn *c, uint32_t session_id)
-{
-	if (conn_cached_by(c, session_id))
-		return;
-	if (c->ncached == c->capcached) {
-		uint32_t cap = c->capcached ? c->capcached * 2 : 2;
-		uint32_t *n = realloc(c->cached_by, cap * sizeof(*n));
-		if (!n)
-			return; /* worst case the session is not told CONN_CLOSED and keeps a dead fd */
-		c->cached_by = n;
-		c->capcached = cap;
-	}
-	c->cached_by[c->ncached++] = session_id;
-}
-
-void conn_cache_del(struct conn *c, uint32_t session_id)
-{
-	for (uint32_t i = 0; i < c->ncached; i++)
-		if (c->cached_by[i] == session_id) {
-			c->cached_by[i] = c->cached_by[--c->ncached];
-			return;
-		}
-}
-
-uint32_t conn_unread(const struct conn *c)
-{
-	int inq = 0;
-	ioctl(c->io.fd, SIOCINQ, &inq);
-	return inq > 0 ? (uint32_t)inq : 0;
-}
-
-bool conn_fin_sent(const struct conn *c)
-{
-	struct tcp_info ti;
-	socklen_t tl = sizeof(ti);
-	memset(&ti, 0, sizeof(ti));
-	if (getsockopt(c->io.fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0)
-		return true; /* nothing more can happen on it */
-	switch (ti.tcpi_state) {
-	case TCPI_ESTABLISHED:
-	case TCPI_CLOSE_WAIT:
-		return false;
-	default: /* FIN_WAIT1/2, CLOSING, LAST_ACK, TIME_WAIT, CLOSE */
-		return true;
-	}
-}
-
-/* The peer's FIN has been received: it advanced rcv_nxt, and so tcpi_bytes_received, by
- * one, though it is no byte of data (checked on this kernel: 5 bytes then a FIN read as
- * 6 received, 0 in the queue, before and after read() returns 0). */
-static bool tcp_fin_received(uint8_t state)
-{
-	return state == TCPI_CLOSE_WAIT || state == TCPI_LAST_ACK || state == TCPI_CLOSING ||
-	       state == TCPI_TIME_WAIT;
-}
-
-void conn_tcp_counters(const struct conn *c, uint64_t *written, uint64_t *consumed)
-{
-	/* tcpi_bytes_sent misses corked and unsent bytes: acked + still queued is what was
-	 * written; received - still unread is what was consumed (DESIGN §2a) */
-	struct tcp_info ti;
-	socklen_t tl = sizeof(ti);
-	int outq = 0, inq = 0;
-	memset(&ti, 0, sizeof(ti));
-	getsockopt(c->io.fd, IPPROTO_TCP, TCP_INFO, &ti, &tl);
-	ioctl(c->io.fd, SIOCOUTQ, &outq);
-	ioctl(c->io.fd, SIOCINQ, &inq);
-	*written = ti.tcpi_bytes_acked + (uint64_t)outq;
-	*consumed = ti.tcpi_bytes_received - (uint64_t)inq - (tcp_fin_received(ti.tcpi_state) ? 1 : 0);
 }
 
 static void conn_drop_buf(struct conn *c)
@@ -237,7 +133,7 @@ static int conn_alloc_buf(struct conn *c, uint32_t need)
 }
 
 /* Closes the daemon's copy. Sessions that cache the fd are told to drop theirs. */
-static void conn_free(struct conn *c)
+void conn_free(struct conn *c)
 {
 	if (c->io.fd < 0)
 		return;
@@ -246,9 +142,7 @@ static void conn_free(struct conn *c)
 		request_free(c->req);
 		c->req = NULL;
 	}
-	for (uint32_t i = 0; i < c->ncached; i++)
-		session_send_conn_closed(c->cached_by[i], c->id);
-	c->ncached = 0;
+	handoff_cache_drop(c);
 	loop_io_del(this_thread->loop, &c->io);
 	close(c->io.fd);
 	c->io.fd = -1;
@@ -256,8 +150,6 @@ static void conn_free(struct conn *c)
 	conn_drop_buf(c);
 	free(c->out);
 	c->out = NULL;
-	free(c->cached_by);
-	c->cached_by = NULL;
 	loop_defer_free(this_thread->loop, free, c);
 }
 
@@ -313,14 +205,6 @@ static void conn_linger_read(struct conn *c)
 	conn_free(c); /* EOF, error, or enough drained */
 }
 
-static void http_date(char *buf, size_t len)
-{
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(buf, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-}
-
 /* 0 written, 1 pending (EPOLLOUT armed), -1 the connection failed */
 static int conn_flush(struct conn *c)
 {
@@ -358,7 +242,7 @@ static void conn_after_answer(struct conn *c)
 	}
 	c->state = CONN_READING;
 	if (this_thread->handing_over) {
-		conn_hand_over(c); /* with the pipelined bytes, if any */
+		takeover_hand_over_conn(c); /* with the pipelined bytes, if any */
 		return;
 	}
 	http_scan_init(&c->scan);
@@ -378,7 +262,7 @@ static void conn_after_answer(struct conn *c)
 	                      : this_thread->limits->idle_connection_ms);
 }
 
-static void conn_write(struct conn *c, char *out, size_t len, bool close)
+void conn_write(struct conn *c, char *out, size_t len, bool close)
 {
 	free(c->out);
 	c->out = out;
@@ -391,63 +275,6 @@ static void conn_write(struct conn *c, char *out, size_t len, bool close)
 		conn_free(c);
 	else if (r == 0)
 		conn_after_answer(c);
-}
-
-static void conn_answer_full(struct conn *c, int status, const char *reason, bool close, bool head_method,
-                             const char *extra)
-{
-	char date[64], body[96], *out;
-	const char *text = http_status_text(status);
-	if (reason)
-		log_error_answer(c, status, reason);
-	http_date(date, sizeof(date));
-	/* a short plain-text body naming the status; none for 200 (OPTIONS *) */
-	int body_len = status == 200 ? 0 : snprintf(body, sizeof(body), "%d %s\n", status, text);
-	int n = asprintf(&out,
-	                 "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: portshare\r\nContent-Type: text/plain\r\n"
-	                 "Content-Length: %d\r\n%s%s%s\r\n%s",
-	                 status, text, date, body_len, close ? "Connection: close\r\n" : "",
-	                 status == 503 ? "Retry-After: 1\r\n" : "", extra ? extra : "",
-	                 head_method || !body_len ? "" : body);
-	if (n < 0) {
-		conn_abort(c);
-		return;
-	}
-	conn_write(c, out, (size_t)n, close);
-}
-
-void conn_answer(struct conn *c, int status, const char *reason, bool close)
-{
-	struct request *r = c->req;
-	bool head_method = r && r->method == HTTP_HEAD;
-	if (r) {
-		/* a request that had a body: no 100 was sent, so close rather than read it */
-		close = close || r->has_body || !r->keep_alive;
-		if (!close && r->tail_len && !c->buf) {
-			/* pipelined requests behind this one: they are the connection's again */
-			memmove(r->data, r->data + r->head_len, r->tail_len);
-			c->buf = r->data;
-			c->cap = r->cap;
-			c->len = r->tail_len;
-			r->data = NULL;
-		}
-		request_free(r);
-	}
-	conn_answer_full(c, status, reason, close, head_method, NULL);
-}
-
-static void conn_goaway(struct conn *c)
-{
-	/* HTTP/2 GOAWAY, last stream 0, error HTTP_1_1_REQUIRED (0xd), RFC 9113 §6.8 */
-	static const char frame[17] = {0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0d};
-	char *out = malloc(sizeof(frame));
-	log_error_answer(c, 0, "BadRequest: HTTP/2 preface on an HTTP/1.1 port");
-	if (!out) {
-		conn_abort(c);
-		return;
-	}
-	memcpy(out, frame, sizeof(frame));
-	conn_write(c, out, sizeof(frame), true);
 }
 
 /* Drops the first n bytes of the read buffer (a request the daemon answered itself). */
@@ -471,13 +298,13 @@ static void conn_push_to_main(void *p)
  * it: the route table, queues and sessions are thread 0's alone. The push waits until
  * the current batch of events is done, when nothing on this thread's stack still
  * looks at c. */
-static void conn_move_to_main(struct conn *c, const struct http_head *h)
+void conn_move_to_main(struct conn *c, const struct http_head *h)
 {
 	struct thread *t = this_thread;
 	/* no head: an upgrade's handover, where thread 0 passes the bytes on unparsed */
 	c->moved_head = h ? malloc(sizeof(*h)) : NULL; /* a whole struct: the fields' room included */
 	if (h && !c->moved_head) {
-		conn_answer_full(c, 503, "NoMemory", true, h->method == HTTP_HEAD, NULL);
+		answer_send(c, 503, "NoMemory", true, h->method == HTTP_HEAD, NULL);
 		return;
 	}
 	if (h)
@@ -499,12 +326,12 @@ void conn_adopt(struct conn *c)
 	if (this_thread->handing_over) {
 		/* the new daemon routes it: our queues are on their way there */
 		free(h);
-		conn_hand_over(c);
+		takeover_hand_over_conn(c);
 		return;
 	}
 	loop_timer_set(this_thread->loop, &c->timer, this_thread->limits->header_wait_ms);
 	c->in_process = true;
-	conn_dispatch(c, h);
+	conn_route(c, h);
 	c->in_process = false;
 	free(h);
 	conn_process(c); /* requests pipelined behind an answered one */
@@ -513,7 +340,7 @@ void conn_adopt(struct conn *c)
 		conn_free(c);
 }
 
-static void conn_dispatch(struct conn *c, const struct http_head *h)
+static void conn_route(struct conn *c, const struct http_head *h)
 {
 	uint32_t end = h->skip + h->head_len;
 	bool has_body = h->chunked || h->content_length > 0;
@@ -527,8 +354,8 @@ static void conn_dispatch(struct conn *c, const struct http_head *h)
 	}
 	if (h->asterisk_form) { /* OPTIONS *: about the server, not a resource */
 		conn_consume(c, end);
-		conn_answer_full(c, 200, NULL, !ka, false,
-		                 "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH, TRACE\r\n");
+		answer_send(c, 200, NULL, !ka, false,
+		            "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH, TRACE\r\n");
 		return;
 	}
 	struct canon_limits cl = {lim->url_segment_max_length, lim->url_segment_max_count};
@@ -546,12 +373,12 @@ static void conn_dispatch(struct conn *c, const struct http_head *h)
 		bool usable = d.status == 404 || (d.status == 400 && !strcmp(d.reason, "InvalidHostname"));
 		if (usable)
 			conn_consume(c, end);
-		conn_answer_full(c, d.status, d.reason, !usable || !ka, head_method, NULL);
+		answer_send(c, d.status, d.reason, !usable || !ka, head_method, NULL);
 		return;
 	}
 	struct queue *qu = d.owner;
 	if (qu->max_body && h->content_length > 0 && (uint64_t)h->content_length > qu->max_body) {
-		conn_answer_full(c, 413, "EntityTooLarge", true, head_method, NULL);
+		answer_send(c, 413, "EntityTooLarge", true, head_method, NULL);
 		return;
 	}
 	struct request *r = calloc(1, sizeof(*r));
@@ -559,7 +386,7 @@ static void conn_dispatch(struct conn *c, const struct http_head *h)
 	if (!ho) {
 		free(p);
 		free(r);
-		conn_answer_full(c, 503, "NoMemory", true, head_method, NULL);
+		answer_send(c, 503, "NoMemory", true, head_method, NULL);
 		return;
 	}
 	if (h->skip) {
@@ -601,21 +428,21 @@ static void conn_process(struct conn *c)
 			if (c->eof)
 				conn_free(c);      /* the client gave up mid-head */
 			else if (c->len >= c->cap) /* MaxRequestBytes grew by a reload past this buffer */
-				conn_answer_full(c, 431, "Header", true, false, NULL);
+				answer_send(c, 431, "Header", true, false, NULL);
 			break;
 		}
 		if (res == HTTP_HEAD_ERROR) {
 			if (h->action == HTTP_GOAWAY)
-				conn_goaway(c);
+				answer_goaway(c);
 			else if (h->action == HTTP_DROP) {
 				log_error_answer(c, 0, h->reason ? h->reason : "BadRequest: HTTP/0.9");
 				conn_linger(c);
 			} else
-				conn_answer_full(c, h->status, h->reason ? h->reason : "BadRequest", true,
-				                 false, NULL);
+				answer_send(c, h->status, h->reason ? h->reason : "BadRequest", true, false,
+				            NULL);
 			break;
 		}
-		conn_dispatch(c, h);
+		conn_route(c, h);
 	}
 	c->in_process = false;
 	if (c->io.fd >= 0 && c->state == CONN_READING && !c->len && c->eof)
@@ -707,8 +534,8 @@ static void conn_on_io(struct loop_io *io, uint32_t events)
 		 * CONN_CLOSED for it; otherwise CONN_CLOSED tells it to drop its copy. */
 		if (c->req && c->req->queue)
 			c->req->queue->served++;
-		if (c->req && c->req->owner && conn_fin_sent(c))
-			conn_cache_del(c, c->req->owner->id);
+		if (c->req && c->req->owner && tcp_fin_sent(c->io.fd))
+			handoff_cache_del(c, c->req->owner->id);
 		conn_free(c);
 		break;
 	case CONN_LINGER:
@@ -734,7 +561,7 @@ static void conn_on_timer(struct loop_timer *t)
 			conn_linger(c); /* Timer_IdleConnection: a quiet close, as HTTP.sys does */
 			break;
 		}
-		conn_answer_full(c, 408, "Timer_HeaderWait", true, false, NULL);
+		answer_send(c, 408, "Timer_HeaderWait", true, false, NULL);
 		break;
 	case CONN_WRITING:
 		log_error_answer(c, 0, "Timer_MinSendRate");
@@ -744,7 +571,7 @@ static void conn_on_timer(struct loop_timer *t)
 		queue_request_timeout(c);
 		break;
 	case CONN_DELIVERED:
-		if (conn_fin_sent(c)) {
+		if (tcp_fin_sent(c->io.fd)) {
 			/* the worker ended it with shutdown and dropped its copy without END
 			 * (DESIGN §2a: allowed after Connection: close); the client kept its side */
 			conn_free(c);
@@ -759,6 +586,57 @@ static void conn_on_timer(struct loop_timer *t)
 	case CONN_MOVING: /* its timer was cancelled */
 		break;
 	}
+}
+
+void conn_keep_pipelined(struct conn *c, struct request *r)
+{
+	if (!r->tail_len || c->buf)
+		return;
+	memmove(r->data, r->data + r->head_len, r->tail_len);
+	c->buf = r->data;
+	c->cap = r->cap;
+	c->len = r->tail_len;
+	r->data = NULL;
+}
+
+void conn_queued(struct conn *c)
+{
+	c->state = CONN_QUEUED;
+	/* input is not watched while queued; both directions closed still wakes us */
+	loop_io_mod(this_thread->loop, &c->io, 0);
+	loop_timer_set(this_thread->loop, &c->timer, this_thread->limits->request_queue_ms);
+}
+
+void conn_unqueued(struct conn *c)
+{
+	c->state = CONN_READING;
+}
+
+void conn_delivered(struct conn *c, uint32_t check_ms)
+{
+	c->state = CONN_DELIVERED;
+	loop_io_mod(this_thread->loop, &c->io, 0);
+	loop_timer_set(this_thread->loop, &c->timer, check_ms);
+}
+
+void conn_keep_moved(struct conn *c)
+{
+	free(c->moved_head);
+	c->moved_head = NULL;
+	c->state = CONN_READING;
+	conn_link(c);
+}
+
+struct conn *conn_from_handover(int fd, const struct ps_addr *local, const struct ps_addr *remote)
+{
+	struct conn *c = conn_new(fd);
+	if (!c)
+		return NULL;
+	c->local = *local;
+	c->remote = *remote;
+	c->port = local->port;
+	conn_link(c);
+	return c;
 }
 
 void conn_returned(struct conn *c, const char *tail, size_t len, bool eof, uint64_t written,
@@ -786,7 +664,7 @@ void conn_returned(struct conn *c, const char *tail, size_t len, bool eof, uint6
 		c->len = (uint32_t)len;
 	}
 	if (this_thread->handing_over) {
-		conn_hand_over(c);
+		takeover_hand_over_conn(c);
 		return;
 	}
 	if (loop_io_mod(this_thread->loop, &c->io, EPOLLIN) < 0) {
@@ -814,52 +692,13 @@ void conn_ended(struct conn *c, uint32_t flags)
 		conn_linger(c);
 }
 
-void conn_hand_over(struct conn *c)
-{
-	if (this_thread->index) {
-		conn_move_to_main(c, NULL);
-		return;
-	}
-	loop_timer_cancel(this_thread->loop, &c->timer);
-	const char *bytes = c->buf;
-	size_t len = c->len;
-	if (c->req) { /* a request not delivered yet: it is read again, whole, over there */
-		bytes = c->req->data;
-		len = (size_t)c->req->head_len + c->req->tail_len;
-	}
-	if (c->eof && !len) {
-		conn_free(c); /* the client is gone and nothing is left to answer */
-		return;
-	}
-	if (upgrade_send_conn(c, bytes, len) < 0) {
-		conn_linger(c); /* no new daemon to take it: end it cleanly */
-		return;
-	}
-	/* our copy goes; the connection lives on in the new daemon */
-	conn_free(c);
-}
-
-void conn_adopt_handover(int fd, const struct ps_conn_handover *h, const char *bytes)
-{
-	struct conn *c = conn_new(fd);
-	if (!c)
-		return;
-	c->local = h->local;
-	c->remote = h->remote;
-	c->port = h->local.port;
-	conn_link(c);
-	/* what anyone read from or wrote to it so far, so DESIGN §2a's checks hold here */
-	conn_tcp_counters(c, &c->sent, &c->received);
-	conn_returned(c, bytes, h->bytes_len, h->flags & PS_HANDOVER_EOF, 0, 0);
-}
-
 void conn_close_finished(void)
 {
 	struct list *p, *t;
 	list_for_each_safe(p, t, this_thread->conns)
 	{
 		struct conn *c = container_of(p, struct conn, link);
-		if (c->state == CONN_DELIVERED && conn_fin_sent(c)) {
+		if (c->state == CONN_DELIVERED && tcp_fin_sent(c->io.fd)) {
 			if (c->req && c->req->queue)
 				c->req->queue->served++;
 			conn_free(c);
@@ -886,7 +725,7 @@ void conn_close_all(void)
 			log_error_answer(c, 0, "Shutdown: response unfinished after the grace period");
 			conn_abort(c);
 		} else if (c->state == CONN_QUEUED) {
-			conn_answer(c, 503, "Shutdown", true); /* best effort: the loop has stopped */
+			answer_request(c, 503, "Shutdown", true); /* best effort: the loop has stopped */
 			if (c->io.fd >= 0)
 				conn_free(c);
 		} else {

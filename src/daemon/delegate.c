@@ -1,6 +1,8 @@
 /* delegate.c: the daemon's side of delegation (DESIGN §6): session pages, publishing the
  * route snapshot, the idle limit of delegated connections, and what becomes of them when
  * their session ends. */
+#include "delegate.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +12,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "conn.h"
+#include "daemon-t.h"
+#include "list.h"
+#include "log.h"
+#include "queue.h"
 #include "route.h"
+#include "session.h"
+#include "tcp.h"
 
 /* Route changes come in bursts (an app adding its URLs, 10,000 prefixes): one snapshot
  * per quiet spell. Meanwhile libraries see a newer generation than they hold and hand
@@ -50,8 +58,8 @@ static void delegate_publish(struct loop_timer *t)
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		if (fd >= 0)
 			close(fd);
-		log_info("cannot publish the route snapshot: %s; delegated requests go through the daemon",
-		         strerror(errno));
+		log_warning("cannot publish the route snapshot: %s; delegated requests go through the daemon",
+		            strerror(errno));
 		loop_timer_set(dm->loop, t, 1000);
 		return;
 	}
@@ -163,7 +171,7 @@ enum delegate_state delegate_judge(const struct session *s, const struct request
 	if (found < 0)
 		return DELEGATE_WRITING;
 	uint64_t written, consumed;
-	conn_tcp_counters(r->conn, &written, &consumed);
+	tcp_counters(r->conn->io.fd, &written, &consumed);
 	if (written != r->written0 + sl.written) {
 		/* the response being finished went out whole, and the library was stopped
 		 * before recording it: judge by what it wrote just before its last send */
@@ -208,7 +216,7 @@ void delegate_idle_check(struct conn *c)
 		uint64_t quiet = now_ms() - sl.last_ms;
 		/* bytes waiting unread: a request for a worker busy elsewhere, not an idle
 		 * connection; it waits as it would for a slow app */
-		if (quiet >= idle && !conn_unread(c) && delegate_judge(r->owner, r) == DELEGATE_IDLE) {
+		if (quiet >= idle && !tcp_unread(c->io.fd) && delegate_judge(r->owner, r) == DELEGATE_IDLE) {
 			/* the daemon never writes to a connection a worker holds: it ends it with a
 			 * FIN; the client's close then wakes both sides (DESIGN §2a) */
 			log_error_answer(c, 0, "Timer_IdleConnection (delegated)");

@@ -1,6 +1,8 @@
 /* listener.c: listening sockets, bound lazily: a port is bound on every listen address
  * (or the wildcards) while some prefix needs it and closed when none does (DESIGN §7).
  * When another program holds a port, says which. */
+#include "listener.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -15,8 +17,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "addr.h"
+#include "conn.h"
+#include "daemon-t.h"
+#include "list.h"
+#include "listener-t.h"
+#include "log.h"
 #include "route.h"
+#include "threads.h"
 
 #define ACCEPT_BATCH 64
 #define EMFILE_PAUSE_MS 100
@@ -48,10 +56,10 @@ static void endpoint_report_out_of_fds(void)
 		return;
 	struct rlimit rl = {0, 0};
 	getrlimit(RLIMIT_NOFILE, &rl);
-	log_info("out of file descriptors (RLIMIT_NOFILE %llu): %u new connection%s refused with 503%s; "
-	         "accepting pauses %d ms at a time",
-	         (unsigned long long)rl.rlim_cur, emfile_refused, emfile_refused == 1 ? "" : "s",
-	         emfile_reported_ms ? " since the last report" : "", EMFILE_PAUSE_MS);
+	log_warning("out of file descriptors (RLIMIT_NOFILE %llu): %u new connection%s refused with 503%s; "
+	            "accepting pauses %d ms at a time",
+	            (unsigned long long)rl.rlim_cur, emfile_refused, emfile_refused == 1 ? "" : "s",
+	            emfile_reported_ms ? " since the last report" : "", EMFILE_PAUSE_MS);
 	emfile_reported_ms = now;
 	emfile_refused = 0;
 }
@@ -108,24 +116,6 @@ static bool endpoint_accept(struct endpoint *e, int max)
 static void endpoint_on_io(struct loop_io *io, uint32_t events)
 {
 	endpoint_accept(container_of(io, struct endpoint, io), ACCEPT_BATCH);
-}
-
-static socklen_t ps_to_sockaddr(const struct ps_addr *a, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (a->family == AF_INET) {
-		struct sockaddr_in *in = (void *)ss;
-		in->sin_family = AF_INET;
-		in->sin_port = htons(a->port);
-		memcpy(&in->sin_addr, a->addr, 4);
-		return sizeof(*in);
-	}
-	struct sockaddr_in6 *in6 = (void *)ss;
-	in6->sin6_family = AF_INET6;
-	in6->sin6_port = htons(a->port);
-	in6->sin6_scope_id = a->scope_id;
-	memcpy(&in6->sin6_addr, a->addr, 16);
-	return sizeof(*in6);
 }
 
 /* Finds the inode and uid of a listening TCP socket on port in /proc/net/tcp{,6}. */
@@ -205,7 +195,7 @@ static pid_t proc_socket_owner(unsigned long inode, char *comm, size_t commlen)
 
 static void describe_owner(const struct ps_addr *a, char *err, size_t errlen)
 {
-	char where[80];
+	char where[PS_ADDR_TEXT_MAX];
 	unsigned long inode;
 	unsigned uid;
 	addr_format(a, where, sizeof(where));
@@ -266,8 +256,8 @@ static int endpoint_add(const struct ps_addr *a, int fd, char *err, size_t errle
 static int endpoint_open(const struct ps_addr *a, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
-	socklen_t sl = ps_to_sockaddr(a, &ss);
-	char where[80];
+	socklen_t sl = addr_to_sockaddr(a, &ss);
+	char where[PS_ADDR_TEXT_MAX];
 	int one = 1;
 	addr_format(a, where, sizeof(where));
 	int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -304,7 +294,7 @@ static int endpoint_open(const struct ps_addr *a, char *err, size_t errlen)
 /* Makes fd, a listening socket, accept on every thread. Takes fd (closed on failure). */
 static int endpoint_add(const struct ps_addr *a, int fd, char *err, size_t errlen)
 {
-	char where[80];
+	char where[PS_ADDR_TEXT_MAX];
 	addr_format(a, where, sizeof(where));
 	struct endpoint *e = calloc(1, sizeof(*e));
 	if (!e) {
@@ -341,7 +331,7 @@ static int endpoint_add(const struct ps_addr *a, int fd, char *err, size_t errle
 
 static void endpoint_close(struct endpoint *e)
 {
-	char where[80];
+	char where[PS_ADDR_TEXT_MAX];
 	addr_format(&e->addr, where, sizeof(where));
 	if (this_thread->handing_over)
 		log_info("closed our copy of the listener on %s (the new portshared keeps it)", where);
@@ -437,7 +427,7 @@ static int port_sync(uint16_t port, bool strict, char *err, size_t errlen)
 			port_close(port); /* strict runs only on an unbound port: undo it all */
 			return -1;
 		}
-		log_info("%s", err);
+		log_warning("%s", err);
 	}
 	return 0;
 }

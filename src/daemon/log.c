@@ -1,34 +1,48 @@
-/* log.c: the daemon's log on stderr: events, and the error log (one line per answer
- * the daemon gives itself, with HTTP.sys's reason names). */
-#include <arpa/inet.h>
+/* log.c: the daemon's log on stderr: events with a level, and the error log (one line
+ * per answer the daemon gives itself, with HTTP.sys's reason names). */
+#include "log.h"
+
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
-#include <sys/socket.h>
 
-#include "daemon.h"
+#include "addr.h"
 
-void log_info(const char *fmt, ...)
+static _Atomic int threshold = LOG_INFO;
+
+void log_level_set(enum log_level level)
 {
-	va_list ap;
+	atomic_store_explicit(&threshold, level, memory_order_relaxed);
+}
+
+/* One line, written whole with one call (stderr is unbuffered: fprintf formats the
+ * whole line before its single write). */
+static void log_line(enum log_level level, const char *fmt, va_list ap)
+{
+	static const char *const tags[] = {"error: ", "warning: ", "", "debug: "};
+	if ((int)level > atomic_load_explicit(&threshold, memory_order_relaxed))
+		return;
 	char line[1024];
-	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "portshared: %s\n", line);
+	fprintf(stderr, "portshared: %s%s\n", tags[level], line);
 }
 
-const char *addr_format(const struct ps_addr *a, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-	if (a->family == AF_INET || a->family == AF_INET6)
-		inet_ntop(a->family, a->addr, ip, sizeof(ip));
-	snprintf(buf, len, a->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, a->port);
-	return buf;
-}
+#define LOG_FUNCTION(name, level)                                                                            \
+	void name(const char *fmt, ...)                                                                      \
+	{                                                                                                    \
+		va_list ap;                                                                                  \
+		va_start(ap, fmt);                                                                           \
+		log_line(level, fmt, ap);                                                                    \
+		va_end(ap);                                                                                  \
+	}
+LOG_FUNCTION(log_error, LOG_ERROR)
+LOG_FUNCTION(log_warning, LOG_WARNING)
+LOG_FUNCTION(log_info, LOG_INFO)
+LOG_FUNCTION(log_debug, LOG_DEBUG)
 
 void log_error_answer(const struct conn *c, int status, const char *reason)
 {
-	char remote[80], local[80];
+	char remote[PS_ADDR_TEXT_MAX], local[PS_ADDR_TEXT_MAX];
 	addr_format(&c->remote, remote, sizeof(remote));
 	addr_format(&c->local, local, sizeof(local));
 	if (status)

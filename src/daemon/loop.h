@@ -12,8 +12,8 @@ typedef void (*loop_io_fn)(struct loop_io *io, uint32_t events);
 
 /* Embed in the object that owns the fd; epoll's data.ptr points here. */
 struct loop_io {
-	int fd;             /* -1 once closed: late events from the same batch are ignored */
-	uint32_t events;    /* what is registered now */
+	int fd;          /* -1 once closed: late events from the same batch are ignored */
+	uint32_t events; /* what is registered now */
 	bool registered;
 	loop_io_fn fn;
 };

@@ -16,10 +16,19 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "conn.h"
+#include "daemon-t.h"
+#include "delegate.h"
+#include "list.h"
+#include "listener.h"
+#include "log.h"
 #include "portshare.h"
+#include "queue.h"
 #include "route.h"
 #include "sandbox.h"
+#include "session.h"
+#include "takeover.h"
+#include "threads.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/portshare"
 #define STOP_POLL_MS 50
@@ -28,27 +37,30 @@ struct daemon *dm;
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: portshared [--socket PATH] [--state-dir DIR] [--config FILE] [--threads N] [--user NAME]\n"
-		   "                  [--no-seccomp] [--upgrade]\n"
-		   "       portshared --check-sandbox [--user NAME]\n"
-		   "  --socket PATH     control socket (default " PS_DEFAULT_SOCKET ")\n"
-		   "  --state-dir DIR   persistent state (default " DEFAULT_STATE_DIR ")\n"
-		   "  --config FILE     listen addresses and limits, one per line (see docs/CONFIG.md)\n"
-		   "  --threads N       event-loop threads, 1 to 4 (default: the CPUs it may run on, at most 4)\n"
-		   "  --user NAME       the user to run as once set up (default " SANDBOX_DEFAULT_USER " if that\n"
-		   "                    user exists, else the user it was started as); switching needs root.\n"
-		   "                    The daemon keeps only CAP_NET_BIND_SERVICE and runs under a seccomp\n"
-		   "                    allow list (not in sanitizer builds); it gives NAME the socket and\n"
-		   "                    the state directory, and NAME must be able to read the config file\n"
-		   "  --upgrade         take over from the portshared running on the socket: its listeners,\n"
-		   "                    queues and connections, without refusing a connection; it then exits\n"
-		   "  --no-seccomp      drop user and capabilities but load no seccomp filter (for valgrind;\n"
-		   "                    debugging only)\n"
-		   "  --check-sandbox   apply that drop and filter without starting the daemon, print the\n"
-		   "                    ids and capabilities it ends with, try a forbidden call (execve);\n"
-		   "                    exit 0 if it was refused\n"
-		   "Runs in the foreground and logs to stderr. SIGTERM: finish in-flight requests and exit;\n"
-		   "SIGHUP: reload the config file.\n");
+	fprintf(
+	    f,
+	    "usage: portshared [--socket PATH] [--state-dir DIR] [--config FILE] [--threads N] [--user "
+	    "NAME]\n"
+	    "                  [--no-seccomp] [--upgrade]\n"
+	    "       portshared --check-sandbox [--user NAME]\n"
+	    "  --socket PATH     control socket (default " PS_DEFAULT_SOCKET ")\n"
+	    "  --state-dir DIR   persistent state (default " DEFAULT_STATE_DIR ")\n"
+	    "  --config FILE     listen addresses and limits, one per line (see docs/CONFIG.md)\n"
+	    "  --threads N       event-loop threads, 1 to 4 (default: the CPUs it may run on, at most 4)\n"
+	    "  --user NAME       the user to run as once set up (default " SANDBOX_DEFAULT_USER " if that\n"
+	    "                    user exists, else the user it was started as); switching needs root.\n"
+	    "                    The daemon keeps only CAP_NET_BIND_SERVICE and runs under a seccomp\n"
+	    "                    allow list (not in sanitizer builds); it gives NAME the socket and\n"
+	    "                    the state directory, and NAME must be able to read the config file\n"
+	    "  --upgrade         take over from the portshared running on the socket: its listeners,\n"
+	    "                    queues and connections, without refusing a connection; it then exits\n"
+	    "  --no-seccomp      drop user and capabilities but load no seccomp filter (for valgrind;\n"
+	    "                    debugging only)\n"
+	    "  --check-sandbox   apply that drop and filter without starting the daemon, print the\n"
+	    "                    ids and capabilities it ends with, try a forbidden call (execve);\n"
+	    "                    exit 0 if it was refused\n"
+	    "Runs in the foreground and logs to stderr. SIGTERM: finish in-flight requests and exit;\n"
+	    "SIGHUP: reload the config file.\n");
 }
 
 static int mkdir_parents(const char *path, mode_t mode)
@@ -70,15 +82,15 @@ static int state_dir_check(const char *dir)
 {
 	char probe[PATH_MAX];
 	if (mkdir_parents(dir, 0755) < 0) {
-		fprintf(stderr, "portshared: state directory %s: cannot create it: %s (choose one with --state-dir)\n",
-			dir, strerror(errno));
+		log_error("state directory %s: cannot create it: %s (choose one with --state-dir)", dir,
+		          strerror(errno));
 		return -1;
 	}
 	snprintf(probe, sizeof(probe), "%s/.portshared-probe", dir);
 	int fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		fprintf(stderr, "portshared: state directory %s is not writable: %s (choose one with --state-dir)\n",
-			dir, strerror(errno));
+		log_error("state directory %s is not writable: %s (choose one with --state-dir)", dir,
+		          strerror(errno));
 		return -1;
 	}
 	close(fd);
@@ -90,8 +102,7 @@ static int control_socket_open(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "portshared: socket path %s is longer than %zu bytes\n", path,
-			sizeof(sa.sun_path) - 1);
+		log_error("socket path %s is longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
 		return -1;
 	}
 	strcpy(sa.sun_path, path);
@@ -104,15 +115,15 @@ static int control_socket_open(const char *path)
 	}
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		fprintf(stderr, "portshared: socket: %s\n", strerror(errno));
+		log_error("socket: %s", strerror(errno));
 		return -1;
 	}
 	struct stat st;
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			fprintf(stderr, "portshared: socket path %s exists and is not a socket; remove it or choose "
-					"another with --socket\n",
-				path);
+			log_error("socket path %s exists and is not a socket; remove it or choose "
+			          "another with --socket",
+			          path);
 			close(fd);
 			return -1;
 		}
@@ -121,8 +132,8 @@ static int control_socket_open(const char *path)
 			struct ucred cred;
 			socklen_t cl = sizeof(cred);
 			getsockopt(probe, SOL_SOCKET, SO_PEERCRED, &cred, &cl);
-			fprintf(stderr, "portshared: socket path %s is busy: another portshared (pid %d) is running on it\n",
-				path, (int)cred.pid);
+			log_error("socket path %s is busy: another portshared (pid %d) is running on it",
+			          path, (int)cred.pid);
 			close(probe);
 			close(fd);
 			return -1;
@@ -132,7 +143,7 @@ static int control_socket_open(const char *path)
 		unlink(path); /* stale: left by a daemon that did not exit cleanly */
 	}
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
-		fprintf(stderr, "portshared: socket path %s: %s\n", path, strerror(errno));
+		log_error("socket path %s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -176,10 +187,10 @@ static void begin_stop(void)
 		return;
 	dm->stopping = true;
 	log_info("stopping: no new connections; in-flight requests have %u ms to finish",
-		 dm->cfg.limits.shutdown_grace_ms);
+	         dm->cfg.limits.shutdown_grace_ms);
 	listener_close_all();
 	threads_stop();
-	if (dm->ctl.fd >= 0) { /* else a new daemon has the control socket (upgrade.c) */
+	if (dm->ctl.fd >= 0) { /* else a new daemon has the control socket (takeover.c) */
 		loop_timer_cancel(dm->loop, &dm->ctl_pause);
 		loop_io_del(dm->loop, &dm->ctl);
 		close(dm->ctl.fd);
@@ -197,7 +208,7 @@ static void reload(void)
 	struct config next = {.path = dm->cfg.path};
 	char err[1024];
 	if (config_load(&next, err, sizeof(err)) < 0) {
-		log_info("reload refused, the running settings stay: %s", err);
+		log_error("reload refused, the running settings stay: %s", err);
 		return;
 	}
 	dm->cfg = next;
@@ -237,16 +248,12 @@ static void raise_fd_limit(void)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"socket", required_argument, 0, 's'},
-					     {"state-dir", required_argument, 0, 'd'},
-					     {"config", required_argument, 0, 'c'},
-					     {"threads", required_argument, 0, 't'},
-					     {"user", required_argument, 0, 'u'},
-					     {"check-sandbox", no_argument, 0, 'k'},
-					     {"upgrade", no_argument, 0, 'U'},
-					     {"no-seccomp", no_argument, 0, 'S'},
-					     {"help", no_argument, 0, 'h'},
-					     {0, 0, 0, 0}};
+	static const struct option opts[] = {
+	    {"socket", required_argument, 0, 's'}, {"state-dir", required_argument, 0, 'd'},
+	    {"config", required_argument, 0, 'c'}, {"threads", required_argument, 0, 't'},
+	    {"user", required_argument, 0, 'u'},   {"check-sandbox", no_argument, 0, 'k'},
+	    {"upgrade", no_argument, 0, 'U'},      {"no-seccomp", no_argument, 0, 'S'},
+	    {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
 	static struct daemon d;
 	dm = &d;
 	dm->socket_path = PS_DEFAULT_SOCKET;
@@ -271,8 +278,9 @@ int main(int argc, char **argv)
 			char *end;
 			unsigned long n = strtoul(optarg, &end, 10);
 			if (*end || n < 1 || n > THREADS_MAX) {
-				fprintf(stderr, "portshared: --threads takes a number from 1 to %d, not '%s'\n",
-					THREADS_MAX, optarg);
+				fprintf(stderr,
+				        "portshared: --threads takes a number from 1 to %d, not '%s'\n",
+				        THREADS_MAX, optarg);
 				return 2;
 			}
 			nthreads = (unsigned)n;
@@ -306,13 +314,13 @@ int main(int argc, char **argv)
 	/* names are resolved now, while every file and service is still at hand */
 	struct sandbox_user user;
 	if (sandbox_user_resolve(user_name, &user, err, sizeof(err)) < 0) {
-		fprintf(stderr, "portshared: %s\n", err);
+		log_error("%s", err);
 		return 1;
 	}
 	if (check_sandbox)
 		return sandbox_check(&user);
 	if (config_load(&dm->cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "portshared: %s\n", err);
+		log_error("%s", err);
 		return 1;
 	}
 	if (state_dir_check(dm->state_dir) < 0)
@@ -333,24 +341,24 @@ int main(int argc, char **argv)
 	dm->loop = loop_new();
 	dm->routes = route_new();
 	dm->snapshot_fd = -1;
-	dm->upgrade_from.fd = -1;
+	dm->takeover_from.fd = -1;
 	if (!dm->loop || !dm->routes || threads_init(nthreads) < 0) {
-		fprintf(stderr, "portshared: out of memory at start-up\n");
+		log_error("out of memory at start-up");
 		return 1;
 	}
 	/* with --upgrade the control socket (and its path) belong to the running daemon
 	 * until we tell it we accept: a failure here must not unlink it */
-	int ctl = upgrade ? upgrade_connect(err, sizeof(err)) : control_socket_open(dm->socket_path);
+	int ctl = upgrade ? takeover_connect(err, sizeof(err)) : control_socket_open(dm->socket_path);
 	if (ctl < 0) {
 		if (upgrade)
-			fprintf(stderr, "portshared: %s\n", err);
+			log_error("%s", err);
 		return 1;
 	}
 	dm->ctl = (struct loop_io){.fd = ctl, .fn = on_control};
 	dm->sig = (struct loop_io){.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC), .fn = on_signal};
 	if (dm->sig.fd < 0 || loop_io_add(dm->loop, &dm->ctl, EPOLLIN) < 0 ||
 	    loop_io_add(dm->loop, &dm->sig, EPOLLIN) < 0) {
-		fprintf(stderr, "portshared: cannot set up the event loop: %s\n", strerror(errno));
+		log_error("cannot set up the event loop: %s", strerror(errno));
 		if (!upgrade)
 			unlink(dm->socket_path);
 		return 1;
@@ -358,22 +366,22 @@ int main(int argc, char **argv)
 	/* everything that needs root is done; listeners are bound later, by the kept capability */
 	const char *owned[] = {dm->state_dir, dm->socket_path, NULL};
 	if (sandbox_apply(&user, owned, err, sizeof(err)) < 0) {
-		fprintf(stderr, "portshared: %s\n", err);
+		log_error("%s", err);
 		if (!upgrade)
 			unlink(dm->socket_path);
 		return 1;
 	}
 	if (threads_start() < 0) {
-		fprintf(stderr, "portshared: cannot start the event-loop threads: %s\n", strerror(errno));
+		log_error("cannot start the event-loop threads: %s", strerror(errno));
 		if (!upgrade)
 			unlink(dm->socket_path);
 		threads_join();
 		return 1;
 	}
 	if (upgrade)
-		upgrade_start();
-	log_info("ready (socket %s, state %s, pid %d, %u thread%s)", dm->socket_path, dm->state_dir, (int)getpid(),
-		 dm->nthreads, dm->nthreads == 1 ? "" : "s");
+		takeover_start();
+	log_info("ready (socket %s, state %s, pid %d, %u thread%s)", dm->socket_path, dm->state_dir,
+	         (int)getpid(), dm->nthreads, dm->nthreads == 1 ? "" : "s");
 	/* after an upgrade this process is the service's main one (NotifyAccess=all) */
 	char ready[64];
 	snprintf(ready, sizeof(ready), upgrade ? "READY=1\nMAINPID=%d" : "READY=1", (int)getpid());
@@ -391,8 +399,8 @@ int main(int argc, char **argv)
 		close(dm->ctl.fd);
 		unlink(dm->socket_path);
 	}
-	if (dm->upgrade_from.fd >= 0)
-		close(dm->upgrade_from.fd);
+	if (dm->takeover_from.fd >= 0)
+		close(dm->takeover_from.fd);
 	log_info("stopped");
 	return rc < 0 ? 1 : 0;
 }

@@ -1,13 +1,27 @@
 /* queue.c: named request queues: who may create and open them, their URL prefixes,
  * pending requests and the outstanding receives that pull them (DESIGN §4, §5). */
+#include "queue.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 
-#include "daemon.h"
+#include "answer.h"
+#include "conn.h"
+#include "daemon-t.h"
+#include "delegate.h"
+#include "handoff.h"
+#include "list.h"
+#include "listener.h"
+#include "log.h"
 #include "portshare.h"
+#include "queue-t.h"
 #include "route.h"
+#include "session.h"
+#include "takeover.h"
+#include "tcp.h"
+#include "threads-t.h"
 
 #define QUEUE_DEFAULT_LENGTH 1000
 #define ATTACH_MAX_RECEIVES 4096 /* outstanding receives one session may post on one queue */
@@ -246,7 +260,7 @@ static void answer_all_pending(struct queue *q, const char *reason)
 	{
 		struct request *r = container_of(p, struct request, link);
 		q->refused++;
-		conn_answer(r->conn, 503, reason, false);
+		answer_request(r->conn, 503, reason, false);
 	}
 }
 
@@ -308,48 +322,6 @@ void queue_detach(struct attach *a)
 		answer_all_pending(q, "AppOffline"); /* an IIS app pool that is stopped */
 }
 
-static void request_hold(struct queue *q, struct request *r, bool front)
-{
-	struct conn *c = r->conn;
-	if (this_thread->handing_over) {
-		conn_hand_over(c); /* the new daemon queues it, for the same workers */
-		return;
-	}
-	if (front)
-		list_add_head(&q->pending, &r->link);
-	else
-		list_add_tail(&q->pending, &r->link);
-	c->state = CONN_QUEUED;
-	q->depth++;
-	/* input is not watched while queued; both directions closed still wakes us */
-	loop_io_mod(dm->loop, &c->io, 0);
-	loop_timer_set(dm->loop, &c->timer, dm->cfg.limits.request_queue_ms);
-}
-
-static void request_deliver(struct attach *a, struct request *r)
-{
-	struct conn *c = r->conn;
-	c->state = CONN_DELIVERED;
-	r->owner = a->s;
-	list_add_tail(&a->s->requests, &r->link);
-	loop_io_mod(dm->loop, &c->io, 0);
-	r->written0 = r->wait_written = c->sent;
-	r->consumed0 = c->received;
-	a->receives--;
-	if (session_deliver(a->s, r) == 0) {
-		/* not on the request path: fires once per idle period, for the absolute idle
-		 * limit of delegated connections and for a worker's copy dropped without END;
-		 * sooner when the queue has a ResponseWait */
-		uint32_t wait = a->q->response_wait_ms, idle = dm->cfg.limits.idle_connection_ms;
-		loop_timer_set(dm->loop, &c->timer, wait && wait < idle ? wait : idle);
-	} else {
-		/* the session is going away: the request goes to the next receive */
-		r->owner = NULL;
-		list_del(&r->link);
-		request_hold(a->q, r, true);
-	}
-}
-
 /* Hands pending requests to outstanding receives, oldest receive first. */
 static void queue_pump(struct queue *q)
 {
@@ -361,7 +333,7 @@ static void queue_pump(struct queue *q)
 		free(tok);
 		list_del(&r->link);
 		q->depth--;
-		request_deliver(a, r);
+		handoff_deliver(a, r);
 	}
 }
 
@@ -390,20 +362,20 @@ void queue_push(struct queue *q, struct request *r)
 {
 	r->queue = q;
 	if (!q->nattached && q->reattach_wait && q->depth < q->max_length) {
-		request_hold(q, r, false); /* its workers are on their way from the old daemon */
+		handoff_hold(q, r, false); /* its workers are on their way from the old daemon */
 		return;
 	}
 	if (!q->nattached) {
 		q->refused++;
-		conn_answer(r->conn, 503, q->reattach_wait ? "QueueFull" : "AppOffline", false);
+		answer_request(r->conn, 503, q->reattach_wait ? "QueueFull" : "AppOffline", false);
 		return;
 	}
 	if (q->depth >= q->max_length && list_empty(&q->receives)) {
 		q->refused++;
-		conn_answer(r->conn, 503, "QueueFull", false);
+		answer_request(r->conn, 503, "QueueFull", false);
 		return;
 	}
-	request_hold(q, r, false);
+	handoff_hold(q, r, false);
 	queue_pump(q);
 }
 
@@ -411,19 +383,19 @@ void queue_requeue(struct request *r, bool nofd)
 {
 	struct queue *q = r->queue;
 	if (this_thread->handing_over) {
-		conn_hand_over(r->conn); /* nothing of it was seen: the new daemon routes it */
+		takeover_hand_over_conn(r->conn); /* nothing of it was seen: the new daemon routes it */
 		return;
 	}
 	if (!q) {
-		conn_answer(r->conn, 503, "AppOffline", true);
+		answer_request(r->conn, 503, "AppOffline", true);
 		return;
 	}
 	if (nofd ? ++r->nofd > NOFD_RETRIES : ++r->requeues > NOFD_RETRIES) {
 		q->refused++;
-		conn_answer(r->conn, 503, nofd ? "NoFileDescriptors" : "WorkerDied", true);
+		answer_request(r->conn, 503, nofd ? "NoFileDescriptors" : "WorkerDied", true);
 		return;
 	}
-	request_hold(q, r, true);
+	handoff_hold(q, r, true);
 	queue_pump(q);
 }
 
@@ -433,8 +405,8 @@ void queue_request_timeout(struct conn *c)
 	r->queue->refused++;
 	list_del(&r->link);
 	r->queue->depth--;
-	c->state = CONN_READING; /* no longer queued: request_free must not count it again */
-	conn_answer(c, 503, "Timer_QueueWait", false);
+	conn_unqueued(c); /* no longer queued: request_free must not count it again */
+	answer_request(c, 503, "Timer_QueueWait", false);
 }
 
 /* ResponseWait (DESIGN §5): while a delivered request is owed its response, the worker
@@ -454,9 +426,9 @@ bool queue_response_wait(struct conn *c)
 		return false;
 	}
 	uint64_t written, consumed;
-	conn_tcp_counters(c, &written, &consumed);
+	tcp_counters(c->io.fd, &written, &consumed);
 	if (written == r->written0) {
-		conn_answer(c, 503, "Timer_ResponseWait", true);
+		answer_request(c, 503, "Timer_ResponseWait", true);
 		return true;
 	}
 	if (written == r->wait_written) {
@@ -482,7 +454,7 @@ bool queue_busy(void)
 	return false;
 }
 
-struct queue *queue_adopt(const struct ps_upgrade_queue *m)
+struct queue *queue_adopt(const struct ps_takeover_queue *m)
 {
 	if (queue_find(m->name))
 		return NULL;

@@ -8,10 +8,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <pthread.h>
 #include <linux/capability.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -28,7 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "log.h"
 
 /* Sanitizer builds load no filter: their runtime makes calls the daemon never does (the
  * leak checker stops the world with a ptrace-ing clone, symbolising forks a helper). They
@@ -441,7 +441,7 @@ void sandbox_skip_filter(void)
 static int filter_install(char *err, size_t errlen)
 {
 	if (skip_filter) {
-		log_info("--no-seccomp: no system call filter (for debugging only)");
+		log_warning("--no-seccomp: no system call filter (for debugging only)");
 		return 0;
 	}
 	if (!SANDBOX_SANITIZER && trap_install(err, errlen) < 0)

@@ -1,6 +1,8 @@
 /* session.c: control sessions (libportshare and portsharectl on the control socket):
  * reading and answering their messages, passing connection fds, and cleaning up
  * after a session that ends or dies (DESIGN §2a). */
+#include "session.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -11,8 +13,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "answer.h"
+#include "conn.h"
+#include "daemon-t.h"
+#include "delegate.h"
+#include "handoff.h"
+#include "list.h"
+#include "log.h"
 #include "portshare.h"
+#include "queue.h"
+#include "session-t.h"
+#include "status.h"
+#include "takeover.h"
+#include "tcp.h"
+#include "threads-t.h"
 
 /* A session that never reads is cut off when this much memory waits for it (messages and
  * their bookkeeping; docs/PROTOCOL.md). No count of messages: a worker holding many
@@ -53,7 +67,8 @@ void session_accept(void)
 			static uint64_t reported_ms;
 			uint64_t now = loop_now_ms();
 			if (!reported_ms || now - reported_ms >= 1000) {
-				log_info("out of file descriptors: new sessions wait (%d ms at a time)", 100);
+				log_warning("out of file descriptors: new sessions wait (%d ms at a time)",
+				            100);
 				reported_ms = now;
 			}
 			dm->ctl_pause.fn = session_accept_resume;
@@ -264,38 +279,9 @@ void session_send_limits_all(void)
 	list_for_each_safe(p, t, &dm->sessions)
 	{
 		struct session *s = container_of(p, struct session, link);
-		if (s->hello && !s->dead && !s->upgrade)
+		if (s->hello && !s->dead && !s->takeover)
 			session_send_limits(s);
 	}
-}
-
-int session_deliver(struct session *s, struct request *r)
-{
-	struct conn *c = r->conn;
-	bool pass_fd = !conn_cached_by(c, s->id);
-	struct ps_msg m = {.hdr = {.type = PS_MSG_DELIVER}};
-	struct ps_deliver *d = &m.u.deliver;
-	d->conn_id = c->id;
-	d->req_id = r->id;
-	d->queue_id = r->queue->id;
-	/* delegation: the library may keep the connection after this response (DESIGN §6) */
-	r->delegated = s->page && !dm->stopping;
-	d->flags = (pass_fd ? PS_DELIVER_FD : 0) | (r->delegated ? PS_DELIVER_DELEGATE : 0);
-	d->local = c->local;
-	d->remote = c->remote;
-	m.head = r->data;
-	d->head_len = r->head_len;
-	m.path = r->path;
-	d->path_len = (uint32_t)strlen(r->path);
-	m.host = r->host;
-	d->host_len = (uint32_t)strlen(r->host);
-	m.tail = r->data + r->head_len;
-	d->tail_len = r->tail_len;
-	if (session_send(s, &m, pass_fd ? c->io.fd : -1) < 0)
-		return -1;
-	if (pass_fd)
-		conn_cache_add(c, s->id);
-	return 0;
 }
 
 void session_send_conn_closed(uint32_t session_id, uint64_t conn_id)
@@ -353,7 +339,8 @@ static bool list_longer_than(const struct list *l, size_t n)
 static int session_queue_limit(const struct session *s, bool create, char *err, size_t errlen)
 {
 	if (list_longer_than(&s->attached, SESSION_QUEUES_MAX - 1)) {
-		snprintf(err, errlen, "this session holds %d queues, the most one session may", SESSION_QUEUES_MAX);
+		snprintf(err, errlen, "this session holds %d queues, the most one session may",
+		         SESSION_QUEUES_MAX);
 		return PS_ELIMIT;
 	}
 	if (create && list_longer_than(&dm->queues, DAEMON_QUEUES_MAX - 1)) {
@@ -363,7 +350,7 @@ static int session_queue_limit(const struct session *s, bool create, char *err, 
 	return 0;
 }
 
-static void session_dispatch(struct session *s, const struct ps_msg *m)
+static void session_handle(struct session *s, const struct ps_msg *m)
 {
 	char err[PS_TEXT_MAX];
 	struct queue *q = NULL;
@@ -375,8 +362,8 @@ static void session_dispatch(struct session *s, const struct ps_msg *m)
 		session_kill_later(s, "no HELLO first");
 		return;
 	}
-	if (s->upgrade) {
-		upgrade_dispatch(s, m);
+	if (s->takeover) {
+		takeover_handle(s, m);
 		return;
 	}
 	switch (m->hdr.type) {
@@ -387,8 +374,9 @@ static void session_dispatch(struct session *s, const struct ps_msg *m)
 			return;
 		}
 		if (m->u.hello.version != PS_PROTO_VERSION) {
-			snprintf(err, sizeof(err), "protocol version %u is not supported (this portshared speaks %u)",
-				 m->u.hello.version, PS_PROTO_VERSION);
+			snprintf(err, sizeof(err),
+			         "protocol version %u is not supported (this portshared speaks %u)",
+			         m->u.hello.version, PS_PROTO_VERSION);
 			session_reply(s, m->hdr.seq, PS_EVERSION, 0, err);
 			/* nothing else it says can be understood: the reply is its last message */
 			session_kill_later(s, err);
@@ -398,8 +386,8 @@ static void session_dispatch(struct session *s, const struct ps_msg *m)
 		for (char *p = s->program; *p; p++) /* it goes into logs and status lines */
 			if (*p < 0x21 || *p > 0x7e)
 				*p = '?';
-		if (m->hdr.flags & PS_HELLO_UPGRADE) {
-			upgrade_hello(s, m);
+		if (m->hdr.flags & PS_HELLO_TAKEOVER) {
+			takeover_hello(s, m);
 			return;
 		}
 		s->hello = true;
@@ -407,10 +395,10 @@ static void session_dispatch(struct session *s, const struct ps_msg *m)
 		session_send_limits(s);
 		if ((m->hdr.flags & PS_HELLO_DELEGATE) && delegate_session_start(s) < 0)
 			log_info("session %u (pid %d): no shared page (%s); requests go through the daemon",
-				 s->id, (int)s->pid, strerror(errno));
+			         s->id, (int)s->pid, strerror(errno));
 		/* accepted just before a new daemon took the control socket over */
 		if (this_thread->handing_over)
-			upgrade_send_reattach(s);
+			takeover_send_reattach(s);
 		return;
 	case PS_MSG_QUEUE_CREATE:
 		rc = session_queue_limit(s, true, err, sizeof(err));
@@ -430,8 +418,9 @@ static void session_dispatch(struct session *s, const struct ps_msg *m)
 	case PS_MSG_QUEUE_DRAIN:
 	case PS_MSG_URL_ADD:
 	case PS_MSG_URL_DEL: {
-		uint32_t qid = m->hdr.type == PS_MSG_URL_ADD || m->hdr.type == PS_MSG_URL_DEL ? m->u.url.queue_id
-											    : m->u.queue.queue_id;
+		uint32_t qid = m->hdr.type == PS_MSG_URL_ADD || m->hdr.type == PS_MSG_URL_DEL
+		                   ? m->u.url.queue_id
+		                   : m->u.queue.queue_id;
 		a = queue_attach_find(s, qid);
 		if (!a) {
 			session_reply(s, m->hdr.seq, PS_ENOTFOUND, 0, "this session has no such queue");
@@ -464,18 +453,18 @@ static void session_dispatch(struct session *s, const struct ps_msg *m)
 			return;
 		/* the process is at its fd limit: back-pressure, the request goes back,
 		 * unless the worker did touch the connection (then it cannot be re-sent) */
-		conn_cache_del(r->conn, s->id);
+		handoff_cache_del(r->conn, s->id);
 		list_del(&r->link);
 		r->owner = NULL;
 		uint64_t written, consumed;
-		conn_tcp_counters(r->conn, &written, &consumed);
+		tcp_counters(r->conn->io.fd, &written, &consumed);
 		if (written != r->written0 || consumed != r->consumed0) {
 			log_error_answer(r->conn, 0, "BadNoFd: the worker used the connection");
 			conn_abort(r->conn);
 			return;
 		}
-		log_info("session %u (pid %d) is out of file descriptors; request queued again", s->id,
-			 (int)s->pid);
+		log_warning("session %u (pid %d) is out of file descriptors; request queued again", s->id,
+		            (int)s->pid);
 		queue_requeue(r, true);
 		return;
 	case PS_MSG_RETURN:
@@ -484,8 +473,8 @@ static void session_dispatch(struct session *s, const struct ps_msg *m)
 			return; /* the daemon ended that connection meanwhile (timeout, shutdown) */
 		if (r->queue)
 			r->queue->served++;
-		conn_returned(r->conn, m->tail, m->u.ret.tail_len, m->u.ret.flags & PS_RETURN_EOF, m->u.ret.written,
-			      m->u.ret.consumed);
+		conn_returned(r->conn, m->tail, m->u.ret.tail_len, m->u.ret.flags & PS_RETURN_EOF,
+		              m->u.ret.written, m->u.ret.consumed);
 		return;
 	case PS_MSG_END:
 		r = session_request(s, m->u.end.conn_id, m->u.end.req_id);
@@ -493,7 +482,7 @@ static void session_dispatch(struct session *s, const struct ps_msg *m)
 			return;
 		if (r->queue)
 			r->queue->served++;
-		conn_cache_del(r->conn, s->id); /* the library drops its copy with END */
+		handoff_cache_del(r->conn, s->id); /* the library drops its copy with END */
 		conn_ended(r->conn, m->u.end.flags);
 		return;
 	case PS_MSG_STATUS:
@@ -513,8 +502,10 @@ static void session_read(struct session *s)
 			struct cmsghdr align;
 		} ctl;
 		struct iovec iov = {.iov_base = dm->msg, .iov_len = sizeof(dm->msg)};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-				    .msg_controllen = sizeof(ctl.buf)};
+		struct msghdr mh = {.msg_iov = &iov,
+		                    .msg_iovlen = 1,
+		                    .msg_control = ctl.buf,
+		                    .msg_controllen = sizeof(ctl.buf)};
 		ssize_t n = recvmsg(s->io.fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
@@ -556,7 +547,7 @@ static void session_read(struct session *s)
 			session_close(s, why ? why : "malformed message");
 			return;
 		}
-		session_dispatch(s, &m);
+		session_handle(s, &m);
 	}
 }
 
@@ -580,30 +571,33 @@ static void session_orphan(struct session *s, struct request *r, bool alive)
 	enum delegate_state st = delegate_judge(s, r);
 	list_del(&r->link);
 	r->owner = NULL;
-	if ((st == DELEGATE_WRITING && conn_fin_sent(c)) || (st == DELEGATE_ANSWERED && !alive)) {
+	if ((st == DELEGATE_WRITING && tcp_fin_sent(c->io.fd)) || (st == DELEGATE_ANSWERED && !alive)) {
 		/* the response was complete: the library sent the FIN after it and, as
 		 * allowed after Connection: close, no END; or it died draining the request's
 		 * body, so the client has its answer and the connection ends with our FIN */
 		if (r->queue)
 			r->queue->served++;
 		if (st == DELEGATE_ANSWERED)
-			log_error_answer(c, 0, "WorkerDied: response complete, request body not all read, connection closed");
+			log_error_answer(
+			    c, 0,
+			    "WorkerDied: response complete, request body not all read, connection closed");
 		conn_linger(c);
 	} else if (alive || st == DELEGATE_WRITING) {
-		log_error_answer(c, 0, alive ? "SessionEnded: its process may still write, connection aborted"
-					     : "WorkerDied: response half written, connection aborted");
+		log_error_answer(c, 0,
+		                 alive ? "SessionEnded: its process may still write, connection aborted"
+		                       : "WorkerDied: response half written, connection aborted");
 		conn_abort(c);
 	} else if (st == DELEGATE_IDLE) {
 		/* a delegated connection between requests: nothing is lost, the daemon reads
 		 * it again, the client never notices */
 		/* the library's bytes are known only to the kernel now: take its counters */
-		conn_tcp_counters(c, &c->sent, &c->received);
+		tcp_counters(c->io.fd, &c->sent, &c->received);
 		conn_returned(c, NULL, 0, false, 0, 0);
 	} else if (st == DELEGATE_UNTOUCHED && http_method_idempotent(r->method) && r->queue &&
-		   r->queue->nattached > 1) {
+	           r->queue->nattached > 1) {
 		queue_requeue(r, false); /* nothing seen by anyone: another worker may serve it */
 	} else {
-		conn_answer(c, 503, "WorkerDied", true);
+		answer_request(c, 503, "WorkerDied", true);
 	}
 }
 
@@ -615,9 +609,9 @@ static void session_close(struct session *s, const char *why)
 	/* a session that broke the rules before its HELLO is named by pid alone */
 	if (why[0] && strcmp(why, "closed"))
 		log_info("session %u (pid %d, %s): %s; session ended", s->id, (int)s->pid,
-			 s->hello ? s->program : "no HELLO yet", why);
-	if (s->upgrade)
-		upgrade_session_closed(s);
+		         s->hello ? s->program : "no HELLO yet", why);
+	if (s->takeover)
+		takeover_session_closed(s);
 	struct list *p, *t;
 	/* 1. no more deliveries to it */
 	list_for_each_safe(p, t, &s->attached)
@@ -629,7 +623,7 @@ static void session_close(struct session *s, const char *why)
 	/* 2. it holds no fd any more */
 	list_for_each_safe(p, t, &dm->conns)
 	{
-		conn_cache_del(container_of(p, struct conn, link), s->id);
+		handoff_cache_del(container_of(p, struct conn, link), s->id);
 	}
 	/* 3. requests it held: another worker, 503, or abort */
 	bool alive = s->killed; /* the daemon ended it; its process did not die */

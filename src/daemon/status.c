@@ -1,13 +1,23 @@
 /* status.c: renders what `portsharectl status` shows: endpoints, queues, their URLs,
  * workers and counters, as text for people or JSON for programs. */
+#include "status.h"
+
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "addr.h"
+#include "conn-t.h"
+#include "daemon-t.h"
+#include "delegate.h"
+#include "list.h"
+#include "listener.h"
+#include "queue-t.h"
 #include "route.h"
+#include "session-t.h"
+#include "threads.h"
 
 static void json_str(FILE *f, const char *s)
 {
@@ -44,7 +54,7 @@ static void render_endpoints(FILE *f, bool json)
 				json_str(f, ip);
 				fprintf(f, ",\"port\":%u,\"bound\":%s}", port, bound ? "true" : "false");
 			} else {
-				char a[80];
+				char a[PS_ADDR_TEXT_MAX];
 				fprintf(f, "  %-28s %s\n", addr_format(&want[i], a, sizeof(a)),
 				        bound ? "bound" : "not bound");
 			}
@@ -69,8 +79,8 @@ static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 		    f,
 		    ",\"persistent\":%s,\"reattach_wait\":%s,\"depth\":%u,\"max_length\":%u,\"served\":%llu,"
 		    "\"delegated\":%llu,\"refused\":%llu,\"urls\":[",
-		    q->persistent ? "true" : "false", q->reattach_wait ? "true" : "false", q->depth, q->max_length,
-		    (unsigned long long)(q->served + delegated), (unsigned long long)delegated,
+		    q->persistent ? "true" : "false", q->reattach_wait ? "true" : "false", q->depth,
+		    q->max_length, (unsigned long long)(q->served + delegated), (unsigned long long)delegated,
 		    (unsigned long long)q->refused);
 		for (size_t i = 0; i < q->nurls; i++) {
 			url_prefix_format(&q->urls[i], u, sizeof(u));

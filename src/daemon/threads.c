@@ -11,6 +11,8 @@
  * Thread 0 registers the copies in the front threads' epoll sets before its own
  * listener, so an idle front thread is woken first and thread 0 keeps its time for
  * queues and sessions; a busy front thread is passed over by the kernel. */
+#include "threads.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -21,7 +23,13 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "conn.h"
+#include "daemon-t.h"
+#include "list.h"
+#include "listener-t.h"
+#include "log.h"
+#include "takeover.h"
+#include "threads-t.h"
 
 _Thread_local struct thread *this_thread;
 
@@ -131,7 +139,7 @@ static void front_stop(struct thread *t)
 		loop_stop(t->loop);
 }
 
-/* A new daemon took over (upgrade.c): this thread parses no more heads. Connections
+/* A new daemon took over (takeover.c): this thread parses no more heads. Connections
  * waiting for one go to thread 0, which hands them over; the others follow when their
  * answer is written (conn.c). Its listener copies were closed just before. */
 static void front_hand_over(struct thread *t)
@@ -142,7 +150,7 @@ static void front_hand_over(struct thread *t)
 	{
 		struct conn *c = container_of(p, struct conn, link);
 		if (c->state == CONN_READING)
-			conn_hand_over(c);
+			takeover_hand_over_conn(c);
 	}
 }
 
@@ -200,7 +208,7 @@ void threads_limits_changed(void)
 		struct limits *l = m ? malloc(sizeof(*l)) : NULL;
 		if (!l) {
 			free(m);
-			log_info("reload: out of memory: thread %u keeps its old limits", i);
+			log_error("reload: out of memory: thread %u keeps its old limits", i);
 			continue;
 		}
 		*l = dm->cfg.limits;
@@ -238,12 +246,7 @@ void threads_join(void)
 	t0->stopping = true;
 	for (struct thread_msg *m = inbox_take(t0), *next; m; m = next) {
 		next = m->next;
-		struct conn *c = container_of(m, struct conn, move);
-		free(c->moved_head);
-		c->moved_head = NULL;
-		c->state = CONN_READING;
-		list_add_tail(t0->conns, &c->link);
-		atomic_fetch_add_explicit(&t0->nconns, 1, memory_order_relaxed);
+		conn_keep_moved(container_of(m, struct conn, move)); /* this thread is t0 */
 	}
 	dm->nthreads = 1;
 }

@@ -66,7 +66,7 @@ with Story() as s:
 
         exe = s.bin("portshared")
         r = s.run([exe, "--user", name + "-nobody", "--socket", s.path("x.sock"), "--state-dir", s.path("x")])
-        check(r.returncode != 0 and "portshared: no such user '%s-nobody'" % name in r.stderr,
+        check(r.returncode != 0 and "portshared: error: no such user '%s-nobody'" % name in r.stderr,
               "an unknown user: exit non-zero, 'no such user'", "exit %d, %r" % (r.returncode, r.stderr))
         r = run_as(uid, gid, [exe, "--user", "root", "--socket", s.path("y.sock"), "--state-dir", s.path("y")],
                    s.env, s.dir)

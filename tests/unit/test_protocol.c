@@ -182,26 +182,26 @@ static size_t sample_messages(struct ps_msg *out)
 
 	m = &out[n++];
 	m->hdr.type = PS_MSG_HELLO;
-	m->hdr.flags = PS_HELLO_UPGRADE;
+	m->hdr.flags = PS_HELLO_TAKEOVER;
 	m->u.hello.version = PS_PROTO_VERSION;
 	m->u.hello.pid = 4242;
 	strcpy(m->u.hello.program, "worker");
 
 	m = &out[n++];
-	m->hdr.type = PS_MSG_UPGRADE;
-	m->u.upgrade.pid = 31;
+	m->hdr.type = PS_MSG_TAKEOVER;
+	m->u.takeover.pid = 31;
 
 	m = &out[n++];
-	m->hdr.type = PS_MSG_UPGRADE_SOCKET;
-	m->u.usock.kind = PS_UPGRADE_SOCKET_TCP;
+	m->hdr.type = PS_MSG_TAKEOVER_SOCKET;
+	m->u.usock.kind = PS_TAKEOVER_SOCKET_TCP;
 	m->u.usock.addr = addr4(8080);
 
 	m = &out[n++];
-	m->hdr.type = PS_MSG_UPGRADE_SOCKET;
-	m->u.usock.kind = PS_UPGRADE_SOCKET_CONTROL;
+	m->hdr.type = PS_MSG_TAKEOVER_SOCKET;
+	m->u.usock.kind = PS_TAKEOVER_SOCKET_CONTROL;
 
 	m = &out[n++];
-	m->hdr.type = PS_MSG_UPGRADE_QUEUE;
+	m->hdr.type = PS_MSG_TAKEOVER_QUEUE;
 	m->u.uqueue.queue_id = 5;
 	m->u.uqueue.opt_flags = PS_QUEUE_PERSISTENT;
 	m->u.uqueue.max_length = 10;
@@ -214,18 +214,18 @@ static size_t sample_messages(struct ps_msg *out)
 	strcpy(m->u.uqueue.creator_user, "www-data");
 
 	m = &out[n++];
-	m->hdr.type = PS_MSG_UPGRADE_URL;
+	m->hdr.type = PS_MSG_TAKEOVER_URL;
 	m->u.url.queue_id = 5;
 	m->text = "http://+:8080/blog/";
 	m->text_len = strlen(m->text);
 
 	m = &out[n++];
-	m->hdr.type = PS_MSG_UPGRADE_READY;
-	m->u.upgrade.pid = 31;
+	m->hdr.type = PS_MSG_TAKEOVER_READY;
+	m->u.takeover.pid = 31;
 
 	m = &out[n++];
 	m->hdr.type = PS_MSG_REATTACH;
-	m->u.upgrade.pid = 32;
+	m->u.takeover.pid = 32;
 
 	m = &out[n++];
 	m->hdr.type = PS_MSG_CONN_HANDOVER;
@@ -301,7 +301,7 @@ static void test_round_trip_every_type(void **state)
 			break;
 		case PS_MSG_URL_ADD:
 		case PS_MSG_URL_DEL:
-		case PS_MSG_UPGRADE_URL:
+		case PS_MSG_TAKEOVER_URL:
 			assert_int_equal(out.u.url.queue_id, in[k].u.url.queue_id);
 			assert_int_equal(out.u.url.prefix_len, in[k].text_len);
 			assert_part(out.text, out.text_len, in[k].text, in[k].text_len);
@@ -343,15 +343,15 @@ static void test_round_trip_every_type(void **state)
 		case PS_MSG_LIMITS:
 			assert_memory_equal(&out.u.limits, &in[k].u.limits, sizeof(out.u.limits));
 			break;
-		case PS_MSG_UPGRADE:
-		case PS_MSG_UPGRADE_READY:
+		case PS_MSG_TAKEOVER:
+		case PS_MSG_TAKEOVER_READY:
 		case PS_MSG_REATTACH:
-			assert_int_equal(out.u.upgrade.pid, in[k].u.upgrade.pid);
+			assert_int_equal(out.u.takeover.pid, in[k].u.takeover.pid);
 			break;
-		case PS_MSG_UPGRADE_SOCKET:
+		case PS_MSG_TAKEOVER_SOCKET:
 			assert_memory_equal(&out.u.usock, &in[k].u.usock, sizeof(out.u.usock));
 			break;
-		case PS_MSG_UPGRADE_QUEUE:
+		case PS_MSG_TAKEOVER_QUEUE:
 			assert_memory_equal(&out.u.uqueue, &in[k].u.uqueue, sizeof(out.u.uqueue));
 			break;
 		case PS_MSG_CONN_HANDOVER: {
@@ -611,18 +611,18 @@ static void test_bad_fields(void **state)
 	assert_decode_refuses(&m, offsetof(struct ps_deliver, tls_len), &tls, sizeof(tls));
 	/* the upgrade messages */
 	memset(&m, 0, sizeof(m));
-	m.hdr.type = PS_MSG_UPGRADE_SOCKET;
+	m.hdr.type = PS_MSG_TAKEOVER_SOCKET;
 	m.u.usock.kind = 3;
 	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
-	m.u.usock.kind = PS_UPGRADE_SOCKET_TCP; /* a TCP socket needs its address */
+	m.u.usock.kind = PS_TAKEOVER_SOCKET_TCP; /* a TCP socket needs its address */
 	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
 	m.u.usock.addr = addr4(80);
 	assert_true(protocol_encode(&m, wire, sizeof(wire)) > 0);
 	uint32_t kind = 0;
-	assert_decode_refuses(&m, offsetof(struct ps_upgrade_socket, kind), &kind, sizeof(kind));
+	assert_decode_refuses(&m, offsetof(struct ps_takeover_socket, kind), &kind, sizeof(kind));
 
 	memset(&m, 0, sizeof(m));
-	m.hdr.type = PS_MSG_UPGRADE_QUEUE;
+	m.hdr.type = PS_MSG_TAKEOVER_QUEUE;
 	strcpy(m.u.uqueue.name, "a b");
 	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
 	strcpy(m.u.uqueue.name, "q");
@@ -632,11 +632,11 @@ static void test_bad_fields(void **state)
 	assert_true(protocol_encode(&m, wire, sizeof(wire)) > 0);
 	char user[PS_USER_MAX + 1];
 	memset(user, 'u', sizeof(user));
-	assert_decode_refuses(&m, offsetof(struct ps_upgrade_queue, creator_user), user, sizeof(user));
-	assert_decode_refuses(&m, offsetof(struct ps_upgrade_queue, name), full, sizeof(full));
+	assert_decode_refuses(&m, offsetof(struct ps_takeover_queue, creator_user), user, sizeof(user));
+	assert_decode_refuses(&m, offsetof(struct ps_takeover_queue, name), full, sizeof(full));
 
 	memset(&m, 0, sizeof(m));
-	m.hdr.type = PS_MSG_UPGRADE_URL;
+	m.hdr.type = PS_MSG_TAKEOVER_URL;
 	m.text = "";
 	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
 
@@ -659,7 +659,7 @@ static void test_bad_fields(void **state)
 
 	memset(&m, 0, sizeof(m));
 	m.hdr.type = PS_MSG_REATTACH;
-	m.hdr.flags = PS_HELLO_UPGRADE; /* only HELLO takes it */
+	m.hdr.flags = PS_HELLO_TAKEOVER; /* only HELLO takes it */
 	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
 
 	/* lengths whose 32-bit sum wraps to the right total */
@@ -692,15 +692,15 @@ static const struct {
     {PS_MSG_DELIVER, offsetof(struct ps_deliver, reserved), sizeof(uint32_t)},
     {PS_MSG_END, offsetof(struct ps_end, reserved), sizeof(uint32_t)},
     {PS_MSG_LIMITS, offsetof(struct ps_limits, reserved), sizeof(uint32_t)},
-    {PS_MSG_UPGRADE, offsetof(struct ps_upgrade, reserved), sizeof(uint32_t)},
-    {PS_MSG_UPGRADE_READY, offsetof(struct ps_upgrade, reserved), sizeof(uint32_t)},
-    {PS_MSG_REATTACH, offsetof(struct ps_upgrade, reserved), sizeof(uint32_t)},
-    {PS_MSG_UPGRADE_SOCKET, offsetof(struct ps_upgrade_socket, reserved), sizeof(uint32_t)},
-    {PS_MSG_UPGRADE_QUEUE, offsetof(struct ps_upgrade_queue, reserved), sizeof(uint32_t)},
+    {PS_MSG_TAKEOVER, offsetof(struct ps_takeover, reserved), sizeof(uint32_t)},
+    {PS_MSG_TAKEOVER_READY, offsetof(struct ps_takeover, reserved), sizeof(uint32_t)},
+    {PS_MSG_REATTACH, offsetof(struct ps_takeover, reserved), sizeof(uint32_t)},
+    {PS_MSG_TAKEOVER_SOCKET, offsetof(struct ps_takeover_socket, reserved), sizeof(uint32_t)},
+    {PS_MSG_TAKEOVER_QUEUE, offsetof(struct ps_takeover_queue, reserved), sizeof(uint32_t)},
     /* the name "blog" of the sample: right after its NUL, as fuzz_protocol found */
-    {PS_MSG_UPGRADE_QUEUE, offsetof(struct ps_upgrade_queue, name) + 5, 1},
-    {PS_MSG_UPGRADE_QUEUE, offsetof(struct ps_upgrade_queue, name) + PS_QUEUE_NAME_MAX, 1},
-    {PS_MSG_UPGRADE_QUEUE, offsetof(struct ps_upgrade_queue, creator_user) + PS_USER_MAX, 1},
+    {PS_MSG_TAKEOVER_QUEUE, offsetof(struct ps_takeover_queue, name) + 5, 1},
+    {PS_MSG_TAKEOVER_QUEUE, offsetof(struct ps_takeover_queue, name) + PS_QUEUE_NAME_MAX, 1},
+    {PS_MSG_TAKEOVER_QUEUE, offsetof(struct ps_takeover_queue, creator_user) + PS_USER_MAX, 1},
 };
 
 /* The first sample of a type (sample_messages() has one of each). */
@@ -758,7 +758,7 @@ static void test_decode_refuses_what_encode_would_change(void **state)
 	}
 	assert_int_equal(accepted, 0);
 	/* the longest names still fill their arrays up to the NUL */
-	struct ps_msg *m = sample_of(in, n, PS_MSG_UPGRADE_QUEUE);
+	struct ps_msg *m = sample_of(in, n, PS_MSG_TAKEOVER_QUEUE);
 	memset(m->u.uqueue.name, 'q', PS_QUEUE_NAME_MAX);
 	memset(m->u.uqueue.creator_user, 'u', PS_USER_MAX);
 	ssize_t len = protocol_encode(m, wire, sizeof(wire));

@@ -1,16 +1,16 @@
-/* upgrade.c: portshared --upgrade (DESIGN §10): a new daemon takes the running one's
+/* takeover.c: portshared --upgrade, the takeover (DESIGN §10): a new daemon takes the running one's
  * listening sockets, control socket and queues over a session on the control socket;
  * the old one hands over every connection it was reading, finishes the rest and exits.
  *
- * The new daemon ("new"), at start-up: HELLO with PS_HELLO_UPGRADE, then UPGRADE. The
- * old one answers UPGRADE_SOCKET for each listener and for the control socket (fd
- * attached), UPGRADE_QUEUE and its UPGRADE_URLs for each queue, then UPGRADE_READY.
- * New adopts them, starts its loop and answers UPGRADE_READY: from then on it accepts
+ * The new daemon ("new"), at start-up: HELLO with PS_HELLO_TAKEOVER, then TAKEOVER. The
+ * old one answers TAKEOVER_SOCKET for each listener and for the control socket (fd
+ * attached), TAKEOVER_QUEUE and its TAKEOVER_URLs for each queue, then TAKEOVER_READY.
+ * New adopts them, starts its loop and answers TAKEOVER_READY: from then on it accepts
  * on the same sockets (the control socket's path is never unbound, so no connect fails
  * at any moment). Its queues hold their requests for ReattachGrace while their workers
  * move over.
  *
- * The old daemon ("old"), on UPGRADE_READY: closes its copies of the listeners and of
+ * The old daemon ("old"), on TAKEOVER_READY: closes its copies of the listeners and of
  * the control socket (the sockets stay open through new's copies, and so do their
  * backlogs), tells every session to re-attach (REATTACH) and delivers to them no more.
  * It parses no head from then on: a connection that would be read (idle, a head begun,
@@ -18,6 +18,8 @@
  * read from it (CONN_HANDOVER), never closed. What it writes itself, it finishes. It
  * exits once it holds nothing, or when ShutdownGrace is over; the link closing then
  * tells new that the upgrade is complete. */
+#include "takeover.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -28,8 +30,17 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "conn.h"
+#include "daemon-t.h"
+#include "list.h"
+#include "listener-t.h"
+#include "listener.h"
+#include "log.h"
 #include "portshare.h"
+#include "queue.h"
+#include "session.h"
+#include "tcp.h"
+#include "threads.h"
 
 #define UPGRADE_WAIT_MS 10000 /* the old daemon's answers at start-up */
 #define HANDOVER_CHECK_MS 50  /* the old daemon looks whether it holds anything still */
@@ -89,7 +100,7 @@ static ssize_t link_read(int link, int *fd, bool *fd_lost)
 /* Whether a message of this type carries exactly one fd on the link. */
 static bool link_type_has_fd(unsigned type)
 {
-	return type == PS_MSG_UPGRADE_SOCKET || type == PS_MSG_CONN_HANDOVER;
+	return type == PS_MSG_TAKEOVER_SOCKET || type == PS_MSG_CONN_HANDOVER;
 }
 
 static int link_send(int link, struct ps_msg *m)
@@ -102,7 +113,7 @@ static int link_send(int link, struct ps_msg *m)
 
 /* ---- the new daemon ---- */
 
-/* The old daemon's queue ids, for the UPGRADE_URLs that name them. */
+/* The old daemon's queue ids, for the TAKEOVER_URLs that name them. */
 struct intake {
 	struct {
 		uint32_t old_id;
@@ -168,17 +179,17 @@ static int intake_recv(int link, struct ps_msg *m, int *fd, char *err, size_t er
 }
 
 /* One message of the old daemon's state: adopted at once. 1 when it was the last
- * (UPGRADE_READY), 0 for more, -1 with err. */
+ * (TAKEOVER_READY), 0 for more, -1 with err. */
 static int intake_take(struct intake *in, const struct ps_msg *m, int fd, char *err, size_t errlen)
 {
 	char why[PS_TEXT_MAX];
 	switch (m->hdr.type) {
-	case PS_MSG_REPLY: /* UPGRADE is answered only to refuse it */
+	case PS_MSG_REPLY: /* TAKEOVER is answered only to refuse it */
 		snprintf(err, errlen, "the running portshared refused the upgrade: %.*s", (int)m->text_len,
 		         m->text);
 		return -1;
-	case PS_MSG_UPGRADE_SOCKET:
-		if (m->u.usock.kind == PS_UPGRADE_SOCKET_CONTROL) {
+	case PS_MSG_TAKEOVER_SOCKET:
+		if (m->u.usock.kind == PS_TAKEOVER_SOCKET_CONTROL) {
 			if (in->ctl >= 0)
 				close(in->ctl);
 			in->ctl = fd;
@@ -190,7 +201,7 @@ static int intake_take(struct intake *in, const struct ps_msg *m, int fd, char *
 		}
 		in->nlisteners++;
 		return 0;
-	case PS_MSG_UPGRADE_QUEUE: {
+	case PS_MSG_TAKEOVER_QUEUE: {
 		if (in->nqueues == in->cap) {
 			size_t cap = in->cap ? in->cap * 2 : 16;
 			void *n = realloc(in->queues, cap * sizeof(*in->queues));
@@ -211,7 +222,7 @@ static int intake_take(struct intake *in, const struct ps_msg *m, int fd, char *
 		in->queues[in->nqueues++].q = q;
 		return 0;
 	}
-	case PS_MSG_UPGRADE_URL: {
+	case PS_MSG_TAKEOVER_URL: {
 		struct queue *q = intake_queue(in, m->u.url.queue_id);
 		if (!q) {
 			snprintf(err, errlen,
@@ -224,8 +235,8 @@ static int intake_take(struct intake *in, const struct ps_msg *m, int fd, char *
 			         q->name, why);
 		return 0;
 	}
-	case PS_MSG_UPGRADE_READY:
-		dm->upgrade_old_pid = (pid_t)m->u.upgrade.pid;
+	case PS_MSG_TAKEOVER_READY:
+		dm->takeover_old_pid = (pid_t)m->u.takeover.pid;
 		return 1;
 	default: /* nothing else is sent to an upgrade session */
 		snprintf(err, errlen, "the running portshared sent an unexpected %s",
@@ -234,7 +245,7 @@ static int intake_take(struct intake *in, const struct ps_msg *m, int fd, char *
 	}
 }
 
-int upgrade_connect(char *err, size_t errlen)
+int takeover_connect(char *err, size_t errlen)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(dm->socket_path) >= sizeof(sa.sun_path)) {
@@ -259,7 +270,7 @@ int upgrade_connect(char *err, size_t errlen)
 			         dm->socket_path, strerror(e));
 		return -1;
 	}
-	struct ps_msg m = {.hdr = {.type = PS_MSG_HELLO, .flags = PS_HELLO_UPGRADE, .seq = 1}};
+	struct ps_msg m = {.hdr = {.type = PS_MSG_HELLO, .flags = PS_HELLO_TAKEOVER, .seq = 1}};
 	m.u.hello.version = PS_PROTO_VERSION;
 	m.u.hello.pid = (uint32_t)getpid();
 	snprintf(m.u.hello.program, sizeof(m.u.hello.program), "portshared");
@@ -276,8 +287,8 @@ int upgrade_connect(char *err, size_t errlen)
 		         m.hdr.type == PS_MSG_REPLY ? m.text : "it did not answer HELLO");
 		goto out;
 	}
-	m = (struct ps_msg){.hdr = {.type = PS_MSG_UPGRADE, .seq = 2}};
-	m.u.upgrade.pid = (uint32_t)getpid();
+	m = (struct ps_msg){.hdr = {.type = PS_MSG_TAKEOVER, .seq = 2}};
+	m.u.takeover.pid = (uint32_t)getpid();
 	if (link_send(link, &m) < 0) {
 		snprintf(err, errlen, "cannot talk to the running portshared: %s", strerror(errno));
 		goto out;
@@ -298,8 +309,8 @@ int upgrade_connect(char *err, size_t errlen)
 	}
 	log_info("upgrade: took over %u listener%s, %zu queue%s and the control socket from pid %d",
 	         in.nlisteners, in.nlisteners == 1 ? "" : "s", in.nqueues, in.nqueues == 1 ? "" : "s",
-	         (int)dm->upgrade_old_pid);
-	dm->upgrade_from.fd = link;
+	         (int)dm->takeover_old_pid);
+	dm->takeover_from.fd = link;
 	rc = in.ctl;
 	in.ctl = -1;
 out:
@@ -311,35 +322,47 @@ out:
 	return rc;
 }
 
-static void upgrade_grace_over(struct loop_timer *t)
+static void takeover_grace_over(struct loop_timer *t)
 {
 	queue_reattach_over();
 }
 
-static void upgrade_link_closed(const char *why)
+static void takeover_link_closed(const char *why)
 {
 	if (why)
-		log_info("upgrade: the link to the old portshared (pid %d) failed: %s",
-		         (int)dm->upgrade_old_pid, why);
+		log_error("upgrade: the link to the old portshared (pid %d) failed: %s",
+		          (int)dm->takeover_old_pid, why);
 	else
 		log_info("upgrade complete: the old portshared (pid %d) has finished and exited",
-		         (int)dm->upgrade_old_pid);
-	loop_io_del(dm->loop, &dm->upgrade_from);
-	close(dm->upgrade_from.fd);
-	dm->upgrade_from.fd = -1;
+		         (int)dm->takeover_old_pid);
+	loop_io_del(dm->loop, &dm->takeover_from);
+	close(dm->takeover_from.fd);
+	dm->takeover_from.fd = -1;
 }
 
 /* The new daemon: connections the old one hands over. */
-static void upgrade_on_link(struct loop_io *io, uint32_t events)
+/* The new daemon: a connection the old one handed over (fd is taken), read from here on
+ * as if it had just been returned by a worker. */
+static void takeover_adopt_conn(int fd, const struct ps_conn_handover *h, const char *bytes)
 {
-	for (int i = 0; i < LINK_READ_BATCH && dm->upgrade_from.fd >= 0; i++) {
+	struct conn *c = conn_from_handover(fd, &h->local, &h->remote);
+	if (!c)
+		return;
+	/* what anyone read from or wrote to it so far, so DESIGN §2a's checks hold here */
+	tcp_counters(c->io.fd, &c->sent, &c->received);
+	conn_returned(c, bytes, h->bytes_len, h->flags & PS_HANDOVER_EOF, 0, 0);
+}
+
+static void takeover_on_link(struct loop_io *io, uint32_t events)
+{
+	for (int i = 0; i < LINK_READ_BATCH && dm->takeover_from.fd >= 0; i++) {
 		int fd;
 		bool fd_lost;
 		ssize_t n = link_read(io->fd, &fd, &fd_lost);
 		if (n < 0 && n != -2 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n == 0 || n == -1) {
-			upgrade_link_closed(n == 0 ? NULL : strerror(errno));
+			takeover_link_closed(n == 0 ? NULL : strerror(errno));
 			return;
 		}
 		struct ps_msg m;
@@ -356,62 +379,64 @@ static void upgrade_on_link(struct loop_io *io, uint32_t events)
 		}
 		if (fd < 0) {
 			/* its copy is closed already: the client sees the connection end */
-			log_info("upgrade: a connection from the old portshared was lost: %s",
-			         fd_lost ? "out of file descriptors" : "no file descriptor came with it");
+			log_warning("upgrade: a connection from the old portshared was lost: %s",
+			            fd_lost ? "out of file descriptors" : "no file descriptor came with it");
 			continue;
 		}
-		conn_adopt_handover(fd, &m.u.handover, m.tail);
+		takeover_adopt_conn(fd, &m.u.handover, m.tail);
 	}
 }
 
-void upgrade_start(void)
+void takeover_start(void)
 {
 	listener_resync(); /* our config's listen list decides, as at a normal start */
-	struct ps_msg m = {.hdr = {.type = PS_MSG_UPGRADE_READY}};
-	m.u.upgrade.pid = (uint32_t)getpid();
-	dm->upgrade_from.fn = upgrade_on_link;
-	if (link_send(dm->upgrade_from.fd, &m) < 0 || loop_io_add(dm->loop, &dm->upgrade_from, EPOLLIN) < 0) {
+	struct ps_msg m = {.hdr = {.type = PS_MSG_TAKEOVER_READY}};
+	m.u.takeover.pid = (uint32_t)getpid();
+	dm->takeover_from.fn = takeover_on_link;
+	if (link_send(dm->takeover_from.fd, &m) < 0 ||
+	    loop_io_add(dm->loop, &dm->takeover_from, EPOLLIN) < 0) {
 		/* the old daemon keeps accepting too: nothing is lost, it just does not leave */
-		log_info("upgrade: cannot tell the old portshared (pid %d) to hand over: %s",
-		         (int)dm->upgrade_old_pid, strerror(errno));
-		close(dm->upgrade_from.fd);
-		dm->upgrade_from.fd = -1;
+		log_error("upgrade: cannot tell the old portshared (pid %d) to hand over: %s",
+		          (int)dm->takeover_old_pid, strerror(errno));
+		close(dm->takeover_from.fd);
+		dm->takeover_from.fd = -1;
 	}
-	dm->upgrade_timer.fn = upgrade_grace_over;
-	loop_timer_set(dm->loop, &dm->upgrade_timer, dm->cfg.limits.reattach_grace_ms);
+	dm->takeover_timer.fn = takeover_grace_over;
+	loop_timer_set(dm->loop, &dm->takeover_timer, dm->cfg.limits.reattach_grace_ms);
 }
 
 /* ---- the old daemon ---- */
 
-void upgrade_hello(struct session *s, const struct ps_msg *m)
+void takeover_hello(struct session *s, const struct ps_msg *m)
 {
 	char err[PS_TEXT_MAX];
 	if (!s->admin) {
 		snprintf(err, sizeof(err),
 		         "only root or portshared's own user (uid %u) may upgrade it, not uid %u",
 		         (unsigned)geteuid(), (unsigned)s->uid);
-		log_info("upgrade refused: pid %d (uid %u) is not an admin", (int)s->pid, (unsigned)s->uid);
+		log_warning("upgrade refused: pid %d (uid %u) is not an admin", (int)s->pid,
+		            (unsigned)s->uid);
 		session_reply(s, m->hdr.seq, PS_EDENIED, 0, err);
 		return;
 	}
 	s->hello = true;
-	s->upgrade = true;
+	s->takeover = true;
 	session_reply(s, m->hdr.seq, 0, s->id, NULL);
 }
 
-static void upgrade_send_socket(struct session *s, uint32_t kind, const struct ps_addr *a, int fd)
+static void takeover_send_socket(struct session *s, uint32_t kind, const struct ps_addr *a, int fd)
 {
-	struct ps_msg m = {.hdr = {.type = PS_MSG_UPGRADE_SOCKET}};
+	struct ps_msg m = {.hdr = {.type = PS_MSG_TAKEOVER_SOCKET}};
 	m.u.usock.kind = kind;
 	if (a)
 		m.u.usock.addr = *a;
 	session_send_fd(s, &m, fd);
 }
 
-static void upgrade_send_queue(struct session *s, const struct queue *q)
+static void takeover_send_queue(struct session *s, const struct queue *q)
 {
-	struct ps_msg m = {.hdr = {.type = PS_MSG_UPGRADE_QUEUE}};
-	struct ps_upgrade_queue *u = &m.u.uqueue;
+	struct ps_msg m = {.hdr = {.type = PS_MSG_TAKEOVER_QUEUE}};
+	struct ps_takeover_queue *u = &m.u.uqueue;
 	u->queue_id = q->id;
 	u->opt_flags = q->persistent ? PS_QUEUE_PERSISTENT : 0;
 	u->max_length = q->max_length;
@@ -425,7 +450,7 @@ static void upgrade_send_queue(struct session *s, const struct queue *q)
 	session_send_fd(s, &m, -1);
 	char text[PS_PREFIX_MAX + 64];
 	for (size_t i = 0; i < q->nurls && !s->dead; i++) {
-		m = (struct ps_msg){.hdr = {.type = PS_MSG_UPGRADE_URL}};
+		m = (struct ps_msg){.hdr = {.type = PS_MSG_TAKEOVER_URL}};
 		m.u.url.queue_id = q->id;
 		url_prefix_format(&q->urls[i], text, sizeof(text));
 		m.text = text;
@@ -434,43 +459,43 @@ static void upgrade_send_queue(struct session *s, const struct queue *q)
 	}
 }
 
-/* UPGRADE: everything a new daemon needs to serve what we serve. */
-static void upgrade_send_state(struct session *s, const struct ps_msg *req)
+/* TAKEOVER: everything a new daemon needs to serve what we serve. */
+static void takeover_send_state(struct session *s, const struct ps_msg *req)
 {
 	char why[PS_TEXT_MAX] = "";
 	if (dm->stopping)
 		snprintf(why, sizeof(why), "portshared is shutting down");
-	else if (dm->upgrade_to)
+	else if (dm->takeover_to)
 		snprintf(why, sizeof(why), "another upgrade is in progress (pid %d)",
-		         (int)dm->upgrade_to->pid);
-	else if (dm->upgrade_from.fd >= 0)
+		         (int)dm->takeover_to->pid);
+	else if (dm->takeover_from.fd >= 0)
 		snprintf(
 		    why, sizeof(why),
 		    "portshared is still taking over from pid %d; try again once it logs that the upgrade is "
 		    "complete",
-		    (int)dm->upgrade_old_pid);
+		    (int)dm->takeover_old_pid);
 	if (why[0]) {
-		log_info("upgrade by pid %d refused: %s", (int)s->pid, why);
+		log_warning("upgrade by pid %d refused: %s", (int)s->pid, why);
 		session_reply(s, req->hdr.seq, PS_ESTATE, 0, why);
 		return;
 	}
-	dm->upgrade_to = s;
+	dm->takeover_to = s;
 	unsigned nl = 0, nq = 0;
 	struct list *p, *t;
 	list_for_each_safe(p, t, &dm->endpoints)
 	{
 		struct endpoint *e = container_of(p, struct endpoint, link);
-		upgrade_send_socket(s, PS_UPGRADE_SOCKET_TCP, &e->addr, e->io.fd);
+		takeover_send_socket(s, PS_TAKEOVER_SOCKET_TCP, &e->addr, e->io.fd);
 		nl++;
 	}
-	upgrade_send_socket(s, PS_UPGRADE_SOCKET_CONTROL, NULL, dm->ctl.fd);
+	takeover_send_socket(s, PS_TAKEOVER_SOCKET_CONTROL, NULL, dm->ctl.fd);
 	list_for_each_safe(p, t, &dm->queues)
 	{
-		upgrade_send_queue(s, container_of(p, struct queue, link));
+		takeover_send_queue(s, container_of(p, struct queue, link));
 		nq++;
 	}
-	struct ps_msg m = {.hdr = {.type = PS_MSG_UPGRADE_READY}};
-	m.u.upgrade.pid = (uint32_t)getpid();
+	struct ps_msg m = {.hdr = {.type = PS_MSG_TAKEOVER_READY}};
+	m.u.takeover.pid = (uint32_t)getpid();
 	session_send_fd(s, &m, -1);
 	if (!s->dead)
 		log_info("upgrade: sent %u listener%s, %u queue%s and the control socket to the new "
@@ -478,7 +503,7 @@ static void upgrade_send_state(struct session *s, const struct ps_msg *req)
 		         nl, nl == 1 ? "" : "s", nq, nq == 1 ? "" : "s", (int)s->pid);
 }
 
-void upgrade_send_reattach(struct session *s)
+void takeover_send_reattach(struct session *s)
 {
 	/* no more deliveries here: what is queued goes to the new daemon */
 	struct list *p, *t;
@@ -487,19 +512,19 @@ void upgrade_send_reattach(struct session *s)
 		queue_drain(container_of(p, struct attach, slink));
 	}
 	struct ps_msg m = {.hdr = {.type = PS_MSG_REATTACH}};
-	m.u.upgrade.pid = dm->upgrade_to ? (uint32_t)dm->upgrade_to->pid : 0;
+	m.u.takeover.pid = dm->takeover_to ? (uint32_t)dm->takeover_to->pid : 0;
 	session_send_fd(s, &m, -1);
 }
 
 /* Whether we hold anything still; exits when not, or when ShutdownGrace is over. */
-static void upgrade_check(struct loop_timer *t)
+static void takeover_check(struct loop_timer *t)
 {
 	conn_close_finished();
 	uint32_t held = threads_conns();
-	bool flushed = !dm->upgrade_to || !dm->upgrade_to->out_head;
+	bool flushed = !dm->takeover_to || !dm->takeover_to->out_head;
 	if (!held && flushed) {
 		log_info("upgrade: every connection handed over or finished; exiting");
-		dm->upgrade_to = NULL; /* the link closes at exit: that is the new daemon's signal */
+		dm->takeover_to = NULL; /* the link closes at exit: that is the new daemon's signal */
 		loop_stop(dm->loop);
 		return;
 	}
@@ -512,8 +537,8 @@ static void upgrade_check(struct loop_timer *t)
 	loop_timer_set(dm->loop, t, HANDOVER_CHECK_MS);
 }
 
-/* UPGRADE_READY from the new daemon: it accepts; we stop and hand over. */
-static void upgrade_hand_over(struct session *s)
+/* TAKEOVER_READY from the new daemon: it accepts; we stop and hand over. */
+static void takeover_hand_over(struct session *s)
 {
 	log_info("upgrade: the new portshared (pid %d) accepts now; handing over connections (ShutdownGrace "
 	         "%u ms)",
@@ -531,36 +556,36 @@ static void upgrade_hand_over(struct session *s)
 	list_for_each_safe(p, t, &dm->sessions)
 	{
 		struct session *o = container_of(p, struct session, link);
-		if (o->hello && !o->upgrade && !o->dead)
-			upgrade_send_reattach(o);
+		if (o->hello && !o->takeover && !o->dead)
+			takeover_send_reattach(o);
 	}
 	list_for_each_safe(p, t, &dm->conns)
 	{
 		struct conn *c = container_of(p, struct conn, link);
 		if (c->state == CONN_READING || c->state == CONN_QUEUED)
-			conn_hand_over(c);
+			takeover_hand_over_conn(c);
 	}
 	dm->handover_deadline_ms = loop_now_ms() + dm->cfg.limits.shutdown_grace_ms;
-	dm->upgrade_timer.fn = upgrade_check;
-	loop_timer_set(dm->loop, &dm->upgrade_timer, HANDOVER_CHECK_MS);
+	dm->takeover_timer.fn = takeover_check;
+	loop_timer_set(dm->loop, &dm->takeover_timer, HANDOVER_CHECK_MS);
 }
 
-void upgrade_dispatch(struct session *s, const struct ps_msg *m)
+void takeover_handle(struct session *s, const struct ps_msg *m)
 {
 	switch (m->hdr.type) {
-	case PS_MSG_UPGRADE:
-		if (dm->upgrade_to == s) {
-			session_kill_later(s, "UPGRADE sent twice");
+	case PS_MSG_TAKEOVER:
+		if (dm->takeover_to == s) {
+			session_kill_later(s, "TAKEOVER sent twice");
 			return;
 		}
-		upgrade_send_state(s, m);
+		takeover_send_state(s, m);
 		return;
-	case PS_MSG_UPGRADE_READY:
-		if (dm->upgrade_to != s || dm->threads[0].handing_over) {
-			session_kill_later(s, "UPGRADE_READY out of turn");
+	case PS_MSG_TAKEOVER_READY:
+		if (dm->takeover_to != s || dm->threads[0].handing_over) {
+			session_kill_later(s, "TAKEOVER_READY out of turn");
 			return;
 		}
-		upgrade_hand_over(s);
+		takeover_hand_over(s);
 		return;
 	default:
 		session_kill_later(s, "unexpected message on the upgrade session");
@@ -568,11 +593,11 @@ void upgrade_dispatch(struct session *s, const struct ps_msg *m)
 	}
 }
 
-void upgrade_session_closed(struct session *s)
+void takeover_session_closed(struct session *s)
 {
-	if (s != dm->upgrade_to)
+	if (s != dm->takeover_to)
 		return;
-	dm->upgrade_to = NULL;
+	dm->takeover_to = NULL;
 	if (!dm->threads[0].handing_over)
 		log_info(
 		    "upgrade: the new portshared (pid %d) went away before taking over; this one carries on",
@@ -584,9 +609,10 @@ void upgrade_session_closed(struct session *s)
 		    (int)s->pid);
 }
 
-int upgrade_send_conn(const struct conn *c, const char *bytes, size_t len)
+/* Sends a connection (fd and bytes) to the new daemon. 0, or -1 when there is none. */
+static int takeover_send_conn(const struct conn *c, const char *bytes, size_t len)
 {
-	struct session *s = dm->upgrade_to;
+	struct session *s = dm->takeover_to;
 	if (!s || s->dead || len > PS_HANDOVER_BYTES_MAX)
 		return -1;
 	struct ps_msg m = {.hdr = {.type = PS_MSG_CONN_HANDOVER}};
@@ -597,4 +623,29 @@ int upgrade_send_conn(const struct conn *c, const char *bytes, size_t len)
 	m.u.handover.bytes_len = (uint32_t)len;
 	m.tail = bytes;
 	return session_send_fd(s, &m, c->io.fd);
+}
+
+void takeover_hand_over_conn(struct conn *c)
+{
+	if (this_thread->index) {
+		conn_move_to_main(c, NULL);
+		return;
+	}
+	loop_timer_cancel(this_thread->loop, &c->timer);
+	const char *bytes = c->buf;
+	size_t len = c->len;
+	if (c->req) { /* a request not delivered yet: it is read again, whole, over there */
+		bytes = c->req->data;
+		len = (size_t)c->req->head_len + c->req->tail_len;
+	}
+	if (c->eof && !len) {
+		conn_free(c); /* the client is gone and nothing is left to answer */
+		return;
+	}
+	if (takeover_send_conn(c, bytes, len) < 0) {
+		conn_linger(c); /* no new daemon to take it: end it cleanly */
+		return;
+	}
+	/* our copy goes; the connection lives on in the new daemon */
+	conn_free(c);
 }

@@ -1,0 +1,37 @@
+/* delegate.h: delegation (DESIGN §6), the daemon side: the shared page, route snapshots, judging a dead
+ * worker's connections. */
+#ifndef PS_DAEMON_DELEGATE_H
+#define PS_DAEMON_DELEGATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "conn-t.h"
+#include "queue-t.h"
+#include "session-t.h"
+
+/* A session that asked for delegation gets its shared page (and the routes). 0 or -1. */
+int delegate_session_start(struct session *s);
+void delegate_session_end(struct session *s);
+void delegate_send_routes(struct session *s);
+/* The route table or a limit changed: invalidate at once, publish a snapshot soon. */
+void delegate_routes_changed(void);
+/* How a connection a session held stands now (DESIGN §2a, §6), by the kernel's counters
+ * against those at handoff plus what the library recorded after its last response. */
+enum delegate_state {
+	DELEGATE_UNTOUCHED, /* its first request: nothing read past the head, nothing written */
+	DELEGATE_IDLE,      /* between two requests: every response complete, nothing read since */
+	DELEGATE_READ,      /* a request (or part) was read and not answered */
+	DELEGATE_WRITING,   /* a response was begun and not finished (or the record is torn) */
+	DELEGATE_ANSWERED,  /* the response went out whole before the request's body was all
+	                     * read: where the next request begins is unknown, so it is ended */
+};
+enum delegate_state delegate_judge(const struct session *s, const struct request *r);
+/* Whether the library recorded a complete response on r's delegated connection. */
+bool delegate_answered(const struct request *r);
+/* The absolute idle limit of a delegated connection (its timer fired). */
+void delegate_idle_check(struct conn *c);
+/* Requests of q served by libraries without the daemon. */
+uint64_t delegate_served(const struct queue *q);
+void delegate_close(void);
+
+#endif

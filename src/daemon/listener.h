@@ -1,0 +1,27 @@
+/* listener.h: listening sockets, bound lazily (DESIGN §7). */
+#ifndef PS_DAEMON_LISTENER_H
+#define PS_DAEMON_LISTENER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "protocol.h"
+
+/* Binds what a port needs (every listen address, or the wildcards) if not bound yet.
+ * 0, or -1 with err naming who holds the port. */
+int listener_need(uint16_t port, char *err, size_t errlen);
+/* Closes a port's listeners if no prefix needs it any more. */
+void listener_release(uint16_t port);
+/* The listen list changed: rebind every port in use. */
+void listener_resync(void);
+void listener_close_all(void);
+/* The new daemon of an upgrade: listens on a socket the old one bound (fd is taken,
+ * and closed on failure). 0, or -1 with err. */
+int listener_adopt(const struct ps_addr *a, int fd, char *err, size_t errlen);
+/* The addresses port would be bound on (out has room for CONFIG_LISTEN_MAX + 2). */
+unsigned listener_wanted(uint16_t port, struct ps_addr *out);
+bool listener_is_bound(const struct ps_addr *a);
+/* Sets bit p of the 65536-bit map for every port some prefix needs. */
+void listener_port_map(uint8_t ports[65536 / 8]);
+
+#endif

@@ -1,0 +1,43 @@
+/* session-t.h: a session: one client process on the control socket (functions in session.h). */
+#ifndef PS_DAEMON_SESSION_T_H
+#define PS_DAEMON_SESSION_T_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "list.h"
+#include "loop.h"
+#include "protocol.h"
+#include "shared.h"
+
+struct outmsg {
+	struct outmsg *next;
+	int fd; /* a dup of the fd to pass, or -1; closed once sent */
+	uint32_t len;
+	char data[];
+};
+
+struct session {
+	uint32_t id;
+	struct loop_io io;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	char program[PS_PROGRAM_MAX + 1];
+	char user[33];
+	bool hello;
+	bool admin;
+	bool dead;
+	bool killed;              /* the daemon ended it (protocol error); its process may live on */
+	bool takeover;            /* a new portshared taking over from this one (takeover.c) */
+	bool hung_up;             /* its process closed its end: read what is left, send nothing */
+	struct shared_page *page; /* delegation (DESIGN §6): mapped by both sides, or NULL */
+	struct list attached;     /* struct attach */
+	struct list requests;     /* delivered, not yet returned */
+	struct outmsg *out_head, *out_tail;
+	size_t out_bytes;
+	struct list link;
+};
+
+#endif
