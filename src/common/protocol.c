@@ -108,6 +108,20 @@ const char *protocol_type_name(unsigned type)
 	return "UNKNOWN";
 }
 
+bool protocol_carries_fd(const struct ps_msg *m)
+{
+	switch (m->hdr.type) {
+	case PS_MSG_SHM:
+	case PS_MSG_TAKEOVER_SOCKET:
+	case PS_MSG_CONN_HANDOVER:
+		return true;
+	case PS_MSG_DELIVER:
+		return m->u.deliver.flags & PS_DELIVER_FD;
+	default:
+		return false;
+	}
+}
+
 static bool all_zero(const void *p, size_t n)
 {
 	const unsigned char *c = p;

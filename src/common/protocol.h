@@ -28,16 +28,17 @@
 #ifndef PS_PROTOCOL_H
 #define PS_PROTOCOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #define PS_PROTO_VERSION 1
 #define PS_MSG_MAX 65536
-#define PS_QUEUE_NAME_MAX 63  /* bytes, without the NUL */
-#define PS_PREFIX_MAX 1024    /* bytes of a URL prefix string, without the NUL */
-#define PS_TEXT_MAX 1024      /* bytes of a REPLY text */
-#define PS_PROGRAM_MAX 63     /* program name in HELLO */
+#define PS_QUEUE_NAME_MAX 63 /* bytes, without the NUL */
+#define PS_PREFIX_MAX 1024   /* bytes of a URL prefix string, without the NUL */
+#define PS_TEXT_MAX 1024     /* bytes of a REPLY text */
+#define PS_PROGRAM_MAX 63    /* program name in HELLO */
 
 /* Append-only: never renumber. */
 enum ps_msg_type {
@@ -66,9 +67,9 @@ enum ps_msg_type {
 	PS_MSG_TAKEOVER_QUEUE = 21,  /* old->new: one queue's state */
 	PS_MSG_TAKEOVER_URL = 22,    /* old->new: one URL prefix of a queue sent before */
 	PS_MSG_TAKEOVER_READY = 23,  /* old->new: all state sent; new->old: adopted, accepting */
-	PS_MSG_REATTACH = 24,       /* d->c: finish what you hold here, then reconnect */
-	PS_MSG_CONN_HANDOVER = 25,  /* old->new: a client connection (fd attached) + its unread bytes */
-	PS_MSG_TYPE_END             /* first unused number */
+	PS_MSG_REATTACH = 24,        /* d->c: finish what you hold here, then reconnect */
+	PS_MSG_CONN_HANDOVER = 25,   /* old->new: a client connection (fd attached) + its unread bytes */
+	PS_MSG_TYPE_END              /* first unused number */
 };
 
 struct ps_msg_hdr {
@@ -89,7 +90,7 @@ struct ps_addr {
 
 /* HELLO header flags */
 #define PS_HELLO_DELEGATE 0x1u /* this library serves delegated connections (DESIGN §6) */
-#define PS_HELLO_TAKEOVER 0x2u  /* a new portshared that will take over (DESIGN §10); admins only */
+#define PS_HELLO_TAKEOVER 0x2u /* a new portshared that will take over (DESIGN §10); admins only */
 
 struct ps_hello {
 	uint32_t version; /* PS_PROTO_VERSION */
@@ -130,10 +131,11 @@ struct ps_receive {
 };
 
 /* DELIVER flags */
-#define PS_DELIVER_FD 0x1u /* an fd is attached (first delivery of this connection here) */
+#define PS_DELIVER_FD 0x1u  /* an fd is attached (first delivery of this connection here) */
 #define PS_DELIVER_TLS 0x2u /* reserved: a TLS block follows (DESIGN §11) */
-#define PS_DELIVER_DELEGATE 0x4u /* after this response the session may keep the
-				   * connection and serve its next requests (DESIGN §6) */
+#define PS_DELIVER_DELEGATE                                                                                  \
+	0x4u /* after this response the session may keep the                                                 \
+	      * connection and serve its next requests (DESIGN §6) */
 
 struct ps_deliver {
 	uint64_t conn_id;
@@ -247,8 +249,8 @@ struct ps_conn_handover {
 	uint32_t bytes_len; /* followed by the bytes read and not used: a next request's start */
 };
 
-#define PS_STATUS_JSON 0x1u   /* header flag on STATUS */
-#define PS_STATUS_MORE 0x1u   /* header flag on STATUS_DATA: more pieces follow */
+#define PS_STATUS_JSON 0x1u /* header flag on STATUS */
+#define PS_STATUS_MORE 0x1u /* header flag on STATUS_DATA: more pieces follow */
 
 /* A decoded message: pointers into the receive buffer, valid while it lives. */
 struct ps_msg {
@@ -288,5 +290,8 @@ ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap);
 int protocol_decode(const void *buf, size_t len, struct ps_msg *m, const char **why);
 
 const char *protocol_type_name(unsigned type);
+/* Whether m (decoded) carries exactly one fd (the rules above): SHM always, DELIVER with
+ * PS_DELIVER_FD, and on the takeover link TAKEOVER_SOCKET and CONN_HANDOVER. */
+bool protocol_carries_fd(const struct ps_msg *m);
 
 #endif

@@ -11,22 +11,26 @@
 
 #include "portshare.h"
 #include "protocol.h"
+#include "transport.h"
 
 static char buf[PS_MSG_MAX];
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: portsharectl [--socket PATH] COMMAND [OPTIONS]\n"
-		   "\n"
-		   "Commands:\n"
-		   "  status [--json]   endpoints (bound or not), URL prefixes -> queue -> worker processes,\n"
-		   "                    queue depth and requests served\n"
-		   "\n"
-		   "Options:\n"
-		   "  --socket PATH     the daemon's control socket (default: $" PS_SOCKET_ENV ", then " PS_DEFAULT_SOCKET ")\n"
-		   "  -h, --help        this text\n"
-		   "\n"
-		   "Exit status: 0 on success, 1 when the daemon cannot be reached or refuses, 2 on a usage error.\n");
+	fprintf(f,
+	        "usage: portsharectl [--socket PATH] COMMAND [OPTIONS]\n"
+	        "\n"
+	        "Commands:\n"
+	        "  status [--json]   endpoints (bound or not), URL prefixes -> queue -> worker processes,\n"
+	        "                    queue depth and requests served\n"
+	        "\n"
+	        "Options:\n"
+	        "  --socket PATH     the daemon's control socket (default: $" PS_SOCKET_ENV
+	        ", then " PS_DEFAULT_SOCKET ")\n"
+	        "  -h, --help        this text\n"
+	        "\n"
+	        "Exit status: 0 on success, 1 when the daemon cannot be reached or refuses, 2 on a usage "
+	        "error.\n");
 }
 
 static int ctl_connect(const char *path)
@@ -39,9 +43,10 @@ static int ctl_connect(const char *path)
 	strcpy(sa.sun_path, path);
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fprintf(stderr, "portsharectl: cannot reach portshared at %s: %s (is it running? --socket or $%s "
-				"name another socket)\n",
-			path, strerror(errno), PS_SOCKET_ENV);
+		fprintf(stderr,
+		        "portsharectl: cannot reach portshared at %s: %s (is it running? --socket or $%s "
+		        "name another socket)\n",
+		        path, strerror(errno), PS_SOCKET_ENV);
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -52,7 +57,7 @@ static int ctl_connect(const char *path)
 static int ctl_send(int fd, struct ps_msg *m)
 {
 	ssize_t len = protocol_encode(m, buf, sizeof(buf));
-	if (len < 0 || send(fd, buf, (size_t)len, MSG_NOSIGNAL) != len) {
+	if (len < 0 || transport_send(fd, buf, (size_t)len, -1, 0) != len) {
 		fprintf(stderr, "portsharectl: cannot send to portshared: %s\n", strerror(errno));
 		return -1;
 	}
@@ -63,10 +68,15 @@ static int ctl_send(int fd, struct ps_msg *m)
 static int ctl_recv(int fd, uint32_t seq, struct ps_msg *m)
 {
 	for (;;) {
-		ssize_t n = recv(fd, buf, sizeof(buf), MSG_CMSG_CLOEXEC);
-		const char *why = "closed";
-		if (n <= 0 || protocol_decode(buf, (size_t)n, m, &why) < 0) {
-			fprintf(stderr, "portsharectl: portshared ended the session (%s)\n", n < 0 ? strerror(errno) : why);
+		int got_fd;
+		bool fd_lost;
+		const char *why;
+		enum transport_result r = transport_recv(fd, buf, 0, false, m, &got_fd, &fd_lost, &why);
+		if (r != TRANSPORT_MSG) {
+			fprintf(stderr, "portsharectl: portshared ended the session (%s)\n",
+			        r == TRANSPORT_ERROR ? strerror(errno)
+			        : r == TRANSPORT_BAD ? why
+			                             : "closed");
 			return -1;
 		}
 		if (m->hdr.seq == seq && (m->hdr.type == PS_MSG_REPLY || m->hdr.type == PS_MSG_STATUS_DATA))
@@ -83,7 +93,8 @@ static int ctl_hello(int fd)
 	if (ctl_send(fd, &m) < 0 || ctl_recv(fd, 1, &m) < 0)
 		return -1;
 	if (m.u.reply.status) {
-		fprintf(stderr, "portsharectl: portshared refused the session: %.*s\n", (int)m.text_len, m.text);
+		fprintf(stderr, "portsharectl: portshared refused the session: %.*s\n", (int)m.text_len,
+		        m.text);
 		return -1;
 	}
 	return 0;
@@ -114,7 +125,7 @@ static int cmd_status(int fd, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"socket", required_argument, 0, 's'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+	    {"socket", required_argument, 0, 's'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
 	const char *path = getenv(PS_SOCKET_ENV);
 	int o;
 	if (!path || !*path)

@@ -27,6 +27,7 @@
 #include "takeover.h"
 #include "tcp.h"
 #include "threads-t.h"
+#include "transport.h"
 
 /* A session that never reads is cut off when this much memory waits for it (messages and
  * their bookkeeping; docs/PROTOCOL.md). No count of messages: a worker holding many
@@ -114,27 +115,6 @@ static struct session *session_find(uint32_t id)
 	return NULL;
 }
 
-static ssize_t send_one(int sock, const void *buf, size_t len, int fd)
-{
-	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (fd >= 0) {
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = sizeof(ctl.buf);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	return sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-}
-
 static int session_queue_out(struct session *s, const void *buf, size_t len, int fd)
 {
 	if (s->out_bytes + sizeof(struct outmsg) + len > SESSION_OUT_MAX) {
@@ -207,7 +187,7 @@ static int session_send(struct session *s, const struct ps_msg *m, int fd)
 	if (len < 0)
 		return -1;
 	if (!s->out_head) {
-		ssize_t n = send_one(s->io.fd, dm->msg, (size_t)len, fd);
+		ssize_t n = transport_send(s->io.fd, dm->msg, (size_t)len, fd, MSG_DONTWAIT);
 		if (n == len)
 			return 0;
 		if (n >= 0 || (errno != EAGAIN && errno != ENOBUFS)) {
@@ -225,7 +205,7 @@ static void session_flush(struct session *s)
 {
 	while (s->out_head) {
 		struct outmsg *o = s->out_head;
-		ssize_t n = send_one(s->io.fd, o->data, o->len, o->fd);
+		ssize_t n = transport_send(s->io.fd, o->data, o->len, o->fd, MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == ENOBUFS))
 			return;
 		if (n != (ssize_t)o->len) {
@@ -497,54 +477,31 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 static void session_read(struct session *s)
 {
 	for (int i = 0; i < SESSION_READ_BATCH && !s->dead; i++) {
-		union {
-			char buf[CMSG_SPACE(sizeof(int) * 8)];
-			struct cmsghdr align;
-		} ctl;
-		struct iovec iov = {.iov_base = dm->msg, .iov_len = sizeof(dm->msg)};
-		struct msghdr mh = {.msg_iov = &iov,
-		                    .msg_iovlen = 1,
-		                    .msg_control = ctl.buf,
-		                    .msg_controllen = sizeof(ctl.buf)};
-		ssize_t n = recvmsg(s->io.fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		struct ps_msg m;
+		int fd;
+		bool fd_lost;
+		const char *why;
+		/* no client ever sends us an fd: one that came is closed and ends the session */
+		enum transport_result r =
+		    transport_recv(s->io.fd, dm->msg, MSG_DONTWAIT, false, &m, &fd, &fd_lost, &why);
+		if (r == TRANSPORT_NONE)
 			return;
-		if (n < 0 && errno == ECONNRESET && !s->hung_up) {
+		if (r == TRANSPORT_ERROR && errno == ECONNRESET && !s->hung_up) {
 			/* the process closed its end with our messages unread: the kernel says so
 			 * once, before the messages it sent us first (its last RETURNs), which are
 			 * still to be read; EOF follows them */
 			session_hung_up(s);
 			continue;
 		}
-		if (n <= 0) {
-			char why[96];
-			snprintf(why, sizeof(why), "receive failed: %s", strerror(errno));
-			session_close(s, n == 0 ? "closed" : why);
+		if (r == TRANSPORT_CLOSED || r == TRANSPORT_ERROR) {
+			char text[96];
+			snprintf(text, sizeof(text), "receive failed: %s", strerror(errno));
+			session_close(s, r == TRANSPORT_CLOSED ? "closed" : text);
 			return;
 		}
-		/* no client ever sends us an fd: close whatever came and end the session */
-		bool got_fd = false;
-		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-				continue;
-			size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t k = 0; k < nfd; k++) {
-				int fd;
-				memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int), sizeof(int));
-				close(fd);
-			}
-			got_fd = true;
-		}
-		if (got_fd || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+		if (r == TRANSPORT_BAD) {
 			s->killed = true;
-			session_close(s, got_fd ? "sent a file descriptor" : "message too large");
-			return;
-		}
-		struct ps_msg m;
-		const char *why = NULL;
-		if (protocol_decode(dm->msg, (size_t)n, &m, &why) < 0) {
-			s->killed = true;
-			session_close(s, why ? why : "malformed message");
+			session_close(s, why);
 			return;
 		}
 		session_handle(s, &m);

@@ -41,11 +41,11 @@
 #include "session.h"
 #include "tcp.h"
 #include "threads.h"
+#include "transport.h"
 
 #define UPGRADE_WAIT_MS 10000 /* the old daemon's answers at start-up */
 #define HANDOVER_CHECK_MS 50  /* the old daemon looks whether it holds anything still */
 #define LINK_READ_BATCH 64    /* messages read from the link per wake-up */
-#define LINK_FDS_ROOM 4       /* more than a message may carry: extra fds are seen and closed */
 
 /* The link's own receive buffer: what a handed-over connection triggers (routing,
  * deliveries) uses dm->msg. */
@@ -53,62 +53,12 @@ static char link_buf[PS_MSG_MAX];
 
 /* ---- both ends ---- */
 
-/* One message from the link, without waiting. Returns its length (*fd: the one fd it
- * carried, or -1; *fd_lost: the kernel dropped it at our fd limit), 0 when the other
- * side closed, -1 with errno (EAGAIN: nothing yet), -2 for a message that breaks the
- * fd rules (its fds are closed). */
-static ssize_t link_read(int link, int *fd, bool *fd_lost)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * LINK_FDS_ROOM)];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = {.iov_base = link_buf, .iov_len = sizeof(link_buf)};
-	struct msghdr mh = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
-	ssize_t n = recvmsg(link, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	*fd = -1;
-	*fd_lost = false;
-	if (n < 0)
-		return -1;
-	bool extra = false;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t k = 0; k < nfd; k++) {
-			int f;
-			memcpy(&f, CMSG_DATA(cm) + k * sizeof(int), sizeof(int));
-			if (*fd < 0) {
-				*fd = f;
-			} else {
-				close(f);
-				extra = true;
-			}
-		}
-	}
-	if (extra || (mh.msg_flags & MSG_TRUNC)) {
-		if (*fd >= 0)
-			close(*fd);
-		*fd = -1;
-		return -2;
-	}
-	*fd_lost = (mh.msg_flags & MSG_CTRUNC) && *fd < 0;
-	return n;
-}
-
-/* Whether a message of this type carries exactly one fd on the link. */
-static bool link_type_has_fd(unsigned type)
-{
-	return type == PS_MSG_TAKEOVER_SOCKET || type == PS_MSG_CONN_HANDOVER;
-}
-
 static int link_send(int link, struct ps_msg *m)
 {
 	ssize_t len = protocol_encode(m, dm->msg, sizeof(dm->msg));
 	if (len < 0)
 		return -1;
-	return send(link, dm->msg, (size_t)len, MSG_NOSIGNAL) == len ? 0 : -1;
+	return transport_send(link, dm->msg, (size_t)len, -1, 0) == len ? 0 : -1;
 }
 
 /* ---- the new daemon ---- */
@@ -138,33 +88,23 @@ static int intake_recv(int link, struct ps_msg *m, int *fd, char *err, size_t er
 	uint64_t deadline = loop_now_ms() + UPGRADE_WAIT_MS;
 	for (;;) {
 		bool fd_lost;
-		const char *why = NULL;
-		ssize_t n = link_read(link, fd, &fd_lost);
-		if (n > 0 && protocol_decode(link_buf, (size_t)n, m, &why) == 0) {
-			if (fd_lost) {
-				snprintf(err, errlen,
-				         "out of file descriptors while taking the sockets over");
-				return -1;
-			}
-			if ((*fd >= 0) != link_type_has_fd(m->hdr.type)) {
-				if (*fd >= 0)
-					close(*fd);
-				snprintf(err, errlen, "the running portshared sent %s %s a file descriptor",
-				         protocol_type_name(m->hdr.type), *fd >= 0 ? "with" : "without");
-				return -1;
-			}
-			return 1;
-		}
-		if (n > 0 || n == -2) {
-			if (*fd >= 0)
-				close(*fd);
-			snprintf(err, errlen, "the running portshared sent a malformed message (%s)",
-			         why ? why : "file descriptors");
+		const char *why;
+		enum transport_result r =
+		    transport_recv(link, link_buf, MSG_DONTWAIT, true, m, fd, &fd_lost, &why);
+		if (r == TRANSPORT_MSG && fd_lost) {
+			snprintf(err, errlen, "out of file descriptors while taking the sockets over");
 			return -1;
 		}
-		if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		if (r == TRANSPORT_MSG)
+			return 1;
+		if (r == TRANSPORT_BAD) {
+			snprintf(err, errlen, "the running portshared sent a malformed message (%s)", why);
+			return -1;
+		}
+		if (r != TRANSPORT_NONE) {
 			snprintf(err, errlen, "the running portshared ended the upgrade session%s%s",
-			         n == 0 ? "" : ": ", n == 0 ? "" : strerror(errno));
+			         r == TRANSPORT_CLOSED ? "" : ": ",
+			         r == TRANSPORT_CLOSED ? "" : strerror(errno));
 			return -1;
 		}
 		uint64_t now = loop_now_ms();
@@ -356,31 +296,29 @@ static void takeover_adopt_conn(int fd, const struct ps_conn_handover *h, const 
 static void takeover_on_link(struct loop_io *io, uint32_t events)
 {
 	for (int i = 0; i < LINK_READ_BATCH && dm->takeover_from.fd >= 0; i++) {
+		struct ps_msg m;
 		int fd;
 		bool fd_lost;
-		ssize_t n = link_read(io->fd, &fd, &fd_lost);
-		if (n < 0 && n != -2 && (errno == EAGAIN || errno == EINTR))
+		const char *why;
+		enum transport_result r =
+		    transport_recv(io->fd, link_buf, MSG_DONTWAIT, true, &m, &fd, &fd_lost, &why);
+		if (r == TRANSPORT_NONE)
 			return;
-		if (n == 0 || n == -1) {
-			takeover_link_closed(n == 0 ? NULL : strerror(errno));
+		if (r == TRANSPORT_CLOSED || r == TRANSPORT_ERROR) {
+			takeover_link_closed(r == TRANSPORT_CLOSED ? NULL : strerror(errno));
 			return;
 		}
-		struct ps_msg m;
-		const char *why = NULL;
-		if (n == -2 || protocol_decode(link_buf, (size_t)n, &m, &why) < 0 ||
-		    m.hdr.type != PS_MSG_CONN_HANDOVER) {
+		if (r == TRANSPORT_BAD || m.hdr.type != PS_MSG_CONN_HANDOVER) {
 			if (fd >= 0)
 				close(fd);
-			log_info("upgrade: the old portshared sent %s; ignored",
-			         why       ? why
-			         : n == -2 ? "extra file descriptors"
-			                   : "an unexpected message");
+			log_warning("upgrade: the old portshared sent %s; ignored",
+			            r == TRANSPORT_BAD ? why : "an unexpected message");
 			continue;
 		}
-		if (fd < 0) {
+		if (fd_lost) {
 			/* its copy is closed already: the client sees the connection end */
-			log_warning("upgrade: a connection from the old portshared was lost: %s",
-			            fd_lost ? "out of file descriptors" : "no file descriptor came with it");
+			log_warning("upgrade: a connection from the old portshared was lost: out of file "
+			            "descriptors");
 			continue;
 		}
 		takeover_adopt_conn(fd, &m.u.handover, m.tail);

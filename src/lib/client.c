@@ -22,6 +22,7 @@
 #include "deleg.h"
 #include "request.h"
 #include "sock.h"
+#include "transport.h"
 
 /* epoll data of the session socket, the timer and the kick; delegated connections
  * carry their struct deleg pointer, never one of these. */
@@ -30,7 +31,6 @@ enum { EPOLL_SESSION = 1, EPOLL_TIMER = 2, EPOLL_KICK = 3 };
 #define CLIENT_EVENTS 64
 /* Room for more fds than a message may carry, so that extra fds are seen (and closed)
  * rather than mistaken for an fd limit. */
-#define CLIENT_FDS_ROOM 8
 /* Messages handled per wake-up, so one call does not spin on a busy session. */
 #define CLIENT_READ_BATCH 64
 
@@ -58,12 +58,6 @@ void client_message(ps_client *c, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void client_close_fds(const int *fds, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		close(fds[i]);
-}
-
 /* Receives one message from session socket s. Returns 1 with *m decoded (*fd the
  * attached fd or -1; *fd_lost when a DELIVER's or SHM's fd was dropped by the kernel
  * because this process is at its fd limit), 0 when nothing is waiting,
@@ -71,58 +65,17 @@ static void client_close_fds(const int *fds, size_t n)
  * (its fds are closed). */
 static int client_recv(ps_client *c, int s, struct ps_msg *m, int *fd, bool *fd_lost)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * CLIENT_FDS_ROOM)];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = {c->rbuf, PS_MSG_MAX};
-	struct msghdr mh = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
-	ssize_t n;
-	do
-		n = recvmsg(s, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : PS_EDISCONNECTED;
-
-	int fds[CLIENT_FDS_ROOM];
-	size_t nfds = 0;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k && nfds < CLIENT_FDS_ROOM; i++)
-			memcpy(&fds[nfds++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-	}
-	if (n == 0) { /* SEQPACKET: the daemon closed the session */
-		client_close_fds(fds, nfds);
+	const char *why;
+	switch (transport_recv(s, c->rbuf, MSG_DONTWAIT, true, m, fd, fd_lost, &why)) {
+	case TRANSPORT_MSG:
+		return 1;
+	case TRANSPORT_NONE:
+		return 0;
+	case TRANSPORT_BAD:
+		return PS_EPROTO;
+	default:
 		return PS_EDISCONNECTED;
 	}
-
-	*fd = -1;
-	*fd_lost = false;
-	const char *why = NULL;
-	bool bad = (mh.msg_flags & MSG_TRUNC) || protocol_decode(c->rbuf, (size_t)n, m, &why) < 0;
-	bool is_shm = !bad && m->hdr.type == PS_MSG_SHM;
-	bool wants_fd =
-	    is_shm || (!bad && m->hdr.type == PS_MSG_DELIVER && (m->u.deliver.flags & PS_DELIVER_FD));
-	if (!bad && (nfds > 1 || (nfds == 1 && !wants_fd)))
-		bad = true; /* only SHM and a DELIVER flagged PS_DELIVER_FD carry one fd */
-	if (!bad && (mh.msg_flags & MSG_CTRUNC)) {
-		if (wants_fd && nfds == 0)
-			*fd_lost = true;
-		else
-			bad = true;
-	} else if (is_shm && nfds == 0) {
-		bad = true; /* an SHM always carries its memfd */
-	}
-	if (bad) {
-		client_close_fds(fds, nfds);
-		return PS_EPROTO;
-	}
-	if (nfds == 1)
-		*fd = fds[0];
-	return 1;
 }
 
 void client_schedule(ps_client *c)
@@ -236,7 +189,7 @@ int client_send(ps_client *c, struct ps_msg *m)
 	/* The session socket is blocking for sends: the daemon always reads its sessions,
 	 * and a message must never be dropped for a full socket. */
 	for (;;) {
-		ssize_t n = send(c->sock, c->wbuf, (size_t)len, MSG_NOSIGNAL);
+		ssize_t n = transport_send(c->sock, c->wbuf, (size_t)len, -1, 0);
 		if (n == len)
 			return 0;
 		if (n < 0 && errno == EINTR)
@@ -342,7 +295,7 @@ static int client_session_open(ps_client *c)
 	if (len < 0)
 		goto fail;
 	rc = PS_EDISCONNECTED;
-	if (send(s, c->wbuf, (size_t)len, MSG_NOSIGNAL) != len)
+	if (transport_send(s, c->wbuf, (size_t)len, -1, 0) != len)
 		goto fail;
 
 	/* The daemon answers HELLO before anything else. */
