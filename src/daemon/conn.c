@@ -150,7 +150,7 @@ void conn_free(struct conn *c)
 	conn_drop_buf(c);
 	free(c->out);
 	c->out = NULL;
-	loop_defer_free(this_thread->loop, free, c);
+	loop_defer(this_thread->loop, free, c);
 }
 
 void conn_abort(struct conn *c)
@@ -314,7 +314,7 @@ void conn_move_to_main(struct conn *c, const struct http_head *h)
 	conn_unlink(c);
 	c->state = CONN_MOVING;
 	c->move.type = THREAD_MSG_CONN;
-	loop_defer_free(t->loop, conn_push_to_main, c);
+	loop_defer(t->loop, conn_push_to_main, c);
 }
 
 void conn_adopt(struct conn *c)

@@ -4,7 +4,6 @@
 #include "listener.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -23,6 +22,7 @@
 #include "list.h"
 #include "listener-t.h"
 #include "log.h"
+#include "port_owner.h"
 #include "route.h"
 #include "threads.h"
 
@@ -118,100 +118,20 @@ static void endpoint_on_io(struct loop_io *io, uint32_t events)
 	endpoint_accept(container_of(io, struct endpoint, io), ACCEPT_BATCH);
 }
 
-/* Finds the inode and uid of a listening TCP socket on port in /proc/net/tcp{,6}. */
-static int proc_net_listener(uint16_t port, unsigned long *inode, unsigned *uid)
-{
-	static const char *files[] = {"/proc/net/tcp", "/proc/net/tcp6"};
-	char line[512];
-	for (size_t i = 0; i < 2; i++) {
-		FILE *f = fopen(files[i], "re");
-		if (!f)
-			continue;
-		while (fgets(line, sizeof(line), f)) {
-			char local[64];
-			unsigned st, lport, u;
-			unsigned long ino;
-			if (sscanf(line, " %*d: %63s %*s %x %*s %*s %*s %u %*d %lu", local, &st, &u, &ino) !=
-			    4)
-				continue;
-			char *colon = strrchr(local, ':');
-			if (!colon || sscanf(colon + 1, "%x", &lport) != 1)
-				continue;
-			if (st == 0x0A && lport == port) {
-				*inode = ino;
-				*uid = u;
-				fclose(f);
-				return 0;
-			}
-		}
-		fclose(f);
-	}
-	return -1;
-}
-
-/* The pid holding socket inode, by /proc/PID/fd (visible for our own user, or as root). */
-static pid_t proc_socket_owner(unsigned long inode, char *comm, size_t commlen)
-{
-	char want[64], path[600], link[64];
-	snprintf(want, sizeof(want), "socket:[%lu]", inode);
-	DIR *d = opendir("/proc");
-	if (!d)
-		return -1;
-	pid_t found = -1;
-	struct dirent *de;
-	while (found < 0 && (de = readdir(d))) {
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/fd", de->d_name);
-		DIR *fdd = opendir(path);
-		if (!fdd)
-			continue;
-		struct dirent *fe;
-		while ((fe = readdir(fdd))) {
-			snprintf(path, sizeof(path), "/proc/%s/fd/%s", de->d_name, fe->d_name);
-			ssize_t n = readlink(path, link, sizeof(link) - 1);
-			if (n > 0) {
-				link[n] = 0;
-				if (!strcmp(link, want)) {
-					found = atoi(de->d_name);
-					break;
-				}
-			}
-		}
-		closedir(fdd);
-	}
-	closedir(d);
-	if (found > 0) {
-		snprintf(path, sizeof(path), "/proc/%d/comm", (int)found);
-		FILE *f = fopen(path, "re");
-		if (!f || !fgets(comm, (int)commlen, f))
-			snprintf(comm, commlen, "?");
-		if (f)
-			fclose(f);
-		comm[strcspn(comm, "\n")] = 0;
-	}
-	return found;
-}
-
 static void describe_owner(const struct ps_addr *a, char *err, size_t errlen)
 {
 	char where[PS_ADDR_TEXT_MAX];
-	unsigned long inode;
-	unsigned uid;
+	struct port_owner o;
 	addr_format(a, where, sizeof(where));
-	if (proc_net_listener(a->port, &inode, &uid) < 0) {
+	if (port_owner_find(a->port, &o) < 0)
 		snprintf(err, errlen, "%s is in use by another program", where);
-		return;
-	}
-	char comm[64];
-	pid_t pid = proc_socket_owner(inode, comm, sizeof(comm));
-	if (pid > 0)
-		snprintf(err, errlen, "%s is in use by another program: %s (pid %d, uid %u)", where, comm,
-		         (int)pid, uid);
+	else if (o.pid > 0)
+		snprintf(err, errlen, "%s is in use by another program: %s (pid %d, uid %u)", where,
+		         o.program, (int)o.pid, o.uid);
 	else
 		snprintf(err, errlen,
 		         "%s is in use by another program of uid %u (run 'ss -ltnp' as root to see it)",
-		         where, uid);
+		         where, o.uid);
 }
 
 static struct endpoint *endpoint_find(const struct ps_addr *a)
@@ -248,7 +168,7 @@ static void endpoint_free(struct endpoint *e)
 	loop_io_del(dm->loop, &e->io);
 	close(e->io.fd);
 	e->io.fd = -1;
-	loop_defer_free(dm->loop, free, e);
+	loop_defer(dm->loop, free, e);
 }
 
 static int endpoint_add(const struct ps_addr *a, int fd, char *err, size_t errlen);

@@ -1,4 +1,4 @@
-/* loop.c: epoll event loop with a binary min-heap of timers and deferred frees. */
+/* loop.c: epoll event loop with a binary min-heap of timers and deferred calls. */
 #include "loop.h"
 
 #include <errno.h>
@@ -156,22 +156,22 @@ void loop_timer_set(struct loop *l, struct loop_timer *t, uint64_t after_ms)
 	heap_up(l, l->heap_len);
 }
 
-void loop_defer_free(struct loop *l, void (*free_fn)(void *), void *p)
+void loop_defer(struct loop *l, void (*fn)(void *), void *p)
 {
 	if (l->defer_len == l->defer_cap) {
 		size_t cap = l->defer_cap ? l->defer_cap * 2 : 64;
 		struct deferred *d = realloc(l->defer, cap * sizeof(*d));
 		if (!d)
-			abort(); /* freeing now would be a use-after-free under the caller */
+			abort(); /* running fn now could free under the caller */
 		l->defer = d;
 		l->defer_cap = cap;
 	}
-	l->defer[l->defer_len++] = (struct deferred){free_fn, p};
+	l->defer[l->defer_len++] = (struct deferred){fn, p};
 }
 
 static void run_deferred(struct loop *l)
 {
-	/* a free may defer more frees: walk by index */
+	/* a deferred call may defer more: walk by index */
 	for (size_t i = 0; i < l->defer_len; i++)
 		l->defer[i].fn(l->defer[i].p);
 	l->defer_len = 0;

@@ -1,5 +1,5 @@
 /* loop.h: the daemon's event loop: epoll readiness callbacks, one-shot timers on a
- * min-heap, and deferred frees (an object is never freed inside its own callback). */
+ * min-heap, and deferred calls (an object is never freed inside its own callback). */
 #ifndef PS_LOOP_H
 #define PS_LOOP_H
 
@@ -43,8 +43,9 @@ static inline bool loop_timer_armed(const struct loop_timer *t)
 	return t->heap_index != 0;
 }
 
-/* Calls free_fn(p) after the current batch of events has been handled. */
-void loop_defer_free(struct loop *l, void (*free_fn)(void *), void *p);
+/* Calls fn(p) after the current batch of events has been handled: a free, or any work
+ * that must not run under the callback that asked for it. */
+void loop_defer(struct loop *l, void (*fn)(void *), void *p);
 
 /* Runs until loop_stop(); returns 0, or -1 if epoll itself fails. */
 int loop_run(struct loop *l);

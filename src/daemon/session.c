@@ -600,7 +600,7 @@ static void session_close(struct session *s, const char *why)
 	close(s->io.fd);
 	s->io.fd = -1;
 	list_del(&s->link);
-	loop_defer_free(dm->loop, free, s);
+	loop_defer(dm->loop, free, s);
 }
 
 static void session_close_deferred(void *p)
@@ -622,7 +622,7 @@ void session_kill_later(struct session *s, const char *why)
 	{
 		queue_drain(container_of(p, struct attach, slink));
 	}
-	loop_defer_free(dm->loop, session_close_deferred, s);
+	loop_defer(dm->loop, session_close_deferred, s);
 }
 
 void session_close_all(void)

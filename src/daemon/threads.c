@@ -166,7 +166,7 @@ static void thread_handle(struct thread *t, struct thread_msg *m)
 		loop_io_del(t->loop, &e->io);
 		close(e->io.fd);
 		e->io.fd = -1;
-		loop_defer_free(t->loop, free, e);
+		loop_defer(t->loop, free, e);
 		break;
 	}
 	case THREAD_MSG_LIMITS:
