@@ -1,5 +1,5 @@
 /* fuzz_body.c: libFuzzer target for the library's request body decoder (http_body_* in
- * src/common/http_head.c): a request head as http_head_parse accepts it, then the bytes
+ * src/common/http_body.c): a request head as http_head_parse accepts it, then the bytes
  * after it fed in pieces of sizes chosen by the input, with output room chosen likewise,
  * as src/lib/request.c does. The decoded body and where the request ends are checked
  * against the head's framing, and for chunked bodies against a small reference decoder
@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "http_body.h"
 #include "http_head.h"
 
 #include "fuzz_check.h"

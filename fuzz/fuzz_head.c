@@ -18,6 +18,7 @@
 
 #include "canon.h"
 #include "dispatch.h"
+#include "http_body.h"
 #include "http_head.h"
 #include "route.h"
 #include "url_prefix.h"

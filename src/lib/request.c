@@ -12,6 +12,7 @@
 
 #include "deadline.h"
 #include "deleg.h"
+#include "http_body.h"
 #include "sock.h"
 
 static const char *request_copy(char **p, const char *s, size_t n)

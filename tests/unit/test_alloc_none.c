@@ -1,6 +1,6 @@
 /* test_alloc_none.c: the modules that must not allocate, shown not to (with the
  * counting allocator of tests/unit/failalloc.h): url_prefix.c, canon.c, protocol.c,
- * http_head.c's head parser and dispatch.c work in the caller's buffers only, so they
+ * http_head.c and dispatch.c work in the caller's buffers only, so they
  * have no allocation failure to handle. Should one start allocating, its test here
  * fails and it needs a test_alloc_<module>.c of its own. */
 #include <setjmp.h>

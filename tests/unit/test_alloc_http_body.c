@@ -1,6 +1,6 @@
-/* test_alloc_http_head.c: the one allocation of src/common/http_head.c, the body
- * decoder's, made to fail (tests/unit/failalloc.h): http_body_new answers NULL with
- * errno ENOMEM, which its caller tells apart from a refused head (EINVAL). */
+/* test_alloc_http_body.c: the one allocation of src/common/http_body.c made to fail
+ * (tests/unit/failalloc.h): http_body_new answers NULL with errno ENOMEM, which its
+ * caller tells apart from a refused head (EINVAL). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "failalloc.h"
-#include "http_head.h"
+#include "http_body.h"
 
 #define S(lit) lit, sizeof(lit) - 1
 
