@@ -61,9 +61,18 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/lib/libportshare.a: $(LIB_OBJ) $(COMMON_OBJ)
+# The static library is one relocatable object in which only the public API (ps_*, as
+# scripts/libportshare.map exports from the .so) stays global: our internal names and
+# llhttp's are made local, so they cannot clash with an application's own (one that
+# links llhttp itself, say). Undefined symbols (libc, the sanitizers' __asan_*) stay.
+$(BUILD)/obj/libportshare.o: $(LIB_OBJ) $(COMMON_OBJ)
+	$(CC) -r -nostdlib -o $@.r $^
+	objcopy --wildcard --keep-global-symbol='ps_*' $@.r $@
+	rm -f $@.r
+
+$(BUILD)/lib/libportshare.a: $(BUILD)/obj/libportshare.o
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $<
 
 $(BUILD)/lib/libportshare.so.1: $(LIB_OBJ) $(COMMON_OBJ) scripts/libportshare.map
 	@mkdir -p $(dir $@)
