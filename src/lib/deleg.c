@@ -3,7 +3,6 @@
  * next requests, and giving it back (RETURN) when it is not ours to serve (deleg.h). */
 #include "deleg.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -631,8 +630,6 @@ static bool deleg_request(struct deleg *d, const struct http_head *h)
 	return true;
 }
 
-/* Looks at the bytes buffered: true when the connection was handed on (a request is
- * queued, or it went back or ended), false when more bytes are needed. */
 /* Whether the snapshot held is the daemon's newest. */
 static bool deleg_routes_current(const ps_client *c)
 {
@@ -640,6 +637,8 @@ static bool deleg_routes_current(const ps_client *c)
 	       __atomic_load_n(&c->page->routes_generation, __ATOMIC_ACQUIRE) == c->snap.generation;
 }
 
+/* Looks at the bytes buffered: true when the connection was handed on (a request is
+ * queued, or it went back or ended), false when more bytes are needed. */
 static bool deleg_parse(struct deleg *d)
 {
 	ps_client *c = d->c;
@@ -696,9 +695,8 @@ void deleg_run(struct deleg *d)
 		if (!d->readable)
 			return; /* the next edge brings us back */
 		size_t want = DELEG_BUF - d->len;
-		ssize_t n = recv(d->conn->fd, d->buf + d->len, want, MSG_DONTWAIT);
+		ssize_t n = sock_recv_now(d->conn->fd, d->buf + d->len, want, &d->conn->consumed);
 		if (n > 0) {
-			d->conn->consumed += (uint64_t)n;
 			d->len += (size_t)n;
 			/* A short read emptied the socket: the next byte makes a new edge. After
 			 * a FIN was announced, read on to see it. */
@@ -707,9 +705,9 @@ void deleg_run(struct deleg *d)
 			deleg_idle_touch(d, deadline_now());
 		} else if (n == 0) {
 			d->eof = true;
-		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		} else if (n == PS_EAGAIN) {
 			d->readable = false;
-		} else if (errno != EINTR) {
+		} else {
 			deleg_end(d, PS_END_ABORT);
 		}
 	}

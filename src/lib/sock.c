@@ -156,7 +156,7 @@ int sock_sendfile(int fd, int file, off_t offset, size_t len, uint64_t *count)
 	return 0;
 }
 
-ssize_t sock_recv(int fd, void *buf, size_t len, int64_t deadline, uint64_t *count)
+ssize_t sock_recv_now(int fd, void *buf, size_t len, uint64_t *count)
 {
 	for (;;) {
 		ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
@@ -166,8 +166,18 @@ ssize_t sock_recv(int fd, void *buf, size_t len, int64_t deadline, uint64_t *cou
 		}
 		if (errno == EINTR)
 			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return sock_error();
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return PS_EAGAIN;
+		return sock_error();
+	}
+}
+
+ssize_t sock_recv(int fd, void *buf, size_t len, int64_t deadline, uint64_t *count)
+{
+	for (;;) {
+		ssize_t n = sock_recv_now(fd, buf, len, count);
+		if (n != PS_EAGAIN)
+			return n;
 		int rc = sock_wait(fd, POLLIN, deadline);
 		if (rc < 0)
 			return rc;

@@ -1,6 +1,7 @@
-/* sock.h: I/O on a client connection that the daemon also holds a copy of (DESIGN §2a):
- * never change file status flags (O_NONBLOCK is shared), so every call passes
- * MSG_DONTWAIT and waits with poll(); sends pass MSG_NOSIGNAL. */
+/* sock.h: I/O on a client connection that the daemon also holds a copy of (DESIGN §2a);
+ * the library reads and writes client connections through here only. Never change file
+ * status flags (O_NONBLOCK is shared), so every call passes MSG_DONTWAIT and waits with
+ * poll(); sends pass MSG_NOSIGNAL. */
 #ifndef PS_LIB_SOCK_H
 #define PS_LIB_SOCK_H
 
@@ -35,8 +36,11 @@ int sock_send(int fd, struct iovec *iov, int iovcnt, int flags, uint64_t *count)
 /* Sends len bytes of file from offset; falls back to pread + send where sendfile(2)
  * cannot read that file. Same results as sock_send. */
 int sock_sendfile(int fd, int file, off_t offset, size_t len, uint64_t *count);
-/* Reads what is there, waiting until the deadline: the count, 0 at the client's FIN,
- * PS_ETIMEDOUT, PS_ECLOSED (reset) or PS_ESYSTEM. */
+/* Reads what is there, without waiting: the count, 0 at the client's FIN, PS_EAGAIN
+ * (nothing there), PS_ECLOSED (reset), PS_ENOMEM or PS_ESYSTEM. */
+ssize_t sock_recv_now(int fd, void *buf, size_t len, uint64_t *count);
+/* sock_recv_now, waiting until the deadline for something to read: PS_ETIMEDOUT
+ * instead of PS_EAGAIN. */
 ssize_t sock_recv(int fd, void *buf, size_t len, int64_t deadline, uint64_t *count);
 /* Resets the connection whatever other copies of it exist: connect(AF_UNSPEC)
  * disconnects a TCP socket with a RST, where close() would do nothing while the
