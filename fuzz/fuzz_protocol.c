@@ -120,7 +120,7 @@ static void check_url_prefix(const char *text, size_t len)
 	route_free(t);
 }
 
-/* A library maps the snapshot from a sealed memfd (src/lib/deleg.c): do the same. */
+/* A library maps the snapshot from a sealed memfd (src/lib/delegate.c): do the same. */
 static void check_snapshot(const uint8_t *data, size_t size)
 {
 	int fd = memfd_create("fuzz-snapshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);

@@ -19,13 +19,13 @@
 #include <unistd.h>
 
 #include "deadline.h"
-#include "deleg.h"
+#include "delegate.h"
 #include "request.h"
 #include "sock.h"
 #include "transport.h"
 
 /* epoll data of the session socket, the timer and the kick; delegated connections
- * carry their struct deleg pointer, never one of these. */
+ * carry their struct delegation pointer, never one of these. */
 enum { EPOLL_SESSION = 1, EPOLL_TIMER = 2, EPOLL_KICK = 3 };
 /* Events taken per wait: delegated connections share the set with the session. */
 #define CLIENT_EVENTS 64
@@ -34,7 +34,7 @@ enum { EPOLL_SESSION = 1, EPOLL_TIMER = 2, EPOLL_KICK = 3 };
 /* Messages handled per wake-up, so one call does not spin on a busy session. */
 #define CLIENT_READ_BATCH 64
 
-int client_send_return(ps_client *c, const struct conn *cn, uint64_t conn_id, uint64_t req_id, bool eof,
+int client_send_return(ps_client *c, const struct held_conn *cn, uint64_t conn_id, uint64_t req_id, bool eof,
                        const char *tail, size_t tail_len)
 {
 	struct ps_msg m;
@@ -118,7 +118,7 @@ static void client_lost(ps_client *c)
 	c->retry_at = deadline_now() + c->backoff_ms;
 	for (ps_queue *q = c->queues; q; q = q->next)
 		q->outstanding = 0;
-	deleg_session_lost(c);
+	delegate_session_lost(c);
 	client_schedule(c);
 }
 
@@ -138,15 +138,15 @@ static void client_dispatch(ps_client *c, const struct ps_msg *m, int fd, bool f
 		request_deliver(c, m, fd, fd_lost);
 		break;
 	case PS_MSG_CONN_CLOSED: {
-		struct conn *cn = conns_find(&c->conns, m->u.conn.conn_id);
-		if (cn && cn->deleg)
-			deleg_conn_closed(cn->deleg); /* out of the epoll set before the fd closes */
+		struct held_conn *cn = conns_find(&c->conns, m->u.conn.conn_id);
+		if (cn && cn->delegation)
+			delegate_conn_closed(cn->delegation); /* out of the epoll set before the fd closes */
 		if (cn)
 			conns_del(&c->conns, cn);
 		break;
 	}
 	case PS_MSG_SHM:
-		deleg_shm(c, m, fd);
+		delegate_shm(c, m, fd);
 		break;
 	case PS_MSG_LIMITS:
 		c->limits = m->u.limits;
@@ -211,7 +211,7 @@ void client_kick(ps_client *c)
 int client_wait(ps_client *c, int64_t deadline)
 {
 	/* No event of an earlier wait can name a dropped connection any more. */
-	deleg_reap(c);
+	delegate_reap(c);
 	struct epoll_event ev[CLIENT_EVENTS];
 	int n = epoll_wait(c->epfd, ev, CLIENT_EVENTS, deadline_left(deadline));
 	if (n < 0)
@@ -223,7 +223,7 @@ int client_wait(ps_client *c, int64_t deadline)
 			uint64_t expirations;
 			if (read(c->timer, &expirations, sizeof(expirations)) == sizeof(expirations))
 				c->timer_due = -1; /* it fired: a one-shot timer is disarmed now */
-			deleg_expire(c);
+			delegate_expire(c);
 			client_schedule(c);
 		} else if (ev[i].data.u64 == EPOLL_SESSION) {
 			client_read(c);
@@ -235,7 +235,7 @@ int client_wait(ps_client *c, int64_t deadline)
 				c->kicked = false;
 		} else {
 			/* a connection dropped earlier in this batch is only marked dead */
-			deleg_event(ev[i].data.ptr, ev[i].events);
+			delegate_event(ev[i].data.ptr, ev[i].events);
 		}
 	}
 	return 0;
@@ -354,7 +354,7 @@ fail:
  * to it, or a request whose response is not finished (queued, or the application's). */
 static bool client_holds(const ps_client *c)
 {
-	if (c->delegs)
+	if (c->delegations)
 		return true;
 	for (const ps_request *r = c->requests; r; r = r->next)
 		if (r->conn && r->gen == c->gen)
@@ -363,7 +363,7 @@ static bool client_holds(const ps_client *c)
 }
 
 /* After REATTACH (DESIGN §10): the daemon is being replaced. Idle delegated
- * connections go back at once, a busy one after its response (deleg_keep); requests
+ * connections go back at once, a busy one after its response (delegate_keep); requests
  * already delivered, or read from a delegated connection, are finished first. Then
  * the session ends, and the reconnect reaches the new daemon, which holds our queues'
  * requests until we re-create them. */
@@ -371,7 +371,7 @@ static void client_reattach(ps_client *c)
 {
 	if (!c->reattach || !client_connected(c))
 		return;
-	deleg_return_idle(c, false);
+	delegate_return_idle(c, false);
 	client_read(c); /* what the daemon sent last (CONN_CLOSED) is not left unread */
 	if (!client_connected(c) || client_holds(c))
 		return;
@@ -393,7 +393,7 @@ void client_tick(ps_client *c)
 	for (ps_queue *q = c->queues; q && client_connected(c); q = q->next)
 		if (!q->deleted && !queue_attached(q) && deadline_now() >= q->retry_at)
 			queue_attach(q, true, deadline_after(CLIENT_CALL_MS));
-	deleg_expire(c);
+	delegate_expire(c);
 	client_schedule(c);
 }
 
@@ -458,7 +458,7 @@ int ps_connect(const char *socket_path, ps_client **out)
 	c->limits = (struct ps_limits){PS_ENTITY_BODY_MS, PS_DRAIN_ENTITY_BODY_MS, PS_MIN_SEND_RATE, 0};
 	c->timer_due = -1;
 	c->idle_check = -1;
-	c->delegation = deleg_enabled();
+	c->delegation = delegate_enabled();
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	c->path = strdup(path);
 	c->rbuf = malloc(PS_MSG_MAX);
@@ -495,10 +495,10 @@ void ps_close(ps_client *c)
 		return;
 	/* A clean handover first: what this session read itself and nobody answers yet
 	 * goes back to the daemon with its bytes. */
-	deleg_return_idle(c, true);
+	delegate_return_idle(c, true);
 	while (c->requests)
 		response_orphan(c->requests);
-	deleg_free_all(c);
+	delegate_free_all(c);
 	while (c->queues) {
 		ps_queue *q = c->queues;
 		c->queues = q->next;

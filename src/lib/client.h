@@ -46,7 +46,7 @@ struct ps_queue {
 	uint32_t counter_gen;            /* the session `counter` was found in (0: not looked up) */
 };
 
-struct deleg;
+struct delegation;
 
 /* DESIGN §5's defaults, used until the daemon's LIMITS arrive */
 #define PS_ENTITY_BODY_MS 120000u
@@ -85,19 +85,19 @@ struct ps_client {
 	bool reattach;
 	char message[PS_TEXT_MAX + 1];
 
-	/* delegation (deleg.c) */
+	/* delegation (delegate.c) */
 	bool delegation;          /* HELLO asks for it (PORTSHARE_DELEGATION is not "0") */
 	struct shared_page *page; /* this session's page, or NULL */
 	size_t page_size;
 	struct snapshot snap; /* the daemon's routes of snap.generation, when have_snap */
 	bool have_snap;
-	struct deleg *delegs;                 /* every delegated connection */
-	struct deleg *idle_first, *idle_last; /* the idle ones, least recently active first */
-	struct deleg *dead;                   /* dropped ones, freed at the next wait */
-	int64_t idle_check;                   /* when the idle list is looked at next (-1: never) */
-	uint16_t *slot_free;                  /* free slots of the page, a stack */
+	struct delegation *delegations;            /* every delegated connection */
+	struct delegation *idle_first, *idle_last; /* the idle ones, least recently active first */
+	struct delegation *dead;                   /* dropped ones, freed at the next wait */
+	int64_t idle_check;                        /* when the idle list is looked at next (-1: never) */
+	uint16_t *slot_free;                       /* free slots of the page, a stack */
 	unsigned nslot_free;
-	uint64_t deleg_ids;      /* ids given to requests read from delegated connections */
+	uint64_t delegate_ids;   /* ids given to requests read from delegated connections */
 	struct http_head *dhead; /* room to parse a delegated connection's head in */
 	char *dpath, *dscratch;  /* room for its canonical path */
 };
@@ -114,8 +114,8 @@ void client_message(ps_client *c, const char *fmt, ...) __attribute__((format(pr
 int client_send(ps_client *c, struct ps_msg *m);
 /* RETURN: the daemon reads the connection again, starting with tail; cn's byte counts
  * since the DELIVER go with it. 0 or as client_send. */
-int client_send_return(ps_client *c, const struct conn *cn, uint64_t conn_id, uint64_t req_id, bool eof,
-		       const char *tail, size_t tail_len);
+int client_send_return(ps_client *c, const struct held_conn *cn, uint64_t conn_id, uint64_t req_id, bool eof,
+                       const char *tail, size_t tail_len);
 /* Sends a request and waits for its REPLY, handling whatever else arrives meanwhile.
  * Returns the reply's status (its text goes to the client message), or
  * PS_EDISCONNECTED / PS_ETIMEDOUT. *id gets the reply's id. */

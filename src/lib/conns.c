@@ -10,11 +10,11 @@ static size_t conns_slot(const struct conns *t, uint64_t id)
 	return (size_t)((id * 0x9E3779B97F4A7C15ull) >> 32) & (t->nslots - 1);
 }
 
-struct conn *conns_find(const struct conns *t, uint64_t id)
+struct held_conn *conns_find(const struct conns *t, uint64_t id)
 {
 	if (t->nslots == 0)
 		return NULL;
-	for (struct conn *cn = t->slots[conns_slot(t, id)]; cn; cn = cn->next)
+	for (struct held_conn *cn = t->slots[conns_slot(t, id)]; cn; cn = cn->next)
 		if (cn->id == id)
 			return cn;
 	return NULL;
@@ -23,14 +23,14 @@ struct conn *conns_find(const struct conns *t, uint64_t id)
 static int conns_grow(struct conns *t)
 {
 	size_t n = t->nslots ? t->nslots * 2 : 64;
-	struct conn **slots = calloc(n, sizeof(*slots));
+	struct held_conn **slots = calloc(n, sizeof(*slots));
 	if (!slots)
 		return -1;
 	struct conns bigger = {slots, n, t->count};
 	for (size_t i = 0; i < t->nslots; i++) {
-		struct conn *cn = t->slots[i];
+		struct held_conn *cn = t->slots[i];
 		while (cn) {
-			struct conn *next = cn->next;
+			struct held_conn *next = cn->next;
 			size_t s = conns_slot(&bigger, cn->id);
 			cn->next = slots[s];
 			slots[s] = cn;
@@ -42,14 +42,14 @@ static int conns_grow(struct conns *t)
 	return 0;
 }
 
-struct conn *conns_add(struct conns *t, uint64_t id, int fd)
+struct held_conn *conns_add(struct conns *t, uint64_t id, int fd)
 {
 	/* Everything is allocated before the old entry goes, so that running out of memory
 	 * leaves the table as it was (a bigger array is no change a caller can see). */
-	struct conn *old = conns_find(t, id);
+	struct held_conn *old = conns_find(t, id);
 	if (!old && t->count >= t->nslots && conns_grow(t) < 0)
 		return NULL;
-	struct conn *cn = calloc(1, sizeof(*cn));
+	struct held_conn *cn = calloc(1, sizeof(*cn));
 	if (!cn)
 		return NULL;
 	if (old)
@@ -65,11 +65,11 @@ struct conn *conns_add(struct conns *t, uint64_t id, int fd)
 	return cn;
 }
 
-void conns_del(struct conns *t, struct conn *cn)
+void conns_del(struct conns *t, struct held_conn *cn)
 {
 	if (!cn->cached)
 		return;
-	for (struct conn **p = &t->slots[conns_slot(t, cn->id)]; *p; p = &(*p)->next) {
+	for (struct held_conn **p = &t->slots[conns_slot(t, cn->id)]; *p; p = &(*p)->next) {
 		if (*p == cn) {
 			*p = cn->next;
 			break;
@@ -84,9 +84,9 @@ void conns_del(struct conns *t, struct conn *cn)
 void conns_clear(struct conns *t)
 {
 	for (size_t i = 0; i < t->nslots; i++) {
-		struct conn *cn = t->slots[i];
+		struct held_conn *cn = t->slots[i];
 		while (cn) {
-			struct conn *next = cn->next;
+			struct held_conn *next = cn->next;
 			cn->next = NULL;
 			cn->cached = 0;
 			conns_release(cn);
@@ -105,17 +105,17 @@ void conns_free(struct conns *t)
 	t->nslots = 0;
 }
 
-void conns_hold(struct conn *cn)
+void conns_hold(struct held_conn *cn)
 {
 	cn->refs++;
 }
 
-void conns_release(struct conn *cn)
+void conns_release(struct held_conn *cn)
 {
 	if (--cn->refs > 0)
 		return;
-	/* A delegated connection's epoll registration is removed before its deleg drops
-	 * its reference (deleg.c), so a plain close is enough. */
+	/* A delegated connection's epoll registration is removed before its delegation drops
+	 * its reference (delegate.c), so a plain close is enough. */
 	if (cn->fd >= 0)
 		close(cn->fd);
 	free(cn);

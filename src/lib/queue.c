@@ -6,7 +6,7 @@
 
 #include "client.h"
 #include "deadline.h"
-#include "deleg.h"
+#include "delegate.h"
 #include "request.h"
 
 ps_queue *queue_find(const ps_client *c, uint32_t id)
@@ -312,7 +312,7 @@ int ps_queue_drain(ps_queue *q)
 		q->drained = true;
 		q->outstanding = 0;
 		/* a process on its way out keeps no connection waiting for a next request */
-		deleg_return_idle(q->c, false);
+		delegate_return_idle(q->c, false);
 	}
 	return rc;
 }

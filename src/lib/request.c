@@ -2,16 +2,15 @@
  * the request's accessors, and its body, decoded by the same parser the daemon uses. */
 #include "request.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "deadline.h"
-#include "deleg.h"
+#include "delegate.h"
 #include "http_body.h"
 #include "sock.h"
 
@@ -54,27 +53,6 @@ static int request_strings(ps_request *r, const struct ps_msg *m)
 	return 0;
 }
 
-static socklen_t request_addr(const struct ps_addr *a, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (a->family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(a->port);
-		memcpy(&sin->sin_addr, a->addr, 4);
-		return sizeof(*sin);
-	}
-	if (a->family == AF_INET6) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(a->port);
-		sin6->sin6_scope_id = a->scope_id;
-		memcpy(&sin6->sin6_addr, a->addr, 16);
-		return sizeof(*sin6);
-	}
-	return 0;
-}
-
 /* Parses the head again with the daemon's parser: the framing the library reads the
  * body with must be the one the daemon found the head's end with, or a body could be
  * read as a request (smuggling). Returns false if the two disagree. */
@@ -103,7 +81,7 @@ static void request_unparsable(ps_request *r)
 	r->method = r->target = r->path = r->query = r->host = "";
 }
 
-static ps_request *request_new(ps_client *c, ps_queue *q, const struct ps_msg *m, struct conn *cn,
+static ps_request *request_new(ps_client *c, ps_queue *q, const struct ps_msg *m, struct held_conn *cn,
                                const struct http_head *parsed, bool *unparsable)
 {
 	const struct ps_deliver *d = &m->u.deliver;
@@ -135,8 +113,8 @@ static ps_request *request_new(ps_client *c, ps_queue *q, const struct ps_msg *m
 		request_unparsable(r);
 	else if (request_strings(r, m) < 0)
 		goto fail;
-	r->local_len = request_addr(&d->local, &r->local);
-	r->peer_len = request_addr(&d->remote, &r->peer);
+	r->local_len = addr_to_sockaddr(&d->local, &r->local);
+	r->peer_len = addr_to_sockaddr(&d->remote, &r->peer);
 	r->addr_local = d->local;
 	r->addr_remote = d->remote;
 
@@ -170,7 +148,7 @@ fail:
 	return NULL;
 }
 
-ps_request *request_delegated(ps_client *c, ps_queue *q, const struct ps_msg *m, struct conn *cn,
+ps_request *request_delegated(ps_client *c, ps_queue *q, const struct ps_msg *m, struct held_conn *cn,
                               const struct http_head *parsed)
 {
 	bool unparsable = false;
@@ -184,7 +162,7 @@ ps_request *request_delegated(ps_client *c, ps_queue *q, const struct ps_msg *m,
 		/* every request of a delegated connection carries the req_id of the DELIVER
 		 * that handed it over; the application gets an id of its own (top bit set,
 		 * never one of the daemon's) */
-		r->id = (1ull << 63) | ++c->deleg_ids;
+		r->id = (1ull << 63) | ++c->delegate_ids;
 	}
 	return r;
 }
@@ -198,11 +176,11 @@ void request_deliver(ps_client *c, const struct ps_msg *m, int fd, bool fd_lost)
 
 	/* The daemon delivers only a connection it reads itself: one this session still
 	 * held delegated is the daemon's again (whichever way the fd comes). */
-	struct conn *held = conns_find(&c->conns, d->conn_id);
-	if (held && held->deleg)
-		deleg_forget(held->deleg);
+	struct held_conn *held = conns_find(&c->conns, d->conn_id);
+	if (held && held->delegation)
+		delegate_forget(held->delegation);
 
-	struct conn *cn = NULL;
+	struct held_conn *cn = NULL;
 	if (fd >= 0) {
 		cn = conns_add(&c->conns, d->conn_id, fd);
 		if (!cn)
@@ -217,7 +195,7 @@ void request_deliver(ps_client *c, const struct ps_msg *m, int fd, bool fd_lost)
 		 * daemon queues the request again. Forget the fd so that our state matches
 		 * what NOFD tells it: this session does not hold the connection (nor an
 		 * older entry of that id, which a conns_add without memory leaves). */
-		struct conn *cached = conns_find(&c->conns, d->conn_id);
+		struct held_conn *cached = conns_find(&c->conns, d->conn_id);
 		if (cached)
 			conns_del(&c->conns, cached);
 		struct ps_msg nofd;
@@ -255,7 +233,7 @@ void request_unlink(ps_request *r)
 
 void request_destroy(ps_request *r)
 {
-	deleg_drop(r);
+	delegate_drop(r);
 	if (r->conn) {
 		conns_release(r->conn);
 		r->conn = NULL;

@@ -45,19 +45,19 @@ struct ps_request {
 	struct ps_request *prev, *next; /* c->requests */
 	bool handed_out;                /* ps_receive returned it: the application frees it */
 
-	struct conn *conn; /* our reference to the cached fd; NULL once released */
+	struct held_conn *conn; /* our reference to the cached fd; NULL once released */
 	int fd;
 	uint32_t gen;                           /* session generation that delivered it */
 	uint64_t conn_id, req_id;               /* the daemon's: RETURN and END name the connection by them */
 	uint64_t id;                            /* what ps_request_id says: req_id, or one of the library's */
 	struct ps_addr addr_local, addr_remote; /* as the DELIVER gave them */
 
-	/* delegation (deleg.c) */
-	bool delegable;      /* the DELIVER lets this session keep the connection afterwards */
-	bool delegated;      /* read by the library itself: the daemon never saw this request */
-	bool pre_slot_held;  /* deleg_pre_end took pre_slot for this response (a delivered one) */
+	/* delegation (delegate.c) */
+	bool delegable;     /* the DELIVER lets this session keep the connection afterwards */
+	bool delegated;     /* read by the library itself: the daemon never saw this request */
+	bool pre_slot_held; /* delegate_pre_end took pre_slot for this response (a delivered one) */
 	uint16_t pre_slot;
-	struct deleg *deleg; /* the delegated connection it came from; NULL once dropped */
+	struct delegation *delegation; /* the delegated connection it came from; NULL once dropped */
 
 	/* the head as delivered, and what was parsed from it */
 	char *head;
@@ -71,13 +71,13 @@ struct ps_request {
 	/* the body; `in` holds raw bytes from the daemon's tail, then from the socket */
 	struct http_body *body;
 	uint64_t max_body;
-	bool has_body;    /* chunked or Content-Length > 0 */
-	bool body_done;   /* the request's last byte has been consumed */
-	bool body_seen;   /* some body byte has arrived (100-continue would be late) */
+	bool has_body;          /* chunked or Content-Length > 0 */
+	bool body_done;         /* the request's last byte has been consumed */
+	bool body_seen;         /* some body byte has arrived (100-continue would be late) */
 	int64_t body_wait_from; /* EntityBody: the body's clock (start, or the last bytes) */
-	bool body_failed; /* malformed, too large, or the client went away mid-body */
-	bool eof;         /* the client's FIN was read */
-	bool read_once;   /* ps_request_read was called (100-continue is due only then) */
+	bool body_failed;       /* malformed, too large, or the client went away mid-body */
+	bool eof;               /* the client's FIN was read */
+	bool read_once;         /* ps_request_read was called (100-continue is due only then) */
 	bool continue_sent;
 	uint64_t body_read; /* de-chunked body bytes produced so far */
 	bool read_sock;     /* something was read from the socket (it may hold more) */
@@ -117,7 +117,7 @@ void request_destroy(ps_request *r);
 /* Makes a request from a delegated connection's head, as a DELIVER would (m is built
  * like one; parsed: the head as http_head_parse found it, reused when it starts at
  * the request line). NULL on no memory or a head that does not parse again. */
-ps_request *request_delegated(ps_client *c, ps_queue *q, const struct ps_msg *m, struct conn *cn,
+ps_request *request_delegated(ps_client *c, ps_queue *q, const struct ps_msg *m, struct held_conn *cn,
                               const struct http_head *parsed);
 
 /* response.c */

@@ -13,9 +13,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 
-#include "deleg.h"
+#include "delegate.h"
+#include "http_date.h"
 #include "request.h"
 #include "sock.h"
 
@@ -61,26 +61,6 @@ static int response_number(ps_request *r, const char *prefix, uint64_t v, unsign
 	if (rc == 0)
 		rc = response_add(r, p, (size_t)(digits + sizeof(digits) - p));
 	return rc == 0 ? response_str(r, suffix) : rc;
-}
-
-/* IMF-fixdate (RFC 9110 §5.6.7), made once a second; not strftime, whose names follow
- * the locale. */
-static const char *response_date(void)
-{
-	static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-	                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	static _Thread_local time_t when = -1;
-	static _Thread_local char text[64];
-	time_t now = time(NULL);
-	if (now != when) {
-		struct tm tm;
-		gmtime_r(&now, &tm);
-		snprintf(text, sizeof(text), "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
-		         tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-		when = now;
-	}
-	return text;
 }
 
 static bool response_is_token(const char *s)
@@ -172,7 +152,7 @@ static int response_head_start(ps_request *r, int status, const ps_header *h, si
 	if (rc == 0 && with_date && !has_date) {
 		rc = response_str(r, "Date: ");
 		if (rc == 0)
-			rc = response_str(r, response_date());
+			rc = response_str(r, http_date_now());
 		if (rc == 0)
 			rc = response_str(r, "\r\n");
 	}
@@ -299,7 +279,7 @@ void response_abort(ps_request *r)
 	if (response_current(r))
 		response_tell_end(r, PS_END_ABORT);
 	/* the slot goes after the END: until the daemon has it, the slot is its evidence */
-	deleg_drop(r);
+	delegate_drop(r);
 	response_release(r, true);
 	errno = e;
 }
@@ -334,7 +314,7 @@ static int response_send(ps_request *r, const void *data, size_t len, bool last)
 		total += iov[i].iov_len;
 	bool fin = last && r->close;
 	if (last)
-		deleg_pre_end(r, total);
+		delegate_pre_end(r, total);
 	int rc = sock_send(r->fd, iov, n, fin ? MSG_MORE : 0, &r->conn->written);
 	r->out_len = 0;
 	if (total > 0)
@@ -350,22 +330,22 @@ static int response_send(ps_request *r, const void *data, size_t len, bool last)
 	return 0;
 }
 
-/* The response is complete: keep reading the connection (delegation, deleg.c), give
+/* The response is complete: keep reading the connection (delegation, delegate.c), give
  * it back to the daemon with the bytes read past the request (keep-alive), or end it. */
 static void response_finish(ps_request *r)
 {
 	r->state = RESPONSE_DONE;
-	deleg_served(r);
+	delegate_served(r);
 	if (!r->close && response_current(r) && request_drain(r) == 0) {
-		struct deleg *d = deleg_keep(r);
+		struct delegation *d = delegate_keep(r);
 		if (d) {
 			response_release(r, false);
-			deleg_run(d); /* a pipelined request may be waiting already */
+			delegate_run(d); /* a pipelined request may be waiting already */
 			return;
 		}
 		if (client_send_return(r->c, r->conn, r->conn_id, r->req_id, r->eof, r->in + r->in_pos,
 		                       r->in_len - r->in_pos) == 0) {
-			deleg_drop(r);
+			delegate_drop(r);
 			response_release(r, false); /* stays cached: the next request may come here */
 			return;
 		}
@@ -382,7 +362,7 @@ static void response_finish(ps_request *r)
 	bool quiet_end = r->body_done && r->in_pos == r->in_len && !r->eof;
 	if (response_current(r) && !quiet_end)
 		response_tell_end(r, PS_END_SHUTDOWN);
-	deleg_drop(r);
+	delegate_drop(r);
 	response_release(r, true);
 }
 
@@ -492,7 +472,7 @@ int ps_respond_sendfile(ps_request *r, int fd, off_t offset, size_t len)
 	if (rc == 0 && r->framing == FRAMING_CHUNKED)
 		rc = response_number(r, "", len, 16, "\r\n");
 	if (rc == 0 && r->framing == FRAMING_LENGTH && r->remaining == 0)
-		deleg_pre_end(r, r->out_len + len); /* these are the response's last bytes */
+		delegate_pre_end(r, r->out_len + len); /* these are the response's last bytes */
 	if (rc == 0 && r->out_len > 0) {
 		/* MSG_MORE: the head leaves in the same segment as the file's first bytes */
 		struct iovec iov = {r->out, r->out_len};
@@ -544,7 +524,7 @@ int ps_request_upgrade(ps_request *r, int *fd)
 	int rc = response_check(r, RESPONSE_SWITCHING);
 	if (rc < 0)
 		return rc;
-	deleg_drop(r); /* out of our epoll set before the fd becomes the caller's */
+	delegate_drop(r); /* out of our epoll set before the fd becomes the caller's */
 	if (response_current(r))
 		response_tell_end(r, PS_END_UPGRADED);
 	/* The cache forgets the fd without closing it: it is the caller's now. */

@@ -50,7 +50,7 @@ static unsigned check_table(const struct conns *t, unsigned first, unsigned last
 	unsigned found = 0;
 
 	for (size_t i = 0; i < t->nslots; i++) {
-		for (const struct conn *cn = t->slots[i]; cn; cn = cn->next) {
+		for (const struct held_conn *cn = t->slots[i]; cn; cn = cn->next) {
 			assert_int_equal(conns_slot(t, cn->id), i);
 			assert_int_equal(cn->cached, 1);
 			assert_true(cn->refs >= 1);
@@ -96,7 +96,7 @@ static bool add_run(void *state)
 		if (conns_find(&s->t, id) && s->replaced_fd < 0)
 			continue;
 		int fd = fresh_fd();
-		struct conn *cn = conns_add(&s->t, id, fd);
+		struct held_conn *cn = conns_add(&s->t, id, fd);
 		if (cn == NULL) {
 			/* not taken: the caller closes it */
 			assert_true(fd_open(fd));
@@ -163,7 +163,7 @@ static void *replace_setup(void)
 static void replace_check(void *state, bool done)
 {
 	struct conns_state *s = state;
-	const struct conn *cn = conns_find(&s->t, REPLACED_ID);
+	const struct held_conn *cn = conns_find(&s->t, REPLACED_ID);
 
 	assert_int_equal(check_table(&s->t, REPLACED_ID, REPLACED_ID + 1), 1);
 	assert_int_equal(s->t.count, 6);
@@ -178,7 +178,7 @@ static void replace_check(void *state, bool done)
 static bool replace_run(void *state)
 {
 	struct conns_state *s = state;
-	struct conn *old = conns_find(&s->t, REPLACED_ID);
+	struct held_conn *old = conns_find(&s->t, REPLACED_ID);
 
 	/* a retry after a failure replaces the same old entry */
 	assert_non_null(old);

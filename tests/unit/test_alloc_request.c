@@ -46,11 +46,11 @@ static struct {
 
 /* The rest of libportshare, reduced to what these tests look at. */
 
-void deleg_drop(ps_request *r)
+void delegate_drop(ps_request *r)
 {
 }
 
-void deleg_forget(struct deleg *d)
+void delegate_forget(struct delegation *d)
 {
 	fail_msg("no connection is delegated in these tests");
 }
@@ -267,13 +267,13 @@ static void test_deliver_unparsable(void **unused)
 	assert_int_equal(failalloc_run(&c), 5);
 }
 
-/* request_delegated (deleg.c's way in): NULL, and the connection's references as they
+/* request_delegated (delegate.c's way in): NULL, and the connection's references as they
  * were. */
 
 static bool delegated_run(void *state)
 {
 	struct request_state *s = state;
-	struct conn *cn = conns_find(&s->c->conns, CONN_ID);
+	struct held_conn *cn = conns_find(&s->c->conns, CONN_ID);
 	struct ps_msg m;
 
 	msg_deliver(s, &m, false);
@@ -284,7 +284,7 @@ static bool delegated_run(void *state)
 static void delegated_check(void *state, bool done)
 {
 	struct request_state *s = state;
-	struct conn *cn = conns_find(&s->c->conns, CONN_ID);
+	struct held_conn *cn = conns_find(&s->c->conns, CONN_ID);
 
 	assert_non_null(cn);
 	assert_int_equal(cn->refs, done ? 2 : 1);

@@ -1,4 +1,4 @@
-/* deleg.h: delegated connections (DESIGN §6): after a response the session keeps a
+/* delegate.h: delegated connections (DESIGN §6): after a response the session keeps a
  * keep-alive connection the daemon allowed it to keep, reads the next requests itself,
  * routes them by the daemon's route snapshot and serves those that are its own, so a
  * keep-alive request costs what a direct server pays (epoll_wait, recv, send).
@@ -25,53 +25,53 @@
  * idle connections cost the worker nothing (the daemon keeps the absolute limit). */
 #define DELEG_IDLE_MS 1000
 
-struct deleg;
+struct delegation;
 
 /* Whether the environment allows delegation: PS_DELEGATION_ENV (portshare.h) "0"
  * turns it off for the process (HELLO then goes without the flag). */
-bool deleg_enabled(void);
+bool delegate_enabled(void);
 /* An SHM message: fd is the attached memfd (taken), or -1 when the kernel dropped it. */
-void deleg_shm(ps_client *c, const struct ps_msg *m, int fd);
+void delegate_shm(ps_client *c, const struct ps_msg *m, int fd);
 /* The epoll event of a delegated connection (data.ptr). */
-void deleg_event(struct deleg *d, uint32_t events);
+void delegate_event(struct delegation *d, uint32_t events);
 /* Returns the idle connections whose time is up; keeps c->idle_check. */
-void deleg_expire(ps_client *c);
+void delegate_expire(ps_client *c);
 /* CONN_CLOSED for a connection this session holds delegated. */
-void deleg_conn_closed(struct deleg *d);
+void delegate_conn_closed(struct delegation *d);
 /* The daemon delivered a connection this session holds delegated: it owns it again,
  * so the delegation ends without a message. */
-void deleg_forget(struct deleg *d);
+void delegate_forget(struct delegation *d);
 /* The session ended (the daemon went away): idle delegated connections are shut down
  * and closed, busy ones finish with Connection: close; the page and snapshot go. */
-void deleg_session_lost(ps_client *c);
+void delegate_session_lost(ps_client *c);
 /* RETURNs every idle delegated connection (ps_queue_drain, ps_close), and with all,
  * every delegated request the application has not received yet (ps_close). */
-void deleg_return_idle(ps_client *c, bool all);
+void delegate_return_idle(ps_client *c, bool all);
 /* Frees what was dropped since the last wait (never while an event batch that may
  * name it is being handled). */
-void deleg_reap(ps_client *c);
-/* Frees everything (ps_close; after deleg_return_idle and the requests). */
-void deleg_free_all(ps_client *c);
+void delegate_reap(ps_client *c);
+/* Frees everything (ps_close; after delegate_return_idle and the requests). */
+void delegate_free_all(ps_client *c);
 
 /* response.c: a response was completed on r. Counts it when r is one the daemon
  * never saw. */
-void deleg_served(ps_request *r);
+void delegate_served(ps_request *r);
 /* Before the last send of r's response on a delegated connection: records the slot as it
  * will stand once those `last` bytes are sent. Killed after the kernel took them, the
  * worker leaves a record the daemon reads as a complete response (idle, or a request
  * read, or, with the request's body not all read yet, a connection to end), not as one
  * half written; killed before, the counters disagree and it aborts. */
-void deleg_pre_end(ps_request *r, size_t last);
+void delegate_pre_end(ps_request *r, size_t last);
 /* r's response is complete and the connection stays open: keeps it delegated (the
  * bytes r read past itself go to the connection's buffer, its slot is updated).
  * Returns the delegated connection, or NULL when the connection must go back to the
- * daemon (r->deleg, if any, is then still set: drop it after the RETURN). */
-struct deleg *deleg_keep(ps_request *r);
+ * daemon (r->delegation, if any, is then still set: drop it after the RETURN). */
+struct delegation *delegate_keep(ps_request *r);
 /* Goes on reading a kept connection: serves what is buffered, else waits for bytes. */
-void deleg_run(struct deleg *d);
+void delegate_run(struct delegation *d);
 /* r's connection leaves this session's hands (RETURN or END sent, or given to the
  * application): the delegation, if any, ends. */
-void deleg_drop(ps_request *r);
+void delegate_drop(ps_request *r);
 
 #pragma GCC visibility pop
 

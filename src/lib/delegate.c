@@ -1,7 +1,7 @@
-/* deleg.c: delegated connections: the session page and route snapshot the daemon maps
+/* delegate.c: delegated connections: the session page and route snapshot the daemon maps
  * for us, keeping a keep-alive connection after a response, reading and routing its
- * next requests, and giving it back (RETURN) when it is not ours to serve (deleg.h). */
-#include "deleg.h"
+ * next requests, and giving it back (RETURN) when it is not ours to serve (delegate.h). */
+#include "delegate.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,18 +22,18 @@
 /* Room for a canonical path: a path is never longer than the head it came in. */
 #define DELEG_PATH_CAP (DELEG_BUF + 2)
 
-struct deleg {
+struct delegation {
 	ps_client *c;
-	struct deleg *prev, *next;           /* c->delegs */
-	struct deleg *idle_prev, *idle_next; /* c's idle list */
-	bool idle;                           /* on the idle list (no request in progress) */
-	bool dead;                           /* dropped; freed by deleg_reap */
+	struct delegation *prev, *next;           /* c->delegations */
+	struct delegation *idle_prev, *idle_next; /* c's idle list */
+	bool idle;                                /* on the idle list (no request in progress) */
+	bool dead;                                /* dropped; freed by delegate_reap */
 	/* Edge-triggered: bytes may be waiting that no event will announce again (an event
 	 * came while a request was in progress, or the last read filled what it asked). */
 	bool readable;
 	bool hup;                 /* the client's FIN (or an error) was announced: read until recv says so */
 	bool eof;                 /* recv returned 0 */
-	struct conn *conn;        /* our reference to the cached fd */
+	struct held_conn *conn;   /* our reference to the cached fd */
 	uint64_t conn_id, req_id; /* of the DELIVER that handed the connection over */
 	struct ps_addr local, remote;
 	int slot; /* in the session page */
@@ -47,7 +47,7 @@ struct deleg {
 	char *buf;         /* DELEG_BUF bytes */
 };
 
-bool deleg_enabled(void)
+bool delegate_enabled(void)
 {
 	const char *v = getenv(PS_DELEGATION_ENV);
 	return !(v && strcmp(v, "0") == 0);
@@ -78,8 +78,8 @@ static void slot_set_end(struct shared_slot *s, uint64_t written, uint64_t consu
 }
 
 /* A whole record: a completed response (no response being finished). */
-static void deleg_slot_store(struct shared_slot *s, uint64_t conn_id, uint64_t written, uint64_t consumed,
-                             uint64_t responses, uint64_t last_ms, uint64_t buffered)
+static void delegate_slot_store(struct shared_slot *s, uint64_t conn_id, uint64_t written, uint64_t consumed,
+                                uint64_t responses, uint64_t last_ms, uint64_t buffered)
 {
 	uint64_t seq = slot_write_begin(s);
 	__atomic_store_n(&s->conn_id, conn_id, __ATOMIC_RELEASE);
@@ -92,36 +92,36 @@ static void deleg_slot_store(struct shared_slot *s, uint64_t conn_id, uint64_t w
 	slot_write_end(s, seq);
 }
 
-/* The end_* fields alone, beside the record (see deleg_pre_end). */
-static void deleg_slot_store_end(struct shared_slot *s, uint64_t written, uint64_t consumed,
-                                 uint64_t buffered)
+/* The end_* fields alone, beside the record (see delegate_pre_end). */
+static void delegate_slot_store_end(struct shared_slot *s, uint64_t written, uint64_t consumed,
+                                    uint64_t buffered)
 {
 	uint64_t seq = slot_write_begin(s);
 	slot_set_end(s, written, consumed, buffered);
 	slot_write_end(s, seq);
 }
 
-static void deleg_slot_update(struct deleg *d)
+static void delegate_slot_update(struct delegation *d)
 {
 	ps_client *c = d->c;
 	if (c->page && d->slot >= 0)
-		deleg_slot_store(&c->page->slots[d->slot], d->conn_id, d->conn->written, d->conn->consumed,
-		                 d->responses, (uint64_t)d->last_ms, d->len);
+		delegate_slot_store(&c->page->slots[d->slot], d->conn_id, d->conn->written, d->conn->consumed,
+		                    d->responses, (uint64_t)d->last_ms, d->len);
 }
 
-static void deleg_slot_free(struct deleg *d)
+static void delegate_slot_free(struct delegation *d)
 {
 	ps_client *c = d->c;
 	if (d->slot < 0)
 		return;
 	if (c->page) {
-		deleg_slot_store(&c->page->slots[d->slot], 0, 0, 0, 0, 0, 0);
+		delegate_slot_store(&c->page->slots[d->slot], 0, 0, 0, 0, 0, 0);
 		c->slot_free[c->nslot_free++] = (uint16_t)d->slot;
 	}
 	d->slot = -1;
 }
 
-static void deleg_unmap(ps_client *c)
+static void delegate_unmap(ps_client *c)
 {
 	if (c->page)
 		munmap(c->page, c->page_size);
@@ -130,12 +130,12 @@ static void deleg_unmap(ps_client *c)
 	c->nslot_free = 0;
 }
 
-static void deleg_page(ps_client *c, int fd, size_t size)
+static void delegate_page(ps_client *c, int fd, size_t size)
 {
 	/* A page replaced under slots in use would lose them: one page per session. */
-	if (c->delegs)
+	if (c->delegations)
 		return;
-	deleg_unmap(c);
+	delegate_unmap(c);
 	if (!c->slot_free) {
 		c->slot_free = malloc(SHARED_SLOTS * sizeof(*c->slot_free));
 		if (!c->slot_free)
@@ -162,18 +162,18 @@ static void deleg_page(ps_client *c, int fd, size_t size)
 			c->slot_free[c->nslot_free++] = (uint16_t)i;
 }
 
-static void deleg_drop_snapshot(ps_client *c)
+static void delegate_drop_snapshot(ps_client *c)
 {
 	snapshot_clear(&c->snap);
 	c->have_snap = false;
 }
 
-static void deleg_routes(ps_client *c, int fd, const struct ps_shm *shm)
+static void delegate_routes(ps_client *c, int fd, const struct ps_shm *shm)
 {
 	struct snapshot s;
 	if (snapshot_read(fd, shm->size, &s) == 0) {
 		if (s.generation == shm->generation) {
-			deleg_drop_snapshot(c);
+			delegate_drop_snapshot(c);
 			c->snap = s;
 			c->have_snap = true;
 			return;
@@ -182,26 +182,26 @@ static void deleg_routes(ps_client *c, int fd, const struct ps_shm *shm)
 	}
 	/* Never route by an older table than the daemon's: without one every delegated
 	 * request goes back to the daemon. */
-	deleg_drop_snapshot(c);
+	delegate_drop_snapshot(c);
 }
 
-void deleg_shm(ps_client *c, const struct ps_msg *m, int fd)
+void delegate_shm(ps_client *c, const struct ps_msg *m, int fd)
 {
 	if (fd < 0) { /* lost at the fd limit */
 		if (m->u.shm.kind == PS_SHM_ROUTES)
-			deleg_drop_snapshot(c);
+			delegate_drop_snapshot(c);
 		return;
 	}
 	if (c->delegation) {
 		if (m->u.shm.kind == PS_SHM_SESSION_PAGE)
-			deleg_page(c, fd, m->u.shm.size);
+			delegate_page(c, fd, m->u.shm.size);
 		else
-			deleg_routes(c, fd, &m->u.shm);
+			delegate_routes(c, fd, &m->u.shm);
 	}
 	close(fd); /* the mapping (or the private copy of the routes) is all we keep */
 }
 
-void deleg_served(ps_request *r)
+void delegate_served(ps_request *r)
 {
 	ps_client *c = r->c;
 	ps_queue *q = r->q;
@@ -226,9 +226,9 @@ void deleg_served(ps_request *r)
 		__atomic_fetch_add(&c->page->counters[q->counter].served, 1, __ATOMIC_RELEASE);
 }
 
-void deleg_pre_end(ps_request *r, size_t last)
+void delegate_pre_end(ps_request *r, size_t last)
 {
-	struct deleg *d = r->deleg;
+	struct delegation *d = r->delegation;
 	ps_client *c = r->c;
 	if (!c || !c->page || r->gen != c->gen)
 		return;
@@ -237,12 +237,12 @@ void deleg_pre_end(ps_request *r, size_t last)
 		slot = d->slot; /* holds the last response recorded: it stays */
 	} else if (!d && r->delegable && !r->pre_slot_held && c->nslot_free > 0) {
 		/* a request the daemon delivered: the slot it will keep if it stays delegated
-		 * is taken now, so this response is covered too (deleg_new takes it over); it
+		 * is taken now, so this response is covered too (delegate_new takes it over); it
 		 * records the handoff itself: nothing written, nothing read, no response */
 		slot = c->slot_free[--c->nslot_free];
 		r->pre_slot = (uint16_t)slot;
 		r->pre_slot_held = true;
-		deleg_slot_store(&c->page->slots[slot], r->conn_id, 0, 0, 0, (uint64_t)deadline_now(), 0);
+		delegate_slot_store(&c->page->slots[slot], r->conn_id, 0, 0, 0, (uint64_t)deadline_now(), 0);
 	} else if (r->pre_slot_held) {
 		slot = r->pre_slot;
 	} else {
@@ -250,13 +250,13 @@ void deleg_pre_end(ps_request *r, size_t last)
 	}
 	/* unread body bytes must never look like a next request to the daemon: with the body
 	 * not all read, it learns only that the response went out whole */
-	deleg_slot_store_end(&c->page->slots[slot], r->conn->written + last, r->conn->consumed,
-	                     r->body_done ? r->in_len - r->in_pos : SHARED_END_BODY_UNREAD);
+	delegate_slot_store_end(&c->page->slots[slot], r->conn->written + last, r->conn->consumed,
+	                        r->body_done ? r->in_len - r->in_pos : SHARED_END_BODY_UNREAD);
 }
 
-/* A slot deleg_pre_end took for a request that did not stay delegated goes back (after
+/* A slot delegate_pre_end took for a request that did not stay delegated goes back (after
  * its RETURN or END: until the daemon has that, the slot is its evidence). */
-static void deleg_pre_release(ps_request *r)
+static void delegate_pre_release(ps_request *r)
 {
 	ps_client *c = r->c;
 	if (!r->pre_slot_held)
@@ -264,13 +264,13 @@ static void deleg_pre_release(ps_request *r)
 	r->pre_slot_held = false;
 	if (!c || !c->page || r->gen != c->gen)
 		return; /* the page it was taken from is gone */
-	deleg_slot_store(&c->page->slots[r->pre_slot], 0, 0, 0, 0, 0, 0);
+	delegate_slot_store(&c->page->slots[r->pre_slot], 0, 0, 0, 0, 0, 0);
 	c->slot_free[c->nslot_free++] = r->pre_slot;
 }
 
 /* ---- the idle list: least recently active first, so the timer looks at its head ---- */
 
-static void deleg_idle_remove(struct deleg *d)
+static void delegate_idle_remove(struct delegation *d)
 {
 	ps_client *c = d->c;
 	if (!d->idle)
@@ -289,10 +289,10 @@ static void deleg_idle_remove(struct deleg *d)
 
 /* Marks d active now (at the list's tail). The timer is not re-armed: when it fires it
  * finds the real deadlines, so activity costs no syscall. */
-static void deleg_idle_touch(struct deleg *d, int64_t now)
+static void delegate_idle_touch(struct delegation *d, int64_t now)
 {
 	ps_client *c = d->c;
-	deleg_idle_remove(d);
+	delegate_idle_remove(d);
 	d->active_ms = now;
 	d->idle_prev = c->idle_last;
 	if (c->idle_last)
@@ -311,32 +311,32 @@ static void deleg_idle_touch(struct deleg *d, int64_t now)
 
 /* Ends the delegation: out of the epoll set (before our reference can close the fd,
  * DESIGN §2a), slot freed, off the lists. A request in progress on it goes on without
- * it and closes the connection when it ends. The memory waits for deleg_reap, since
+ * it and closes the connection when it ends. The memory waits for delegate_reap, since
  * an event of the batch being handled may still name it. */
-static void deleg_kill(struct deleg *d)
+static void delegate_kill(struct delegation *d)
 {
 	ps_client *c = d->c;
 	if (d->dead)
 		return;
 	d->dead = true;
 	epoll_ctl(c->epfd, EPOLL_CTL_DEL, d->conn->fd, NULL);
-	deleg_slot_free(d);
-	deleg_idle_remove(d);
+	delegate_slot_free(d);
+	delegate_idle_remove(d);
 	if (d->busy) {
-		d->busy->deleg = NULL;
+		d->busy->delegation = NULL;
 		d->busy->close = true;
 		d->busy = NULL;
 	}
 	if (d->prev)
 		d->prev->next = d->next;
 	else
-		c->delegs = d->next;
+		c->delegations = d->next;
 	if (d->next)
 		d->next->prev = d->prev;
 	d->prev = NULL;
 	d->next = c->dead;
 	c->dead = d;
-	d->conn->deleg = NULL;
+	d->conn->delegation = NULL;
 	conns_release(d->conn);
 	d->conn = NULL;
 }
@@ -344,15 +344,15 @@ static void deleg_kill(struct deleg *d)
 /* RETURN: the daemon reads the connection again, starting with every byte we hold.
  * The slot is freed only once the RETURN is sent: until then it is the daemon's
  * evidence of what this session did with the connection. */
-static void deleg_give_back(struct deleg *d)
+static void delegate_give_back(struct delegation *d)
 {
 	/* a failure ends the session, which drops every delegation */
 	client_send_return(d->c, d->conn, d->conn_id, d->req_id, d->eof, d->buf, d->len);
-	deleg_kill(d); /* the cached fd stays: the daemon may deliver on it again */
+	delegate_kill(d); /* the cached fd stays: the daemon may deliver on it again */
 }
 
 /* END: the client closed (shut down our side too) or the connection failed (reset). */
-static void deleg_end(struct deleg *d, uint32_t flags)
+static void delegate_end(struct delegation *d, uint32_t flags)
 {
 	ps_client *c = d->c;
 	if (flags & PS_END_SHUTDOWN)
@@ -372,10 +372,10 @@ static void deleg_end(struct deleg *d, uint32_t flags)
 	 * epoll registration is gone */
 	if (d->conn->cached)
 		conns_del(&c->conns, d->conn);
-	deleg_kill(d);
+	delegate_kill(d);
 }
 
-void deleg_expire(ps_client *c)
+void delegate_expire(ps_client *c)
 {
 	if (c->idle_check < 0)
 		return;
@@ -384,36 +384,36 @@ void deleg_expire(ps_client *c)
 		return;
 	/* an idle connection costs the worker nothing once the daemon has it again */
 	while (c->idle_first && c->idle_first->active_ms + DELEG_IDLE_MS <= now)
-		deleg_give_back(c->idle_first);
+		delegate_give_back(c->idle_first);
 	c->idle_check = c->idle_first ? c->idle_first->active_ms + DELEG_IDLE_MS : -1;
 }
 
-void deleg_conn_closed(struct deleg *d)
+void delegate_conn_closed(struct delegation *d)
 {
-	deleg_kill(d);
+	delegate_kill(d);
 }
 
-void deleg_forget(struct deleg *d)
+void delegate_forget(struct delegation *d)
 {
-	deleg_kill(d);
+	delegate_kill(d);
 }
 
-void deleg_drop(ps_request *r)
+void delegate_drop(ps_request *r)
 {
-	deleg_pre_release(r);
-	struct deleg *d = r->deleg;
+	delegate_pre_release(r);
+	struct delegation *d = r->delegation;
 	if (!d)
 		return;
-	r->deleg = NULL;
+	r->delegation = NULL;
 	if (d->busy == r)
 		d->busy = NULL;
-	deleg_kill(d);
+	delegate_kill(d);
 }
 
-void deleg_session_lost(ps_client *c)
+void delegate_session_lost(ps_client *c)
 {
-	while (c->delegs) {
-		struct deleg *d = c->delegs;
+	while (c->delegations) {
+		struct delegation *d = c->delegations;
 		if (!d->busy) {
 			/* no daemon to give it back to: end it as a request of an old session
 			 * ends (the FIN after the last response) */
@@ -421,20 +421,20 @@ void deleg_session_lost(ps_client *c)
 			if (d->conn->cached)
 				conns_del(&c->conns, d->conn);
 		}
-		deleg_kill(d);
+		delegate_kill(d);
 	}
 	c->idle_check = -1;
-	deleg_unmap(c);
-	deleg_drop_snapshot(c);
+	delegate_unmap(c);
+	delegate_drop_snapshot(c);
 }
 
-void deleg_return_idle(ps_client *c, bool all)
+void delegate_return_idle(ps_client *c, bool all)
 {
 	if (all && client_connected(c)) {
 		/* A request read here that the application has not received: the daemon gets
 		 * it back whole, as if it had never been read. */
 		for (ps_request *r = c->requests; r; r = r->next) {
-			struct deleg *d = r->deleg;
+			struct delegation *d = r->delegation;
 			size_t tail = r->in_len - r->in_pos;
 			if (!d || r->handed_out || d->busy != r || r->read_sock ||
 			    r->head_len + tail > DELEG_BUF)
@@ -443,34 +443,34 @@ void deleg_return_idle(ps_client *c, bool all)
 			memcpy(d->buf + r->head_len, r->in + r->in_pos, tail);
 			d->len = r->head_len + tail;
 			d->busy = NULL;
-			r->deleg = NULL;
-			deleg_give_back(d);
+			r->delegation = NULL;
+			delegate_give_back(d);
 			if (!client_connected(c))
 				break;
 		}
 	}
 	while (c->idle_first && client_connected(c))
-		deleg_give_back(c->idle_first);
+		delegate_give_back(c->idle_first);
 }
 
-void deleg_reap(ps_client *c)
+void delegate_reap(ps_client *c)
 {
 	while (c->dead) {
-		struct deleg *d = c->dead;
+		struct delegation *d = c->dead;
 		c->dead = d->next;
 		free(d->buf);
 		free(d);
 	}
 }
 
-void deleg_free_all(ps_client *c)
+void delegate_free_all(ps_client *c)
 {
-	while (c->delegs)
-		deleg_kill(c->delegs);
-	deleg_reap(c);
+	while (c->delegations)
+		delegate_kill(c->delegations);
+	delegate_reap(c);
 	c->idle_check = -1;
-	deleg_unmap(c);
-	deleg_drop_snapshot(c);
+	delegate_unmap(c);
+	delegate_drop_snapshot(c);
 	free(c->slot_free);
 	free(c->dhead);
 	free(c->dpath);
@@ -485,7 +485,7 @@ void deleg_free_all(ps_client *c)
 /* Makes the delegated connection for r's connection: a slot, and a place in the epoll
  * set (edge-triggered: registered once for the whole delegation, so neither a request
  * in progress nor its end costs an epoll_ctl). */
-static struct deleg *deleg_new(ps_client *c, ps_request *r)
+static struct delegation *delegate_new(ps_client *c, ps_request *r)
 {
 	if (c->nslot_free == 0 && !(r->pre_slot_held && r->gen == c->gen))
 		return NULL;
@@ -502,7 +502,7 @@ static struct deleg *deleg_new(ps_client *c, ps_request *r)
 			return NULL;
 		}
 	}
-	struct deleg *d = calloc(1, sizeof(*d));
+	struct delegation *d = calloc(1, sizeof(*d));
 	char *buf = d ? malloc(DELEG_BUF) : NULL;
 	if (!buf) {
 		free(d);
@@ -525,24 +525,24 @@ static struct deleg *deleg_new(ps_client *c, ps_request *r)
 		return NULL;
 	}
 	conns_hold(d->conn);
-	d->conn->deleg = d;
+	d->conn->delegation = d;
 	if (r->pre_slot_held && r->gen == c->gen) {
-		d->slot = r->pre_slot; /* the slot deleg_pre_end recorded this response in */
+		d->slot = r->pre_slot; /* the slot delegate_pre_end recorded this response in */
 		r->pre_slot_held = false;
 	} else {
 		d->slot = c->slot_free[--c->nslot_free];
 	}
-	d->next = c->delegs;
-	if (c->delegs)
-		c->delegs->prev = d;
-	c->delegs = d;
+	d->next = c->delegations;
+	if (c->delegations)
+		c->delegations->prev = d;
+	c->delegations = d;
 	return d;
 }
 
-struct deleg *deleg_keep(ps_request *r)
+struct delegation *delegate_keep(ps_request *r)
 {
 	ps_client *c = r->c;
-	struct deleg *d = r->deleg;
+	struct delegation *d = r->delegation;
 	size_t left = r->in_len - r->in_pos;
 	if (!d && !r->delegable)
 		return NULL;
@@ -554,12 +554,12 @@ struct deleg *deleg_keep(ps_request *r)
 	    left > DELEG_BUF || c->reattach)
 		return NULL; /* after REATTACH: back to the daemon, which passes it on (DESIGN §10) */
 	if (!d) {
-		d = deleg_new(c, r);
+		d = delegate_new(c, r);
 		if (!d)
 			return NULL;
 	} else {
 		d->busy = NULL;
-		r->deleg = NULL;
+		r->delegation = NULL;
 		/* the request read the socket itself: edges it caused may be gone */
 		if (r->read_sock)
 			d->readable = true;
@@ -572,14 +572,14 @@ struct deleg *deleg_keep(ps_request *r)
 	d->responses++;
 	int64_t now = deadline_now();
 	d->last_ms = now;
-	deleg_slot_update(d);
-	deleg_idle_touch(d, now);
+	delegate_slot_update(d);
+	delegate_idle_touch(d, now);
 	return d;
 }
 
 /* Makes the request in d's buffer (head h) a delivery of the queue it routes to, as
  * the daemon would have. False when it is not ours to serve: then it goes back. */
-static bool deleg_request(struct deleg *d, const struct http_head *h)
+static bool delegate_request(struct delegation *d, const struct http_head *h)
 {
 	ps_client *c = d->c;
 	if (dispatch_path_cap(h) > DELEG_PATH_CAP)
@@ -621,17 +621,17 @@ static bool deleg_request(struct deleg *d, const struct http_head *h)
 		return false;
 	r->max_body = max_body;
 	r->delegable = true;
-	r->deleg = d;
+	r->delegation = d;
 	d->busy = r;
 	d->len = 0;
 	http_scan_init(&d->scan);
-	deleg_idle_remove(d);
+	delegate_idle_remove(d);
 	queue_push(q, r);
 	return true;
 }
 
 /* Whether the snapshot held is the daemon's newest. */
-static bool deleg_routes_current(const ps_client *c)
+static bool delegate_routes_current(const ps_client *c)
 {
 	return c->page && c->have_snap &&
 	       __atomic_load_n(&c->page->routes_generation, __ATOMIC_ACQUIRE) == c->snap.generation;
@@ -639,7 +639,7 @@ static bool deleg_routes_current(const ps_client *c)
 
 /* Looks at the bytes buffered: true when the connection was handed on (a request is
  * queued, or it went back or ended), false when more bytes are needed. */
-static bool deleg_parse(struct deleg *d)
+static bool delegate_parse(struct delegation *d)
 {
 	ps_client *c = d->c;
 	/* Until the first snapshot comes, the default limits find the head's end; a head
@@ -663,8 +663,8 @@ static bool deleg_parse(struct deleg *d)
 		/* refusals and OPTIONS * are the daemon's to answer */
 		if (res == HTTP_HEAD_ERROR || h->asterisk_form)
 			break;
-		if (deleg_routes_current(c) && gen == c->snap.generation) {
-			if (!deleg_request(d, h))
+		if (delegate_routes_current(c) && gen == c->snap.generation) {
+			if (!delegate_request(d, h))
 				break;
 			return true;
 		}
@@ -673,23 +673,23 @@ static bool deleg_parse(struct deleg *d)
 		client_read(c); /* the newer snapshot may be waiting on the session socket */
 		if (d->dead)
 			return true;
-		if (!deleg_routes_current(c))
+		if (!delegate_routes_current(c))
 			break;
 	}
-	deleg_give_back(d);
+	delegate_give_back(d);
 	return true;
 }
 
-void deleg_run(struct deleg *d)
+void delegate_run(struct delegation *d)
 {
 	while (!d->dead && !d->busy) {
-		if (d->len > 0 && deleg_parse(d))
+		if (d->len > 0 && delegate_parse(d))
 			continue;
 		if (d->eof) {
 			if (d->len == 0)
-				deleg_end(d, PS_END_SHUTDOWN);
+				delegate_end(d, PS_END_SHUTDOWN);
 			else
-				deleg_give_back(d); /* a partial head: the daemon decides */
+				delegate_give_back(d); /* a partial head: the daemon decides */
 			return;
 		}
 		if (!d->readable)
@@ -702,18 +702,18 @@ void deleg_run(struct deleg *d)
 			 * a FIN was announced, read on to see it. */
 			if ((size_t)n < want && !d->hup)
 				d->readable = false;
-			deleg_idle_touch(d, deadline_now());
+			delegate_idle_touch(d, deadline_now());
 		} else if (n == 0) {
 			d->eof = true;
 		} else if (n == PS_EAGAIN) {
 			d->readable = false;
 		} else {
-			deleg_end(d, PS_END_ABORT);
+			delegate_end(d, PS_END_ABORT);
 		}
 	}
 }
 
-void deleg_event(struct deleg *d, uint32_t events)
+void delegate_event(struct delegation *d, uint32_t events)
 {
 	if (d->dead)
 		return;
@@ -721,5 +721,5 @@ void deleg_event(struct deleg *d, uint32_t events)
 	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		d->hup = true;
 	if (!d->busy)
-		deleg_run(d);
+		delegate_run(d);
 }
