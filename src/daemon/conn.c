@@ -1,8 +1,11 @@
-/* conn.c: client connections: reading and checking request heads, routing them to a
- * queue, the daemon's own answers, and ending connections (lingering close, abort).
+/* conn.c: the life of a client connection, and the only file that changes its state:
+ * accepted, its request heads read and routed, queued, delivered, taken back, the
+ * daemon's own answers written (answer.c composes them), ended (lingering close, abort).
+ * The handoff itself is handoff.c; the takeover's handover is takeover.c.
  *
- * Every send/recv here passes MSG_DONTWAIT: file status flags are shared with the
- * worker's copy of the socket, and a worker may clear O_NONBLOCK (DESIGN §2a). */
+ * Every read and write goes through conn_recv/conn_send, which pass MSG_DONTWAIT: file
+ * status flags are shared with the worker's copy of the socket, and a worker may clear
+ * O_NONBLOCK (DESIGN §2a). */
 #include "conn.h"
 
 #include <errno.h>
@@ -112,6 +115,26 @@ void conn_accept(struct endpoint *e, int fd, const struct sockaddr_storage *peer
 		conn_free(c);
 }
 
+/* Every read and write of a client connection in the daemon goes through this pair (the
+ * place a TLS record layer plugs in): never blocking, whatever the worker did to the
+ * file status flags (DESIGN §2a), and counted, so that the daemon knows what it consumed
+ * and wrote without asking the kernel. recv's and send's results and errno. */
+static ssize_t conn_recv(struct conn *c, void *buf, size_t len)
+{
+	ssize_t n = recv(c->io.fd, buf, len, MSG_DONTWAIT);
+	if (n > 0)
+		c->received += (uint64_t)n;
+	return n;
+}
+
+static ssize_t conn_send(struct conn *c, const void *buf, size_t len)
+{
+	ssize_t n = send(c->io.fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n > 0)
+		c->sent += (uint64_t)n;
+	return n;
+}
+
 static void conn_drop_buf(struct conn *c)
 {
 	free(c->buf);
@@ -188,10 +211,9 @@ static void conn_linger_read(struct conn *c)
 {
 	char sink[16384];
 	for (;;) {
-		ssize_t n = recv(c->io.fd, sink, sizeof(sink), MSG_DONTWAIT);
+		ssize_t n = conn_recv(c, sink, sizeof(sink));
 		if (n > 0) {
 			c->out_off += (uint32_t)n;
-			c->received += (uint64_t)n;
 			if (c->out_off > LINGER_DRAIN_MAX)
 				break;
 			continue;
@@ -209,11 +231,9 @@ static void conn_linger_read(struct conn *c)
 static int conn_flush(struct conn *c)
 {
 	while (c->out_off < c->out_len) {
-		ssize_t n =
-		    send(c->io.fd, c->out + c->out_off, c->out_len - c->out_off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t n = conn_send(c, c->out + c->out_off, c->out_len - c->out_off);
 		if (n > 0) {
 			c->out_off += (uint32_t)n;
-			c->sent += (uint64_t)n;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -471,7 +491,7 @@ static void conn_read(struct conn *c)
 		return;
 	}
 	bool was_empty = c->len == 0;
-	ssize_t n = recv(c->io.fd, c->buf + c->len, cap - c->len, MSG_DONTWAIT);
+	ssize_t n = conn_recv(c, c->buf + c->len, cap - c->len);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR) {
 			if (!c->len)
@@ -489,7 +509,6 @@ static void conn_read(struct conn *c)
 		}
 	}
 	c->len += (uint32_t)n;
-	c->received += (uint64_t)n;
 	if (was_empty && n > 0) /* the head's clock starts at its first byte */
 		loop_timer_set(this_thread->loop, &c->timer, this_thread->limits->header_wait_ms);
 	conn_process(c);
