@@ -122,7 +122,7 @@ static void client_lost(ps_client *c)
 	client_schedule(c);
 }
 
-static void client_dispatch(ps_client *c, const struct ps_msg *m, int fd, bool fd_lost)
+static void client_handle(ps_client *c, const struct ps_msg *m, int fd, bool fd_lost)
 {
 	switch (m->hdr.type) {
 	case PS_MSG_REPLY:
@@ -174,7 +174,7 @@ void client_read(ps_client *c)
 			client_lost(c);
 			return;
 		}
-		client_dispatch(c, &m, fd, fd_lost);
+		client_handle(c, &m, fd, fd_lost);
 	}
 }
 
