@@ -50,6 +50,17 @@ int client_send_return(ps_client *c, const struct held_conn *cn, uint64_t conn_i
 	return client_send(c, &m);
 }
 
+int client_send_end(ps_client *c, uint64_t conn_id, uint64_t req_id, uint32_t flags)
+{
+	struct ps_msg m;
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_END;
+	m.u.end.conn_id = conn_id;
+	m.u.end.req_id = req_id;
+	m.u.end.flags = flags;
+	return client_send(c, &m);
+}
+
 void client_message(ps_client *c, const char *fmt, ...)
 {
 	va_list ap;

@@ -116,6 +116,8 @@ int client_send(ps_client *c, struct ps_msg *m);
  * since the DELIVER go with it. 0 or as client_send. */
 int client_send_return(ps_client *c, const struct held_conn *cn, uint64_t conn_id, uint64_t req_id, bool eof,
                        const char *tail, size_t tail_len);
+/* END: the library is done with the connection (PS_END_* flags). 0 or as client_send. */
+int client_send_end(ps_client *c, uint64_t conn_id, uint64_t req_id, uint32_t flags);
 /* Sends a request and waits for its REPLY, handling whatever else arrives meanwhile.
  * Returns the reply's status (its text goes to the client message), or
  * PS_EDISCONNECTED / PS_ETIMEDOUT. *id gets the reply's id. */

@@ -359,13 +359,7 @@ static void delegate_end(struct delegation *d, uint32_t flags)
 		shutdown(d->conn->fd, SHUT_WR);
 	else
 		sock_abort(d->conn->fd);
-	struct ps_msg m;
-	memset(&m, 0, sizeof(m));
-	m.hdr.type = PS_MSG_END;
-	m.u.end.conn_id = d->conn_id;
-	m.u.end.req_id = d->req_id;
-	m.u.end.flags = flags;
-	client_send(c, &m);
+	client_send_end(c, d->conn_id, d->req_id, flags);
 	if (d->dead)
 		return;
 	/* END gives up the cached fd too; our own reference keeps it open until the

@@ -244,17 +244,6 @@ static int response_head_end(ps_request *r)
 	return rc;
 }
 
-static int response_tell_end(ps_request *r, uint32_t flags)
-{
-	struct ps_msg m;
-	memset(&m, 0, sizeof(m));
-	m.hdr.type = PS_MSG_END;
-	m.u.end.conn_id = r->conn_id;
-	m.u.end.req_id = r->req_id;
-	m.u.end.flags = flags;
-	return client_send(r->c, &m);
-}
-
 /* Drops the request's hold on its connection; forget: the session is done with it
  * too (END sent, or it cannot be returned), so the cached fd goes as well. */
 static void response_release(ps_request *r, bool forget)
@@ -277,7 +266,7 @@ void response_abort(ps_request *r)
 	r->aborted = true;
 	r->state = RESPONSE_DONE;
 	if (response_current(r))
-		response_tell_end(r, PS_END_ABORT);
+		client_send_end(r->c, r->conn_id, r->req_id, PS_END_ABORT);
 	/* the slot goes after the END: until the daemon has it, the slot is its evidence */
 	delegate_drop(r);
 	response_release(r, true);
@@ -361,7 +350,7 @@ static void response_finish(ps_request *r)
 	 * that keeps them from turning the FIN into a reset. */
 	bool quiet_end = r->body_done && r->in_pos == r->in_len && !r->eof;
 	if (response_current(r) && !quiet_end)
-		response_tell_end(r, PS_END_SHUTDOWN);
+		client_send_end(r->c, r->conn_id, r->req_id, PS_END_SHUTDOWN);
 	delegate_drop(r);
 	response_release(r, true);
 }
@@ -526,7 +515,7 @@ int ps_request_upgrade(ps_request *r, int *fd)
 		return rc;
 	delegate_drop(r); /* out of our epoll set before the fd becomes the caller's */
 	if (response_current(r))
-		response_tell_end(r, PS_END_UPGRADED);
+		client_send_end(r->c, r->conn_id, r->req_id, PS_END_UPGRADED);
 	/* The cache forgets the fd without closing it: it is the caller's now. */
 	*fd = r->conn->fd;
 	r->conn->fd = -1;

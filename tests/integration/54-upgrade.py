@@ -3,11 +3,9 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import threading
 import time
-from harness import Story, check, check_eq, fail, find_queue, body_pid, wait_until, say, url_host
+from harness import ConnectLoop, Story, check, check_eq, fail, find_queue, body_pid, wait_until, say, url_host
 
 # Requests alternate over the paths given after "--"; an answer that is not a 200 from one
 # of the apps ("TEXT pid=N path=...") counts as wrong.
@@ -66,57 +64,13 @@ def wrk_result(p, out, seconds):
           wrong and wrong.group(0))
 
 
-class Prober:
-    """A raw client that connects anew every 10 ms, one request per connection, while
-    the daemons change: any refused connect, reset or non-200 is recorded."""
-
-    def __init__(self, port, path, host="127.0.0.1"):
-        self.port, self.path, self.host = port, path, host
-        self.ok, self.problems = 0, []
-        self.stop = threading.Event()
-        self.t = threading.Thread(target=self.run, daemon=True)
-        self.t.start()
-
-    def once(self):
-        try:
-            c = socket.create_connection((self.host, self.port), timeout=3)
-        except ConnectionRefusedError:
-            self.problems.append("connect refused")
-            return
-        except OSError as e:
-            self.problems.append("connect: %s" % e)
-            return
-        try:
-            c.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % self.path).encode())
-            data = b""
-            for _ in range(1000):
-                chunk = c.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            if data.startswith(b"HTTP/1.1 200 "):
-                self.ok += 1
-            else:
-                self.problems.append("answer %r" % data[:80])
-        except OSError as e:
-            self.problems.append("%s after connect" % e)
-        finally:
-            c.close()
-
-    def run(self):
-        for _ in range(3000):
-            if self.stop.is_set():
-                return
-            self.once()
-            time.sleep(0.01)
-
-    def finish(self):
-        self.stop.set()
-        self.t.join(10)
-        check(self.ok > 50 and not self.problems,
+def probes_check(probes):
+    """Every raw connect during the upgrade answered 200: none refused, reset or wrong."""
+    for p in probes:
+        p.finish()
+        check(p.ok > 50 and not p.failures,
               "raw connects to %s during the upgrade: %d answered 200, none refused, reset or wrong"
-              % (self.host, self.ok),
-              repr(self.problems[:5]))
+              % (p.host, p.ok), repr(p.failures[:5]))
 
 
 def upgrade(s, old, name, limits):
@@ -169,7 +123,7 @@ with Story(time_limit=110) as s:
 
     # (a) under load: wrk on both apps, raw connects, and a request in flight in w
     wrk, wrk_out = wrk_start(s, port, ["/a/w", "/b/w"], 6)
-    probes = [Prober(port, "/a/probe", host) for host in s.hosts]
+    probes = [ConnectLoop(port, "/a/probe", host) for host in s.hosts]
     slow = s.conn(port, timeout=10)
     slow.send(b"POST /w/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345")
     x.signal(signal.SIGSTOP)
@@ -200,8 +154,7 @@ with Story(time_limit=110) as s:
     d2.wait_log(r"upgrade complete: the old portshared \(pid %d\)" % d1.pid, timeout=5)
     check(True, "the new daemon logs that the upgrade is complete")
     wrk_result(wrk, wrk_out, 6)
-    for probe in probes:
-        probe.finish()
+    probes_check(probes)
 
     # what carried over
     check(a.alive() and b.alive() and w.alive(), "the apps kept running (pids %d, %d, %d)" % (a.pid, b.pid, w.pid))
@@ -241,13 +194,12 @@ with Story(time_limit=110) as s:
     c_app = s.hello(["http://+:%d/c/" % port], queue="qc", text="C", env_extra=env)
     d_app = s.testworker(["http://+:%d/d/" % port], queue="qd", text="D", env_extra=env)
     wrk, wrk_out = wrk_start(s, port, ["/c/w", "/d/w"], 5, s.hosts[-1])
-    probes = [Prober(port, "/c/probe", host) for host in s.hosts]
+    probes = [ConnectLoop(port, "/c/probe", host) for host in s.hosts]
     time.sleep(2)
     d3 = upgrade(s, d2, "portshared-third", new_limits)
     check_eq(d2.wait(8), 0, "the second old daemon exits by itself, status 0")
     wrk_result(wrk, wrk_out, 5)
-    for probe in probes:
-        probe.finish()
+    probes_check(probes)
     st = d3.status()
     for q, app in (("qa", a), ("qb", b), ("qc", c_app), ("qd", d_app), ("qx", x)):
         check_eq(worker_pids(st, q), [app.pid], "after the second upgrade queue %s has its worker" % q)

@@ -33,6 +33,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -457,6 +458,60 @@ def request_once(port, data, method="GET", host="127.0.0.1", timeout=5.0):
         return c.request(data, method, timeout)
     finally:
         c.close()
+
+
+class ConnectLoop:
+    """A raw client in a thread of its own that connects anew every `interval` seconds,
+    one request per connection (Connection: close), until finish() or `limit` connects:
+    counts the 200s and records every refused connect, reset and other answer with its
+    time, so a story can tell what happened while the daemon changed."""
+
+    def __init__(self, port, path="/", host="127.0.0.1", interval=0.01, limit=20000):
+        self.port, self.path, self.host, self.interval, self.limit = port, path, host, interval, limit
+        self.ok, self.failures = 0, []  # failures: (monotonic time, "refused" | "reset" | what)
+        self.stop = threading.Event()
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def once(self):
+        fam = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        c = socket.socket(fam, socket.SOCK_STREAM)
+        c.settimeout(3)
+        try:
+            c.connect((self.host, self.port))
+            c.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % self.path).encode())
+            data = b""
+            for _ in range(1000):
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            if data.startswith(b"HTTP/1.1 200 "):
+                self.ok += 1
+            else:
+                self.failures.append((time.monotonic(), "answer %r" % data[:80]))
+        except ConnectionRefusedError:
+            self.failures.append((time.monotonic(), "refused"))
+        except ConnectionResetError:
+            self.failures.append((time.monotonic(), "reset"))
+        except OSError as e:
+            self.failures.append((time.monotonic(), "%s" % e))
+        finally:
+            c.close()
+
+    def run(self):
+        for _ in range(self.limit):
+            if self.stop.is_set():
+                return
+            self.once()
+            time.sleep(self.interval)
+
+    def finish(self):
+        self.stop.set()
+        self.t.join(10)
+
+    def failures_since(self, t0):
+        return [what for t, what in self.failures if t >= t0]
 
 
 def get_req(path, host="x", extra="", version="1.1", method="GET"):
