@@ -14,6 +14,7 @@ static uint16_t hdr_flags_allowed(unsigned type)
 {
 	switch (type) {
 	case PS_MSG_STATUS:
+	case PS_MSG_COMMAND:
 		return PS_STATUS_JSON;
 	case PS_MSG_STATUS_DATA:
 		return PS_STATUS_MORE;
@@ -68,6 +69,8 @@ static size_t fixed_size(unsigned type)
 		return sizeof(struct ps_url);
 	case PS_MSG_CONN_HANDOVER:
 		return sizeof(struct ps_conn_handover);
+	case PS_MSG_COMMAND:
+		return sizeof(struct ps_command);
 	default:
 		return 0;
 	}
@@ -99,6 +102,7 @@ static const char *const type_names[PS_MSG_TYPE_END] = {
     [PS_MSG_TAKEOVER_READY] = "TAKEOVER_READY",
     [PS_MSG_REATTACH] = "REATTACH",
     [PS_MSG_CONN_HANDOVER] = "CONN_HANDOVER",
+    [PS_MSG_COMMAND] = "COMMAND",
 };
 
 const char *protocol_type_name(unsigned type)
@@ -209,6 +213,13 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *npar
 		if (m->u.url.prefix_len == 0 || m->u.url.prefix_len > PS_PREFIX_MAX)
 			return "URL prefix length out of range";
 		parts[(*nparts)++] = m->u.url.prefix_len;
+		return NULL;
+	case PS_MSG_COMMAND:
+		if (m->u.command.args_len == 0 || m->u.command.args_len > PS_COMMAND_MAX)
+			return "COMMAND length out of range";
+		if (m->u.command.reserved)
+			return "COMMAND reserved field not zero";
+		parts[(*nparts)++] = m->u.command.args_len;
 		return NULL;
 	case PS_MSG_RECEIVE:
 		if (m->u.receive.count == 0 || m->u.receive.count > RECEIVE_COUNT_MAX)
@@ -363,6 +374,18 @@ int protocol_decode(const void *buf, size_t len, struct ps_msg *m, const char **
 		m->text = b + off;
 		m->text_len = parts[0];
 		break;
+	case PS_MSG_COMMAND: {
+		m->text = b + off;
+		m->text_len = parts[0];
+		size_t words = 0;
+		for (size_t k = 0; k < m->text_len; k++)
+			words += m->text[k] == '\0';
+		if (m->text[m->text_len - 1] != '\0' || words > PS_COMMAND_WORDS) {
+			*why = "COMMAND words not NUL-terminated, or too many";
+			return -1;
+		}
+		break;
+	}
 	case PS_MSG_DELIVER:
 		for (size_t k = 0; k < 4; k++) {
 			*dest[k] = b + off;
@@ -475,6 +498,14 @@ ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap)
 		w.u.limits.reserved = 0;
 		break;
 	case PS_MSG_STATUS_DATA:
+		parts[nparts] = w.text;
+		lens[nparts++] = w.text_len;
+		break;
+	case PS_MSG_COMMAND:
+		if (w.text_len > PS_COMMAND_MAX)
+			return -1;
+		w.u.command.args_len = (uint32_t)w.text_len;
+		w.u.command.reserved = 0;
 		parts[nparts] = w.text;
 		lens[nparts++] = w.text_len;
 		break;

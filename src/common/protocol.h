@@ -69,6 +69,8 @@ enum ps_msg_type {
 	PS_MSG_TAKEOVER_READY = 23,  /* old->new: all state sent; new->old: adopted, accepting */
 	PS_MSG_REATTACH = 24,        /* d->c: finish what you hold here, then reconnect */
 	PS_MSG_CONN_HANDOVER = 25,   /* old->new: a client connection (fd attached) + its unread bytes */
+	PS_MSG_COMMAND = 26,         /* ctl->d: a portsharectl command (its words); d answers STATUS_DATA
+	                              * pieces (its output), then REPLY (0, or an error and why) */
 	PS_MSG_TYPE_END              /* first unused number */
 };
 
@@ -249,8 +251,17 @@ struct ps_conn_handover {
 	uint32_t bytes_len; /* followed by the bytes read and not used: a next request's start */
 };
 
-#define PS_STATUS_JSON 0x1u /* header flag on STATUS */
+#define PS_STATUS_JSON 0x1u /* header flag on STATUS and COMMAND: answer in JSON */
 #define PS_STATUS_MORE 0x1u /* header flag on STATUS_DATA: more pieces follow */
+
+/* COMMAND: argc words, each ending with a NUL, args_len bytes in all (the variable part,
+ * m->text). portsharectl resolves user and group names to ids before it sends them. */
+#define PS_COMMAND_MAX 8192 /* bytes of a command's words */
+#define PS_COMMAND_WORDS 64 /* words of a command at most */
+struct ps_command {
+	uint32_t args_len;
+	uint32_t reserved;
+};
 
 /* A decoded message: pointers into the receive buffer, valid while it lives. */
 struct ps_msg {
@@ -272,8 +283,10 @@ struct ps_msg {
 		struct ps_takeover_socket usock;
 		struct ps_takeover_queue uqueue;
 		struct ps_conn_handover handover;
+		struct ps_command command;
 	} u;
-	const char *text; /* REPLY text, URL prefix (URL_*, TAKEOVER_URL), STATUS_DATA piece */
+	const char *text; /* REPLY text, URL prefix (URL_*, TAKEOVER_URL), STATUS_DATA piece,
+	                   * COMMAND words */
 	size_t text_len;
 	const char *head, *path, *host, *tail; /* DELIVER, RETURN (tail), CONN_HANDOVER (tail) */
 };

@@ -1,124 +1,231 @@
-/* portsharectl.c: the admin and diagnostic CLI; talks to portshared's control socket. */
+/* portsharectl.c: the admin and diagnostic CLI: parses a command line, resolves user and
+ * group names, and has the daemon carry it out over the control socket (ctl.c). */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "portshare.h"
 #include "protocol.h"
-#include "transport.h"
+#include "who.h"
 
-static char buf[PS_MSG_MAX];
+#define WORDS_MAX 40
+#define WORD_LEN 512
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: portsharectl [--socket PATH] COMMAND [OPTIONS]\n"
-	        "\n"
-	        "Commands:\n"
-	        "  status [--json]   endpoints (bound or not), URL prefixes -> queue -> worker processes,\n"
-	        "                    queue depth and requests served\n"
-	        "\n"
-	        "Options:\n"
-	        "  --socket PATH     the daemon's control socket (default: $" PS_SOCKET_ENV
-	        ", then " PS_DEFAULT_SOCKET ")\n"
-	        "  -h, --help        this text\n"
-	        "\n"
-	        "Exit status: 0 on success, 1 when the daemon cannot be reached or refuses, 2 on a usage "
-	        "error.\n");
+	fprintf(f, "usage: portsharectl [--socket PATH] COMMAND [ARGS]   (COMMAND --help for each)\n"
+	           "\n"
+	           "Seeing what is going on:\n"
+	           "  status [--json]                    endpoints (bound or not, and why), URL prefixes ->\n"
+	           "                                     queue -> workers, reservations, exclusions\n"
+	           "  who PORT|ADDR:PORT|URL [--json]    what holds a port (any program), and which app\n"
+	           "                                     gets a URL; works without the daemon\n"
+	           "Admin (root, the daemon's user, or a member of its AdminGroup):\n"
+	           "  urlacl add PREFIX --user NAME|--group NAME [...]   let users register under PREFIX\n"
+	           "  urlacl delete PREFIX\n"
+	           "  urlacl show [--json]\n"
+	           "  iplisten add ADDR | delete ADDR | show [--json]    the addresses the daemon binds\n"
+	           "                                     (none: every address, 0.0.0.0 and ::)\n"
+	           "  exclude add ADDR:PORT | delete ADDR:PORT | show [--json]\n"
+	           "                                     endpoints the daemon must never bind\n"
+	           "  grant add QUEUE --user NAME|--group NAME [...] [--owner USER]\n"
+	           "  grant delete QUEUE [--user NAME|--group NAME ...]\n"
+	           "  grant show [--json]                who may join a queue besides its owner\n"
+	           "\n"
+	           "Options:\n"
+	           "  --socket PATH     the daemon's control socket (default: $" PS_SOCKET_ENV
+	           ", then " PS_DEFAULT_SOCKET ")\n"
+	           "  -h, --help        this text\n"
+	           "\n"
+	           "Exit status: 0 on success, 1 when the daemon cannot be reached or refuses, 2 on a usage\n"
+	           "error (who: 0 held, 1 free, 2 error).\n");
 }
 
-static int ctl_connect(const char *path)
+/* ---------------------------------------------------------------- the admin commands */
+
+struct command_help {
+	const char *name;
+	const char *text;
+};
+
+static const struct command_help helps[] = {
+    {"status", "usage: portsharectl status [--json]\n"
+               "  What the daemon serves: each endpoint (bound, or why not), each queue with its URL\n"
+               "  prefixes, workers (pid, program, user) and counters, the URL reservations and the\n"
+               "  exclusions.\n"},
+    {"urlacl",
+     "usage: portsharectl urlacl add PREFIX --user NAME|--group NAME [--user NAME|--group NAME ...]\n"
+     "       portsharectl urlacl delete PREFIX\n"
+     "       portsharectl urlacl show [--json]\n"
+     "  A URL reservation (as netsh http add urlacl) lets the users and groups it names register\n"
+     "  PREFIX and any prefix below it, on any port (also below 1024). Without one, only admins\n"
+     "  may register. PREFIX is http://HOST:PORT/PATH/ with HOST one of + (every host name), a\n"
+     "  host name, an IP address, or *. The most specific reservation covering a registration\n"
+     "  decides. Deleting a reservation leaves registrations already made (status marks them).\n"
+     "  Example: portsharectl urlacl add http://+:80/blog/ --user alice\n"},
+    {"iplisten", "usage: portsharectl iplisten add ADDR\n"
+                 "       portsharectl iplisten delete ADDR\n"
+                 "       portsharectl iplisten show [--json]\n"
+                 "  The listen list (as netsh http add iplisten): the addresses portshared binds for\n"
+                 "  each port an app needs. Empty: the wildcards 0.0.0.0 and ::. A change rebinds at\n"
+                 "  once, keeping registrations and connections. Once changed here, the list lives in\n"
+                 "  the state directory and the config file's listen lines are ignored.\n"
+                 "  Example: portsharectl iplisten add 127.0.0.2   (keep 127.0.0.1:80 free for another "
+                 "server)\n"},
+    {"exclude", "usage: portsharectl exclude add ADDR:PORT\n"
+                "       portsharectl exclude delete ADDR:PORT\n"
+                "       portsharectl exclude show [--json]\n"
+                "  An endpoint portshared must never bind, so that another server can have it. ADDR may\n"
+                "  be a wildcard (0.0.0.0, [::]). Adding one releases the endpoint at once. A wildcard\n"
+                "  cannot be bound while one of its addresses is excluded, so excluding 127.0.0.1:80\n"
+                "  leaves port 80 to the addresses the listen list names, if any.\n"
+                "  Example: portsharectl exclude add 0.0.0.0:80\n"},
+    {"grant", "usage: portsharectl grant add QUEUE --user NAME|--group NAME [...] [--owner USER]\n"
+              "       portsharectl grant delete QUEUE [--user NAME|--group NAME ...]\n"
+              "       portsharectl grant show [--json]\n"
+              "  A queue belongs to the user who created it; a grant lets other users or groups join\n"
+              "  it (ps_queue_open). --owner names the queue's owner when the queue does not exist\n"
+              "  yet (default: its current owner). Grants are kept by queue name and owner, across\n"
+              "  restarts; a queue name granted for one owner cannot be created by another user.\n"},
+};
+
+static const char *help_of(const char *cmd)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "portsharectl: socket path %s is too long\n", path);
-		return -1;
-	}
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fprintf(stderr,
-		        "portsharectl: cannot reach portshared at %s: %s (is it running? --socket or $%s "
-		        "name another socket)\n",
-		        path, strerror(errno), PS_SOCKET_ENV);
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
+	for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++)
+		if (!strcmp(helps[i].name, cmd))
+			return helps[i].text;
+	return NULL;
 }
 
-static int ctl_send(int fd, struct ps_msg *m)
+/* "u:UID:NAME" or "g:GID:NAME" for --user/--group NAME (a number is taken as an id). */
+static int principal(const char *cmd, bool group, const char *name, char *out, size_t len)
 {
-	ssize_t len = protocol_encode(m, buf, sizeof(buf));
-	if (len < 0 || transport_send(fd, buf, (size_t)len, -1, 0) != len) {
-		fprintf(stderr, "portsharectl: cannot send to portshared: %s\n", strerror(errno));
-		return -1;
+	char *end;
+	unsigned long id = strtoul(name, &end, 10);
+	if (*name && !*end) {
+		snprintf(out, len, "%c:%lu:%s", group ? 'g' : 'u', id, name);
+		return 0;
+	}
+	if (group) {
+		struct group *g = getgrnam(name);
+		if (!g)
+			return ctl_usage_error(cmd, "no such group '%s' (see getent group)", name);
+		snprintf(out, len, "g:%u:%s", (unsigned)g->gr_gid, g->gr_name);
+	} else {
+		struct passwd *p = getpwnam(name);
+		if (!p)
+			return ctl_usage_error(cmd, "no such user '%s' (see getent passwd)", name);
+		snprintf(out, len, "u:%u:%s", (unsigned)p->pw_uid, p->pw_name);
 	}
 	return 0;
 }
 
-/* Receives the next message whose seq is `seq`; -1 on a closed or broken session. */
-static int ctl_recv(int fd, uint32_t seq, struct ps_msg *m)
+/* Runs words on the daemon and prints what it says. */
+static int run(struct ctl *c, bool json, int n, char words[][WORD_LEN])
 {
-	for (;;) {
-		int got_fd;
-		bool fd_lost;
-		const char *why;
-		enum transport_result r = transport_recv(fd, buf, 0, false, m, &got_fd, &fd_lost, &why);
-		if (r != TRANSPORT_MSG) {
-			fprintf(stderr, "portsharectl: portshared ended the session (%s)\n",
-			        r == TRANSPORT_ERROR ? strerror(errno)
-			        : r == TRANSPORT_BAD ? why
-			                             : "closed");
-			return -1;
+	const char *argv[WORDS_MAX];
+	for (int i = 0; i < n; i++)
+		argv[i] = words[i];
+	if (c->fd < 0 && ctl_open(c) < 0)
+		return 1;
+	char *out;
+	int rc = ctl_command(c, json, n, argv, &out);
+	if (rc == -1)
+		return 1;
+	if (rc) {
+		fprintf(stderr, "portsharectl: %s\n", out);
+		free(out);
+		return 1;
+	}
+	fputs(out, stdout);
+	free(out);
+	return 0;
+}
+
+/* urlacl, iplisten, exclude, grant: VERB and its arguments become the daemon's words;
+ * --user/--group become principals, --owner the owner's uid, --json the output form. */
+static int cmd_admin(struct ctl *c, const char *cmd, int argc, char **argv)
+{
+	static char words[WORDS_MAX][WORD_LEN];
+	int n = 0;
+	bool json = false;
+	if (argc < 1)
+		return ctl_usage_error(cmd, "which? add, delete or show (try: portsharectl %s --help)", cmd);
+	const char *verb = argv[0];
+	if (strcmp(verb, "add") && strcmp(verb, "delete") && strcmp(verb, "show"))
+		return ctl_usage_error(cmd, "unknown '%s': add, delete or show (try: portsharectl %s --help)",
+		                       verb, cmd);
+	snprintf(words[n++], WORD_LEN, "%s", cmd);
+	snprintf(words[n++], WORD_LEN, "%s", verb);
+	int principals = 0, operands = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (n >= WORDS_MAX - 1)
+			return ctl_usage_error(cmd, "too many arguments");
+		if (!strcmp(a, "--json")) {
+			json = true;
+		} else if (!strcmp(a, "--user") || !strcmp(a, "--group") || !strcmp(a, "--owner")) {
+			if (i + 1 >= argc)
+				return ctl_usage_error(cmd, "%s needs a name", a);
+			if (!strcmp(a, "--owner")) {
+				memcpy(words[n], "owner=", 6);
+				if (principal(cmd, false, argv[++i], words[n] + 6, WORD_LEN - 6))
+					return 2;
+				n++;
+				continue;
+			}
+			if (principal(cmd, !strcmp(a, "--group"), argv[++i], words[n], WORD_LEN))
+				return 2;
+			n++;
+			principals++;
+		} else if (a[0] == '-' && a[1] == '-') {
+			return ctl_usage_error(cmd, "unknown option '%s' (try: portsharectl %s --help)", a,
+			                       cmd);
+		} else {
+			snprintf(words[n++], WORD_LEN, "%s", a);
+			operands++;
 		}
-		if (m->hdr.seq == seq && (m->hdr.type == PS_MSG_REPLY || m->hdr.type == PS_MSG_STATUS_DATA))
-			return 0;
 	}
+	bool show = !strcmp(verb, "show");
+	if (show && operands)
+		return ctl_usage_error(cmd, "show takes no argument but --json");
+	if (!show && operands != 1)
+		return ctl_usage_error(cmd, "%s %s takes one %s (try: portsharectl %s --help)", cmd, verb,
+		                       !strcmp(cmd, "urlacl")     ? "URL prefix"
+		                       : !strcmp(cmd, "iplisten") ? "address"
+		                       : !strcmp(cmd, "exclude")  ? "ADDR:PORT"
+		                                                  : "queue name",
+		                       cmd);
+	bool needs_principal = !strcmp(verb, "add") && (!strcmp(cmd, "urlacl") || !strcmp(cmd, "grant"));
+	if (needs_principal && !principals)
+		return ctl_usage_error(cmd, "%s add needs at least one --user NAME or --group NAME", cmd);
+	if (principals && strcmp(cmd, "urlacl") && strcmp(cmd, "grant"))
+		return ctl_usage_error(cmd, "--user and --group are for urlacl and grant");
+	return run(c, json, n, words);
 }
 
-static int ctl_hello(int fd)
-{
-	struct ps_msg m = {.hdr = {.type = PS_MSG_HELLO, .seq = 1}};
-	m.u.hello.version = PS_PROTO_VERSION;
-	m.u.hello.pid = (uint32_t)getpid();
-	snprintf(m.u.hello.program, sizeof(m.u.hello.program), "portsharectl");
-	if (ctl_send(fd, &m) < 0 || ctl_recv(fd, 1, &m) < 0)
-		return -1;
-	if (m.u.reply.status) {
-		fprintf(stderr, "portsharectl: portshared refused the session: %.*s\n", (int)m.text_len,
-		        m.text);
-		return -1;
-	}
-	return 0;
-}
-
-static int cmd_status(int fd, int argc, char **argv)
+static int cmd_status(struct ctl *c, int argc, char **argv)
 {
 	bool json = false;
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			json = true;
-		else {
-			fprintf(stderr, "portsharectl: status: unknown option '%s'\n", argv[i]);
-			return 2;
-		}
+		else
+			return ctl_usage_error(
+			    "status", "unknown option '%s' (try: portsharectl status --help)", argv[i]);
 	}
-	struct ps_msg m = {.hdr = {.type = PS_MSG_STATUS, .seq = 2, .flags = json ? PS_STATUS_JSON : 0}};
-	if (ctl_send(fd, &m) < 0)
+	char *out;
+	if (ctl_open(c) < 0 || ctl_status(c, json, &out) < 0)
 		return 1;
-	do {
-		if (ctl_recv(fd, 2, &m) < 0)
-			return 1;
-		fwrite(m.text, 1, m.text_len, stdout);
-	} while (m.hdr.flags & PS_STATUS_MORE);
+	fputs(out, stdout);
+	free(out);
 	return 0;
 }
 
@@ -126,14 +233,14 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"socket", required_argument, 0, 's'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-	const char *path = getenv(PS_SOCKET_ENV);
+	struct ctl c = {.socket_path = getenv(PS_SOCKET_ENV), .fd = -1};
 	int o;
-	if (!path || !*path)
-		path = PS_DEFAULT_SOCKET;
+	if (!c.socket_path || !*c.socket_path)
+		c.socket_path = PS_DEFAULT_SOCKET;
 	/* options before the command only; the command parses its own */
 	while ((o = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		if (o == 's')
-			path = optarg;
+			c.socket_path = optarg;
 		else if (o == 'h') {
 			usage(stdout);
 			return 0;
@@ -147,14 +254,28 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *cmd = argv[optind];
-	if (strcmp(cmd, "status")) {
-		fprintf(stderr, "portsharectl: unknown command '%s' (try --help)\n", cmd);
+	int cargc = argc - optind - 1;
+	char **cargv = argv + optind + 1;
+	for (int i = 0; i < cargc; i++) {
+		if (!strcmp(cargv[i], "--help") || !strcmp(cargv[i], "-h")) {
+			const char *h = !strcmp(cmd, "who") ? who_help() : help_of(cmd);
+			if (!h)
+				break;
+			fputs(h, stdout);
+			return 0;
+		}
+	}
+	int rc;
+	if (!strcmp(cmd, "status"))
+		rc = cmd_status(&c, cargc, cargv);
+	else if (!strcmp(cmd, "who"))
+		rc = who_run(&c, cargc, cargv);
+	else if (help_of(cmd))
+		rc = cmd_admin(&c, cmd, cargc, cargv);
+	else {
+		fprintf(stderr, "portsharectl: unknown command '%s' (try: portsharectl --help)\n", cmd);
 		return 2;
 	}
-	int fd = ctl_connect(path);
-	if (fd < 0 || ctl_hello(fd) < 0)
-		return 1;
-	int rc = cmd_status(fd, argc - optind - 1, argv + optind + 1);
-	close(fd);
+	ctl_close(&c);
 	return rc;
 }

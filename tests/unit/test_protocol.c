@@ -236,6 +236,12 @@ static size_t sample_messages(struct ps_msg *out)
 	m->tail = "GET /next HTTP/1.1\r\nHo";
 	m->u.handover.bytes_len = (uint32_t)strlen(m->tail);
 
+	m = &out[n++];
+	m->hdr.type = PS_MSG_COMMAND;
+	m->hdr.flags = PS_STATUS_JSON;
+	m->text = "urlacl\0add\0http://+:8080/a/\0u:1000:alice\0";
+	m->text_len = 41;
+
 	/* variants with empty variable parts */
 	m = &out[n++];
 	m->hdr.type = PS_MSG_REPLY;
@@ -353,6 +359,10 @@ static void test_round_trip_every_type(void **state)
 			break;
 		case PS_MSG_TAKEOVER_QUEUE:
 			assert_memory_equal(&out.u.uqueue, &in[k].u.uqueue, sizeof(out.u.uqueue));
+			break;
+		case PS_MSG_COMMAND:
+			assert_int_equal(out.hdr.flags, PS_STATUS_JSON);
+			assert_part(out.text, out.text_len, in[k].text, in[k].text_len);
 			break;
 		case PS_MSG_CONN_HANDOVER: {
 			const struct ps_conn_handover *h = &out.u.handover, *e = &in[k].u.handover;

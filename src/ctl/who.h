@@ -1,0 +1,13 @@
+/* who.h: portsharectl who: what holds a port on this machine, and which app gets a URL. */
+#ifndef PS_CTL_WHO_H
+#define PS_CTL_WHO_H
+
+#include "ctl.h"
+
+/* The command's --help text. */
+const char *who_help(void);
+/* portsharectl who ARGS; c is not open yet (the daemon may be down). The exit status:
+ * 0 the port is held, 1 it is free, 2 an error. */
+int who_run(struct ctl *c, int argc, char **argv);
+
+#endif
