@@ -12,7 +12,10 @@ struct canon_limits {
 	uint32_t max_segment_length; /* default 260 (UrlSegmentMaxLength) */
 	uint32_t max_segments;       /* default 255 (UrlSegmentMaxCount) */
 };
-#define CANON_LIMITS_DEFAULT { 260, 255 }
+#define CANON_LIMITS_DEFAULT                                                                                 \
+	{                                                                                                    \
+		260, 255                                                                                     \
+	}
 
 enum canon_result {
 	CANON_OK = 0,
@@ -26,6 +29,6 @@ enum canon_result {
  * those read as '/': the caller routes both and answers 400 if they differ.
  * *reason gets a static text on failure. */
 enum canon_result canon_path(const char *in, size_t inlen, const struct canon_limits *lim, char *out,
-			     size_t *outlen, char *alt, bool *alt_differs, const char **reason);
+                             size_t *outlen, char *alt, bool *alt_differs, const char **reason);
 
 #endif

@@ -45,21 +45,23 @@ int dispatch_route(const struct route_table *t, struct dispatch *d, char *path, 
 	const char *why = NULL;
 	d->owner = NULL;
 	d->status = 0;
-	enum canon_result cr = canon_path(raw, rawlen, d->canon, path, &d->path_len, scratch, &alt_differs, &why);
+	enum canon_result cr =
+	    canon_path(raw, rawlen, d->canon, path, &d->path_len, scratch, &alt_differs, &why);
 	if (cr != CANON_OK) {
-		snprintf(d->reason_buf, sizeof(d->reason_buf), "%s: %s", cr == CANON_LONG ? "URL" : "BadRequest",
-			 why ? why : "bad path");
+		snprintf(d->reason_buf, sizeof(d->reason_buf), "%s: %s",
+		         cr == CANON_LONG ? "URL" : "BadRequest", why ? why : "bad path");
 		return dispatch_refuse(d, cr, d->reason_buf);
 	}
 	dispatch_host(d);
 	struct route_query q = {.host = d->host, .port = d->port, .local = d->local, .path = path};
-	enum route_result rr = route_lookup(t, &q, &d->owner, NULL);
+	enum route_result rr = route_lookup(t, &q, &d->owner, &d->prefix);
 	if (alt_differs) {
 		/* an encoded / or \ must not change which application gets the request */
 		void *alt_owner = NULL;
 		q.path = scratch;
 		if (route_lookup(t, &q, &alt_owner, NULL) != rr || alt_owner != d->owner)
-			return dispatch_refuse(d, 400, "BadRequest: an encoded / or \\ would change the route");
+			return dispatch_refuse(d, 400,
+			                       "BadRequest: an encoded / or \\ would change the route");
 	}
 	if (rr == ROUTE_NO_HOST)
 		return dispatch_refuse(d, 400, "InvalidHostname");

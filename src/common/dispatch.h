@@ -12,6 +12,7 @@
 #include "protocol.h"
 
 struct route_table;
+struct url_prefix;
 
 struct dispatch {
 	/* in */
@@ -21,9 +22,10 @@ struct dispatch {
 	uint16_t port; /* local port of the connection */
 	const struct canon_limits *canon;
 	/* out */
-	void *owner;        /* the route's owner when status is 0, else NULL */
-	int status;         /* 0: routed; else what to answer: 400, 404, 414 */
-	const char *reason; /* error-log reason when status is not 0 */
+	void *owner;                     /* the route's owner when status is 0, else NULL */
+	const struct url_prefix *prefix; /* the prefix that matched, when status is 0 */
+	int status;                      /* 0: routed; else what to answer: 400, 404, 414 */
+	const char *reason;              /* error-log reason when status is not 0 */
 	char host[HTTP_HOST_MAX + 1];
 	size_t path_len;
 	char reason_buf[160];

@@ -1,8 +1,9 @@
 /* port_owner.c: who holds a listening TCP port, from /proc/net/tcp{,6} and /proc/PID/fd
- * (as `ss -ltnp` finds it without netlink). */
+ * (as `ss -ltnp` finds it without netlink), and what /proc says of a holding process. */
 #include "port_owner.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,47 +40,140 @@ static int proc_net_listener(uint16_t port, unsigned long *inode, unsigned *uid)
 	return -1;
 }
 
-pid_t port_owner_pid(unsigned long inode, char *comm, size_t commlen)
+/* The number of "socket:[N]" in link, or 0. */
+static unsigned long socket_inode(const char *link)
 {
-	char want[64], path[600], link[64];
-	snprintf(want, sizeof(want), "socket:[%lu]", inode);
-	DIR *d = opendir("/proc");
-	if (!d)
-		return -1;
-	pid_t found = -1;
+	unsigned long ino = 0;
+	char end = 0;
+	if (sscanf(link, "socket:[%lu%c", &ino, &end) != 2 || end != ']')
+		return 0;
+	return ino;
+}
+
+size_t port_owner_holders(const unsigned long *inodes, size_t n, struct port_holder *out, size_t max,
+                          unsigned *unreadable)
+{
+	char path[600], link[64];
+	size_t found = 0;
+	*unreadable = 0;
+	/* which inodes the current process has already been counted for (a process may hold
+	 * one socket in several fds) */
+	unsigned char *seen = calloc(n ? n : 1, 1);
+	DIR *d = seen ? opendir("/proc") : NULL;
+	if (!d) {
+		free(seen);
+		return 0;
+	}
 	struct dirent *de;
-	while (found < 0 && (de = readdir(d))) {
+	while ((de = readdir(d))) {
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
 		snprintf(path, sizeof(path), "/proc/%s/fd", de->d_name);
 		DIR *fdd = opendir(path);
-		if (!fdd)
+		if (!fdd) {
+			if (errno == EACCES || errno == EPERM)
+				(*unreadable)++;
 			continue;
+		}
+		memset(seen, 0, n);
 		struct dirent *fe;
 		while ((fe = readdir(fdd))) {
 			snprintf(path, sizeof(path), "/proc/%s/fd/%s", de->d_name, fe->d_name);
-			ssize_t n = readlink(path, link, sizeof(link) - 1);
-			if (n > 0) {
-				link[n] = 0;
-				if (!strcmp(link, want)) {
-					found = atoi(de->d_name);
-					break;
-				}
+			ssize_t len = readlink(path, link, sizeof(link) - 1);
+			if (len <= 0)
+				continue;
+			link[len] = 0;
+			unsigned long ino = socket_inode(link);
+			for (size_t i = 0; ino && i < n; i++) {
+				if (inodes[i] != ino || seen[i])
+					continue;
+				seen[i] = 1;
+				if (found < max)
+					out[found] =
+					    (struct port_holder){.inode = ino, .pid = atoi(de->d_name)};
+				found++;
 			}
 		}
 		closedir(fdd);
 	}
 	closedir(d);
-	if (found > 0) {
-		snprintf(path, sizeof(path), "/proc/%d/comm", (int)found);
-		FILE *f = fopen(path, "re");
-		if (!f || !fgets(comm, (int)commlen, f))
-			snprintf(comm, commlen, "?");
-		if (f)
-			fclose(f);
-		comm[strcspn(comm, "\n")] = 0;
-	}
+	free(seen);
 	return found;
+}
+
+/* The first line of /proc/PID/NAME into buf, without its newline; "?" if unreadable. */
+static void proc_line(pid_t pid, const char *name, char *buf, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	FILE *f = fopen(path, "re");
+	if (!f || !fgets(buf, (int)len, f))
+		snprintf(buf, len, "?");
+	if (f)
+		fclose(f);
+	buf[strcspn(buf, "\n")] = 0;
+}
+
+pid_t port_owner_pid(unsigned long inode, char *comm, size_t commlen)
+{
+	struct port_holder h;
+	unsigned unreadable;
+	if (port_owner_holders(&inode, 1, &h, 1, &unreadable) == 0)
+		return -1;
+	proc_line(h.pid, "comm", comm, commlen);
+	return h.pid;
+}
+
+/* The systemd unit of a cgroup path: its last component naming a unit that holds
+ * processes ("/system.slice/nginx.service", "/user.slice/user-1000.slice/session-2.scope",
+ * "/system.slice/foo.service/worker" all have one); "" for none. */
+static void cgroup_unit(const char *path, char *unit, size_t len)
+{
+	static const char *kinds[] = {".service", ".scope", ".socket", ".mount", ".swap"};
+	const char *p = path;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		size_t n = strcspn(p, "/");
+		for (size_t k = 0; n && k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+			size_t kl = strlen(kinds[k]);
+			if (n > kl && !memcmp(p + n - kl, kinds[k], kl))
+				snprintf(unit, len, "%.*s", (int)n, p);
+		}
+		p += n;
+	}
+}
+
+int port_owner_process(pid_t pid, struct port_process *p)
+{
+	char path[64], line[4096];
+	memset(p, 0, sizeof(*p));
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Uid: %*u %u", &p->uid) == 1)
+			break;
+	fclose(f);
+	proc_line(pid, "comm", p->program, sizeof(p->program));
+	/* cgroup v2's "0::PATH", else v1's systemd hierarchy "N:name=systemd:PATH" */
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	char v1[sizeof(p->unit)] = "";
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		if (!strncmp(line, "0::", 3))
+			cgroup_unit(line + 3, p->unit, sizeof(p->unit));
+		else if (strstr(line, ":name=systemd:"))
+			cgroup_unit(strstr(line, ":name=systemd:") + 14, v1, sizeof(v1));
+	}
+	fclose(f);
+	if (!p->unit[0])
+		snprintf(p->unit, sizeof(p->unit), "%s", v1);
+	return 0;
 }
 
 int port_owner_find(uint16_t port, struct port_owner *o)

@@ -282,7 +282,8 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *npar
 			return "TAKEOVER_SOCKET reserved field not zero";
 		if (m->u.usock.kind == PS_TAKEOVER_SOCKET_TCP)
 			return addr_valid(&m->u.usock.addr) ? NULL : "TAKEOVER_SOCKET bad address family";
-		if (m->u.usock.kind != PS_TAKEOVER_SOCKET_CONTROL)
+		if (m->u.usock.kind != PS_TAKEOVER_SOCKET_CONTROL &&
+		    m->u.usock.kind != PS_TAKEOVER_SOCKET_LOCK)
 			return "TAKEOVER_SOCKET unknown kind";
 		return NULL;
 	case PS_MSG_TAKEOVER_QUEUE:

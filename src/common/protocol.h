@@ -218,6 +218,9 @@ struct ps_takeover {
 /* TAKEOVER_SOCKET kinds */
 #define PS_TAKEOVER_SOCKET_TCP 1u     /* a bound, listening TCP socket */
 #define PS_TAKEOVER_SOCKET_CONTROL 2u /* the control socket's listener: the path stays bound */
+#define PS_TAKEOVER_SOCKET_LOCK                                                                              \
+	3u /* the state directory's lock (flock), sent first: the new                                        \
+	    * daemon checks that it is its own state directory */
 struct ps_takeover_socket {
 	uint32_t kind;
 	uint32_t reserved;

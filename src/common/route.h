@@ -22,10 +22,10 @@ size_t route_count(const struct route_table *t);
 size_t route_port_count(const struct route_table *t, uint16_t port);
 
 struct route_query {
-	const char *host;       /* request host: lower case, no port; "" if none */
-	uint16_t port;          /* local port the connection arrived on */
+	const char *host;            /* request host: lower case, no port; "" if none */
+	uint16_t port;               /* local port the connection arrived on */
 	const struct ps_addr *local; /* local address of the connection */
-	const char *path;       /* canonical path */
+	const char *path;            /* canonical path */
 };
 
 enum route_result {
@@ -36,10 +36,10 @@ enum route_result {
 
 /* On ROUTE_FOUND sets *owner and, if matched is not NULL, *matched to the prefix. */
 enum route_result route_lookup(const struct route_table *t, const struct route_query *q, void **owner,
-			       const struct url_prefix **matched);
+                               const struct url_prefix **matched);
 
 /* Calls fn for every prefix (order unspecified); for status listings. */
 void route_foreach(const struct route_table *t, void (*fn)(const struct url_prefix *, void *owner, void *arg),
-		   void *arg);
+                   void *arg);
 
 #endif

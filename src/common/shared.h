@@ -11,8 +11,8 @@
 #include "http_head.h"
 #include "protocol.h"
 
-#define SHARED_SLOTS 4096  /* delegated connections one session can hold */
-#define SHARED_QUEUES 64   /* per-queue counters kept by the library */
+#define SHARED_SLOTS 4096             /* delegated connections one session can hold */
+#define SHARED_QUEUES 64              /* per-queue counters kept by the library */
 #define SHARED_PAGE_MAGIC 0x70735047u /* "psPG" */
 
 /* One delegated connection, written by the library after every response it completes
@@ -29,7 +29,7 @@ struct shared_slot {
 	uint64_t responses; /* completed on this connection since the handoff */
 	uint64_t last_ms;   /* CLOCK_MONOTONIC ms of the last response's end */
 	uint64_t buffered;  /* bytes the library holds past that response (a pipelined request):
-			     * not idle, even when the kernel's counters match */
+	                     * not idle, even when the kernel's counters match */
 	/* the response being finished, written just before its last send (0: none): if the
 	 * kernel's written counter equals end_written, that response went out whole even
 	 * though the fields above still describe the one before (the library was stopped in
@@ -48,14 +48,14 @@ struct shared_slot {
 struct shared_counter {
 	uint32_t queue_id; /* 0: unused */
 	uint32_t reserved;
-	uint64_t served;   /* requests the library served without the daemon */
+	uint64_t served; /* requests the library served without the daemon */
 };
 
 struct shared_page {
 	uint32_t magic;
 	uint32_t size;
 	uint64_t routes_generation; /* daemon: the newest snapshot; a library holding an older one
-				     * must not route by it (it returns the connection) */
+	                             * must not route by it (it returns the connection) */
 	uint64_t reserved[6];
 	struct shared_counter counters[SHARED_QUEUES];
 	struct shared_slot slots[SHARED_SLOTS];
@@ -94,8 +94,9 @@ struct snapshot_queue_src {
 	uint32_t id;
 	uint64_t max_body;
 };
-int snapshot_write(const struct route_table *t, uint32_t (*owner_id)(void *owner), const struct snapshot_queue_src *queues,
-		   uint32_t nqueues, uint64_t generation, const struct http_limits *http, const struct canon_limits *canon);
+int snapshot_write(const struct route_table *t, uint32_t (*owner_id)(void *owner),
+                   const struct snapshot_queue_src *queues, uint32_t nqueues, uint64_t generation,
+                   const struct http_limits *http, const struct canon_limits *canon);
 
 /* Library: checks fd is sealed, maps it, checks every length, and builds a route table
  * whose owners are (void *)(uintptr_t)queue_id. 0, or -1 (then nothing is returned). */

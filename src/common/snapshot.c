@@ -52,16 +52,22 @@ static void write_prefix(const struct url_prefix *p, void *owner, void *arg)
 	char *rec = writer_room(w, n);
 	if (!rec)
 		return;
-	struct snapshot_prefix sp = {.queue_id = w->owner_id(owner), .https = p->https, .cls = (uint8_t)p->cls,
-				     .port = p->port, .ip = p->ip, .host_len = (uint16_t)hl, .path_len = (uint16_t)pl};
+	struct snapshot_prefix sp = {.queue_id = w->owner_id(owner),
+	                             .https = p->https,
+	                             .cls = (uint8_t)p->cls,
+	                             .port = p->port,
+	                             .ip = p->ip,
+	                             .host_len = (uint16_t)hl,
+	                             .path_len = (uint16_t)pl};
 	memcpy(rec, &sp, sizeof(sp));
 	memcpy(rec + sizeof(sp), p->host, hl);
 	memcpy(rec + sizeof(sp) + hl, p->path, pl);
 	w->count++;
 }
 
-int snapshot_write(const struct route_table *t, uint32_t (*owner_id)(void *owner), const struct snapshot_queue_src *queues,
-		   uint32_t nqueues, uint64_t generation, const struct http_limits *http, const struct canon_limits *canon)
+int snapshot_write(const struct route_table *t, uint32_t (*owner_id)(void *owner),
+                   const struct snapshot_queue_src *queues, uint32_t nqueues, uint64_t generation,
+                   const struct http_limits *http, const struct canon_limits *canon)
 {
 	struct writer w = {.owner_id = owner_id};
 	struct snapshot_header *hd = writer_room(&w, sizeof(*hd));
@@ -77,8 +83,13 @@ int snapshot_write(const struct route_table *t, uint32_t (*owner_id)(void *owner
 	if (!hd || w.failed || w.len > PS_SHM_SIZE_MAX)
 		goto out;
 	hd = (struct snapshot_header *)w.buf; /* realloc may have moved it */
-	*hd = (struct snapshot_header){.magic = SNAPSHOT_MAGIC, .size = (uint32_t)w.len, .generation = generation,
-				       .nqueues = nqueues, .nprefixes = w.count, .http = *http, .canon = *canon};
+	*hd = (struct snapshot_header){.magic = SNAPSHOT_MAGIC,
+	                               .size = (uint32_t)w.len,
+	                               .generation = generation,
+	                               .nqueues = nqueues,
+	                               .nprefixes = w.count,
+	                               .http = *http,
+	                               .canon = *canon};
 	fd = memfd_create("portshare-routes", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		goto out;
@@ -122,7 +133,8 @@ static int snapshot_parse(const char *b, size_t size, struct snapshot *out)
 	if (size < sizeof(hd))
 		return -1;
 	memcpy(&hd, b, sizeof(hd));
-	if (hd.magic != SNAPSHOT_MAGIC || hd.size != size || hd.nqueues > size / sizeof(struct snapshot_queue))
+	if (hd.magic != SNAPSHOT_MAGIC || hd.size != size ||
+	    hd.nqueues > size / sizeof(struct snapshot_queue))
 		return -1;
 	size_t off = sizeof(hd);
 	size_t qbytes = (size_t)hd.nqueues * sizeof(struct snapshot_queue);

@@ -20,8 +20,8 @@ enum host_class {
 struct url_prefix {
 	bool https;
 	enum host_class cls;
-	char host[256];       /* lower case name; for HOST_IP the address as inet_ntop prints it */
-	struct ps_addr ip;    /* HOST_IP only (port 0) */
+	char host[256];    /* lower case name; for HOST_IP the address as inet_ntop prints it */
+	struct ps_addr ip; /* HOST_IP only (port 0) */
 	uint16_t port;
 	char path[PS_PREFIX_MAX + 1]; /* canonical, starts and ends with '/' */
 };

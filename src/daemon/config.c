@@ -4,10 +4,12 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 void config_defaults(struct config *c)
@@ -109,7 +111,7 @@ static int parse_limit(struct limits *l, const char *name, const char *value, ch
 		return 0;
 	}
 	snprintf(why, whylen,
-	         "unknown setting '%s' (known: listen, HeaderWait, IdleConnection, RequestQueue, "
+	         "unknown setting '%s' (known: listen, AdminGroup, HeaderWait, IdleConnection, RequestQueue, "
 	         "EntityBody, DrainEntityBody, ShutdownGrace, Linger, ReattachGrace, MinSendRate, "
 	         "MaxRequestBytes, MaxFieldLength, UrlSegmentMaxLength, UrlSegmentMaxCount)",
 	         name);
@@ -135,6 +137,19 @@ static int parse_line(struct config *c, char *line, char *why, size_t whylen)
 	if (n != 2) {
 		snprintf(why, whylen, "'%s' needs exactly one value", words[0]);
 		return -1;
+	}
+	if (!strcasecmp(words[0], "AdminGroup")) {
+		struct group gr, *res = NULL;
+		char buf[4096];
+		if (strlen(words[1]) >= sizeof(c->admin_group) ||
+		    getgrnam_r(words[1], &gr, buf, sizeof(buf), &res) != 0 || !res) {
+			snprintf(why, whylen, "AdminGroup: no such group '%s' (see getent group)", words[1]);
+			return -1;
+		}
+		snprintf(c->admin_group, sizeof(c->admin_group), "%s", words[1]);
+		c->admin_gid = res->gr_gid;
+		c->admin_group_set = true;
+		return 0;
 	}
 	if (!strcmp(words[0], "listen")) {
 		if (c->nlisten == CONFIG_LISTEN_MAX) {

@@ -2,7 +2,9 @@
 #ifndef PS_CONFIG_H
 #define PS_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "protocol.h"
 
@@ -29,6 +31,10 @@ struct config {
 	struct limits limits;
 	struct ps_addr listen[CONFIG_LISTEN_MAX]; /* port 0 */
 	unsigned nlisten;                         /* 0: the wildcard addresses */
+	/* AdminGroup: its members are admins too (resolved when the file is read) */
+	bool admin_group_set;
+	gid_t admin_gid;
+	char admin_group[33];
 };
 
 void config_defaults(struct config *c);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "config.h"
+#include "settings-t.h"
 #include "list.h"
 #include "loop.h"
 #include "protocol.h"
@@ -17,6 +18,8 @@ struct session;
 
 struct daemon {
 	struct config cfg;
+	struct settings settings; /* the admins' settings, as the state directory has them */
+	int state_lock;           /* flock of the state directory (store_lock), or -1 */
 	struct loop *loop;
 	struct route_table *routes;
 	const char *socket_path;

@@ -276,23 +276,65 @@ static void endpoint_retire(struct endpoint *e)
 	endpoint_close(e);
 }
 
-/* The addresses a port is bound on: the listen list, or both wildcards. */
+const char *listener_listen_source(void)
+{
+	if (dm->settings.listen_managed)
+		return "state";
+	return dm->cfg.nlisten ? "config" : "default";
+}
+
+/* The listen list in force: the state directory's once an admin changed it with
+ * portsharectl, else the config file's (docs/CONFIG.md). */
+static unsigned listen_list(const struct ps_addr **list)
+{
+	if (dm->settings.listen_managed) {
+		*list = dm->settings.listen;
+		return dm->settings.nlisten;
+	}
+	*list = dm->cfg.listen;
+	return dm->cfg.nlisten;
+}
+
+/* An exclusion that rules a out: the same endpoint, or one a wildcard and the other of
+ * its family (a wildcard cannot be bound while one of its addresses is kept free, and an
+ * excluded wildcard keeps every address of its family free). */
+static const struct ps_addr *excluded_by(const struct ps_addr *a)
+{
+	for (unsigned i = 0; i < dm->settings.nexclusions; i++) {
+		const struct ps_addr *e = &dm->settings.exclusions[i];
+		if (e->port != a->port || e->family != a->family)
+			continue;
+		if (addr_is_wildcard(e) || addr_is_wildcard(a) || !memcmp(e->addr, a->addr, 16))
+			return e;
+	}
+	return NULL;
+}
+
+unsigned listener_plan(uint16_t port, struct listener_plan *out)
+{
+	const struct ps_addr *list;
+	unsigned n = listen_list(&list);
+	if (!n) {
+		static const struct ps_addr wildcards[2] = {{.family = AF_INET}, {.family = AF_INET6}};
+		list = wildcards;
+		n = 2;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		out[i].addr = list[i];
+		out[i].addr.port = port;
+		out[i].excluded_by = excluded_by(&out[i].addr);
+	}
+	return n;
+}
+
 unsigned listener_wanted(uint16_t port, struct ps_addr *out)
 {
-	unsigned n = 0;
-	if (dm->cfg.nlisten) {
-		for (unsigned i = 0; i < dm->cfg.nlisten; i++) {
-			out[n] = dm->cfg.listen[i];
-			out[n++].port = port;
-		}
-		return n;
-	}
-	memset(out, 0, 2 * sizeof(*out));
-	out[0].family = AF_INET;
-	out[0].port = port;
-	out[1].family = AF_INET6;
-	out[1].port = port;
-	return 2;
+	struct listener_plan plan[LISTENER_PLAN_MAX];
+	unsigned n = listener_plan(port, plan), k = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (!plan[i].excluded_by)
+			out[k++] = plan[i].addr;
+	return k;
 }
 
 static bool port_bound(uint16_t port)
@@ -322,7 +364,7 @@ static void port_close(uint16_t port)
  * strict, the first failure undoes the port's new listeners and is returned. */
 static int port_sync(uint16_t port, bool strict, char *err, size_t errlen)
 {
-	struct ps_addr want[CONFIG_LISTEN_MAX + 2];
+	struct ps_addr want[LISTENER_PLAN_MAX];
 	unsigned n = listener_wanted(port, want);
 	struct list *p, *t;
 	list_for_each_safe(p, t, &dm->endpoints)
@@ -340,7 +382,7 @@ static int port_sync(uint16_t port, bool strict, char *err, size_t errlen)
 		if (endpoint_open(&want[i], err, errlen) == 0)
 			continue;
 		/* a machine without IPv6: the v6 wildcard is skipped, not an error */
-		if (!dm->cfg.nlisten && want[i].family == AF_INET6 &&
+		if (addr_is_wildcard(&want[i]) && want[i].family == AF_INET6 &&
 		    (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL))
 			continue;
 		if (strict) {
@@ -356,6 +398,20 @@ int listener_need(uint16_t port, char *err, size_t errlen)
 {
 	if (port_bound(port))
 		return 0;
+	struct ps_addr want[LISTENER_PLAN_MAX];
+	if (!listener_wanted(port, want)) {
+		struct listener_plan plan[LISTENER_PLAN_MAX];
+		unsigned n = listener_plan(port, plan);
+		size_t off = (size_t)snprintf(err, errlen, "port %u cannot be bound: excluded by", port);
+		for (unsigned i = 0; i < n && off < errlen; i++) {
+			char a[PS_ADDR_TEXT_MAX];
+			off += (size_t)snprintf(err + off, errlen - off, "%s %s", i ? "," : "",
+			                        addr_format(plan[i].excluded_by, a, sizeof(a)));
+		}
+		if (off < errlen)
+			snprintf(err + off, errlen - off, " (portsharectl exclude show)");
+		return -1;
+	}
 	if (dm->stopping) {
 		snprintf(err, errlen, "portshared is shutting down");
 		return -1;

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "config.h"
 #include "protocol.h"
 
 /* Binds what a port needs (every listen address, or the wildcards) if not bound yet.
@@ -18,8 +19,19 @@ void listener_close_all(void);
 /* The new daemon of an upgrade: listens on a socket the old one bound (fd is taken,
  * and closed on failure). 0, or -1 with err. */
 int listener_adopt(const struct ps_addr *a, int fd, char *err, size_t errlen);
-/* The addresses port would be bound on (out has room for CONFIG_LISTEN_MAX + 2). */
+#define LISTENER_PLAN_MAX (CONFIG_LISTEN_MAX + 2)
+/* An address the listen list names for a port, and the exclusion that rules it out. */
+struct listener_plan {
+	struct ps_addr addr;               /* with the port */
+	const struct ps_addr *excluded_by; /* or NULL */
+};
+/* Every address the listen list names for port (out: LISTENER_PLAN_MAX entries). */
+unsigned listener_plan(uint16_t port, struct listener_plan *out);
+/* The addresses port is bound on: listener_plan's, less the excluded ones. */
 unsigned listener_wanted(uint16_t port, struct ps_addr *out);
+/* Where the listen list comes from: "state" (portsharectl iplisten), "config" (the
+ * config file's listen lines) or "default" (none: the wildcards). */
+const char *listener_listen_source(void);
 bool listener_is_bound(const struct ps_addr *a);
 /* Sets bit p of the 65536-bit map for every port some prefix needs. */
 void listener_port_map(uint8_t ports[65536 / 8]);

@@ -27,6 +27,7 @@
 #include "route.h"
 #include "sandbox.h"
 #include "session.h"
+#include "store.h"
 #include "takeover.h"
 #include "threads.h"
 
@@ -325,6 +326,19 @@ int main(int argc, char **argv)
 	}
 	if (state_dir_check(dm->state_dir) < 0)
 		return 1;
+	/* the admins' settings: reservations, grants, listen list, exclusions */
+	dm->state_lock = -1;
+	if (store_load(dm->state_dir, &dm->settings, err, sizeof(err)) < 0) {
+		log_error("%s (it was written by portshared; restore it from a backup, or remove it to start "
+		          "with no settings)",
+		          err);
+		return 1;
+	}
+	/* one daemon per state directory; --upgrade takes the running one's lock over */
+	if (!upgrade && (dm->state_lock = store_lock(dm->state_dir, err, sizeof(err))) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
 	raise_fd_limit();
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t mask;

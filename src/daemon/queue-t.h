@@ -7,6 +7,7 @@
 #include <sys/types.h>
 #include "list.h"
 #include "protocol.h"
+#include "settings-t.h"
 #include "url_prefix.h"
 
 struct conn;
@@ -62,6 +63,10 @@ struct queue {
 	uint32_t response_wait_ms;
 	struct url_prefix *urls;
 	size_t nurls, capurls;
+	/* who else may join it, by its owner's grants (they live with the queue; an admin's
+	 * are in the settings, acl.c) */
+	struct principal grants[SETTINGS_PRINCIPALS_MAX];
+	unsigned ngrants;
 	struct list pending; /* struct request, oldest first */
 	uint32_t depth;
 	struct list receives; /* struct recv_token */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 
+#include "acl.h"
 #include "answer.h"
 #include "conn.h"
 #include "daemon-t.h"
@@ -89,9 +90,12 @@ int queue_create(struct session *s, const struct ps_queue_create *m, struct queu
 		return PS_EEXIST;
 	}
 	if (persistent && !s->admin) {
-		snprintf(err, errlen, "persistent queues are for admins (root or the daemon's user)");
+		snprintf(err, errlen,
+		         "persistent queues are for admins (root, the daemon's user, AdminGroup)");
 		return PS_EDENIED;
 	}
+	if (acl_may_create(m->name, &s->ident, err, errlen) < 0)
+		return PS_EDENIED;
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return PS_ENOMEM;
@@ -125,8 +129,12 @@ int queue_open(struct session *s, const char *name, struct queue **out, char *er
 		snprintf(err, errlen, "no queue named %s", name);
 		return PS_ENOTFOUND;
 	}
-	if (q->uid != s->uid && !s->admin) {
-		snprintf(err, errlen, "queue %s belongs to user %s", name, q->creator_user);
+	if (!acl_may_join(q->name, q->uid, q->grants, q->ngrants, &s->ident)) {
+		snprintf(err, errlen,
+		         "queue %s belongs to user %s; its owner or an admin can let you join it "
+		         "(portsharectl grant add "
+		         "%s --user %s)",
+		         name, q->creator_user, name, s->user);
 		return PS_EDENIED;
 	}
 	if (!queue_attach_find(s, q->id) && !attach_new(q, s, false))
@@ -149,7 +157,8 @@ static int prefix_from_text(const char *text, size_t len, struct url_prefix *p, 
 	return 0;
 }
 
-int queue_url_add(struct queue *q, bool admin, const char *text, size_t len, char *err, size_t errlen)
+int queue_url_add(struct queue *q, const struct ident *who, const char *text, size_t len, char *err,
+                  size_t errlen)
 {
 	struct url_prefix p;
 	int rc = prefix_from_text(text, len, &p, err, errlen);
@@ -167,11 +176,9 @@ int queue_url_add(struct queue *q, bool admin, const char *text, size_t len, cha
 		q->urls = n;
 		q->capurls = cap;
 	}
-	if (p.port < 1024 && !admin) {
-		/* until URL reservations exist, the privileged ports are the admins' */
-		snprintf(err, errlen, "ports below 1024 are reserved for admins (root or the daemon's user)");
+	/* a reservation also opens a port below 1024 to whom it names */
+	if (acl_may_register(&p, who, err, errlen) < 0)
 		return PS_EDENIED;
-	}
 	if (listener_need(p.port, err, errlen) < 0)
 		return PS_EPORTINUSE;
 	void *holder = NULL;

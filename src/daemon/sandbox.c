@@ -74,6 +74,8 @@ static const char *const allowed_calls[] = {
 	"openat", "read", "write", "writev", "close", "dup", "dup3", "lseek", "getdents64",
 	"fstat", "newfstatat", "statx", "readlink", "readlinkat", "unlink", "unlinkat",
 	"memfd_create", "ftruncate",
+	/* the admin settings, written atomically to the state directory (store.c) */
+	"fsync", "rename", "renameat", "renameat2",
 	/* who we are: our pid in the status, our uid for admin sessions */
 	"getpid", "geteuid",
 };

@@ -10,6 +10,7 @@
 #include "loop.h"
 #include "protocol.h"
 #include "shared.h"
+#include "acl.h"
 
 struct outmsg {
 	struct outmsg *next;
@@ -26,6 +27,7 @@ struct session {
 	gid_t gid;
 	char program[PS_PROGRAM_MAX + 1];
 	char user[33];
+	struct ident ident; /* uid, every gid (SO_PEERCRED, SO_PEERGROUPS), user name */
 	bool hello;
 	bool admin;
 	bool dead;

@@ -16,6 +16,8 @@
 #include "answer.h"
 #include "conn.h"
 #include "daemon-t.h"
+#include "acl.h"
+#include "admin.h"
 #include "delegate.h"
 #include "handoff.h"
 #include "list.h"
@@ -58,6 +60,23 @@ static void session_accept_resume(struct loop_timer *t)
 		loop_io_mod(dm->loop, &dm->ctl, EPOLLIN);
 }
 
+/* Who the peer is: its uid, primary gid (SO_PEERCRED) and supplementary groups
+ * (SO_PEERGROUPS; SO_PEERCRED gives only the primary one). */
+static void session_ident(struct session *s, int fd, gid_t primary)
+{
+	struct ident *id = &s->ident;
+	memset(id, 0, sizeof(*id));
+	id->uid = s->uid;
+	snprintf(id->user, sizeof(id->user), "%s", s->user);
+	id->gids[id->ngids++] = primary;
+	gid_t groups[ACL_GROUPS_MAX - 1];
+	socklen_t len = sizeof(groups);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return; /* more than we have room for (ERANGE): the primary group only */
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		id->gids[id->ngids++] = groups[i];
+}
+
 void session_accept(void)
 {
 	for (int i = 0; i < 16; i++) {
@@ -93,8 +112,9 @@ void session_accept(void)
 		s->pid = cred.pid;
 		s->uid = cred.uid;
 		s->gid = cred.gid;
-		s->admin = cred.uid == 0 || cred.uid == geteuid();
 		user_name(cred.uid, s->user, sizeof(s->user));
+		session_ident(s, fd, cred.gid);
+		s->admin = acl_is_admin(&s->ident);
 		list_init(&s->attached);
 		list_init(&s->requests);
 		list_add_tail(&dm->sessions, &s->link);
@@ -286,16 +306,13 @@ static struct request *session_request(struct session *s, uint64_t conn_id, uint
 	return NULL;
 }
 
-static void session_status(struct session *s, const struct ps_msg *req)
+/* Sends text as STATUS_DATA pieces answering seq (flag MORE on all but the last). */
+static void session_send_text(struct session *s, uint32_t seq, const char *text, size_t len)
 {
-	size_t len = 0;
-	char *text = status_render(req->hdr.flags & PS_STATUS_JSON, &len);
-	if (!text)
-		len = 0;
 	size_t piece = PS_MSG_MAX - 256, off = 0;
 	do {
 		size_t n = len - off < piece ? len - off : piece;
-		struct ps_msg m = {.hdr = {.type = PS_MSG_STATUS_DATA, .seq = req->hdr.seq}};
+		struct ps_msg m = {.hdr = {.type = PS_MSG_STATUS_DATA, .seq = seq}};
 		m.hdr.flags = off + n < len ? PS_STATUS_MORE : 0;
 		m.text = text ? text + off : "";
 		m.text_len = text ? n : 0;
@@ -303,7 +320,27 @@ static void session_status(struct session *s, const struct ps_msg *req)
 			break;
 		off += n;
 	} while (off < len);
+}
+
+static void session_status(struct session *s, const struct ps_msg *req)
+{
+	size_t len = 0;
+	char *text = status_render(req->hdr.flags & PS_STATUS_JSON, &len);
+	session_send_text(s, req->hdr.seq, text, text ? len : 0);
 	free(text);
+}
+
+/* A portsharectl command: its output, then REPLY with its status. */
+static void session_command(struct session *s, const struct ps_msg *req)
+{
+	char *out = NULL, err[PS_TEXT_MAX];
+	size_t len = 0;
+	err[0] = '\0';
+	int rc = admin_command(s, req, &out, &len, err, sizeof(err));
+	if (rc == 0 && len)
+		session_send_text(s, req->hdr.seq, out, len);
+	free(out);
+	session_reply(s, req->hdr.seq, rc, 0, rc ? err : NULL);
 }
 
 static bool list_longer_than(const struct list *l, size_t n)
@@ -407,7 +444,7 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 			return;
 		}
 		if (m->hdr.type == PS_MSG_URL_ADD)
-			rc = queue_url_add(a->q, s->admin, m->text, m->text_len, err, sizeof(err));
+			rc = queue_url_add(a->q, &s->ident, m->text, m->text_len, err, sizeof(err));
 		else if (m->hdr.type == PS_MSG_URL_DEL)
 			rc = queue_url_del(a->q, m->text, m->text_len, err, sizeof(err));
 		else if (m->hdr.type == PS_MSG_QUEUE_DRAIN) {
@@ -467,6 +504,9 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 		return;
 	case PS_MSG_STATUS:
 		session_status(s, m);
+		return;
+	case PS_MSG_COMMAND:
+		session_command(s, m);
 		return;
 	default:
 		session_kill_later(s, "unexpected message type");

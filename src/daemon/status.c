@@ -11,6 +11,7 @@
 #include "addr.h"
 #include "conn-t.h"
 #include "daemon-t.h"
+#include "json_write.h"
 #include "delegate.h"
 #include "list.h"
 #include "listener.h"
@@ -18,21 +19,6 @@
 #include "route.h"
 #include "session-t.h"
 #include "threads.h"
-
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20 || ch >= 0x7f)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
 
 static void render_endpoints(FILE *f, bool json)
 {
@@ -43,7 +29,7 @@ static void render_endpoints(FILE *f, bool json)
 	for (uint32_t port = 1; port < 65536; port++) {
 		if (!(ports[port / 8] & (1u << (port % 8))))
 			continue;
-		struct ps_addr want[CONFIG_LISTEN_MAX + 2];
+		struct ps_addr want[LISTENER_PLAN_MAX];
 		unsigned n = listener_wanted((uint16_t)port, want);
 		for (unsigned i = 0; i < n; i++) {
 			char ip[INET6_ADDRSTRLEN];
@@ -51,7 +37,7 @@ static void render_endpoints(FILE *f, bool json)
 			bool bound = listener_is_bound(&want[i]);
 			if (json) {
 				fprintf(f, "%s{\"address\":", first ? "" : ",");
-				json_str(f, ip);
+				json_write_string(f, ip);
 				fprintf(f, ",\"port\":%u,\"bound\":%s}", port, bound ? "true" : "false");
 			} else {
 				char a[PS_ADDR_TEXT_MAX];
@@ -74,7 +60,7 @@ static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 	uint64_t delegated = delegate_served(q);
 	if (json) {
 		fprintf(f, "%s{\"name\":", first ? "" : ",");
-		json_str(f, q->name);
+		json_write_string(f, q->name);
 		fprintf(
 		    f,
 		    ",\"persistent\":%s,\"reattach_wait\":%s,\"depth\":%u,\"max_length\":%u,\"served\":%llu,"
@@ -85,7 +71,7 @@ static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 		for (size_t i = 0; i < q->nurls; i++) {
 			url_prefix_format(&q->urls[i], u, sizeof(u));
 			fputs(i ? "," : "", f);
-			json_str(f, u);
+			json_write_string(f, u);
 		}
 		fputs("],\"workers\":[", f);
 	} else {
@@ -110,9 +96,9 @@ static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 		if (json) {
 			fprintf(f, "%s{\"pid\":%d,\"uid\":%u,\"user\":", wfirst ? "" : ",", (int)s->pid,
 			        (unsigned)s->uid);
-			json_str(f, s->user);
+			json_write_string(f, s->user);
 			fputs(",\"program\":", f);
-			json_str(f, s->program);
+			json_write_string(f, s->program);
 			fprintf(f, ",\"receives\":%u,\"draining\":%s}", a->receives,
 			        a->draining ? "true" : "false");
 		} else {
@@ -158,7 +144,7 @@ char *status_render(bool json, size_t *len)
 	}
 	if (json) {
 		fprintf(f, "{\"version\":1,\"pid\":%d,\"socket\":", (int)getpid());
-		json_str(f, dm->socket_path);
+		json_write_string(f, dm->socket_path);
 		fprintf(f, ",\"connections\":%u,\"connections_in_workers\":%u,", nconns, in_workers);
 	} else {
 		fprintf(f, "portshared pid %d, socket %s, %u connection%s (%u held by workers)\n",

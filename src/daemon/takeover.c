@@ -30,6 +30,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "conn.h"
 #include "daemon-t.h"
 #include "list.h"
@@ -39,6 +40,7 @@
 #include "portshare.h"
 #include "queue.h"
 #include "session.h"
+#include "store.h"
 #include "tcp.h"
 #include "threads.h"
 #include "transport.h"
@@ -71,6 +73,7 @@ struct intake {
 	} * queues;
 	size_t nqueues, cap;
 	int ctl;
+	int lock; /* the state directory's lock, or -1 */
 	unsigned nlisteners;
 };
 
@@ -129,6 +132,22 @@ static int intake_take(struct intake *in, const struct ps_msg *m, int fd, char *
 		         m->text);
 		return -1;
 	case PS_MSG_TAKEOVER_SOCKET:
+		if (m->u.usock.kind == PS_TAKEOVER_SOCKET_LOCK) {
+			/* one daemon per state directory: ours must be the one it locked */
+			if (!store_lock_is(fd, dm->state_dir)) {
+				close(fd);
+				snprintf(err, errlen,
+				         "--state-dir %s is not the running portshared's state directory; "
+				         "give the "
+				         "same --state-dir as it has",
+				         dm->state_dir);
+				return -1;
+			}
+			if (in->lock >= 0)
+				close(in->lock);
+			in->lock = fd;
+			return 0;
+		}
 		if (m->u.usock.kind == PS_TAKEOVER_SOCKET_CONTROL) {
 			if (in->ctl >= 0)
 				close(in->ctl);
@@ -169,8 +188,11 @@ static int intake_take(struct intake *in, const struct ps_msg *m, int fd, char *
 			         "the running portshared sent a URL for a queue it did not send");
 			return -1;
 		}
-		/* a URL the new listen list cannot serve is logged, not fatal: the rest works */
-		if (queue_url_add(q, true, m->text, m->text_len, why, sizeof(why)) < 0)
+		/* checked again, with the reservations of the state directory: a URL its owner may
+		 * not register, or the listen list cannot serve, is logged, not fatal */
+		struct ident owner;
+		acl_ident_of_user(q->uid, q->creator_user, &owner);
+		if (queue_url_add(q, &owner, m->text, m->text_len, why, sizeof(why)) < 0)
 			log_info("upgrade: %.*s of queue %s not taken over: %s", (int)m->text_len, m->text,
 			         q->name, why);
 		return 0;
@@ -214,7 +236,7 @@ int takeover_connect(char *err, size_t errlen)
 	m.u.hello.version = PS_PROTO_VERSION;
 	m.u.hello.pid = (uint32_t)getpid();
 	snprintf(m.u.hello.program, sizeof(m.u.hello.program), "portshared");
-	struct intake in = {.ctl = -1};
+	struct intake in = {.ctl = -1, .lock = -1};
 	int fd = -1, rc = -1;
 	if (link_send(link, &m) < 0) {
 		snprintf(err, errlen, "cannot talk to the running portshared: %s", strerror(errno));
@@ -247,6 +269,12 @@ int takeover_connect(char *err, size_t errlen)
 		snprintf(err, errlen, "the running portshared did not send its control socket");
 		goto out;
 	}
+	/* the lock's open file is shared with the old daemon: it stays ours when it exits; an
+	 * old daemon that locked nothing leaves the directory free to lock now */
+	dm->state_lock = in.lock >= 0 ? in.lock : store_lock(dm->state_dir, err, errlen);
+	in.lock = -1;
+	if (dm->state_lock < 0)
+		goto out;
 	log_info("upgrade: took over %u listener%s, %zu queue%s and the control socket from pid %d",
 	         in.nlisteners, in.nlisteners == 1 ? "" : "s", in.nqueues, in.nqueues == 1 ? "" : "s",
 	         (int)dm->takeover_old_pid);
@@ -257,6 +285,8 @@ out:
 	free(in.queues);
 	if (in.ctl >= 0)
 		close(in.ctl);
+	if (in.lock >= 0)
+		close(in.lock);
 	if (rc < 0)
 		close(link);
 	return rc;
@@ -419,6 +449,8 @@ static void takeover_send_state(struct session *s, const struct ps_msg *req)
 	}
 	dm->takeover_to = s;
 	unsigned nl = 0, nq = 0;
+	if (dm->state_lock >= 0)
+		takeover_send_socket(s, PS_TAKEOVER_SOCKET_LOCK, NULL, dm->state_lock);
 	struct list *p, *t;
 	list_for_each_safe(p, t, &dm->endpoints)
 	{

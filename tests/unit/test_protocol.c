@@ -622,7 +622,7 @@ static void test_bad_fields(void **state)
 	/* the upgrade messages */
 	memset(&m, 0, sizeof(m));
 	m.hdr.type = PS_MSG_TAKEOVER_SOCKET;
-	m.u.usock.kind = 3;
+	m.u.usock.kind = 4; /* kinds are TCP, CONTROL and LOCK */
 	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
 	m.u.usock.kind = PS_TAKEOVER_SOCKET_TCP; /* a TCP socket needs its address */
 	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
