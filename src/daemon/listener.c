@@ -130,8 +130,8 @@ static void describe_owner(const struct ps_addr *a, char *err, size_t errlen)
 		         o.program, (int)o.pid, o.uid);
 	else
 		snprintf(err, errlen,
-		         "%s is in use by another program of uid %u (run 'ss -ltnp' as root to see it)",
-		         where, o.uid);
+		         "%s is in use by another program of uid %u (portsharectl who %u, as root, names it)",
+		         where, o.uid, a->port);
 }
 
 static struct endpoint *endpoint_find(const struct ps_addr *a)
@@ -274,6 +274,15 @@ static void endpoint_retire(struct endpoint *e)
 		;
 	shutdown(e->io.fd, SHUT_RDWR);
 	endpoint_close(e);
+}
+
+void listener_warn_ignored(void)
+{
+	if (dm->settings.listen_managed && dm->cfg.nlisten)
+		log_warning(
+		    "the listen lines of %s are ignored: the listen list is managed with portsharectl "
+		    "iplisten and kept in %s (portsharectl iplisten show)",
+		    dm->cfg.path, dm->state_dir);
 }
 
 const char *listener_listen_source(void)

@@ -32,6 +32,8 @@ unsigned listener_wanted(uint16_t port, struct ps_addr *out);
 /* Where the listen list comes from: "state" (portsharectl iplisten), "config" (the
  * config file's listen lines) or "default" (none: the wildcards). */
 const char *listener_listen_source(void);
+/* Says so in the log when the config file has listen lines the state directory overrides. */
+void listener_warn_ignored(void);
 bool listener_is_bound(const struct ps_addr *a);
 /* Sets bit p of the 65536-bit map for every port some prefix needs. */
 void listener_port_map(uint8_t ports[65536 / 8]);

@@ -220,6 +220,7 @@ static void reload(void)
 		delegate_routes_changed(); /* the snapshot carries the limits too */
 	}
 	log_info("reloaded %s", dm->cfg.path ? dm->cfg.path : "(defaults)");
+	listener_warn_ignored();
 }
 
 static void on_signal(struct loop_io *io, uint32_t events)
@@ -334,6 +335,7 @@ int main(int argc, char **argv)
 		          err);
 		return 1;
 	}
+	listener_warn_ignored();
 	/* one daemon per state directory; --upgrade takes the running one's lock over */
 	if (!upgrade && (dm->state_lock = store_lock(dm->state_dir, err, sizeof(err))) < 0) {
 		log_error("%s", err);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "addr.h"
 #include "conn-t.h"
 #include "daemon-t.h"
@@ -29,20 +30,27 @@ static void render_endpoints(FILE *f, bool json)
 	for (uint32_t port = 1; port < 65536; port++) {
 		if (!(ports[port / 8] & (1u << (port % 8))))
 			continue;
-		struct ps_addr want[LISTENER_PLAN_MAX];
-		unsigned n = listener_wanted((uint16_t)port, want);
+		struct listener_plan plan[LISTENER_PLAN_MAX];
+		unsigned n = listener_plan((uint16_t)port, plan);
 		for (unsigned i = 0; i < n; i++) {
-			char ip[INET6_ADDRSTRLEN];
-			inet_ntop(want[i].family, want[i].addr, ip, sizeof(ip));
-			bool bound = listener_is_bound(&want[i]);
+			char ip[INET6_ADDRSTRLEN], why[128] = "", a[PS_ADDR_TEXT_MAX];
+			inet_ntop(plan[i].addr.family, plan[i].addr.addr, ip, sizeof(ip));
+			bool bound = listener_is_bound(&plan[i].addr);
+			if (plan[i].excluded_by)
+				snprintf(why, sizeof(why), "excluded by %s (portsharectl exclude)",
+				         addr_format(plan[i].excluded_by, a, sizeof(a)));
+			else if (!bound)
+				snprintf(why, sizeof(why), "could not be bound (portsharectl who %u)", port);
 			if (json) {
 				fprintf(f, "%s{\"address\":", first ? "" : ",");
 				json_write_string(f, ip);
-				fprintf(f, ",\"port\":%u,\"bound\":%s}", port, bound ? "true" : "false");
+				fprintf(f, ",\"port\":%u,\"bound\":%s,\"why\":", port,
+				        bound ? "true" : "false");
+				json_write_string(f, why);
+				fputc('}', f);
 			} else {
-				char a[PS_ADDR_TEXT_MAX];
-				fprintf(f, "  %-28s %s\n", addr_format(&want[i], a, sizeof(a)),
-				        bound ? "bound" : "not bound");
+				fprintf(f, "  %-28s %s%s%s\n", addr_format(&plan[i].addr, a, sizeof(a)),
+				        bound ? "bound" : "not bound", *why ? ": " : "", why);
 			}
 			first = false;
 		}
@@ -53,11 +61,66 @@ static void render_endpoints(FILE *f, bool json)
 		fputs("  (none: no URL is registered)\n", f);
 }
 
+/* The reservation that allows u for q's owner, as status shows it: "reservation P",
+ * "an admin's", or a mark when none does any more (HTTP.sys keeps such registrations). */
+static const char *url_cover(const struct queue *q, const struct ident *owner, const struct url_prefix *u,
+                             char *buf, size_t len)
+{
+	const struct reservation *r = acl_reservation_for(u);
+	char p[PS_PREFIX_MAX + 300];
+	if (r && acl_in(r->who, r->nwho, owner)) {
+		url_prefix_format(&r->prefix, p, sizeof(p));
+		snprintf(buf, len, "reservation %s", p);
+	} else if (acl_is_admin(owner)) {
+		snprintf(buf, len, "an admin's");
+	} else {
+		snprintf(buf, len, "NOT COVERED: no reservation allows user %s any more", q->creator_user);
+	}
+	return buf;
+}
+
+static void render_settings(FILE *f, bool json)
+{
+	const struct settings *st = &dm->settings;
+	char p[PS_PREFIX_MAX + 300], whom[2048], a[PS_ADDR_TEXT_MAX];
+	fprintf(f, json ? ",\"listen_source\":\"%s\",\"reservations\":[" : "listen list: %s\nreservations:\n",
+	        listener_listen_source());
+	for (size_t i = 0; i < st->nreservations; i++) {
+		url_prefix_format(&st->reservations[i].prefix, p, sizeof(p));
+		acl_principals_text(st->reservations[i].who, st->reservations[i].nwho, whom, sizeof(whom));
+		if (json) {
+			fprintf(f, "%s{\"prefix\":", i ? "," : "");
+			json_write_string(f, p);
+			fputs(",\"allows\":", f);
+			json_write_string(f, whom);
+			fputc('}', f);
+		} else {
+			fprintf(f, "  %-38s %s\n", p, whom);
+		}
+	}
+	if (!json && !st->nreservations)
+		fputs("  (none: only admins may register URLs)\n", f);
+	fputs(json ? "],\"exclusions\":[" : "exclusions:\n", f);
+	for (unsigned i = 0; i < st->nexclusions; i++) {
+		addr_format(&st->exclusions[i], a, sizeof(a));
+		if (json)
+			fprintf(f, "%s\"%s\"", i ? "," : "", a);
+		else
+			fprintf(f, "  %s\n", a);
+	}
+	if (json)
+		fputc(']', f);
+	else if (!st->nexclusions)
+		fputs("  (none)\n", f);
+}
+
 static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 {
-	char u[PS_PREFIX_MAX + 64];
+	char u[PS_PREFIX_MAX + 64], cover[PS_PREFIX_MAX + 400];
 	struct list *p, *t;
 	uint64_t delegated = delegate_served(q);
+	struct ident owner;
+	acl_ident_of_user(q->uid, q->creator_user, &owner);
 	if (json) {
 		fprintf(f, "%s{\"name\":", first ? "" : ",");
 		json_write_string(f, q->name);
@@ -73,6 +136,11 @@ static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 			fputs(i ? "," : "", f);
 			json_write_string(f, u);
 		}
+		fputs("],\"url_allowed_by\":[", f);
+		for (size_t i = 0; i < q->nurls; i++) {
+			fputs(i ? "," : "", f);
+			json_write_string(f, url_cover(q, &owner, &q->urls[i], cover, sizeof(cover)));
+		}
 		fputs("],\"workers\":[", f);
 	} else {
 		fprintf(f, "  %s%s: depth %u/%u, served %llu (%llu by the worker alone), refused %llu\n",
@@ -81,7 +149,8 @@ static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 		        (unsigned long long)q->refused);
 		for (size_t i = 0; i < q->nurls; i++) {
 			url_prefix_format(&q->urls[i], u, sizeof(u));
-			fprintf(f, "    url    %s\n", u);
+			fprintf(f, "    url    %s  (%s)\n", u,
+			        url_cover(q, &owner, &q->urls[i], cover, sizeof(cover)));
 		}
 		if (!q->nattached && q->reattach_wait)
 			fputs("    worker (none re-attached yet after the upgrade: requests are held)\n", f);
@@ -160,9 +229,12 @@ char *status_render(bool json, size_t *len)
 		first = false;
 	}
 	if (json)
-		fputs("]}\n", f);
+		fputs("]", f);
 	else if (first)
 		fputs("  (none)\n", f);
+	render_settings(f, json);
+	if (json)
+		fputs("}\n", f);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;
