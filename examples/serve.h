@@ -145,6 +145,12 @@ static inline void serve_forever(const struct serve_opts *o, ps_client *c, ps_qu
 		int rc = ps_receive(q, &r, -1);
 		if (rc == PS_ESYSTEM && errno == EINTR)
 			continue;
+		if (rc == PS_EDENIED || rc == PS_EEXIST || rc == PS_EPORTINUSE) {
+			/* a URL refused when re-registered after a daemon restart: say so, serve on */
+			fprintf(stderr, "%s: a URL of queue %s was refused after a reconnect: %s: %s\n", o->prog,
+			        ps_queue_name(q), ps_strerror(rc), ps_client_message(c));
+			continue;
+		}
 		if (rc < 0)
 			serve_fail(o, c, rc, "receiving from queue %s", ps_queue_name(q));
 		serve_busy = 1;

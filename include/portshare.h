@@ -129,7 +129,11 @@ int ps_queue_fd(const ps_queue *q);
  * PS_ETIMEDOUT, PS_ESTATE once the queue is drained and empty, PS_ENOTFOUND once it is
  * deleted, or PS_ESYSTEM with errno EINTR when a signal handler interrupted the wait
  * (so a loop can look at its flags). While the daemon is away it reconnects, with
- * backoff, within the timeout. A receive that timed out stays posted. */
+ * backoff, within the timeout. A receive that timed out stays posted. After a
+ * reconnect, a URL the daemon refuses to register again (its reservation was deleted
+ * meanwhile, say) is reported once: ps_receive returns that refusal (PS_EDENIED,
+ * PS_EEXIST...; ps_client_message says which URL and why) and the queue goes on
+ * serving its other URLs. */
 int ps_receive(ps_queue *q, ps_request **out, int timeout_ms);
 
 /* The request. Strings are NUL-terminated and live until ps_request_free(). */

@@ -67,6 +67,7 @@ struct queue {
 	 * are in the settings, acl.c) */
 	struct principal grants[SETTINGS_PRINCIPALS_MAX];
 	unsigned ngrants;
+	char url_refused[PS_TEXT_MAX]; /* the last URL refused for it, and why ("": none) */
 	struct list pending; /* struct request, oldest first */
 	uint32_t depth;
 	struct list receives; /* struct recv_token */

@@ -443,9 +443,14 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 			session_reply(s, m->hdr.seq, PS_ENOTFOUND, 0, "this session has no such queue");
 			return;
 		}
-		if (m->hdr.type == PS_MSG_URL_ADD)
+		if (m->hdr.type == PS_MSG_URL_ADD) {
 			rc = queue_url_add(a->q, &s->ident, m->text, m->text_len, err, sizeof(err));
-		else if (m->hdr.type == PS_MSG_URL_DEL)
+			if (rc) { /* status shows the last refusal: a library's replay has no one to tell */
+				snprintf(a->q->url_refused, sizeof(a->q->url_refused), "%s", err);
+				log_info("queue %s: URL refused for pid %d (user %s): %s", a->q->name,
+				         (int)s->pid, s->user, err);
+			}
+		} else if (m->hdr.type == PS_MSG_URL_DEL)
 			rc = queue_url_del(a->q, m->text, m->text_len, err, sizeof(err));
 		else if (m->hdr.type == PS_MSG_QUEUE_DRAIN) {
 			queue_drain(a);

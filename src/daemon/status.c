@@ -136,7 +136,9 @@ static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 			fputs(i ? "," : "", f);
 			json_write_string(f, u);
 		}
-		fputs("],\"url_allowed_by\":[", f);
+		fputs("],\"url_refused\":", f);
+		json_write_string(f, q->url_refused);
+		fputs(",\"url_allowed_by\":[", f);
 		for (size_t i = 0; i < q->nurls; i++) {
 			fputs(i ? "," : "", f);
 			json_write_string(f, url_cover(q, &owner, &q->urls[i], cover, sizeof(cover)));
@@ -152,6 +154,8 @@ static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 			fprintf(f, "    url    %s  (%s)\n", u,
 			        url_cover(q, &owner, &q->urls[i], cover, sizeof(cover)));
 		}
+		if (q->url_refused[0])
+			fprintf(f, "    refused %s\n", q->url_refused);
 		if (!q->nattached && q->reattach_wait)
 			fputs("    worker (none re-attached yet after the upgrade: requests are held)\n", f);
 		else if (!q->nattached)

@@ -39,6 +39,7 @@ struct ps_queue {
 	int64_t retry_at; /* next attach attempt while not attached in this generation */
 	int backoff_ms;
 	int attach_error;     /* the daemon's answer to the last failed attach attempt */
+	int replay_error;     /* a URL refused when replayed after a reconnect; ps_receive says it once */
 	uint32_t outstanding; /* RECEIVEs posted and not yet consumed by a DELIVER */
 	bool drained, deleted;
 	struct ps_request *first, *last; /* deliveries ps_receive has not returned yet */

@@ -131,10 +131,14 @@ int queue_attach(ps_queue *q, bool replay, int64_t deadline)
 	q->backoff_ms = CLIENT_BACKOFF_MIN_MS;
 	if (!replay)
 		return 0;
-	/* A refused URL (someone else registered it meanwhile) leaves its reason in the
-	 * client message; the queue still serves its other URLs. */
-	for (size_t i = 0; i < q->nurls && client_connected(c); i++)
-		queue_send_simple(q, PS_MSG_URL_ADD, q->urls[i], deadline);
+	/* A refused URL (someone else registered it meanwhile, its reservation was deleted)
+	 * leaves its reason in the client message and is reported by the next ps_receive;
+	 * the queue still serves its other URLs. */
+	for (size_t i = 0; i < q->nurls && client_connected(c); i++) {
+		rc = queue_send_simple(q, PS_MSG_URL_ADD, q->urls[i], deadline);
+		if (rc < 0 && rc != PS_EDISCONNECTED)
+			q->replay_error = rc;
+	}
 	if (q->drained && client_connected(c))
 		queue_send_simple(q, PS_MSG_QUEUE_DRAIN, NULL, deadline);
 	return client_connected(c) ? 0 : PS_EDISCONNECTED;
@@ -389,6 +393,11 @@ int ps_receive(ps_queue *q, ps_request **out, int timeout_ms)
 	if (!q || !out)
 		return PS_EINVAL;
 	*out = NULL;
+	if (q->replay_error) {
+		int rc = q->replay_error;
+		q->replay_error = 0;
+		return rc;
+	}
 	ps_client *c = q->c;
 	c->receiving = q;
 	int rc = queue_receive(q, out, timeout_ms);
