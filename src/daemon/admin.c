@@ -22,7 +22,7 @@
 #include "listener.h"
 #include "log.h"
 #include "portshare.h"
-#include "queue-t.h"
+#include "queue.h"
 #include "route.h"
 #include "session-t.h"
 #include "store.h"
@@ -195,19 +195,14 @@ static int urlacl(struct cmd *c)
 			return fail(c, PS_EEXIST, "there is a reservation for %s already; delete it first",
 			            text);
 		}
-		if (next.nreservations == SETTINGS_ENTRIES_MAX) {
+		r = store_slot(&next.reservations, next.nreservations, sizeof(*r));
+		if (!r) {
 			store_free(&next);
-			return fail(c, PS_ELIMIT, "at most %d reservations", SETTINGS_ENTRIES_MAX);
+			return fail(c, PS_ELIMIT, "at most %d reservations (or out of memory)",
+			            SETTINGS_ENTRIES_MAX);
 		}
-		if (next.nreservations % 16 == 0) {
-			r = realloc(next.reservations, (next.nreservations + 16) * sizeof(*r));
-			if (!r) {
-				store_free(&next);
-				return fail(c, PS_ENOMEM, "out of memory");
-			}
-			next.reservations = r;
-		}
-		next.reservations[next.nreservations++] = add;
+		*r = add;
+		next.nreservations++;
 	}
 	if ((rc = commit(c, &next)))
 		return rc;
@@ -384,18 +379,6 @@ static int exclude(struct cmd *c)
 
 /* ---------------------------------------------------------------- grants */
 
-static struct queue *queue_named(const char *name)
-{
-	struct list *p, *t;
-	list_for_each_safe(p, t, &dm->queues)
-	{
-		struct queue *q = container_of(p, struct queue, link);
-		if (!strcmp(q->name, name))
-			return q;
-	}
-	return NULL;
-}
-
 /* Removes from who (n) every entry listed in drop (nd; none: all). */
 static void principals_drop(struct principal *who, unsigned *n, const struct principal *drop, unsigned nd)
 {
@@ -485,7 +468,7 @@ static int grant(struct cmd *c)
 	int rc = parse_principals(c, 3, who, &n, &owner);
 	if (rc)
 		return rc;
-	struct queue *q = queue_named(name);
+	struct queue *q = queue_find(name);
 	if (!c->s->admin) {
 		/* a queue's owner grants for the queue's life */
 		if (!q || q->uid != c->s->uid)
@@ -525,16 +508,13 @@ static int grant(struct cmd *c)
 			            name, g->owner.name);
 		}
 		if (!g) {
-			if (next.ngrants == SETTINGS_ENTRIES_MAX ||
-			    (next.ngrants % 16 == 0 &&
-			     !(g = realloc(next.grants, (next.ngrants + 16) * sizeof(*g))))) {
+			g = store_slot(&next.grants, next.ngrants, sizeof(*g));
+			if (!g) {
 				store_free(&next);
-				return fail(c, PS_ENOMEM, "too many grants, or out of memory");
+				return fail(c, PS_ELIMIT, "at most %d grants (or out of memory)",
+				            SETTINGS_ENTRIES_MAX);
 			}
-			if (g)
-				next.grants = g;
-			g = &next.grants[next.ngrants++];
-			memset(g, 0, sizeof(*g));
+			next.ngrants++;
 			snprintf(g->queue, sizeof(g->queue), "%s", name);
 			g->owner = owner;
 		}

@@ -93,9 +93,20 @@ static int parse_principals(char **words, int n, struct principal *who, unsigned
 	return 0;
 }
 
-static void *grow(void *p, size_t n, size_t size)
+void *store_slot(void *array_p, size_t n, size_t size)
 {
-	return n % 16 ? p : realloc(p, (n + 16) * size);
+	void **array = array_p;
+	if (n >= SETTINGS_ENTRIES_MAX)
+		return NULL;
+	if (n % 16 == 0) {
+		void *a = realloc(*array, (n + 16) * size);
+		if (!a)
+			return NULL;
+		*array = a;
+	}
+	char *slot = (char *)*array + n * size;
+	memset(slot, 0, size);
+	return slot;
 }
 
 /* One line of the file into s: 0, or -1 with what is wrong in why. */
@@ -111,18 +122,12 @@ static int parse_line(struct settings *s, char *line, char *why, size_t whylen)
 	if (n == 0 || w[0][0] == '#')
 		return 0;
 	if (!strcmp(w[0], "urlacl") && n >= 3) {
-		if (s->nreservations == SETTINGS_ENTRIES_MAX) {
-			snprintf(why, whylen, "more than %d reservations", SETTINGS_ENTRIES_MAX);
-			return -1;
-		}
-		struct reservation *r = grow(s->reservations, s->nreservations, sizeof(*r));
+		struct reservation *r = store_slot(&s->reservations, s->nreservations, sizeof(*r));
 		if (!r) {
-			snprintf(why, whylen, "out of memory");
+			snprintf(why, whylen, "more than %d reservations, or out of memory",
+			         SETTINGS_ENTRIES_MAX);
 			return -1;
 		}
-		s->reservations = r;
-		r += s->nreservations;
-		memset(r, 0, sizeof(*r));
 		if (url_prefix_parse(w[1], &r->prefix, err, sizeof(err)) < 0 ||
 		    parse_principals(w + 2, n - 2, r->who, &r->nwho) < 0) {
 			snprintf(why, whylen, "bad reservation '%s'", w[1]);
@@ -132,18 +137,11 @@ static int parse_line(struct settings *s, char *line, char *why, size_t whylen)
 		return 0;
 	}
 	if (!strcmp(w[0], "grant") && n >= 4) {
-		if (s->ngrants == SETTINGS_ENTRIES_MAX) {
-			snprintf(why, whylen, "more than %d grants", SETTINGS_ENTRIES_MAX);
-			return -1;
-		}
-		struct grant *g = grow(s->grants, s->ngrants, sizeof(*g));
+		struct grant *g = store_slot(&s->grants, s->ngrants, sizeof(*g));
 		if (!g) {
-			snprintf(why, whylen, "out of memory");
+			snprintf(why, whylen, "more than %d grants, or out of memory", SETTINGS_ENTRIES_MAX);
 			return -1;
 		}
-		s->grants = g;
-		g += s->ngrants;
-		memset(g, 0, sizeof(*g));
 		if (strlen(w[1]) > PS_QUEUE_NAME_MAX || store_parse_principal(w[2], &g->owner) < 0 ||
 		    g->owner.kind != 'u' || parse_principals(w + 3, n - 3, g->who, &g->nwho) < 0) {
 			snprintf(why, whylen, "bad grant for queue '%s'", w[1]);

@@ -14,6 +14,9 @@ int store_parse(const char *text, size_t len, struct settings *s, char *err, siz
 char *store_render(const struct settings *s, size_t *len);
 /* A deep copy (through the text, so that it is what a load would give). 0 or -1. */
 int store_copy(const struct settings *from, struct settings *to);
+/* A zeroed slot at index n of *array (n entries of size bytes, grown 16 at a time), not
+ * yet counted; NULL past SETTINGS_ENTRIES_MAX or on no memory. */
+void *store_slot(void *array, size_t n, size_t size);
 /* "u:UID:NAME" or "g:GID:NAME". 0 or -1. */
 int store_parse_principal(const char *w, struct principal *p);
 /* "ADDR:PORT" ("0.0.0.0:80", "[::1]:80"). 0 or -1. */
