@@ -3,18 +3,52 @@
 #include "port_owner.h"
 
 #include <dirent.h>
+#include <stdbool.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* Finds the inode and uid of a listening TCP socket on port in /proc/net/tcp{,6}. */
-static int proc_net_listener(uint16_t port, unsigned long *inode, unsigned *uid)
+/* /proc/net/tcp{,6} print an address as 32-bit words in hex, each the word as it lies in
+ * memory read as a host-order integer: reading each back the same way restores the bytes. */
+static bool proc_net_addr(const char *hex, size_t words, uint8_t *addr)
+{
+	for (size_t w = 0; w < words; w++) {
+		char part[9];
+		memcpy(part, hex + 8 * w, 8);
+		part[8] = '\0';
+		char *end;
+		uint32_t v = (uint32_t)strtoul(part, &end, 16);
+		if (*end)
+			return false;
+		memcpy(addr + 4 * w, &v, 4);
+	}
+	return true;
+}
+
+/* Whether a socket bound to addr (family, 4 or 16 bytes) stands in the way of binding a:
+ * the same address, or either a wildcard. */
+static bool overlaps(int family, const uint8_t *addr, const struct ps_addr *a)
+{
+	static const uint8_t zero[16];
+	size_t len = family == AF_INET ? 4 : 16;
+	if (family != a->family)
+		return false;
+	return !memcmp(addr, zero, len) || !memcmp(a->addr, zero, len) || !memcmp(addr, a->addr, len);
+}
+
+/* Finds a listening TCP socket in /proc/net/tcp{,6} in the way of binding a (not one of
+ * this process's own): its inode and uid. 0, or -1 when none is. */
+static int proc_net_listener(const struct ps_addr *a, unsigned long *inode, unsigned *uid)
 {
 	static const char *files[] = {"/proc/net/tcp", "/proc/net/tcp6"};
-	char line[512];
+	static const int families[] = {AF_INET, AF_INET6};
+	char line[512], comm[64];
 	for (size_t i = 0; i < 2; i++) {
+		if (families[i] != a->family)
+			continue;
 		FILE *f = fopen(files[i], "re");
 		if (!f)
 			continue;
@@ -22,18 +56,22 @@ static int proc_net_listener(uint16_t port, unsigned long *inode, unsigned *uid)
 			char local[64];
 			unsigned st, lport, u;
 			unsigned long ino;
+			uint8_t addr[16];
 			if (sscanf(line, " %*d: %63s %*s %x %*s %*s %*s %u %*d %lu", local, &st, &u, &ino) !=
 			    4)
 				continue;
 			char *colon = strrchr(local, ':');
-			if (!colon || sscanf(colon + 1, "%x", &lport) != 1)
+			size_t words = families[i] == AF_INET ? 1 : 4;
+			if (!colon || (size_t)(colon - local) != 8 * words ||
+			    sscanf(colon + 1, "%x", &lport) != 1 || !proc_net_addr(local, words, addr))
 				continue;
-			if (st == 0x0A && lport == port) {
-				*inode = ino;
-				*uid = u;
-				fclose(f);
-				return 0;
-			}
+			if (st != 0x0A || lport != a->port || !overlaps(families[i], addr, a) ||
+			    port_owner_pid(ino, comm, sizeof(comm)) == getpid())
+				continue;
+			*inode = ino;
+			*uid = u;
+			fclose(f);
+			return 0;
 		}
 		fclose(f);
 	}
@@ -176,10 +214,10 @@ int port_owner_process(pid_t pid, struct port_process *p)
 	return 0;
 }
 
-int port_owner_find(uint16_t port, struct port_owner *o)
+int port_owner_find(const struct ps_addr *a, struct port_owner *o)
 {
 	memset(o, 0, sizeof(*o));
-	if (proc_net_listener(port, &o->inode, &o->uid) < 0)
+	if (proc_net_listener(a, &o->inode, &o->uid) < 0)
 		return -1;
 	o->pid = port_owner_pid(o->inode, o->program, sizeof(o->program));
 	return 0;

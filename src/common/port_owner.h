@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "protocol.h"
+
 struct port_owner {
 	unsigned long inode; /* the listening socket's */
 	unsigned uid;        /* who created it */
@@ -28,9 +30,10 @@ struct port_process {
 	char unit[256];   /* its systemd unit ("nginx.service") from /proc/PID/cgroup, or "" */
 };
 
-/* Finds a socket listening on port (IPv4 or IPv6, any address). 0 with *o filled, or -1
- * when none does. */
-int port_owner_find(uint16_t port, struct port_owner *o);
+/* Finds a socket listening in the way of binding a (the same address and port, or a
+ * wildcard of its family on that port), not one of this process's own. 0 with *o filled,
+ * or -1 when none is. */
+int port_owner_find(const struct ps_addr *a, struct port_owner *o);
 /* The pid of a process holding socket inode, found in /proc/PID/fd (readable for our own
  * user's processes, or all of them as root), with its command name; -1 if none is seen. */
 pid_t port_owner_pid(unsigned long inode, char *comm, size_t commlen);

@@ -235,3 +235,9 @@ int url_prefix_format(const struct url_prefix *p, char *buf, size_t len)
 		return snprintf(buf, len, "%s://%s:%u%s", scheme, p->host, (unsigned)p->port, p->path);
 	}
 }
+
+bool url_prefix_equal(const struct url_prefix *a, const struct url_prefix *b)
+{
+	return a->https == b->https && a->cls == b->cls && a->port == b->port && !strcmp(a->host, b->host) &&
+	       !strcmp(a->path, b->path);
+}

@@ -28,6 +28,8 @@ struct url_prefix {
 
 /* Returns 0, or -1 with a message in err ("port is required", ...). */
 int url_prefix_parse(const char *s, struct url_prefix *p, char *err, size_t errlen);
+/* The same prefix (scheme, host class and host, port, path). */
+bool url_prefix_equal(const struct url_prefix *a, const struct url_prefix *b);
 /* "http://+:8080/a/" form; returns snprintf's count */
 int url_prefix_format(const struct url_prefix *p, char *buf, size_t len);
 

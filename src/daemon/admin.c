@@ -125,9 +125,7 @@ static void principals_json(FILE *f, const struct principal *who, unsigned n)
 static struct reservation *reservation_find(struct settings *st, const struct url_prefix *p)
 {
 	for (size_t i = 0; i < st->nreservations; i++) {
-		struct url_prefix *r = &st->reservations[i].prefix;
-		if (r->https == p->https && r->cls == p->cls && r->port == p->port &&
-		    !strcmp(r->host, p->host) && !strcmp(r->path, p->path))
+		if (url_prefix_equal(&st->reservations[i].prefix, p))
 			return &st->reservations[i];
 	}
 	return NULL;
@@ -216,11 +214,11 @@ static int urlacl(struct cmd *c)
 
 /* ---------------------------------------------------------------- iplisten, exclude */
 
-static void addr_text(const struct ps_addr *a, bool with_port, char *buf, size_t len)
+/* An address without its port, as the listen list and `who` show it: "::", not "[::]". */
+static void addr_text(const struct ps_addr *a, char *buf, size_t len)
 {
-	addr_format(a, buf, len);
-	if (!with_port)
-		*strrchr(buf, ':') = '\0';
+	if (!inet_ntop(a->family, a->addr, buf, (socklen_t)len))
+		snprintf(buf, len, "?");
 }
 
 static int iplisten_show(struct cmd *c)
@@ -232,7 +230,7 @@ static int iplisten_show(struct cmd *c)
 	if (c->json) {
 		fprintf(c->out, "{\"source\":\"%s\",\"addresses\":[", src);
 		for (unsigned i = 0; i < n; i++) {
-			addr_text(&plan[i].addr, false, a, sizeof(a));
+			addr_text(&plan[i].addr, a, sizeof(a));
 			fprintf(c->out, "%s\"%s\"", i ? "," : "", a);
 		}
 		fputs("]}\n", c->out);
@@ -243,7 +241,7 @@ static int iplisten_show(struct cmd *c)
 	        : !strcmp(src, "config") ? "listen list (from the config file's listen lines):"
 	                                 : "listen list: empty, so every address:");
 	for (unsigned i = 0; i < n; i++) {
-		addr_text(&plan[i].addr, false, a, sizeof(a));
+		addr_text(&plan[i].addr, a, sizeof(a));
 		fprintf(c->out, "  %s\n", a);
 	}
 	return 0;
@@ -300,15 +298,35 @@ static int iplisten(struct cmd *c)
 		}
 		next.listen[at] = next.listen[--next.nlisten];
 	}
-	if ((rc = commit(c, &next)))
+	/* a listen list the ports in use cannot be bound on is not taken: the old one is
+	 * put back (file and listeners), so no app is left unreachable */
+	struct settings old;
+	if (store_copy(&dm->settings, &old) < 0) {
+		store_free(&next);
+		return fail(c, PS_ENOMEM, "out of memory");
+	}
+	if ((rc = commit(c, &next))) {
+		store_free(&old);
 		return rc;
+	}
+	char report[1024];
+	if (listener_resync(report, sizeof(report))) {
+		char why[1100];
+		snprintf(why, sizeof(why), "%s", report);
+		rc = commit(c, &old);
+		listener_resync(NULL, 0);
+		delegate_routes_changed();
+		return rc ? rc
+		          : fail(c, PS_EPORTINUSE,
+		                 "the change is not made, the listen list stays as it was: %s", why);
+	}
+	store_free(&old);
 	log_info("iplisten %s %s by pid %d (user %s)", verb, c->words[2], (int)c->s->pid, c->s->user);
 	if (copied)
 		fprintf(c->out,
 		        "the listen list now lives in the state directory (it started as %s's listen lines, "
 		        "which are ignored from now on)\n",
 		        dm->cfg.path);
-	listener_resync();
 	delegate_routes_changed();
 	return iplisten_show(c);
 }
@@ -373,7 +391,10 @@ static int exclude(struct cmd *c)
 	if ((rc = commit(c, &next)))
 		return rc;
 	log_info("exclude %s %s by pid %d (user %s)", verb, c->words[2], (int)c->s->pid, c->s->user);
-	listener_resync(); /* an excluded endpoint is released at once */
+	/* an excluded endpoint is released at once; one no longer excluded is bound, if it can be */
+	char report[1024];
+	if (listener_resync(report, sizeof(report)))
+		fprintf(c->out, "warning: %s\n", report);
 	return exclude_show(c);
 }
 
@@ -592,7 +613,7 @@ static int who(struct cmd *c)
 	fprintf(c->out, "{\"port\":%lu,\"daemon_pid\":%d,\"listen\":{\"source\":\"%s\",\"addresses\":[", port,
 	        (int)getpid(), listener_listen_source());
 	for (unsigned i = 0; i < n; i++) {
-		addr_text(&plan[i].addr, false, a, sizeof(a));
+		addr_text(&plan[i].addr, a, sizeof(a));
 		fprintf(c->out, "%s\"%s\"", i ? "," : "", a);
 	}
 	fputs("]},\"endpoints\":[", c->out);
@@ -606,7 +627,7 @@ static int who(struct cmd *c)
 			snprintf(why, sizeof(why), "no prefix needs it");
 		else if (!bound)
 			snprintf(why, sizeof(why), "could not be bound (in use by another program?)");
-		addr_text(&plan[i].addr, false, a, sizeof(a));
+		addr_text(&plan[i].addr, a, sizeof(a));
 		fprintf(c->out, "%s{\"address\":\"%s\",\"port\":%lu,\"bound\":%s,\"why\":", i ? "," : "", a,
 		        port, bound ? "true" : "false");
 		json_write_string(c->out, why);

@@ -123,7 +123,7 @@ static void describe_owner(const struct ps_addr *a, char *err, size_t errlen)
 	char where[PS_ADDR_TEXT_MAX];
 	struct port_owner o;
 	addr_format(a, where, sizeof(where));
-	if (port_owner_find(a->port, &o) < 0)
+	if (port_owner_find(a, &o) < 0)
 		snprintf(err, errlen, "%s is in use by another program", where);
 	else if (o.pid > 0)
 		snprintf(err, errlen, "%s is in use by another program: %s (pid %d, uid %u)", where,
@@ -373,6 +373,7 @@ static void port_close(uint16_t port)
  * strict, the first failure undoes the port's new listeners and is returned. */
 static int port_sync(uint16_t port, bool strict, char *err, size_t errlen)
 {
+	int failed = 0;
 	struct ps_addr want[LISTENER_PLAN_MAX];
 	unsigned n = listener_wanted(port, want);
 	struct list *p, *t;
@@ -399,8 +400,9 @@ static int port_sync(uint16_t port, bool strict, char *err, size_t errlen)
 			return -1;
 		}
 		log_warning("%s", err);
+		failed++;
 	}
-	return 0;
+	return failed;
 }
 
 int listener_need(uint16_t port, char *err, size_t errlen)
@@ -419,7 +421,7 @@ int listener_need(uint16_t port, char *err, size_t errlen)
 		}
 		if (off < errlen)
 			snprintf(err + off, errlen - off, " (portsharectl exclude show)");
-		return -1;
+		return -2;
 	}
 	if (dm->stopping) {
 		snprintf(err, errlen, "portshared is shutting down");
@@ -450,10 +452,14 @@ void listener_port_map(uint8_t ports[65536 / 8])
 	route_foreach(dm->routes, collect_port, ports);
 }
 
-void listener_resync(void)
+unsigned listener_resync(char *report, size_t len)
 {
 	static uint8_t ports[65536 / 8];
 	char err[512];
+	unsigned failed = 0;
+	size_t off = 0;
+	if (report && len)
+		report[0] = '\0';
 	listener_port_map(ports);
 	struct list *p, *t;
 	list_for_each_safe(p, t, &dm->endpoints)
@@ -462,9 +468,15 @@ void listener_resync(void)
 		if (!(ports[e->addr.port / 8] & (1u << (e->addr.port % 8))))
 			endpoint_close(e);
 	}
-	for (uint32_t port = 1; port < 65536; port++)
-		if (ports[port / 8] & (1u << (port % 8)))
-			port_sync((uint16_t)port, false, err, sizeof(err));
+	for (uint32_t port = 1; port < 65536; port++) {
+		if (!(ports[port / 8] & (1u << (port % 8))) ||
+		    !port_sync((uint16_t)port, false, err, sizeof(err)))
+			continue;
+		failed++;
+		if (report && off < len)
+			off += (size_t)snprintf(report + off, len - off, "%s%s", off ? "; " : "", err);
+	}
+	return failed;
 }
 
 int listener_adopt(const struct ps_addr *a, int fd, char *err, size_t errlen)

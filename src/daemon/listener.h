@@ -9,12 +9,15 @@
 #include "protocol.h"
 
 /* Binds what a port needs (every listen address, or the wildcards) if not bound yet.
- * 0, or -1 with err naming who holds the port. */
+ * 0; -1 with err naming who holds the port; -2 when every address of it is excluded,
+ * err naming the rules. */
 int listener_need(uint16_t port, char *err, size_t errlen);
 /* Closes a port's listeners if no prefix needs it any more. */
 void listener_release(uint16_t port);
 /* The listen list changed: rebind every port in use. */
-void listener_resync(void);
+/* Rebinds every port in use to the listen list less the exclusions. Returns how many
+ * ports could not be bound as wanted, with why in report (may be NULL). */
+unsigned listener_resync(char *report, size_t len);
 void listener_close_all(void);
 /* The new daemon of an upgrade: listens on a socket the old one bound (fd is taken,
  * and closed on failure). 0, or -1 with err. */

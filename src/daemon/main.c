@@ -216,7 +216,7 @@ static void reload(void)
 	threads_limits_changed();
 	session_send_limits_all();
 	if (!dm->stopping) {
-		listener_resync();
+		listener_resync(NULL, 0);
 		delegate_routes_changed(); /* the snapshot carries the limits too */
 	}
 	log_info("reloaded %s", dm->cfg.path ? dm->cfg.path : "(defaults)");

@@ -68,7 +68,7 @@ struct queue {
 	struct principal grants[SETTINGS_PRINCIPALS_MAX];
 	unsigned ngrants;
 	char url_refused[PS_TEXT_MAX]; /* the last URL refused for it, and why ("": none) */
-	struct list pending; /* struct request, oldest first */
+	struct list pending;           /* struct request, oldest first */
 	uint32_t depth;
 	struct list receives; /* struct recv_token */
 	struct list attached; /* struct attach */

@@ -157,8 +157,17 @@ static int prefix_from_text(const char *text, size_t len, struct url_prefix *p, 
 	return 0;
 }
 
-int queue_url_add(struct queue *q, const struct ident *who, const char *text, size_t len, char *err,
-                  size_t errlen)
+/* Whether q has registered p already. */
+static bool queue_has_url(const struct queue *q, const struct url_prefix *p)
+{
+	for (size_t i = 0; i < q->nurls; i++)
+		if (url_prefix_equal(&q->urls[i], p))
+			return true;
+	return false;
+}
+
+int queue_url_add(struct queue *q, const struct ident *who, const char *text, size_t len, bool adopted,
+                  char *err, size_t errlen)
 {
 	struct url_prefix p;
 	int rc = prefix_from_text(text, len, &p, err, errlen);
@@ -179,7 +188,12 @@ int queue_url_add(struct queue *q, const struct ident *who, const char *text, si
 	/* a reservation also opens a port below 1024 to whom it names */
 	if (acl_may_register(&p, who, err, errlen) < 0)
 		return PS_EDENIED;
-	if (listener_need(p.port, err, errlen) < 0)
+	int bound = listener_need(p.port, err, errlen);
+	/* a URL the old daemon had keeps its place while its port is excluded, as it would
+	 * have there (exclude delete binds it); a new one is refused, naming the rules */
+	if (bound == -2 && !adopted && !(q->adopted && queue_has_url(q, &p)))
+		return PS_EDENIED;
+	if (bound == -1)
 		return PS_EPORTINUSE;
 	void *holder = NULL;
 	rc = route_add(dm->routes, &p, q, &holder);

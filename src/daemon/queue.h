@@ -15,10 +15,11 @@ struct attach *queue_attach_find(struct session *s, uint32_t queue_id);
 int queue_create(struct session *s, const struct ps_queue_create *m, struct queue **out, char *err,
                  size_t errlen);
 int queue_open(struct session *s, const char *name, struct queue **out, char *err, size_t errlen);
-/* Registers a URL prefix (text, len) for q on behalf of who (URL reservations, acl.c).
- * 0, or a PS_E* code with why in err. */
-int queue_url_add(struct queue *q, const struct ident *who, const char *text, size_t len, char *err,
-                  size_t errlen);
+/* Registers a URL prefix (text, len) for q on behalf of who (URL reservations, acl.c);
+ * adopted: a URL the daemon taken over had (kept even while its port is excluded). 0, or
+ * a PS_E* code with why in err. */
+int queue_url_add(struct queue *q, const struct ident *who, const char *text, size_t len, bool adopted,
+                  char *err, size_t errlen);
 int queue_url_del(struct queue *q, const char *text, size_t len, char *err, size_t errlen);
 int queue_delete(struct queue *q);
 void queue_detach(struct attach *a);

@@ -444,7 +444,7 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 			return;
 		}
 		if (m->hdr.type == PS_MSG_URL_ADD) {
-			rc = queue_url_add(a->q, &s->ident, m->text, m->text_len, err, sizeof(err));
+			rc = queue_url_add(a->q, &s->ident, m->text, m->text_len, false, err, sizeof(err));
 			if (rc) { /* status shows the last refusal: a library's replay has no one to tell */
 				snprintf(a->q->url_refused, sizeof(a->q->url_refused), "%s", err);
 				log_info("queue %s: URL refused for pid %d (user %s): %s", a->q->name,

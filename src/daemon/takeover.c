@@ -192,7 +192,7 @@ static int intake_take(struct intake *in, const struct ps_msg *m, int fd, char *
 		 * not register, or the listen list cannot serve, is logged, not fatal */
 		struct ident owner;
 		acl_ident_of_user(q->uid, q->creator_user, &owner);
-		if (queue_url_add(q, &owner, m->text, m->text_len, why, sizeof(why)) < 0)
+		if (queue_url_add(q, &owner, m->text, m->text_len, true, why, sizeof(why)) < 0)
 			log_info("upgrade: %.*s of queue %s not taken over: %s", (int)m->text_len, m->text,
 			         q->name, why);
 		return 0;
@@ -357,7 +357,7 @@ static void takeover_on_link(struct loop_io *io, uint32_t events)
 
 void takeover_start(void)
 {
-	listener_resync(); /* our config's listen list decides, as at a normal start */
+	listener_resync(NULL, 0); /* our config's listen list decides, as at a normal start */
 	struct ps_msg m = {.hdr = {.type = PS_MSG_TAKEOVER_READY}};
 	m.u.takeover.pid = (uint32_t)getpid();
 	dm->takeover_from.fn = takeover_on_link;

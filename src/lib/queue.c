@@ -372,6 +372,8 @@ static int queue_receive(ps_queue *q, ps_request **out, int timeout_ms)
 		if (q->drained)
 			return PS_ESTATE;
 		client_tick(c);
+		if (q->replay_error) /* the reconnect just now had a URL refused: say so at once */
+			break;
 		/* A receive that timed out stays posted: the next DELIVER answers it. */
 		queue_post_receive(q);
 		int rc = client_wait(c, deadline);
@@ -383,6 +385,9 @@ static int queue_receive(ps_queue *q, ps_request **out, int timeout_ms)
 		if (rc < 0)
 			return rc; /* EINTR: the application may want to look at its signal flags */
 	}
+	int rc = q->replay_error;
+	q->replay_error = 0;
+	return rc;
 }
 
 /* The end of a ps_receive: requests another queue received meanwhile (the wait that
@@ -393,11 +398,6 @@ int ps_receive(ps_queue *q, ps_request **out, int timeout_ms)
 	if (!q || !out)
 		return PS_EINVAL;
 	*out = NULL;
-	if (q->replay_error) {
-		int rc = q->replay_error;
-		q->replay_error = 0;
-		return rc;
-	}
 	ps_client *c = q->c;
 	c->receiving = q;
 	int rc = queue_receive(q, out, timeout_ms);
