@@ -172,6 +172,13 @@ static void seed_messages(void)
 	m.u.shm.kind = PS_SHM_SESSION_PAGE;
 	m.u.shm.size = sizeof(struct shared_page);
 	seed_msg("shm-session-page", &m);
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_COMMAND;
+	m.hdr.flags = PS_STATUS_JSON;
+	m.text = "urlacl\0add\0http://+:8080/a/\0u:1000:alice\0g:100:users\0";
+	m.text_len = 53;
+	seed_msg("command", &m);
 }
 
 static uint32_t seed_owner_id(void *owner)
