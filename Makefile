@@ -121,6 +121,10 @@ FAILALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--w
 $(BUILD)/tests/test_%: $(call OBJ,tests/unit/test_%.c) $(call OBJ,tests/unit/failalloc.c) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(FAILALLOC_WRAP) -lcmocka
+# test_store also fails the settings file's system calls one at a time (open, write, fsync,
+# close, rename: tests/unit/test_store.c), and links config.c for config_parse_addr.
+$(BUILD)/tests/test_store: FAILALLOC_WRAP += -Wl,--wrap=open,--wrap=write,--wrap=fsync,--wrap=close,--wrap=rename
+$(BUILD)/tests/test_store: $(call OBJ,src/daemon/config.c)
 
 # libFuzzer targets: the target's own object and the common code, no main of ours.
 $(BUILD)/fuzz/fuzz_%: $(call OBJ,fuzz/fuzz_%.c) $(COMMON_OBJ)

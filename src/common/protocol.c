@@ -150,9 +150,9 @@ static bool string_padded(const char *s, size_t cap)
 #define CREATE_PAD_LEN (sizeof(struct ps_queue_create) - CREATE_PAD_OFF)
 
 /* Queue names end up in logs, status output and ACL files: keep them plain. */
-static bool queue_name_valid(const char *name)
+bool protocol_queue_name_ok(const char *name)
 {
-	if (!string_padded(name, PS_QUEUE_NAME_MAX + 1) || name[0] == '\0')
+	if (!*name || strlen(name) > PS_QUEUE_NAME_MAX)
 		return false;
 	for (const char *p = name; *p; p++) {
 		char c = *p;
@@ -161,6 +161,11 @@ static bool queue_name_valid(const char *name)
 			return false;
 	}
 	return true;
+}
+
+static bool queue_name_valid(const char *name)
+{
+	return string_padded(name, PS_QUEUE_NAME_MAX + 1) && protocol_queue_name_ok(name);
 }
 
 static bool addr_valid(const struct ps_addr *a)

@@ -306,6 +306,9 @@ ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap);
 int protocol_decode(const void *buf, size_t len, struct ps_msg *m, const char **why);
 
 const char *protocol_type_name(unsigned type);
+/* A queue name: 1 to PS_QUEUE_NAME_MAX of [A-Za-z0-9._-] (they end up in logs, status and
+ * the settings file). */
+bool protocol_queue_name_ok(const char *name);
 /* Whether m (decoded) carries exactly one fd (the rules above): SHM always, DELIVER with
  * PS_DELIVER_FD, and on the takeover link TAKEOVER_SOCKET and CONN_HANDOVER. */
 bool protocol_carries_fd(const struct ps_msg *m);

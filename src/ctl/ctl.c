@@ -124,7 +124,7 @@ int ctl_command(struct ctl *c, bool json, int argc, const char *const *argv, cha
 		size_t n = strlen(argv[i]) + 1;
 		if (wlen + n > sizeof(words) || i >= PS_COMMAND_WORDS) {
 			fprintf(stderr, "portsharectl: the command is too long\n");
-			return -1;
+			return CTL_FAILED;
 		}
 		memcpy(words + wlen, argv[i], n);
 		wlen += n;
@@ -134,15 +134,15 @@ int ctl_command(struct ctl *c, bool json, int argc, const char *const *argv, cha
 	m.text = words;
 	m.text_len = wlen;
 	if (ctl_send(c, &m) < 0)
-		return -1;
+		return CTL_FAILED;
 	size_t len = 0;
 	if (append(out, &len, "", 0) < 0)
-		return -1;
+		return CTL_FAILED;
 	for (;;) {
 		if (ctl_recv(c, c->seq, &m) < 0) {
 			free(*out);
 			*out = NULL;
-			return -1;
+			return CTL_FAILED;
 		}
 		if (m.hdr.type == PS_MSG_REPLY) {
 			if (m.u.reply.status) { /* the reason replaces any output */
@@ -156,7 +156,7 @@ int ctl_command(struct ctl *c, bool json, int argc, const char *const *argv, cha
 			fprintf(stderr, "portsharectl: out of memory\n");
 			free(*out);
 			*out = NULL;
-			return -1;
+			return CTL_FAILED;
 		}
 	}
 }

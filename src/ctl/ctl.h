@@ -17,10 +17,14 @@ struct ctl {
 int ctl_open(struct ctl *c);
 void ctl_close(struct ctl *c);
 
+/* ctl_command's answer when the session itself fails (the daemon's own statuses are 0
+ * and the negative PS_E* codes). */
+#define CTL_FAILED 1
+
 /* Sends a COMMAND of argc words (JSON output when json) and collects its output, a
  * malloc'd NUL-terminated text in *out (may be empty). Returns the daemon's status: 0, or
- * a negative PS_E* code with its reason in *out instead. -1 (nothing in *out) when the
- * session fails, after printing why. */
+ * a negative PS_E* code with its reason in *out instead. CTL_FAILED (nothing in *out)
+ * when the session fails, after printing why. */
 int ctl_command(struct ctl *c, bool json, int argc, const char *const *argv, char **out);
 
 /* STATUS: the status text (JSON when json) in *out, malloc'd. 0, or -1 after printing why. */

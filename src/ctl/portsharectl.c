@@ -137,7 +137,7 @@ static int run(struct ctl *c, bool json, int n, char words[][WORD_LEN])
 		return 1;
 	char *out;
 	int rc = ctl_command(c, json, n, argv, &out);
-	if (rc == -1)
+	if (rc == CTL_FAILED)
 		return 1;
 	if (rc) {
 		fprintf(stderr, "portsharectl: %s\n", out);

@@ -280,7 +280,7 @@ static struct json *who_command(struct ctl *c, const char *const words[2], char 
 {
 	char *out, why[160];
 	int rc = ctl_command(c, true, 2, words, &out);
-	if (rc == -1) {
+	if (rc == CTL_FAILED) {
 		ctl_close(c);
 		snprintf(err, errlen,
 		         "it ended the session when asked '%s' (a portshared without that command?)",

@@ -52,6 +52,11 @@ static int fail(struct cmd *c, int status, const char *fmt, ...)
 
 static int need_admin(struct cmd *c)
 {
+	/* the settings are the new daemon's from the moment it asked for them */
+	if (dm->takeover_to)
+		return fail(c, PS_ESTATE,
+		            "portshared is handing over to a new portshared; run the command again in a "
+		            "moment");
 	if (c->s->admin)
 		return 0;
 	return fail(
@@ -66,10 +71,13 @@ static int need_admin(struct cmd *c)
  * failed write nothing changes. Takes next (freed on failure). */
 static int commit(struct cmd *c, struct settings *next)
 {
-	char why[1024];
+	char why[1024], back[1024];
 	int rc = store_save(dm->state_dir, next, why, sizeof(why));
-	if (rc == -2 && store_save(dm->state_dir, &dm->settings, why + strlen(why), 0) < 0)
-		log_error("the settings file may now hold a change that was refused: %s", why);
+	if (rc == -2 && store_save(dm->state_dir, &dm->settings, back, sizeof(back)) < 0)
+		log_error(
+		    "the settings file may now hold a change that was refused (%s), and the old settings "
+		    "could not be written back: %s",
+		    why, back);
 	if (rc < 0) {
 		store_free(next);
 		log_error("a settings change was refused: %s", why);
@@ -484,6 +492,9 @@ static int grant(struct cmd *c)
 	if (c->n < 3)
 		return fail(c, PS_EINVAL, "grant %s needs a queue name", verb);
 	const char *name = c->words[2];
+	if (!protocol_queue_name_ok(name))
+		return fail(c, PS_EINVAL, "'%s' is not a queue name (1 to %d of A-Z a-z 0-9 . _ -)", name,
+		            PS_QUEUE_NAME_MAX);
 	struct principal who[SETTINGS_PRINCIPALS_MAX], owner = {0};
 	unsigned n;
 	int rc = parse_principals(c, 3, who, &n, &owner);
@@ -708,6 +719,19 @@ static int route(struct cmd *c)
 	fputc(',', c->out);
 	workers_json(c->out, q);
 	fputs("}\n", c->out);
+	return 0;
+}
+
+int admin_settings_load(char *err, size_t errlen)
+{
+	/* the admins' settings: reservations, grants, listen list, exclusions */
+	if (store_load(dm->state_dir, &dm->settings, err, errlen) < 0) {
+		log_error("%s (it was written by portshared; restore it from a backup, or remove it to start "
+		          "with no settings)",
+		          err);
+		return -1;
+	}
+	listener_warn_ignored();
 	return 0;
 }
 

@@ -12,4 +12,8 @@
 int admin_command(const struct session *s, const struct ps_msg *m, char **out, size_t *outlen, char *err,
                   size_t errlen);
 
+/* Reads the state directory's settings into dm->settings (at start, with the directory
+ * locked). 0, or -1 after logging why (err has it too). */
+int admin_settings_load(char *err, size_t errlen);
+
 #endif

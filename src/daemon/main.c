@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "conn.h"
 #include "daemon-t.h"
 #include "delegate.h"
@@ -327,19 +328,17 @@ int main(int argc, char **argv)
 	}
 	if (state_dir_check(dm->state_dir) < 0)
 		return 1;
-	/* the admins' settings: reservations, grants, listen list, exclusions */
+	/* one daemon per state directory: locked before the settings are read, so no other
+	 * daemon is writing them; --upgrade takes the running one's lock over, and reads
+	 * them once it has it (takeover.c) */
 	dm->state_lock = -1;
-	if (store_load(dm->state_dir, &dm->settings, err, sizeof(err)) < 0) {
-		log_error("%s (it was written by portshared; restore it from a backup, or remove it to start "
-		          "with no settings)",
-		          err);
-		return 1;
-	}
-	listener_warn_ignored();
-	/* one daemon per state directory; --upgrade takes the running one's lock over */
-	if (!upgrade && (dm->state_lock = store_lock(dm->state_dir, err, sizeof(err))) < 0) {
-		log_error("%s", err);
-		return 1;
+	if (!upgrade) {
+		if ((dm->state_lock = store_lock(dm->state_dir, err, sizeof(err))) < 0) {
+			log_error("%s", err);
+			return 1;
+		}
+		if (admin_settings_load(err, sizeof(err)) < 0)
+			return 1;
 	}
 	raise_fd_limit();
 	signal(SIGPIPE, SIG_IGN);

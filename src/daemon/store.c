@@ -142,7 +142,7 @@ static int parse_line(struct settings *s, char *line, char *why, size_t whylen)
 			snprintf(why, whylen, "more than %d grants, or out of memory", SETTINGS_ENTRIES_MAX);
 			return -1;
 		}
-		if (strlen(w[1]) > PS_QUEUE_NAME_MAX || store_parse_principal(w[2], &g->owner) < 0 ||
+		if (!protocol_queue_name_ok(w[1]) || store_parse_principal(w[2], &g->owner) < 0 ||
 		    g->owner.kind != 'u' || parse_principals(w + 3, n - 3, g->who, &g->nwho) < 0) {
 			snprintf(why, whylen, "bad grant for queue '%s'", w[1]);
 			return -1;

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "acl.h"
+#include "admin.h"
 #include "conn.h"
 #include "daemon-t.h"
 #include "list.h"
@@ -73,7 +74,8 @@ struct intake {
 	} * queues;
 	size_t nqueues, cap;
 	int ctl;
-	int lock; /* the state directory's lock, or -1 */
+	int lock;      /* the state directory's lock, or -1 */
+	bool settings; /* read (once the lock came) */
 	unsigned nlisteners;
 };
 
@@ -146,6 +148,12 @@ static int intake_take(struct intake *in, const struct ps_msg *m, int fd, char *
 			if (in->lock >= 0)
 				close(in->lock);
 			in->lock = fd;
+			/* the old daemon changes no setting from now on: they are ours to read */
+			if (admin_settings_load(why, sizeof(why)) < 0) {
+				snprintf(err, errlen, "cannot read the settings: %s", why);
+				return -1;
+			}
+			in->settings = true;
 			return 0;
 		}
 		if (m->u.usock.kind == PS_TAKEOVER_SOCKET_CONTROL) {
@@ -273,7 +281,7 @@ int takeover_connect(char *err, size_t errlen)
 	 * old daemon that locked nothing leaves the directory free to lock now */
 	dm->state_lock = in.lock >= 0 ? in.lock : store_lock(dm->state_dir, err, errlen);
 	in.lock = -1;
-	if (dm->state_lock < 0)
+	if (dm->state_lock < 0 || (!in.settings && admin_settings_load(err, errlen) < 0))
 		goto out;
 	log_info("upgrade: took over %u listener%s, %zu queue%s and the control socket from pid %d",
 	         in.nlisteners, in.nlisteners == 1 ? "" : "s", in.nqueues, in.nqueues == 1 ? "" : "s",

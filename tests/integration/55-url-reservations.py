@@ -430,6 +430,16 @@ with Story() as s:
         expect(any("URL refused" in l and U("/b/") in l for l in d3.log().splitlines()),
                "the daemon's log names the refused replay")
 
+        # bad names are refused with the daemon's reason, and the settings stay loadable
+        r = d3.ctl("grant", "add", "a b", "--user", "root", "--owner", "root")
+        check(r.returncode == 1 and "not a queue name" in r.stderr,
+              "grant add 'a b' is refused: %r" % r.stderr.strip(), "exit %d" % r.returncode)
+        r = d3.ctl("urlacl", "add", "http://+:%d/a b/" % port, "--user", "root")
+        check(r.returncode == 1 and r.stderr.strip().startswith("portsharectl: "),
+              "urlacl add of a bad prefix: exit 1 with the daemon's reason %r" % r.stderr.strip())
+        r = d3.ctl("urlacl", "add", "http://+:%d/ok/" % port, "--user", "root")
+        check_eq(r.returncode, 0, "and a good change after them still works")
+
         for p in apps:
             check(p.alive(), "%s (pid %d) is still running" % (p.name, p.pid))
         check(not not_held, "every check held", "%d did not:\n    %s" % (len(not_held), "\n    ".join(not_held)))
