@@ -188,6 +188,10 @@ static void begin_stop(void)
 	if (dm->stopping)
 		return;
 	dm->stopping = true;
+	/* a real stop only: after a takeover the new daemon is the service's main process,
+	 * and a STOPPING=1 from us would make systemd stop the unit (and kill it) */
+	if (!dm->takeover_to)
+		notify_systemd("STOPPING=1");
 	log_info("stopping: no new connections; in-flight requests have %u ms to finish",
 	         dm->cfg.limits.shutdown_grace_ms);
 	listener_close_all();
@@ -209,7 +213,9 @@ static void reload(void)
 {
 	struct config next = {.path = dm->cfg.path};
 	char err[1024];
+	notify_systemd("RELOADING=1");
 	if (config_load(&next, err, sizeof(err)) < 0) {
+		notify_systemd("READY=1");
 		log_error("reload refused, the running settings stay: %s", err);
 		return;
 	}
@@ -221,6 +227,7 @@ static void reload(void)
 		delegate_routes_changed(); /* the snapshot carries the limits too */
 	}
 	log_info("reloaded %s", dm->cfg.path ? dm->cfg.path : "(defaults)");
+	notify_systemd("READY=1");
 	listener_warn_ignored();
 }
 
@@ -402,7 +409,6 @@ int main(int argc, char **argv)
 	snprintf(ready, sizeof(ready), upgrade ? "READY=1\nMAINPID=%d" : "READY=1", (int)getpid());
 	notify_systemd(ready);
 	int rc = loop_run(dm->loop);
-	notify_systemd("STOPPING=1");
 	listener_close_all();
 	threads_join();
 	conn_close_all();

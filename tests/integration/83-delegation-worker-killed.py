@@ -1,5 +1,6 @@
 # 83-delegation-worker-killed: a worker killed (-9) holding delegated connections: idle ones go on with another worker (no reset), a request read and not answered gets 503 + close, a half-written response is aborted.
 import signal
+import time
 from harness import (Story, Proc, check, check_eq, find_queue, get_req, hello_body_re, body_pid, wait_until,
                      parse_responses, Incomplete, BadResponse)
 
@@ -35,6 +36,9 @@ with Story() as s:
         w1 = worker(s, q, "W1", urls=["http://+:%d/%s/" % (port, q)])
         w2 = worker(s, q, "W2", open_=True)
         apps = {w1.pid: ("W1", w1), w2.pid: ("W2", w2)}
+        # the route snapshot is published after 20 ms without changes; until a library has
+        # it, it gives each connection back after its response (story 80 waits the same)
+        time.sleep(0.2)
         c = s.conn(port)
         holder = None
         for i in range(rounds):
