@@ -2,10 +2,10 @@
 import json
 import os
 import secrets
-import socket
 import subprocess
 
-from harness import Proc, Story, body_pid, check, check_eq, fail, find_queue, listening, say, wait_until
+from harness import (Proc, Story, all_held, body_pid, check, check_eq, expect, fail, find_queue, free_low_port, listening,
+                     say, wait_until)
 
 SHELL = "/usr/sbin/nologin"
 
@@ -79,33 +79,8 @@ class User:
 
 # ---------------------------------------------------------------- soft checks
 
-# Checks of behaviour the daemon does not have yet: the story goes on past them (so that
-# everything else is still checked) and fails at the end, naming each.
-not_held = []
 
 
-def expect(cond, what, detail=""):
-    if cond:
-        say("  ok   " + what)
-        return True
-    say("  FAIL " + what + (": " + detail if detail else ""))
-    not_held.append(what)
-    return False
-
-
-def free_low_port():
-    """A port in 1000..1023 that 127.0.0.1 can bind now (this story runs as root)."""
-    for port in range(1000, 1024):
-        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            probe.close()
-        if not listening(port):
-            return port
-    fail("no free port in 1000..1023 on 127.0.0.1")
 
 
 with Story() as s:
@@ -442,7 +417,7 @@ with Story() as s:
 
         for p in apps:
             check(p.alive(), "%s (pid %d) is still running" % (p.name, p.pid))
-        check(not not_held, "every check held", "%d did not:\n    %s" % (len(not_held), "\n    ".join(not_held)))
+        all_held()
     except BaseException as e:
         failed = e
         raise

@@ -4,20 +4,8 @@ import os
 import socket
 import time
 
-from harness import Story, body_pid, check, check_eq, fail, listening, say, wait_until
+from harness import Story, all_held, body_pid, check, check_eq, expect, fail, listening, say, wait_until
 
-# Checks of behaviour the daemon does not have yet: the story goes on past them (so that
-# everything else is still checked) and fails at the end, naming each.
-not_held = []
-
-
-def expect(cond, what, detail=""):
-    if cond:
-        say("  ok   " + what)
-        return True
-    say("  FAIL " + what + (": " + detail if detail else ""))
-    not_held.append(what)
-    return False
 
 
 def hold(addr, port):
@@ -385,4 +373,4 @@ with Story() as s:
     bound_now(port4, s.bound, "exclude delete %s" % rule4, timeout=1.0)
     served(port4, hosts[0], app4.pid, "the app answers again")
 
-    check(not not_held, "every check held", "%d did not:\n    %s" % (len(not_held), "\n    ".join(not_held)))
+    all_held()

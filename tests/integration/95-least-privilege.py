@@ -1,9 +1,8 @@
 # 95-least-privilege: `portshared --user` drops to a throwaway system user with only CAP_NET_BIND_SERVICE and a seccomp filter (none in the ASan build), still binds a port below 1024 later, reloads, answers status, exits 0; --check-sandbox sees execve refused and the log names it. Needs root. Also with PORTSHARE_DEFAULTS=1.
 import os
 import secrets
-import socket
 import subprocess
-from harness import Story, check, check_eq, fail, say, listening, hello_body_re
+from harness import Story, check, check_eq, fail, free_low_port, say, listening, hello_body_re
 
 ONLY_NET_BIND_SERVICE = "0000000000000400"  # 1 << CAP_NET_BIND_SERVICE (10)
 SYS_EXECVE = {"x86_64": 59, "aarch64": 221}[os.uname().machine]
@@ -15,19 +14,6 @@ def proc_status(pid):
         return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
 
 
-def free_low_port():
-    """A port in 1000..1023 that 127.0.0.1 can bind now (this story runs as root)."""
-    for port in range(1000, 1024):
-        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            probe.close()
-        if not listening(port):
-            return port
-    fail("no free port in 1000..1023 on 127.0.0.1")
 
 
 def run_as(uid, gid, argv, env, cwd, timeout=10):

@@ -75,6 +75,24 @@ def check_between(value, low, high, what):
     check(low <= value <= high, "%s: %s" % (what, value), "expected %s..%s" % (low, high))
 
 
+# expect(): a check the story goes on past, so that one run shows every disagreement;
+# all_held() at the end fails the story naming each that did not hold.
+not_held = []
+
+
+def expect(cond, what, detail=""):
+    if cond:
+        say("  ok   " + what)
+        return True
+    say("  FAIL " + what + (": " + detail if detail else ""))
+    not_held.append(what)
+    return False
+
+
+def all_held():
+    check(not not_held, "every check held", "%d did not:\n    %s" % (len(not_held), "\n    ".join(not_held)))
+
+
 def wait_until(fn, timeout, interval=0.05):
     """Calls fn until it returns a true value or timeout seconds pass; returns the last value."""
     deadline = time.monotonic() + timeout
@@ -172,6 +190,21 @@ def listening(port):
         addr = addr.strip("[]")
         addrs.append(addr.split("%")[0])
     return addrs
+
+
+def free_low_port():
+    """A port in 1000..1023 that 127.0.0.1 can bind now (stories that use it run as root)."""
+    for port in range(1000, 1024):
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            probe.close()
+        if not listening(port):
+            return port
+    fail("no free port in 1000..1023 on 127.0.0.1")
 
 
 def free_port(addrs=("127.0.0.1",)):
