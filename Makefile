@@ -27,6 +27,9 @@ CFLAGS := $(CFLAGS_COMMON) $(OPT) $(WARN) $(EXTRA_CFLAGS)
 LDFLAGS := $(LDSAN) $(EXTRA_LDFLAGS)
 
 COMMON_SRC := $(wildcard src/common/*.c)
+# What the common objects link against: the TLS record layer (src/common/tls_record.c) is
+# built on GnuTLS's crypto API. Every program that links them, or libportshare.a, adds it.
+COMMON_LIBS := -lgnutls
 LIB_SRC := $(wildcard src/lib/*.c)
 DAEMON_SRC := $(wildcard src/daemon/*.c)
 CTL_SRC := $(wildcard src/ctl/*.c)
@@ -44,7 +47,7 @@ LIBS := $(BUILD)/lib/libportshare.a $(BUILD)/lib/libportshare.so $(BUILD)/lib/pk
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TEST_BINS := $(BUILD)/tests/testworker $(BUILD)/tests/loadclient
 FUZZ_BUILD := build-fuzz
-FUZZ_TARGETS := fuzz_head fuzz_protocol fuzz_body
+FUZZ_TARGETS := fuzz_head fuzz_protocol fuzz_body fuzz_tls_record
 FUZZ_SECONDS ?= 300
 
 .PHONY: all deps run test test-asan unit clean format fuzz fuzz-build fuzz-seeds
@@ -77,7 +80,7 @@ $(BUILD)/lib/libportshare.a: $(BUILD)/obj/libportshare.o
 $(BUILD)/lib/libportshare.so.1: $(LIB_OBJ) $(COMMON_OBJ) scripts/libportshare.map
 	@mkdir -p $(dir $@)
 	$(CC) -shared -Wl,-soname,libportshare.so.1 -Wl,--version-script=scripts/libportshare.map \
-		-o $@ $(LIB_OBJ) $(COMMON_OBJ) $(LDFLAGS)
+		-o $@ $(LIB_OBJ) $(COMMON_OBJ) $(LDFLAGS) $(COMMON_LIBS)
 
 $(BUILD)/lib/libportshare.so: $(BUILD)/lib/libportshare.so.1
 	ln -sf libportshare.so.1 $@
@@ -88,27 +91,27 @@ $(BUILD)/lib/pkgconfig/portshare.pc: scripts/portshare.pc.in
 
 $(BUILD)/bin/portshared: $(call OBJ,$(DAEMON_SRC)) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS) -lseccomp -pthread
+	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS) -lseccomp -pthread
 
 $(BUILD)/bin/portsharectl: $(call OBJ,$(CTL_SRC)) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS)
+	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS)
 
 $(BUILD)/bin/portshare-hello: $(call OBJ,examples/hello.c) $(BUILD)/lib/libportshare.a
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS)
+	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS)
 
 $(BUILD)/bin/portshare-static: $(call OBJ,examples/static.c) $(BUILD)/lib/libportshare.a
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS)
+	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS)
 
 $(BUILD)/bin/portshare-upload-echo: $(call OBJ,examples/upload_echo.c) $(BUILD)/lib/libportshare.a
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS)
+	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS)
 
 $(BUILD)/tests/testworker: $(call OBJ,tests/integration/testworker.c) $(BUILD)/lib/libportshare.a
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS)
+	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS)
 
 $(BUILD)/tests/loadclient: $(call OBJ,tests/soak/loadclient.c)
 	@mkdir -p $(dir $@)
@@ -120,7 +123,7 @@ FAILALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--w
 	-Wl,--wrap=fopen,--wrap=fclose
 $(BUILD)/tests/test_%: $(call OBJ,tests/unit/test_%.c) $(call OBJ,tests/unit/failalloc.c) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS) $(FAILALLOC_WRAP) -lcmocka
+	$(CC) -o $@ $^ $(LDFLAGS) $(FAILALLOC_WRAP) -lcmocka $(COMMON_LIBS)
 # test_store also fails the settings file's system calls one at a time (open, write, fsync,
 # close, rename: tests/unit/test_store.c), and links config.c for config_parse_addr.
 $(BUILD)/tests/test_store: FAILALLOC_WRAP += -Wl,--wrap=open,--wrap=write,--wrap=fsync,--wrap=close,--wrap=rename
@@ -129,11 +132,11 @@ $(BUILD)/tests/test_store: $(call OBJ,src/daemon/config.c)
 # libFuzzer targets: the target's own object and the common code, no main of ours.
 $(BUILD)/fuzz/fuzz_%: $(call OBJ,fuzz/fuzz_%.c) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS)
+	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS)
 
 $(BUILD)/fuzz/seed_protocol: $(call OBJ,fuzz/seed_protocol.c) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS)
+	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS)
 
 fuzz-build: deps
 	@$(MAKE) --no-print-directory FUZZ=1 BUILD=$(FUZZ_BUILD) $(addprefix $(FUZZ_BUILD)/fuzz/,$(FUZZ_TARGETS))

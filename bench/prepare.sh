@@ -9,7 +9,7 @@ bench_prepare() { # RUN
 	cp build/bin/portshared "$1/bin/portshared"
 	cp build/lib/libportshare.a "$1/libportshare.a"
 	CFLAGS="-std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror"
-	cc $CFLAGS -Iinclude -o "$1/bin/worker" bench/worker.c "$1/libportshare.a" -lpthread
+	cc $CFLAGS -Iinclude -o "$1/bin/worker" bench/worker.c "$1/libportshare.a" -lgnutls -lpthread
 	cc $CFLAGS -o "$1/bin/client" bench/client.c
 	printf 'listen 127.0.0.1\n' > "$1/portshared.conf"
 }
