@@ -88,12 +88,14 @@ static const struct command_help helps[] = {
                 "  leaves port 80 to the addresses the listen list names, if any.\n"
                 "  Example: portsharectl exclude add 0.0.0.0:80\n"},
     {"grant", "usage: portsharectl grant add QUEUE --user NAME|--group NAME [...] [--owner USER]\n"
-              "       portsharectl grant delete QUEUE [--user NAME|--group NAME ...]\n"
+              "       portsharectl grant delete QUEUE [--user NAME|--group NAME ...] [--owner USER]\n"
               "       portsharectl grant show [--json]\n"
               "  A queue belongs to the user who created it; a grant lets other users or groups join\n"
               "  it (ps_queue_open). --owner names the queue's owner when the queue does not exist\n"
               "  yet (default: its current owner). Grants are kept by queue name and owner, across\n"
-              "  restarts; a queue name granted for one owner cannot be created by another user.\n"},
+              "  restarts; a queue name granted for one owner cannot be created by another user.\n"
+              "  delete without --user or --group removes the whole grant. A queue's owner (not an\n"
+              "  admin) may grant its own queue while it lives; such grants are not kept.\n"},
 };
 
 static const char *help_of(const char *cmd)
@@ -175,6 +177,8 @@ static int cmd_admin(struct ctl *c, const char *cmd, int argc, char **argv)
 			if (i + 1 >= argc)
 				return ctl_usage_error(cmd, "%s needs a name", a);
 			if (!strcmp(a, "--owner")) {
+				if (strcmp(cmd, "grant"))
+					return ctl_usage_error(cmd, "--owner is for grant");
 				memcpy(words[n], "owner=", 6);
 				if (principal(cmd, false, argv[++i], words[n] + 6, WORD_LEN - 6))
 					return 2;

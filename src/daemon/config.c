@@ -151,7 +151,7 @@ static int parse_line(struct config *c, char *line, char *why, size_t whylen)
 		c->admin_group_set = true;
 		return 0;
 	}
-	if (!strcmp(words[0], "listen")) {
+	if (!strcasecmp(words[0], "listen")) {
 		if (c->nlisten == CONFIG_LISTEN_MAX) {
 			snprintf(why, whylen, "at most %d listen lines", CONFIG_LISTEN_MAX);
 			return -1;

@@ -47,7 +47,7 @@ static void usage(FILE *f)
 	    "       portshared --check-sandbox [--user NAME]\n"
 	    "  --socket PATH     control socket (default " PS_DEFAULT_SOCKET ")\n"
 	    "  --state-dir DIR   persistent state (default " DEFAULT_STATE_DIR ")\n"
-	    "  --config FILE     listen addresses and limits, one per line (see docs/CONFIG.md)\n"
+	    "  --config FILE     listen addresses, AdminGroup and limits, one per line (portshare.conf(5))\n"
 	    "  --threads N       event-loop threads, 1 to 4 (default: the CPUs it may run on, at most 4)\n"
 	    "  --user NAME       the user to run as once set up (default " SANDBOX_DEFAULT_USER " if that\n"
 	    "                    user exists, else the user it was started as); switching needs root.\n"
@@ -61,8 +61,10 @@ static void usage(FILE *f)
 	    "  --check-sandbox   apply that drop and filter without starting the daemon, print the\n"
 	    "                    ids and capabilities it ends with, try a forbidden call (execve);\n"
 	    "                    exit 0 if it was refused\n"
-	    "Runs in the foreground and logs to stderr. SIGTERM: finish in-flight requests and exit;\n"
-	    "SIGHUP: reload the config file.\n");
+	    "  -h, --help        this text\n"
+	    "Runs in the foreground and logs to stderr. SIGTERM or SIGINT: finish in-flight requests\n"
+	    "and exit 0; SIGHUP: reload the config file. Exit status: 0 after a stop, 1 when it cannot\n"
+	    "start, 2 on a usage error.\n");
 }
 
 static int mkdir_parents(const char *path, mode_t mode)

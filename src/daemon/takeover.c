@@ -388,7 +388,8 @@ void takeover_hello(struct session *s, const struct ps_msg *m)
 	char err[PS_TEXT_MAX];
 	if (!s->admin) {
 		snprintf(err, sizeof(err),
-		         "only root or portshared's own user (uid %u) may upgrade it, not uid %u",
+		         "only root or portshared's own user (uid %u) or a member of its AdminGroup may "
+		         "upgrade it, not uid %u",
 		         (unsigned)geteuid(), (unsigned)s->uid);
 		log_warning("upgrade refused: pid %d (uid %u) is not an admin", (int)s->pid,
 		            (unsigned)s->uid);
