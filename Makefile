@@ -50,7 +50,7 @@ FUZZ_BUILD := build-fuzz
 FUZZ_TARGETS := fuzz_head fuzz_protocol fuzz_body fuzz_tls_record
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps run test test-asan unit clean format fuzz fuzz-build fuzz-seeds
+.PHONY: all deps run test test-asan unit clean format fuzz fuzz-build fuzz-seeds install uninstall
 all: $(BINS) $(LIBS) $(UNIT_BINS) $(TEST_BINS)
 
 deps:
@@ -170,6 +170,36 @@ unit: all
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the daemon in sbin/, portsharectl and the
+# examples in bin/, the libraries and a portshare.pc with the installed paths in lib/, the
+# header, the man pages. make uninstall removes exactly those files (INSTALLED lists them).
+PREFIX ?= /usr/local
+INST := $(DESTDIR)$(PREFIX)
+INSTALLED := sbin/portshared bin/portsharectl bin/portshare-hello bin/portshare-static \
+	bin/portshare-upload-echo lib/libportshare.so.1 lib/libportshare.so lib/libportshare.a \
+	lib/pkgconfig/portshare.pc include/portshare.h share/man/man8/portshared.8 \
+	share/man/man8/portsharectl.8 share/man/man5/portshare.conf.5 share/man/man3/libportshare.3
+
+install: all
+	install -d $(INST)/sbin $(INST)/bin $(INST)/lib/pkgconfig $(INST)/include \
+		$(INST)/share/man/man3 $(INST)/share/man/man5 $(INST)/share/man/man8
+	install -m 755 $(BUILD)/bin/portshared $(INST)/sbin/
+	install -m 755 $(BUILD)/bin/portsharectl $(BUILD)/bin/portshare-hello $(BUILD)/bin/portshare-static \
+		$(BUILD)/bin/portshare-upload-echo $(INST)/bin/
+	install -m 644 $(BUILD)/lib/libportshare.so.1 $(BUILD)/lib/libportshare.a $(INST)/lib/
+	ln -sf libportshare.so.1 $(INST)/lib/libportshare.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@INCLUDEDIR@|$(PREFIX)/include|' scripts/portshare.pc.in \
+		> $(INST)/lib/pkgconfig/portshare.pc
+	install -m 644 include/portshare.h $(INST)/include/
+	install -m 644 man/libportshare.3 $(INST)/share/man/man3/
+	install -m 644 man/portshare.conf.5 $(INST)/share/man/man5/
+	install -m 644 man/portshared.8 man/portsharectl.8 $(INST)/share/man/man8/
+
+uninstall:
+	rm -f $(addprefix $(INST)/,$(INSTALLED))
+	-rmdir -p $(INST)/lib/pkgconfig $(INST)/share/man/man3 $(INST)/share/man/man5 \
+		$(INST)/share/man/man8 $(INST)/sbin $(INST)/bin $(INST)/include 2>/dev/null
 
 clean:
 	rm -rf build build-asan $(FUZZ_BUILD)
