@@ -630,14 +630,8 @@ static int who(struct cmd *c)
 	fputs("]},\"endpoints\":[", c->out);
 	for (unsigned i = 0; i < n; i++) {
 		bool bound = listener_is_bound(&plan[i].addr);
-		char why[128] = "";
-		if (plan[i].excluded_by)
-			snprintf(why, sizeof(why), "excluded by %s",
-			         addr_format(plan[i].excluded_by, a, sizeof(a)));
-		else if (!needed)
-			snprintf(why, sizeof(why), "no prefix needs it");
-		else if (!bound)
-			snprintf(why, sizeof(why), "could not be bound (in use by another program?)");
+		char why[160];
+		listener_why_unbound(&plan[i], needed, why, sizeof(why));
 		addr_text(&plan[i].addr, a, sizeof(a));
 		fprintf(c->out, "%s{\"address\":\"%s\",\"port\":%lu,\"bound\":%s,\"why\":", i ? "," : "", a,
 		        port, bound ? "true" : "false");

@@ -336,6 +336,22 @@ unsigned listener_plan(uint16_t port, struct listener_plan *out)
 	return n;
 }
 
+const char *listener_why_unbound(const struct listener_plan *plan, bool needed, char *buf, size_t len)
+{
+	char a[PS_ADDR_TEXT_MAX];
+	if (plan->excluded_by)
+		snprintf(buf, len, "excluded by %s (portsharectl exclude show)",
+		         addr_format(plan->excluded_by, a, sizeof(a)));
+	else if (!needed)
+		snprintf(buf, len, "no prefix needs it");
+	else if (!listener_is_bound(&plan->addr))
+		snprintf(buf, len, "could not be bound (in use by another program? portsharectl who %u)",
+		         plan->addr.port);
+	else
+		buf[0] = '\0';
+	return buf;
+}
+
 unsigned listener_wanted(uint16_t port, struct ps_addr *out)
 {
 	struct listener_plan plan[LISTENER_PLAN_MAX];

@@ -30,6 +30,9 @@ struct listener_plan {
 };
 /* Every address the listen list names for port (out: LISTENER_PLAN_MAX entries). */
 unsigned listener_plan(uint16_t port, struct listener_plan *out);
+/* Why plan's address is not bound ("" when it is): excluded by a rule, no prefix needs
+ * its port (needed false), or the bind failed. Returns buf. */
+const char *listener_why_unbound(const struct listener_plan *plan, bool needed, char *buf, size_t len);
 /* The addresses port is bound on: listener_plan's, less the excluded ones. */
 unsigned listener_wanted(uint16_t port, struct ps_addr *out);
 /* Where the listen list comes from: "state" (portsharectl iplisten), "config" (the

@@ -33,14 +33,10 @@ static void render_endpoints(FILE *f, bool json)
 		struct listener_plan plan[LISTENER_PLAN_MAX];
 		unsigned n = listener_plan((uint16_t)port, plan);
 		for (unsigned i = 0; i < n; i++) {
-			char ip[INET6_ADDRSTRLEN], why[128] = "", a[PS_ADDR_TEXT_MAX];
+			char ip[INET6_ADDRSTRLEN], why[160], a[PS_ADDR_TEXT_MAX];
 			inet_ntop(plan[i].addr.family, plan[i].addr.addr, ip, sizeof(ip));
 			bool bound = listener_is_bound(&plan[i].addr);
-			if (plan[i].excluded_by)
-				snprintf(why, sizeof(why), "excluded by %s (portsharectl exclude)",
-				         addr_format(plan[i].excluded_by, a, sizeof(a)));
-			else if (!bound)
-				snprintf(why, sizeof(why), "could not be bound (portsharectl who %u)", port);
+			listener_why_unbound(&plan[i], true, why, sizeof(why));
 			if (json) {
 				fprintf(f, "%s{\"address\":", first ? "" : ",");
 				json_write_string(f, ip);

@@ -51,18 +51,13 @@ class Accounts:
     def remove(self):
         """userdel every user, then groupdel every group; returns what failed."""
         problems = []
-        for name in reversed(self.users):
-            r = subprocess.run(["userdel", name], capture_output=True, text=True, timeout=30)
-            if r.returncode != 0:
-                problems.append("userdel %s exited %d: %s" % (name, r.returncode, r.stderr.strip()))
-            else:
-                say("  ok   userdel %s" % name)
-        for name in reversed(self.groups):
-            r = subprocess.run(["groupdel", name], capture_output=True, text=True, timeout=30)
-            if r.returncode != 0:
-                problems.append("groupdel %s exited %d: %s" % (name, r.returncode, r.stderr.strip()))
-            else:
-                say("  ok   groupdel %s" % name)
+        for tool, names in (("userdel", self.users), ("groupdel", self.groups)):
+            for name in reversed(names):
+                r = subprocess.run([tool, name], capture_output=True, text=True, timeout=30)
+                if r.returncode != 0:
+                    problems.append("%s %s exited %d: %s" % (tool, name, r.returncode, r.stderr.strip()))
+                else:
+                    say("  ok   %s %s" % (tool, name))
         return problems
 
 
