@@ -143,6 +143,8 @@ const char *ps_request_path(const ps_request *r);   /* canonical path, routing u
 const char *ps_request_query(const ps_request *r);  /* after '?', "" if none */
 const char *ps_request_host(const ps_request *r);   /* lower case, no port */
 int ps_request_version(const ps_request *r);        /* 10 or 11 */
+/* "https" when the client's connection is TLS (the daemon did the handshake), else "http" */
+const char *ps_request_scheme(const ps_request *r);
 /* First header of that name (case-insensitive), or NULL */
 const char *ps_request_header(const ps_request *r, const char *name);
 size_t ps_request_header_count(const ps_request *r);

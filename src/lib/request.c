@@ -465,6 +465,12 @@ const char *ps_request_host(const ps_request *r)
 	return r->host;
 }
 
+const char *ps_request_scheme(const ps_request *r)
+{
+	(void)r; /* TLS connections are not handed over yet (issue 18) */
+	return "http";
+}
+
 int ps_request_version(const ps_request *r)
 {
 	return r->h.version_major * 10 + r->h.version_minor;
