@@ -19,7 +19,7 @@ static uint16_t hdr_flags_allowed(unsigned type)
 	case PS_MSG_STATUS_DATA:
 		return PS_STATUS_MORE;
 	case PS_MSG_HELLO:
-		return PS_HELLO_DELEGATE | PS_HELLO_TAKEOVER;
+		return PS_HELLO_DELEGATE | PS_HELLO_TAKEOVER | PS_HELLO_TLS;
 	default:
 		return 0;
 	}
@@ -51,6 +51,8 @@ static size_t fixed_size(unsigned type)
 		return sizeof(struct ps_conn_ref);
 	case PS_MSG_RETURN:
 		return sizeof(struct ps_return);
+	case PS_MSG_RETURN_TLS:
+		return sizeof(struct ps_return_tls);
 	case PS_MSG_END:
 		return sizeof(struct ps_end);
 	case PS_MSG_SHM:
@@ -89,6 +91,7 @@ static const char *const type_names[PS_MSG_TYPE_END] = {
     [PS_MSG_DELIVER] = "DELIVER",
     [PS_MSG_NOFD] = "NOFD",
     [PS_MSG_RETURN] = "RETURN",
+    [PS_MSG_RETURN_TLS] = "RETURN_TLS",
     [PS_MSG_END] = "END",
     [PS_MSG_CONN_CLOSED] = "CONN_CLOSED",
     [PS_MSG_STATUS] = "STATUS",
@@ -179,7 +182,7 @@ static bool addr_valid(const struct ps_addr *a)
  * encodes back to the very same bytes: what the encoder zeroes (a string's bytes after
  * its NUL, reserved fields, padding) must arrive as zero. Otherwise two peers could read
  * one message differently, and a field reserved today could not be given a meaning. */
-static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *nparts)
+static const char *check_fixed(struct ps_msg *m, uint32_t parts[5], size_t *nparts)
 {
 	*nparts = 0;
 	switch (m->hdr.type) {
@@ -232,12 +235,12 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *npar
 		return NULL;
 	case PS_MSG_DELIVER: {
 		const struct ps_deliver *d = &m->u.deliver;
-		if (d->flags & ~(PS_DELIVER_FD | PS_DELIVER_DELEGATE))
-			return "DELIVER unknown flags"; /* TLS is reserved (DESIGN §11) */
+		if (d->flags & ~(PS_DELIVER_FD | PS_DELIVER_DELEGATE | PS_DELIVER_TLS))
+			return "DELIVER unknown flags";
 		if (d->head_len == 0)
 			return "DELIVER without a head";
-		if (d->tls_len != 0)
-			return "DELIVER TLS block not supported";
+		if (!(d->flags & PS_DELIVER_TLS) != !d->tls_len)
+			return "DELIVER TLS part and flag disagree";
 		if (d->reserved)
 			return "DELIVER reserved field not zero";
 		if (!addr_valid(&d->local) || !addr_valid(&d->remote))
@@ -246,7 +249,8 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *npar
 		parts[1] = d->path_len;
 		parts[2] = d->host_len;
 		parts[3] = d->tail_len;
-		*nparts = 4;
+		parts[4] = d->tls_len;
+		*nparts = 5;
 		return NULL;
 	}
 	case PS_MSG_NOFD:
@@ -256,6 +260,16 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *npar
 		if (m->u.ret.flags & ~PS_RETURN_EOF)
 			return "RETURN unknown flags";
 		parts[(*nparts)++] = m->u.ret.tail_len;
+		return NULL;
+	case PS_MSG_RETURN_TLS:
+		if (m->u.ret_tls.flags & ~PS_RETURN_EOF)
+			return "RETURN_TLS unknown flags";
+		if (m->u.ret_tls.reserved)
+			return "RETURN_TLS reserved field not zero";
+		if (m->u.ret_tls.tls_len == 0)
+			return "RETURN_TLS without its TLS part";
+		parts[(*nparts)++] = m->u.ret_tls.tail_len;
+		parts[(*nparts)++] = m->u.ret_tls.tls_len;
 		return NULL;
 	case PS_MSG_END:
 		if (m->u.end.flags & ~(PS_END_SHUTDOWN | PS_END_ABORT | PS_END_UPGRADED))
@@ -315,10 +329,32 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[4], size_t *npar
 	}
 }
 
+/* The TLS part of DELIVER and RETURN_TLS: a struct ps_tls with a state the record layer
+ * accepts, then exactly raw_len bytes of ciphertext. */
+static int tls_part_decode(const char *p, uint32_t len, struct ps_msg *m, const char **why)
+{
+	const char *bad;
+	if (len < sizeof(m->tls)) {
+		*why = "TLS part shorter than its fixed part";
+		return -1;
+	}
+	memcpy(&m->tls, p, sizeof(m->tls));
+	if (m->tls.reserved || m->tls.raw_len > PS_TLS_RAW_MAX || m->tls.raw_len != len - sizeof(m->tls)) {
+		*why = "TLS part: raw length wrong, or reserved field not zero";
+		return -1;
+	}
+	if (tls_record_state_check(&m->tls.state, &bad) < 0) {
+		*why = "TLS part: record state not usable";
+		return -1;
+	}
+	m->tls_raw = (const uint8_t *)p + sizeof(m->tls);
+	return 0;
+}
+
 int protocol_decode(const void *buf, size_t len, struct ps_msg *m, const char **why)
 {
 	const char *b = buf;
-	uint32_t parts[4];
+	uint32_t parts[5];
 	size_t nparts;
 
 	memset(m, 0, sizeof(*m));
@@ -397,10 +433,17 @@ int protocol_decode(const void *buf, size_t len, struct ps_msg *m, const char **
 			*dest[k] = b + off;
 			off += parts[k];
 		}
+		if (parts[4] && tls_part_decode(b + off, parts[4], m, why) < 0)
+			return -1;
 		break;
 	case PS_MSG_RETURN:
 	case PS_MSG_CONN_HANDOVER:
 		m->tail = b + off;
+		break;
+	case PS_MSG_RETURN_TLS:
+		m->tail = b + off;
+		if (tls_part_decode(b + off + parts[0], parts[1], m, why) < 0)
+			return -1;
 		break;
 	default:
 		break;
@@ -421,8 +464,8 @@ static void copy_string(char *dst, const char *src, size_t cap)
 ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap)
 {
 	struct ps_msg w = *m; /* the wire copy: lengths and strings normalised here */
-	const char *parts[4];
-	size_t lens[4], nparts = 0;
+	const char *parts[6];
+	size_t lens[6], nparts = 0;
 	size_t fixed = fixed_size(w.hdr.type);
 
 	switch (w.hdr.type) {
@@ -492,10 +535,31 @@ ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap)
 		parts[3] = w.tail;
 		lens[3] = w.u.deliver.tail_len;
 		nparts = 4;
+		if (w.u.deliver.flags & PS_DELIVER_TLS) {
+			w.tls.reserved = 0;
+			w.u.deliver.tls_len = (uint32_t)(sizeof(w.tls) + w.tls.raw_len);
+			parts[nparts] = (const char *)&w.tls;
+			lens[nparts++] = sizeof(w.tls);
+			parts[nparts] = (const char *)w.tls_raw;
+			lens[nparts++] = w.tls.raw_len;
+		} else {
+			w.u.deliver.tls_len = 0;
+		}
 		break;
 	case PS_MSG_RETURN:
 		parts[nparts] = w.tail;
 		lens[nparts++] = w.u.ret.tail_len;
+		break;
+	case PS_MSG_RETURN_TLS:
+		w.u.ret_tls.reserved = 0;
+		w.tls.reserved = 0;
+		w.u.ret_tls.tls_len = (uint32_t)(sizeof(w.tls) + w.tls.raw_len);
+		parts[nparts] = w.tail;
+		lens[nparts++] = w.u.ret_tls.tail_len;
+		parts[nparts] = (const char *)&w.tls;
+		lens[nparts++] = sizeof(w.tls);
+		parts[nparts] = (const char *)w.tls_raw;
+		lens[nparts++] = w.tls.raw_len;
 		break;
 	case PS_MSG_END:
 		w.u.end.reserved = 0;

@@ -33,8 +33,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "tls_record.h"
+
 #define PS_PROTO_VERSION 1
-#define PS_MSG_MAX 65536
+/* 96 KiB: a DELIVER of a TLS connection carries, besides a head of at most 24 KiB, its
+ * canonical path and up to 16 KiB of plaintext read past the head, the record state and
+ * up to TLS_RECORD_PARTIAL_MAX bytes of ciphertext not yet opened (PS_TLS_RAW_MAX). */
+#define PS_MSG_MAX 98304
 #define PS_QUEUE_NAME_MAX 63 /* bytes, without the NUL */
 #define PS_PREFIX_MAX 1024   /* bytes of a URL prefix string, without the NUL */
 #define PS_TEXT_MAX 1024     /* bytes of a REPLY text */
@@ -71,6 +76,7 @@ enum ps_msg_type {
 	PS_MSG_CONN_HANDOVER = 25,   /* old->new: a client connection (fd attached) + its unread bytes */
 	PS_MSG_COMMAND = 26,         /* ctl->d: a portsharectl command (its words); d answers STATUS_DATA
 	                              * pieces (its output), then REPLY (0, or an error and why) */
+	PS_MSG_RETURN_TLS = 27,      /* c->d: RETURN of a TLS connection: + record state and ciphertext */
 	PS_MSG_TYPE_END              /* first unused number */
 };
 
@@ -93,6 +99,7 @@ struct ps_addr {
 /* HELLO header flags */
 #define PS_HELLO_DELEGATE 0x1u /* this library serves delegated connections (DESIGN §6) */
 #define PS_HELLO_TAKEOVER 0x2u /* a new portshared that will take over (DESIGN §10); admins only */
+#define PS_HELLO_TLS 0x4u      /* this library takes TLS connections (DELIVER's TLS part, RETURN_TLS) */
 
 struct ps_hello {
 	uint32_t version; /* PS_PROTO_VERSION */
@@ -134,7 +141,7 @@ struct ps_receive {
 
 /* DELIVER flags */
 #define PS_DELIVER_FD 0x1u  /* an fd is attached (first delivery of this connection here) */
-#define PS_DELIVER_TLS 0x2u /* reserved: a TLS block follows (DESIGN §11) */
+#define PS_DELIVER_TLS 0x2u /* a TLS connection: the TLS part follows the tail (DESIGN §11) */
 #define PS_DELIVER_DELEGATE                                                                                  \
 	0x4u /* after this response the session may keep the                                                 \
 	      * connection and serve its next requests (DESIGN §6) */
@@ -151,7 +158,19 @@ struct ps_deliver {
 	uint32_t path_len; /* canonical path */
 	uint32_t host_len; /* routing host: lower case, no port */
 	uint32_t tail_len; /* bytes the daemon read past the head (body, pipelined) */
-	uint32_t tls_len;  /* reserved, 0 */
+	uint32_t tls_len;  /* PS_DELIVER_TLS: a struct ps_tls then its raw_len bytes; else 0 */
+	uint32_t reserved;
+};
+
+/* The TLS part of DELIVER and RETURN_TLS (DESIGN §11): the record state of the connection
+ * as the sender leaves it (src/common/tls_record.h; checked with tls_record_state_check),
+ * then the ciphertext read from the socket and not opened yet: whole records the sender
+ * did not need and the start of one not complete. The plaintext already opened past the
+ * request travels as the message's tail, as on a plain connection. */
+#define PS_TLS_RAW_MAX (TLS_RECORD_PARTIAL_MAX + 1)
+struct ps_tls {
+	struct tls_record_state state;
+	uint32_t raw_len; /* followed by raw_len bytes, at most PS_TLS_RAW_MAX */
 	uint32_t reserved;
 };
 
@@ -177,6 +196,18 @@ struct ps_return {
 	uint64_t written, consumed;
 	uint32_t flags;
 	uint32_t tail_len; /* followed by the bytes read past the request */
+};
+
+/* RETURN_TLS: a RETURN (same fields and flags) with the TLS part (struct ps_tls, its raw
+ * bytes) after the tail. */
+struct ps_return_tls {
+	uint64_t conn_id;
+	uint64_t req_id;
+	uint64_t written, consumed;
+	uint32_t flags;
+	uint32_t tail_len;
+	uint32_t tls_len; /* sizeof(struct ps_tls) + its raw_len */
+	uint32_t reserved;
 };
 
 /* END flags: what the library did to the connection before giving it up */
@@ -279,6 +310,7 @@ struct ps_msg {
 		struct ps_deliver deliver;
 		struct ps_conn_ref conn;
 		struct ps_return ret;
+		struct ps_return_tls ret_tls;
 		struct ps_end end;
 		struct ps_shm shm;
 		struct ps_limits limits;
@@ -292,6 +324,10 @@ struct ps_msg {
 	                   * COMMAND words */
 	size_t text_len;
 	const char *head, *path, *host, *tail; /* DELIVER, RETURN (tail), CONN_HANDOVER (tail) */
+	/* DELIVER with PS_DELIVER_TLS, RETURN_TLS: the TLS part, copied out of the buffer (it
+	 * is not aligned there), and its raw bytes (tls.raw_len) */
+	struct ps_tls tls;
+	const uint8_t *tls_raw;
 };
 
 /* Builds a message into buf (at least PS_MSG_MAX bytes). The caller fills hdr.type,

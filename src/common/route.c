@@ -333,7 +333,7 @@ int route_add(struct route_table *t, const struct url_prefix *p, void *owner, vo
 	}
 	if (route_counter_add(t, e->node.cls, e->node.port, e->host, e->node.host_len, 1) < 0)
 		goto fail;
-	if (route_counter_add(t, ROUTE_KEY_PORT, e->node.port, e->host, 0, 1) < 0)
+	if (route_counter_add(t, ROUTE_KEY_PORT, e->node.port, &e->node.https, 1, 1) < 0)
 		goto undo_class;
 	if (route_hash_put(&t->prefixes, &e->node) < 0)
 		goto undo_port;
@@ -342,7 +342,7 @@ int route_add(struct route_table *t, const struct url_prefix *p, void *owner, vo
 		t->max_depth = (size_t)depth;
 	return 0;
 undo_port:
-	route_counter_add(t, ROUTE_KEY_PORT, e->node.port, e->host, 0, -1);
+	route_counter_add(t, ROUTE_KEY_PORT, e->node.port, &e->node.https, 1, -1);
 undo_class:
 	route_counter_add(t, e->node.cls, e->node.port, e->host, e->node.host_len, -1);
 fail:
@@ -362,7 +362,7 @@ int route_del(struct route_table *t, const struct url_prefix *p)
 		return -1;
 	route_hash_remove(&t->prefixes, &e->node);
 	route_counter_add(t, e->node.cls, e->node.port, e->host, e->node.host_len, -1);
-	route_counter_add(t, ROUTE_KEY_PORT, e->node.port, e->host, 0, -1);
+	route_counter_add(t, ROUTE_KEY_PORT, e->node.port, &e->node.https, 1, -1);
 	t->scheme_count[e->node.https]--;
 	free(e);
 	return 0;
@@ -375,7 +375,13 @@ size_t route_count(const struct route_table *t)
 
 size_t route_port_count(const struct route_table *t, uint16_t port)
 {
-	return route_counter_get(t, ROUTE_KEY_PORT, port, (const uint8_t *)"", 0);
+	return route_port_scheme_count(t, port, false) + route_port_scheme_count(t, port, true);
+}
+
+size_t route_port_scheme_count(const struct route_table *t, uint16_t port, bool https)
+{
+	uint8_t key = https;
+	return route_counter_get(t, ROUTE_KEY_PORT, port, &key, 1);
 }
 
 enum route_result route_lookup(const struct route_table *t, const struct route_query *q, void **owner,

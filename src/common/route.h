@@ -20,6 +20,8 @@ int route_del(struct route_table *t, const struct url_prefix *p);
 size_t route_count(const struct route_table *t);
 /* How many prefixes need this port (any class, any host); lazy binding uses it. */
 size_t route_port_count(const struct route_table *t, uint16_t port);
+/* Prefixes on port of one scheme (a port is TLS or plain, never both). */
+size_t route_port_scheme_count(const struct route_table *t, uint16_t port, bool https);
 
 struct route_query {
 	const char *host;            /* request host: lower case, no port; "" if none */

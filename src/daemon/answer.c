@@ -13,6 +13,7 @@
 #include "llhttp.h"
 #include "log.h"
 #include "queue.h"
+#include "tls.h"
 
 void answer_send(struct conn *c, int status, const char *reason, bool close, bool head_method,
                  const char *extra)
@@ -40,6 +41,18 @@ void answer_request(struct conn *c, int status, const char *reason, bool close)
 {
 	struct request *r = c->req;
 	bool head_method = r && r->method == HTTP_HEAD;
+	if (c->tls && !tls_conn_live(c)) {
+		/* a worker had it: the daemon writes with the record state it handed over, which
+		 * holds on the write side as long as the worker wrote nothing (it answers only
+		 * then), and closes: what the worker may have read is not known */
+		if (tls_conn_resume(c) < 0) {
+			if (r)
+				request_free(r);
+			conn_abort(c);
+			return;
+		}
+		close = true;
+	}
 	if (r) {
 		/* a request that had a body: no 100 was sent, so close rather than read it */
 		close = close || r->has_body || !r->keep_alive;

@@ -10,6 +10,7 @@
 #include "threads-t.h"
 
 enum conn_state {
+	CONN_HANDSHAKE, /* TLS: the handshake is under way (tls.c) */
 	CONN_READING,   /* the daemon reads the next request head */
 	CONN_WRITING,   /* the daemon writes its own answer */
 	CONN_QUEUED,    /* a request waits in a queue; input not watched */
@@ -47,6 +48,7 @@ struct conn {
 	 * RETURN) by workers: the kernel's written/consumed counters, without asking it */
 	uint64_t sent, received;
 	struct list link; /* dm->conns */
+	struct conn_tls *tls; /* a TLS connection's handshake, records and state (tls.c); else NULL */
 };
 
 #endif

@@ -27,6 +27,7 @@
 #include "handoff.h"
 #include "list.h"
 #include "listener-t.h"
+#include "listener.h"
 #include "llhttp.h"
 #include "log.h"
 #include "queue.h"
@@ -35,6 +36,8 @@
 #include "takeover.h"
 #include "tcp.h"
 #include "threads.h"
+#include "tls.h"
+#include "tls_record.h"
 
 #define LINGER_DRAIN_MAX (256 * 1024) /* bytes discarded at most while closing */
 
@@ -43,16 +46,18 @@ static void conn_on_timer(struct loop_timer *t);
 static void conn_process(struct conn *c);
 static void conn_route(struct conn *c, const struct http_head *h);
 static void conn_read(struct conn *c);
+static void conn_handshake(struct conn *c);
 
 static inline struct conn *io_conn(struct loop_io *io)
 {
 	return container_of(io, struct conn, io);
 }
 
-static uint32_t conn_buf_cap(void)
+static uint32_t conn_buf_cap(const struct conn *c)
 {
-	/* the head plus some of what follows it travels in one DELIVER (< PS_MSG_MAX) */
-	return this_thread->limits->max_request_bytes + 4096;
+	/* the head plus some of what follows it travels in one DELIVER (< PS_MSG_MAX); a TLS
+	 * connection reads whole records, and needs room for one more past the head's limit */
+	return this_thread->limits->max_request_bytes + (c->tls ? TLS_RECORD_DECRYPT_ROOM : 4096);
 }
 
 /* The connection becomes this thread's. */
@@ -106,6 +111,16 @@ void conn_accept(struct endpoint *e, int fd, const struct sockaddr_storage *peer
 	conn_link(c);
 	atomic_fetch_add_explicit(&this_thread->accepted, 1, memory_order_relaxed);
 	loop_timer_set(this_thread->loop, &c->timer, this_thread->limits->header_wait_ms);
+	if (listener_port_tls(c->port)) {
+		/* HeaderWait covers the handshake too: a stalled one costs this timer only */
+		if (tls_conn_start(c) < 0) {
+			conn_free(c);
+			return;
+		}
+		c->state = CONN_HANDSHAKE;
+		conn_handshake(c);
+		return;
+	}
 	/* TCP_DEFER_ACCEPT: the first bytes are usually here already. Registered with epoll
 	 * only after this read: a request handed off at once is registered straight with
 	 * the events its new state wants (0 while a worker holds it). */
@@ -121,6 +136,8 @@ void conn_accept(struct endpoint *e, int fd, const struct sockaddr_storage *peer
  * and wrote without asking the kernel. recv's and send's results and errno. */
 static ssize_t conn_recv(struct conn *c, void *buf, size_t len)
 {
+	if (tls_conn_live(c))
+		return tls_conn_recv(c, buf, len);
 	ssize_t n = recv(c->io.fd, buf, len, MSG_DONTWAIT);
 	if (n > 0)
 		c->received += (uint64_t)n;
@@ -135,6 +152,15 @@ static ssize_t conn_send(struct conn *c, const void *buf, size_t len)
 	return n;
 }
 
+/* Bytes the next read may fill: a TLS read opens a whole record, so it needs room for one. */
+static uint32_t conn_room(const struct conn *c)
+{
+	uint32_t room = c->cap - c->len;
+	if (c->tls)
+		return room >= TLS_RECORD_DECRYPT_ROOM ? room : 0;
+	return room;
+}
+
 static void conn_drop_buf(struct conn *c)
 {
 	free(c->buf);
@@ -142,10 +168,38 @@ static void conn_drop_buf(struct conn *c)
 	c->len = c->cap = 0;
 }
 
+/* The TLS handshake, as far as the socket lets it go. */
+static void conn_handshake(struct conn *c)
+{
+	uint32_t events = EPOLLIN;
+	switch (tls_conn_handshake(c)) {
+	case TLS_STEP_DONE:
+		c->state = CONN_READING;
+		conn_read(c); /* the first request often came with the client's Finished */
+		if (c->io.fd < 0 || c->state != CONN_READING)
+			return;
+		break;
+	case TLS_STEP_READ:
+		break;
+	case TLS_STEP_WRITE:
+		events = EPOLLOUT;
+		break;
+	case TLS_STEP_PLAIN:
+		c->state = CONN_READING;
+		answer_send(c, 400, "BadRequest: plain HTTP sent to a TLS port", true, false, NULL);
+		return;
+	case TLS_STEP_FAILED:
+		conn_linger(c); /* the alert, if any, is on its way: no reset over it */
+		return;
+	}
+	if (loop_io_mod(this_thread->loop, &c->io, events) < 0)
+		conn_free(c);
+}
+
 /* A read buffer of at least `need` bytes (a RETURN may carry more than a head buffer). */
 static int conn_alloc_buf(struct conn *c, uint32_t need)
 {
-	uint32_t cap = conn_buf_cap();
+	uint32_t cap = conn_buf_cap(c);
 	if (need > cap)
 		cap = need;
 	c->buf = malloc(cap);
@@ -173,6 +227,7 @@ void conn_free(struct conn *c)
 	conn_drop_buf(c);
 	free(c->out);
 	c->out = NULL;
+	tls_conn_free(c);
 	loop_defer(this_thread->loop, free, c);
 }
 
@@ -191,6 +246,7 @@ void conn_linger(struct conn *c)
 		c->req = NULL;
 	}
 	conn_drop_buf(c);
+	tls_conn_close_notify(c);
 	shutdown(c->io.fd, SHUT_WR);
 	if (c->eof) {
 		conn_free(c);
@@ -211,8 +267,10 @@ static void conn_linger_read(struct conn *c)
 {
 	char sink[16384];
 	for (;;) {
-		ssize_t n = conn_recv(c, sink, sizeof(sink));
+		/* raw bytes: a TLS client's records are not opened any more */
+		ssize_t n = recv(c->io.fd, sink, sizeof(sink), MSG_DONTWAIT);
 		if (n > 0) {
+			c->received += (uint64_t)n;
 			c->out_off += (uint32_t)n;
 			if (c->out_off > LINGER_DRAIN_MAX)
 				break;
@@ -284,6 +342,19 @@ static void conn_after_answer(struct conn *c)
 
 void conn_write(struct conn *c, char *out, size_t len, bool close)
 {
+	if (tls_conn_live(c)) {
+		char *sealed;
+		size_t sealed_len;
+		bool last = close || c->closing || this_thread->stopping;
+		int rc = tls_conn_seal(c, out, len, last, &sealed, &sealed_len);
+		free(out);
+		if (rc < 0) {
+			conn_free(c);
+			return;
+		}
+		out = sealed;
+		len = sealed_len;
+	}
 	free(c->out);
 	c->out = out;
 	c->out_len = (uint32_t)len;
@@ -447,7 +518,7 @@ static void conn_process(struct conn *c)
 		if (res == HTTP_HEAD_INCOMPLETE) {
 			if (c->eof)
 				conn_free(c);      /* the client gave up mid-head */
-			else if (c->len >= c->cap) /* MaxRequestBytes grew by a reload past this buffer */
+			else if (!conn_room(c)) /* MaxRequestBytes grew by a reload past this buffer */
 				answer_send(c, 431, "Header", true, false, NULL);
 			break;
 		}
@@ -475,30 +546,33 @@ static void conn_read(struct conn *c)
 		conn_free(c);
 		return;
 	}
-	if (c->len >= c->cap && c->cap < conn_buf_cap()) {
+	if (conn_room(c) == 0 && c->cap < conn_buf_cap(c)) {
 		/* a short buffer (pipelined bytes given back) grows to a head buffer */
-		char *b = realloc(c->buf, conn_buf_cap());
+		char *b = realloc(c->buf, conn_buf_cap(c));
 		if (!b) {
 			conn_free(c);
 			return;
 		}
 		c->buf = b;
-		c->cap = conn_buf_cap();
+		c->cap = conn_buf_cap(c);
 	}
-	uint32_t cap = c->cap;
-	if (c->len >= cap) { /* the parser answers 414/431 before this; never spin */
+	uint32_t room = conn_room(c);
+	if (!room) { /* the parser answers 414/431 before this; never spin */
 		conn_process(c);
 		return;
 	}
 	bool was_empty = c->len == 0;
-	ssize_t n = conn_recv(c, c->buf + c->len, cap - c->len);
+	ssize_t n = conn_recv(c, c->buf + c->len, room);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR) {
 			if (!c->len)
 				conn_drop_buf(c);
 			return;
 		}
-		conn_free(c);
+		if (errno == EPROTO)
+			conn_linger(c); /* a TLS error: its alert is sent, no reset over it */
+		else
+			conn_free(c);
 		return;
 	}
 	if (n == 0) {
@@ -522,6 +596,9 @@ static void conn_on_io(struct loop_io *io, uint32_t events)
 {
 	struct conn *c = io_conn(io);
 	switch (c->state) {
+	case CONN_HANDSHAKE:
+		conn_handshake(c);
+		break;
 	case CONN_READING:
 		conn_read(c);
 		break;
@@ -569,6 +646,10 @@ static void conn_on_timer(struct loop_timer *t)
 {
 	struct conn *c = container_of(t, struct conn, timer);
 	switch (c->state) {
+	case CONN_HANDSHAKE:
+		log_error_answer(c, 0, "Timer_HeaderWait: TLS handshake not finished");
+		conn_free(c);
+		break;
 	case CONN_READING:
 		if (c->kick) {
 			c->kick = false;

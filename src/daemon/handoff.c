@@ -9,12 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "answer.h"
 #include "conn.h"
 #include "daemon-t.h"
 #include "list.h"
 #include "session.h"
 #include "takeover.h"
 #include "threads-t.h"
+#include "tls.h"
 
 static bool handoff_cached_by(const struct conn *c, uint32_t session_id)
 {
@@ -59,9 +61,14 @@ static int handoff_send(struct session *s, struct request *r)
 	d->conn_id = c->id;
 	d->req_id = r->id;
 	d->queue_id = r->queue->id;
-	/* delegation: the library may keep the connection after this response (DESIGN §6) */
-	r->delegated = s->page && !dm->stopping;
+	/* delegation: the library may keep the connection after this response (DESIGN §6);
+	 * not yet a TLS one: its slot would have to record the record sequence numbers */
+	r->delegated = s->page && !dm->stopping && !c->tls;
 	d->flags = (pass_fd ? PS_DELIVER_FD : 0) | (r->delegated ? PS_DELIVER_DELEGATE : 0);
+	if (c->tls) {
+		d->flags |= PS_DELIVER_TLS;
+		tls_conn_deliver(c, &m);
+	}
 	d->local = c->local;
 	d->remote = c->remote;
 	m.head = r->data;
@@ -97,6 +104,12 @@ void handoff_hold(struct queue *q, struct request *r, bool front)
 void handoff_deliver(struct attach *a, struct request *r)
 {
 	struct conn *c = r->conn;
+	if (c->tls && !a->s->tls) {
+		/* its library predates TLS (a worker re-attached after an upgrade): the record
+		 * state would be lost on it */
+		answer_request(c, 503, "AppOffline: the worker's libportshare cannot take TLS connections", false);
+		return;
+	}
 	r->owner = a->s;
 	list_add_tail(&a->s->requests, &r->link);
 	r->written0 = r->wait_written = c->sent;

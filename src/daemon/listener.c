@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -448,6 +449,22 @@ int listener_need(uint16_t port, char *err, size_t errlen)
 		return -1;
 	}
 	return port_sync(port, true, err, errlen);
+}
+
+static _Atomic uint8_t port_tls[65536 / 8];
+
+void listener_set_tls(uint16_t port, bool tls)
+{
+	uint8_t bit = (uint8_t)(1u << (port % 8));
+	if (tls)
+		atomic_fetch_or_explicit(&port_tls[port / 8], bit, memory_order_relaxed);
+	else
+		atomic_fetch_and_explicit(&port_tls[port / 8], (uint8_t)~bit, memory_order_relaxed);
+}
+
+bool listener_port_tls(uint16_t port)
+{
+	return atomic_load_explicit(&port_tls[port / 8], memory_order_relaxed) & (1u << (port % 8));
 }
 
 void listener_release(uint16_t port)

@@ -14,6 +14,10 @@
 int listener_need(uint16_t port, char *err, size_t errlen);
 /* Closes a port's listeners if no prefix needs it any more. */
 void listener_release(uint16_t port);
+/* Whether connections to port begin with a TLS handshake (its prefixes are https://): set
+ * by thread 0 when a prefix is added, read by every thread at accept. */
+void listener_set_tls(uint16_t port, bool tls);
+bool listener_port_tls(uint16_t port);
 /* The listen list changed: rebind every port in use. */
 /* Rebinds every port in use to the listen list less the exclusions. Returns how many
  * ports could not be bound as wanted, with why in report (may be NULL). */

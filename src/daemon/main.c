@@ -31,6 +31,7 @@
 #include "store.h"
 #include "takeover.h"
 #include "threads.h"
+#include "tls.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/portshare"
 #define STOP_POLL_MS 50
@@ -337,6 +338,10 @@ int main(int argc, char **argv)
 	}
 	if (state_dir_check(dm->state_dir) < 0)
 		return 1;
+	if (tls_global_init(err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
 	/* one daemon per state directory: locked before the settings are read, so no other
 	 * daemon is writing them; --upgrade takes the running one's lock over, and reads
 	 * them once it has it (takeover.c) */

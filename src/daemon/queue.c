@@ -173,8 +173,12 @@ int queue_url_add(struct queue *q, const struct ident *who, const char *text, si
 	int rc = prefix_from_text(text, len, &p, err, errlen);
 	if (rc)
 		return rc;
-	if (p.https) {
-		snprintf(err, errlen, "https prefixes need TLS, which this portshared does not serve yet");
+	if (route_port_scheme_count(dm->routes, p.port, !p.https)) {
+		/* the first bytes decide whether a connection is TLS: a port is one or the other */
+		snprintf(err, errlen,
+		         "port %u serves %s:// prefixes, so it cannot serve %s:// ones: a port is TLS or plain, "
+		         "never both",
+		         (unsigned)p.port, p.https ? "http" : "https", p.https ? "https" : "http");
 		return PS_EINVAL;
 	}
 	if (q->nurls == q->capurls) {
@@ -212,6 +216,7 @@ int queue_url_add(struct queue *q, const struct ident *who, const char *text, si
 		return PS_ENOMEM;
 	}
 	q->urls[q->nurls++] = p;
+	listener_set_tls(p.port, p.https);
 	delegate_routes_changed();
 	return 0;
 }

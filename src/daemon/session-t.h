@@ -30,6 +30,7 @@ struct session {
 	struct ident ident; /* uid, every gid (SO_PEERCRED, SO_PEERGROUPS), user name */
 	bool hello;
 	bool admin;
+	bool tls; /* its HELLO said the library takes TLS connections (PS_HELLO_TLS) */
 	bool dead;
 	bool killed;              /* the daemon ended it (protocol error); its process may live on */
 	bool takeover;            /* a new portshared taking over from this one (takeover.c) */

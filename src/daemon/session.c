@@ -27,6 +27,7 @@
 #include "session-t.h"
 #include "status.h"
 #include "takeover.h"
+#include "tls.h"
 #include "tcp.h"
 #include "threads-t.h"
 #include "transport.h"
@@ -408,6 +409,7 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 			return;
 		}
 		s->hello = true;
+		s->tls = m->hdr.flags & PS_HELLO_TLS;
 		session_reply(s, m->hdr.seq, 0, s->id, NULL);
 		session_send_limits(s);
 		if ((m->hdr.flags & PS_HELLO_DELEGATE) && delegate_session_start(s) < 0)
@@ -495,8 +497,28 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 			return; /* the daemon ended that connection meanwhile (timeout, shutdown) */
 		if (r->queue)
 			r->queue->served++;
+		if (r->conn->tls) {
+			/* the records went on in the worker: without its state the daemon cannot */
+			log_error_answer(r->conn, 0, "BadReturn: a TLS connection returned without its record state");
+			conn_abort(r->conn);
+			return;
+		}
 		conn_returned(r->conn, m->tail, m->u.ret.tail_len, m->u.ret.flags & PS_RETURN_EOF,
 		              m->u.ret.written, m->u.ret.consumed);
+		return;
+	case PS_MSG_RETURN_TLS:
+		r = session_request(s, m->u.ret_tls.conn_id, m->u.ret_tls.req_id);
+		if (!r)
+			return;
+		if (r->queue)
+			r->queue->served++;
+		if (!r->conn->tls || tls_conn_returned(r->conn, &m->tls, m->tls_raw) < 0) {
+			log_error_answer(r->conn, 0, "BadReturn: the TLS record state returned is not usable");
+			conn_abort(r->conn);
+			return;
+		}
+		conn_returned(r->conn, m->tail, m->u.ret_tls.tail_len, m->u.ret_tls.flags & PS_RETURN_EOF,
+		              m->u.ret_tls.written, m->u.ret_tls.consumed);
 		return;
 	case PS_MSG_END:
 		r = session_request(s, m->u.end.conn_id, m->u.end.req_id);
@@ -589,6 +611,9 @@ static void session_orphan(struct session *s, struct request *r, bool alive)
 		                 alive ? "SessionEnded: its process may still write, connection aborted"
 		                       : "WorkerDied: response half written, connection aborted");
 		conn_abort(c);
+	} else if (st == DELEGATE_IDLE && c->tls) {
+		log_error_answer(c, 0, "WorkerDied: TLS record state of an idle connection lost, connection closed");
+		conn_abort(c);
 	} else if (st == DELEGATE_IDLE) {
 		/* a delegated connection between requests: nothing is lost, the daemon reads
 		 * it again, the client never notices */
@@ -596,7 +621,7 @@ static void session_orphan(struct session *s, struct request *r, bool alive)
 		tcp_counters(c->io.fd, &c->sent, &c->received);
 		conn_returned(c, NULL, 0, false, 0, 0);
 	} else if (st == DELEGATE_UNTOUCHED && http_method_idempotent(r->method) && r->queue &&
-	           r->queue->nattached > 1) {
+	           r->queue->nattached > 1 && (!c->tls || tls_conn_resume(c) == 0)) {
 		queue_requeue(r, false); /* nothing seen by anyone: another worker may serve it */
 	} else {
 		answer_request(c, 503, "WorkerDied", true);

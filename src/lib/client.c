@@ -21,6 +21,7 @@
 #include "deadline.h"
 #include "delegate.h"
 #include "request.h"
+#include "conn_io.h"
 #include "sock.h"
 #include "transport.h"
 
@@ -39,6 +40,29 @@ int client_send_return(ps_client *c, const struct held_conn *cn, uint64_t conn_i
 {
 	struct ps_msg m;
 	memset(&m, 0, sizeof(m));
+	if (conn_io_is_tls(cn)) {
+		/* the records go on in the daemon: their state, the ciphertext not opened, and
+		 * the plaintext opened and not read, after the tail (which was opened first) */
+		const uint8_t *plain;
+		size_t plain_len;
+		conn_io_tls_return((struct held_conn *)cn, &m, &plain, &plain_len);
+		char joined[PS_RETURN_TAIL_MAX];
+		if (tail_len + plain_len > sizeof(joined))
+			return PS_ELIMIT;
+		memcpy(joined, tail, tail_len);
+		memcpy(joined + tail_len, plain, plain_len);
+		m.hdr.type = PS_MSG_RETURN_TLS;
+		m.u.ret_tls.conn_id = conn_id;
+		m.u.ret_tls.req_id = req_id;
+		m.u.ret_tls.flags = eof ? PS_RETURN_EOF : 0;
+		m.u.ret_tls.tail_len = (uint32_t)(tail_len + plain_len);
+		m.u.ret_tls.written = cn->written;
+		m.u.ret_tls.consumed = cn->consumed;
+		m.tail = joined;
+		int rc = client_send(c, &m);
+		explicit_bzero(&m.tls, sizeof(m.tls));
+		return rc;
+	}
 	m.hdr.type = PS_MSG_RETURN;
 	m.u.ret.conn_id = conn_id;
 	m.u.ret.req_id = req_id;
@@ -295,7 +319,7 @@ static int client_session_open(ps_client *c)
 	struct ps_msg m;
 	memset(&m, 0, sizeof(m));
 	m.hdr.type = PS_MSG_HELLO;
-	m.hdr.flags = c->delegation ? PS_HELLO_DELEGATE : 0;
+	m.hdr.flags = (c->delegation ? PS_HELLO_DELEGATE : 0) | PS_HELLO_TLS;
 	m.hdr.seq = ++c->seq;
 	m.u.hello.version = PS_PROTO_VERSION;
 	m.u.hello.pid = (uint32_t)getpid();

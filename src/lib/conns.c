@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "conn_io.h"
+
 static size_t conns_slot(const struct conns *t, uint64_t id)
 {
 	/* conn ids are sequential in the daemon: a multiplicative hash spreads them */
@@ -118,5 +120,6 @@ void conns_release(struct held_conn *cn)
 	 * its reference (delegate.c), so a plain close is enough. */
 	if (cn->fd >= 0)
 		close(cn->fd);
+	conn_io_free_tls(cn);
 	free(cn);
 }

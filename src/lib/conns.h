@@ -18,6 +18,7 @@
 #pragma GCC visibility push(hidden)
 
 struct delegation;
+struct conn_tls_io;
 
 struct held_conn {
 	uint64_t id;
@@ -29,6 +30,7 @@ struct held_conn {
 	 * connection: the daemon compares them with the kernel's counters (DESIGN §2a). */
 	uint64_t written, consumed;
 	struct delegation *delegation; /* while this session keeps the connection (delegate.c) */
+	struct conn_tls_io *tls;       /* a TLS connection's records (conn_io.c); NULL when plain */
 };
 
 struct conns {

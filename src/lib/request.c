@@ -12,6 +12,7 @@
 #include "deadline.h"
 #include "delegate.h"
 #include "http_body.h"
+#include "conn_io.h"
 #include "sock.h"
 
 static const char *request_copy(char **p, const char *s, size_t n)
@@ -188,6 +189,9 @@ void request_deliver(ps_client *c, const struct ps_msg *m, int fd, bool fd_lost)
 	} else if (!fd_lost && !(d->flags & PS_DELIVER_FD)) {
 		cn = conns_find(&c->conns, d->conn_id);
 	}
+	/* a TLS connection's records are ours until the response is done */
+	if (cn && conn_io_set_tls(cn, d->flags & PS_DELIVER_TLS ? &m->tls : NULL, m->tls_raw) < 0)
+		cn = NULL;
 	bool unparsable = false;
 	ps_request *r = q && cn ? request_new(c, q, m, cn, NULL, &unparsable) : NULL;
 	if (!r) {
@@ -343,9 +347,8 @@ ssize_t request_body(ps_request *r, void *buf, size_t len, int64_t deadline)
 		int64_t body_deadline =
 		    r->body_wait_from + (r->c ? r->c->limits.entity_body_ms : PS_ENTITY_BODY_MS);
 		size_t want = request_read_size(r);
-		ssize_t n = sock_recv(r->fd, r->in, want < r->in_cap ? want : r->in_cap,
-		                      got > 0 ? deadline_now() : deadline_min(deadline, body_deadline),
-		                      &r->conn->consumed);
+		ssize_t n = conn_io_recv(r->conn, r->in, want < r->in_cap ? want : r->in_cap,
+		                         got > 0 ? deadline_now() : deadline_min(deadline, body_deadline));
 		if (n <= 0 && got > 0)
 			return (ssize_t)got; /* an end or error shows again at the next call */
 		if (n == PS_ETIMEDOUT && deadline_passed(body_deadline)) {
@@ -426,7 +429,7 @@ ssize_t ps_request_read(ps_request *r, void *buf, size_t len, int timeout_ms)
 		if (request_continue_due(r)) {
 			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 			struct iovec iov = {(void *)cont, sizeof(cont) - 1};
-			int rc = sock_send(r->fd, &iov, 1, 0, &r->conn->written);
+			int rc = conn_io_send(r->conn, &iov, 1, 0);
 			if (rc < 0) {
 				response_abort(r);
 				return rc;

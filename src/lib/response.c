@@ -17,6 +17,7 @@
 #include "delegate.h"
 #include "http_date.h"
 #include "request.h"
+#include "conn_io.h"
 #include "sock.h"
 
 static int response_reserve(ps_request *r, size_t more)
@@ -304,7 +305,7 @@ static int response_send(ps_request *r, const void *data, size_t len, bool last)
 	bool fin = last && r->close;
 	if (last)
 		delegate_pre_end(r, total);
-	int rc = sock_send(r->fd, iov, n, fin ? MSG_MORE : 0, &r->conn->written);
+	int rc = conn_io_send(r->conn, iov, n, fin ? MSG_MORE : 0);
 	r->out_len = 0;
 	if (total > 0)
 		r->wire = true;
@@ -313,6 +314,7 @@ static int response_send(ps_request *r, const void *data, size_t len, bool last)
 		return rc;
 	}
 	if (fin) {
+		conn_io_close_notify(r->conn);
 		shutdown(r->fd, SHUT_WR);
 		r->shut = true;
 	}
@@ -341,6 +343,7 @@ static void response_finish(ps_request *r)
 	}
 	/* The side that wrote last shuts down; the daemon does the lingering close. */
 	if (!r->shut) {
+		conn_io_close_notify(r->conn);
 		shutdown(r->fd, SHUT_WR);
 		r->shut = true;
 	}
@@ -372,6 +375,10 @@ static int response_interim(ps_request *r, int status, const ps_header *h, size_
 		return PS_EINVAL;
 	if (status == 101 && !(response_http11(r) && r->h.upgrade))
 		return PS_EINVAL;
+	/* an upgraded connection is the application's fd, and a TLS one would need our
+	 * records: not yet (docs/TLS.md) */
+	if (status == 101 && conn_io_is_tls(r->conn))
+		return PS_EINVAL;
 	if (!response_http11(r))
 		return 0; /* RFC 9110 §15.2: never a 1xx to an HTTP/1.0 client */
 	bool app_close = false;
@@ -383,7 +390,7 @@ static int response_interim(ps_request *r, int status, const ps_header *h, size_
 		return rc;
 	}
 	struct iovec iov = {r->out, r->out_len};
-	rc = sock_send(r->fd, &iov, 1, 0, &r->conn->written);
+	rc = conn_io_send(r->conn, &iov, 1, 0);
 	r->out_len = 0;
 	if (rc < 0) {
 		response_abort(r);
@@ -465,12 +472,12 @@ int ps_respond_sendfile(ps_request *r, int fd, off_t offset, size_t len)
 	if (rc == 0 && r->out_len > 0) {
 		/* MSG_MORE: the head leaves in the same segment as the file's first bytes */
 		struct iovec iov = {r->out, r->out_len};
-		rc = sock_send(r->fd, &iov, 1, MSG_MORE, &r->conn->written);
+		rc = conn_io_send(r->conn, &iov, 1, MSG_MORE);
 		r->out_len = 0;
 	}
 	r->wire = true;
 	if (rc == 0)
-		rc = sock_sendfile(r->fd, fd, offset, len, &r->conn->written);
+		rc = conn_io_sendfile(r->conn, fd, offset, len);
 	/* the chunk's CRLF goes out with the next bytes */
 	if (rc == 0 && r->framing == FRAMING_CHUNKED)
 		rc = response_add(r, "\r\n", 2);

@@ -18,6 +18,13 @@
 
 #include "../../src/lib/conns.c"
 
+/* The cache frees a TLS connection's records with conn_io.c, which this test does not link:
+ * its entries are all plain. */
+void conn_io_free_tls(struct held_conn *cn)
+{
+	assert_null(cn->tls);
+}
+
 /* More than the first array holds (64), so the table grows while they are added. */
 #define MANY 150
 #define REPLACED_ID 7

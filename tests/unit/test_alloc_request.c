@@ -22,6 +22,7 @@
 #include "../../src/lib/conns.c"
 #include "../../src/lib/request.c"
 #include "../../src/lib/sock.c"
+#include "../../src/lib/conn_io.c"
 
 #define CONN_ID 41
 #define REQ_ID 42

@@ -1,0 +1,240 @@
+/* conn_io.c: a held client connection's reads and writes, plain or TLS (conn_io.h).
+ *
+ * TLS: writes are gathered into records of up to the client's limit (a response head and
+ * its first body bytes make one record, not one each), sealed into a buffer and sent with
+ * sock.c's send, which waits as MinSendRate allows. Reads fill a raw buffer from the
+ * socket and open whole records into a plaintext buffer that the caller's reads drain;
+ * both are handed back to the daemon by RETURN_TLS when the response is done. */
+#include "conn_io.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "portshare.h"
+#include "sock.h"
+#include "tls_record.h"
+
+struct conn_tls_io {
+	struct tls_record rec;
+	bool alerted; /* an alert or close_notify went out */
+	uint32_t raw_len, plain_off, plain_len, stage_len;
+	uint8_t raw[PS_TLS_RAW_MAX];                                         /* ciphertext not opened */
+	uint8_t plain[TLS_RECORD_PLAINTEXT_MAX + TLS_RECORD_DECRYPT_ROOM];   /* opened, not read */
+	uint8_t stage[TLS_RECORD_PLAINTEXT_MAX];                             /* to seal */
+	uint8_t sealed[TLS_RECORD_PLAINTEXT_MAX + 2 * TLS_RECORD_KEY_UPDATE_SIZE + 512]; /* sealed */
+};
+
+bool conn_io_is_tls(const struct held_conn *cn)
+{
+	return cn->tls != NULL;
+}
+
+void conn_io_free_tls(struct held_conn *cn)
+{
+	struct conn_tls_io *t = cn->tls;
+	if (!t)
+		return;
+	tls_record_deinit(&t->rec);
+	explicit_bzero(t->plain, sizeof(t->plain));
+	explicit_bzero(t->stage, sizeof(t->stage));
+	free(t);
+	cn->tls = NULL;
+}
+
+int conn_io_set_tls(struct held_conn *cn, const struct ps_tls *p, const uint8_t *raw)
+{
+	if (!p) {
+		conn_io_free_tls(cn);
+		return 0;
+	}
+	struct conn_tls_io *t = cn->tls;
+	if (t) {
+		tls_record_deinit(&t->rec);
+	} else if (!(t = malloc(sizeof(*t)))) {
+		return PS_ENOMEM;
+	}
+	cn->tls = NULL;
+	const char *why;
+	if (p->raw_len > sizeof(t->raw) || tls_record_init(&t->rec, &p->state, &why) < 0) {
+		free(t);
+		return PS_EPROTO;
+	}
+	memcpy(t->raw, raw, p->raw_len);
+	t->raw_len = p->raw_len;
+	t->plain_off = t->plain_len = t->stage_len = 0;
+	t->alerted = false;
+	cn->tls = t;
+	return 0;
+}
+
+/* Seals what is staged (and a close_notify when asked) and sends it all. */
+static int tls_flush(struct held_conn *cn, int flags, bool close_notify)
+{
+	struct conn_tls_io *t = cn->tls;
+	size_t off = 0;
+	while (off < t->stage_len || close_notify) {
+		size_t out = 0;
+		ssize_t n = tls_record_encrypt(&t->rec, t->stage + off, t->stage_len - off, t->sealed,
+		                               sizeof(t->sealed) - TLS_RECORD_ALERT_SIZE, &out);
+		if (n < 0)
+			return PS_ESYSTEM;
+		off += (size_t)n;
+		bool last = off == t->stage_len;
+		if (last && close_notify) {
+			if (tls_record_alert(&t->rec, TLS_RECORD_ALERT_CLOSE_NOTIFY, t->sealed, sizeof(t->sealed), &out) < 0)
+				return PS_ESYSTEM;
+			t->alerted = true;
+			close_notify = false;
+		}
+		struct iovec iov = {t->sealed, out};
+		int rc = sock_send(cn->fd, &iov, 1, last ? flags : 0, &cn->written);
+		if (rc < 0)
+			return rc;
+	}
+	t->stage_len = 0;
+	return 0;
+}
+
+/* Stages len bytes, sealing and sending each full record's worth. */
+static int tls_stage(struct held_conn *cn, const void *data, size_t len)
+{
+	struct conn_tls_io *t = cn->tls;
+	size_t record = t->rec.state.max_plaintext;
+	while (len > 0) {
+		size_t room = record - t->stage_len;
+		size_t n = len < room ? len : room;
+		memcpy(t->stage + t->stage_len, data, n);
+		t->stage_len += (uint32_t)n;
+		data = (const char *)data + n;
+		len -= n;
+		if (t->stage_len == record) {
+			int rc = tls_flush(cn, 0, false);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+int conn_io_send(struct held_conn *cn, struct iovec *iov, int iovcnt, int flags)
+{
+	if (!cn->tls)
+		return sock_send(cn->fd, iov, iovcnt, flags, &cn->written);
+	if (cn->tls->alerted)
+		return PS_ECLOSED;
+	for (int i = 0; i < iovcnt; i++) {
+		int rc = tls_stage(cn, iov[i].iov_base, iov[i].iov_len);
+		if (rc < 0)
+			return rc;
+	}
+	return tls_flush(cn, flags, false);
+}
+
+int conn_io_sendfile(struct held_conn *cn, int file, off_t offset, size_t len)
+{
+	if (!cn->tls)
+		return sock_sendfile(cn->fd, file, offset, len, &cn->written);
+	struct conn_tls_io *t = cn->tls;
+	if (t->alerted)
+		return PS_ECLOSED;
+	size_t record = t->rec.state.max_plaintext;
+	while (len > 0) {
+		size_t want = record - t->stage_len;
+		if (want > len)
+			want = len;
+		ssize_t n = pread(file, t->stage + t->stage_len, want, offset);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return PS_ESYSTEM;
+		if (n == 0) {
+			errno = ENODATA; /* the file is shorter than the response promised */
+			return PS_ESYSTEM;
+		}
+		t->stage_len += (uint32_t)n;
+		offset += n;
+		len -= (size_t)n;
+		if (t->stage_len == record || len == 0) {
+			int rc = tls_flush(cn, 0, false);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* A TLS error in the client's records: the alert it calls for, once. */
+static void tls_fail(struct held_conn *cn, enum tls_record_result r)
+{
+	struct conn_tls_io *t = cn->tls;
+	int alert = tls_record_alert_for(r);
+	if (alert < 0 || t->alerted)
+		return;
+	uint8_t out[TLS_RECORD_ALERT_SIZE];
+	size_t len = 0;
+	if (tls_record_alert(&t->rec, (uint8_t)alert, out, sizeof(out), &len) == 0) {
+		struct iovec iov = {out, len};
+		(void)sock_send(cn->fd, &iov, 1, 0, &cn->written);
+	}
+	t->alerted = true;
+}
+
+ssize_t conn_io_recv(struct held_conn *cn, void *buf, size_t len, int64_t deadline)
+{
+	if (!cn->tls)
+		return sock_recv(cn->fd, buf, len, deadline, &cn->consumed);
+	struct conn_tls_io *t = cn->tls;
+	for (;;) {
+		if (t->plain_len > t->plain_off) {
+			size_t n = t->plain_len - t->plain_off;
+			if (n > len)
+				n = len;
+			memcpy(buf, t->plain + t->plain_off, n);
+			t->plain_off += (uint32_t)n;
+			if (t->plain_off == t->plain_len)
+				t->plain_off = t->plain_len = 0;
+			return (ssize_t)n;
+		}
+		if (t->raw_len) {
+			size_t used = 0, out = 0;
+			enum tls_record_result r =
+			    tls_record_decrypt(&t->rec, t->raw, t->raw_len, &used, t->plain, sizeof(t->plain), &out);
+			memmove(t->raw, t->raw + used, t->raw_len - used);
+			t->raw_len -= (uint32_t)used;
+			t->plain_len = (uint32_t)out;
+			if (out)
+				continue;
+			if (r == TLS_RECORD_EOF)
+				return 0;
+			if (r < 0) {
+				tls_fail(cn, r);
+				return PS_ECLOSED;
+			}
+			/* NEED_MORE (OUT_FULL cannot be: the plaintext buffer is empty) */
+		}
+		ssize_t n = sock_recv(cn->fd, t->raw + t->raw_len, sizeof(t->raw) - t->raw_len, deadline,
+		                      &cn->consumed);
+		if (n <= 0)
+			return n; /* a FIN without close_notify ends the stream all the same */
+		t->raw_len += (uint32_t)n;
+	}
+}
+
+void conn_io_close_notify(struct held_conn *cn)
+{
+	if (cn->tls && !cn->tls->alerted && cn->fd >= 0)
+		(void)tls_flush(cn, 0, true);
+}
+
+void conn_io_tls_return(struct held_conn *cn, struct ps_msg *m, const uint8_t **plain, size_t *plain_len)
+{
+	struct conn_tls_io *t = cn->tls;
+	tls_record_state_get(&t->rec, &m->tls.state);
+	m->tls.raw_len = t->raw_len;
+	m->tls_raw = t->raw;
+	*plain = t->plain + t->plain_off;
+	*plain_len = t->plain_len - t->plain_off;
+}
