@@ -71,6 +71,8 @@ static size_t fixed_size(unsigned type)
 		return sizeof(struct ps_url);
 	case PS_MSG_CONN_HANDOVER:
 		return sizeof(struct ps_conn_handover);
+	case PS_MSG_CONN_HANDOVER_TLS:
+		return sizeof(struct ps_conn_handover_tls);
 	case PS_MSG_COMMAND:
 		return sizeof(struct ps_command);
 	default:
@@ -105,6 +107,7 @@ static const char *const type_names[PS_MSG_TYPE_END] = {
     [PS_MSG_TAKEOVER_READY] = "TAKEOVER_READY",
     [PS_MSG_REATTACH] = "REATTACH",
     [PS_MSG_CONN_HANDOVER] = "CONN_HANDOVER",
+    [PS_MSG_CONN_HANDOVER_TLS] = "CONN_HANDOVER_TLS",
     [PS_MSG_COMMAND] = "COMMAND",
 };
 
@@ -121,6 +124,7 @@ bool protocol_carries_fd(const struct ps_msg *m)
 	case PS_MSG_SHM:
 	case PS_MSG_TAKEOVER_SOCKET:
 	case PS_MSG_CONN_HANDOVER:
+	case PS_MSG_CONN_HANDOVER_TLS:
 		return true;
 	case PS_MSG_DELIVER:
 		return m->u.deliver.flags & PS_DELIVER_FD;
@@ -324,6 +328,20 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[5], size_t *npar
 			return "CONN_HANDOVER too many bytes";
 		parts[(*nparts)++] = m->u.handover.bytes_len;
 		return NULL;
+	case PS_MSG_CONN_HANDOVER_TLS:
+		if (m->u.handover_tls.flags & ~PS_HANDOVER_EOF)
+			return "CONN_HANDOVER_TLS unknown flags";
+		if (!addr_valid(&m->u.handover_tls.local) || !addr_valid(&m->u.handover_tls.remote))
+			return "CONN_HANDOVER_TLS bad address family";
+		if (m->u.handover_tls.bytes_len > PS_HANDOVER_BYTES_MAX)
+			return "CONN_HANDOVER_TLS too many bytes";
+		if (m->u.handover_tls.reserved)
+			return "CONN_HANDOVER_TLS reserved field not zero";
+		if (m->u.handover_tls.tls_len == 0)
+			return "CONN_HANDOVER_TLS without its TLS part";
+		parts[(*nparts)++] = m->u.handover_tls.bytes_len;
+		parts[(*nparts)++] = m->u.handover_tls.tls_len;
+		return NULL;
 	default:
 		return "unknown message type";
 	}
@@ -441,6 +459,7 @@ int protocol_decode(const void *buf, size_t len, struct ps_msg *m, const char **
 		m->tail = b + off;
 		break;
 	case PS_MSG_RETURN_TLS:
+	case PS_MSG_CONN_HANDOVER_TLS:
 		m->tail = b + off;
 		if (tls_part_decode(b + off + parts[0], parts[1], m, why) < 0)
 			return -1;
@@ -549,6 +568,17 @@ ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap)
 	case PS_MSG_RETURN:
 		parts[nparts] = w.tail;
 		lens[nparts++] = w.u.ret.tail_len;
+		break;
+	case PS_MSG_CONN_HANDOVER_TLS:
+		w.u.handover_tls.reserved = 0;
+		w.tls.reserved = 0;
+		w.u.handover_tls.tls_len = (uint32_t)(sizeof(w.tls) + w.tls.raw_len);
+		parts[nparts] = w.tail;
+		lens[nparts++] = w.u.handover_tls.bytes_len;
+		parts[nparts] = (const char *)&w.tls;
+		lens[nparts++] = sizeof(w.tls);
+		parts[nparts] = (const char *)w.tls_raw;
+		lens[nparts++] = w.tls.raw_len;
 		break;
 	case PS_MSG_RETURN_TLS:
 		w.u.ret_tls.reserved = 0;

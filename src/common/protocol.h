@@ -77,6 +77,7 @@ enum ps_msg_type {
 	PS_MSG_COMMAND = 26,         /* ctl->d: a portsharectl command (its words); d answers STATUS_DATA
 	                              * pieces (its output), then REPLY (0, or an error and why) */
 	PS_MSG_RETURN_TLS = 27,      /* c->d: RETURN of a TLS connection: + record state and ciphertext */
+	PS_MSG_CONN_HANDOVER_TLS = 28, /* old->new: CONN_HANDOVER of a TLS connection (fd attached) */
 	PS_MSG_TYPE_END              /* first unused number */
 };
 
@@ -285,6 +286,17 @@ struct ps_conn_handover {
 	uint32_t bytes_len; /* followed by the bytes read and not used: a next request's start */
 };
 
+/* CONN_HANDOVER_TLS: a CONN_HANDOVER (same fields, flags and limits) with the TLS part
+ * (struct ps_tls, its raw bytes) after the bytes. */
+struct ps_conn_handover_tls {
+	uint64_t conn_id;
+	struct ps_addr local, remote;
+	uint32_t flags;
+	uint32_t bytes_len;
+	uint32_t tls_len; /* sizeof(struct ps_tls) + its raw_len */
+	uint32_t reserved;
+};
+
 #define PS_STATUS_JSON 0x1u /* header flag on STATUS and COMMAND: answer in JSON */
 #define PS_STATUS_MORE 0x1u /* header flag on STATUS_DATA: more pieces follow */
 
@@ -318,6 +330,7 @@ struct ps_msg {
 		struct ps_takeover_socket usock;
 		struct ps_takeover_queue uqueue;
 		struct ps_conn_handover handover;
+		struct ps_conn_handover_tls handover_tls;
 		struct ps_command command;
 	} u;
 	const char *text; /* REPLY text, URL prefix (URL_*, TAKEOVER_URL), STATUS_DATA piece,

@@ -467,6 +467,14 @@ static void conn_route(struct conn *c, const struct http_head *h)
 		answer_send(c, d.status, d.reason, !usable || !ka, head_method, NULL);
 		return;
 	}
+	if (c->tls && tls_conn_misdirected(c, d.host)) {
+		/* RFC 9110 §15.5.20: another name than the one the handshake was for, which this
+		 * connection's certificate does not cover */
+		conn_consume(c, end);
+		answer_send(c, 421, "MisdirectedRequest: Host not covered by the certificate of the TLS server name",
+		            !ka, head_method, NULL);
+		return;
+	}
 	struct queue *qu = d.owner;
 	if (qu->max_body && h->content_length > 0 && (uint64_t)h->content_length > qu->max_body) {
 		answer_send(c, 413, "EntityTooLarge", true, head_method, NULL);

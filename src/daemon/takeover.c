@@ -44,6 +44,7 @@
 #include "store.h"
 #include "tcp.h"
 #include "threads.h"
+#include "tls.h"
 #include "transport.h"
 
 #define UPGRADE_WAIT_MS 10000 /* the old daemon's answers at start-up */
@@ -321,11 +322,18 @@ static void takeover_link_closed(const char *why)
 /* The new daemon: connections the old one hands over. */
 /* The new daemon: a connection the old one handed over (fd is taken), read from here on
  * as if it had just been returned by a worker. */
-static void takeover_adopt_conn(int fd, const struct ps_conn_handover *h, const char *bytes)
+static void takeover_adopt_conn(int fd, const struct ps_conn_handover *h, const char *bytes,
+                                const struct ps_msg *tls)
 {
 	struct conn *c = conn_from_handover(fd, &h->local, &h->remote);
 	if (!c)
 		return;
+	if (tls && tls_conn_adopt(c, &tls->tls, tls->tls_raw) < 0) {
+		log_warning("upgrade: a TLS connection's record state from the old portshared is not usable; "
+		            "connection closed");
+		conn_free(c);
+		return;
+	}
 	/* what anyone read from or wrote to it so far, so DESIGN §2a's checks hold here */
 	tcp_counters(c->io.fd, &c->sent, &c->received);
 	conn_returned(c, bytes, h->bytes_len, h->flags & PS_HANDOVER_EOF, 0, 0);
@@ -346,7 +354,8 @@ static void takeover_on_link(struct loop_io *io, uint32_t events)
 			takeover_link_closed(r == TRANSPORT_CLOSED ? NULL : strerror(errno));
 			return;
 		}
-		if (r == TRANSPORT_BAD || m.hdr.type != PS_MSG_CONN_HANDOVER) {
+		if (r == TRANSPORT_BAD ||
+		    (m.hdr.type != PS_MSG_CONN_HANDOVER && m.hdr.type != PS_MSG_CONN_HANDOVER_TLS)) {
 			if (fd >= 0)
 				close(fd);
 			log_warning("upgrade: the old portshared sent %s; ignored",
@@ -359,7 +368,18 @@ static void takeover_on_link(struct loop_io *io, uint32_t events)
 			            "descriptors");
 			continue;
 		}
-		takeover_adopt_conn(fd, &m.u.handover, m.tail);
+		if (m.hdr.type == PS_MSG_CONN_HANDOVER_TLS) {
+			struct ps_conn_handover h = {
+			    .conn_id = m.u.handover_tls.conn_id,
+			    .local = m.u.handover_tls.local,
+			    .remote = m.u.handover_tls.remote,
+			    .flags = m.u.handover_tls.flags,
+			    .bytes_len = m.u.handover_tls.bytes_len,
+			};
+			takeover_adopt_conn(fd, &h, m.tail, &m);
+		} else {
+			takeover_adopt_conn(fd, &m.u.handover, m.tail, NULL);
+		}
 	}
 }
 
@@ -589,12 +609,28 @@ void takeover_session_closed(struct session *s)
 }
 
 /* Sends a connection (fd and bytes) to the new daemon. 0, or -1 when there is none. */
-static int takeover_send_conn(const struct conn *c, const char *bytes, size_t len)
+static int takeover_send_conn(struct conn *c, const char *bytes, size_t len)
 {
 	struct session *s = dm->takeover_to;
 	if (!s || s->dead || len > PS_HANDOVER_BYTES_MAX)
 		return -1;
 	struct ps_msg m = {.hdr = {.type = PS_MSG_CONN_HANDOVER}};
+	if (c->tls) {
+		/* the records go on in the new daemon, from the state they are in here */
+		if (!tls_conn_live(c) && tls_conn_resume(c) < 0)
+			return -1;
+		m.hdr.type = PS_MSG_CONN_HANDOVER_TLS;
+		m.u.handover_tls.conn_id = c->id;
+		m.u.handover_tls.local = c->local;
+		m.u.handover_tls.remote = c->remote;
+		m.u.handover_tls.flags = c->eof ? PS_HANDOVER_EOF : 0;
+		m.u.handover_tls.bytes_len = (uint32_t)len;
+		m.tail = bytes;
+		tls_conn_deliver(c, &m);
+		int rc = session_send_fd(s, &m, c->io.fd);
+		explicit_bzero(&m.tls, sizeof(m.tls));
+		return rc;
+	}
 	m.u.handover.conn_id = c->id;
 	m.u.handover.local = c->local;
 	m.u.handover.remote = c->remote;

@@ -411,10 +411,35 @@ int tls_conn_returned(struct conn *c, const struct ps_tls *p, const uint8_t *raw
 	return tls_conn_take(t, &p->state);
 }
 
+int tls_conn_adopt(struct conn *c, const struct ps_tls *p, const uint8_t *raw)
+{
+	struct conn_tls *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -1;
+	t->conn = c;
+	t->peeked = true;
+	c->tls = t;
+	return tls_conn_returned(c, p, raw);
+}
+
 int tls_conn_resume(struct conn *c)
 {
 	struct conn_tls *t = c->tls;
 	return t->live ? 0 : tls_conn_take(t, &t->handed);
+}
+
+bool tls_conn_misdirected(const struct conn *c, const char *host)
+{
+	const struct conn_tls *t = c->tls;
+	if (!t->sni[0] || !strcmp(t->sni, host))
+		return false;
+	struct cert_set *set = certs_acquire();
+	const void *binding = NULL;
+	const char *why;
+	bool misdirected = certs_find(set, &c->local, t->sni, &binding, &why) && binding &&
+	                   !certs_covers(binding, host);
+	certs_release(set);
+	return misdirected;
 }
 
 const char *tls_conn_sni(const struct conn *c)

@@ -55,9 +55,17 @@ void tls_conn_deliver(struct conn *c, struct ps_msg *m);
 /* A RETURN_TLS: the worker's record state and the ciphertext it had not opened. 0, or -1
  * (a state the layer refuses: the connection cannot go on). */
 int tls_conn_returned(struct conn *c, const struct ps_tls *t, const uint8_t *raw);
+/* A connection the old daemon handed over (--upgrade) with its TLS part: c->tls made from
+ * it. 0, or -1. */
+int tls_conn_adopt(struct conn *c, const struct ps_tls *t, const uint8_t *raw);
 /* The worker never touched the connection (nothing read or written since the DELIVER):
  * the records are the daemon's again, as they were. 0 or -1. */
 int tls_conn_resume(struct conn *c);
+
+/* Whether a request for host (lower case, no port) came on a connection whose handshake
+ * named another server, and the certificate of that name's binding does not cover host:
+ * the 421 of DESIGN §11. Connections without SNI are never misdirected. */
+bool tls_conn_misdirected(const struct conn *c, const char *host);
 
 /* The SNI name the client sent ("" when none). */
 const char *tls_conn_sni(const struct conn *c);

@@ -213,6 +213,7 @@ void request_deliver(ps_client *c, const struct ps_msg *m, int fd, bool fd_lost)
 	/* The daemon took its counter snapshot at this DELIVER: ours start again with it. */
 	cn->written = cn->consumed = 0;
 	r->delegable = (d->flags & PS_DELIVER_DELEGATE) && c->delegation;
+	r->tls = d->flags & PS_DELIVER_TLS;
 	if (unparsable) {
 		response_refuse(r, 400);
 		return;
@@ -470,8 +471,7 @@ const char *ps_request_host(const ps_request *r)
 
 const char *ps_request_scheme(const ps_request *r)
 {
-	(void)r; /* TLS connections are not handed over yet (issue 18) */
-	return "http";
+	return r->tls ? "https" : "http";
 }
 
 int ps_request_version(const ps_request *r)

@@ -54,6 +54,7 @@ struct ps_request {
 
 	/* delegation (delegate.c) */
 	bool delegable;     /* the DELIVER lets this session keep the connection afterwards */
+	bool tls; /* the client's connection is TLS (ps_request_scheme) */
 	bool delegated;     /* read by the library itself: the daemon never saw this request */
 	bool pre_slot_held; /* delegate_pre_end took pre_slot for this response (a delivered one) */
 	uint16_t pre_slot;
