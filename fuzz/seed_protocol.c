@@ -49,6 +49,25 @@ static struct ps_addr seed_addr(int family, const char *text, uint16_t port)
 	return a;
 }
 
+/* A record state the layer accepts (TLS 1.2 ChaCha20-Poly1305: no secrets), with raw bytes. */
+static void seed_tls(struct ps_msg *m, const uint8_t *raw, uint32_t raw_len)
+{
+	struct tls_record_state *s = &m->tls.state;
+	s->version = TLS_RECORD_TLS12;
+	s->cipher = TLS_RECORD_CHACHA20_POLY1305;
+	s->hash = TLS_RECORD_SHA256;
+	s->max_plaintext = 4096;
+	for (int d = 0; d < 2; d++) {
+		s->dir[d].seq = 1u + (unsigned)d;
+		s->dir[d].key_len = 32;
+		s->dir[d].iv_len = 12;
+		memset(s->dir[d].key, 0x41 + d, 32);
+		memset(s->dir[d].iv, 0x61 + d, 12);
+	}
+	m->tls.raw_len = raw_len;
+	m->tls_raw = raw;
+}
+
 static void seed_messages(void)
 {
 	static const char head[] = "POST /blog/x HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\n\r\n";
@@ -124,7 +143,15 @@ static void seed_messages(void)
 	m.u.deliver.host_len = 11;
 	m.tail = "helloGET / HTTP/1.1\r\n";
 	m.u.deliver.tail_len = (uint32_t)strlen(m.tail);
+	struct ps_msg tls = m;
 	seed_msg("deliver", &m);
+
+	/* the same on a TLS connection, with a partial record not opened yet */
+	static const uint8_t raw[] = {0x17, 0x03, 0x03, 0x40, 0x11, 0xaa};
+	m = tls;
+	m.u.deliver.flags = PS_DELIVER_FD | PS_DELIVER_TLS;
+	seed_tls(&m, raw, sizeof(raw));
+	seed_msg("deliver-tls", &m);
 
 	m.hdr.type = PS_MSG_NOFD;
 	m.u.conn.conn_id = 77;
@@ -142,6 +169,23 @@ static void seed_messages(void)
 	seed_msg("return", &m);
 	m.hdr.type = PS_MSG_RETURN;
 	seed_msg("return-empty", &m);
+	m.hdr.type = PS_MSG_RETURN_TLS;
+	m.u.ret_tls.conn_id = 77;
+	m.u.ret_tls.req_id = 78;
+	m.u.ret_tls.written = 1000;
+	m.u.ret_tls.consumed = 120;
+	m.tail = "GET /c HTTP/1.1\r\n";
+	m.u.ret_tls.tail_len = (uint32_t)strlen(m.tail);
+	seed_tls(&m, raw, 3);
+	seed_msg("return-tls", &m);
+	m.hdr.type = PS_MSG_CONN_HANDOVER_TLS;
+	m.tail = "GET /c HTTP/1.1\r\n";
+	seed_tls(&m, NULL, 0);
+	m.u.handover_tls.conn_id = 9;
+	m.u.handover_tls.local = seed_addr(AF_INET, "127.0.0.1", 443);
+	m.u.handover_tls.remote = seed_addr(AF_INET6, "::1", 50001);
+	m.u.handover_tls.bytes_len = (uint32_t)strlen(m.tail);
+	seed_msg("handover-tls", &m);
 
 	m.hdr.type = PS_MSG_END;
 	m.u.end.conn_id = 77;

@@ -57,6 +57,29 @@ static struct ps_addr addr4(uint16_t port)
 }
 
 /* One valid message of every type, variable parts included. */
+/* A record state tls_record_state_check accepts: TLS 1.3, AES-128-GCM, keys of bytes. */
+static struct tls_record_state tls_state(void)
+{
+	struct tls_record_state s;
+	memset(&s, 0, sizeof(s));
+	s.version = TLS_RECORD_TLS13;
+	s.cipher = TLS_RECORD_AES_128_GCM;
+	s.hash = TLS_RECORD_SHA256;
+	s.max_plaintext = 16384;
+	for (int d = 0; d < 2; d++) {
+		s.dir[d].seq = 5u + (unsigned)d;
+		s.dir[d].key_len = 16;
+		s.dir[d].iv_len = 12;
+		s.dir[d].secret_len = 32;
+		memset(s.dir[d].key, 0x11 + d, 16);
+		memset(s.dir[d].iv, 0x22 + d, 12);
+		memset(s.dir[d].secret, 0x33 + d, 32);
+	}
+	return s;
+}
+
+static const uint8_t tls_raw[] = {0x17, 0x03, 0x03, 0x00, 0x20, 1, 2, 3};
+
 static size_t sample_messages(struct ps_msg *out)
 {
 	static const char head[] = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -134,6 +157,36 @@ static size_t sample_messages(struct ps_msg *out)
 	m->u.deliver.host_len = 1;
 	m->tail = "GET /b HTTP/1.1\r\n";
 	m->u.deliver.tail_len = 17;
+
+	/* the same request on a TLS connection: the record state and unopened ciphertext */
+	out[n] = out[n - 1];
+	m = &out[n++];
+	m->u.deliver.flags = PS_DELIVER_TLS;
+	m->tls.state = tls_state();
+	m->tls.raw_len = sizeof(tls_raw);
+	m->tls_raw = tls_raw;
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_RETURN_TLS;
+	m->u.ret_tls.conn_id = 77;
+	m->u.ret_tls.req_id = 78;
+	m->u.ret_tls.written = 1000;
+	m->u.ret_tls.consumed = 2000;
+	m->tail = "GET /d";
+	m->u.ret_tls.tail_len = 6;
+	m->tls.state = tls_state();
+	m->tls.raw_len = 3;
+	m->tls_raw = tls_raw;
+
+	m = &out[n++];
+	m->hdr.type = PS_MSG_CONN_HANDOVER_TLS;
+	m->u.handover_tls.conn_id = 9;
+	m->u.handover_tls.local = addr4(443);
+	m->u.handover_tls.remote = addr4(50001);
+	m->u.handover_tls.flags = PS_HANDOVER_EOF;
+	m->tail = "GET /e";
+	m->u.handover_tls.bytes_len = 6;
+	m->tls.state = tls_state();
 
 	m = &out[n++];
 	m->hdr.type = PS_MSG_NOFD;
@@ -264,6 +317,12 @@ static void assert_part(const char *got, size_t got_len, const char *want, size_
 		assert_memory_equal(got, want, want_len);
 }
 
+static void assert_tls_part(const struct ps_msg *out, const struct ps_msg *in)
+{
+	assert_memory_equal(&out->tls.state, &in->tls.state, sizeof(in->tls.state));
+	assert_part((const char *)out->tls_raw, out->tls.raw_len, (const char *)in->tls_raw, in->tls.raw_len);
+}
+
 static void test_round_trip_every_type(void **state)
 {
 	struct ps_msg in[SAMPLES_MAX], out;
@@ -317,13 +376,25 @@ static void test_round_trip_every_type(void **state)
 			break;
 		case PS_MSG_DELIVER: {
 			const struct ps_deliver *d = &out.u.deliver, *e = &in[k].u.deliver;
-			assert_memory_equal(d, e, offsetof(struct ps_deliver, reserved));
+			assert_memory_equal(d, e, offsetof(struct ps_deliver, tls_len));
 			assert_part(out.head, d->head_len, in[k].head, e->head_len);
 			assert_part(out.path, d->path_len, in[k].path, e->path_len);
 			assert_part(out.host, d->host_len, in[k].host, e->host_len);
 			assert_part(out.tail, d->tail_len, in[k].tail, e->tail_len);
+			assert_tls_part(&out, &in[k]);
 			break;
 		}
+		case PS_MSG_RETURN_TLS:
+			assert_memory_equal(&out.u.ret_tls, &in[k].u.ret_tls, offsetof(struct ps_return_tls, tls_len));
+			assert_part(out.tail, out.u.ret_tls.tail_len, in[k].tail, in[k].u.ret_tls.tail_len);
+			assert_tls_part(&out, &in[k]);
+			break;
+		case PS_MSG_CONN_HANDOVER_TLS:
+			assert_memory_equal(&out.u.handover_tls, &in[k].u.handover_tls,
+			                    offsetof(struct ps_conn_handover_tls, tls_len));
+			assert_part(out.tail, out.u.handover_tls.bytes_len, in[k].tail, in[k].u.handover_tls.bytes_len);
+			assert_tls_part(&out, &in[k]);
+			break;
 		case PS_MSG_NOFD:
 		case PS_MSG_CONN_CLOSED:
 			assert_memory_equal(&out.u.conn, &in[k].u.conn, sizeof(out.u.conn));
@@ -605,11 +676,22 @@ static void test_bad_fields(void **state)
 	m.head = head;
 	m.u.deliver.head_len = sizeof(head) - 1;
 	assert_true(protocol_encode(&m, wire, sizeof(wire)) > 0);
-	m.u.deliver.tls_len = 1;
-	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
-	m.u.deliver.tls_len = 0;
+	/* a TLS part with a state the record layer refuses, or too much ciphertext */
 	m.u.deliver.flags = PS_DELIVER_TLS;
 	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	m.tls.state = tls_state();
+	assert_true(protocol_encode(&m, wire, sizeof(wire)) > 0);
+	m.tls.state.dir[1].key_len = 17;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	m.tls.state = tls_state();
+	static uint8_t big_raw[PS_TLS_RAW_MAX + 1];
+	m.tls_raw = big_raw;
+	m.tls.raw_len = PS_TLS_RAW_MAX;
+	assert_true(protocol_encode(&m, wire, sizeof(wire)) > 0);
+	m.tls.raw_len = PS_TLS_RAW_MAX + 1;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	memset(&m.tls, 0, sizeof(m.tls));
+	m.tls_raw = NULL;
 	m.u.deliver.flags = 0;
 	m.u.deliver.head_len = 0;
 	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
