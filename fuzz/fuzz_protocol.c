@@ -28,6 +28,17 @@ static bool part_inside(const char *p, size_t n, const uint8_t *buf, size_t len)
 	return p != NULL && p >= b && p <= b + len && n <= (size_t)(b + len - p);
 }
 
+/* A TLS part at p, tls_len bytes, ending the message: a state the record layer takes, then
+ * the raw bytes. */
+static void check_tls_part(const struct ps_msg *m, const char *p, uint32_t tls_len, const uint8_t *buf, size_t len)
+{
+	const char *why;
+	FUZZ_CHECK(part_inside(p, tls_len, buf, len) && p + tls_len == (const char *)buf + len);
+	FUZZ_CHECK(tls_len == sizeof(m->tls) + m->tls.raw_len && m->tls.raw_len <= PS_TLS_RAW_MAX);
+	FUZZ_CHECK((const char *)m->tls_raw == p + sizeof(m->tls));
+	FUZZ_CHECK(tls_record_state_check(&m->tls.state, &why) == 0);
+}
+
 /* The variable parts of m, in wire order, each inside buf and adding up to its length. */
 static void check_parts(const struct ps_msg *m, const uint8_t *buf, size_t len)
 {
@@ -50,12 +61,23 @@ static void check_parts(const struct ps_msg *m, const uint8_t *buf, size_t len)
 		FUZZ_CHECK(m->path == m->head + d->head_len && part_inside(m->path, d->path_len, buf, len));
 		FUZZ_CHECK(m->host == m->path + d->path_len && part_inside(m->host, d->host_len, buf, len));
 		FUZZ_CHECK(m->tail == m->host + d->host_len && part_inside(m->tail, d->tail_len, buf, len));
-		FUZZ_CHECK(m->tail + d->tail_len == (const char *)buf + len);
+		if (d->flags & PS_DELIVER_TLS)
+			check_tls_part(m, m->tail + d->tail_len, d->tls_len, buf, len);
+		else
+			FUZZ_CHECK(m->tail + d->tail_len == (const char *)buf + len && !m->tls_raw);
 		break;
 	}
 	case PS_MSG_RETURN:
 		FUZZ_CHECK(part_inside(m->tail, m->u.ret.tail_len, buf, len));
 		FUZZ_CHECK(m->tail + m->u.ret.tail_len == (const char *)buf + len);
+		break;
+	case PS_MSG_RETURN_TLS:
+		FUZZ_CHECK(part_inside(m->tail, m->u.ret_tls.tail_len, buf, len));
+		check_tls_part(m, m->tail + m->u.ret_tls.tail_len, m->u.ret_tls.tls_len, buf, len);
+		break;
+	case PS_MSG_CONN_HANDOVER_TLS:
+		FUZZ_CHECK(part_inside(m->tail, m->u.handover_tls.bytes_len, buf, len));
+		check_tls_part(m, m->tail + m->u.handover_tls.bytes_len, m->u.handover_tls.tls_len, buf, len);
 		break;
 	case PS_MSG_HELLO:
 		FUZZ_CHECK(memchr(m->u.hello.program, '\0', sizeof(m->u.hello.program)) != NULL);

@@ -145,6 +145,10 @@ const char *ps_request_host(const ps_request *r);   /* lower case, no port */
 int ps_request_version(const ps_request *r);        /* 10 or 11 */
 /* "https" when the client's connection is TLS (the daemon did the handshake), else "http" */
 const char *ps_request_scheme(const ps_request *r);
+/* TLS connections: the server name the client asked for (SNI, lower case; "" when it sent
+ * none) and the protocol version ("TLSv1.3" or "TLSv1.2"); NULL on a plain connection. */
+const char *ps_request_tls_server_name(const ps_request *r);
+const char *ps_request_tls_version(const ps_request *r);
 /* First header of that name (case-insensitive), or NULL */
 const char *ps_request_header(const ps_request *r, const char *name);
 size_t ps_request_header_count(const ps_request *r);

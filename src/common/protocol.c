@@ -365,6 +365,10 @@ static int tls_part_decode(const char *p, uint32_t len, struct ps_msg *m, const 
 		*why = "TLS part: record state not usable";
 		return -1;
 	}
+	if (!string_padded(m->tls.server_name, sizeof(m->tls.server_name))) {
+		*why = "TLS part: server name not terminated, or bytes after its NUL";
+		return -1;
+	}
 	m->tls_raw = (const uint8_t *)p + sizeof(m->tls);
 	return 0;
 }
@@ -556,6 +560,7 @@ ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap)
 		nparts = 4;
 		if (w.u.deliver.flags & PS_DELIVER_TLS) {
 			w.tls.reserved = 0;
+		copy_string(w.tls.server_name, m->tls.server_name, sizeof(w.tls.server_name));
 			w.u.deliver.tls_len = (uint32_t)(sizeof(w.tls) + w.tls.raw_len);
 			parts[nparts] = (const char *)&w.tls;
 			lens[nparts++] = sizeof(w.tls);
@@ -572,6 +577,7 @@ ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap)
 	case PS_MSG_CONN_HANDOVER_TLS:
 		w.u.handover_tls.reserved = 0;
 		w.tls.reserved = 0;
+		copy_string(w.tls.server_name, m->tls.server_name, sizeof(w.tls.server_name));
 		w.u.handover_tls.tls_len = (uint32_t)(sizeof(w.tls) + w.tls.raw_len);
 		parts[nparts] = w.tail;
 		lens[nparts++] = w.u.handover_tls.bytes_len;
@@ -583,6 +589,7 @@ ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap)
 	case PS_MSG_RETURN_TLS:
 		w.u.ret_tls.reserved = 0;
 		w.tls.reserved = 0;
+		copy_string(w.tls.server_name, m->tls.server_name, sizeof(w.tls.server_name));
 		w.u.ret_tls.tls_len = (uint32_t)(sizeof(w.tls) + w.tls.raw_len);
 		parts[nparts] = w.tail;
 		lens[nparts++] = w.u.ret_tls.tail_len;

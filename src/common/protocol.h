@@ -169,10 +169,12 @@ struct ps_deliver {
  * did not need and the start of one not complete. The plaintext already opened past the
  * request travels as the message's tail, as on a plain connection. */
 #define PS_TLS_RAW_MAX (TLS_RECORD_PARTIAL_MAX + 1)
+#define PS_SERVER_NAME_MAX 255 /* an SNI host name, without the NUL */
 struct ps_tls {
 	struct tls_record_state state;
 	uint32_t raw_len; /* followed by raw_len bytes, at most PS_TLS_RAW_MAX */
 	uint32_t reserved;
+	char server_name[PS_SERVER_NAME_MAX + 1]; /* the SNI name, lower case, NUL-terminated ("": none) */
 };
 
 struct ps_conn_ref { /* NOFD, CONN_CLOSED */

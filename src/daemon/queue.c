@@ -453,6 +453,13 @@ bool queue_response_wait(struct conn *c)
 	}
 	uint64_t written, consumed;
 	tcp_counters(c->io.fd, &written, &consumed);
+	if (written == r->written0 && c->tls) {
+		/* the worker is alive and holds the records: a record of ours could reuse its
+		 * next sequence number (an AES-GCM nonce), so no 503 can be sealed for it */
+		log_error_answer(c, 0, "Timer_ResponseWait: no response on a TLS connection, connection aborted");
+		conn_abort(c);
+		return true;
+	}
 	if (written == r->written0) {
 		answer_request(c, 503, "Timer_ResponseWait", true);
 		return true;

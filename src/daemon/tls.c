@@ -42,7 +42,7 @@ struct conn_tls {
 	uint32_t size_limit;            /* the ClientHello's record_size_limit, or 0 */
 	uint16_t max_fragment;          /* its max_fragment_length, in bytes, or 0 */
 	bool tls13_offered;
-	char sni[256];
+	char sni[PS_SERVER_NAME_MAX + 1];
 	const char *why; /* why the handshake failed, for the error log */
 };
 
@@ -136,9 +136,18 @@ static int tls_post_client_hello(gnutls_session_t s)
 	unsigned type;
 	if (gnutls_server_name_get(s, t->sni, &len, &type, 0) == 0 && type == GNUTLS_NAME_DNS) {
 		t->sni[len] = '\0';
-		for (size_t i = 0; i < len; i++)
-			if (t->sni[i] >= 'A' && t->sni[i] <= 'Z')
-				t->sni[i] = (char)(t->sni[i] - 'A' + 'a');
+		/* a host name (it goes to logs and to the worker): letters, digits, '-', '.', '_';
+		 * anything else is no name at all */
+		for (size_t i = 0; i < len; i++) {
+			char ch = t->sni[i];
+			if (ch >= 'A' && ch <= 'Z')
+				t->sni[i] = (char)(ch - 'A' + 'a');
+			else if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' ||
+			           ch == '_'))
+				len = 0;
+		}
+		if (!len)
+			t->sni[0] = '\0';
 	} else {
 		t->sni[0] = '\0';
 	}
@@ -373,6 +382,7 @@ void tls_conn_deliver(struct conn *c, struct ps_msg *m)
 		t->live = false;
 	}
 	m->tls.state = t->handed;
+	memcpy(m->tls.server_name, t->sni, sizeof(m->tls.server_name));
 	m->tls.raw_len = t->raw_len;
 	m->tls_raw = t->raw;
 	/* the raw bytes stay here until the worker answers: a request it never touched goes
@@ -404,6 +414,8 @@ int tls_conn_returned(struct conn *c, const struct ps_tls *p, const uint8_t *raw
 		memcpy(t->raw, raw, p->raw_len);
 	}
 	t->raw_len = p->raw_len;
+	if (!t->sni[0])
+		memcpy(t->sni, p->server_name, sizeof(t->sni)); /* a connection adopted from the old daemon */
 	if (!t->raw_len) {
 		free(t->raw);
 		t->raw = NULL;

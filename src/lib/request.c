@@ -214,6 +214,10 @@ void request_deliver(ps_client *c, const struct ps_msg *m, int fd, bool fd_lost)
 	cn->written = cn->consumed = 0;
 	r->delegable = (d->flags & PS_DELIVER_DELEGATE) && c->delegation;
 	r->tls = d->flags & PS_DELIVER_TLS;
+	if (r->tls) {
+		r->tls_version = m->tls.state.version;
+		memcpy(r->tls_server_name, m->tls.server_name, sizeof(r->tls_server_name));
+	}
 	if (unparsable) {
 		response_refuse(r, 400);
 		return;
@@ -472,6 +476,18 @@ const char *ps_request_host(const ps_request *r)
 const char *ps_request_scheme(const ps_request *r)
 {
 	return r->tls ? "https" : "http";
+}
+
+const char *ps_request_tls_server_name(const ps_request *r)
+{
+	return r->tls ? r->tls_server_name : NULL;
+}
+
+const char *ps_request_tls_version(const ps_request *r)
+{
+	if (!r->tls)
+		return NULL;
+	return r->tls_version == TLS_RECORD_TLS13 ? "TLSv1.3" : "TLSv1.2";
 }
 
 int ps_request_version(const ps_request *r)

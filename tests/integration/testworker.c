@@ -228,7 +228,7 @@ static int respond_text(ps_request *r, const struct options *o, const ps_header 
                         const char *suffix)
 {
 	char body[2048];
-	ps_header h[4];
+	ps_header h[7];
 	size_t nh = 0;
 	int len = snprintf(body, sizeof(body), "%s pid=%ld path=%s%s\n", o->text, (long)getpid(),
 	                   ps_request_path(r), suffix);
@@ -236,7 +236,13 @@ static int respond_text(ps_request *r, const struct options *o, const ps_header 
 	if (len < 0 || (size_t)len >= sizeof(body))
 		len = (int)sizeof(body) - 1;
 	h[nh++] = (ps_header){"Content-Type", "text/plain"};
-	for (size_t i = 0; i < nextra && nh < 4; i++)
+	/* what the request says of its connection, for the TLS stories */
+	h[nh++] = (ps_header){"X-Scheme", ps_request_scheme(r)};
+	if (ps_request_tls_version(r)) {
+		h[nh++] = (ps_header){"X-TLS-Version", ps_request_tls_version(r)};
+		h[nh++] = (ps_header){"X-TLS-Server-Name", ps_request_tls_server_name(r)};
+	}
+	for (size_t i = 0; i < nextra && nh < 7; i++)
 		h[nh++] = extra[i];
 	return ps_respond(r, 200, h, nh, body, (size_t)len);
 }
