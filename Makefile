@@ -128,6 +128,9 @@ $(BUILD)/tests/test_%: $(call OBJ,tests/unit/test_%.c) $(call OBJ,tests/unit/fai
 # close, rename: tests/unit/test_store.c), and links config.c for config_parse_addr.
 $(BUILD)/tests/test_store: FAILALLOC_WRAP += -Wl,--wrap=open,--wrap=write,--wrap=fsync,--wrap=close,--wrap=rename
 $(BUILD)/tests/test_store: $(call OBJ,src/daemon/config.c)
+# test_certs includes certs.c and links the atomic file writes of store.c (and config.c,
+# which store.c's endpoints need).
+$(BUILD)/tests/test_certs: $(call OBJ,src/daemon/store.c src/daemon/config.c)
 
 # libFuzzer targets: the target's own object and the common code, no main of ours.
 $(BUILD)/fuzz/fuzz_%: $(call OBJ,fuzz/fuzz_%.c) $(COMMON_OBJ)

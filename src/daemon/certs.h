@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <gnutls/gnutls.h>
 
@@ -57,5 +58,30 @@ bool certs_covers(const void *binding, const char *host);
 /* The session-ticket master key (gnutls_session_ticket_key_generate's format), for
  * gnutls_session_ticket_enable_server; valid until certs_shutdown. */
 const gnutls_datum_t *certs_ticket_key(void);
+
+/* ---------------------------------------------------------------- changed by admins
+ * (admin.c's sslcert; thread 0 only). Each change is written to the state directory
+ * before it is in force; a failed one changes nothing. */
+
+#define CERTS_NAME_MAX 253  /* a hostport name */
+#define CERTS_PATH_MAX 1024 /* a source path given at add */
+
+struct certs_add {
+	const char *kind;     /* "hostport" or "ipport" */
+	const char *endpoint; /* "NAME:PORT" or "ADDR:PORT" ("[::]:443") */
+	bool replace;         /* the binding must exist (sslcert reload), else must not */
+	const char *chain, *key; /* PEM: the chain (leaf first) and its unencrypted key */
+	size_t chain_len, key_len;
+	const char *src_cert, *src_key; /* the files portsharectl read them from */
+};
+/* Validates (the key is the leaf's), copies the files into the state directory, then
+ * swaps the snapshot. 0, or a PS_E* status with why in err (the old binding stays); a
+ * warning for people (an expired certificate) in warn, else "". */
+int certs_add(const struct certs_add *add, char *warn, size_t warnlen, char *err, size_t errlen);
+/* 0, or a PS_E* status with why in err. */
+int certs_delete(const char *kind, const char *endpoint, char *err, size_t errlen);
+/* Each binding: kind, endpoint, subject, names, validity, SHA-256 fingerprint, the source
+ * files (sslcert show). */
+void certs_show(FILE *f, bool json);
 
 #endif

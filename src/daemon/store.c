@@ -16,7 +16,7 @@
 #include "addr.h"
 
 #define STORE_FILE "settings"
-#define STORE_TEMP "settings.tmp"
+#define STORE_TEMP STORE_FILE ".tmp" /* store_write_file's temp name */
 #define STORE_LOCK "lock"
 #define STORE_MAGIC "portshare-settings 1"
 #define STORE_LINE_MAX (PS_PREFIX_MAX + SETTINGS_PRINCIPALS_MAX * 48 + 64)
@@ -330,6 +330,58 @@ int store_load(const char *dir, struct settings *s, char *err, size_t errlen)
 	return rc;
 }
 
+int store_write_file(const char *dir, const char *name, const void *data, size_t len, char *err,
+                     size_t errlen)
+{
+	char tmp[4096], path[4096], tmpname[256];
+	snprintf(tmpname, sizeof(tmpname), "%s.tmp", name);
+	snprintf(tmp, sizeof(tmp), "%s/%s", dir, tmpname);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	const char *text = data;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return failed(err, errlen, "cannot create", dir, tmpname);
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(fd, text + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			failed(err, errlen, "cannot write", dir, tmpname);
+			goto out_close;
+		}
+		off += (size_t)n;
+	}
+	if (fsync(fd) < 0) {
+		failed(err, errlen, "cannot write (fsync)", dir, tmpname);
+		goto out_close;
+	}
+	if (close(fd) < 0) {
+		failed(err, errlen, "cannot write (close)", dir, tmpname);
+		goto out_unlink;
+	}
+	if (rename(tmp, path) < 0) {
+		failed(err, errlen, "cannot replace", dir, name);
+		goto out_unlink;
+	}
+	/* the rename itself is durable only once the directory is */
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) < 0) {
+		failed(err, errlen, "cannot sync the directory of", dir, name);
+		if (dfd >= 0)
+			close(dfd);
+		return -2; /* the new file is in place, but might not survive a power cut */
+	}
+	close(dfd);
+	return 0;
+out_close:
+	close(fd);
+out_unlink:
+	unlink(tmp);
+	return -1;
+}
+
 int store_save(const char *dir, const struct settings *s, char *err, size_t errlen)
 {
 	size_t len;
@@ -338,58 +390,7 @@ int store_save(const char *dir, const struct settings *s, char *err, size_t errl
 		snprintf(err, errlen, "out of memory writing the settings");
 		return -1;
 	}
-	char tmp[4096], path[4096];
-	snprintf(tmp, sizeof(tmp), "%s/%s", dir, STORE_TEMP);
-	snprintf(path, sizeof(path), "%s/%s", dir, STORE_FILE);
-	int rc = -1;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		failed(err, errlen, "cannot create", dir, STORE_TEMP);
-		goto out;
-	}
-	for (size_t off = 0; off < len;) {
-		ssize_t n = write(fd, text + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			failed(err, errlen, "cannot write", dir, STORE_TEMP);
-			goto out_close;
-		}
-		off += (size_t)n;
-	}
-	if (fsync(fd) < 0) {
-		failed(err, errlen, "cannot write (fsync)", dir, STORE_TEMP);
-		goto out_close;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		failed(err, errlen, "cannot write (close)", dir, STORE_TEMP);
-		goto out_unlink;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		failed(err, errlen, "cannot replace", dir, STORE_FILE);
-		goto out_unlink;
-	}
-	/* the rename itself is durable only once the directory is */
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) < 0) {
-		failed(err, errlen, "cannot sync the directory of", dir, STORE_FILE);
-		if (dfd >= 0)
-			close(dfd);
-		rc = -2; /* the new file is in place, but might not survive a power cut */
-		goto out;
-	}
-	close(dfd);
-	rc = 0;
-	goto out;
-out_close:
-	close(fd);
-out_unlink:
-	unlink(tmp);
-out:
+	int rc = store_write_file(dir, STORE_FILE, text, len, err, errlen);
 	free(text);
 	return rc;
 }

@@ -28,6 +28,11 @@ int store_load(const char *dir, struct settings *s, char *err, size_t errlen);
  * place but the directory could not be synced (the caller writes the old one back). */
 int store_save(const char *dir, const struct settings *s, char *err, size_t errlen);
 
+/* Writes len bytes as dir/name, mode 0600, atomically: dir/name.tmp, fsync, rename, fsync
+ * of dir; the same results as store_save. */
+int store_write_file(const char *dir, const char *name, const void *data, size_t len, char *err,
+                     size_t errlen);
+
 /* Locks dir for this daemon (flock on dir/lock, which records our pid). The lock's fd
  * (kept open for the daemon's life), or -1 with who holds it in err. */
 int store_lock(const char *dir, char *err, size_t errlen);
