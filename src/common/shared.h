@@ -13,7 +13,10 @@
 
 #define SHARED_SLOTS 4096             /* delegated connections one session can hold */
 #define SHARED_QUEUES 64              /* per-queue counters kept by the library */
-#define SHARED_PAGE_MAGIC 0x70735047u /* "psPG" */
+/* The page's layout: a library checks it before it maps a slot, so one built for another
+ * layout (a worker started before a daemon upgrade) does not delegate rather than write at
+ * wrong offsets. Changed with every layout change: "psP" and the layout's number. */
+#define SHARED_PAGE_MAGIC 0x70735002u
 
 /* One delegated connection, written by the library after every response it completes
  * on it, read by the daemon only when the session has ended or for the idle limit.
@@ -42,6 +45,12 @@ struct shared_slot {
 	uint64_t end_written;
 	uint64_t end_consumed;
 	uint64_t end_buffered;
+	/* TLS connections: each direction's next record sequence number and KeyUpdates so far
+	 * ([TLS_RECORD_READ], [TLS_RECORD_WRITE]), at the record above and at the end_* one.
+	 * With the record state of the last handoff the daemon derives the keys from them
+	 * (tls_record_state_advance): no key is ever in the page (DESIGN §11). */
+	uint64_t tls_seq[2], tls_key_updates[2];
+	uint64_t end_tls_seq[2], end_tls_key_updates[2];
 };
 #define SHARED_END_BODY_UNREAD (1ull << 63)
 

@@ -163,10 +163,21 @@ static int delegate_slot(const struct session *s, uint64_t conn_id, struct share
 	return 0;
 }
 
-enum delegate_state delegate_judge(const struct session *s, const struct request *r)
+static void tls_pos(struct delegate_tls_pos *pos, const uint64_t seq[2], const uint64_t key_updates[2])
+{
+	if (!pos)
+		return;
+	pos->valid = true;
+	memcpy(pos->seq, seq, sizeof(pos->seq));
+	memcpy(pos->key_updates, key_updates, sizeof(pos->key_updates));
+}
+
+enum delegate_state delegate_judge(const struct session *s, const struct request *r, struct delegate_tls_pos *pos)
 {
 	struct shared_slot sl;
 	memset(&sl, 0, sizeof(sl));
+	if (pos)
+		pos->valid = false;
 	int found = r->delegated ? delegate_slot(s, r->conn->id, &sl) : 0;
 	if (found < 0)
 		return DELEGATE_WRITING;
@@ -176,6 +187,7 @@ enum delegate_state delegate_judge(const struct session *s, const struct request
 		/* the response being finished went out whole, and the library was stopped
 		 * before recording it: judge by what it wrote just before its last send */
 		if (found == 1 && sl.end_written && written == r->written0 + sl.end_written) {
+			tls_pos(pos, sl.end_tls_seq, sl.end_tls_key_updates);
 			if (sl.end_buffered & SHARED_END_BODY_UNREAD)
 				return DELEGATE_ANSWERED;
 			return consumed != r->consumed0 + sl.end_consumed || sl.end_buffered ? DELEGATE_READ
@@ -185,6 +197,7 @@ enum delegate_state delegate_judge(const struct session *s, const struct request
 	}
 	if (!found || !sl.responses)
 		return consumed == r->consumed0 ? DELEGATE_UNTOUCHED : DELEGATE_READ;
+	tls_pos(pos, sl.tls_seq, sl.tls_key_updates);
 	if (consumed != r->consumed0 + sl.consumed || sl.buffered)
 		return DELEGATE_READ;
 	return DELEGATE_IDLE;
@@ -216,7 +229,7 @@ void delegate_idle_check(struct conn *c)
 		uint64_t quiet = now_ms() - sl.last_ms;
 		/* bytes waiting unread: a request for a worker busy elsewhere, not an idle
 		 * connection; it waits as it would for a slow app */
-		if (quiet >= idle && !tcp_unread(c->io.fd) && delegate_judge(r->owner, r) == DELEGATE_IDLE) {
+		if (quiet >= idle && !tcp_unread(c->io.fd) && delegate_judge(r->owner, r, NULL) == DELEGATE_IDLE) {
 			/* the daemon never writes to a connection a worker holds: it ends it with a
 			 * FIN; the client's close then wakes both sides (DESIGN §2a) */
 			log_error_answer(c, 0, "Timer_IdleConnection (delegated)");

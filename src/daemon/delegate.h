@@ -25,7 +25,14 @@ enum delegate_state {
 	DELEGATE_ANSWERED,  /* the response went out whole before the request's body was all
 	                     * read: where the next request begins is unknown, so it is ended */
 };
-enum delegate_state delegate_judge(const struct session *s, const struct request *r);
+/* Where a TLS connection's records were at the slot record the judgement rests on (the
+ * last response, or the one being finished): valid false when no response was recorded
+ * (then the records are where the handoff left them, as far as the writing side goes). */
+struct delegate_tls_pos {
+	bool valid;
+	uint64_t seq[2], key_updates[2];
+};
+enum delegate_state delegate_judge(const struct session *s, const struct request *r, struct delegate_tls_pos *pos);
 /* Whether the library recorded a complete response on r's delegated connection. */
 bool delegate_answered(const struct request *r);
 /* The absolute idle limit of a delegated connection (its timer fired). */

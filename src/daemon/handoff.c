@@ -62,8 +62,8 @@ static int handoff_send(struct session *s, struct request *r)
 	d->req_id = r->id;
 	d->queue_id = r->queue->id;
 	/* delegation: the library may keep the connection after this response (DESIGN §6);
-	 * not yet a TLS one: its slot would have to record the record sequence numbers */
-	r->delegated = s->page && !dm->stopping && !c->tls;
+	 * a TLS one too, its slot recording the records' position */
+	r->delegated = s->page && !dm->stopping;
 	d->flags = (pass_fd ? PS_DELIVER_FD : 0) | (r->delegated ? PS_DELIVER_DELEGATE : 0);
 	if (c->tls) {
 		d->flags |= PS_DELIVER_TLS;

@@ -592,7 +592,17 @@ static void session_on_io(struct loop_io *io, uint32_t events)
 static void session_orphan(struct session *s, struct request *r, bool alive)
 {
 	struct conn *c = r->conn;
-	enum delegate_state st = delegate_judge(s, r);
+	struct delegate_tls_pos pos;
+	enum delegate_state st = delegate_judge(s, r, &pos);
+	/* a TLS connection goes on from the records' position the library recorded */
+	if (c->tls && pos.valid && st != DELEGATE_WRITING && !alive &&
+	    tls_conn_resume_at(c, pos.seq, pos.key_updates) < 0) {
+		log_error_answer(c, 0, "WorkerDied: TLS record position recorded is not usable, connection aborted");
+		list_del(&r->link);
+		r->owner = NULL;
+		conn_abort(c);
+		return;
+	}
 	list_del(&r->link);
 	r->owner = NULL;
 	if ((st == DELEGATE_WRITING && tcp_fin_sent(c->io.fd)) || (st == DELEGATE_ANSWERED && !alive)) {
@@ -611,8 +621,8 @@ static void session_orphan(struct session *s, struct request *r, bool alive)
 		                 alive ? "SessionEnded: its process may still write, connection aborted"
 		                       : "WorkerDied: response half written, connection aborted");
 		conn_abort(c);
-	} else if (st == DELEGATE_IDLE && c->tls) {
-		log_error_answer(c, 0, "WorkerDied: TLS record state of an idle connection lost, connection closed");
+	} else if (st == DELEGATE_IDLE && c->tls && !pos.valid) {
+		log_error_answer(c, 0, "WorkerDied: no TLS record position recorded for an idle connection, aborted");
 		conn_abort(c);
 	} else if (st == DELEGATE_IDLE) {
 		/* a delegated connection between requests: nothing is lost, the daemon reads

@@ -423,6 +423,31 @@ int tls_conn_returned(struct conn *c, const struct ps_tls *p, const uint8_t *raw
 	return tls_conn_take(t, &p->state);
 }
 
+int tls_conn_resume_at(struct conn *c, const uint64_t seq[2], const uint64_t key_updates[2])
+{
+	struct conn_tls *t = c->tls;
+	struct tls_record_state st = t->handed;
+	const char *why = NULL;
+	for (int d = 0; d < 2; d++) {
+		if (key_updates[d] < st.dir[d].key_updates ||
+		    (key_updates[d] != st.dir[d].key_updates &&
+		     tls_record_state_advance(&st, (enum tls_record_dir)d, key_updates[d], &why) < 0)) {
+			log_warning("connection %llu: TLS position recorded not reachable: %s", (unsigned long long)c->id,
+			            why ? why : "fewer KeyUpdates than at the handoff");
+			explicit_bzero(&st, sizeof(st));
+			return -1;
+		}
+		st.dir[d].seq = seq[d];
+	}
+	/* a KeyUpdate the client asked for was answered or is owed: the slot does not say; the
+	 * next record of ours is what the library would have sent */
+	st.flags &= (uint8_t)~TLS_RECORD_KEY_UPDATE_OWED;
+	t->raw_len = 0; /* what was handed over with it was read there (the counters say so) */
+	int rc = tls_conn_take(t, &st);
+	explicit_bzero(&st, sizeof(st));
+	return rc;
+}
+
 int tls_conn_adopt(struct conn *c, const struct ps_tls *p, const uint8_t *raw)
 {
 	struct conn_tls *t = calloc(1, sizeof(*t));

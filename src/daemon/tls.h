@@ -55,6 +55,10 @@ void tls_conn_deliver(struct conn *c, struct ps_msg *m);
 /* A RETURN_TLS: the worker's record state and the ciphertext it had not opened. 0, or -1
  * (a state the layer refuses: the connection cannot go on). */
 int tls_conn_returned(struct conn *c, const struct ps_tls *t, const uint8_t *raw);
+/* A delegated connection whose worker died: the records are the daemon's again, at the
+ * position its slot recorded (each direction's next sequence number and KeyUpdate count),
+ * derived from the state handed over with it. 0, or -1 (a position that cannot be). */
+int tls_conn_resume_at(struct conn *c, const uint64_t seq[2], const uint64_t key_updates[2]);
 /* A connection the old daemon handed over (--upgrade) with its TLS part: c->tls made from
  * it. 0, or -1. */
 int tls_conn_adopt(struct conn *c, const struct ps_tls *t, const uint8_t *raw);

@@ -19,6 +19,7 @@
 
 struct conn_tls_io {
 	struct tls_record rec;
+	char server_name[PS_SERVER_NAME_MAX + 1];
 	bool alerted; /* an alert or close_notify went out */
 	uint32_t raw_len, plain_off, plain_len, stage_len;
 	uint8_t raw[PS_TLS_RAW_MAX];                                         /* ciphertext not opened */
@@ -64,14 +65,42 @@ int conn_io_set_tls(struct held_conn *cn, const struct ps_tls *p, const uint8_t 
 	}
 	memcpy(t->raw, raw, p->raw_len);
 	t->raw_len = p->raw_len;
+	memcpy(t->server_name, p->server_name, sizeof(t->server_name));
 	t->plain_off = t->plain_len = t->stage_len = 0;
 	t->alerted = false;
 	cn->tls = t;
 	return 0;
 }
 
-/* Seals what is staged (and a close_notify when asked) and sends it all. */
-static int tls_flush(struct held_conn *cn, int flags, bool close_notify)
+bool conn_io_tls_info(const struct held_conn *cn, uint16_t *version, char *server_name)
+{
+	if (!cn->tls)
+		return false;
+	*version = cn->tls->rec.state.version;
+	memcpy(server_name, cn->tls->server_name, sizeof(cn->tls->server_name));
+	return true;
+}
+
+void conn_io_tls_pos(const struct held_conn *cn, struct conn_io_pos *pos)
+{
+	memset(pos, 0, sizeof(*pos));
+	if (!cn->tls)
+		return;
+	for (int d = 0; d < 2; d++) {
+		pos->seq[d] = cn->tls->rec.state.dir[d].seq;
+		pos->key_updates[d] = cn->tls->rec.state.dir[d].key_updates;
+	}
+}
+
+bool conn_io_pending(const struct held_conn *cn)
+{
+	const struct conn_tls_io *t = cn->tls;
+	return t && (t->plain_len > t->plain_off || t->raw_len >= TLS_RECORD_HEADER_LEN);
+}
+
+/* Seals what is staged (and a close_notify when asked) and sends it all; last(arg) just
+ * before the send that completes it. */
+static int tls_flush_last(struct held_conn *cn, int flags, bool close_notify, conn_io_last_fn fn, void *arg)
 {
 	struct conn_tls_io *t = cn->tls;
 	size_t off = 0;
@@ -89,6 +118,11 @@ static int tls_flush(struct held_conn *cn, int flags, bool close_notify)
 			t->alerted = true;
 			close_notify = false;
 		}
+		if (last && fn) {
+			struct conn_io_pos pos;
+			conn_io_tls_pos(cn, &pos);
+			fn(arg, cn->written + out, &pos);
+		}
 		struct iovec iov = {t->sealed, out};
 		int rc = sock_send(cn->fd, &iov, 1, last ? flags : 0, &cn->written);
 		if (rc < 0)
@@ -96,6 +130,11 @@ static int tls_flush(struct held_conn *cn, int flags, bool close_notify)
 	}
 	t->stage_len = 0;
 	return 0;
+}
+
+static int tls_flush(struct held_conn *cn, int flags, bool close_notify)
+{
+	return tls_flush_last(cn, flags, close_notify, NULL, NULL);
 }
 
 /* Stages len bytes, sealing and sending each full record's worth. */
@@ -131,6 +170,26 @@ int conn_io_send(struct held_conn *cn, struct iovec *iov, int iovcnt, int flags)
 			return rc;
 	}
 	return tls_flush(cn, flags, false);
+}
+
+int conn_io_send_last(struct held_conn *cn, struct iovec *iov, int iovcnt, int flags, conn_io_last_fn last,
+                      void *arg)
+{
+	if (!cn->tls || cn->tls->alerted)
+		return conn_io_send(cn, iov, iovcnt, flags);
+	for (int i = 0; i < iovcnt; i++) {
+		int rc = tls_stage(cn, iov[i].iov_base, iov[i].iov_len);
+		if (rc < 0)
+			return rc;
+	}
+	if (cn->tls->stage_len == 0) {
+		/* everything went out in whole records already (or there was nothing) */
+		struct conn_io_pos pos;
+		conn_io_tls_pos(cn, &pos);
+		last(arg, cn->written, &pos);
+		return 0;
+	}
+	return tls_flush_last(cn, flags, false, last, arg);
 }
 
 int conn_io_sendfile(struct held_conn *cn, int file, off_t offset, size_t len)
@@ -182,10 +241,10 @@ static void tls_fail(struct held_conn *cn, enum tls_record_result r)
 	t->alerted = true;
 }
 
-ssize_t conn_io_recv(struct held_conn *cn, void *buf, size_t len, int64_t deadline)
+/* Reads through the records, waiting until deadline for the socket; with now, never
+ * waiting (PS_EAGAIN instead). */
+static ssize_t tls_recv(struct held_conn *cn, void *buf, size_t len, int64_t deadline, bool now)
 {
-	if (!cn->tls)
-		return sock_recv(cn->fd, buf, len, deadline, &cn->consumed);
 	struct conn_tls_io *t = cn->tls;
 	for (;;) {
 		if (t->plain_len > t->plain_off) {
@@ -215,12 +274,27 @@ ssize_t conn_io_recv(struct held_conn *cn, void *buf, size_t len, int64_t deadli
 			}
 			/* NEED_MORE (OUT_FULL cannot be: the plaintext buffer is empty) */
 		}
-		ssize_t n = sock_recv(cn->fd, t->raw + t->raw_len, sizeof(t->raw) - t->raw_len, deadline,
-		                      &cn->consumed);
+		size_t room = sizeof(t->raw) - t->raw_len;
+		ssize_t n = now ? sock_recv_now(cn->fd, t->raw + t->raw_len, room, &cn->consumed)
+		                         : sock_recv(cn->fd, t->raw + t->raw_len, room, deadline, &cn->consumed);
 		if (n <= 0)
 			return n; /* a FIN without close_notify ends the stream all the same */
 		t->raw_len += (uint32_t)n;
 	}
+}
+
+ssize_t conn_io_recv(struct held_conn *cn, void *buf, size_t len, int64_t deadline)
+{
+	if (!cn->tls)
+		return sock_recv(cn->fd, buf, len, deadline, &cn->consumed);
+	return tls_recv(cn, buf, len, deadline, false);
+}
+
+ssize_t conn_io_recv_now(struct held_conn *cn, void *buf, size_t len)
+{
+	if (!cn->tls)
+		return sock_recv_now(cn->fd, buf, len, &cn->consumed);
+	return tls_recv(cn, buf, len, 0, true);
 }
 
 void conn_io_close_notify(struct held_conn *cn)

@@ -14,6 +14,7 @@
 #include "deadline.h"
 #include "dispatch.h"
 #include "request.h"
+#include "conn_io.h"
 #include "sock.h"
 
 /* What a delegated connection buffers at most: whatever it holds must fit the tail of
@@ -70,16 +71,29 @@ static void slot_write_end(struct shared_slot *s, uint64_t seq)
 	__atomic_store_n(&s->seq, seq + 2, __ATOMIC_RELEASE);
 }
 
-static void slot_set_end(struct shared_slot *s, uint64_t written, uint64_t consumed, uint64_t buffered)
+static const struct conn_io_pos no_pos;
+
+static void slot_set_pos(uint64_t seq[2], uint64_t key_updates[2], const struct conn_io_pos *pos)
+{
+	for (int i = 0; i < 2; i++) {
+		__atomic_store_n(&seq[i], pos->seq[i], __ATOMIC_RELEASE);
+		__atomic_store_n(&key_updates[i], pos->key_updates[i], __ATOMIC_RELEASE);
+	}
+}
+
+static void slot_set_end(struct shared_slot *s, uint64_t written, uint64_t consumed, uint64_t buffered,
+                         const struct conn_io_pos *pos)
 {
 	__atomic_store_n(&s->end_written, written, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->end_consumed, consumed, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->end_buffered, buffered, __ATOMIC_RELEASE);
+	slot_set_pos(s->end_tls_seq, s->end_tls_key_updates, pos);
 }
 
 /* A whole record: a completed response (no response being finished). */
 static void delegate_slot_store(struct shared_slot *s, uint64_t conn_id, uint64_t written, uint64_t consumed,
-                                uint64_t responses, uint64_t last_ms, uint64_t buffered)
+                                uint64_t responses, uint64_t last_ms, uint64_t buffered,
+                                const struct conn_io_pos *pos)
 {
 	uint64_t seq = slot_write_begin(s);
 	__atomic_store_n(&s->conn_id, conn_id, __ATOMIC_RELEASE);
@@ -88,25 +102,28 @@ static void delegate_slot_store(struct shared_slot *s, uint64_t conn_id, uint64_
 	__atomic_store_n(&s->responses, responses, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->last_ms, last_ms, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->buffered, buffered, __ATOMIC_RELEASE);
-	slot_set_end(s, 0, 0, 0);
+	slot_set_pos(s->tls_seq, s->tls_key_updates, pos);
+	slot_set_end(s, 0, 0, 0, &no_pos);
 	slot_write_end(s, seq);
 }
 
 /* The end_* fields alone, beside the record (see delegate_pre_end). */
 static void delegate_slot_store_end(struct shared_slot *s, uint64_t written, uint64_t consumed,
-                                    uint64_t buffered)
+                                    uint64_t buffered, const struct conn_io_pos *pos)
 {
 	uint64_t seq = slot_write_begin(s);
-	slot_set_end(s, written, consumed, buffered);
+	slot_set_end(s, written, consumed, buffered, pos);
 	slot_write_end(s, seq);
 }
 
 static void delegate_slot_update(struct delegation *d)
 {
 	ps_client *c = d->c;
+	struct conn_io_pos pos;
+	conn_io_tls_pos(d->conn, &pos);
 	if (c->page && d->slot >= 0)
 		delegate_slot_store(&c->page->slots[d->slot], d->conn_id, d->conn->written, d->conn->consumed,
-		                    d->responses, (uint64_t)d->last_ms, d->len);
+		                    d->responses, (uint64_t)d->last_ms, d->len, &pos);
 }
 
 static void delegate_slot_free(struct delegation *d)
@@ -115,7 +132,7 @@ static void delegate_slot_free(struct delegation *d)
 	if (d->slot < 0)
 		return;
 	if (c->page) {
-		delegate_slot_store(&c->page->slots[d->slot], 0, 0, 0, 0, 0, 0);
+		delegate_slot_store(&c->page->slots[d->slot], 0, 0, 0, 0, 0, 0, &no_pos);
 		c->slot_free[c->nslot_free++] = (uint16_t)d->slot;
 	}
 	d->slot = -1;
@@ -226,7 +243,9 @@ void delegate_served(ps_request *r)
 		__atomic_fetch_add(&c->page->counters[q->counter].served, 1, __ATOMIC_RELEASE);
 }
 
-void delegate_pre_end(ps_request *r, size_t last)
+/* The end record: end_written the byte count when the last send is done, pos the TLS
+ * records' position then. */
+static void delegate_pre_end_at(ps_request *r, uint64_t end_written, const struct conn_io_pos *pos)
 {
 	struct delegation *d = r->delegation;
 	ps_client *c = r->c;
@@ -242,7 +261,7 @@ void delegate_pre_end(ps_request *r, size_t last)
 		slot = c->slot_free[--c->nslot_free];
 		r->pre_slot = (uint16_t)slot;
 		r->pre_slot_held = true;
-		delegate_slot_store(&c->page->slots[slot], r->conn_id, 0, 0, 0, (uint64_t)deadline_now(), 0);
+		delegate_slot_store(&c->page->slots[slot], r->conn_id, 0, 0, 0, (uint64_t)deadline_now(), 0, &no_pos);
 	} else if (r->pre_slot_held) {
 		slot = r->pre_slot;
 	} else {
@@ -250,8 +269,18 @@ void delegate_pre_end(ps_request *r, size_t last)
 	}
 	/* unread body bytes must never look like a next request to the daemon: with the body
 	 * not all read, it learns only that the response went out whole */
-	delegate_slot_store_end(&c->page->slots[slot], r->conn->written + last, r->conn->consumed,
-	                        r->body_done ? r->in_len - r->in_pos : SHARED_END_BODY_UNREAD);
+	delegate_slot_store_end(&c->page->slots[slot], end_written, r->conn->consumed,
+	                        r->body_done ? r->in_len - r->in_pos : SHARED_END_BODY_UNREAD, pos);
+}
+
+void delegate_pre_end(ps_request *r, size_t last)
+{
+	delegate_pre_end_at(r, r->conn->written + last, &no_pos);
+}
+
+void delegate_pre_end_tls(void *arg, uint64_t written, const struct conn_io_pos *pos)
+{
+	delegate_pre_end_at(arg, written, pos);
 }
 
 /* A slot delegate_pre_end took for a request that did not stay delegated goes back (after
@@ -264,7 +293,7 @@ static void delegate_pre_release(ps_request *r)
 	r->pre_slot_held = false;
 	if (!c || !c->page || r->gen != c->gen)
 		return; /* the page it was taken from is gone */
-	delegate_slot_store(&c->page->slots[r->pre_slot], 0, 0, 0, 0, 0, 0);
+	delegate_slot_store(&c->page->slots[r->pre_slot], 0, 0, 0, 0, 0, 0, &no_pos);
 	c->slot_free[c->nslot_free++] = r->pre_slot;
 }
 
@@ -355,9 +384,10 @@ static void delegate_give_back(struct delegation *d)
 static void delegate_end(struct delegation *d, uint32_t flags)
 {
 	ps_client *c = d->c;
-	if (flags & PS_END_SHUTDOWN)
+	if (flags & PS_END_SHUTDOWN) {
+		conn_io_close_notify(d->conn);
 		shutdown(d->conn->fd, SHUT_WR);
-	else
+	} else
 		sock_abort(d->conn->fd);
 	client_send_end(c, d->conn_id, d->req_id, flags);
 	if (d->dead)
@@ -411,6 +441,7 @@ void delegate_session_lost(ps_client *c)
 		if (!d->busy) {
 			/* no daemon to give it back to: end it as a request of an old session
 			 * ends (the FIN after the last response) */
+			conn_io_close_notify(d->conn);
 			shutdown(d->conn->fd, SHUT_WR);
 			if (d->conn->cached)
 				conns_del(&c->conns, d->conn);
@@ -689,12 +720,13 @@ void delegate_run(struct delegation *d)
 		if (!d->readable)
 			return; /* the next edge brings us back */
 		size_t want = DELEG_BUF - d->len;
-		ssize_t n = sock_recv_now(d->conn->fd, d->buf + d->len, want, &d->conn->consumed);
+		ssize_t n = conn_io_recv_now(d->conn, d->buf + d->len, want);
 		if (n > 0) {
 			d->len += (size_t)n;
 			/* A short read emptied the socket: the next byte makes a new edge. After
-			 * a FIN was announced, read on to see it. */
-			if ((size_t)n < want && !d->hup)
+			 * a FIN was announced, read on to see it. A TLS connection may hold opened
+			 * records still, which no edge announces. */
+			if ((size_t)n < want && !d->hup && !conn_io_pending(d->conn))
 				d->readable = false;
 			delegate_idle_touch(d, deadline_now());
 		} else if (n == 0) {

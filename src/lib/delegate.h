@@ -62,6 +62,10 @@ void delegate_served(ps_request *r);
  * read, or, with the request's body not all read yet, a connection to end), not as one
  * half written; killed before, the counters disagree and it aborts. */
 void delegate_pre_end(ps_request *r, size_t last);
+/* delegate_pre_end on a TLS connection (a conn_io_last_fn, arg the request): the exact
+ * byte count and record position are known only once the last bytes are sealed. */
+struct conn_io_pos;
+void delegate_pre_end_tls(void *arg, uint64_t written, const struct conn_io_pos *pos);
 /* r's response is complete and the connection stays open: keeps it delegated (the
  * bytes r read past itself go to the connection's buffer, its slot is updated).
  * Returns the delegated connection, or NULL when the connection must go back to the

@@ -131,6 +131,7 @@ static ps_request *request_new(ps_client *c, ps_queue *q, const struct ps_msg *m
 	r->conn = cn;
 	conns_hold(cn);
 	r->fd = cn->fd;
+	r->tls = conn_io_tls_info(cn, &r->tls_version, r->tls_server_name);
 	r->gen = c->gen;
 	r->conn_id = d->conn_id;
 	r->req_id = d->req_id;
@@ -213,11 +214,7 @@ void request_deliver(ps_client *c, const struct ps_msg *m, int fd, bool fd_lost)
 	/* The daemon took its counter snapshot at this DELIVER: ours start again with it. */
 	cn->written = cn->consumed = 0;
 	r->delegable = (d->flags & PS_DELIVER_DELEGATE) && c->delegation;
-	r->tls = d->flags & PS_DELIVER_TLS;
-	if (r->tls) {
-		r->tls_version = m->tls.state.version;
-		memcpy(r->tls_server_name, m->tls.server_name, sizeof(r->tls_server_name));
-	}
+
 	if (unparsable) {
 		response_refuse(r, 400);
 		return;

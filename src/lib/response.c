@@ -303,9 +303,14 @@ static int response_send(ps_request *r, const void *data, size_t len, bool last)
 	for (int i = 0; i < n; i++)
 		total += iov[i].iov_len;
 	bool fin = last && r->close;
-	if (last)
-		delegate_pre_end(r, total);
-	int rc = conn_io_send(r->conn, iov, n, fin ? MSG_MORE : 0);
+	int rc;
+	if (last && conn_io_is_tls(r->conn)) {
+		rc = conn_io_send_last(r->conn, iov, n, fin ? MSG_MORE : 0, delegate_pre_end_tls, r);
+	} else {
+		if (last)
+			delegate_pre_end(r, total);
+		rc = conn_io_send(r->conn, iov, n, fin ? MSG_MORE : 0);
+	}
 	r->out_len = 0;
 	if (total > 0)
 		r->wire = true;
