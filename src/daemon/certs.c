@@ -732,6 +732,11 @@ int certs_add(const struct certs_add *add, char *warn, size_t warnlen, char *err
 	}
 	snprintf(b->src_cert, sizeof(b->src_cert), "%s", add->src_cert);
 	snprintf(b->src_key, sizeof(b->src_key), "%s", add->src_key);
+	if (binding_load(b, add->chain, add->chain_len, add->key, add->key_len, why, sizeof(why)) < 0) {
+		binding_release(b);
+		snprintf(err, errlen, "%s, %s: %s", add->src_cert, add->src_key, why);
+		return PS_EINVAL;
+	}
 	size_t at = binding_at(b->ipport, b->name, &b->addr);
 	char ep[CERTS_NAME_MAX + 64];
 	endpoint_text(b, ep, sizeof(ep));
@@ -742,11 +747,6 @@ int certs_add(const struct certs_add *add, char *warn, size_t warnlen, char *err
 		                      : "there is a binding for %s already: delete it first",
 		         ep);
 		return add->replace ? PS_ENOTFOUND : PS_EEXIST;
-	}
-	if (binding_load(b, add->chain, add->chain_len, add->key, add->key_len, why, sizeof(why)) < 0) {
-		binding_release(b);
-		snprintf(err, errlen, "%s, %s: %s", add->src_cert, add->src_key, why);
-		return PS_EINVAL;
 	}
 	time_t now = time(NULL), to = gnutls_x509_crt_get_expiration_time(b->leaf),
 	       from = gnutls_x509_crt_get_activation_time(b->leaf);
