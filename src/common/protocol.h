@@ -304,7 +304,9 @@ struct ps_conn_handover_tls {
 
 /* COMMAND: argc words, each ending with a NUL, args_len bytes in all (the variable part,
  * m->text). portsharectl resolves user and group names to ids before it sends them. */
-#define PS_COMMAND_MAX 8192 /* bytes of a command's words */
+/* bytes of a command's words: room for sslcert add's certificate chain and key (PEM),
+ * within PS_MSG_MAX */
+#define PS_COMMAND_MAX 61440
 #define PS_COMMAND_WORDS 64 /* words of a command at most */
 struct ps_command {
 	uint32_t args_len;

@@ -13,6 +13,7 @@
 #include "ctl.h"
 #include "portshare.h"
 #include "protocol.h"
+#include "sslcert.h"
 #include "who.h"
 
 #define WORDS_MAX 40
@@ -38,6 +39,10 @@ static void usage(FILE *f)
 	           "  grant add QUEUE --user NAME|--group NAME [...] [--owner USER]\n"
 	           "  grant delete QUEUE [--user NAME|--group NAME ...]\n"
 	           "  grant show [--json]                who may join a queue besides its owner\n"
+	           "  sslcert add --hostport NAME:PORT|--ipport ADDR:PORT --cert FILE --key FILE\n"
+	           "  sslcert delete --hostport NAME:PORT|--ipport ADDR:PORT\n"
+	           "  sslcert show [--json]              TLS certificate bindings (show: anyone)\n"
+	           "  sslcert reload                     read every binding's files again (renewal)\n"
 	           "\n"
 	           "Options:\n"
 	           "  --socket PATH     the daemon's control socket (default: $" PS_SOCKET_ENV
@@ -262,7 +267,9 @@ int main(int argc, char **argv)
 	char **cargv = argv + optind + 1;
 	for (int i = 0; i < cargc; i++) {
 		if (!strcmp(cargv[i], "--help") || !strcmp(cargv[i], "-h")) {
-			const char *h = !strcmp(cmd, "who") ? who_help() : help_of(cmd);
+			const char *h = !strcmp(cmd, "who")       ? who_help()
+			                : !strcmp(cmd, "sslcert") ? sslcert_help()
+			                                          : help_of(cmd);
 			if (!h)
 				break;
 			fputs(h, stdout);
@@ -274,6 +281,8 @@ int main(int argc, char **argv)
 		rc = cmd_status(&c, cargc, cargv);
 	else if (!strcmp(cmd, "who"))
 		rc = who_run(&c, cargc, cargv);
+	else if (!strcmp(cmd, "sslcert"))
+		rc = sslcert_run(&c, cargc, cargv);
 	else if (help_of(cmd))
 		rc = cmd_admin(&c, cmd, cargc, cargv);
 	else {

@@ -1,5 +1,5 @@
 /* admin.c: portsharectl's commands (COMMAND messages): URL reservations, queue grants,
- * the listen list and exclusions, changed by admins and kept in the state directory
+ * the listen list and exclusions, certificate bindings (certs.c), changed by admins and kept in the state directory
  * (store.c) before they take effect; and the read-only questions anyone may ask: who is
  * on a port, which queue gets a URL. */
 #include "admin.h"
@@ -14,6 +14,7 @@
 
 #include "acl.h"
 #include "addr.h"
+#include "certs.h"
 #include "daemon-t.h"
 #include "json_write.h"
 #include "delegate.h"
@@ -567,6 +568,57 @@ static int grant(struct cmd *c)
 	return grant_show(c);
 }
 
+/* ---------------------------------------------------------------- sslcert */
+
+/* sslcert add|update KIND ENDPOINT CERT_PATH KEY_PATH CHAIN_PEM KEY_PEM: portsharectl (run
+ * by an admin) read the files, which the daemon's user may not be able to (DESIGN §8);
+ * update is what sslcert reload sends for a binding that exists. sslcert delete KIND
+ * ENDPOINT; sslcert show. */
+static int sslcert(struct cmd *c)
+{
+	const char *verb = c->n >= 2 ? c->words[1] : "";
+	if (!strcmp(verb, "show") && c->n == 2) {
+		certs_show(c->out, c->json);
+		return 0;
+	}
+	bool add = !strcmp(verb, "add"), update = !strcmp(verb, "update");
+	if (!add && !update && strcmp(verb, "delete"))
+		return fail(c, PS_EINVAL, "sslcert takes add, delete, show or reload");
+	int rc = need_admin(c);
+	if (rc)
+		return rc;
+	if (c->n != ((add || update) ? 8 : 4) || (strcmp(c->words[2], "hostport") && strcmp(c->words[2], "ipport")))
+		return fail(c, PS_EINVAL, "sslcert %s: --hostport NAME:PORT or --ipport ADDR:PORT%s", verb,
+		            (add || update) ? ", --cert FILE and --key FILE" : "");
+	if (!add && !update)
+		rc = certs_delete(c->words[2], c->words[3], c->err, c->errlen);
+	else {
+		struct certs_add a = {.kind = c->words[2],
+		                      .endpoint = c->words[3],
+		                      .replace = update,
+		                      .src_cert = c->words[4],
+		                      .src_key = c->words[5],
+		                      .chain = c->words[6],
+		                      .chain_len = strlen(c->words[6]),
+		                      .key = c->words[7],
+		                      .key_len = strlen(c->words[7])};
+		char warn[512];
+		rc = certs_add(&a, warn, sizeof(warn), c->err, c->errlen);
+		if (!rc)
+			fputs(warn, c->out);
+	}
+	if (rc) {
+		log_error("sslcert %s %s %s by pid %d (user %s) refused: %s", verb, c->words[2], c->words[3],
+		          (int)c->s->pid, c->s->user, c->err);
+		return rc;
+	}
+	log_info("sslcert %s %s %s by pid %d (user %s)", verb, c->words[2], c->words[3], (int)c->s->pid,
+	         c->s->user);
+	fprintf(c->out, "%s %s %s\n",
+	        add ? "bound" : update ? "reloaded" : "deleted the binding of", c->words[2], c->words[3]);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- who, route */
 
 static void workers_json(FILE *f, const struct queue *q)
@@ -725,6 +777,11 @@ int admin_settings_load(char *err, size_t errlen)
 		          err);
 		return -1;
 	}
+	/* the certificate bindings and the session-ticket key (certs/ of the state directory) */
+	if (certs_init(dm->state_dir, err, errlen) < 0) {
+		log_error("certificate bindings: %s", err);
+		return -1;
+	}
 	listener_warn_ignored();
 	return 0;
 }
@@ -747,10 +804,12 @@ int admin_command(const struct session *s, const struct ps_msg *m, char **out, s
 		int (*fn)(struct cmd *);
 		bool verbs; /* takes add, delete, show */
 	} table[] = {{"urlacl", urlacl, true}, {"iplisten", iplisten, true}, {"exclude", exclude, true},
-	             {"grant", grant, true},   {"who", who, false},          {"route", route, false}};
+	             {"grant", grant, true},   {"who", who, false},          {"route", route, false},
+	             {"sslcert", sslcert, false}};
 	int rc = PS_EINVAL;
 	snprintf(err, errlen,
-	         "unknown command '%s' (this portshared knows urlacl, iplisten, exclude, grant, who, route)",
+	         "unknown command '%s' (this portshared knows urlacl, iplisten, exclude, grant, who, route, "
+	         "sslcert)",
 	         c.n ? c.words[0] : "");
 	for (size_t i = 0; c.n && i < sizeof(table) / sizeof(table[0]); i++) {
 		if (strcmp(c.words[0], table[i].name))

@@ -271,7 +271,7 @@ static int binding_load(struct binding *b, const char *chain, size_t chain_len, 
 }
 
 /* Reads certs/name whole (at most CERTS_FILE_MAX bytes). The text (malloc'd) or NULL with
- * why in err. */
+ * why in err and errno set. */
 static char *file_read(const char *name, size_t *len, char *err, size_t errlen)
 {
 	char path[sizeof(certs.dir) + 64];
@@ -301,11 +301,13 @@ static char *file_read(const char *name, size_t *len, char *err, size_t errlen)
 	text[got] = '\0';
 	*len = got;
 	return text;
-fail:
-	snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+fail:;
+	int e = errno;
+	snprintf(err, errlen, "cannot read %s: %s", path, strerror(e));
 	if (fd >= 0)
 		close(fd);
 	free(text);
+	errno = e; /* ENOENT: no such file yet */
 	return NULL;
 }
 
@@ -395,9 +397,9 @@ static int list_read(struct binding **protos, size_t *n, char *err, size_t errle
 	*protos = NULL;
 	*n = 0;
 	snprintf(path, sizeof(path), "%s/%s", certs.dir, CERTS_LIST);
-	if (access(path, F_OK) < 0 && errno == ENOENT)
-		return 0;
 	char *text = file_read(CERTS_LIST, &len, why, sizeof(why));
+	if (!text && errno == ENOENT)
+		return 0; /* no binding made yet */
 	if (!text) {
 		snprintf(err, errlen, "%s", why);
 		return -1;
@@ -555,6 +557,8 @@ static struct cert_set *set_load(bool strict, char *err, size_t errlen)
 static int ticket_key_load(char *err, size_t errlen)
 {
 	char why[512];
+	if (certs.ticket_key.data) /* a start that failed later, tried again */
+		return 0;
 	size_t len;
 	char *key = file_read(CERTS_TICKET_KEY, &len, why, sizeof(why));
 	if (!key && errno != ENOENT) {
@@ -728,6 +732,11 @@ int certs_add(const struct certs_add *add, char *warn, size_t warnlen, char *err
 	}
 	snprintf(b->src_cert, sizeof(b->src_cert), "%s", add->src_cert);
 	snprintf(b->src_key, sizeof(b->src_key), "%s", add->src_key);
+	if (binding_load(b, add->chain, add->chain_len, add->key, add->key_len, why, sizeof(why)) < 0) {
+		binding_release(b);
+		snprintf(err, errlen, "%s, %s: %s", add->src_cert, add->src_key, why);
+		return PS_EINVAL;
+	}
 	size_t at = binding_at(b->ipport, b->name, &b->addr);
 	char ep[CERTS_NAME_MAX + 64];
 	endpoint_text(b, ep, sizeof(ep));
@@ -738,11 +747,6 @@ int certs_add(const struct certs_add *add, char *warn, size_t warnlen, char *err
 		                      : "there is a binding for %s already: delete it first",
 		         ep);
 		return add->replace ? PS_ENOTFOUND : PS_EEXIST;
-	}
-	if (binding_load(b, add->chain, add->chain_len, add->key, add->key_len, why, sizeof(why)) < 0) {
-		binding_release(b);
-		snprintf(err, errlen, "%s, %s: %s", add->src_cert, add->src_key, why);
-		return PS_EINVAL;
 	}
 	time_t now = time(NULL), to = gnutls_x509_crt_get_expiration_time(b->leaf),
 	       from = gnutls_x509_crt_get_activation_time(b->leaf);

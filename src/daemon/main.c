@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "certs.h"
 #include "conn.h"
 #include "daemon-t.h"
 #include "delegate.h"
@@ -64,7 +65,7 @@ static void usage(FILE *f)
 	    "                    exit 0 if it was refused\n"
 	    "  -h, --help        this text\n"
 	    "Runs in the foreground and logs to stderr. SIGTERM or SIGINT: finish in-flight requests\n"
-	    "and exit 0; SIGHUP: reload the config file. Exit status: 0 after a stop, 1 when it cannot\n"
+	    "and exit 0; SIGHUP: reload the config file (and the certificate bindings). Exit status: 0 after a stop, 1 when it cannot\n"
 	    "start, 2 on a usage error.\n");
 }
 
@@ -217,6 +218,9 @@ static void reload(void)
 	struct config next = {.path = dm->cfg.path};
 	char err[1024];
 	notify_systemd("RELOADING=1");
+	/* the state directory's copies of the certificates, read again: new handshakes use them */
+	if (certs_reload(err, sizeof(err)) < 0)
+		log_error("certificate bindings not reloaded, the loaded ones stay: %s", err);
 	if (config_load(&next, err, sizeof(err)) < 0) {
 		notify_systemd("READY=1");
 		log_error("reload refused, the running settings stay: %s", err);
@@ -422,6 +426,7 @@ int main(int argc, char **argv)
 	session_close_all();
 	delegate_close();
 	route_free(dm->routes);
+	certs_shutdown();
 	loop_free(dm->loop);
 	if (dm->ctl.fd >= 0) {
 		close(dm->ctl.fd);

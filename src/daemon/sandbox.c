@@ -74,8 +74,9 @@ static const char *const allowed_calls[] = {
 	"openat", "read", "write", "writev", "close", "dup", "dup3", "lseek", "getdents64",
 	"fstat", "newfstatat", "statx", "readlink", "readlinkat", "unlink", "unlinkat",
 	"memfd_create", "ftruncate",
-	/* the admin settings, written atomically to the state directory (store.c) */
-	"fsync", "rename", "renameat", "renameat2",
+	/* the admin settings, written atomically to the state directory (store.c); its certs/
+	 * directory made 0700 (certs.c) */
+	"fsync", "rename", "renameat", "renameat2", "mkdir", "mkdirat", "fchmod",
 	/* who we are: our pid in the status, our uid for admin sessions */
 	"getpid", "geteuid",
 };
@@ -202,9 +203,10 @@ int sandbox_user_resolve(const char *name, struct sandbox_user *u, char *err, si
 	return 0;
 }
 
-/* Gives u a path the daemon writes once switched; a directory's direct entries too (state
- * left by an earlier run as root). Symbolic links are not followed. */
-static int owned_give(const struct sandbox_user *u, const char *path, char *err, size_t errlen)
+/* Gives u a path the daemon writes once switched; a directory's entries too, and theirs
+ * (state left by an earlier run as root: the settings, certs/ and its keys). Symbolic links
+ * are not followed. */
+static int owned_give(const struct sandbox_user *u, const char *path, int depth, char *err, size_t errlen)
 {
 	struct stat st;
 	if (lstat(path, &st) < 0 || lchown(path, u->uid, u->gid) < 0)
@@ -223,8 +225,14 @@ static int owned_give(const struct sandbox_user *u, const char *path, char *err,
 	while (rc == 0 && (de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (fchownat(dirfd(d), de->d_name, u->uid, u->gid, AT_SYMLINK_NOFOLLOW) < 0)
-			rc = failed(err, errlen, "cannot give %s/%s to user '%s'", path, de->d_name, u->name);
+		char sub[PATH_MAX];
+		struct stat sst;
+		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+		if (depth > 0 && fstatat(dirfd(d), de->d_name, &sst, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(sst.st_mode))
+			rc = owned_give(u, sub, depth - 1, err, errlen);
+		else if (fchownat(dirfd(d), de->d_name, u->uid, u->gid, AT_SYMLINK_NOFOLLOW) < 0)
+			rc = failed(err, errlen, "cannot give %s to user '%s'", sub, u->name);
 	}
 	closedir(d);
 	return rc;
@@ -517,7 +525,7 @@ int sandbox_apply(const struct sandbox_user *u, const char *const *owned, char *
 		return -1;
 	}
 	for (size_t i = 0; u->change && owned && owned[i]; i++) {
-		if (owned_give(u, owned[i], err, errlen) < 0)
+		if (owned_give(u, owned[i], 1, err, errlen) < 0)
 			return -1;
 	}
 	uint64_t kept = 0;

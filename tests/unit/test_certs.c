@@ -414,7 +414,9 @@ static void test_reload_refcount(void **state)
 	state_file(".pem", pem, sizeof(pem));
 	FILE *f = fopen(pem, "w");
 	assert_non_null(f);
-	fputs("-----BEGIN CERTIFICATE-----\ncut\n", f);
+	/* (not a cut PEM block: GnuTLS 3.7.9 leaks a certificate object on one, which the
+	 * sanitizer build would report) */
+	fputs("not a certificate\n", f);
 	fclose(f);
 	struct cert_set *held = certs_acquire();
 	assert_int_equal(certs_reload(err, sizeof(err)), -1);
