@@ -39,6 +39,8 @@ struct conn_tls {
 	uint8_t *raw;  /* ciphertext read and not opened yet, PS_TLS_RAW_MAX bytes; NULL when none */
 	uint32_t raw_len;
 	struct tls_record_state handed; /* the state given to the worker holding it */
+	uint8_t header[TLS_RECORD_HEADER_LEN]; /* the handshake's reads: the record header read so far */
+	uint32_t header_len, record_left;      /* ... and what is left of the record it starts */
 	uint32_t size_limit;            /* the ClientHello's record_size_limit, or 0 */
 	uint16_t max_fragment;          /* its max_fragment_length, in bytes, or 0 */
 	bool tls13_offered;
@@ -74,15 +76,30 @@ static struct conn_tls *session_tls(gnutls_session_t s)
 }
 
 /* The handshake's reads and writes: never blocking whatever the file status flags are
- * (DESIGN §2a), and counted like every other byte of the connection. */
+ * (DESIGN §2a), and counted like every other byte of the connection. A read never goes
+ * past the end of the record it is in: GnuTLS reads ahead into a buffer of its own, and a
+ * client's first request, sent right behind its Finished, would be lost in it when the
+ * session is dropped. */
 static ssize_t tls_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 {
 	struct conn_tls *t = p;
-	ssize_t n = recv(t->conn->io.fd, buf, len, MSG_DONTWAIT);
-	if (n > 0)
-		t->conn->received += (uint64_t)n;
-	else if (n < 0)
+	size_t want = t->header_len < TLS_RECORD_HEADER_LEN ? TLS_RECORD_HEADER_LEN - t->header_len : t->record_left;
+	ssize_t n = recv(t->conn->io.fd, buf, len < want ? len : want, MSG_DONTWAIT);
+	if (n < 0) {
 		gnutls_transport_set_errno(t->session, errno);
+		return n;
+	}
+	t->conn->received += (uint64_t)n;
+	if (t->header_len < TLS_RECORD_HEADER_LEN) {
+		memcpy(t->header + t->header_len, buf, (size_t)n);
+		t->header_len += (uint32_t)n;
+		if (t->header_len == TLS_RECORD_HEADER_LEN)
+			t->record_left = (uint32_t)t->header[3] << 8 | t->header[4];
+	} else {
+		t->record_left -= (uint32_t)n;
+	}
+	if (t->header_len == TLS_RECORD_HEADER_LEN && !t->record_left)
+		t->header_len = 0; /* the next read starts a record */
 	return n;
 }
 
