@@ -43,6 +43,8 @@ static void usage(FILE *f)
 	           "  sslcert delete --hostport NAME:PORT|--ipport ADDR:PORT\n"
 	           "  sslcert show [--json]              TLS certificate bindings (show: anyone)\n"
 	           "  sslcert reload                     read every binding's files again (renewal)\n"
+	           "  redirect add http://HOST:PORT/PATH/ https[:PORT] | delete PREFIX | show [--json]\n"
+	           "                                     answer 308 to https where no app's prefix matches\n"
 	           "\n"
 	           "Options:\n"
 	           "  --socket PATH     the daemon's control socket (default: $" PS_SOCKET_ENV
@@ -92,6 +94,16 @@ static const struct command_help helps[] = {
                 "  cannot be bound while one of its addresses is excluded, so excluding 127.0.0.1:80\n"
                 "  leaves port 80 to the addresses the listen list names, if any.\n"
                 "  Example: portsharectl exclude add 0.0.0.0:80\n"},
+    {"redirect", "usage: portsharectl redirect add http://HOST:PORT/PATH/ https[:PORT]\n"
+                 "       portsharectl redirect delete http://HOST:PORT/PATH/\n"
+                 "       portsharectl redirect show [--json]\n"
+                 "  A port is TLS or plain, never both, so the HTTP -> HTTPS redirect of port 80 is the\n"
+                 "  daemon's: a request under the http:// prefix (HOST as in URL prefixes: +, *, a name\n"
+                 "  or an address) that no app's own prefix takes gets 308 Permanent Redirect to\n"
+                 "  https://HOST[:PORT]/same/target (PORT 443 when not given). Apps' prefixes come\n"
+                 "  first, so an ACME client's /.well-known/acme-challenge/ keeps working on port 80.\n"
+                 "  The prefix's port is listened on while the redirect exists.\n"
+                 "  Example: portsharectl redirect add http://+:80/ https\n"},
     {"grant", "usage: portsharectl grant add QUEUE --user NAME|--group NAME [...] [--owner USER]\n"
               "       portsharectl grant delete QUEUE [--user NAME|--group NAME ...] [--owner USER]\n"
               "       portsharectl grant show [--json]\n"
@@ -205,11 +217,15 @@ static int cmd_admin(struct ctl *c, const char *cmd, int argc, char **argv)
 	bool show = !strcmp(verb, "show");
 	if (show && operands)
 		return ctl_usage_error(cmd, "show takes no argument but --json");
-	if (!show && operands != 1)
+	bool redirect_add = !strcmp(cmd, "redirect") && !strcmp(verb, "add");
+	if (redirect_add && operands != 2)
+		return ctl_usage_error(cmd, "redirect add takes an http:// prefix and https or https:PORT");
+	if (!show && !redirect_add && operands != 1)
 		return ctl_usage_error(cmd, "%s %s takes one %s (try: portsharectl %s --help)", cmd, verb,
 		                       !strcmp(cmd, "urlacl")     ? "URL prefix"
 		                       : !strcmp(cmd, "iplisten") ? "address"
 		                       : !strcmp(cmd, "exclude")  ? "ADDR:PORT"
+		                       : !strcmp(cmd, "redirect") ? "URL prefix"
 		                                                  : "queue name",
 		                       cmd);
 	bool needs_principal = !strcmp(verb, "add") && (!strcmp(cmd, "urlacl") || !strcmp(cmd, "grant"));

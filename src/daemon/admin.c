@@ -24,6 +24,7 @@
 #include "log.h"
 #include "portshare.h"
 #include "queue.h"
+#include "redirect.h"
 #include "route.h"
 #include "session-t.h"
 #include "store.h"
@@ -382,11 +383,11 @@ static int exclude(struct cmd *c)
 		if (same_addr(&next.exclusions[i], &a, true))
 			at = i;
 	if (!strcmp(verb, "add")) {
-		if (at < next.nexclusions || next.nexclusions == SETTINGS_EXCLUSIONS_MAX) {
+		bool exists = at < next.nexclusions; /* store_free zeroes next */
+		if (exists || next.nexclusions == SETTINGS_EXCLUSIONS_MAX) {
 			store_free(&next);
-			return fail(c, at < next.nexclusions ? PS_EEXIST : PS_ELIMIT, "%s",
-			            at < next.nexclusions ? "that endpoint is excluded already"
-			                                  : "too many exclusions");
+			return fail(c, exists ? PS_EEXIST : PS_ELIMIT, "%s",
+			            exists ? "that endpoint is excluded already" : "too many exclusions");
 		}
 		next.exclusions[next.nexclusions++] = a;
 	} else {
@@ -405,6 +406,101 @@ static int exclude(struct cmd *c)
 	if (listener_resync(report, sizeof(report)))
 		fprintf(c->out, "warning: %s\n", report);
 	return exclude_show(c);
+}
+
+/* ---------------------------------------------------------------- redirect */
+
+static int redirect_show(struct cmd *c)
+{
+	const struct settings *st = &dm->settings;
+	char p[PS_PREFIX_MAX + 300];
+	if (c->json)
+		fputs("{\"redirects\":[", c->out);
+	else if (!st->nredirects)
+		fputs("no redirects\n", c->out);
+	for (unsigned i = 0; i < st->nredirects; i++) {
+		url_prefix_format(&st->redirects[i].from, p, sizeof(p));
+		if (c->json) {
+			fprintf(c->out, "%s{\"from\":", i ? "," : "");
+			json_write_string(c->out, p);
+			fprintf(c->out, ",\"to_port\":%u}", (unsigned)st->redirects[i].to_port);
+		} else {
+			fprintf(c->out, "%s -> https, port %u (below apps' own prefixes)\n", p,
+			        (unsigned)st->redirects[i].to_port);
+		}
+	}
+	if (c->json)
+		fputs("]}\n", c->out);
+	return 0;
+}
+
+/* redirect add http://HOST:PORT/PATH/ https[:PORT] | delete PREFIX | show */
+static int redirect(struct cmd *c)
+{
+	const char *verb = c->words[1];
+	if (!strcmp(verb, "show"))
+		return redirect_show(c);
+	int rc = need_admin(c);
+	bool add = !strcmp(verb, "add");
+	if (rc || c->n != (add ? 4 : 3))
+		return rc ? rc
+		          : fail(c, PS_EINVAL, "usage: redirect add http://HOST:PORT/PATH/ https[:PORT] | "
+		                               "redirect delete http://HOST:PORT/PATH/ | redirect show");
+	struct redirect r = {.to_port = 443};
+	char why[256];
+	if (url_prefix_parse(c->words[2], &r.from, why, sizeof(why)) < 0)
+		return fail(c, PS_EINVAL, "%s", why);
+	if (r.from.https)
+		return fail(c, PS_EINVAL, "a redirect goes from an http:// prefix to https (not %s)", c->words[2]);
+	if (add) {
+		const char *to = c->words[3];
+		char *end = NULL;
+		unsigned long port = 443;
+		if (strncmp(to, "https", 5) || (to[5] && to[5] != ':'))
+			return fail(c, PS_EINVAL, "the target is https or https:PORT (not '%s')", to);
+		if (to[5] == ':')
+			port = strtoul(to + 6, &end, 10);
+		if ((to[5] == ':' && (!end || *end || end == to + 6)) || port == 0 || port > 65535 ||
+		    port == r.from.port)
+			return fail(c, PS_EINVAL, "bad https port in '%s' (1 to 65535, not the prefix's own)", to);
+		r.to_port = (uint16_t)port;
+	}
+	struct settings next;
+	if (store_copy(&dm->settings, &next) < 0)
+		return fail(c, PS_ENOMEM, "out of memory");
+	unsigned at = next.nredirects;
+	for (unsigned i = 0; i < next.nredirects; i++)
+		if (url_prefix_equal(&next.redirects[i].from, &r.from))
+			at = i;
+	if (add) {
+		bool exists = at < next.nredirects;
+		if (exists || next.nredirects == SETTINGS_REDIRECTS_MAX) {
+			store_free(&next);
+			return fail(c, exists ? PS_EEXIST : PS_ELIMIT, "%s",
+			            exists ? "that prefix redirects already (delete it first)" : "too many redirects");
+		}
+		next.redirects[next.nredirects++] = r;
+	} else {
+		if (at == next.nredirects) {
+			store_free(&next);
+			return fail(c, PS_ENOTFOUND, "%s does not redirect (portsharectl redirect show)", c->words[2]);
+		}
+		next.redirects[at] = next.redirects[--next.nredirects];
+	}
+	if (redirect_apply(&next) < 0) {
+		store_free(&next);
+		return fail(c, PS_ENOMEM, "out of memory");
+	}
+	if ((rc = commit(c, &next))) {
+		redirect_apply(&dm->settings);
+		return rc;
+	}
+	log_info("redirect %s %s by pid %d (user %s)", verb, c->words[2], (int)c->s->pid, c->s->user);
+	/* its port is listened on from now (or no longer, when nothing else needs it) */
+	char report[1024];
+	if (listener_resync(report, sizeof(report)))
+		fprintf(c->out, "warning: %s\n", report);
+	return redirect_show(c);
 }
 
 /* ---------------------------------------------------------------- grants */
@@ -671,7 +767,7 @@ static int who(struct cmd *c)
 		return fail(c, PS_EINVAL, "who takes a port number");
 	struct listener_plan plan[LISTENER_PLAN_MAX];
 	unsigned n = listener_plan((uint16_t)port, plan);
-	bool needed = route_port_count(dm->routes, (uint16_t)port) > 0;
+	bool needed = route_port_count(dm->routes, (uint16_t)port) > 0 || redirect_on_port((uint16_t)port);
 	char a[PS_ADDR_TEXT_MAX];
 	fprintf(c->out, "{\"port\":%lu,\"daemon_pid\":%d,\"listen\":{\"source\":\"%s\",\"addresses\":[", port,
 	        (int)getpid(), listener_listen_source());
@@ -777,6 +873,11 @@ int admin_settings_load(char *err, size_t errlen)
 		          err);
 		return -1;
 	}
+	if (redirect_apply(&dm->settings) < 0) {
+		snprintf(err, errlen, "out of memory");
+		log_error("redirects: %s", err);
+		return -1;
+	}
 	/* the certificate bindings and the session-ticket key (certs/ of the state directory) */
 	if (certs_init(dm->state_dir, err, errlen) < 0) {
 		log_error("certificate bindings: %s", err);
@@ -805,10 +906,10 @@ int admin_command(const struct session *s, const struct ps_msg *m, char **out, s
 		bool verbs; /* takes add, delete, show */
 	} table[] = {{"urlacl", urlacl, true}, {"iplisten", iplisten, true}, {"exclude", exclude, true},
 	             {"grant", grant, true},   {"who", who, false},          {"route", route, false},
-	             {"sslcert", sslcert, false}};
+	             {"sslcert", sslcert, false}, {"redirect", redirect, true}};
 	int rc = PS_EINVAL;
 	snprintf(err, errlen,
-	         "unknown command '%s' (this portshared knows urlacl, iplisten, exclude, grant, who, route, "
+	         "unknown command '%s' (this portshared knows urlacl, iplisten, exclude, grant, redirect, who, route, "
 	         "sslcert)",
 	         c.n ? c.words[0] : "");
 	for (size_t i = 0; c.n && i < sizeof(table) / sizeof(table[0]); i++) {

@@ -31,6 +31,7 @@
 #include "llhttp.h"
 #include "log.h"
 #include "queue.h"
+#include "redirect.h"
 #include "route.h"
 #include "session.h"
 #include "takeover.h"
@@ -462,6 +463,14 @@ static void conn_route(struct conn *c, const struct http_head *h)
 	if (d.status) {
 		/* 404 and an unknown host leave the connection usable; a bad path does not */
 		bool usable = d.status == 404 || (d.status == 400 && !strcmp(d.reason, "InvalidHostname"));
+		/* below every app's prefix: an admin's redirect to https (redirect.c) */
+		char *location = usable && !c->tls ? redirect_location(c, h, d.host, path) : NULL;
+		if (location) {
+			conn_consume(c, end);
+			answer_send(c, 308, NULL, !ka, head_method, location);
+			free(location);
+			return;
+		}
 		if (usable)
 			conn_consume(c, end);
 		answer_send(c, d.status, d.reason, !usable || !ka, head_method, NULL);

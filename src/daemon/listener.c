@@ -24,6 +24,7 @@
 #include "listener-t.h"
 #include "log.h"
 #include "port_owner.h"
+#include "redirect.h"
 #include "route.h"
 #include "threads.h"
 
@@ -469,7 +470,7 @@ bool listener_port_tls(uint16_t port)
 
 void listener_release(uint16_t port)
 {
-	if (!route_port_count(dm->routes, port))
+	if (!route_port_count(dm->routes, port) && !redirect_on_port(port))
 		port_close(port);
 }
 
@@ -483,6 +484,9 @@ void listener_port_map(uint8_t ports[65536 / 8])
 {
 	memset(ports, 0, 65536 / 8);
 	route_foreach(dm->routes, collect_port, ports);
+	for (uint32_t p = 1; p < 65536; p++) /* an admin's redirect listens without an app */
+		if (redirect_on_port((uint16_t)p))
+			ports[p / 8] |= (uint8_t)(1u << (p % 8));
 }
 
 unsigned listener_resync(char *report, size_t len)

@@ -411,8 +411,14 @@ int main(int argc, char **argv)
 		threads_join();
 		return 1;
 	}
-	if (upgrade)
+	if (upgrade) {
 		takeover_start();
+	} else {
+		/* no app yet, but an admin's redirect listens on its port from the start */
+		char report[1024];
+		if (listener_resync(report, sizeof(report)))
+			log_warning("%s", report);
+	}
 	log_info("ready (socket %s, state %s, pid %d, %u thread%s)", dm->socket_path, dm->state_dir,
 	         (int)getpid(), dm->nthreads, dm->nthreads == 1 ? "" : "s");
 	/* after an upgrade this process is the service's main one (NotifyAccess=all) */

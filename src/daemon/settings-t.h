@@ -15,6 +15,7 @@
 #define SETTINGS_PRINCIPALS_MAX 32 /* users and groups one reservation or grant names */
 #define SETTINGS_ENTRIES_MAX 4096  /* reservations, grants */
 #define SETTINGS_EXCLUSIONS_MAX 256
+#define SETTINGS_REDIRECTS_MAX 256
 #define PRINCIPAL_NAME_MAX 32
 
 /* A user or a group, by id; the name as it was when added, for people. */
@@ -39,6 +40,14 @@ struct grant {
 	unsigned nwho;
 };
 
+/* An HTTP -> HTTPS redirect the daemon answers (portsharectl redirect): a request under
+ * `from` (an http:// prefix) that no app's prefix takes gets 308 to the same host and
+ * target on https, port `to_port`. */
+struct redirect {
+	struct url_prefix from;
+	uint16_t to_port;
+};
+
 struct settings {
 	struct reservation *reservations;
 	size_t nreservations;
@@ -51,6 +60,8 @@ struct settings {
 	unsigned nlisten;
 	struct ps_addr exclusions[SETTINGS_EXCLUSIONS_MAX]; /* with the port; the address may be a wildcard */
 	unsigned nexclusions;
+	struct redirect redirects[SETTINGS_REDIRECTS_MAX];
+	unsigned nredirects;
 };
 
 #endif

@@ -162,6 +162,19 @@ static int parse_line(struct settings *s, char *line, char *why, size_t whylen)
 		s->nlisten++;
 		return 0;
 	}
+	if (!strcmp(w[0], "redirect") && n == 3) {
+		struct redirect *r = &s->redirects[s->nredirects];
+		char bad[256];
+		unsigned long port = strtoul(w[2], NULL, 10);
+		if (s->nredirects == SETTINGS_REDIRECTS_MAX || url_prefix_parse(w[1], &r->from, bad, sizeof(bad)) < 0 ||
+		    r->from.https || port == 0 || port > 65535) {
+			snprintf(why, whylen, "bad redirect '%s %s'", w[1], w[2]);
+			return -1;
+		}
+		r->to_port = (uint16_t)port;
+		s->nredirects++;
+		return 0;
+	}
 	if (!strcmp(w[0], "exclude") && n == 2) {
 		if (s->nexclusions == SETTINGS_EXCLUSIONS_MAX ||
 		    store_parse_endpoint(w[1], &s->exclusions[s->nexclusions]) < 0) {
@@ -264,6 +277,11 @@ char *store_render(const struct settings *s, size_t *len)
 	for (unsigned i = 0; i < s->nexclusions; i++) {
 		char a[PS_ADDR_TEXT_MAX];
 		fprintf(f, "exclude %s\n", addr_format(&s->exclusions[i], a, sizeof(a)));
+	}
+	for (unsigned i = 0; i < s->nredirects; i++) {
+		char p[PS_PREFIX_MAX + 300];
+		url_prefix_format(&s->redirects[i].from, p, sizeof(p));
+		fprintf(f, "redirect %s %u\n", p, (unsigned)s->redirects[i].to_port);
 	}
 	fprintf(f, "end\n");
 	if (fclose(f) != 0) {
