@@ -255,3 +255,16 @@ with Story() as s:
     t.close()
     r = s.get(https(port, "/app/new", host), extra=ca)
     check_eq(r.status, 200, "a new TLS connection after the upgrade")
+
+    # the session-ticket key is the daemon's and kept in its state directory: a session
+    # from before the upgrade resumes after it, and after a restart
+    req = get_req("/app/resumed", host="localhost", extra="Connection: close\r\n")
+    out = openssl(s, ["-connect", "%s:%d" % (url_host(host), port), "-servername", "localhost", "-sess_in", sess], [req])
+    check("Reused, TLSv1.3" in out and "path=/app/resumed" in out, "a ticket from before --upgrade resumes after it",
+          out[-400:])
+    d2.stop()
+    d3 = s.daemon(state_dir=d.state_dir, sock=d.sock, limits={"HeaderWait": 2})
+    s.hello(["https://+:%d/app/" % port], text="tls-app-2")
+    out = openssl(s, ["-connect", "%s:%d" % (url_host(host), port), "-servername", "localhost", "-sess_in", sess], [req])
+    check("Reused, TLSv1.3" in out and "path=/app/resumed" in out, "a ticket from before a restart resumes after it",
+          out[-400:])
