@@ -183,6 +183,9 @@ with Story(time_limit=120) as s:
     check(m is not None and int(m.group(1)) == rest.pid,
           "after a KeyUpdate and the holder's SIGKILL the same TLS session is served on", sc.text()[-600:])
     sc.write(b"K\n")
+    # s_client takes a whole read of its stdin as the command: the request goes after it
+    check(sc.wait_for(rb"KEYUPDATE[\s\S]*path=/a/k3[\s\S]*KEYUPDATE"), "s_client sent a second KeyUpdate",
+          sc.text()[-300:])
     sc.write(get_req("/a/k4", host="localhost"))
     check(sc.wait_for(rb"path=/a/k4") is not None, "and a second KeyUpdate after the takeback works", sc.text()[-400:])
     sc.close()

@@ -27,9 +27,11 @@ import ctypes
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -363,7 +365,10 @@ class Conn:
     """One raw TCP connection to the daemon, with a read buffer that keeps what a
     response did not use (pipelining)."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=5.0, story=None, rcvbuf=None, sndbuf=None):
+    def __init__(self, port, host="127.0.0.1", timeout=5.0, story=None, rcvbuf=None, sndbuf=None, tls=None,
+                 server_name=None):
+        """tls: an ssl.SSLContext: the connection is TLS (server_name for SNI and checking);
+        each send is then one TLS record or more (one per byte with per_byte)."""
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(fam, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -373,6 +378,9 @@ class Conn:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
         self.sock.settimeout(timeout)
         self.sock.connect((host, port))
+        self.tls = tls is not None
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname=server_name)
         self.buf = bytearray()
         self.eof = False
         self.reset = False
@@ -408,7 +416,9 @@ class Conn:
             chunk = self.sock.recv(65536)
         except socket.timeout:
             return False
-        except ConnectionResetError:
+        except ssl.SSLZeroReturnError:  # the peer's close_notify
+            chunk = b""
+        except (ConnectionResetError, ssl.SSLError):
             self.reset = True
             self.eof = True
             return True
@@ -469,6 +479,43 @@ class Conn:
         data = bytes(self.buf[:n])
         del self.buf[:n]
         return data
+
+    def answered_now(self):
+        """Without waiting: whether the peer sent something (kept in buf) or closed. On TLS
+        a readable socket may hold only session tickets, which say nothing."""
+        if self.buf or self.eof:
+            return True
+        if not select.select([self.sock], [], [], 0)[0]:
+            return False
+        if not self.tls:
+            return True
+        self.sock.setblocking(False)
+        try:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                self.eof = True
+            self.buf += chunk
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
+        except (ssl.SSLError, ConnectionResetError):
+            self.reset = self.eof = True
+        finally:
+            self.sock.setblocking(True)
+        return bool(self.buf) or self.eof
+
+    def half_close(self):
+        """The client's end of sending: a FIN, or on TLS a close_notify (the peer then
+        answers what it still owes and closes; the socket stays readable)."""
+        if not self.tls:
+            self.sock.shutdown(socket.SHUT_WR)
+            return
+        self.sock.setblocking(False)
+        try:
+            self.sock._sslobj.shutdown()  # sends close_notify; the peer's comes later
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
+        finally:
+            self.sock.setblocking(True)
 
     def readable_within(self, timeout):
         """True if any byte (or EOF) arrives within timeout."""
@@ -1006,8 +1053,24 @@ class Story:
         return Completed(argv, p.returncode, out.decode("utf-8", "replace"), errtext)
 
     # clients
-    def conn(self, port, host="127.0.0.1", timeout=5.0, rcvbuf=None, sndbuf=None):
-        return Conn(port, host, timeout, story=self, rcvbuf=rcvbuf, sndbuf=sndbuf)
+    def conn(self, port, host="127.0.0.1", timeout=5.0, rcvbuf=None, sndbuf=None, tls=None, server_name=None):
+        return Conn(port, host, timeout, story=self, rcvbuf=rcvbuf, sndbuf=sndbuf, tls=tls, server_name=server_name)
+
+    def tls_certificate(self, name="tls", names=("localhost", "127.0.0.1", "::1")):
+        """A self-signed ECDSA P-256 certificate for names, made now with certtool (gnutls-bin):
+        (certificate file, key file)."""
+        key, cert, tmpl = self.path(name + ".key"), self.path(name + ".pem"), self.path(name + ".tmpl")
+        r = self.run(["certtool", "--generate-privkey", "--key-type=ecdsa", "--curve=secp256r1", "--outfile", key])
+        check_eq(r.returncode, 0, "certtool makes a key")
+        with open(tmpl, "w") as f:
+            f.write("cn = %s\n" % names[0])
+            for n in names:
+                f.write(("ip_address = %s\n" if n[0].isdigit() or ":" in n else "dns_name = %s\n") % n)
+            f.write("expiration_days = 30\ntls_www_server\nsigning_key\ncert_signing_key\nca\n")
+        r = self.run(["certtool", "--generate-self-signed", "--load-privkey", key, "--template", tmpl,
+                      "--outfile", cert])
+        check_eq(r.returncode, 0, "certtool makes a certificate")
+        return cert, key
 
     def curl(self, args, timeout=20, input_bytes=None):
         argv = ["curl", "-sS", "--noproxy", "*", "--max-time", str(timeout - 2)] + list(args)

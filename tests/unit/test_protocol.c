@@ -38,6 +38,8 @@ static int decode_copy(const void *buf, size_t len, struct ps_msg *m, const char
 		for (size_t k = 0; k < sizeof(parts) / sizeof(parts[0]); k++)
 			if (*parts[k] != NULL)
 				*parts[k] = (const char *)buf + (*parts[k] - exact);
+		if (m->tls_raw)
+			m->tls_raw = (const uint8_t *)buf + ((const char *)m->tls_raw - exact);
 	}
 	free(exact);
 	free(shifted);
