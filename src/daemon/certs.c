@@ -250,7 +250,19 @@ static int binding_load(struct binding *b, const char *chain, size_t chain_len, 
 	gnutls_datum_t c = {(unsigned char *)chain, (unsigned)chain_len};
 	gnutls_datum_t k = {(unsigned char *)key, (unsigned)key_len};
 	gnutls_datum_t der;
-	int rc = gnutls_certificate_allocate_credentials(&b->cred);
+	/* the chain is decoded once on its own first: GnuTLS 3.7.9's set_x509_key_mem2 leaks a
+	 * certificate object on a PEM block it cannot decode, list_import2 does not */
+	gnutls_x509_crt_t *list = NULL;
+	unsigned n = 0;
+	int rc = gnutls_x509_crt_list_import2(&list, &n, &c, GNUTLS_X509_FMT_PEM, 0);
+	for (unsigned i = 0; rc >= 0 && i < n; i++)
+		gnutls_x509_crt_deinit(list[i]);
+	gnutls_free(list);
+	if (rc < 0) {
+		snprintf(err, errlen, "the certificate chain does not load: %s", gnutls_strerror(rc));
+		return -1;
+	}
+	rc = gnutls_certificate_allocate_credentials(&b->cred);
 	if (rc < 0) {
 		snprintf(err, errlen, "GnuTLS: %s", gnutls_strerror(rc));
 		return -1;
