@@ -65,9 +65,10 @@ static char *file_text(const char *what, const char *path, size_t *len)
 			        strerror(fd < 0 ? e : ENOMEM));
 		else
 			fprintf(stderr, "portsharectl: sslcert: the %s %s is %s\n", what, path,
-			        got == 0                ? "empty"
-			        : got > PS_COMMAND_MAX ? "too large (a chain and key must fit in about 60 KiB)"
-			                                : "not PEM text (it holds a NUL byte: DER?)");
+			        got == 0 ? "empty"
+			        : got > PS_COMMAND_MAX
+			            ? "too large (a chain and key must fit in about 60 KiB)"
+			            : "not PEM text (it holds a NUL byte: DER?)");
 		if (fd >= 0)
 			close(fd);
 		free(text);
@@ -151,7 +152,8 @@ static int reload(struct ctl *c)
 	for (size_t i = 0; i < json_count(list); i++) {
 		const struct json *b = json_at(list, i);
 		if (send_files(c, "update", json_string(json_get(b, "kind"), "?"),
-		               json_string(json_get(b, "endpoint"), "?"), json_string(json_get(b, "cert_file"), "?"),
+		               json_string(json_get(b, "endpoint"), "?"),
+		               json_string(json_get(b, "cert_file"), "?"),
 		               json_string(json_get(b, "key_file"), "?")))
 			rc = 1;
 	}
@@ -167,13 +169,14 @@ int sslcert_run(struct ctl *c, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char **to = !strcmp(a, "--hostport") || !strcmp(a, "--ipport") ? &endpoint
-		                  : !strcmp(a, "--cert")                            ? &cert
-		                  : !strcmp(a, "--key")                             ? &key
-		                                                                    : NULL;
+		                  : !strcmp(a, "--cert")                             ? &cert
+		                  : !strcmp(a, "--key")                              ? &key
+		                                                                     : NULL;
 		if (!strcmp(a, "--json")) {
 			json = true;
 		} else if (!to) {
-			return ctl_usage_error("sslcert", "unknown argument '%s' (try: portsharectl sslcert --help)", a);
+			return ctl_usage_error("sslcert",
+			                       "unknown argument '%s' (try: portsharectl sslcert --help)", a);
 		} else if (i + 1 >= argc || *to) {
 			return ctl_usage_error("sslcert", "%s %s", a, *to ? "given twice" : "needs a value");
 		} else {
@@ -185,11 +188,13 @@ int sslcert_run(struct ctl *c, int argc, char **argv)
 	bool add = !strcmp(verb, "add"), del = !strcmp(verb, "delete");
 	bool show = !strcmp(verb, "show"), rel = !strcmp(verb, "reload");
 	if (!add && !del && !show && !rel)
-		return ctl_usage_error("sslcert", "which? add, delete, show or reload (try: portsharectl sslcert --help)");
+		return ctl_usage_error(
+		    "sslcert", "which? add, delete, show or reload (try: portsharectl sslcert --help)");
 	if ((show || rel) && (endpoint || cert || key))
 		return ctl_usage_error("sslcert", "%s takes no binding or file", verb);
 	if ((add || del) && !endpoint)
-		return ctl_usage_error("sslcert", "%s needs --hostport NAME:PORT or --ipport ADDR:PORT", verb);
+		return ctl_usage_error("sslcert", "%s needs --hostport NAME:PORT or --ipport ADDR:PORT",
+		                       verb);
 	if (add && (!cert || !key))
 		return ctl_usage_error("sslcert", "add needs --cert FILE and --key FILE");
 	if (del && (cert || key))

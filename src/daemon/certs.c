@@ -30,17 +30,17 @@
 #define CERTS_LIST "bindings"
 #define CERTS_TICKET_KEY "ticket-key"
 #define CERTS_MAGIC "portshare-certs 1"
-#define CERTS_ID_LEN 16       /* hex digits of a binding's file name */
+#define CERTS_ID_LEN 16          /* hex digits of a binding's file name */
 #define CERTS_FILE_MAX (1 << 20) /* a chain or key file in certs/ (they come from a COMMAND) */
 #define CERTS_TICKET_KEY_LEN 64  /* gnutls_session_ticket_key_generate's size in GnuTLS 3.7 */
 
 /* One binding, shared by every snapshot that holds it (its own count). */
 struct binding {
 	atomic_uint refs;
-	bool ipport;          /* else hostport */
+	bool ipport;                   /* else hostport */
 	char name[CERTS_NAME_MAX + 1]; /* hostport: lower case */
-	struct ps_addr addr;  /* ipport: address and port; hostport: the port only */
-	char id[CERTS_ID_LEN + 1]; /* files certs/ID.pem and certs/ID.key */
+	struct ps_addr addr;           /* ipport: address and port; hostport: the port only */
+	char id[CERTS_ID_LEN + 1];     /* files certs/ID.pem and certs/ID.key */
 	char src_cert[CERTS_PATH_MAX + 1], src_key[CERTS_PATH_MAX + 1]; /* as given at add */
 	gnutls_certificate_credentials_t cred;
 	gnutls_x509_crt_t leaf;
@@ -53,10 +53,10 @@ struct cert_set {
 };
 
 static struct {
-	char dir[1024];                /* the state directory's certs/ */
-	pthread_mutex_t lock;          /* current's pointer and its first reference */
+	char dir[1024];       /* the state directory's certs/ */
+	pthread_mutex_t lock; /* current's pointer and its first reference */
 	struct cert_set *current;
-	struct cert_set empty;         /* before certs_init: no binding */
+	struct cert_set empty; /* before certs_init: no binding */
 	gnutls_datum_t ticket_key;
 } certs = {.lock = PTHREAD_MUTEX_INITIALIZER, .empty = {.refs = 1}};
 
@@ -131,7 +131,7 @@ static bool name_ok(const char *n)
 }
 
 static int certs_parse_endpoint(const char *kind, const char *text, bool *ipport, char *name,
-                         struct ps_addr *addr)
+                                struct ps_addr *addr)
 {
 	memset(addr, 0, sizeof(*addr));
 	name[0] = '\0';
@@ -201,7 +201,8 @@ gnutls_certificate_credentials_t certs_find(const struct cert_set *set, const st
 	any.family = at.family;
 	const struct binding *found = NULL;
 	for (size_t i = 0; sni && !found && i < set->n; i++)
-		if (!set->b[i]->ipport && set->b[i]->addr.port == at.port && !strcasecmp(set->b[i]->name, sni))
+		if (!set->b[i]->ipport && set->b[i]->addr.port == at.port &&
+		    !strcasecmp(set->b[i]->name, sni))
 			found = set->b[i];
 	for (size_t i = 0; !found && i < set->n; i++)
 		if (same_endpoint(set->b[i], true, NULL, &at))
@@ -223,7 +224,8 @@ gnutls_certificate_credentials_t certs_find(const struct cert_set *set, const st
 			         (unsigned)at.port, a, w);
 		else
 			snprintf(why_buf, sizeof(why_buf),
-			         "no certificate binding for ipport %s or ipport %s (the client sent no SNI)", a, w);
+			         "no certificate binding for ipport %s or ipport %s (the client sent no SNI)",
+			         a, w);
 		*why = why_buf;
 	}
 	return NULL;
@@ -419,7 +421,8 @@ static int list_read(struct binding **protos, size_t *n, char *err, size_t errle
 	unsigned lineno = 0;
 	bool magic = false, end = false;
 	int rc = -1;
-	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
 		lineno++;
 		if (line[0] == '#')
 			continue;
@@ -429,8 +432,8 @@ static int list_read(struct binding **protos, size_t *n, char *err, size_t errle
 		}
 		if (!magic) {
 			if (strcmp(line, CERTS_MAGIC)) {
-				snprintf(err, errlen, "%s line %u: not a bindings file (no '%s' line)", path, lineno,
-				         CERTS_MAGIC);
+				snprintf(err, errlen, "%s line %u: not a bindings file (no '%s' line)", path,
+				         lineno, CERTS_MAGIC);
 				goto out;
 			}
 			magic = true;
@@ -486,8 +489,9 @@ static int list_write(const struct cert_set *set, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	fprintf(f, "# portshare's certificate bindings, written by portshared: change them with "
-	           "portsharectl sslcert\n%s\n",
+	fprintf(f,
+	        "# portshare's certificate bindings, written by portshared: change them with "
+	        "portsharectl sslcert\n%s\n",
 	        CERTS_MAGIC);
 	for (size_t i = 0; i < set->n; i++) {
 		const struct binding *b = set->b[i];
@@ -598,8 +602,8 @@ static int ticket_key_load(char *err, size_t errlen)
 		snprintf(err, errlen, "cannot make a session-ticket key: %s", gnutls_strerror(rc));
 		return -1;
 	}
-	if (store_write_file(certs.dir, CERTS_TICKET_KEY, certs.ticket_key.data, certs.ticket_key.size,
-	                     err, errlen) == -1)
+	if (store_write_file(certs.dir, CERTS_TICKET_KEY, certs.ticket_key.data, certs.ticket_key.size, err,
+	                     errlen) == -1)
 		return -1;
 	return 0;
 }
@@ -694,14 +698,18 @@ static int set_commit(struct binding *b, size_t at, size_t drop, char *err, size
 	if (b && at == cur->n)
 		next->b[next->n++] = b;
 	char why[1024];
+	bool back = true; /* the list on disk is cur's */
 	int rc = list_write(next, why, sizeof(why));
-	if (rc == -2 && list_write(cur, err, errlen) < 0)
+	if (rc == -2 && list_write(cur, err, errlen) < 0) {
+		back = false; /* next's files stay: the list on disk may name them */
 		log_error("the certificate bindings file may now hold a change that was refused (%s), and "
 		          "the old one could not be written back: %s",
 		          why, err);
+	}
 	if (rc < 0) {
 		set_free(next);
-		files_sweep(cur);
+		if (back)
+			files_sweep(cur);
 		snprintf(err, errlen, "the change is not made: %s", why);
 		return PS_ESYSTEM;
 	}
@@ -726,7 +734,8 @@ int certs_add(const struct certs_add *add, char *warn, size_t warnlen, char *err
 	warn[0] = '\0';
 	if (!b || !certs.current) {
 		free(b);
-		snprintf(err, errlen, "%s", b ? "the certificate bindings were never loaded" : "out of memory");
+		snprintf(err, errlen, "%s",
+		         b ? "the certificate bindings were never loaded" : "out of memory");
 		return b ? PS_ESTATE : PS_ENOMEM;
 	}
 	atomic_init(&b->refs, 1);
@@ -766,8 +775,9 @@ int certs_add(const struct certs_add *add, char *warn, size_t warnlen, char *err
 		snprintf(warn, warnlen, "warning: the certificate of %s expired %ld days ago\n", ep,
 		         (long)((now - to) / 86400));
 	else if (from != (time_t)-1 && from > now)
-		snprintf(warn, warnlen, "warning: the certificate of %s is not valid before %ld days from now\n",
-		         ep, (long)((from - now) / 86400 + 1));
+		snprintf(warn, warnlen,
+		         "warning: the certificate of %s is not valid before %ld days from now\n", ep,
+		         (long)((from - now) / 86400 + 1));
 	/* new files under a new name, so the old binding's stay whole until the list says otherwise */
 	gnutls_rnd(GNUTLS_RND_NONCE, id, sizeof(id));
 	for (size_t i = 0; i < sizeof(id); i++)
@@ -874,15 +884,18 @@ void certs_show(FILE *f, bool json)
 		const char *subject = dn.data ? (const char *)dn.data : "?";
 		bool expired = gnutls_x509_crt_get_expiration_time(b->leaf) < time(NULL);
 		if (json) {
-			fprintf(f, "%s{\"kind\":\"%s\",\"endpoint\":", i ? "," : "", b->ipport ? "ipport" : "hostport");
+			fprintf(f, "%s{\"kind\":\"%s\",\"endpoint\":", i ? "," : "",
+			        b->ipport ? "ipport" : "hostport");
 			json_write_string(f, strchr(ep, ' ') + 1);
 			fputs(",\"subject\":", f);
 			json_write_string(f, subject);
 			fputs(",\"names\":[", f);
 			names_put(f, b->leaf, true);
-			fprintf(f, "],\"not_before\":\"%s\",\"not_after\":\"%s\",\"expired\":%s,\"sha256\":\"%s\","
-			           "\"cert_file\":",
-			        from, to, expired ? "true" : "false", fp);
+			fprintf(
+			    f,
+			    "],\"not_before\":\"%s\",\"not_after\":\"%s\",\"expired\":%s,\"sha256\":\"%s\","
+			    "\"cert_file\":",
+			    from, to, expired ? "true" : "false", fp);
 			json_write_string(f, b->src_cert);
 			fputs(",\"key_file\":", f);
 			json_write_string(f, b->src_key);
@@ -890,8 +903,8 @@ void certs_show(FILE *f, bool json)
 		} else {
 			fprintf(f, "%s\n  subject     %s\n  names       ", ep, subject);
 			names_put(f, b->leaf, false);
-			fprintf(f, "\n  valid       %s to %s%s\n  sha256      %s\n  files       %s, %s\n", from, to,
-			        expired ? " (EXPIRED)" : "", fp, b->src_cert, b->src_key);
+			fprintf(f, "\n  valid       %s to %s%s\n  sha256      %s\n  files       %s, %s\n",
+			        from, to, expired ? " (EXPIRED)" : "", fp, b->src_cert, b->src_key);
 		}
 		gnutls_free(dn.data);
 	}

@@ -86,20 +86,21 @@ static struct pem make_cert(const char *cn, const char *const *names, bool rsa, 
 	time_t now = time(NULL);
 	unsigned char serial[4] = {0, 0, (unsigned char)(serial_n >> 8), (unsigned char)serial_n++};
 	assert_int_equal(gnutls_x509_privkey_init(&key), 0);
-	assert_int_equal(gnutls_x509_privkey_generate(key, rsa ? GNUTLS_PK_RSA : GNUTLS_PK_ECDSA,
-	                                              rsa ? 2048 : GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1),
-	                                              0),
-	                 0);
+	assert_int_equal(
+	    gnutls_x509_privkey_generate(key, rsa ? GNUTLS_PK_RSA : GNUTLS_PK_ECDSA,
+	                                 rsa ? 2048 : GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0),
+	    0);
 	assert_int_equal(gnutls_x509_crt_init(&crt), 0);
 	assert_int_equal(gnutls_x509_crt_set_version(crt, 3), 0);
 	assert_int_equal(gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)), 0);
 	assert_int_equal(gnutls_x509_crt_set_activation_time(crt, now + (time_t)from * 86400), 0);
 	assert_int_equal(gnutls_x509_crt_set_expiration_time(crt, now + (time_t)to * 86400), 0);
-	assert_int_equal(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, (unsigned)strlen(cn)),
-	                 0);
+	assert_int_equal(
+	    gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, (unsigned)strlen(cn)), 0);
 	for (size_t i = 0; names && names[i]; i++)
 		assert_int_equal(gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, names[i],
-		                                                      (unsigned)strlen(names[i]), GNUTLS_FSAN_APPEND),
+		                                                      (unsigned)strlen(names[i]),
+		                                                      GNUTLS_FSAN_APPEND),
 		                 0);
 	if (!names)
 		assert_int_equal(gnutls_x509_crt_set_basic_constraints(crt, 1, -1), 0);
@@ -112,7 +113,8 @@ static struct pem make_cert(const char *cn, const char *const *names, bool rsa, 
 		assert_int_equal(gnutls_x509_privkey_init(&ca_key), 0);
 		assert_int_equal(gnutls_x509_privkey_import(ca_key, &k, GNUTLS_X509_FMT_PEM), 0);
 	}
-	assert_int_equal(gnutls_x509_crt_sign2(crt, ca ? ca_crt : crt, ca ? ca_key : key, GNUTLS_DIG_SHA256, 0), 0);
+	assert_int_equal(
+	    gnutls_x509_crt_sign2(crt, ca ? ca_crt : crt, ca ? ca_key : key, GNUTLS_DIG_SHA256, 0), 0);
 	struct pem p = {export_pem(crt_export, crt), export_pem(key_export, key)};
 	gnutls_x509_crt_deinit(crt);
 	gnutls_x509_privkey_deinit(key);
@@ -252,7 +254,7 @@ static const char *found(const char *local, uint16_t port, const char *sni)
 static void test_find_precedence(void **state)
 {
 	assert_null(found("127.0.0.1", 8443, "a.test")); /* nothing bound yet */
-	add_ok("hostport", "A.Test:8443", &pa);        /* names are kept in lower case */
+	add_ok("hostport", "A.Test:8443", &pa);          /* names are kept in lower case */
 	add_ok("ipport", "127.0.0.1:8443", &pb);
 	add_ok("ipport", "0.0.0.0:8443", &pc);
 	add_ok("ipport", "[::]:8443", &pd);
@@ -306,7 +308,8 @@ static void test_refused_keeps_old(void **state)
 	add_ok("hostport", "b.test:443", &pb);
 	struct cert_set *s = certs_acquire();
 	/* a key that is not the certificate's */
-	assert_int_equal(add3("hostport", "b.test:443", pb.cert, pa.key, true, err, sizeof(err), NULL), PS_EINVAL);
+	assert_int_equal(add3("hostport", "b.test:443", pb.cert, pa.key, true, err, sizeof(err), NULL),
+	                 PS_EINVAL);
 	assert_non_null(strstr(err, "/etc/test/cert.pem"));
 	assert_non_null(strstr(err, gnutls_strerror(GNUTLS_E_CERTIFICATE_KEY_MISMATCH)));
 	assert_int_equal(add3("hostport", "new.test:443", pb.cert, pa.key, false, err, sizeof(err), NULL),
@@ -314,23 +317,30 @@ static void test_refused_keeps_old(void **state)
 	/* garbage, an empty chain, a key with no certificate */
 	assert_int_equal(add3("hostport", "b.test:443", "garbage\n", pb.key, true, err, sizeof(err), NULL),
 	                 PS_EINVAL);
-	assert_int_equal(add3("hostport", "b.test:443", pb.cert, "-----BEGIN PRIVATE KEY-----\nAAAA\n", true, err,
-	                      sizeof(err), NULL),
+	assert_int_equal(add3("hostport", "b.test:443", pb.cert, "-----BEGIN PRIVATE KEY-----\nAAAA\n", true,
+	                      err, sizeof(err), NULL),
 	                 PS_EINVAL);
-	assert_int_equal(add3("hostport", "b.test:443", pb.key, pb.key, true, err, sizeof(err), NULL), PS_EINVAL);
-	assert_int_equal(add3("hostport", "b.test:443", "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
-	                      pb.key, true, err, sizeof(err), NULL),
+	assert_int_equal(add3("hostport", "b.test:443", pb.key, pb.key, true, err, sizeof(err), NULL),
 	                 PS_EINVAL);
-	assert_int_equal(add3("hostport", "b.test:443", "-----BEGIN CERTIFICATE-----\ncut\n", pb.key, true, err,
-	                      sizeof(err), NULL),
+	assert_int_equal(add3("hostport", "b.test:443",
+	                      "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n", pb.key,
+	                      true, err, sizeof(err), NULL),
+	                 PS_EINVAL);
+	assert_int_equal(add3("hostport", "b.test:443", "-----BEGIN CERTIFICATE-----\ncut\n", pb.key, true,
+	                      err, sizeof(err), NULL),
 	                 PS_EINVAL);
 	/* endpoints */
-	assert_int_equal(add3("hostport", "b.test:0", pb.cert, pb.key, false, err, sizeof(err), NULL), PS_EINVAL);
-	assert_int_equal(add3("hostport", "b test:443", pb.cert, pb.key, false, err, sizeof(err), NULL), PS_EINVAL);
-	assert_int_equal(add3("ipport", "::1:443", pb.cert, pb.key, false, err, sizeof(err), NULL), PS_EINVAL);
-	assert_int_equal(add3("ipport", "b.test:443", pb.cert, pb.key, false, err, sizeof(err), NULL), PS_EINVAL);
+	assert_int_equal(add3("hostport", "b.test:0", pb.cert, pb.key, false, err, sizeof(err), NULL),
+	                 PS_EINVAL);
+	assert_int_equal(add3("hostport", "b test:443", pb.cert, pb.key, false, err, sizeof(err), NULL),
+	                 PS_EINVAL);
+	assert_int_equal(add3("ipport", "::1:443", pb.cert, pb.key, false, err, sizeof(err), NULL),
+	                 PS_EINVAL);
+	assert_int_equal(add3("ipport", "b.test:443", pb.cert, pb.key, false, err, sizeof(err), NULL),
+	                 PS_EINVAL);
 	/* add over a binding; replace (reload) of none; delete of none */
-	assert_int_equal(add3("hostport", "B.test:443", pa.cert, pa.key, false, err, sizeof(err), NULL), PS_EEXIST);
+	assert_int_equal(add3("hostport", "B.test:443", pa.cert, pa.key, false, err, sizeof(err), NULL),
+	                 PS_EEXIST);
 	assert_int_equal(add3("hostport", "c.test:443", pa.cert, pa.key, true, err, sizeof(err), NULL),
 	                 PS_ENOTFOUND);
 	assert_int_equal(certs_delete("ipport", "127.0.0.1:443", err, sizeof(err)), PS_ENOTFOUND);
@@ -360,11 +370,13 @@ static void test_chain_rsa_expired(void **state)
 	assert_non_null(cred);
 	gnutls_datum_t der;
 	assert_int_equal(gnutls_certificate_get_crt_raw(cred, 0, 1, &der), 0); /* the CA is sent too */
-	assert_int_equal(gnutls_certificate_get_crt_raw(cred, 0, 2, &der), GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE);
+	assert_int_equal(gnutls_certificate_get_crt_raw(cred, 0, 2, &der),
+	                 GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE);
 	certs_release(s);
 	assert_string_equal(found("127.0.0.1", 443, "rsa.test"), "rsa.test");
 	/* expired: taken, with a warning */
-	assert_int_equal(add3("hostport", "b.test:443", pold.cert, pold.key, false, err, sizeof(err), warn), 0);
+	assert_int_equal(add3("hostport", "b.test:443", pold.cert, pold.key, false, err, sizeof(err), warn),
+	                 0);
 	assert_non_null(strstr(warn, "expired"));
 	assert_int_equal(add3("hostport", "b.test:443", pb.cert, pb.key, true, err, sizeof(err), warn), 0);
 	assert_string_equal(warn, "");
