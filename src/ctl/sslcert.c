@@ -125,6 +125,23 @@ static int send_files(struct ctl *c, const char *verb, const char *kind, const c
 	return rc;
 }
 
+/* A path as the daemon wrote it into show's JSON, back to its bytes: json_write_string
+ * escapes every byte past ASCII as \u00XX, which json_parse decodes to the UTF-8 of that
+ * code point (two bytes, C2 or C3 first); each such character is one byte of the path. */
+static void path_bytes(const char *json_text, char *out, size_t len)
+{
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)json_text; *p && n + 1 < len; p++) {
+		if ((p[0] == 0xc2 || p[0] == 0xc3) && (p[1] & 0xc0) == 0x80) {
+			out[n++] = (char)(((p[0] & 0x03) << 6) | (p[1] & 0x3f));
+			p++;
+		} else {
+			out[n++] = (char)*p;
+		}
+	}
+	out[n] = '\0';
+}
+
 /* sslcert reload: each binding's files, as show lists them, sent again. */
 static int reload(struct ctl *c)
 {
@@ -151,10 +168,11 @@ static int reload(struct ctl *c)
 		puts("no certificate bindings");
 	for (size_t i = 0; i < json_count(list); i++) {
 		const struct json *b = json_at(list, i);
+		char cert[PATH_MAX], key[PATH_MAX];
+		path_bytes(json_string(json_get(b, "cert_file"), "?"), cert, sizeof(cert));
+		path_bytes(json_string(json_get(b, "key_file"), "?"), key, sizeof(key));
 		if (send_files(c, "update", json_string(json_get(b, "kind"), "?"),
-		               json_string(json_get(b, "endpoint"), "?"),
-		               json_string(json_get(b, "cert_file"), "?"),
-		               json_string(json_get(b, "key_file"), "?")))
+		               json_string(json_get(b, "endpoint"), "?"), cert, key))
 			rc = 1;
 	}
 	json_free(j);

@@ -1,4 +1,4 @@
-# 62-sslcert: certificate bindings (portsharectl sslcert) with a daemon running as a throwaway user: root's portsharectl reads a 0600 root-owned key the daemon cannot and sends it; add by --hostport and --ipport (ECDSA, and RSA with its CA in the chain), show (text and JSON: subject, names, expiry, fingerprint, source files), the state directory's certs/ 0700 and its files 0600, the daemon's user's; a non-admin may show but not add or delete; a missing file, a key that is not the certificate's, garbage and a second add leave the old binding; `sslcert reload` picks up a renewed certificate (show reports the new expiry) and keeps the old one when the file is bad; SIGHUP; the bindings and the session-ticket key survive a restart and --upgrade; delete removes the files; a ~40 KB chain goes through one command, one that does not fit is refused naming the file; 30 SIGKILLs during add/delete leave the state before or after, never a mix. Needs root. Also with PORTSHARE_DEFAULTS=1.
+# 62-sslcert: certificate bindings (portsharectl sslcert) with a daemon running as a throwaway user: root's portsharectl reads a 0600 root-owned key the daemon cannot and sends it; add by --hostport and --ipport (ECDSA, and RSA with its CA in the chain), show (text and JSON: subject, names, expiry, fingerprint, source files), the state directory's certs/ 0700 and its files 0600, the daemon's user's; a non-admin may show but not add or delete; a missing file, a key that is not the certificate's, garbage and a second add leave the old binding; `sslcert reload` picks up a renewed certificate (show reports the new expiry) and keeps the old one when the file is bad; SIGHUP; the bindings and the session-ticket key survive a restart and --upgrade; delete removes the files; paths with spaces and non-ASCII are found again by reload; a ~40 KB chain goes through one command, one that does not fit is refused naming the file; 30 SIGKILLs during add/delete leave the state before or after, never a mix. Needs root. Also with PORTSHARE_DEFAULTS=1.
 import calendar
 import hashlib
 import json
@@ -293,6 +293,23 @@ with Story() as s:
                       "a %d-byte chain and its key do not fit: the error names the file and the limit" % size,
                       r.stderr)
         check_eq(len(show()), 3, "show: the big chain's binding added, the too big one not")
+
+        # ------------------------------------------------------------ paths with spaces, non-ASCII
+        odd = os.path.join(keys, "d\u00e9j\u00e0 vu 100%")
+        os.mkdir(odd, 0o700)
+        for name in ("a2.pem", "a2.key"):
+            shutil.copy(k(name), os.path.join(odd, "my " + name))
+        r = ctl("sslcert", "add", "--hostport", "odd.test:%d" % port, "--cert", os.path.join(odd, "my a2.pem"),
+                "--key", os.path.join(odd, "my a2.key"))
+        check_eq(r.returncode, 0, "sslcert add with files whose paths hold spaces, %% and non-ASCII")
+        r = ctl("sslcert", "reload")
+        check_eq(r.returncode, 0, "sslcert reload finds those files again")
+        o = show()[("hostport", "odd.test:%d" % port)]
+        # the daemon's JSON gives each byte past ASCII as \u00XX (json_write_string)
+        check_eq(tuple(o[f].encode("latin-1").decode("utf-8") for f in ("cert_file", "key_file")),
+                 (os.path.join(odd, "my a2.pem"), os.path.join(odd, "my a2.key")),
+                 "show --json gives those paths, byte for byte")
+        check_eq(ctl("sslcert", "delete", "--hostport", "odd.test:%d" % port).returncode, 0, "delete odd.test")
 
         # ------------------------------------------------------------ SIGKILL at any instant
         # one change in flight (add or delete), the daemon killed 0-40 ms after it is sent:
