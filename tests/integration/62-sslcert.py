@@ -1,4 +1,4 @@
-# 62-sslcert: certificate bindings (portsharectl sslcert) with a daemon running as a throwaway user: root's portsharectl reads a 0600 root-owned key the daemon cannot and sends it; add by --hostport and --ipport (ECDSA, and RSA with its CA in the chain), show (text and JSON: subject, names, expiry, fingerprint, source files), the state directory's certs/ 0700 and its files 0600, the daemon's user's; a non-admin may show but not add or delete; a missing file, a key that is not the certificate's, garbage and a second add leave the old binding; `sslcert reload` picks up a renewed certificate (show reports the new expiry) and keeps the old one when the file is bad; SIGHUP; the bindings and the session-ticket key survive a restart and --upgrade; delete removes the files; paths with spaces and non-ASCII are found again by reload; a ~40 KB chain goes through one command, one that does not fit is refused naming the file; 30 SIGKILLs during add/delete leave the state before or after, never a mix. Needs root. Also with PORTSHARE_DEFAULTS=1.
+# 62-sslcert: certificate bindings (portsharectl sslcert) with a daemon running as a throwaway user: root's portsharectl reads a 0600 root-owned key the daemon cannot and sends it; add by --hostport and --ipport (ECDSA, and RSA with its CA in the chain), show (text and JSON: subject, names, expiry, fingerprint, source files), the state directory's certs/ 0700 and its files 0600, the daemon's user's; a non-admin may show but not add or delete; a missing file, a key that is not the certificate's, garbage and a second add leave the old binding; `sslcert reload` picks up a renewed certificate (show reports the new expiry) and keeps the old one when the file is bad; SIGHUP; the bindings and the session-ticket key survive a restart and --upgrade; delete removes the files; paths with spaces and non-ASCII are found again by reload; a ~40 KB chain goes through one command, one that does not fit is refused naming the file; 30 SIGKILLs during add/delete leave the state before or after, never a mix; a state directory written by a daemon running as root is given to the daemon's user. Needs root. Also with PORTSHARE_DEFAULTS=1.
 import calendar
 import hashlib
 import json
@@ -367,6 +367,24 @@ with Story() as s:
         check_eq(mixes, 0, "30 kills during sslcert add/delete: every state is the one before or after "
                            "(a change portsharectl saw made is kept), certs/ holds exactly its files "
                            "(%d before, %d after)" % (outcomes["before"], outcomes["after"]))
+
+        # ------------------------------------------------------------ from root to the daemon's user
+        # kstate was written by daemons running as root: a daemon started with --user is
+        # given certs/ and its files, and can change them
+        check_eq(kd.stop(), 0, "the last root daemon stops, exit 0")
+        krun = s.path("krun")
+        os.mkdir(krun)
+        os.chown(krun, duid, dgid)
+        kd = s.daemon(sock=os.path.join(krun, "k.sock"), state_dir=kstate, args=["--user", dname], name="kuser")
+        ksock = kd.sock
+        kcerts = os.path.join(kstate, "certs")
+        owners = {f: os.stat(os.path.join(kcerts, f)).st_uid for f in os.listdir(kcerts) + ["."]}
+        check(set(owners.values()) == {duid}, "certs/ and its files left by root now belong to the daemon's user",
+              repr(owners))
+        check_eq(kshow(), state, "the daemon's user loads the bindings root's daemon made")
+        r = s.run([s.bin("portsharectl"), "--socket", ksock, "sslcert", "add", "--hostport", "last.test:%d" % port,
+                   "--cert", k("a2.pem"), "--key", k("a2.key")])
+        check_eq(r.returncode, 0, "and adds one (exit status)")
     except BaseException as e:
         failed = e
         raise
