@@ -42,8 +42,8 @@ struct binding {
 	struct ps_addr addr;           /* ipport: address and port; hostport: the port only */
 	char id[CERTS_ID_LEN + 1];     /* files certs/ID.pem and certs/ID.key */
 	char src_cert[CERTS_PATH_MAX + 1], src_key[CERTS_PATH_MAX + 1]; /* as given at add */
-	gnutls_certificate_credentials_t cred;
-	gnutls_x509_crt_t leaf;
+	gnutls_certificate_credentials_t cred; /* NULL: its files did not load at start (it */
+	gnutls_x509_crt_t leaf;                /* stays listed, shown, deletable, replaceable) */
 };
 
 struct cert_set {
@@ -96,7 +96,8 @@ struct cert_set *certs_acquire(void)
 {
 	pthread_mutex_lock(&certs.lock);
 	struct cert_set *s = certs.current ? certs.current : &certs.empty;
-	atomic_fetch_add(&s->refs, 1);
+	if (s != &certs.empty) /* never freed, never counted */
+		atomic_fetch_add(&s->refs, 1);
 	pthread_mutex_unlock(&certs.lock);
 	return s;
 }
@@ -180,7 +181,7 @@ static bool same_endpoint(const struct binding *b, bool ipport, const char *name
 bool certs_port_has_binding(const struct cert_set *set, uint16_t port)
 {
 	for (size_t i = 0; i < set->n; i++)
-		if (set->b[i]->addr.port == port)
+		if (set->b[i]->cred && set->b[i]->addr.port == port)
 			return true;
 	return false;
 }
@@ -201,14 +202,14 @@ gnutls_certificate_credentials_t certs_find(const struct cert_set *set, const st
 	any.family = at.family;
 	const struct binding *found = NULL;
 	for (size_t i = 0; sni && !found && i < set->n; i++)
-		if (!set->b[i]->ipport && set->b[i]->addr.port == at.port &&
+		if (set->b[i]->cred && !set->b[i]->ipport && set->b[i]->addr.port == at.port &&
 		    !strcasecmp(set->b[i]->name, sni))
 			found = set->b[i];
 	for (size_t i = 0; !found && i < set->n; i++)
-		if (same_endpoint(set->b[i], true, NULL, &at))
+		if (set->b[i]->cred && same_endpoint(set->b[i], true, NULL, &at))
 			found = set->b[i];
 	for (size_t i = 0; !found && i < set->n; i++)
-		if (same_endpoint(set->b[i], true, NULL, &any))
+		if (set->b[i]->cred && same_endpoint(set->b[i], true, NULL, &any))
 			found = set->b[i];
 	if (binding)
 		*binding = found;
@@ -325,7 +326,9 @@ fail:;
 	return NULL;
 }
 
-/* A new binding from its files in certs/ (id) and its list-file fields. NULL with why. */
+/* A new binding from its files in certs/ (id) and its list-file fields. NULL on no
+ * memory; a binding without credentials (cred NULL) when its files do not load, with why
+ * in err. */
 static struct binding *binding_from_files(const struct binding *proto, char *err, size_t errlen)
 {
 	struct binding *b = calloc(1, sizeof(*b));
@@ -349,12 +352,17 @@ static struct binding *binding_from_files(const struct binding *proto, char *err
 		gnutls_memset(key, 0, klen);
 	free(chain);
 	free(key);
+	err[0] = '\0';
 	if (rc < 0) {
 		char ep[CERTS_NAME_MAX + 64];
 		snprintf(err, errlen, "%s (certs/%s.pem, .key): %s", endpoint_text(b, ep, sizeof(ep)), b->id,
 		         why);
-		binding_release(b);
-		return NULL;
+		if (b->leaf)
+			gnutls_x509_crt_deinit(b->leaf);
+		if (b->cred)
+			gnutls_certificate_free_credentials(b->cred);
+		b->leaf = NULL;
+		b->cred = NULL;
 	}
 	return b;
 }
@@ -536,8 +544,20 @@ static void files_sweep(const struct cert_set *set)
 	closedir(d);
 }
 
+/* Whether the current snapshot holds binding id without credentials (a reload that
+ * still cannot load it is no worse than what runs). */
+static bool unloaded_already(const char *id)
+{
+	const struct cert_set *cur = certs.current;
+	for (size_t i = 0; cur && i < cur->n; i++)
+		if (!strcmp(cur->b[i]->id, id))
+			return !cur->b[i]->cred;
+	return false;
+}
+
 /* A snapshot of every binding in the list, loaded from certs/. A binding that does not
- * load is left out (strict: the whole load fails instead), its reason in err. */
+ * load is kept without credentials and logged (strict: the whole load fails instead, its
+ * reason in err, unless that binding was not loaded before either). */
 static struct cert_set *set_load(bool strict, char *err, size_t errlen)
 {
 	struct binding *protos;
@@ -554,17 +574,20 @@ static struct cert_set *set_load(bool strict, char *err, size_t errlen)
 	for (size_t i = 0; i < n; i++) {
 		char why[1024];
 		struct binding *b = binding_from_files(&protos[i], why, sizeof(why));
-		if (b) {
+		if (b)
 			s->b[s->n++] = b;
+		if (b && b->cred)
 			continue;
-		}
-		log_error("certificate binding %s", why);
-		snprintf(err, errlen, "%s", why);
-		if (strict) {
+		snprintf(err, errlen, "%s", b ? why : "out of memory");
+		if (!b || (strict && !unloaded_already(b->id))) {
 			set_free(s);
 			s = NULL;
 			break;
 		}
+		/* kept, without credentials: a file read wrong once must not lose the binding */
+		log_error("certificate binding %s; it serves no handshake until replaced (portsharectl "
+		          "sslcert reload) or deleted",
+		          why);
 	}
 	free(protos);
 	return s;
@@ -869,28 +892,31 @@ void certs_show(FILE *f, bool json)
 		fputs("no certificate bindings\n", f);
 	for (size_t i = 0; i < s->n; i++) {
 		const struct binding *b = s->b[i];
-		char ep[CERTS_NAME_MAX + 64], from[32], to[32], fp[65];
+		char ep[CERTS_NAME_MAX + 64], from[32] = "", to[32] = "", fp[65] = "";
 		unsigned char md[32];
 		size_t mdlen = sizeof(md);
 		gnutls_datum_t dn = {0};
+		bool expired = false;
 		endpoint_text(b, ep, sizeof(ep));
-		time_text(gnutls_x509_crt_get_activation_time(b->leaf), from, sizeof(from));
-		time_text(gnutls_x509_crt_get_expiration_time(b->leaf), to, sizeof(to));
-		fp[0] = '\0';
-		if (gnutls_x509_crt_get_fingerprint(b->leaf, GNUTLS_DIG_SHA256, md, &mdlen) == 0)
-			for (size_t k = 0; k < mdlen; k++)
-				snprintf(fp + 2 * k, 3, "%02x", md[k]);
-		gnutls_x509_crt_get_dn3(b->leaf, &dn, 0);
-		const char *subject = dn.data ? (const char *)dn.data : "?";
-		bool expired = gnutls_x509_crt_get_expiration_time(b->leaf) < time(NULL);
+		if (b->leaf) {
+			time_text(gnutls_x509_crt_get_activation_time(b->leaf), from, sizeof(from));
+			time_text(gnutls_x509_crt_get_expiration_time(b->leaf), to, sizeof(to));
+			if (gnutls_x509_crt_get_fingerprint(b->leaf, GNUTLS_DIG_SHA256, md, &mdlen) == 0)
+				for (size_t k = 0; k < mdlen; k++)
+					snprintf(fp + 2 * k, 3, "%02x", md[k]);
+			gnutls_x509_crt_get_dn3(b->leaf, &dn, 0);
+			expired = gnutls_x509_crt_get_expiration_time(b->leaf) < time(NULL);
+		}
+		const char *subject = dn.data ? (const char *)dn.data : "";
 		if (json) {
 			fprintf(f, "%s{\"kind\":\"%s\",\"endpoint\":", i ? "," : "",
 			        b->ipport ? "ipport" : "hostport");
 			json_write_string(f, strchr(ep, ' ') + 1);
-			fputs(",\"subject\":", f);
+			fprintf(f, ",\"loaded\":%s,\"subject\":", b->leaf ? "true" : "false");
 			json_write_string(f, subject);
 			fputs(",\"names\":[", f);
-			names_put(f, b->leaf, true);
+			if (b->leaf)
+				names_put(f, b->leaf, true);
 			fprintf(
 			    f,
 			    "],\"not_before\":\"%s\",\"not_after\":\"%s\",\"expired\":%s,\"sha256\":\"%s\","
@@ -900,6 +926,14 @@ void certs_show(FILE *f, bool json)
 			fputs(",\"key_file\":", f);
 			json_write_string(f, b->src_key);
 			fputc('}', f);
+		} else if (!b->leaf) {
+			fprintf(f,
+			        "%s\n  NOT LOADED: its copy in the state directory did not load (the "
+			        "daemon's log "
+			        "says why); it serves no handshake until sslcert reload replaces it\n  files "
+			        "      "
+			        "%s, %s\n",
+			        ep, b->src_cert, b->src_key);
 		} else {
 			fprintf(f, "%s\n  subject     %s\n  names       ", ep, subject);
 			names_put(f, b->leaf, false);

@@ -442,12 +442,33 @@ static void test_reload_refcount(void **state)
 	assert_ptr_equal(certs_find(still, &a, NULL, NULL, NULL), c2);
 	certs_release(still);
 	certs_release(held);
-	/* at start, a binding that does not load is logged and left out */
+	/* at start, a binding that does not load is logged and kept without credentials: it
+	 * serves nothing, show marks it, its files stay, a reload is not refused for it, and
+	 * it can be replaced */
+	add_ok("hostport", "a.test:443", &pa);
 	certs_shutdown();
 	last_log[0] = '\0';
 	assert_int_equal(certs_init(dir, err, sizeof(err)), 0);
 	assert_non_null(strstr(last_log, "ipport 127.0.0.1:443"));
 	assert_null(found("127.0.0.1", 443, NULL));
+	assert_string_equal(found("127.0.0.1", 443, "a.test"), "a.test");
+	struct cert_set *s = certs_acquire();
+	assert_int_equal(s->n, 2);
+	assert_false(certs_port_has_binding(s, 80));
+	certs_release(s);
+	assert_int_equal(access(pem, F_OK), 0);
+	char *text = NULL;
+	size_t len = 0;
+	f = open_memstream(&text, &len);
+	certs_show(f, true);
+	fclose(f);
+	assert_non_null(strstr(text, "\"endpoint\":\"127.0.0.1:443\",\"loaded\":false"));
+	assert_non_null(strstr(text, "\"endpoint\":\"a.test:443\",\"loaded\":true"));
+	free(text);
+	assert_int_equal(certs_reload(err, sizeof(err)), 0);
+	assert_int_equal(add3("ipport", "127.0.0.1:443", pb.cert, pb.key, true, err, sizeof(err), NULL), 0);
+	assert_string_equal(found("127.0.0.1", 443, NULL), "b.test");
+	assert_int_equal(access(pem, F_OK), -1); /* the broken copy is gone */
 }
 
 static void test_state_dir(void **state)
