@@ -6,7 +6,9 @@
  * certificate's and garbage refused with the old binding kept, certs_reload keeping the
  * old snapshot when a file is bad, a snapshot held across a reload staying usable, and the
  * state directory: modes, files of a change cut short swept, the bindings and the
- * session-ticket key the same after a restart. */
+ * session-ticket key the same after a restart; and real GnuTLS handshakes whose server
+ * picks its credentials with certs_find after the ClientHello (by SNI, then the wildcard
+ * ipport; a renewal seen by the next handshake), tickets on with certs_ticket_key. */
 #include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -554,6 +557,106 @@ static void test_paths_with_spaces(void **state)
 	assert_string_equal(found("::1", 443, NULL), "a.test");
 }
 
+/* The server's credentials chosen after the ClientHello by its SNI, as the daemon's
+ * handshake does: certs_find on the snapshot held for the handshake. */
+static int choose_cert(gnutls_session_t sv)
+{
+	struct cert_set *set = gnutls_session_get_ptr(sv);
+	char name[256];
+	size_t len = sizeof(name);
+	unsigned type;
+	const char *sni = gnutls_server_name_get(sv, name, &len, &type, 0) == 0 ? name : NULL;
+	struct ps_addr local = addr("127.0.0.1", 443);
+	gnutls_certificate_credentials_t cred = certs_find(set, &local, sni, NULL, NULL);
+	if (!cred)
+		return GNUTLS_E_NO_CERTIFICATE_FOUND;
+	return gnutls_credentials_set(sv, GNUTLS_CRD_CERTIFICATE, cred);
+}
+
+/* A handshake on a socketpair (tickets on, with certs_ticket_key): the CN of the
+ * certificate the client got, and whether it verifies for sni against ca. */
+static const char *handshake(const char *sni, const char *ca_pem, bool *verified)
+{
+	static char cn[64];
+	int fd[2];
+	gnutls_session_t c, sv;
+	gnutls_certificate_credentials_t trust;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fd), 0);
+	assert_int_equal(gnutls_certificate_allocate_credentials(&trust), 0);
+	gnutls_datum_t ca = {(unsigned char *)ca_pem, (unsigned)strlen(ca_pem)};
+	assert_true(gnutls_certificate_set_x509_trust_mem(trust, &ca, GNUTLS_X509_FMT_PEM) > 0);
+	assert_int_equal(gnutls_init(&c, GNUTLS_CLIENT | GNUTLS_NONBLOCK), 0);
+	assert_int_equal(gnutls_init(&sv, GNUTLS_SERVER | GNUTLS_NONBLOCK), 0);
+	assert_int_equal(gnutls_set_default_priority(c), 0);
+	assert_int_equal(gnutls_set_default_priority(sv), 0);
+	assert_int_equal(gnutls_credentials_set(c, GNUTLS_CRD_CERTIFICATE, trust), 0);
+	if (sni)
+		assert_int_equal(gnutls_server_name_set(c, GNUTLS_NAME_DNS, sni, strlen(sni)), 0);
+	assert_int_equal(gnutls_session_ticket_enable_server(sv, certs_ticket_key()), 0);
+	struct cert_set *set = certs_acquire();
+	gnutls_session_set_ptr(sv, set);
+	gnutls_handshake_set_post_client_hello_function(sv, choose_cert);
+	gnutls_transport_set_int(c, fd[0]);
+	gnutls_transport_set_int(sv, fd[1]);
+	bool cdone = false, sdone = false;
+	for (int i = 0; i < 1000 && !(cdone && sdone); i++) {
+		int r;
+		if (!cdone) {
+			r = gnutls_handshake(c);
+			assert_true(r == 0 || r == GNUTLS_E_AGAIN);
+			cdone = r == 0;
+		}
+		if (!sdone) {
+			r = gnutls_handshake(sv);
+			assert_true(r == 0 || r == GNUTLS_E_AGAIN);
+			sdone = r == 0;
+		}
+	}
+	assert_true(cdone && sdone);
+	unsigned status = 1;
+	gnutls_typed_vdata_st host = {.type = GNUTLS_DT_DNS_HOSTNAME,
+	                              .data = (unsigned char *)(sni ? sni : "none.test")};
+	assert_int_equal(gnutls_certificate_verify_peers(c, &host, 1, &status), 0);
+	*verified = status == 0;
+	unsigned n;
+	const gnutls_datum_t *peer = gnutls_certificate_get_peers(c, &n);
+	assert_non_null(peer);
+	gnutls_x509_crt_t crt;
+	size_t len = sizeof(cn);
+	assert_int_equal(gnutls_x509_crt_init(&crt), 0);
+	assert_int_equal(gnutls_x509_crt_import(crt, &peer[0], GNUTLS_X509_FMT_DER), 0);
+	assert_int_equal(gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &len), 0);
+	gnutls_x509_crt_deinit(crt);
+	gnutls_deinit(c);
+	gnutls_deinit(sv);
+	certs_release(set);
+	gnutls_certificate_free_credentials(trust);
+	close(fd[0]);
+	close(fd[1]);
+	return cn;
+}
+
+static void test_handshake(void **state)
+{
+	bool ok;
+	struct pem both = {chain, pleaf.key};
+	add_ok("hostport", "leaf.test:443", &both);
+	add_ok("ipport", "0.0.0.0:443", &prsa);
+	/* the SNI binding, its chain verified up to the CA the client trusts */
+	assert_string_equal(handshake("leaf.test", pca.cert, &ok), "leaf.test");
+	assert_true(ok);
+	/* another name, and none: the wildcard ipport binding (RSA) */
+	assert_string_equal(handshake("other.test", prsa.cert, &ok), "rsa.test");
+	assert_false(ok); /* its certificate is not for other.test */
+	assert_string_equal(handshake(NULL, prsa.cert, &ok), "rsa.test");
+	/* after a renewal in place, new handshakes get the new certificate */
+	struct pem again = {pb.cert, pb.key};
+	char err[1024];
+	assert_int_equal(add3("ipport", "0.0.0.0:443", again.cert, again.key, true, err, sizeof(err), NULL),
+	                 0);
+	assert_string_equal(handshake(NULL, pb.cert, &ok), "b.test");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -564,6 +667,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reload_refcount, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_state_dir, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_paths_with_spaces, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_handshake, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
