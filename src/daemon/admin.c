@@ -1,7 +1,7 @@
 /* admin.c: portsharectl's commands (COMMAND messages): URL reservations, queue grants,
- * the listen list and exclusions, certificate bindings (certs.c), changed by admins and kept in the state
- * directory (store.c) before they take effect; and the read-only questions anyone may ask: who is on a port,
- * which queue gets a URL. */
+ * the listen list, exclusions and certificate bindings (certs.c), changed by admins and
+ * kept in the state directory (store.c) before they take effect; and the read-only
+ * questions anyone may ask: who is on a port, which queue gets a URL. */
 #include "admin.h"
 
 #include <arpa/inet.h>
