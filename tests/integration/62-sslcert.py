@@ -1,4 +1,4 @@
-# 62-sslcert: certificate bindings (portsharectl sslcert) with a daemon running as a throwaway user: root's portsharectl reads a 0600 root-owned key the daemon cannot and sends it; add by --hostport and --ipport (ECDSA, and RSA with its CA in the chain), show (text and JSON: subject, names, expiry, fingerprint, source files), the state directory's certs/ 0700 and its files 0600, the daemon's user's; a non-admin may show but not add or delete; a missing file, a key that is not the certificate's, garbage and a second add leave the old binding; `sslcert reload` picks up a renewed certificate (show reports the new expiry) and keeps the old one when the file is bad; SIGHUP; the bindings and the session-ticket key survive a restart and --upgrade; delete removes the files; paths with spaces and non-ASCII are found again by reload; a ~40 KB chain goes through one command, one that does not fit is refused naming the file; 30 SIGKILLs during add/delete leave the state before or after, never a mix; a state directory written by a daemon running as root is given to the daemon's user. Needs root. Also with PORTSHARE_DEFAULTS=1.
+# 62-sslcert: certificate bindings (portsharectl sslcert) with a daemon running as a throwaway user: root's portsharectl reads a 0600 root-owned key the daemon cannot and sends it; add by --hostport and --ipport (ECDSA, and RSA with its CA in the chain), show (text and JSON: subject, names, expiry, fingerprint, source files), the state directory's certs/ 0700 and its files 0600, the daemon's user's; a non-admin may show but not add or delete; an expired certificate is bound with a warning; a missing file, a key that is not the certificate's, garbage and a second add leave the old binding; `sslcert reload` picks up a renewed certificate (show reports the new expiry) and keeps the old one when the file is bad; SIGHUP; the bindings and the session-ticket key survive a restart and --upgrade; delete removes the files; paths with spaces and non-ASCII are found again by reload; a ~40 KB chain goes through one command, one that does not fit is refused naming the file; 30 SIGKILLs during add/delete leave the state before or after, never a mix; a state directory written by a daemon running as root is given to the daemon's user. Needs root. Also with PORTSHARE_DEFAULTS=1.
 import calendar
 import hashlib
 import json
@@ -158,6 +158,18 @@ with Story() as s:
         check_eq((ip["names"], ip["not_after"], ip["sha256"]),
                  (["b.test", "www.b.test"], not_after(s, k("b.pem")), pem_sha256(k("b.pem"))),
                  "show --json: the ipport binding's names, expiry and the leaf's fingerprint")
+        # an expired certificate is taken, with a warning (replacing it stays the admin's call)
+        make_key(s, k("old.key"), "ecdsa")
+        certtool(s, ["--generate-self-signed", "--load-privkey", k("old.key"), "--outfile", k("old.pem")],
+                 "cn = old.test\ndns_name = old.test\nactivation_date = \"2020-01-01 00:00:00\"\n"
+                 "expiration_date = \"2021-01-01 00:00:00\"\n")
+        r = ctl("sslcert", "add", "--hostport", "old.test:%d" % port, "--cert", k("old.pem"), "--key", k("old.key"))
+        check(r.returncode == 0 and "warning" in r.stdout and "expired" in r.stdout,
+              "an expired certificate is bound, with a warning", "exit %d, %r" % (r.returncode, r.stdout))
+        o = show()[("hostport", "old.test:%d" % port)]
+        check_eq((o["expired"], o["not_after"]), (True, "2021-01-01T00:00:00Z"), "show: expired, and when")
+        check("EXPIRED" in ctl("sslcert", "show").stdout, "show (text) marks it EXPIRED")
+        check_eq(ctl("sslcert", "delete", "--hostport", "old.test:%d" % port).returncode, 0, "delete old.test")
         r = ctl("sslcert", "show")
         check("hostport a.test:%d" % port in r.stdout and "a.test" in r.stdout and not_after(s, k("a.pem")) in r.stdout,
               "sslcert show (text) names the binding, its names and expiry", r.stdout)
