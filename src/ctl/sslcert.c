@@ -65,9 +65,10 @@ static char *file_text(const char *what, const char *path, size_t *len)
 			        strerror(fd < 0 ? e : ENOMEM));
 		else
 			fprintf(stderr, "portsharectl: sslcert: the %s %s is %s\n", what, path,
-			        got == 0                ? "empty"
-			        : got > PS_COMMAND_MAX ? "too large (a chain and key must fit in about 60 KiB)"
-			                                : "not PEM text (it holds a NUL byte: DER?)");
+			        got == 0 ? "empty"
+			        : got > PS_COMMAND_MAX
+			            ? "too large (a chain and key must fit in about 60 KiB)"
+			            : "not PEM text (it holds a NUL byte: DER?)");
 		if (fd >= 0)
 			close(fd);
 		free(text);
@@ -124,6 +125,23 @@ static int send_files(struct ctl *c, const char *verb, const char *kind, const c
 	return rc;
 }
 
+/* A path as the daemon wrote it into show's JSON, back to its bytes: json_write_string
+ * escapes every byte past ASCII as \u00XX, which json_parse decodes to the UTF-8 of that
+ * code point (two bytes, C2 or C3 first); each such character is one byte of the path. */
+static void path_bytes(const char *json_text, char *out, size_t len)
+{
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)json_text; *p && n + 1 < len; p++) {
+		if ((p[0] == 0xc2 || p[0] == 0xc3) && (p[1] & 0xc0) == 0x80) {
+			out[n++] = (char)(((p[0] & 0x03) << 6) | (p[1] & 0x3f));
+			p++;
+		} else {
+			out[n++] = (char)*p;
+		}
+	}
+	out[n] = '\0';
+}
+
 /* sslcert reload: each binding's files, as show lists them, sent again. */
 static int reload(struct ctl *c)
 {
@@ -150,9 +168,11 @@ static int reload(struct ctl *c)
 		puts("no certificate bindings");
 	for (size_t i = 0; i < json_count(list); i++) {
 		const struct json *b = json_at(list, i);
+		char cert[PATH_MAX], key[PATH_MAX];
+		path_bytes(json_string(json_get(b, "cert_file"), "?"), cert, sizeof(cert));
+		path_bytes(json_string(json_get(b, "key_file"), "?"), key, sizeof(key));
 		if (send_files(c, "update", json_string(json_get(b, "kind"), "?"),
-		               json_string(json_get(b, "endpoint"), "?"), json_string(json_get(b, "cert_file"), "?"),
-		               json_string(json_get(b, "key_file"), "?")))
+		               json_string(json_get(b, "endpoint"), "?"), cert, key))
 			rc = 1;
 	}
 	json_free(j);
@@ -167,13 +187,14 @@ int sslcert_run(struct ctl *c, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char **to = !strcmp(a, "--hostport") || !strcmp(a, "--ipport") ? &endpoint
-		                  : !strcmp(a, "--cert")                            ? &cert
-		                  : !strcmp(a, "--key")                             ? &key
-		                                                                    : NULL;
+		                  : !strcmp(a, "--cert")                             ? &cert
+		                  : !strcmp(a, "--key")                              ? &key
+		                                                                     : NULL;
 		if (!strcmp(a, "--json")) {
 			json = true;
 		} else if (!to) {
-			return ctl_usage_error("sslcert", "unknown argument '%s' (try: portsharectl sslcert --help)", a);
+			return ctl_usage_error("sslcert",
+			                       "unknown argument '%s' (try: portsharectl sslcert --help)", a);
 		} else if (i + 1 >= argc || *to) {
 			return ctl_usage_error("sslcert", "%s %s", a, *to ? "given twice" : "needs a value");
 		} else {
@@ -185,11 +206,13 @@ int sslcert_run(struct ctl *c, int argc, char **argv)
 	bool add = !strcmp(verb, "add"), del = !strcmp(verb, "delete");
 	bool show = !strcmp(verb, "show"), rel = !strcmp(verb, "reload");
 	if (!add && !del && !show && !rel)
-		return ctl_usage_error("sslcert", "which? add, delete, show or reload (try: portsharectl sslcert --help)");
+		return ctl_usage_error(
+		    "sslcert", "which? add, delete, show or reload (try: portsharectl sslcert --help)");
 	if ((show || rel) && (endpoint || cert || key))
 		return ctl_usage_error("sslcert", "%s takes no binding or file", verb);
 	if ((add || del) && !endpoint)
-		return ctl_usage_error("sslcert", "%s needs --hostport NAME:PORT or --ipport ADDR:PORT", verb);
+		return ctl_usage_error("sslcert", "%s needs --hostport NAME:PORT or --ipport ADDR:PORT",
+		                       verb);
 	if (add && (!cert || !key))
 		return ctl_usage_error("sslcert", "add needs --cert FILE and --key FILE");
 	if (del && (cert || key))

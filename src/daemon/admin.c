@@ -1,7 +1,7 @@
 /* admin.c: portsharectl's commands (COMMAND messages): URL reservations, queue grants,
- * the listen list and exclusions, certificate bindings (certs.c), changed by admins and kept in the state directory
- * (store.c) before they take effect; and the read-only questions anyone may ask: who is
- * on a port, which queue gets a URL. */
+ * the listen list, exclusions and certificate bindings (certs.c), changed by admins and
+ * kept in the state directory (store.c) before they take effect; and the read-only
+ * questions anyone may ask: who is on a port, which queue gets a URL. */
 #include "admin.h"
 
 #include <arpa/inet.h>
@@ -683,7 +683,8 @@ static int sslcert(struct cmd *c)
 	int rc = need_admin(c);
 	if (rc)
 		return rc;
-	if (c->n != ((add || update) ? 8 : 4) || (strcmp(c->words[2], "hostport") && strcmp(c->words[2], "ipport")))
+	if (c->n != ((add || update) ? 8 : 4) ||
+	    (strcmp(c->words[2], "hostport") && strcmp(c->words[2], "ipport")))
 		return fail(c, PS_EINVAL, "sslcert %s: --hostport NAME:PORT or --ipport ADDR:PORT%s", verb,
 		            (add || update) ? ", --cert FILE and --key FILE" : "");
 	if (!add && !update)
@@ -711,7 +712,10 @@ static int sslcert(struct cmd *c)
 	log_info("sslcert %s %s %s by pid %d (user %s)", verb, c->words[2], c->words[3], (int)c->s->pid,
 	         c->s->user);
 	fprintf(c->out, "%s %s %s\n",
-	        add ? "bound" : update ? "reloaded" : "deleted the binding of", c->words[2], c->words[3]);
+	        add      ? "bound"
+	        : update ? "reloaded"
+	                 : "deleted the binding of",
+	        c->words[2], c->words[3]);
 	return 0;
 }
 
@@ -904,9 +908,9 @@ int admin_command(const struct session *s, const struct ps_msg *m, char **out, s
 		const char *name;
 		int (*fn)(struct cmd *);
 		bool verbs; /* takes add, delete, show */
-	} table[] = {{"urlacl", urlacl, true}, {"iplisten", iplisten, true}, {"exclude", exclude, true},
-	             {"grant", grant, true},   {"who", who, false},          {"route", route, false},
-	             {"sslcert", sslcert, false}, {"redirect", redirect, true}};
+	} table[] = {{"urlacl", urlacl, true},     {"iplisten", iplisten, true}, {"exclude", exclude, true},
+	             {"grant", grant, true},       {"who", who, false},          {"route", route, false},
+	             {"sslcert", sslcert, false},  {"redirect", redirect, true}};
 	int rc = PS_EINVAL;
 	snprintf(err, errlen,
 	         "unknown command '%s' (this portshared knows urlacl, iplisten, exclude, grant, redirect, who, route, "

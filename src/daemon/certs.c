@@ -30,20 +30,20 @@
 #define CERTS_LIST "bindings"
 #define CERTS_TICKET_KEY "ticket-key"
 #define CERTS_MAGIC "portshare-certs 1"
-#define CERTS_ID_LEN 16       /* hex digits of a binding's file name */
+#define CERTS_ID_LEN 16          /* hex digits of a binding's file name */
 #define CERTS_FILE_MAX (1 << 20) /* a chain or key file in certs/ (they come from a COMMAND) */
 #define CERTS_TICKET_KEY_LEN 64  /* gnutls_session_ticket_key_generate's size in GnuTLS 3.7 */
 
 /* One binding, shared by every snapshot that holds it (its own count). */
 struct binding {
 	atomic_uint refs;
-	bool ipport;          /* else hostport */
+	bool ipport;                   /* else hostport */
 	char name[CERTS_NAME_MAX + 1]; /* hostport: lower case */
-	struct ps_addr addr;  /* ipport: address and port; hostport: the port only */
-	char id[CERTS_ID_LEN + 1]; /* files certs/ID.pem and certs/ID.key */
+	struct ps_addr addr;           /* ipport: address and port; hostport: the port only */
+	char id[CERTS_ID_LEN + 1];     /* files certs/ID.pem and certs/ID.key */
 	char src_cert[CERTS_PATH_MAX + 1], src_key[CERTS_PATH_MAX + 1]; /* as given at add */
-	gnutls_certificate_credentials_t cred;
-	gnutls_x509_crt_t leaf;
+	gnutls_certificate_credentials_t cred; /* NULL: its files did not load at start (it */
+	gnutls_x509_crt_t leaf;                /* stays listed, shown, deletable, replaceable) */
 };
 
 struct cert_set {
@@ -53,10 +53,10 @@ struct cert_set {
 };
 
 static struct {
-	char dir[1024];                /* the state directory's certs/ */
-	pthread_mutex_t lock;          /* current's pointer and its first reference */
+	char dir[1024];       /* the state directory's certs/ */
+	pthread_mutex_t lock; /* current's pointer and its first reference */
 	struct cert_set *current;
-	struct cert_set empty;         /* before certs_init: no binding */
+	struct cert_set empty; /* before certs_init: no binding */
 	gnutls_datum_t ticket_key;
 } certs = {.lock = PTHREAD_MUTEX_INITIALIZER, .empty = {.refs = 1}};
 
@@ -96,7 +96,8 @@ struct cert_set *certs_acquire(void)
 {
 	pthread_mutex_lock(&certs.lock);
 	struct cert_set *s = certs.current ? certs.current : &certs.empty;
-	atomic_fetch_add(&s->refs, 1);
+	if (s != &certs.empty) /* never freed, never counted */
+		atomic_fetch_add(&s->refs, 1);
 	pthread_mutex_unlock(&certs.lock);
 	return s;
 }
@@ -131,7 +132,7 @@ static bool name_ok(const char *n)
 }
 
 static int certs_parse_endpoint(const char *kind, const char *text, bool *ipport, char *name,
-                         struct ps_addr *addr)
+                                struct ps_addr *addr)
 {
 	memset(addr, 0, sizeof(*addr));
 	name[0] = '\0';
@@ -180,7 +181,7 @@ static bool same_endpoint(const struct binding *b, bool ipport, const char *name
 bool certs_port_has_binding(const struct cert_set *set, uint16_t port)
 {
 	for (size_t i = 0; i < set->n; i++)
-		if (set->b[i]->addr.port == port)
+		if (set->b[i]->cred && set->b[i]->addr.port == port)
 			return true;
 	return false;
 }
@@ -201,13 +202,14 @@ gnutls_certificate_credentials_t certs_find(const struct cert_set *set, const st
 	any.family = at.family;
 	const struct binding *found = NULL;
 	for (size_t i = 0; sni && !found && i < set->n; i++)
-		if (!set->b[i]->ipport && set->b[i]->addr.port == at.port && !strcasecmp(set->b[i]->name, sni))
+		if (set->b[i]->cred && !set->b[i]->ipport && set->b[i]->addr.port == at.port &&
+		    !strcasecmp(set->b[i]->name, sni))
 			found = set->b[i];
 	for (size_t i = 0; !found && i < set->n; i++)
-		if (same_endpoint(set->b[i], true, NULL, &at))
+		if (set->b[i]->cred && same_endpoint(set->b[i], true, NULL, &at))
 			found = set->b[i];
 	for (size_t i = 0; !found && i < set->n; i++)
-		if (same_endpoint(set->b[i], true, NULL, &any))
+		if (set->b[i]->cred && same_endpoint(set->b[i], true, NULL, &any))
 			found = set->b[i];
 	if (binding)
 		*binding = found;
@@ -223,7 +225,8 @@ gnutls_certificate_credentials_t certs_find(const struct cert_set *set, const st
 			         (unsigned)at.port, a, w);
 		else
 			snprintf(why_buf, sizeof(why_buf),
-			         "no certificate binding for ipport %s or ipport %s (the client sent no SNI)", a, w);
+			         "no certificate binding for ipport %s or ipport %s (the client sent no SNI)",
+			         a, w);
 		*why = why_buf;
 	}
 	return NULL;
@@ -250,7 +253,19 @@ static int binding_load(struct binding *b, const char *chain, size_t chain_len, 
 	gnutls_datum_t c = {(unsigned char *)chain, (unsigned)chain_len};
 	gnutls_datum_t k = {(unsigned char *)key, (unsigned)key_len};
 	gnutls_datum_t der;
-	int rc = gnutls_certificate_allocate_credentials(&b->cred);
+	/* the chain is decoded once on its own first: GnuTLS 3.7.9's set_x509_key_mem2 leaks a
+	 * certificate object on a PEM block it cannot decode, list_import2 does not */
+	gnutls_x509_crt_t *list = NULL;
+	unsigned n = 0;
+	int rc = gnutls_x509_crt_list_import2(&list, &n, &c, GNUTLS_X509_FMT_PEM, 0);
+	for (unsigned i = 0; rc >= 0 && i < n; i++)
+		gnutls_x509_crt_deinit(list[i]);
+	gnutls_free(list);
+	if (rc < 0) {
+		snprintf(err, errlen, "the certificate chain does not load: %s", gnutls_strerror(rc));
+		return -1;
+	}
+	rc = gnutls_certificate_allocate_credentials(&b->cred);
 	if (rc < 0) {
 		snprintf(err, errlen, "GnuTLS: %s", gnutls_strerror(rc));
 		return -1;
@@ -311,7 +326,9 @@ fail:;
 	return NULL;
 }
 
-/* A new binding from its files in certs/ (id) and its list-file fields. NULL with why. */
+/* A new binding from its files in certs/ (id) and its list-file fields. NULL on no
+ * memory; a binding without credentials (cred NULL) when its files do not load, with why
+ * in err. */
 static struct binding *binding_from_files(const struct binding *proto, char *err, size_t errlen)
 {
 	struct binding *b = calloc(1, sizeof(*b));
@@ -335,12 +352,17 @@ static struct binding *binding_from_files(const struct binding *proto, char *err
 		gnutls_memset(key, 0, klen);
 	free(chain);
 	free(key);
+	err[0] = '\0';
 	if (rc < 0) {
 		char ep[CERTS_NAME_MAX + 64];
 		snprintf(err, errlen, "%s (certs/%s.pem, .key): %s", endpoint_text(b, ep, sizeof(ep)), b->id,
 		         why);
-		binding_release(b);
-		return NULL;
+		if (b->leaf)
+			gnutls_x509_crt_deinit(b->leaf);
+		if (b->cred)
+			gnutls_certificate_free_credentials(b->cred);
+		b->leaf = NULL;
+		b->cred = NULL;
 	}
 	return b;
 }
@@ -407,7 +429,8 @@ static int list_read(struct binding **protos, size_t *n, char *err, size_t errle
 	unsigned lineno = 0;
 	bool magic = false, end = false;
 	int rc = -1;
-	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
 		lineno++;
 		if (line[0] == '#')
 			continue;
@@ -417,8 +440,8 @@ static int list_read(struct binding **protos, size_t *n, char *err, size_t errle
 		}
 		if (!magic) {
 			if (strcmp(line, CERTS_MAGIC)) {
-				snprintf(err, errlen, "%s line %u: not a bindings file (no '%s' line)", path, lineno,
-				         CERTS_MAGIC);
+				snprintf(err, errlen, "%s line %u: not a bindings file (no '%s' line)", path,
+				         lineno, CERTS_MAGIC);
 				goto out;
 			}
 			magic = true;
@@ -474,8 +497,9 @@ static int list_write(const struct cert_set *set, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	fprintf(f, "# portshare's certificate bindings, written by portshared: change them with "
-	           "portsharectl sslcert\n%s\n",
+	fprintf(f,
+	        "# portshare's certificate bindings, written by portshared: change them with "
+	        "portsharectl sslcert\n%s\n",
 	        CERTS_MAGIC);
 	for (size_t i = 0; i < set->n; i++) {
 		const struct binding *b = set->b[i];
@@ -520,8 +544,20 @@ static void files_sweep(const struct cert_set *set)
 	closedir(d);
 }
 
+/* Whether the current snapshot holds binding id without credentials (a reload that
+ * still cannot load it is no worse than what runs). */
+static bool unloaded_already(const char *id)
+{
+	const struct cert_set *cur = certs.current;
+	for (size_t i = 0; cur && i < cur->n; i++)
+		if (!strcmp(cur->b[i]->id, id))
+			return !cur->b[i]->cred;
+	return false;
+}
+
 /* A snapshot of every binding in the list, loaded from certs/. A binding that does not
- * load is left out (strict: the whole load fails instead), its reason in err. */
+ * load is kept without credentials and logged (strict: the whole load fails instead, its
+ * reason in err, unless that binding was not loaded before either). */
 static struct cert_set *set_load(bool strict, char *err, size_t errlen)
 {
 	struct binding *protos;
@@ -538,17 +574,20 @@ static struct cert_set *set_load(bool strict, char *err, size_t errlen)
 	for (size_t i = 0; i < n; i++) {
 		char why[1024];
 		struct binding *b = binding_from_files(&protos[i], why, sizeof(why));
-		if (b) {
+		if (b)
 			s->b[s->n++] = b;
+		if (b && b->cred)
 			continue;
-		}
-		log_error("certificate binding %s", why);
-		snprintf(err, errlen, "%s", why);
-		if (strict) {
+		snprintf(err, errlen, "%s", b ? why : "out of memory");
+		if (!b || (strict && !unloaded_already(b->id))) {
 			set_free(s);
 			s = NULL;
 			break;
 		}
+		/* kept, without credentials: a file read wrong once must not lose the binding */
+		log_error("certificate binding %s; it serves no handshake until replaced (portsharectl "
+		          "sslcert reload) or deleted",
+		          why);
 	}
 	free(protos);
 	return s;
@@ -586,8 +625,8 @@ static int ticket_key_load(char *err, size_t errlen)
 		snprintf(err, errlen, "cannot make a session-ticket key: %s", gnutls_strerror(rc));
 		return -1;
 	}
-	if (store_write_file(certs.dir, CERTS_TICKET_KEY, certs.ticket_key.data, certs.ticket_key.size,
-	                     err, errlen) == -1)
+	if (store_write_file(certs.dir, CERTS_TICKET_KEY, certs.ticket_key.data, certs.ticket_key.size, err,
+	                     errlen) == -1)
 		return -1;
 	return 0;
 }
@@ -682,14 +721,18 @@ static int set_commit(struct binding *b, size_t at, size_t drop, char *err, size
 	if (b && at == cur->n)
 		next->b[next->n++] = b;
 	char why[1024];
+	bool back = true; /* the list on disk is cur's */
 	int rc = list_write(next, why, sizeof(why));
-	if (rc == -2 && list_write(cur, err, errlen) < 0)
+	if (rc == -2 && list_write(cur, err, errlen) < 0) {
+		back = false; /* next's files stay: the list on disk may name them */
 		log_error("the certificate bindings file may now hold a change that was refused (%s), and "
 		          "the old one could not be written back: %s",
 		          why, err);
+	}
 	if (rc < 0) {
 		set_free(next);
-		files_sweep(cur);
+		if (back)
+			files_sweep(cur);
 		snprintf(err, errlen, "the change is not made: %s", why);
 		return PS_ESYSTEM;
 	}
@@ -714,7 +757,8 @@ int certs_add(const struct certs_add *add, char *warn, size_t warnlen, char *err
 	warn[0] = '\0';
 	if (!b || !certs.current) {
 		free(b);
-		snprintf(err, errlen, "%s", b ? "the certificate bindings were never loaded" : "out of memory");
+		snprintf(err, errlen, "%s",
+		         b ? "the certificate bindings were never loaded" : "out of memory");
 		return b ? PS_ESTATE : PS_ENOMEM;
 	}
 	atomic_init(&b->refs, 1);
@@ -754,8 +798,9 @@ int certs_add(const struct certs_add *add, char *warn, size_t warnlen, char *err
 		snprintf(warn, warnlen, "warning: the certificate of %s expired %ld days ago\n", ep,
 		         (long)((now - to) / 86400));
 	else if (from != (time_t)-1 && from > now)
-		snprintf(warn, warnlen, "warning: the certificate of %s is not valid before %ld days from now\n",
-		         ep, (long)((from - now) / 86400 + 1));
+		snprintf(warn, warnlen,
+		         "warning: the certificate of %s is not valid before %ld days from now\n", ep,
+		         (long)((from - now) / 86400 + 1));
 	/* new files under a new name, so the old binding's stay whole until the list says otherwise */
 	gnutls_rnd(GNUTLS_RND_NONCE, id, sizeof(id));
 	for (size_t i = 0; i < sizeof(id); i++)
@@ -847,39 +892,53 @@ void certs_show(FILE *f, bool json)
 		fputs("no certificate bindings\n", f);
 	for (size_t i = 0; i < s->n; i++) {
 		const struct binding *b = s->b[i];
-		char ep[CERTS_NAME_MAX + 64], from[32], to[32], fp[65];
+		char ep[CERTS_NAME_MAX + 64], from[32] = "", to[32] = "", fp[65] = "";
 		unsigned char md[32];
 		size_t mdlen = sizeof(md);
 		gnutls_datum_t dn = {0};
+		bool expired = false;
 		endpoint_text(b, ep, sizeof(ep));
-		time_text(gnutls_x509_crt_get_activation_time(b->leaf), from, sizeof(from));
-		time_text(gnutls_x509_crt_get_expiration_time(b->leaf), to, sizeof(to));
-		fp[0] = '\0';
-		if (gnutls_x509_crt_get_fingerprint(b->leaf, GNUTLS_DIG_SHA256, md, &mdlen) == 0)
-			for (size_t k = 0; k < mdlen; k++)
-				snprintf(fp + 2 * k, 3, "%02x", md[k]);
-		gnutls_x509_crt_get_dn3(b->leaf, &dn, 0);
-		const char *subject = dn.data ? (const char *)dn.data : "?";
-		bool expired = gnutls_x509_crt_get_expiration_time(b->leaf) < time(NULL);
+		if (b->leaf) {
+			time_text(gnutls_x509_crt_get_activation_time(b->leaf), from, sizeof(from));
+			time_text(gnutls_x509_crt_get_expiration_time(b->leaf), to, sizeof(to));
+			if (gnutls_x509_crt_get_fingerprint(b->leaf, GNUTLS_DIG_SHA256, md, &mdlen) == 0)
+				for (size_t k = 0; k < mdlen; k++)
+					snprintf(fp + 2 * k, 3, "%02x", md[k]);
+			gnutls_x509_crt_get_dn3(b->leaf, &dn, 0);
+			expired = gnutls_x509_crt_get_expiration_time(b->leaf) < time(NULL);
+		}
+		const char *subject = dn.data ? (const char *)dn.data : "";
 		if (json) {
-			fprintf(f, "%s{\"kind\":\"%s\",\"endpoint\":", i ? "," : "", b->ipport ? "ipport" : "hostport");
+			fprintf(f, "%s{\"kind\":\"%s\",\"endpoint\":", i ? "," : "",
+			        b->ipport ? "ipport" : "hostport");
 			json_write_string(f, strchr(ep, ' ') + 1);
-			fputs(",\"subject\":", f);
+			fprintf(f, ",\"loaded\":%s,\"subject\":", b->leaf ? "true" : "false");
 			json_write_string(f, subject);
 			fputs(",\"names\":[", f);
-			names_put(f, b->leaf, true);
-			fprintf(f, "],\"not_before\":\"%s\",\"not_after\":\"%s\",\"expired\":%s,\"sha256\":\"%s\","
-			           "\"cert_file\":",
-			        from, to, expired ? "true" : "false", fp);
+			if (b->leaf)
+				names_put(f, b->leaf, true);
+			fprintf(
+			    f,
+			    "],\"not_before\":\"%s\",\"not_after\":\"%s\",\"expired\":%s,\"sha256\":\"%s\","
+			    "\"cert_file\":",
+			    from, to, expired ? "true" : "false", fp);
 			json_write_string(f, b->src_cert);
 			fputs(",\"key_file\":", f);
 			json_write_string(f, b->src_key);
 			fputc('}', f);
+		} else if (!b->leaf) {
+			fprintf(f,
+			        "%s\n  NOT LOADED: its copy in the state directory did not load (the "
+			        "daemon's log "
+			        "says why); it serves no handshake until sslcert reload replaces it\n  files "
+			        "      "
+			        "%s, %s\n",
+			        ep, b->src_cert, b->src_key);
 		} else {
 			fprintf(f, "%s\n  subject     %s\n  names       ", ep, subject);
 			names_put(f, b->leaf, false);
-			fprintf(f, "\n  valid       %s to %s%s\n  sha256      %s\n  files       %s, %s\n", from, to,
-			        expired ? " (EXPIRED)" : "", fp, b->src_cert, b->src_key);
+			fprintf(f, "\n  valid       %s to %s%s\n  sha256      %s\n  files       %s, %s\n",
+			        from, to, expired ? " (EXPIRED)" : "", fp, b->src_cert, b->src_key);
 		}
 		gnutls_free(dn.data);
 	}

@@ -67,9 +67,9 @@ const gnutls_datum_t *certs_ticket_key(void);
 #define CERTS_PATH_MAX 1024 /* a source path given at add */
 
 struct certs_add {
-	const char *kind;     /* "hostport" or "ipport" */
-	const char *endpoint; /* "NAME:PORT" or "ADDR:PORT" ("[::]:443") */
-	bool replace;         /* the binding must exist (sslcert reload), else must not */
+	const char *kind;        /* "hostport" or "ipport" */
+	const char *endpoint;    /* "NAME:PORT" or "ADDR:PORT" ("[::]:443") */
+	bool replace;            /* the binding must exist (sslcert reload), else must not */
 	const char *chain, *key; /* PEM: the chain (leaf first) and its unencrypted key */
 	size_t chain_len, key_len;
 	const char *src_cert, *src_key; /* the files portsharectl read them from */

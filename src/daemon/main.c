@@ -65,8 +65,8 @@ static void usage(FILE *f)
 	    "                    exit 0 if it was refused\n"
 	    "  -h, --help        this text\n"
 	    "Runs in the foreground and logs to stderr. SIGTERM or SIGINT: finish in-flight requests\n"
-	    "and exit 0; SIGHUP: reload the config file (and the certificate bindings). Exit status: 0 after a stop, 1 when it cannot\n"
-	    "start, 2 on a usage error.\n");
+	    "and exit 0; SIGHUP: reload the config file and the certificate bindings. Exit status: 0\n"
+	    "after a stop, 1 when it cannot start, 2 on a usage error.\n");
 }
 
 static int mkdir_parents(const char *path, mode_t mode)

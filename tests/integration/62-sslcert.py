@@ -1,8 +1,9 @@
-# 62-sslcert: certificate bindings (portsharectl sslcert) with a daemon running as a throwaway user: root's portsharectl reads a 0600 root-owned key the daemon cannot and sends it; add by --hostport and --ipport (ECDSA, and RSA with its CA in the chain), show (text and JSON: subject, names, expiry, fingerprint, source files), the state directory's certs/ 0700 and its files 0600, the daemon's user's; a non-admin may show but not add or delete; a missing file, a key that is not the certificate's, garbage and a second add leave the old binding; `sslcert reload` picks up a renewed certificate (show reports the new expiry) and keeps the old one when the file is bad; SIGHUP; the bindings and the session-ticket key survive a restart and --upgrade; delete removes the files. Needs root. Also with PORTSHARE_DEFAULTS=1.
+# 62-sslcert: certificate bindings (portsharectl sslcert) with a daemon running as a throwaway user: root's portsharectl reads a 0600 root-owned key the daemon cannot and sends it; add by --hostport and --ipport (ECDSA, and RSA with its CA in the chain), show (text and JSON: subject, names, expiry, fingerprint, source files), the state directory's certs/ 0700 and its files 0600, the daemon's user's; a non-admin may show but not add or delete; an expired certificate is bound with a warning; a missing file, a key that is not the certificate's, garbage and a second add leave the old binding; `sslcert reload` picks up a renewed certificate (show reports the new expiry) and keeps the old one when the file is bad; SIGHUP; the bindings and the session-ticket key survive a restart and --upgrade; delete removes the files; paths with spaces and non-ASCII are found again by reload; a ~40 KB chain goes through one command, one that does not fit is refused naming the file; 30 SIGKILLs during add/delete leave the state before or after, never a mix; a state directory written by a daemon running as root is given to the daemon's user. Needs root. Also with PORTSHARE_DEFAULTS=1.
 import calendar
 import hashlib
 import json
 import os
+import random
 import secrets
 import shutil
 import ssl
@@ -157,6 +158,18 @@ with Story() as s:
         check_eq((ip["names"], ip["not_after"], ip["sha256"]),
                  (["b.test", "www.b.test"], not_after(s, k("b.pem")), pem_sha256(k("b.pem"))),
                  "show --json: the ipport binding's names, expiry and the leaf's fingerprint")
+        # an expired certificate is taken, with a warning (replacing it stays the admin's call)
+        make_key(s, k("old.key"), "ecdsa")
+        certtool(s, ["--generate-self-signed", "--load-privkey", k("old.key"), "--outfile", k("old.pem")],
+                 "cn = old.test\ndns_name = old.test\nactivation_date = \"2020-01-01 00:00:00\"\n"
+                 "expiration_date = \"2021-01-01 00:00:00\"\n")
+        r = ctl("sslcert", "add", "--hostport", "old.test:%d" % port, "--cert", k("old.pem"), "--key", k("old.key"))
+        check(r.returncode == 0 and "warning" in r.stdout and "expired" in r.stdout,
+              "an expired certificate is bound, with a warning", "exit %d, %r" % (r.returncode, r.stdout))
+        o = show()[("hostport", "old.test:%d" % port)]
+        check_eq((o["expired"], o["not_after"]), (True, "2021-01-01T00:00:00Z"), "show: expired, and when")
+        check("EXPIRED" in ctl("sslcert", "show").stdout, "show (text) marks it EXPIRED")
+        check_eq(ctl("sslcert", "delete", "--hostport", "old.test:%d" % port).returncode, 0, "delete old.test")
         r = ctl("sslcert", "show")
         check("hostport a.test:%d" % port in r.stdout and "a.test" in r.stdout and not_after(s, k("a.pem")) in r.stdout,
               "sslcert show (text) names the binding, its names and expiry", r.stdout)
@@ -204,7 +217,7 @@ with Story() as s:
             ("a missing key file", ["--cert", k("a.pem"), "--key", k("none.key")], k("none.key")),
             ("a key that is not the certificate's", ["--cert", k("a.pem"), "--key", k("b.key")], "do not match"),
             ("garbage for a certificate", ["--cert", k("garbage.pem"), "--key", k("a.key")], k("garbage.pem")),
-            ("a key given as the certificate", ["--cert", k("a.key"), "--key", k("a.key")], "do not load"),
+            ("a key given as the certificate", ["--cert", k("a.key"), "--key", k("a.key")], "No certificate was found"),
         ]
         for what, args, said in bad:
             r = ctl("sslcert", "add", "--hostport", "a.test:%d" % port, *args)
@@ -274,6 +287,116 @@ with Story() as s:
         check_eq(len([f for f in files if f.endswith(".key") or f.endswith(".pem")]), 4,
                  "certs/: the deleted binding's files are gone")
         check("not in the allow list" not in d.log() + old.log(), "no system call outside the seccomp allow list")
+
+        # ------------------------------------------------------------ the size limit
+        # text outside the PEM blocks pads the chain: ~40 KB goes through one COMMAND,
+        # ~61 KB with the key and the names does not fit (PS_COMMAND_MAX, 61,440 bytes)
+        for size, fits in ((40000, True), (61200, False)):
+            big = k("big-%d.pem" % size)
+            with open(big, "w") as f:
+                f.write(open(k("a2.pem")).read())
+                while f.tell() < size:
+                    f.write("padding outside the PEM block, ignored by the parser\n")
+            r = ctl("sslcert", "add", "--hostport", "big%d.test:%d" % (size, port), "--cert", big, "--key", k("a2.key"))
+            if fits:
+                check_eq(r.returncode, 0, "a %d-byte chain file is sent in one command and bound" % size)
+            else:
+                check(r.returncode == 1 and "do not fit in one command" in r.stderr and big in r.stderr,
+                      "a %d-byte chain and its key do not fit: the error names the file and the limit" % size,
+                      r.stderr)
+        check_eq(len(show()), 3, "show: the big chain's binding added, the too big one not")
+
+        # ------------------------------------------------------------ paths with spaces, non-ASCII
+        odd = os.path.join(keys, "d\u00e9j\u00e0 vu 100%")
+        os.mkdir(odd, 0o700)
+        for name in ("a2.pem", "a2.key"):
+            shutil.copy(k(name), os.path.join(odd, "my " + name))
+        r = ctl("sslcert", "add", "--hostport", "odd.test:%d" % port, "--cert", os.path.join(odd, "my a2.pem"),
+                "--key", os.path.join(odd, "my a2.key"))
+        check_eq(r.returncode, 0, "sslcert add with files whose paths hold spaces, %% and non-ASCII")
+        r = ctl("sslcert", "reload")
+        check_eq(r.returncode, 0, "sslcert reload finds those files again")
+        o = show()[("hostport", "odd.test:%d" % port)]
+        # the daemon's JSON gives each byte past ASCII as \u00XX (json_write_string)
+        check_eq(tuple(o[f].encode("latin-1").decode("utf-8") for f in ("cert_file", "key_file")),
+                 (os.path.join(odd, "my a2.pem"), os.path.join(odd, "my a2.key")),
+                 "show --json gives those paths, byte for byte")
+        check_eq(ctl("sslcert", "delete", "--hostport", "odd.test:%d" % port).returncode, 0, "delete odd.test")
+
+        # ------------------------------------------------------------ SIGKILL at any instant
+        # one change in flight (add or delete), the daemon killed 0-40 ms after it is sent:
+        # the next daemon shows the bindings before it or after it, never a mix, and certs/
+        # holds exactly each binding's two files
+        rnd = random.Random(62)
+        kstate, ksock = s.path("kstate"), s.path("k.sock")
+        kd = s.daemon(sock=ksock, state_dir=kstate, name="killed-000")
+        names = []
+
+        def kshow():
+            r = s.run([s.bin("portsharectl"), "--socket", ksock, "sslcert", "show", "--json"])
+            check_eq(r.returncode, 0, "sslcert show --json exit status")
+            return {b["endpoint"]: b["sha256"] for b in json.loads(r.stdout)["bindings"]}
+
+        state = kshow()
+        mixes = 0
+        outcomes = {"before": 0, "after": 0}
+        for n in range(1, 31):
+            if names and rnd.random() < 0.4:
+                victim = names.pop(rnd.randrange(len(names)))
+                args = ["delete", "--hostport", victim]
+                after = {e: h for e, h in state.items() if e != victim}
+            else:
+                name = "k%d.test:%d" % (n, port)
+                names.append(name)
+                args = ["add", "--hostport", name, "--cert", k("a2.pem"), "--key", k("a2.key")]
+                after = dict(state)
+                after[name] = pem_sha256(k("a2.pem"))
+            p = subprocess.Popen([s.bin("portsharectl"), "--socket", ksock, "sslcert"] + args,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rnd.uniform(0, 0.04))
+            kd.kill9()
+            rc = p.wait(10)
+            kd = s.daemon(sock=ksock, state_dir=kstate, name="killed-%03d" % n)
+            now = kshow()
+            if now == after:
+                outcomes["after"] += 1
+            elif now == state and rc != 0:
+                outcomes["before"] += 1
+                if args[0] == "add":
+                    names.pop()
+                else:
+                    names.append(victim)
+            else:
+                mixes += 1
+                say("  round %d (%s): exit %d; before %r, after %r, now %r" % (n, " ".join(args), rc, state, after, now))
+            state = now
+            kfiles = os.listdir(os.path.join(kstate, "certs"))
+            pems = len([f for f in kfiles if f.endswith(".pem")])
+            kkeys = len([f for f in kfiles if f.endswith(".key")])
+            if (pems, kkeys) != (len(now), len(now)) or any(f.endswith(".tmp") for f in kfiles):
+                mixes += 1
+                say("  round %d: certs/ holds %r for %d bindings" % (n, sorted(kfiles), len(now)))
+        check_eq(mixes, 0, "30 kills during sslcert add/delete: every state is the one before or after "
+                           "(a change portsharectl saw made is kept), certs/ holds exactly its files "
+                           "(%d before, %d after)" % (outcomes["before"], outcomes["after"]))
+
+        # ------------------------------------------------------------ from root to the daemon's user
+        # kstate was written by daemons running as root: a daemon started with --user is
+        # given certs/ and its files, and can change them
+        check_eq(kd.stop(), 0, "the last root daemon stops, exit 0")
+        krun = s.path("krun")
+        os.mkdir(krun)
+        os.chown(krun, duid, dgid)
+        kd = s.daemon(sock=os.path.join(krun, "k.sock"), state_dir=kstate, args=["--user", dname], name="kuser")
+        ksock = kd.sock
+        kcerts = os.path.join(kstate, "certs")
+        owners = {f: os.stat(os.path.join(kcerts, f)).st_uid for f in os.listdir(kcerts) + ["."]}
+        check(set(owners.values()) == {duid}, "certs/ and its files left by root now belong to the daemon's user",
+              repr(owners))
+        check_eq(kshow(), state, "the daemon's user loads the bindings root's daemon made")
+        r = s.run([s.bin("portsharectl"), "--socket", ksock, "sslcert", "add", "--hostport", "last.test:%d" % port,
+                   "--cert", k("a2.pem"), "--key", k("a2.key")])
+        check_eq(r.returncode, 0, "and adds one (exit status)")
     except BaseException as e:
         failed = e
         raise

@@ -6,7 +6,9 @@
  * certificate's and garbage refused with the old binding kept, certs_reload keeping the
  * old snapshot when a file is bad, a snapshot held across a reload staying usable, and the
  * state directory: modes, files of a change cut short swept, the bindings and the
- * session-ticket key the same after a restart. */
+ * session-ticket key the same after a restart; and real GnuTLS handshakes whose server
+ * picks its credentials with certs_find after the ClientHello (by SNI, then the wildcard
+ * ipport; a renewal seen by the next handshake), tickets on with certs_ticket_key. */
 #include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -86,20 +89,21 @@ static struct pem make_cert(const char *cn, const char *const *names, bool rsa, 
 	time_t now = time(NULL);
 	unsigned char serial[4] = {0, 0, (unsigned char)(serial_n >> 8), (unsigned char)serial_n++};
 	assert_int_equal(gnutls_x509_privkey_init(&key), 0);
-	assert_int_equal(gnutls_x509_privkey_generate(key, rsa ? GNUTLS_PK_RSA : GNUTLS_PK_ECDSA,
-	                                              rsa ? 2048 : GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1),
-	                                              0),
-	                 0);
+	assert_int_equal(
+	    gnutls_x509_privkey_generate(key, rsa ? GNUTLS_PK_RSA : GNUTLS_PK_ECDSA,
+	                                 rsa ? 2048 : GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0),
+	    0);
 	assert_int_equal(gnutls_x509_crt_init(&crt), 0);
 	assert_int_equal(gnutls_x509_crt_set_version(crt, 3), 0);
 	assert_int_equal(gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)), 0);
 	assert_int_equal(gnutls_x509_crt_set_activation_time(crt, now + (time_t)from * 86400), 0);
 	assert_int_equal(gnutls_x509_crt_set_expiration_time(crt, now + (time_t)to * 86400), 0);
-	assert_int_equal(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, (unsigned)strlen(cn)),
-	                 0);
+	assert_int_equal(
+	    gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, (unsigned)strlen(cn)), 0);
 	for (size_t i = 0; names && names[i]; i++)
 		assert_int_equal(gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, names[i],
-		                                                      (unsigned)strlen(names[i]), GNUTLS_FSAN_APPEND),
+		                                                      (unsigned)strlen(names[i]),
+		                                                      GNUTLS_FSAN_APPEND),
 		                 0);
 	if (!names)
 		assert_int_equal(gnutls_x509_crt_set_basic_constraints(crt, 1, -1), 0);
@@ -112,7 +116,8 @@ static struct pem make_cert(const char *cn, const char *const *names, bool rsa, 
 		assert_int_equal(gnutls_x509_privkey_init(&ca_key), 0);
 		assert_int_equal(gnutls_x509_privkey_import(ca_key, &k, GNUTLS_X509_FMT_PEM), 0);
 	}
-	assert_int_equal(gnutls_x509_crt_sign2(crt, ca ? ca_crt : crt, ca ? ca_key : key, GNUTLS_DIG_SHA256, 0), 0);
+	assert_int_equal(
+	    gnutls_x509_crt_sign2(crt, ca ? ca_crt : crt, ca ? ca_key : key, GNUTLS_DIG_SHA256, 0), 0);
 	struct pem p = {export_pem(crt_export, crt), export_pem(key_export, key)};
 	gnutls_x509_crt_deinit(crt);
 	gnutls_x509_privkey_deinit(key);
@@ -252,7 +257,7 @@ static const char *found(const char *local, uint16_t port, const char *sni)
 static void test_find_precedence(void **state)
 {
 	assert_null(found("127.0.0.1", 8443, "a.test")); /* nothing bound yet */
-	add_ok("hostport", "A.Test:8443", &pa);        /* names are kept in lower case */
+	add_ok("hostport", "A.Test:8443", &pa);          /* names are kept in lower case */
 	add_ok("ipport", "127.0.0.1:8443", &pb);
 	add_ok("ipport", "0.0.0.0:8443", &pc);
 	add_ok("ipport", "[::]:8443", &pd);
@@ -306,7 +311,8 @@ static void test_refused_keeps_old(void **state)
 	add_ok("hostport", "b.test:443", &pb);
 	struct cert_set *s = certs_acquire();
 	/* a key that is not the certificate's */
-	assert_int_equal(add3("hostport", "b.test:443", pb.cert, pa.key, true, err, sizeof(err), NULL), PS_EINVAL);
+	assert_int_equal(add3("hostport", "b.test:443", pb.cert, pa.key, true, err, sizeof(err), NULL),
+	                 PS_EINVAL);
 	assert_non_null(strstr(err, "/etc/test/cert.pem"));
 	assert_non_null(strstr(err, gnutls_strerror(GNUTLS_E_CERTIFICATE_KEY_MISMATCH)));
 	assert_int_equal(add3("hostport", "new.test:443", pb.cert, pa.key, false, err, sizeof(err), NULL),
@@ -314,17 +320,30 @@ static void test_refused_keeps_old(void **state)
 	/* garbage, an empty chain, a key with no certificate */
 	assert_int_equal(add3("hostport", "b.test:443", "garbage\n", pb.key, true, err, sizeof(err), NULL),
 	                 PS_EINVAL);
-	assert_int_equal(add3("hostport", "b.test:443", pb.cert, "-----BEGIN PRIVATE KEY-----\nAAAA\n", true, err,
-	                      sizeof(err), NULL),
+	assert_int_equal(add3("hostport", "b.test:443", pb.cert, "-----BEGIN PRIVATE KEY-----\nAAAA\n", true,
+	                      err, sizeof(err), NULL),
 	                 PS_EINVAL);
-	assert_int_equal(add3("hostport", "b.test:443", pb.key, pb.key, true, err, sizeof(err), NULL), PS_EINVAL);
+	assert_int_equal(add3("hostport", "b.test:443", pb.key, pb.key, true, err, sizeof(err), NULL),
+	                 PS_EINVAL);
+	assert_int_equal(add3("hostport", "b.test:443",
+	                      "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n", pb.key,
+	                      true, err, sizeof(err), NULL),
+	                 PS_EINVAL);
+	assert_int_equal(add3("hostport", "b.test:443", "-----BEGIN CERTIFICATE-----\ncut\n", pb.key, true,
+	                      err, sizeof(err), NULL),
+	                 PS_EINVAL);
 	/* endpoints */
-	assert_int_equal(add3("hostport", "b.test:0", pb.cert, pb.key, false, err, sizeof(err), NULL), PS_EINVAL);
-	assert_int_equal(add3("hostport", "b test:443", pb.cert, pb.key, false, err, sizeof(err), NULL), PS_EINVAL);
-	assert_int_equal(add3("ipport", "::1:443", pb.cert, pb.key, false, err, sizeof(err), NULL), PS_EINVAL);
-	assert_int_equal(add3("ipport", "b.test:443", pb.cert, pb.key, false, err, sizeof(err), NULL), PS_EINVAL);
+	assert_int_equal(add3("hostport", "b.test:0", pb.cert, pb.key, false, err, sizeof(err), NULL),
+	                 PS_EINVAL);
+	assert_int_equal(add3("hostport", "b test:443", pb.cert, pb.key, false, err, sizeof(err), NULL),
+	                 PS_EINVAL);
+	assert_int_equal(add3("ipport", "::1:443", pb.cert, pb.key, false, err, sizeof(err), NULL),
+	                 PS_EINVAL);
+	assert_int_equal(add3("ipport", "b.test:443", pb.cert, pb.key, false, err, sizeof(err), NULL),
+	                 PS_EINVAL);
 	/* add over a binding; replace (reload) of none; delete of none */
-	assert_int_equal(add3("hostport", "B.test:443", pa.cert, pa.key, false, err, sizeof(err), NULL), PS_EEXIST);
+	assert_int_equal(add3("hostport", "B.test:443", pa.cert, pa.key, false, err, sizeof(err), NULL),
+	                 PS_EEXIST);
 	assert_int_equal(add3("hostport", "c.test:443", pa.cert, pa.key, true, err, sizeof(err), NULL),
 	                 PS_ENOTFOUND);
 	assert_int_equal(certs_delete("ipport", "127.0.0.1:443", err, sizeof(err)), PS_ENOTFOUND);
@@ -354,11 +373,13 @@ static void test_chain_rsa_expired(void **state)
 	assert_non_null(cred);
 	gnutls_datum_t der;
 	assert_int_equal(gnutls_certificate_get_crt_raw(cred, 0, 1, &der), 0); /* the CA is sent too */
-	assert_int_equal(gnutls_certificate_get_crt_raw(cred, 0, 2, &der), GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE);
+	assert_int_equal(gnutls_certificate_get_crt_raw(cred, 0, 2, &der),
+	                 GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE);
 	certs_release(s);
 	assert_string_equal(found("127.0.0.1", 443, "rsa.test"), "rsa.test");
 	/* expired: taken, with a warning */
-	assert_int_equal(add3("hostport", "b.test:443", pold.cert, pold.key, false, err, sizeof(err), warn), 0);
+	assert_int_equal(add3("hostport", "b.test:443", pold.cert, pold.key, false, err, sizeof(err), warn),
+	                 0);
 	assert_non_null(strstr(warn, "expired"));
 	assert_int_equal(add3("hostport", "b.test:443", pb.cert, pb.key, true, err, sizeof(err), warn), 0);
 	assert_string_equal(warn, "");
@@ -414,9 +435,7 @@ static void test_reload_refcount(void **state)
 	state_file(".pem", pem, sizeof(pem));
 	FILE *f = fopen(pem, "w");
 	assert_non_null(f);
-	/* (not a cut PEM block: GnuTLS 3.7.9 leaks a certificate object on one, which the
-	 * sanitizer build would report) */
-	fputs("not a certificate\n", f);
+	fputs("-----BEGIN CERTIFICATE-----\ncut\n", f);
 	fclose(f);
 	struct cert_set *held = certs_acquire();
 	assert_int_equal(certs_reload(err, sizeof(err)), -1);
@@ -426,12 +445,33 @@ static void test_reload_refcount(void **state)
 	assert_ptr_equal(certs_find(still, &a, NULL, NULL, NULL), c2);
 	certs_release(still);
 	certs_release(held);
-	/* at start, a binding that does not load is logged and left out */
+	/* at start, a binding that does not load is logged and kept without credentials: it
+	 * serves nothing, show marks it, its files stay, a reload is not refused for it, and
+	 * it can be replaced */
+	add_ok("hostport", "a.test:443", &pa);
 	certs_shutdown();
 	last_log[0] = '\0';
 	assert_int_equal(certs_init(dir, err, sizeof(err)), 0);
 	assert_non_null(strstr(last_log, "ipport 127.0.0.1:443"));
 	assert_null(found("127.0.0.1", 443, NULL));
+	assert_string_equal(found("127.0.0.1", 443, "a.test"), "a.test");
+	struct cert_set *s = certs_acquire();
+	assert_int_equal(s->n, 2);
+	assert_false(certs_port_has_binding(s, 80));
+	certs_release(s);
+	assert_int_equal(access(pem, F_OK), 0);
+	char *text = NULL;
+	size_t len = 0;
+	f = open_memstream(&text, &len);
+	certs_show(f, true);
+	fclose(f);
+	assert_non_null(strstr(text, "\"endpoint\":\"127.0.0.1:443\",\"loaded\":false"));
+	assert_non_null(strstr(text, "\"endpoint\":\"a.test:443\",\"loaded\":true"));
+	free(text);
+	assert_int_equal(certs_reload(err, sizeof(err)), 0);
+	assert_int_equal(add3("ipport", "127.0.0.1:443", pb.cert, pb.key, true, err, sizeof(err), NULL), 0);
+	assert_string_equal(found("127.0.0.1", 443, NULL), "b.test");
+	assert_int_equal(access(pem, F_OK), -1); /* the broken copy is gone */
 }
 
 static void test_state_dir(void **state)
@@ -517,6 +557,106 @@ static void test_paths_with_spaces(void **state)
 	assert_string_equal(found("::1", 443, NULL), "a.test");
 }
 
+/* The server's credentials chosen after the ClientHello by its SNI, as the daemon's
+ * handshake does: certs_find on the snapshot held for the handshake. */
+static int choose_cert(gnutls_session_t sv)
+{
+	struct cert_set *set = gnutls_session_get_ptr(sv);
+	char name[256];
+	size_t len = sizeof(name);
+	unsigned type;
+	const char *sni = gnutls_server_name_get(sv, name, &len, &type, 0) == 0 ? name : NULL;
+	struct ps_addr local = addr("127.0.0.1", 443);
+	gnutls_certificate_credentials_t cred = certs_find(set, &local, sni, NULL, NULL);
+	if (!cred)
+		return GNUTLS_E_NO_CERTIFICATE_FOUND;
+	return gnutls_credentials_set(sv, GNUTLS_CRD_CERTIFICATE, cred);
+}
+
+/* A handshake on a socketpair (tickets on, with certs_ticket_key): the CN of the
+ * certificate the client got, and whether it verifies for sni against ca. */
+static const char *handshake(const char *sni, const char *ca_pem, bool *verified)
+{
+	static char cn[64];
+	int fd[2];
+	gnutls_session_t c, sv;
+	gnutls_certificate_credentials_t trust;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fd), 0);
+	assert_int_equal(gnutls_certificate_allocate_credentials(&trust), 0);
+	gnutls_datum_t ca = {(unsigned char *)ca_pem, (unsigned)strlen(ca_pem)};
+	assert_true(gnutls_certificate_set_x509_trust_mem(trust, &ca, GNUTLS_X509_FMT_PEM) > 0);
+	assert_int_equal(gnutls_init(&c, GNUTLS_CLIENT | GNUTLS_NONBLOCK), 0);
+	assert_int_equal(gnutls_init(&sv, GNUTLS_SERVER | GNUTLS_NONBLOCK), 0);
+	assert_int_equal(gnutls_set_default_priority(c), 0);
+	assert_int_equal(gnutls_set_default_priority(sv), 0);
+	assert_int_equal(gnutls_credentials_set(c, GNUTLS_CRD_CERTIFICATE, trust), 0);
+	if (sni)
+		assert_int_equal(gnutls_server_name_set(c, GNUTLS_NAME_DNS, sni, strlen(sni)), 0);
+	assert_int_equal(gnutls_session_ticket_enable_server(sv, certs_ticket_key()), 0);
+	struct cert_set *set = certs_acquire();
+	gnutls_session_set_ptr(sv, set);
+	gnutls_handshake_set_post_client_hello_function(sv, choose_cert);
+	gnutls_transport_set_int(c, fd[0]);
+	gnutls_transport_set_int(sv, fd[1]);
+	bool cdone = false, sdone = false;
+	for (int i = 0; i < 1000 && !(cdone && sdone); i++) {
+		int r;
+		if (!cdone) {
+			r = gnutls_handshake(c);
+			assert_true(r == 0 || r == GNUTLS_E_AGAIN);
+			cdone = r == 0;
+		}
+		if (!sdone) {
+			r = gnutls_handshake(sv);
+			assert_true(r == 0 || r == GNUTLS_E_AGAIN);
+			sdone = r == 0;
+		}
+	}
+	assert_true(cdone && sdone);
+	unsigned status = 1;
+	gnutls_typed_vdata_st host = {.type = GNUTLS_DT_DNS_HOSTNAME,
+	                              .data = (unsigned char *)(sni ? sni : "none.test")};
+	assert_int_equal(gnutls_certificate_verify_peers(c, &host, 1, &status), 0);
+	*verified = status == 0;
+	unsigned n;
+	const gnutls_datum_t *peer = gnutls_certificate_get_peers(c, &n);
+	assert_non_null(peer);
+	gnutls_x509_crt_t crt;
+	size_t len = sizeof(cn);
+	assert_int_equal(gnutls_x509_crt_init(&crt), 0);
+	assert_int_equal(gnutls_x509_crt_import(crt, &peer[0], GNUTLS_X509_FMT_DER), 0);
+	assert_int_equal(gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &len), 0);
+	gnutls_x509_crt_deinit(crt);
+	gnutls_deinit(c);
+	gnutls_deinit(sv);
+	certs_release(set);
+	gnutls_certificate_free_credentials(trust);
+	close(fd[0]);
+	close(fd[1]);
+	return cn;
+}
+
+static void test_handshake(void **state)
+{
+	bool ok;
+	struct pem both = {chain, pleaf.key};
+	add_ok("hostport", "leaf.test:443", &both);
+	add_ok("ipport", "0.0.0.0:443", &prsa);
+	/* the SNI binding, its chain verified up to the CA the client trusts */
+	assert_string_equal(handshake("leaf.test", pca.cert, &ok), "leaf.test");
+	assert_true(ok);
+	/* another name, and none: the wildcard ipport binding (RSA) */
+	assert_string_equal(handshake("other.test", prsa.cert, &ok), "rsa.test");
+	assert_false(ok); /* its certificate is not for other.test */
+	assert_string_equal(handshake(NULL, prsa.cert, &ok), "rsa.test");
+	/* after a renewal in place, new handshakes get the new certificate */
+	struct pem again = {pb.cert, pb.key};
+	char err[1024];
+	assert_int_equal(add3("ipport", "0.0.0.0:443", again.cert, again.key, true, err, sizeof(err), NULL),
+	                 0);
+	assert_string_equal(handshake(NULL, pb.cert, &ok), "b.test");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -527,6 +667,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reload_refcount, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_state_dir, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_paths_with_spaces, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_handshake, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
