@@ -17,16 +17,64 @@
 #include "sock.h"
 #include "tls_record.h"
 
+#define RAW_CAP PS_TLS_RAW_MAX                                          /* ciphertext not opened */
+#define PLAIN_CAP (TLS_RECORD_PLAINTEXT_MAX + TLS_RECORD_DECRYPT_ROOM)   /* opened, not read */
+#define STAGE_CAP TLS_RECORD_PLAINTEXT_MAX                               /* to seal */
+#define SEALED_CAP (TLS_RECORD_PLAINTEXT_MAX + 2 * TLS_RECORD_KEY_UPDATE_SIZE + 512)
+
+/* The buffers exist only while they hold something (a read or a send in progress): an
+ * idle kept connection costs its record state, not 80 KiB. */
 struct conn_tls_io {
 	struct tls_record rec;
 	char server_name[PS_SERVER_NAME_MAX + 1];
 	bool alerted; /* an alert or close_notify went out */
 	uint32_t raw_len, plain_off, plain_len, stage_len;
-	uint8_t raw[PS_TLS_RAW_MAX];                                         /* ciphertext not opened */
-	uint8_t plain[TLS_RECORD_PLAINTEXT_MAX + TLS_RECORD_DECRYPT_ROOM];   /* opened, not read */
-	uint8_t stage[TLS_RECORD_PLAINTEXT_MAX];                             /* to seal */
-	uint8_t sealed[TLS_RECORD_PLAINTEXT_MAX + 2 * TLS_RECORD_KEY_UPDATE_SIZE + 512]; /* sealed */
+	uint8_t *raw, *plain; /* one allocation: RAW_CAP then PLAIN_CAP bytes; NULL when both empty */
+	uint8_t *stage, *sealed; /* one allocation: STAGE_CAP then SEALED_CAP; NULL outside a send */
 };
+
+/* The read buffers, made when needed. 0 or PS_ENOMEM. */
+static int tls_in_buffers(struct conn_tls_io *t)
+{
+	if (t->raw)
+		return 0;
+	t->raw = malloc(RAW_CAP + PLAIN_CAP);
+	if (!t->raw)
+		return PS_ENOMEM;
+	t->plain = t->raw + RAW_CAP;
+	return 0;
+}
+
+/* Gives the read buffers back when nothing waits in them. */
+static void tls_in_release(struct conn_tls_io *t)
+{
+	if (!t->raw || t->raw_len || t->plain_len > t->plain_off)
+		return;
+	explicit_bzero(t->plain, PLAIN_CAP);
+	free(t->raw);
+	t->raw = t->plain = NULL;
+	t->plain_off = t->plain_len = 0;
+}
+
+static int tls_out_buffers(struct conn_tls_io *t)
+{
+	if (t->stage)
+		return 0;
+	t->stage = malloc(STAGE_CAP + SEALED_CAP);
+	if (!t->stage)
+		return PS_ENOMEM;
+	t->sealed = t->stage + STAGE_CAP;
+	return 0;
+}
+
+static void tls_out_release(struct conn_tls_io *t)
+{
+	if (!t->stage || t->stage_len)
+		return;
+	explicit_bzero(t->stage, STAGE_CAP);
+	free(t->stage);
+	t->stage = t->sealed = NULL;
+}
 
 bool conn_io_is_tls(const struct held_conn *cn)
 {
@@ -39,8 +87,9 @@ void conn_io_free_tls(struct held_conn *cn)
 	if (!t)
 		return;
 	tls_record_deinit(&t->rec);
-	explicit_bzero(t->plain, sizeof(t->plain));
-	explicit_bzero(t->stage, sizeof(t->stage));
+	t->raw_len = t->plain_len = t->plain_off = t->stage_len = 0;
+	tls_in_release(t);
+	tls_out_release(t);
 	free(t);
 	cn->tls = NULL;
 }
@@ -51,23 +100,24 @@ int conn_io_set_tls(struct held_conn *cn, const struct ps_tls *p, const uint8_t 
 		conn_io_free_tls(cn);
 		return 0;
 	}
-	struct conn_tls_io *t = cn->tls;
-	if (t) {
-		tls_record_deinit(&t->rec);
-	} else if (!(t = malloc(sizeof(*t)))) {
+	conn_io_free_tls(cn);
+	struct conn_tls_io *t = calloc(1, sizeof(*t));
+	if (!t)
 		return PS_ENOMEM;
-	}
-	cn->tls = NULL;
 	const char *why;
-	if (p->raw_len > sizeof(t->raw) || tls_record_init(&t->rec, &p->state, &why) < 0) {
+	if (p->raw_len > RAW_CAP || tls_record_init(&t->rec, &p->state, &why) < 0) {
 		free(t);
 		return PS_EPROTO;
 	}
-	memcpy(t->raw, raw, p->raw_len);
+	if (p->raw_len && tls_in_buffers(t) < 0) {
+		tls_record_deinit(&t->rec);
+		free(t);
+		return PS_ENOMEM;
+	}
+	if (p->raw_len)
+		memcpy(t->raw, raw, p->raw_len);
 	t->raw_len = p->raw_len;
 	memcpy(t->server_name, p->server_name, sizeof(t->server_name));
-	t->plain_off = t->plain_len = t->stage_len = 0;
-	t->alerted = false;
 	cn->tls = t;
 	return 0;
 }
@@ -104,16 +154,18 @@ static int tls_flush_last(struct held_conn *cn, int flags, bool close_notify, co
 {
 	struct conn_tls_io *t = cn->tls;
 	size_t off = 0;
+	if (tls_out_buffers(t) < 0)
+		return PS_ENOMEM;
 	while (off < t->stage_len || close_notify) {
 		size_t out = 0;
 		ssize_t n = tls_record_encrypt(&t->rec, t->stage + off, t->stage_len - off, t->sealed,
-		                               sizeof(t->sealed) - TLS_RECORD_ALERT_SIZE, &out);
+		                               SEALED_CAP - TLS_RECORD_ALERT_SIZE, &out);
 		if (n < 0)
 			return PS_ESYSTEM;
 		off += (size_t)n;
 		bool last = off == t->stage_len;
 		if (last && close_notify) {
-			if (tls_record_alert(&t->rec, TLS_RECORD_ALERT_CLOSE_NOTIFY, t->sealed, sizeof(t->sealed), &out) < 0)
+			if (tls_record_alert(&t->rec, TLS_RECORD_ALERT_CLOSE_NOTIFY, t->sealed, SEALED_CAP, &out) < 0)
 				return PS_ESYSTEM;
 			t->alerted = true;
 			close_notify = false;
@@ -138,10 +190,21 @@ static int tls_flush(struct held_conn *cn, int flags, bool close_notify)
 }
 
 /* Stages len bytes, sealing and sending each full record's worth. */
+/* A send is over (rc its result): what was staged and not sent is dropped with the
+ * response, and the send buffers go. */
+static int tls_send_done(struct conn_tls_io *t, int rc)
+{
+	t->stage_len = 0;
+	tls_out_release(t);
+	return rc;
+}
+
 static int tls_stage(struct held_conn *cn, const void *data, size_t len)
 {
 	struct conn_tls_io *t = cn->tls;
 	size_t record = t->rec.state.max_plaintext;
+	if (tls_out_buffers(t) < 0)
+		return PS_ENOMEM;
 	while (len > 0) {
 		size_t room = record - t->stage_len;
 		size_t n = len < room ? len : room;
@@ -164,12 +227,12 @@ int conn_io_send(struct held_conn *cn, struct iovec *iov, int iovcnt, int flags)
 		return sock_send(cn->fd, iov, iovcnt, flags, &cn->written);
 	if (cn->tls->alerted)
 		return PS_ECLOSED;
-	for (int i = 0; i < iovcnt; i++) {
-		int rc = tls_stage(cn, iov[i].iov_base, iov[i].iov_len);
-		if (rc < 0)
-			return rc;
-	}
-	return tls_flush(cn, flags, false);
+	int rc = 0;
+	for (int i = 0; i < iovcnt && rc == 0; i++)
+		rc = tls_stage(cn, iov[i].iov_base, iov[i].iov_len);
+	if (rc == 0)
+		rc = tls_flush(cn, flags, false);
+	return tls_send_done(cn->tls, rc);
 }
 
 int conn_io_send_last(struct held_conn *cn, struct iovec *iov, int iovcnt, int flags, conn_io_last_fn last,
@@ -177,19 +240,18 @@ int conn_io_send_last(struct held_conn *cn, struct iovec *iov, int iovcnt, int f
 {
 	if (!cn->tls || cn->tls->alerted)
 		return conn_io_send(cn, iov, iovcnt, flags);
-	for (int i = 0; i < iovcnt; i++) {
-		int rc = tls_stage(cn, iov[i].iov_base, iov[i].iov_len);
-		if (rc < 0)
-			return rc;
-	}
-	if (cn->tls->stage_len == 0) {
+	int rc = 0;
+	for (int i = 0; i < iovcnt && rc == 0; i++)
+		rc = tls_stage(cn, iov[i].iov_base, iov[i].iov_len);
+	if (rc == 0 && cn->tls->stage_len == 0) {
 		/* everything went out in whole records already (or there was nothing) */
 		struct conn_io_pos pos;
 		conn_io_tls_pos(cn, &pos);
 		last(arg, cn->written, &pos);
-		return 0;
+	} else if (rc == 0) {
+		rc = tls_flush_last(cn, flags, false, last, arg);
 	}
-	return tls_flush_last(cn, flags, false, last, arg);
+	return tls_send_done(cn->tls, rc);
 }
 
 int conn_io_sendfile(struct held_conn *cn, int file, off_t offset, size_t len)
@@ -199,30 +261,30 @@ int conn_io_sendfile(struct held_conn *cn, int file, off_t offset, size_t len)
 	struct conn_tls_io *t = cn->tls;
 	if (t->alerted)
 		return PS_ECLOSED;
+	if (tls_out_buffers(t) < 0)
+		return PS_ENOMEM;
 	size_t record = t->rec.state.max_plaintext;
-	while (len > 0) {
+	int rc = 0;
+	while (len > 0 && rc == 0) {
 		size_t want = record - t->stage_len;
 		if (want > len)
 			want = len;
 		ssize_t n = pread(file, t->stage + t->stage_len, want, offset);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			return PS_ESYSTEM;
-		if (n == 0) {
-			errno = ENODATA; /* the file is shorter than the response promised */
-			return PS_ESYSTEM;
+		if (n <= 0) {
+			if (n == 0)
+				errno = ENODATA; /* the file is shorter than the response promised */
+			rc = PS_ESYSTEM;
+			break;
 		}
 		t->stage_len += (uint32_t)n;
 		offset += n;
 		len -= (size_t)n;
-		if (t->stage_len == record || len == 0) {
-			int rc = tls_flush(cn, 0, false);
-			if (rc < 0)
-				return rc;
-		}
+		if (t->stage_len == record || len == 0)
+			rc = tls_flush(cn, 0, false);
 	}
-	return 0;
+	return tls_send_done(t, rc);
 }
 
 /* A TLS error in the client's records: the alert it calls for, once. */
@@ -243,7 +305,7 @@ static void tls_fail(struct held_conn *cn, enum tls_record_result r)
 
 /* Reads through the records, waiting until deadline for the socket; with now, never
  * waiting (PS_EAGAIN instead). */
-static ssize_t tls_recv(struct held_conn *cn, void *buf, size_t len, int64_t deadline, bool now)
+static ssize_t tls_recv_in(struct held_conn *cn, void *buf, size_t len, int64_t deadline, bool now)
 {
 	struct conn_tls_io *t = cn->tls;
 	for (;;) {
@@ -260,7 +322,7 @@ static ssize_t tls_recv(struct held_conn *cn, void *buf, size_t len, int64_t dea
 		if (t->raw_len) {
 			size_t used = 0, out = 0;
 			enum tls_record_result r =
-			    tls_record_decrypt(&t->rec, t->raw, t->raw_len, &used, t->plain, sizeof(t->plain), &out);
+			    tls_record_decrypt(&t->rec, t->raw, t->raw_len, &used, t->plain, PLAIN_CAP, &out);
 			memmove(t->raw, t->raw + used, t->raw_len - used);
 			t->raw_len -= (uint32_t)used;
 			t->plain_len = (uint32_t)out;
@@ -274,13 +336,23 @@ static ssize_t tls_recv(struct held_conn *cn, void *buf, size_t len, int64_t dea
 			}
 			/* NEED_MORE (OUT_FULL cannot be: the plaintext buffer is empty) */
 		}
-		size_t room = sizeof(t->raw) - t->raw_len;
+		size_t room = RAW_CAP - t->raw_len;
 		ssize_t n = now ? sock_recv_now(cn->fd, t->raw + t->raw_len, room, &cn->consumed)
 		                         : sock_recv(cn->fd, t->raw + t->raw_len, room, deadline, &cn->consumed);
 		if (n <= 0)
 			return n; /* a FIN without close_notify ends the stream all the same */
 		t->raw_len += (uint32_t)n;
 	}
+}
+
+static ssize_t tls_recv(struct held_conn *cn, void *buf, size_t len, int64_t deadline, bool now)
+{
+	struct conn_tls_io *t = cn->tls;
+	if (tls_in_buffers(t) < 0)
+		return PS_ENOMEM;
+	ssize_t n = tls_recv_in(cn, buf, len, deadline, now);
+	tls_in_release(t);
+	return n;
 }
 
 ssize_t conn_io_recv(struct held_conn *cn, void *buf, size_t len, int64_t deadline)
@@ -300,7 +372,7 @@ ssize_t conn_io_recv_now(struct held_conn *cn, void *buf, size_t len)
 void conn_io_close_notify(struct held_conn *cn)
 {
 	if (cn->tls && !cn->tls->alerted && cn->fd >= 0)
-		(void)tls_flush(cn, 0, true);
+		tls_send_done(cn->tls, tls_flush(cn, 0, true));
 }
 
 void conn_io_tls_return(struct held_conn *cn, struct ps_msg *m, const uint8_t **plain, size_t *plain_len)
@@ -309,6 +381,6 @@ void conn_io_tls_return(struct held_conn *cn, struct ps_msg *m, const uint8_t **
 	tls_record_state_get(&t->rec, &m->tls.state);
 	m->tls.raw_len = t->raw_len;
 	m->tls_raw = t->raw;
-	*plain = t->plain + t->plain_off;
+	*plain = t->plain ? t->plain + t->plain_off : (const uint8_t *)"";
 	*plain_len = t->plain_len - t->plain_off;
 }
