@@ -7,7 +7,8 @@ import subprocess
 import threading
 import time
 
-from harness import Incomplete, Story, check, check_eq, get_req, hello_body_re, body_pid, parse_response, url_host
+from harness import (Incomplete, Story, body_pid, check, check_eq, get_req, hello_body_re, parse_response, url_host,
+                     wait_until)
 
 
 def make_cert(s, name, key_type, names):
@@ -264,7 +265,9 @@ with Story() as s:
           out[-400:])
     d2.stop()
     d3 = s.daemon(state_dir=d.state_dir, sock=d.sock, limits={"HeaderWait": 2})
-    s.hello(["https://+:%d/app/" % port], text="tls-app-2")
+    # the app re-registers by itself (the library reconnects)
+    check(wait_until(lambda: s.get(https(port, "/app/back", host), extra=ca).status == 200, 10),
+          "after the restart the app is back on its https prefix")
     out = openssl(s, ["-connect", "%s:%d" % (url_host(host), port), "-servername", "localhost", "-sess_in", sess], [req])
     check("Reused, TLSv1.3" in out and "path=/app/resumed" in out, "a ticket from before a restart resumes after it",
           out[-400:])
