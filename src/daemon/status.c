@@ -36,17 +36,18 @@ static void render_endpoints(FILE *f, bool json)
 			char ip[INET6_ADDRSTRLEN], why[160], a[PS_ADDR_TEXT_MAX];
 			inet_ntop(plan[i].addr.family, plan[i].addr.addr, ip, sizeof(ip));
 			bool bound = listener_is_bound(&plan[i].addr);
+			bool tls = listener_port_tls((uint16_t)port) && route_port_count(dm->routes, (uint16_t)port);
 			listener_why_unbound(&plan[i], true, why, sizeof(why));
 			if (json) {
 				fprintf(f, "%s{\"address\":", first ? "" : ",");
 				json_write_string(f, ip);
-				fprintf(f, ",\"port\":%u,\"bound\":%s,\"why\":", port,
-				        bound ? "true" : "false");
+				fprintf(f, ",\"port\":%u,\"bound\":%s,\"tls\":%s,\"why\":", port,
+				        bound ? "true" : "false", tls ? "true" : "false");
 				json_write_string(f, why);
 				fputc('}', f);
 			} else {
-				fprintf(f, "  %-28s %s%s%s\n", addr_format(&plan[i].addr, a, sizeof(a)),
-				        bound ? "bound" : "not bound", *why ? ": " : "", why);
+				fprintf(f, "  %-28s %s%s%s%s\n", addr_format(&plan[i].addr, a, sizeof(a)),
+				        bound ? "bound" : "not bound", tls ? ", TLS" : "", *why ? ": " : "", why);
 			}
 			first = false;
 		}
@@ -205,19 +206,24 @@ char *status_render(bool json, size_t *len)
 	FILE *f = open_memstream(&buf, len);
 	if (!f)
 		return NULL;
-	uint32_t in_workers = 0, nconns = threads_conns();
+	uint32_t in_workers = 0, tls = 0, nconns = threads_conns();
 	struct list *p, *t;
 	list_for_each_safe(p, t, &dm->conns)
 	{
-		in_workers += container_of(p, struct conn, link)->state == CONN_DELIVERED;
+		const struct conn *c = container_of(p, struct conn, link);
+		in_workers += c->state == CONN_DELIVERED;
+		tls += c->tls != NULL;
 	}
+	/* TLS: of the main thread's connections (handshakes under way on front threads are
+	 * counted once their heads reach it) */
 	if (json) {
 		fprintf(f, "{\"version\":1,\"pid\":%d,\"socket\":", (int)getpid());
 		json_write_string(f, dm->socket_path);
-		fprintf(f, ",\"connections\":%u,\"connections_in_workers\":%u,", nconns, in_workers);
+		fprintf(f, ",\"connections\":%u,\"connections_in_workers\":%u,\"connections_tls\":%u,", nconns,
+		        in_workers, tls);
 	} else {
-		fprintf(f, "portshared pid %d, socket %s, %u connection%s (%u held by workers)\n",
-		        (int)getpid(), dm->socket_path, nconns, nconns == 1 ? "" : "s", in_workers);
+		fprintf(f, "portshared pid %d, socket %s, %u connection%s (%u held by workers, %u TLS)\n",
+		        (int)getpid(), dm->socket_path, nconns, nconns == 1 ? "" : "s", in_workers, tls);
 	}
 	render_threads(f, json);
 	render_endpoints(f, json);
