@@ -1,4 +1,4 @@
-# 63-tls: https:// prefixes on a shared port with real clients (curl, openssl s_client, gnutls-cli, Python's ssl): the handshake in the daemon (TLS 1.3 and 1.2, each AEAD cipher, ECDSA and RSA certificates chosen by SNI, ALPN, resumption by ticket), the worker serving the records (keep-alive through RETURN_TLS, a 20 MiB file, 5 MiB uploads), the daemon's own answers encrypted, 400 in clear for plain HTTP, 421, renegotiation and TLS 1.1 refused, no binding, a stalled handshake, a port that is TLS or plain, --upgrade under a kept TLS connection. Also with PORTSHARE_DEFAULTS=1.
+# 63-tls: https:// prefixes on a shared port with real clients (curl, openssl s_client, gnutls-cli, Python's ssl): the handshake in the daemon (TLS 1.3 and 1.2, each AEAD cipher, ECDSA and RSA certificates chosen by SNI, ALPN, resumption by ticket), the worker serving the records (keep-alive, a 100 MiB download and a 100 MiB chunked upload intact, 5 MiB uploads), the daemon's own answers encrypted, 400 in clear for plain HTTP, 421, renegotiation and TLS 1.1 refused, no binding, a stalled handshake, a port that is TLS or plain, --upgrade under a kept TLS connection. Also with PORTSHARE_DEFAULTS=1.
 import hashlib
 import os
 import socket
@@ -83,7 +83,7 @@ def openssl(s, args, send, wait=0.7, commands=False):
     return interactive(["openssl", "s_client"] + ([] if commands else ["-ign_eof"]) + args, send, wait)
 
 
-with Story() as s:
+with Story(time_limit=200) as s:
     d = s.daemon(limits={"HeaderWait": 2})
     port = s.free_port()
     ec_cert, ec_key = make_cert(s, "ecdsa", "ecdsa", ["localhost", "127.0.0.1", "::1"])
@@ -101,7 +101,7 @@ with Story() as s:
     app = s.hello(["https://+:%d/app/" % port], text="tls-app")
     www = s.path("www")
     os.makedirs(www)
-    big = os.urandom(20 * 1024 * 1024)
+    big = os.urandom(100 * 1024 * 1024)
     with open(os.path.join(www, "big"), "wb") as f:
         f.write(big)
     with open(os.path.join(www, "small"), "wb") as f:
@@ -130,13 +130,14 @@ with Story() as s:
         check_eq(r.stdout.split(), ["200", "1", "200", "0", "404", "0"],
                  "keep-alive over TLS to %s: app, static, the daemon's own 404 on one connection" % host)
 
-        # a 20 MiB file (sendfile's path, sealed in the library) and 5 MiB uploads both framings
+        # a 100 MiB file (sendfile's path: read and sealed in the library) and 5 MiB uploads,
+        # both framings
         out = s.path("big.out")
-        r = s.curl(ca + ["-o", out, https(port, "/static/big", host)], timeout=60)
+        r = s.curl(ca + ["-o", out, https(port, "/static/big", host)], timeout=90)
         with open(out, "rb") as f:
             got = f.read()
         check(r.returncode == 0 and hashlib.sha256(got).digest() == hashlib.sha256(big).digest(),
-              "20 MiB file over TLS from %s is intact" % host, "rc %d, %d bytes" % (r.returncode, len(got)))
+              "100 MiB file over TLS from %s is intact" % host, "rc %d, %d bytes" % (r.returncode, len(got)))
         up = s.path("up")
         with open(up, "wb") as f:
             f.write(big[:5 * 1024 * 1024])
@@ -149,6 +150,21 @@ with Story() as s:
                   "rc %d, %d bytes" % (r.returncode, len(got)))
 
     host = s.hosts[0]
+    # a 100 MiB chunked upload, streamed through the records both ways (the echo app)
+    up = s.path("up100")
+    with open(up, "wb") as f:
+        f.write(big)
+    out = s.path("up100.out")
+    r = s.curl(ca + ["-H", "Transfer-Encoding: chunked", "--data-binary", "@" + up, "-o", out,
+                     https(port, "/echo/", host)], timeout=120)
+    with open(out, "rb") as f:
+        got = f.read()
+    check(r.returncode == 0 and hashlib.sha256(got).digest() == hashlib.sha256(big).digest(),
+          "a 100 MiB chunked upload over TLS echoed intact", "rc %d, %d bytes" % (r.returncode, len(got)))
+    del got
+    os.unlink(up)
+    os.unlink(out)
+
     # SNI picks the RSA certificate; a client that trusts only it verifies it
     r = s.get("https://rsa.test:%d/app/r" % port, extra=["--cacert", rsa_cert], resolve="rsa.test:%d:%s" % (port, host))
     check_eq(r.status, 200, "SNI rsa.test: the RSA certificate verifies and the worker answers")
