@@ -208,6 +208,24 @@ int ps_respond_last(ps_request *r, const void *buf, size_t len);
  * application's to change); the daemon forgets the connection. The request must
  * still be freed. */
 int ps_request_upgrade(ps_request *r, int *fd);
+/* After a 101 response, on a plain or a TLS connection alike (ps_request_upgrade refuses a
+ * TLS one, PS_EINVAL: its bytes are records the library seals and opens): takes the
+ * connection for good as a byte stream of the new protocol, which starts with any bytes
+ * the client sent past the request. The daemon forgets the connection; the request must
+ * still be freed. */
+typedef struct ps_stream ps_stream;
+int ps_request_upgrade_stream(ps_request *r, ps_stream **out);
+/* Up to len bytes: the count, 0 at the client's end, PS_EAGAIN (timeout_ms 0, nothing
+ * there), PS_ETIMEDOUT, PS_ECLOSED (reset, or a bad TLS record). timeout_ms -1: waits. */
+ssize_t ps_stream_read(ps_stream *s, void *buf, size_t len, int timeout_ms);
+/* Writes all len bytes (waiting as a response's writes do): 0, PS_ECLOSED, PS_ETIMEDOUT. */
+int ps_stream_write(ps_stream *s, const void *buf, size_t len);
+/* The descriptor to poll for input, and whether bytes are already waiting in the library
+ * (a TLS record opened past what was read): poll only when ps_stream_pending is 0. */
+int ps_stream_fd(const ps_stream *s);
+int ps_stream_pending(const ps_stream *s);
+/* Ends the stream (TLS: close_notify, then the FIN) and frees it. */
+void ps_stream_close(ps_stream *s);
 /* Frees the request. A response not begun is answered 500; one begun and not ended
  * aborts the connection. */
 void ps_request_free(ps_request *r);

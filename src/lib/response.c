@@ -18,6 +18,7 @@
 #include "http_date.h"
 #include "request.h"
 #include "conn_io.h"
+#include "stream.h"
 #include "sock.h"
 
 static int response_reserve(ps_request *r, size_t more)
@@ -380,10 +381,6 @@ static int response_interim(ps_request *r, int status, const ps_header *h, size_
 		return PS_EINVAL;
 	if (status == 101 && !(response_http11(r) && r->h.upgrade))
 		return PS_EINVAL;
-	/* an upgraded connection is the application's fd, and a TLS one would need our
-	 * records: not yet (docs/TLS.md) */
-	if (status == 101 && conn_io_is_tls(r->conn))
-		return PS_EINVAL;
 	if (!response_http11(r))
 		return 0; /* RFC 9110 §15.2: never a 1xx to an HTTP/1.0 client */
 	bool app_close = false;
@@ -525,6 +522,8 @@ int ps_request_upgrade(ps_request *r, int *fd)
 	int rc = response_check(r, RESPONSE_SWITCHING);
 	if (rc < 0)
 		return rc;
+	if (conn_io_is_tls(r->conn))
+		return PS_EINVAL; /* its bytes are records: ps_request_upgrade_stream */
 	delegate_drop(r); /* out of our epoll set before the fd becomes the caller's */
 	if (response_current(r))
 		client_send_end(r->c, r->conn_id, r->req_id, PS_END_UPGRADED);
@@ -533,6 +532,27 @@ int ps_request_upgrade(ps_request *r, int *fd)
 	r->conn->fd = -1;
 	response_release(r, true);
 	r->state = RESPONSE_UPGRADED;
+	return 0;
+}
+
+int ps_request_upgrade_stream(ps_request *r, ps_stream **out)
+{
+	if (!out)
+		return PS_EINVAL;
+	int rc = response_check(r, RESPONSE_SWITCHING);
+	if (rc < 0)
+		return rc;
+	/* the bytes the client sent past the request are the stream's first */
+	ps_stream *st = stream_new(r->conn, r->in + r->in_pos, r->in_len - r->in_pos);
+	if (!st)
+		return PS_ENOMEM;
+	r->in_pos = r->in_len;
+	delegate_drop(r); /* out of our epoll set before the stream has the connection */
+	if (response_current(r))
+		client_send_end(r->c, r->conn_id, r->req_id, PS_END_UPGRADED);
+	response_release(r, true); /* the stream holds its own reference */
+	r->state = RESPONSE_UPGRADED;
+	*out = st;
 	return 0;
 }
 

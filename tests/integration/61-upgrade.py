@@ -1,5 +1,7 @@
-# 61-upgrade: a worker answers 101 and takes the connection (ps_request_upgrade) to echo bytes; a declined Upgrade stays HTTP/1.1.
+# 61-upgrade: a worker answers 101 and takes the connection to echo bytes: as its fd (ps_request_upgrade), as a stream (ps_request_upgrade_stream), and as a stream over TLS (the library seals and opens the records after the 101); a declined Upgrade stays HTTP/1.1.
 import os
+import ssl
+
 from harness import Story, check, check_eq, get_req, body_pid, request_once
 
 with Story() as s:
@@ -8,32 +10,48 @@ with Story() as s:
     w = s.testworker(["http://+:%d/ws/" % port], mode="upgrade", text="W")
     h = s.hello(["http://+:%d/h/" % port], text="H")
 
-    c = s.conn(port)
-    r = c.request(b"GET /ws/chat HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
-    check_eq(r.status, 101, "upgrade request: status")
-    check_eq((r.header("Upgrade") or "").lower(), "echo", "101 names Upgrade: echo")
-    w.wait_for(r"upgraded, echoing", "stderr", 3)
-    check(True, "the worker took the connection (ps_request_upgrade)")
+    def echo_checks(c, how, extra=b""):
+        r = c.request(b"GET /ws/chat HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n" + extra +
+                      b"\r\n")
+        check_eq(r.status, 101, "%s: upgrade request: status" % how)
+        check_eq((r.header("Upgrade") or "").lower(), "echo", "%s: 101 names Upgrade: echo" % how)
+        check(True, "the worker took the connection (%s)" % how)
+        c.send(b"ping-1")
+        check_eq(c.read_exactly(6, 3), b"ping-1", "%s: bytes echoed on the upgraded connection" % how)
+        big = os.urandom(200 * 1024)
+        got = b""
+        for off in range(0, len(big), 16384):  # piece by piece, so neither side's buffers can fill up
+            c.send(big[off:off + 16384])
+            got += c.read_exactly(len(big[off:off + 16384]), 5)
+        check(got == big, "%s: 200 KiB echoed exactly" % how, "got %d bytes" % len(got))
 
-    c.send(b"ping-1")
-    check_eq(c.read_exactly(6, 3), b"ping-1", "bytes echoed on the upgraded connection")
-    big = os.urandom(200 * 1024)
-    got = b""
-    for off in range(0, len(big), 16384):  # piece by piece, so neither side's buffers can fill up
-        c.send(big[off:off + 16384])
-        got += c.read_exactly(len(big[off:off + 16384]), 5)
-    check(got == big, "200 KiB echoed exactly", "got %d bytes" % len(got))
+        # meanwhile the other app and the daemon are fine
+        r = request_once(port, get_req("/h/x"))
+        check(r.status == 200 and body_pid(r.body) == h.pid, "the other app on the port still answers", repr(r))
+        st = d.status()
+        check_eq(st.get("pid"), d.pid, "status still answers")
 
-    # meanwhile the other app and the daemon are fine
-    r = request_once(port, get_req("/h/x"))
-    check(r.status == 200 and body_pid(r.body) == h.pid, "the other app on the port still answers", repr(r))
-    st = d.status()
-    check_eq(st.get("pid"), d.pid, "status still answers")
+        c.half_close()
+        how_closed, rest = c.wait_closed(3)
+        check_eq((how_closed, rest), ("eof", b""), "%s: after the client's end, the worker ends the upgraded "
+                                                   "connection" % how)
+        c.close()
 
-    c.sock.shutdown(1)
-    how, extra = c.wait_closed(3)
-    check_eq((how, extra), ("eof", b""), "after the client's FIN, the worker ends the upgraded connection")
-    c.close()
+    echo_checks(s.conn(port), "ps_request_upgrade's fd")
+    w.wait_for(r"upgraded, echoing on fd", "stderr", 3)
+    echo_checks(s.conn(port), "ps_request_upgrade_stream, plain", b"X-Stream: 1\r\n")
+    w.wait_for(r"upgraded, echoing on a stream", "stderr", 3)
+
+    # over TLS: the library keeps sealing and opening records after the 101
+    tport = s.free_port()
+    cert, key = s.tls_certificate()
+    check_eq(d.ctl("sslcert", "add", "--ipport", "0.0.0.0:%d" % tport, "--cert", cert, "--key", key).returncode, 0,
+             "sslcert add")
+    wt = s.testworker(["https://+:%d/ws/" % tport], mode="upgrade", text="WT")
+    ctx = ssl.create_default_context(cafile=cert)
+    ctx.check_hostname = False  # no SNI: the request's Host (x) is not the certificate's name
+    echo_checks(s.conn(tport, tls=ctx), "ps_request_upgrade_stream over TLS")
+    wt.wait_for(r"upgraded, echoing on a stream", "stderr", 3)
 
     # an Upgrade the worker declines: an ordinary response, and the connection goes on as HTTP/1.1
     c = s.conn(port)

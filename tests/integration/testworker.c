@@ -431,6 +431,32 @@ static void echo_until_eof(int fd)
 	close(fd);
 }
 
+/* The upgraded connection as a stream (plain or TLS): echoes what comes, polling only
+ * when nothing waits in the library. */
+static void echo_stream(ps_stream *st)
+{
+	char buf[16384];
+
+	while (!stop_requested) {
+		if (!ps_stream_pending(st)) {
+			struct pollfd pf = {ps_stream_fd(st), POLLIN, 0};
+			int pr = poll(&pf, 1, ECHO_IDLE_MS);
+			if (pr == 0)
+				break;
+			if (pr < 0 && errno == EINTR)
+				continue;
+			if (pr < 0)
+				break;
+		}
+		ssize_t n = ps_stream_read(st, buf, sizeof(buf), 0);
+		if (n == PS_EAGAIN)
+			continue;
+		if (n <= 0 || ps_stream_write(st, buf, (size_t)n) < 0)
+			break;
+	}
+	ps_stream_close(st);
+}
+
 static void upgrade(ps_request *r, const struct options *o)
 {
 	const char *up = ps_request_header(r, "Upgrade");
@@ -442,8 +468,18 @@ static void upgrade(ps_request *r, const struct options *o)
 		return;
 	}
 	rc = ps_respond(r, 101, h, 2, NULL, 0);
-	if (rc == 0)
+	if (rc == 0 && (!strcmp(ps_request_scheme(r), "https") || ps_request_header(r, "X-Stream"))) {
+		/* TLS needs the stream; a plain request asks for it with X-Stream */
+		ps_stream *st = NULL;
+		rc = ps_request_upgrade_stream(r, &st);
+		if (rc == 0) {
+			fprintf(stderr, "testworker: upgraded, echoing on a stream\n");
+			echo_stream(st);
+			return;
+		}
+	} else if (rc == 0) {
 		rc = ps_request_upgrade(r, &fd);
+	}
 	if (rc < 0) {
 		fprintf(stderr, "testworker: upgrade: %s\n", ps_strerror(rc));
 		return;
