@@ -497,6 +497,22 @@ static void print_daemon(const struct who *w)
 		print_workers(json_get(p, "workers"));
 		putchar('\n');
 	}
+	if (json_true(json_get(who, "tls")))
+		printf("  port %u is TLS: portshared does the handshake\n", w->q.addr.port);
+	if (json_true(json_get(who, "redirect")))
+		printf("  port %u: an admin's redirect to https answers what no app takes (portsharectl "
+		       "redirect show)\n",
+		       w->q.addr.port);
+	const struct json *bindings = json_get(who, "bindings");
+	for (size_t i = 0; i < json_count(bindings); i++) {
+		const struct json *b = json_at(bindings, i), *names = json_get(b, "names");
+		printf("  certificate %s %s: %s", json_string(json_get(b, "kind"), "?"),
+		       json_string(json_get(b, "endpoint"), "?"), json_string(json_get(b, "subject"), "?"));
+		for (size_t k = 0; k < json_count(names); k++)
+			printf("%s%s", k ? ", " : " (", json_string(json_at(names, k), "?"));
+		printf("%s, until %s%s\n", json_count(names) ? ")" : "", json_string(json_get(b, "not_after"), "?"),
+		       json_true(json_get(b, "loaded")) ? "" : "; NOT LOADED");
+	}
 }
 
 /* Why a prefix of host class cls took the URL (HTTP.sys's order: +, host name, IP, *). */

@@ -793,7 +793,11 @@ static int who(struct cmd *c)
 	fputs("],\"prefixes\":[", c->out);
 	struct who_walk w = {c->out, (uint16_t)port, true};
 	route_foreach(dm->routes, who_prefix, &w);
-	fputs("]}\n", c->out);
+	bool tls = route_port_count(dm->routes, (uint16_t)port) && listener_port_tls((uint16_t)port);
+	fprintf(c->out, "],\"tls\":%s,\"redirect\":%s,\"bindings\":", tls ? "true" : "false",
+	        redirect_on_port((uint16_t)port) ? "true" : "false");
+	certs_port_json(c->out, (uint16_t)port);
+	fputs("}\n", c->out);
 	return 0;
 }
 

@@ -883,6 +883,38 @@ static void names_put(FILE *f, gnutls_x509_crt_t crt, bool json)
 		fputs("(none: the subject's CN only)", f);
 }
 
+/* A port's bindings, each {"kind","endpoint","subject","names","not_after"}: for who. */
+void certs_port_json(FILE *f, uint16_t port)
+{
+	struct cert_set *s = certs_acquire();
+	bool first = true;
+	fputc('[', f);
+	for (size_t i = 0; i < s->n; i++) {
+		const struct binding *b = s->b[i];
+		if (b->addr.port != port)
+			continue;
+		char ep[CERTS_NAME_MAX + 64], to[32] = "";
+		gnutls_datum_t dn = {0};
+		endpoint_text(b, ep, sizeof(ep));
+		if (b->leaf) {
+			time_text(gnutls_x509_crt_get_expiration_time(b->leaf), to, sizeof(to));
+			gnutls_x509_crt_get_dn3(b->leaf, &dn, 0);
+		}
+		fprintf(f, "%s{\"kind\":\"%s\",\"endpoint\":", first ? "" : ",", b->ipport ? "ipport" : "hostport");
+		json_write_string(f, strchr(ep, ' ') + 1);
+		fprintf(f, ",\"loaded\":%s,\"subject\":", b->leaf ? "true" : "false");
+		json_write_string(f, dn.data ? (const char *)dn.data : "");
+		fputs(",\"names\":[", f);
+		if (b->leaf)
+			names_put(f, b->leaf, true);
+		fprintf(f, "],\"not_after\":\"%s\"}", to);
+		gnutls_free(dn.data);
+		first = false;
+	}
+	fputc(']', f);
+	certs_release(s);
+}
+
 void certs_show(FILE *f, bool json)
 {
 	struct cert_set *s = certs_acquire();

@@ -55,6 +55,9 @@ gnutls_certificate_credentials_t certs_find(const struct cert_set *set, const st
  * A request whose Host it does not cover gets 421 (DESIGN §11). */
 bool certs_covers(const void *binding, const char *host);
 
+/* The bindings of port as a JSON array (kind, endpoint, subject, names, not_after): who. */
+void certs_port_json(FILE *f, uint16_t port);
+
 /* The session-ticket master key (gnutls_session_ticket_key_generate's format), for
  * gnutls_session_ticket_enable_server; valid until certs_shutdown. */
 const gnutls_datum_t *certs_ticket_key(void);

@@ -150,6 +150,13 @@ with Story(time_limit=200) as s:
                   "rc %d, %d bytes" % (r.returncode, len(got)))
 
     host = s.hosts[0]
+    # who and status name the TLS port and its bindings
+    r = d.ctl("who", str(port))
+    check("port %d is TLS" % port in r.stdout and "certificate ipport 0.0.0.0:%d" % port in r.stdout
+          and "certificate hostport rsa.test:%d: CN=rsa.test" % port in r.stdout,
+          "who names the TLS port and its certificate bindings", r.stdout)
+    check(", TLS" in d.status_text(), "status marks the endpoint TLS", d.status_text()[:400])
+
     # a 100 MiB chunked upload, streamed through the records both ways (the echo app)
     up = s.path("up100")
     with open(up, "wb") as f:

@@ -11,6 +11,8 @@ with Story() as s:
     check_eq(r.returncode, 0, "redirect add (as root)")
     check(wait_until(lambda: sorted(listening(plain)) == sorted(s.bound), 3),
           "port %d is listened on for the redirect alone" % plain, repr(listening(plain)))
+    r = d.ctl("who", str(plain))
+    check("an admin's redirect to https" in r.stdout, "who says the port answers a redirect", r.stdout)
     r = d.ctl("redirect", "show", "--json")
     check('"from":"http://+:%d/"' % plain in r.stdout and '"to_port":%d' % tls in r.stdout,
           "redirect show --json lists it", r.stdout)
