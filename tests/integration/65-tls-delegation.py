@@ -1,4 +1,4 @@
-# 65-tls-delegation: delegation over TLS (DESIGN §6, §11): 1,000 requests on one TLS connection with every 10th for another queue (given back mid-pipeline with the record state, delivered again), requests split across records and several in one record; KeyUpdate from the client (openssl's K) while a worker holds the connection; the worker SIGKILLed while idle after it, and the daemon takes the connection back at the position the slot recorded and serves it on over TLS; a worker killed with a request read gets an encrypted 503; one killed mid-response is aborted. Also with PORTSHARE_DEFAULTS=1.
+# 65-tls-delegation: delegation over TLS (DESIGN §6, §11): a KeyUpdate the daemon reads before the handoff; 1,000 requests on one TLS connection with every 10th for another queue (given back mid-pipeline with the record state, delivered again), requests split across records and several in one record; KeyUpdate from the client (openssl's K) while a worker holds the connection; the worker SIGKILLed while idle after it, and the daemon takes the connection back at the position the slot recorded and serves it on over TLS; a worker killed with a request read gets an encrypted 503; one killed mid-response is aborted. Also with PORTSHARE_DEFAULTS=1.
 import os
 import re
 import socket
@@ -188,6 +188,18 @@ with Story(time_limit=120) as s:
           sc.text()[-300:])
     sc.write(get_req("/a/k4", host="localhost"))
     check(sc.wait_for(rb"path=/a/k4") is not None, "and a second KeyUpdate after the takeback works", sc.text()[-400:])
+    sc.close()
+
+    # a KeyUpdate before the handoff: the daemon follows it while it reads the first head,
+    # owes one back, and the record state it hands over says so: the worker pays it first
+    sc = SClient(host, port, cert)
+    check(sc.wait_for(rb"Verify return code: 0"), "s_client connected", sc.text()[-300:])
+    sc.write(b"K\n")
+    check(sc.wait_for(rb"KEYUPDATE"), "s_client sent a KeyUpdate before any request", sc.text()[-300:])
+    time.sleep(0.2)
+    sc.write(get_req("/a/after-early-ku", host="localhost"))
+    check(sc.wait_for(rb"path=/a/after-early-ku") is not None,
+          "a request after a KeyUpdate the daemon read is served by the worker", sc.text()[-400:])
     sc.close()
 
     # a worker killed with a request read: an encrypted 503; killed mid-response: aborted
