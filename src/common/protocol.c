@@ -484,6 +484,20 @@ static void copy_string(char *dst, const char *src, size_t cap)
 	memcpy(dst, src, n);
 }
 
+/* The TLS part of w (the wire copy of m) as its next two variable parts: struct ps_tls,
+ * normalised, then its raw bytes. Returns the part's length (the tls_len field). */
+static uint32_t tls_part_encode(struct ps_msg *w, const struct ps_msg *m, const char **parts, size_t *lens,
+                                size_t *nparts)
+{
+	w->tls.reserved = 0;
+	copy_string(w->tls.server_name, m->tls.server_name, sizeof(w->tls.server_name));
+	parts[*nparts] = (const char *)&w->tls;
+	lens[(*nparts)++] = sizeof(w->tls);
+	parts[*nparts] = (const char *)w->tls_raw;
+	lens[(*nparts)++] = w->tls.raw_len;
+	return (uint32_t)(sizeof(w->tls) + w->tls.raw_len);
+}
+
 ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap)
 {
 	struct ps_msg w = *m; /* the wire copy: lengths and strings normalised here */
@@ -558,17 +572,8 @@ ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap)
 		parts[3] = w.tail;
 		lens[3] = w.u.deliver.tail_len;
 		nparts = 4;
-		if (w.u.deliver.flags & PS_DELIVER_TLS) {
-			w.tls.reserved = 0;
-		copy_string(w.tls.server_name, m->tls.server_name, sizeof(w.tls.server_name));
-			w.u.deliver.tls_len = (uint32_t)(sizeof(w.tls) + w.tls.raw_len);
-			parts[nparts] = (const char *)&w.tls;
-			lens[nparts++] = sizeof(w.tls);
-			parts[nparts] = (const char *)w.tls_raw;
-			lens[nparts++] = w.tls.raw_len;
-		} else {
-			w.u.deliver.tls_len = 0;
-		}
+		w.u.deliver.tls_len =
+		    w.u.deliver.flags & PS_DELIVER_TLS ? tls_part_encode(&w, m, parts, lens, &nparts) : 0;
 		break;
 	case PS_MSG_RETURN:
 		parts[nparts] = w.tail;
@@ -576,27 +581,15 @@ ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap)
 		break;
 	case PS_MSG_CONN_HANDOVER_TLS:
 		w.u.handover_tls.reserved = 0;
-		w.tls.reserved = 0;
-		copy_string(w.tls.server_name, m->tls.server_name, sizeof(w.tls.server_name));
-		w.u.handover_tls.tls_len = (uint32_t)(sizeof(w.tls) + w.tls.raw_len);
 		parts[nparts] = w.tail;
 		lens[nparts++] = w.u.handover_tls.bytes_len;
-		parts[nparts] = (const char *)&w.tls;
-		lens[nparts++] = sizeof(w.tls);
-		parts[nparts] = (const char *)w.tls_raw;
-		lens[nparts++] = w.tls.raw_len;
+		w.u.handover_tls.tls_len = tls_part_encode(&w, m, parts, lens, &nparts);
 		break;
 	case PS_MSG_RETURN_TLS:
 		w.u.ret_tls.reserved = 0;
-		w.tls.reserved = 0;
-		copy_string(w.tls.server_name, m->tls.server_name, sizeof(w.tls.server_name));
-		w.u.ret_tls.tls_len = (uint32_t)(sizeof(w.tls) + w.tls.raw_len);
 		parts[nparts] = w.tail;
 		lens[nparts++] = w.u.ret_tls.tail_len;
-		parts[nparts] = (const char *)&w.tls;
-		lens[nparts++] = sizeof(w.tls);
-		parts[nparts] = (const char *)w.tls_raw;
-		lens[nparts++] = w.tls.raw_len;
+		w.u.ret_tls.tls_len = tls_part_encode(&w, m, parts, lens, &nparts);
 		break;
 	case PS_MSG_END:
 		w.u.end.reserved = 0;
