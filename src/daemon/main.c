@@ -470,8 +470,14 @@ int main(int argc, char **argv)
 		threads_join();
 		return 1;
 	}
-	if (upgrade)
+	char pid_line[64];
+	if (upgrade) {
+		/* the main process from now on: told before the old one may exit, so that systemd
+		 * never sees the service without one (docs/SYSTEMD.md) */
+		snprintf(pid_line, sizeof(pid_line), "MAINPID=%d", (int)getpid());
+		notify_systemd(pid_line);
 		takeover_start();
+	}
 	log_info("ready (socket %s, state %s, pid %d, %u thread%s)", dm->socket_path, dm->state_dir,
 	         (int)getpid(), dm->nthreads, dm->nthreads == 1 ? "" : "s");
 	/* after an upgrade this process is the service's main one (NotifyAccess=all) */
