@@ -173,9 +173,19 @@ format:
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: the daemon in sbin/, portsharectl and the
 # examples in bin/, the libraries and a portshare.pc with the installed paths in lib/, the
-# header, the man pages. make uninstall removes exactly those files (INSTALLED lists them).
+# header, the man pages, the systemd unit (in SYSTEMD_UNIT_DIR) and, when there is none
+# yet, the config file (SYSCONFDIR/portshare/portshare.conf); the unit names the installed
+# daemon and config. make uninstall removes exactly those files (INSTALLED lists them), the
+# config only when it is still the one install wrote. The Debian package sets
+# PREFIX=/usr SYSCONFDIR=/etc SYSTEMD_UNIT_DIR=/lib/systemd/system (debian/rules).
 PREFIX ?= /usr/local
+SYSCONFDIR ?= $(PREFIX)/etc
+SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
 INST := $(DESTDIR)$(PREFIX)
+UNIT := $(DESTDIR)$(SYSTEMD_UNIT_DIR)/portshared.service
+CONF := $(DESTDIR)$(SYSCONFDIR)/portshare/portshare.conf
+# contrib/ names the Debian paths; an install elsewhere gets its own
+INSTALL_PATHS := sed -e 's|/usr/sbin/|$(PREFIX)/sbin/|g' -e 's|/etc/portshare/|$(SYSCONFDIR)/portshare/|g'
 INSTALLED := sbin/portshared bin/portsharectl bin/portshare-hello bin/portshare-static \
 	bin/portshare-upload-echo lib/libportshare.so.1 lib/libportshare.so lib/libportshare.a \
 	lib/pkgconfig/portshare.pc include/portshare.h share/man/man8/portshared.8 \
@@ -195,11 +205,17 @@ install: all
 	install -m 644 man/libportshare.3 $(INST)/share/man/man3/
 	install -m 644 man/portshare.conf.5 $(INST)/share/man/man5/
 	install -m 644 man/portshared.8 man/portsharectl.8 $(INST)/share/man/man8/
+	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(SYSCONFDIR)/portshare
+	$(INSTALL_PATHS) contrib/portshared.service > $(UNIT) && chmod 644 $(UNIT)
+	[ -e $(CONF) ] || { $(INSTALL_PATHS) contrib/portshare.conf > $(CONF) && chmod 644 $(CONF); }
 
 uninstall:
-	rm -f $(addprefix $(INST)/,$(INSTALLED))
+	rm -f $(addprefix $(INST)/,$(INSTALLED)) $(UNIT)
+	if $(INSTALL_PATHS) contrib/portshare.conf | cmp -s - $(CONF); then rm -f $(CONF); \
+	elif [ -e $(CONF) ]; then echo "make uninstall: $(CONF) was changed; it stays"; fi
 	-rmdir -p $(INST)/lib/pkgconfig $(INST)/share/man/man3 $(INST)/share/man/man5 \
-		$(INST)/share/man/man8 $(INST)/sbin $(INST)/bin $(INST)/include 2>/dev/null
+		$(INST)/share/man/man8 $(INST)/sbin $(INST)/bin $(INST)/include \
+		$(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(SYSCONFDIR)/portshare 2>/dev/null
 
 clean:
 	rm -rf build build-asan $(FUZZ_BUILD)
