@@ -8,7 +8,9 @@ FILES = ["sbin/portshared", "bin/portsharectl", "bin/portshare-hello", "bin/port
          "bin/portshare-upload-echo", "lib/libportshare.so.1", "lib/libportshare.so", "lib/libportshare.a",
          "lib/pkgconfig/portshare.pc", "include/portshare.h", "share/man/man8/portshared.8",
          "share/man/man8/portsharectl.8", "share/man/man5/portshare.conf.5", "share/man/man3/libportshare.3",
-         "lib/systemd/system/portshared.service", "etc/portshare/portshare.conf"]
+         "share/man/man1/portshare-hello.1", "share/man/man1/portshare-static.1",
+         "share/man/man1/portshare-upload-echo.1", "lib/systemd/system/portshared.service",
+         "etc/portshare/portshare.conf"]
 
 with Story() as s:
     dest = s.path("dest")
