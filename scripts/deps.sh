@@ -5,7 +5,7 @@
 set -e
 pkgs="build-essential pkg-config node-llhttp libseccomp-dev libcmocka-dev libgnutls28-dev gnutls-bin clang libclang-rt-dev groff-base curl python3 iproute2 strace procps wrk"
 if [ "$1" = package ]; then
-	pkgs="$pkgs debhelper dpkg-dev lintian mmdebstrap"
+	pkgs="$pkgs debhelper dpkg-dev lintian mmdebstrap systemd-container"
 fi
 missing=""
 for p in $pkgs; do

@@ -6,7 +6,9 @@
 # capability) with an app on port 80 and serves a request; installs a newer build of the
 # packages and runs the unit's ExecReload= line (the binary upgrade) under a connect loop:
 # no request may fail; then removes and purges the packages and checks what is left.
-# systemd is not PID 1 in the root, so systemctl is not used: the unit's own lines are run.
+# systemd is not PID 1 in that root, so systemctl is not used there: the unit's own lines
+# are run. Then tests/package-test-systemd.sh boots the same root with systemd-nspawn -b
+# and does it all again with systemctl, systemd as PID 1.
 # Every command in the root runs in private mount, pid and network namespaces (only a
 # loopback; nothing binds outside it, nothing is left mounted).
 # The base root (mmdebstrap, minbase + systemd, adduser, curl, procps, iproute2, man-db, and
@@ -186,6 +188,13 @@ check "purge: nothing named portshare is left (but in /tmp and man-db's cache)" 
 [ -n "$left" ] && echo "$left" | sed -e "s/^/       /"
 true
 PHASE
+
+	echo "== under systemd as PID 1 (systemd-nspawn -b): start, package upgrade = reload, reload, HUP, stop"
+	if command -v systemd-nspawn >/dev/null; then
+		sh tests/package-test-systemd.sh "$out" "$version" "$next"
+	else
+		echo "FAIL systemd-nspawn is missing (make deps-package installs systemd-container)"
+	fi
 } 2>&1 | tee "$log"
 
 passed=$(grep -c '^ok ' "$log")

@@ -1,0 +1,147 @@
+#!/bin/sh
+# package-test-systemd.sh: the package under systemd as PID 1 (called by package-test.sh):
+# boots the cached Debian 12 root with systemd-nspawn -b (its own network namespace, only a
+# loopback), with the packages of VERSION installed, and checks that the unit starts
+# (Type=notify), that an app is served on port 80, that a package upgrade to NEXT reloads
+# the daemon (postinst: systemctl reload, the binary upgrade) with a new main PID under a
+# connect loop that loses nothing, that systemctl reload and kill -s HUP do what the docs
+# say, and that the unit stops cleanly. Prints ok/FAIL lines.
+# usage: sh tests/package-test-systemd.sh OUT_DIR VERSION NEXT
+set -u
+out=$1
+version=$2
+next=$3
+arch=$(dpkg --print-architecture)
+cache="$out/root-cache/bookworm.tar"
+
+box=$(mktemp -d "$out/boot.XXXXXX") || exit 2
+nsp=
+finish() {
+	if [ -n "$nsp" ] && kill -0 "$nsp" 2>/dev/null; then
+		kill -TERM "$nsp" # the container powers off
+		i=0
+		while kill -0 "$nsp" 2>/dev/null && [ $i -lt 300 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		kill -0 "$nsp" 2>/dev/null && kill -KILL "$nsp"
+	fi
+	rm -rf "$box"
+}
+trap finish EXIT
+tar -xf "$cache" -C "$box" || exit 2
+mkdir -p "$box/root/debs/old" "$box/root/debs/new"
+for deb in portshare libportshare1; do
+	cp "$out/${deb}_${version}_$arch.deb" "$box/root/debs/old/"
+	cp "$out/upgrade/${deb}_${next}_$arch.deb" "$box/root/debs/new/"
+done
+
+check() {
+	what=$1
+	shift
+	if res=$("$@" 2>&1); then
+		echo "ok   $what"
+	else
+		echo "FAIL $what"
+		printf '%s\n' "$res" | sed -e 's/^/       /' | tail -n 20
+	fi
+}
+nspawn() {
+	systemd-nspawn -q -D "$box" --register=no --keep-unit --private-network "$@"
+}
+in_box() {
+	nsenter -t "$leader" -a "$@"
+}
+main_pid() {
+	in_box systemctl show -P MainPID portshared.service
+}
+
+if ! nspawn sh -c 'dpkg -i /root/debs/old/*.deb' >"$out/boot-install.log" 2>&1; then
+	echo "FAIL dpkg -i $version in the root to boot"
+	tail -n 20 "$out/boot-install.log" | sed -e 's/^/       /'
+	exit 1
+fi
+systemd-nspawn -D "$box" --register=no --keep-unit --private-network -b </dev/null \
+	>"$out/boot-console.log" 2>&1 &
+nsp=$!
+# the container's PID 1 is systemd-nspawn's child once it runs systemd, and answers once its
+# manager's socket is up
+leader=
+state=
+i=0
+while [ $i -lt 300 ]; do
+	i=$((i + 1))
+	sleep 0.1
+	leader=$(cat "/proc/$nsp/task/$nsp/children" 2>/dev/null | awk '{ print $1 }')
+	[ -n "$leader" ] && [ "$(cat "/proc/$leader/comm" 2>/dev/null)" = systemd ] || continue
+	state=$(in_box timeout 60 systemctl is-system-running --wait 2>&1) && break
+	case $state in
+	*"Failed to connect to bus"*) ;;
+	*) break ;;
+	esac
+done
+if [ -z "$state" ]; then
+	echo "FAIL systemd-nspawn -b started no container with systemd"
+	tail -n 20 "$out/boot-console.log" | sed -e 's/^/       /'
+	exit 1
+fi
+echo "     systemd-nspawn -b: the container's systemd says '$state'"
+
+check "portshared.service is active after boot (Type=notify: READY=1 came)" in_box systemctl is-active portshared.service
+first=$(main_pid)
+check "its main process (pid $first) runs as portshare" test "$(in_box ps -o user= -p "$first")" = portshare
+in_box systemd-run -q --unit=app portshare-hello --url http://+:80/ --text sd
+served() {
+	in_box curl -sS "http://127.0.0.1$1" | grep -q "^sd pid="
+}
+wait_served() {
+	j=0
+	until served "$1"; do
+		j=$((j + 1))
+		[ $j -gt 50 ] && return 1
+		sleep 0.1
+	done
+}
+check "an app run as a service registers http://+:80/ and is served" wait_served /a
+in_box systemd-run -q --unit=loop sh -c \
+	'while :; do echo "$(date +%s.%N) $(curl -s -o /dev/null -w "%{http_code}" http://127.0.0.1/loop)"; done >/root/codes'
+sleep 1
+
+check "dpkg -i $next: its postinst reloads the running unit (the binary upgrade)" in_box dpkg -i /root/debs/new/portshare_${next}_$arch.deb /root/debs/new/libportshare1_${next}_$arch.deb
+second=$(main_pid)
+check "systemd took the new daemon's MAINPID= (main pid $first -> $second)" test -n "$second" -a "$second" != "$first" -a "$second" != 0
+check "the unit is active, never restarted" test "$(in_box systemctl is-active portshared.service) $(in_box systemctl show -P NRestarts portshared.service)" = "active 0"
+check "the new main process runs as portshare" test "$(in_box ps -o user= -p "$second")" = portshare
+check "the app re-attached and is served" wait_served /b
+
+check "systemctl reload portshared (the binary upgrade by hand)" in_box systemctl reload portshared.service
+third=$(main_pid)
+check "a new main pid again ($second -> $third), the unit active" sh -c "[ -n '$third' ] && [ '$third' != '$second' ] && nsenter -t $leader -a systemctl is-active portshared.service"
+check "served after the reload" wait_served /c
+
+check "systemctl kill -s HUP --kill-whom=main portshared" in_box systemctl kill -s HUP --kill-whom=main portshared.service
+sleep 0.5
+check "the config is re-read by the same main process ($third)" sh -c "[ \"\$(nsenter -t $leader -a systemctl show -P MainPID portshared.service)\" = '$third' ] && nsenter -t $leader -a journalctl -u portshared.service -o cat | grep -q '^portshared: reloaded '"
+
+in_box systemctl stop loop.service
+total=$(in_box cat /root/codes | wc -l)
+bad=$(in_box cat /root/codes | grep -vc ' 200$')
+in_box cat /root/codes | awk '{ n[$2]++ } END { for (c in n) printf "     HTTP status %s: %d\n", c, n[c] }'
+in_box cat /root/codes | grep -v ' 200$' | head -n 5 | sed -e 's/^/     not 200: /'
+check "connect loop across both upgrades: $total requests, $bad not answered 200" test "$bad" -eq 0 -a "$total" -gt 0
+refused=$(in_box journalctl -o cat | grep -i 'portshared.service' | grep -iE 'refus|not belong' || true)
+check "systemd refused no notification and no main PID" test -z "$refused"
+
+# the main process since the reload was not systemd's child when it named itself (systemd
+# warns so); once its parent, the reload command, exited it is PID 1's: its death is seen
+in_box kill -KILL "$third"
+sleep 0.5
+check "a SIGKILLed main process is noticed: Restart=on-failure starts a new one" sh -c "j=0; until [ \"\$(nsenter -t $leader -a systemctl show -P NRestarts portshared.service)\" = 1 ] && nsenter -t $leader -a systemctl is-active -q portshared.service; do j=\$((j + 1)); [ \$j -gt 100 ] && exit 1; sleep 0.1; done"
+check "served again (the app re-registered)" wait_served /d
+
+in_box systemctl stop app.service
+in_box systemctl stop portshared.service
+check "systemctl stop portshared: inactive, result success" test "$(in_box systemctl show -P ActiveState portshared.service) $(in_box systemctl show -P Result portshared.service)" = "inactive success"
+echo "     journal of portshared.service:"
+in_box journalctl -u portshared.service -o short-unix --no-hostname | sed -e "s/^/       /"
+true
