@@ -1,6 +1,6 @@
 #!/bin/sh
 # package-test.sh: the Debian packages in a throwaway Debian 12 root (make package-test; not
-# part of make test). Installs the packages of DEB_DIR (make deb) there with dpkg, checks the
+# part of make test). Installs the packages of DEB_DIR (make deb) there with apt, checks the
 # unit (systemd-analyze verify), the portshare user, the state directory, the conffile; runs
 # the daemon as the unit would (user portshare, CAP_NET_BIND_SERVICE as an ambient
 # capability) with an app on port 80 and serves a request; installs a newer build of the
@@ -120,7 +120,7 @@ log="$out/package-test.log"
 {
 	echo "== install $version"
 	in_root <<'PHASE'
-check "dpkg -i portshare libportshare1 libportshare-dev" dpkg -i /tmp/debs/old/portshare_*.deb /tmp/debs/old/libportshare1_*.deb /tmp/debs/old/libportshare-dev_*.deb
+check "apt install ./portshare_*.deb ./libportshare1_*.deb ./libportshare-dev_*.deb (as README says)" sh -c "cd /tmp/debs/old && DEBIAN_FRONTEND=noninteractive apt-get install -y ./portshare_*.deb ./libportshare1_*.deb ./libportshare-dev_*.deb"
 check "the portshare system user exists (nologin, home /var/lib/portshare)" sh -c "getent passwd portshare | grep -q \":/var/lib/portshare:/usr/sbin/nologin\$\""
 check "and its group" getent group portshare
 check "/var/lib/portshare belongs to portshare, mode 700" sh -c "[ \"\$(stat -c %U:%G:%a /var/lib/portshare)\" = portshare:portshare:700 ]"
