@@ -1,10 +1,10 @@
-# 59-systemd-notify: the daemon speaks systemd's notify protocol on $NOTIFY_SOCKET (a datagram socket the story listens on): READY=1 once it accepts, RELOADING=1 then READY=1 around SIGHUP, STOPPING=1 on a real stop; after --upgrade the new daemon sends MAINPID=its pid with READY=1 and the old one sends nothing more (a STOPPING=1 from it would make systemd stop the unit); --upgrade --detach (ExecReload=) exits 0 once the takeover is done, after the new daemon's MAINPID= and READY=1, and leaves it serving in the background; with no daemon running it exits 1. Also with PORTSHARE_DEFAULTS=1.
+# 59-systemd-notify: the daemon speaks systemd's notify protocol on $NOTIFY_SOCKET (a datagram socket the story listens on): READY=1 once it accepts, RELOADING=1 then READY=1 around SIGHUP, STOPPING=1 on a real stop; after --upgrade the new daemon sends MAINPID=its pid with READY=1 and the old one sends nothing more (a STOPPING=1 from it would make systemd stop the unit); --upgrade --detach (ExecReload=) exits 0 once the takeover is done, after the new daemon's MAINPID= and READY=1, and leaves it serving in the background; refused (another state directory) or with no daemon running it exits 1 and the running daemon, if any, serves on. Also with PORTSHARE_DEFAULTS=1.
 import os
 import signal
 import socket
 import subprocess
 import time
-from harness import Story, check, check_eq, listening, say, wait_until
+from harness import SANITIZER_MARKS, Story, check, check_eq, listening, say, wait_until
 
 
 class NotifySocket:
@@ -93,6 +93,16 @@ with Story() as s:
     check(not any("STOPPING=1" in x for x in later), "the old daemon sent no STOPPING=1", repr(later))
     check_eq(s.get(s.url(port, "/y", s.hosts[0])).status, 200, "the new daemon serves")
 
+    # a refused --upgrade --detach (another state directory): exit 1 with the reason, nothing
+    # told to systemd, and the running daemon serves on
+    ns.drain(0.1)
+    r = s.run([s.bin("portshared"), "--socket", d2.sock, "--state-dir", s.path("other-state"), "--config",
+               d2.config, "--upgrade", "--detach"], timeout=30)
+    check(r.returncode == 1 and "is not the running portshared's state directory" in r.stderr,
+          "--upgrade --detach refused (another --state-dir): exit %d and the reason" % r.returncode, r.stderr)
+    check_eq(ns.pending(), [], "the refused upgrade sent nothing to NOTIFY_SOCKET")
+    check(d2.alive() and s.get(s.url(port, "/r", s.hosts[0])).status == 200, "the running daemon serves on")
+
     # --upgrade --detach, as systemd's ExecReload= runs it: the command returns once the
     # takeover is done, its exit status says so, and the new daemon runs on in the background
     ns.drain(0.1)
@@ -140,6 +150,11 @@ with Story() as s:
             except FileNotFoundError:
                 return True
         check(wait_until(gone, 10), "the detached daemon exits after SIGTERM")
+        with open(detached_log) as f:
+            text = f.read()
+        # the harness scans the logs of the processes it started; this one it did not
+        check(not any(mark in text for mark in SANITIZER_MARKS) and "portshared: stopped" in text,
+              "the detached daemon's log ends with 'stopped' and has no sanitizer report", text[-2000:])
     finally:
         try:
             os.kill(d3, signal.SIGKILL)
