@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,10 +164,17 @@ static int control_socket_open(const char *path)
 /* After a handover the new daemon is the service's main process and speaks for it: a
  * STOPPING=1 from us would make systemd stop the unit (and kill the new daemon), a
  * RELOADING=1 (systemctl kill -s HUP reaches every process of the unit) confuse it. */
-static void notify_systemd(const char *state)
+static void notify_systemd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void notify_systemd(const char *fmt, ...)
 {
 	if (dm->threads[0].handing_over)
 		return;
+	char state[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(state, sizeof(state), fmt, ap);
+	va_end(ap);
 	const char *ns = getenv("NOTIFY_SOCKET");
 	if (!ns || (ns[0] != '/' && ns[0] != '@'))
 		return;
@@ -199,7 +207,9 @@ static void begin_stop(void)
 	if (dm->stopping)
 		return;
 	dm->stopping = true;
-	notify_systemd("STOPPING=1"); /* a real stop only: nothing is sent after a handover */
+	/* a real stop only: nothing is sent after a handover */
+	notify_systemd("STOPPING=1\nSTATUS=stopping: in-flight requests have %u ms to finish",
+	               dm->cfg.limits.shutdown_grace_ms);
 	log_info("stopping: no new connections; in-flight requests have %u ms to finish",
 	         dm->cfg.limits.shutdown_grace_ms);
 	listener_close_all();
@@ -223,7 +233,9 @@ static void reload(void)
 	char err[1024];
 	notify_systemd("RELOADING=1");
 	if (config_load(&next, err, sizeof(err)) < 0) {
-		notify_systemd("READY=1");
+		/* one line: the reason's first 200 bytes */
+		notify_systemd("READY=1\nSTATUS=accepting; reload refused, the running settings stay: %.200s",
+		               err);
 		log_error("reload refused, the running settings stay: %s", err);
 		return;
 	}
@@ -235,7 +247,8 @@ static void reload(void)
 		delegate_routes_changed(); /* the snapshot carries the limits too */
 	}
 	log_info("reloaded %s", dm->cfg.path ? dm->cfg.path : "(defaults)");
-	notify_systemd("READY=1");
+	notify_systemd("READY=1\nSTATUS=accepting; reloaded %.300s",
+	               dm->cfg.path ? dm->cfg.path : "(defaults)");
 	listener_warn_ignored();
 }
 
@@ -321,13 +334,17 @@ static void raise_fd_limit(void)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"socket", required_argument, 0, 's'}, {"state-dir", required_argument, 0, 'd'},
-	    {"config", required_argument, 0, 'c'}, {"threads", required_argument, 0, 't'},
-	    {"user", required_argument, 0, 'u'},   {"check-sandbox", no_argument, 0, 'k'},
-	    {"upgrade", no_argument, 0, 'U'},      {"no-seccomp", no_argument, 0, 'S'},
-	    {"detach", no_argument, 0, 'D'},       {"help", no_argument, 0, 'h'},
-	    {0, 0, 0, 0}};
+	static const struct option opts[] = {{"socket", required_argument, 0, 's'},
+	                                     {"state-dir", required_argument, 0, 'd'},
+	                                     {"config", required_argument, 0, 'c'},
+	                                     {"threads", required_argument, 0, 't'},
+	                                     {"user", required_argument, 0, 'u'},
+	                                     {"check-sandbox", no_argument, 0, 'k'},
+	                                     {"upgrade", no_argument, 0, 'U'},
+	                                     {"no-seccomp", no_argument, 0, 'S'},
+	                                     {"detach", no_argument, 0, 'D'},
+	                                     {"help", no_argument, 0, 'h'},
+	                                     {0, 0, 0, 0}};
 	static struct daemon d;
 	dm = &d;
 	dm->socket_path = PS_DEFAULT_SOCKET;
@@ -470,20 +487,20 @@ int main(int argc, char **argv)
 		threads_join();
 		return 1;
 	}
-	char pid_line[64];
 	if (upgrade) {
 		/* the main process from now on: told before the old one may exit, so that systemd
 		 * never sees the service without one (docs/SYSTEMD.md) */
-		snprintf(pid_line, sizeof(pid_line), "MAINPID=%d", (int)getpid());
-		notify_systemd(pid_line);
+		notify_systemd("MAINPID=%d", (int)getpid());
 		takeover_start();
 	}
 	log_info("ready (socket %s, state %s, pid %d, %u thread%s)", dm->socket_path, dm->state_dir,
 	         (int)getpid(), dm->nthreads, dm->nthreads == 1 ? "" : "s");
 	/* after an upgrade this process is the service's main one (NotifyAccess=all) */
-	char ready[64];
-	snprintf(ready, sizeof(ready), upgrade ? "READY=1\nMAINPID=%d" : "READY=1", (int)getpid());
-	notify_systemd(ready);
+	if (upgrade)
+		notify_systemd("READY=1\nMAINPID=%d\nSTATUS=accepting; took over from pid %d", (int)getpid(),
+		               (int)dm->takeover_old_pid);
+	else
+		notify_systemd("READY=1\nSTATUS=accepting (socket %.200s)", dm->socket_path);
 	detach_done();
 	int rc = loop_run(dm->loop);
 	listener_close_all();

@@ -1,4 +1,4 @@
-# 59-systemd-notify: the daemon speaks systemd's notify protocol on $NOTIFY_SOCKET (a datagram socket the story listens on): READY=1 once it accepts, RELOADING=1 then READY=1 around SIGHUP, STOPPING=1 on a real stop; after --upgrade the new daemon sends MAINPID=its pid with READY=1 and the old one sends nothing more (a STOPPING=1 from it would make systemd stop the unit); --upgrade --detach (ExecReload=) exits 0 once the takeover is done, after the new daemon's MAINPID= and READY=1, and leaves it serving in the background; refused (another state directory) or with no daemon running it exits 1 and the running daemon, if any, serves on. Also with PORTSHARE_DEFAULTS=1.
+# 59-systemd-notify: the daemon speaks systemd's notify protocol on $NOTIFY_SOCKET (a datagram socket the story listens on): READY=1 once it accepts, RELOADING=1 then READY=1 around SIGHUP, STOPPING=1 on a real stop, each with a one-line STATUS=; after --upgrade the new daemon sends MAINPID=its pid with READY=1 and the old one sends nothing more (a STOPPING=1 from it would make systemd stop the unit); --upgrade --detach (ExecReload=) exits 0 once the takeover is done, after the new daemon's MAINPID= and READY=1, and leaves it serving in the background; refused (another state directory) or with no daemon running it exits 1 and the running daemon, if any, serves on. Also with PORTSHARE_DEFAULTS=1.
 import os
 import signal
 import socket
@@ -71,6 +71,7 @@ with Story() as s:
     m = ns.wait_for("READY=1")
     check(m is not None, "READY=1 once the daemon accepts (%r)" % m)
     check("MAINPID" not in m, "no MAINPID on a normal start (systemd knows the pid it started)")
+    check(any(l.startswith("STATUS=accepting") for l in m.split("\n")), "with a one-line STATUS=", repr(m))
     port = s.free_port()
     app = s.hello(["http://+:%d/" % port], text="N")
     check_eq(s.get(s.url(port, "/x", s.hosts[0])).status, 200, "it serves")
@@ -80,6 +81,7 @@ with Story() as s:
     m1 = ns.wait_for("RELOADING=1")
     m2 = ns.wait_for("READY=1")
     check(m1 is not None and m2 is not None, "SIGHUP: RELOADING=1, then READY=1", repr(ns.got[-4:]))
+    check("STATUS=accepting; reloaded %s" % d.config in m2.split("\n"), "with STATUS= naming the file", repr(m2))
 
     # --upgrade: the new daemon names itself the main process; the old one is silent
     ns.drain(0.1)
@@ -141,7 +143,8 @@ with Story() as s:
         ns.drain(0.1)
         os.kill(d3, signal.SIGTERM)
         m = ns.wait_for("STOPPING=1")
-        check(m is not None, "SIGTERM: STOPPING=1 (a real stop)")
+        check(m is not None and "STATUS=stopping: in-flight requests have 2000 ms to finish" in m.split("\n"),
+              "SIGTERM: STOPPING=1 (a real stop) with STATUS=", repr(m))
 
         def gone():
             try:
