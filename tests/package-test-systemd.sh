@@ -37,16 +37,7 @@ for deb in portshare libportshare1; do
 	cp "$out/upgrade/${deb}_${next}_$arch.deb" "$box/root/debs/new/"
 done
 
-check() {
-	what=$1
-	shift
-	if res=$("$@" 2>&1); then
-		echo "ok   $what"
-	else
-		echo "FAIL $what"
-		printf '%s\n' "$res" | sed -e 's/^/       /' | tail -n 20
-	fi
-}
+. "$(dirname "$0")/package-check.sh"
 nspawn() {
 	systemd-nspawn -q -D "$box" --register=no --keep-unit --private-network "$@"
 }

@@ -69,18 +69,10 @@ for deb in portshare libportshare1 libportshare-dev; do
 	cp "$out/upgrade/${deb}_${next}_$arch.deb" "$root/tmp/debs/new/"
 done
 
-# check WHAT CMD...: one line, ok or FAIL, with the command's output when it failed
-cat >"$root/tmp/check.sh" <<'EOF'
-check() {
-	what=$1
-	shift
-	if out=$("$@" 2>&1); then
-		echo "ok   $what"
-	else
-		echo "FAIL $what"
-		printf '%s\n' "$out" | sed -e 's/^/       /' | tail -n 20
-	fi
-}
+# in the root: check (tests/package-check.sh), and helpers to run the unit's lines
+{
+	cat tests/package-check.sh
+	cat <<'EOF'
 # the unit's own command lines, as systemd would run them: user portshare, the one ambient
 # capability, /run/portshare made (RuntimeDirectory=)
 as_unit() {
@@ -100,6 +92,7 @@ wait_log() { # FILE PATTERN: up to 10 s
 	done
 }
 EOF
+} >"$root/tmp/check.sh"
 
 # in_root <<EOF: runs the script on standard input with sh in the root, in new mount, pid
 # and network namespaces
