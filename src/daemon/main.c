@@ -163,7 +163,7 @@ static int control_socket_open(const char *path)
 
 /* After a handover the new daemon is the service's main process and speaks for it: a
  * STOPPING=1 from us would make systemd stop the unit (and kill the new daemon), a
- * RELOADING=1 (systemctl kill -s HUP reaches every process of the unit) confuse it. */
+ * RELOADING=1 (systemctl kill -s HUP reaches every process of the unit) would confuse it. */
 static void notify_systemd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void notify_systemd(const char *fmt, ...)
