@@ -42,6 +42,7 @@ nspawn() {
 	systemd-nspawn -q -D "$box" --register=no --keep-unit --private-network "$@"
 }
 in_box() {
+	[ -n "$leader" ] || return 1
 	nsenter -t "$leader" -a "$@"
 }
 main_pid() {
@@ -56,16 +57,29 @@ fi
 systemd-nspawn -D "$box" --register=no --keep-unit --private-network -b </dev/null \
 	>"$out/boot-console.log" 2>&1 &
 nsp=$!
-# the container's PID 1 is systemd-nspawn's child once it runs systemd, and answers once its
-# manager's socket is up
+# The container's PID 1: the process named systemd among systemd-nspawn's children or
+# grandchildren (an nspawn helper may stand between), in a mount namespace other than ours:
+# in_box must never run a command on this machine itself. It answers once its manager's
+# socket is up.
+container_init() {
+	for c in $(cat /proc/"$nsp"/task/*/children 2>/dev/null); do
+		for g in "$c" $(cat /proc/"$c"/task/*/children 2>/dev/null); do
+			if [ "$(cat "/proc/$g/comm" 2>/dev/null)" = systemd ] &&
+				[ "$(readlink "/proc/$g/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ]; then
+				echo "$g"
+				return
+			fi
+		done
+	done
+}
 leader=
 state=
 i=0
 while [ $i -lt 300 ]; do
 	i=$((i + 1))
 	sleep 0.1
-	leader=$(cat "/proc/$nsp/task/$nsp/children" 2>/dev/null | awk '{ print $1 }')
-	[ -n "$leader" ] && [ "$(cat "/proc/$leader/comm" 2>/dev/null)" = systemd ] || continue
+	leader=$(container_init)
+	[ -n "$leader" ] || continue
 	state=$(in_box timeout 60 systemctl is-system-running --wait 2>&1)
 	case $state in
 	running | degraded) break ;;
