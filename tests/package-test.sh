@@ -182,7 +182,7 @@ check "purge: nothing named portshare is left (but in /tmp and man-db's cache)" 
 true
 PHASE
 
-	echo "== under systemd as PID 1 (systemd-nspawn -b): start, package upgrade = reload, reload, HUP, stop"
+	echo "== under systemd as PID 1 (systemd-nspawn -b): install while port 80 is busy, package upgrade = reload, reload, HUP, stop"
 	if command -v systemd-nspawn >/dev/null; then
 		sh tests/package-test-systemd.sh "$out" "$version" "$next"
 	else
