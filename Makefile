@@ -50,7 +50,8 @@ FUZZ_BUILD := build-fuzz
 FUZZ_TARGETS := fuzz_head fuzz_protocol fuzz_body fuzz_tls_record
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps run test test-asan unit clean format fuzz fuzz-build fuzz-seeds install uninstall
+.PHONY: all deps run test test-asan unit clean format fuzz fuzz-build fuzz-seeds install uninstall \
+	deps-package deb package-test
 all: $(BINS) $(LIBS) $(UNIT_BINS) $(TEST_BINS)
 
 deps:
@@ -87,7 +88,8 @@ $(BUILD)/lib/libportshare.so: $(BUILD)/lib/libportshare.so.1
 
 $(BUILD)/lib/pkgconfig/portshare.pc: scripts/portshare.pc.in
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(abspath $(BUILD))|' -e 's|@INCLUDEDIR@|$(abspath include)|' $< > $@
+	sed -e 's|@PREFIX@|$(abspath $(BUILD))|' -e 's|@LIBDIR@|$(abspath $(BUILD))/lib|' \
+		-e 's|@INCLUDEDIR@|$(abspath include)|' $< > $@
 
 $(BUILD)/bin/portshared: $(call OBJ,$(DAEMON_SRC)) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
@@ -176,35 +178,73 @@ format:
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: the daemon in sbin/, portsharectl and the
 # examples in bin/, the libraries and a portshare.pc with the installed paths in lib/, the
-# header, the man pages. make uninstall removes exactly those files (INSTALLED lists them).
+# header, the man pages, the systemd unit (in SYSTEMD_UNIT_DIR) and, when there is none
+# yet, the config file (SYSCONFDIR/portshare/portshare.conf); the unit names the installed
+# daemon and config. make uninstall removes exactly those files (INSTALLED lists them), the
+# config only when it is still the one install wrote. The Debian package sets
+# PREFIX=/usr LIBDIR=/usr/lib/<multiarch> SYSCONFDIR=/etc SYSTEMD_UNIT_DIR=/lib/systemd/system
+# (debian/rules).
 PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+SYSCONFDIR ?= $(PREFIX)/etc
+SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
 INST := $(DESTDIR)$(PREFIX)
+LIB := $(DESTDIR)$(LIBDIR)
+UNIT := $(DESTDIR)$(SYSTEMD_UNIT_DIR)/portshared.service
+CONF := $(DESTDIR)$(SYSCONFDIR)/portshare/portshare.conf
+# contrib/ names the Debian paths; an install elsewhere gets its own
+INSTALL_PATHS := sed -e 's|/usr/sbin/|$(PREFIX)/sbin/|g' -e 's|/etc/portshare/|$(SYSCONFDIR)/portshare/|g'
 INSTALLED := sbin/portshared bin/portsharectl bin/portshare-hello bin/portshare-static \
-	bin/portshare-upload-echo lib/libportshare.so.1 lib/libportshare.so lib/libportshare.a \
-	lib/pkgconfig/portshare.pc include/portshare.h share/man/man8/portshared.8 \
-	share/man/man8/portsharectl.8 share/man/man5/portshare.conf.5 share/man/man3/libportshare.3
+	bin/portshare-upload-echo include/portshare.h share/man/man8/portshared.8 \
+	share/man/man8/portsharectl.8 share/man/man5/portshare.conf.5 share/man/man3/libportshare.3 \
+	share/man/man1/portshare-hello.1 share/man/man1/portshare-static.1 \
+	share/man/man1/portshare-upload-echo.1
 
-install: all
-	install -d $(INST)/sbin $(INST)/bin $(INST)/lib/pkgconfig $(INST)/include \
-		$(INST)/share/man/man3 $(INST)/share/man/man5 $(INST)/share/man/man8
+LIB_INSTALLED := libportshare.so.1 libportshare.so libportshare.a pkgconfig/portshare.pc
+
+install: $(BINS) $(LIBS)
+	install -d $(INST)/sbin $(INST)/bin $(LIB)/pkgconfig $(INST)/include \
+		$(INST)/share/man/man1 $(INST)/share/man/man3 $(INST)/share/man/man5 $(INST)/share/man/man8
 	install -m 755 $(BUILD)/bin/portshared $(INST)/sbin/
 	install -m 755 $(BUILD)/bin/portsharectl $(BUILD)/bin/portshare-hello $(BUILD)/bin/portshare-static \
 		$(BUILD)/bin/portshare-upload-echo $(INST)/bin/
-	install -m 644 $(BUILD)/lib/libportshare.so.1 $(BUILD)/lib/libportshare.a $(INST)/lib/
-	ln -sf libportshare.so.1 $(INST)/lib/libportshare.so
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@INCLUDEDIR@|$(PREFIX)/include|' scripts/portshare.pc.in \
-		> $(INST)/lib/pkgconfig/portshare.pc
+	install -m 644 $(BUILD)/lib/libportshare.so.1 $(BUILD)/lib/libportshare.a $(LIB)/
+	ln -sf libportshare.so.1 $(LIB)/libportshare.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(PREFIX)/include|' \
+		scripts/portshare.pc.in > $(LIB)/pkgconfig/portshare.pc
 	install -m 644 include/portshare.h $(INST)/include/
+	install -m 644 man/portshare-hello.1 man/portshare-static.1 man/portshare-upload-echo.1 \
+		$(INST)/share/man/man1/
 	install -m 644 man/libportshare.3 $(INST)/share/man/man3/
 	install -m 644 man/portshare.conf.5 $(INST)/share/man/man5/
 	install -m 644 man/portshared.8 man/portsharectl.8 $(INST)/share/man/man8/
+	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(SYSCONFDIR)/portshare
+	$(INSTALL_PATHS) contrib/portshared.service > $(UNIT) && chmod 644 $(UNIT)
+	[ -e $(CONF) ] || { $(INSTALL_PATHS) contrib/portshare.conf > $(CONF) && chmod 644 $(CONF); }
 
 uninstall:
-	rm -f $(addprefix $(INST)/,$(INSTALLED))
-	-rmdir -p $(INST)/lib/pkgconfig $(INST)/share/man/man3 $(INST)/share/man/man5 \
-		$(INST)/share/man/man8 $(INST)/sbin $(INST)/bin $(INST)/include 2>/dev/null
+	rm -f $(addprefix $(INST)/,$(INSTALLED)) $(addprefix $(LIB)/,$(LIB_INSTALLED)) $(UNIT)
+	if $(INSTALL_PATHS) contrib/portshare.conf | cmp -s - $(CONF); then rm -f $(CONF); \
+	elif [ -e $(CONF) ]; then echo "make uninstall: $(CONF) was changed; it stays"; fi
+	-rmdir -p $(LIB)/pkgconfig $(INST)/share/man/man1 $(INST)/share/man/man3 $(INST)/share/man/man5 \
+		$(INST)/share/man/man8 $(INST)/sbin $(INST)/bin $(INST)/include \
+		$(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(SYSCONFDIR)/portshare 2>/dev/null
+
+# The Debian packages (debian/), built from a copy of the work tree into build-deb/, then
+# lintian (an error fails); package-test installs them into a throwaway Debian 12 root
+# (cached in build-deb/root-cache/), checks the unit, the user, the conffile, a served
+# request and a binary upgrade, then removes and purges them (docs/PACKAGING.md). Neither
+# is part of make test.
+deps-package:
+	@sh scripts/deps.sh package
+
+deb: deps-package
+	@sh scripts/deb.sh build-deb
+
+package-test: deb
+	@sh tests/package-test.sh build-deb
 
 clean:
-	rm -rf build build-asan $(FUZZ_BUILD)
+	rm -rf build build-asan $(FUZZ_BUILD) build-deb
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "admin.h"
@@ -45,7 +47,7 @@ static void usage(FILE *f)
 	    f,
 	    "usage: portshared [--socket PATH] [--state-dir DIR] [--config FILE] [--threads N] [--user "
 	    "NAME]\n"
-	    "                  [--no-seccomp] [--upgrade]\n"
+	    "                  [--no-seccomp] [--upgrade [--detach]]\n"
 	    "       portshared --check-sandbox [--user NAME]\n"
 	    "  --socket PATH     control socket (default " PS_DEFAULT_SOCKET ")\n"
 	    "  --state-dir DIR   persistent state (default " DEFAULT_STATE_DIR ")\n"
@@ -58,6 +60,9 @@ static void usage(FILE *f)
 	    "                    the state directory, and NAME must be able to read the config file\n"
 	    "  --upgrade         take over from the portshared running on the socket: its listeners,\n"
 	    "                    queues and connections, without refusing a connection; it then exits\n"
+	    "  --detach          return once the daemon is ready (after --upgrade: once the takeover is\n"
+	    "                    done), leaving it running in the background; exit 0 when it is, 1\n"
+	    "                    when it could not start or take over (for systemd's ExecReload=)\n"
 	    "  --no-seccomp      drop user and capabilities but load no seccomp filter (for valgrind;\n"
 	    "                    debugging only)\n"
 	    "  --check-sandbox   apply that drop and filter without starting the daemon, print the\n"
@@ -158,8 +163,20 @@ static int control_socket_open(const char *path)
 	return fd;
 }
 
-static void notify_systemd(const char *state)
+/* After a handover the new daemon is the service's main process and speaks for it: a
+ * STOPPING=1 from us would make systemd stop the unit (and kill the new daemon), a
+ * RELOADING=1 (systemctl kill -s HUP reaches every process of the unit) would confuse it. */
+static void notify_systemd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void notify_systemd(const char *fmt, ...)
 {
+	if (dm->threads[0].handing_over)
+		return;
+	char state[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(state, sizeof(state), fmt, ap);
+	va_end(ap);
 	const char *ns = getenv("NOTIFY_SOCKET");
 	if (!ns || (ns[0] != '/' && ns[0] != '@'))
 		return;
@@ -192,10 +209,9 @@ static void begin_stop(void)
 	if (dm->stopping)
 		return;
 	dm->stopping = true;
-	/* a real stop only: after a takeover the new daemon is the service's main process,
-	 * and a STOPPING=1 from us would make systemd stop the unit (and kill it) */
-	if (!dm->takeover_to)
-		notify_systemd("STOPPING=1");
+	/* a real stop only: nothing is sent after a handover */
+	notify_systemd("STOPPING=1\nSTATUS=stopping: in-flight requests have %u ms to finish",
+	               dm->cfg.limits.shutdown_grace_ms);
 	log_info("stopping: no new connections; in-flight requests have %u ms to finish",
 	         dm->cfg.limits.shutdown_grace_ms);
 	listener_close_all();
@@ -222,7 +238,9 @@ static void reload(void)
 	if (certs_reload(err, sizeof(err)) < 0)
 		log_error("certificate bindings not reloaded, the loaded ones stay: %s", err);
 	if (config_load(&next, err, sizeof(err)) < 0) {
-		notify_systemd("READY=1");
+		/* one line: the reason's first 200 bytes */
+		notify_systemd("READY=1\nSTATUS=accepting; reload refused, the running settings stay: %.200s",
+		               err);
 		log_error("reload refused, the running settings stay: %s", err);
 		return;
 	}
@@ -234,7 +252,8 @@ static void reload(void)
 		delegate_routes_changed(); /* the snapshot carries the limits too */
 	}
 	log_info("reloaded %s", dm->cfg.path ? dm->cfg.path : "(defaults)");
-	notify_systemd("READY=1");
+	notify_systemd("READY=1\nSTATUS=accepting; reloaded %.300s",
+	               dm->cfg.path ? dm->cfg.path : "(defaults)");
 	listener_warn_ignored();
 }
 
@@ -254,6 +273,61 @@ static void on_control(struct loop_io *io, uint32_t events)
 	session_accept();
 }
 
+/* --detach: the command returns once the daemon is ready, and its exit status says whether
+ * it got there. The fork comes first, before any thread, the sandbox or the takeover
+ * session (whose peer is then this process, the one that stays); the parent waits on a
+ * pipe for one byte. Its write end closes when the daemon exits, so a start that fails
+ * ends the wait with the daemon's own exit status. */
+static int detach_pipe = -1;
+
+static int detach(void)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		log_error("--detach: pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_error("--detach: fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		detach_pipe = p[1];
+		/* out of the caller's session: a terminal's hangup or ^C is not for us */
+		setsid();
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			close(null);
+		}
+		return 0;
+	}
+	close(p[1]);
+	char c;
+	ssize_t n;
+	while ((n = read(p[0], &c, 1)) < 0 && errno == EINTR)
+		;
+	if (n == 1)
+		exit(0); /* ready: it runs on without us */
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	exit(WIFEXITED(status) && WEXITSTATUS(status) ? WEXITSTATUS(status) : 1);
+}
+
+/* The daemon is ready (and has told systemd): the waiting command may return. */
+static void detach_done(void)
+{
+	if (detach_pipe < 0)
+		return;
+	ssize_t w = write(detach_pipe, "r", 1);
+	(void)w;
+	close(detach_pipe);
+	detach_pipe = -1;
+}
+
 static void raise_fd_limit(void)
 {
 	struct rlimit rl;
@@ -265,12 +339,17 @@ static void raise_fd_limit(void)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"socket", required_argument, 0, 's'}, {"state-dir", required_argument, 0, 'd'},
-	    {"config", required_argument, 0, 'c'}, {"threads", required_argument, 0, 't'},
-	    {"user", required_argument, 0, 'u'},   {"check-sandbox", no_argument, 0, 'k'},
-	    {"upgrade", no_argument, 0, 'U'},      {"no-seccomp", no_argument, 0, 'S'},
-	    {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+	static const struct option opts[] = {{"socket", required_argument, 0, 's'},
+	                                     {"state-dir", required_argument, 0, 'd'},
+	                                     {"config", required_argument, 0, 'c'},
+	                                     {"threads", required_argument, 0, 't'},
+	                                     {"user", required_argument, 0, 'u'},
+	                                     {"check-sandbox", no_argument, 0, 'k'},
+	                                     {"upgrade", no_argument, 0, 'U'},
+	                                     {"no-seccomp", no_argument, 0, 'S'},
+	                                     {"detach", no_argument, 0, 'D'},
+	                                     {"help", no_argument, 0, 'h'},
+	                                     {0, 0, 0, 0}};
 	static struct daemon d;
 	dm = &d;
 	dm->socket_path = PS_DEFAULT_SOCKET;
@@ -279,6 +358,7 @@ int main(int argc, char **argv)
 	const char *user_name = NULL;
 	bool check_sandbox = false;
 	bool upgrade = false;
+	bool detached = false;
 	int o;
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
@@ -315,6 +395,9 @@ int main(int argc, char **argv)
 		case 'S':
 			sandbox_skip_filter();
 			break;
+		case 'D':
+			detached = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -336,6 +419,8 @@ int main(int argc, char **argv)
 	}
 	if (check_sandbox)
 		return sandbox_check(&user);
+	if (detached && detach() < 0)
+		return 1;
 	if (config_load(&dm->cfg, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return 1;
@@ -412,6 +497,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (upgrade) {
+		/* the main process from now on: told before the old one may exit, so that systemd
+		 * never sees the service without one (docs/SYSTEMD.md) */
+		notify_systemd("MAINPID=%d", (int)getpid());
 		takeover_start();
 	} else {
 		/* no app yet, but an admin's redirect listens on its port from the start */
@@ -422,9 +510,12 @@ int main(int argc, char **argv)
 	log_info("ready (socket %s, state %s, pid %d, %u thread%s)", dm->socket_path, dm->state_dir,
 	         (int)getpid(), dm->nthreads, dm->nthreads == 1 ? "" : "s");
 	/* after an upgrade this process is the service's main one (NotifyAccess=all) */
-	char ready[64];
-	snprintf(ready, sizeof(ready), upgrade ? "READY=1\nMAINPID=%d" : "READY=1", (int)getpid());
-	notify_systemd(ready);
+	if (upgrade)
+		notify_systemd("READY=1\nMAINPID=%d\nSTATUS=accepting; took over from pid %d", (int)getpid(),
+		               (int)dm->takeover_old_pid);
+	else
+		notify_systemd("READY=1\nSTATUS=accepting (socket %.200s)", dm->socket_path);
+	detach_done();
 	int rc = loop_run(dm->loop);
 	listener_close_all();
 	threads_join();

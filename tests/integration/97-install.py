@@ -1,4 +1,4 @@
-# 97-install: make install DESTDIR=tmp puts every file in place with a portshare.pc of installed paths; examples/hello.c builds against it with pkg-config alone and serves through the installed daemon; make uninstall leaves nothing.
+# 97-install: make install DESTDIR=tmp puts every file in place with a portshare.pc of installed paths, a systemd unit naming the installed daemon and config, and the config file (an existing one is kept); examples/hello.c builds against it with pkg-config alone and serves through the installed daemon; make uninstall leaves nothing (a changed config file stays, and is said to).
 import os
 import subprocess
 from harness import REPO, Proc, Story, check, check_eq, say
@@ -7,7 +7,10 @@ PREFIX = "/usr/local"
 FILES = ["sbin/portshared", "bin/portsharectl", "bin/portshare-hello", "bin/portshare-static",
          "bin/portshare-upload-echo", "lib/libportshare.so.1", "lib/libportshare.so", "lib/libportshare.a",
          "lib/pkgconfig/portshare.pc", "include/portshare.h", "share/man/man8/portshared.8",
-         "share/man/man8/portsharectl.8", "share/man/man5/portshare.conf.5", "share/man/man3/libportshare.3"]
+         "share/man/man8/portsharectl.8", "share/man/man5/portshare.conf.5", "share/man/man3/libportshare.3",
+         "share/man/man1/portshare-hello.1", "share/man/man1/portshare-static.1",
+         "share/man/man1/portshare-upload-echo.1", "lib/systemd/system/portshared.service",
+         "etc/portshare/portshare.conf"]
 
 with Story() as s:
     dest = s.path("dest")
@@ -25,6 +28,20 @@ with Story() as s:
         pc = f.read()
     check("prefix=%s\n" % PREFIX in pc and "includedir=%s/include" % PREFIX in pc,
           "portshare.pc names the installed paths, not the build tree", pc)
+
+    with open(os.path.join(root, "lib/systemd/system/portshared.service")) as f:
+        unit = f.read()
+    conf = "%s/etc/portshare/portshare.conf" % PREFIX
+    check("\nExecStart=%s/sbin/portshared --config %s\n" % (PREFIX, conf) in unit
+          and "\nExecReload=%s/sbin/portshared --config %s --upgrade --detach\n" % (PREFIX, conf) in unit,
+          "the unit starts and upgrades the installed daemon with the installed config", unit)
+    conf_path = os.path.join(root, "etc/portshare/portshare.conf")
+    with open(conf_path, "a") as f:
+        f.write("listen 127.0.0.1\n")
+    r = subprocess.run(make + ["install"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    with open(conf_path) as f:
+        check(r.returncode == 0 and f.read().endswith("listen 127.0.0.1\n"),
+              "make install again keeps a config file that is there")
 
     # an app built with pkg-config alone
     env = dict(s.env, PKG_CONFIG_PATH=os.path.join(root, "lib/pkgconfig"), PKG_CONFIG_SYSROOT_DIR=dest)
@@ -59,5 +76,10 @@ with Story() as s:
 
     r = subprocess.run(make + ["uninstall"], cwd=REPO, capture_output=True, text=True, timeout=120)
     check_eq(r.returncode, 0, "make uninstall exit status")
+    check(os.path.exists(conf_path) and "%s was changed; it stays" % conf_path in r.stdout,
+          "make uninstall keeps the changed config file and says so", r.stdout)
+    os.unlink(conf_path)
+    r = subprocess.run(make + ["uninstall"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    check_eq(r.returncode, 0, "make uninstall again (the config file removed by hand)")
     left = [os.path.join(dp, f) for dp, ds, fs in os.walk(dest) for f in fs + ds] if os.path.exists(dest) else []
     check_eq(left, [], "make uninstall left nothing under DESTDIR")
