@@ -33,6 +33,9 @@ COMMON_LIBS := -lgnutls
 LIB_SRC := $(wildcard src/lib/*.c)
 DAEMON_SRC := $(wildcard src/daemon/*.c)
 CTL_SRC := $(wildcard src/ctl/*.c)
+# src/proxy/: the adapters for unmodified apps, two programs over the same objects
+PROXY_MAINS := src/proxy/proxy_main.c src/proxy/run_main.c
+PROXY_SRC := $(filter-out $(PROXY_MAINS),$(wildcard src/proxy/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 LLHTTP_C := llhttp.c api.c http.c
 
@@ -42,7 +45,8 @@ COMMON_OBJ := $(call OBJ,$(COMMON_SRC)) $(LLHTTP_OBJ)
 LIB_OBJ := $(call OBJ,$(LIB_SRC))
 
 BINS := $(BUILD)/bin/portshared $(BUILD)/bin/portsharectl $(BUILD)/bin/portshare-hello \
-	$(BUILD)/bin/portshare-static $(BUILD)/bin/portshare-upload-echo
+	$(BUILD)/bin/portshare-static $(BUILD)/bin/portshare-upload-echo $(BUILD)/bin/portshare-proxy \
+	$(BUILD)/bin/portshare-run
 LIBS := $(BUILD)/lib/libportshare.a $(BUILD)/lib/libportshare.so $(BUILD)/lib/pkgconfig/portshare.pc
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TEST_BINS := $(BUILD)/tests/testworker $(BUILD)/tests/loadclient
@@ -109,6 +113,16 @@ $(BUILD)/bin/portshare-upload-echo: $(call OBJ,examples/upload_echo.c) $(BUILD)/
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS)
 
+# The proxy's objects use llhttp (reply.c) from the common objects, and libportshare's
+# public API only, from the static library whose internal names are hidden.
+$(BUILD)/bin/portshare-proxy: $(call OBJ,src/proxy/proxy_main.c $(PROXY_SRC)) $(BUILD)/lib/libportshare.a $(LLHTTP_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS) -pthread
+
+$(BUILD)/bin/portshare-run: $(call OBJ,src/proxy/run_main.c $(PROXY_SRC)) $(BUILD)/lib/libportshare.a $(LLHTTP_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS) -pthread
+
 $(BUILD)/tests/testworker: $(call OBJ,tests/integration/testworker.c) $(BUILD)/lib/libportshare.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS)
@@ -171,34 +185,36 @@ unit: all
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-# make install [PREFIX=/usr/local] [DESTDIR=]: the daemon in sbin/, portsharectl and the
-# examples in bin/, the libraries and a portshare.pc with the installed paths in lib/, the
+# make install [PREFIX=/usr/local] [DESTDIR=]: the daemon in sbin/, portsharectl, the
+# examples, portshare-proxy and portshare-run in bin/, the libraries and a portshare.pc with the installed paths in lib/, the
 # header, the man pages. make uninstall removes exactly those files (INSTALLED lists them).
 PREFIX ?= /usr/local
 INST := $(DESTDIR)$(PREFIX)
 INSTALLED := sbin/portshared bin/portsharectl bin/portshare-hello bin/portshare-static \
-	bin/portshare-upload-echo lib/libportshare.so.1 lib/libportshare.so lib/libportshare.a \
+	bin/portshare-upload-echo bin/portshare-proxy bin/portshare-run lib/libportshare.so.1 lib/libportshare.so lib/libportshare.a \
 	lib/pkgconfig/portshare.pc include/portshare.h share/man/man8/portshared.8 \
-	share/man/man8/portsharectl.8 share/man/man5/portshare.conf.5 share/man/man3/libportshare.3
+	share/man/man8/portsharectl.8 share/man/man5/portshare.conf.5 share/man/man3/libportshare.3 \
+	share/man/man1/portshare-proxy.1 share/man/man1/portshare-run.1
 
 install: all
 	install -d $(INST)/sbin $(INST)/bin $(INST)/lib/pkgconfig $(INST)/include \
-		$(INST)/share/man/man3 $(INST)/share/man/man5 $(INST)/share/man/man8
+		$(INST)/share/man/man1 $(INST)/share/man/man3 $(INST)/share/man/man5 $(INST)/share/man/man8
 	install -m 755 $(BUILD)/bin/portshared $(INST)/sbin/
 	install -m 755 $(BUILD)/bin/portsharectl $(BUILD)/bin/portshare-hello $(BUILD)/bin/portshare-static \
-		$(BUILD)/bin/portshare-upload-echo $(INST)/bin/
+		$(BUILD)/bin/portshare-upload-echo $(BUILD)/bin/portshare-proxy $(BUILD)/bin/portshare-run $(INST)/bin/
 	install -m 644 $(BUILD)/lib/libportshare.so.1 $(BUILD)/lib/libportshare.a $(INST)/lib/
 	ln -sf libportshare.so.1 $(INST)/lib/libportshare.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@INCLUDEDIR@|$(PREFIX)/include|' scripts/portshare.pc.in \
 		> $(INST)/lib/pkgconfig/portshare.pc
 	install -m 644 include/portshare.h $(INST)/include/
+	install -m 644 man/portshare-proxy.1 man/portshare-run.1 $(INST)/share/man/man1/
 	install -m 644 man/libportshare.3 $(INST)/share/man/man3/
 	install -m 644 man/portshare.conf.5 $(INST)/share/man/man5/
 	install -m 644 man/portshared.8 man/portsharectl.8 $(INST)/share/man/man8/
 
 uninstall:
 	rm -f $(addprefix $(INST)/,$(INSTALLED))
-	-rmdir -p $(INST)/lib/pkgconfig $(INST)/share/man/man3 $(INST)/share/man/man5 \
+	-rmdir -p $(INST)/lib/pkgconfig $(INST)/share/man/man1 $(INST)/share/man/man3 $(INST)/share/man/man5 \
 		$(INST)/share/man/man8 $(INST)/sbin $(INST)/bin $(INST)/include 2>/dev/null
 
 clean:
