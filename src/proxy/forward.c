@@ -400,7 +400,13 @@ static enum forward_head forward_read_head(struct forward *f, struct forward_sta
 {
 	struct backend_conn *bc = st->bc;
 	for (;;) {
-		size_t hl = reply_head_length(bc->buf + bc->off, bc->len - bc->off);
+		ssize_t found = reply_head_length(bc->buf + bc->off, bc->len - bc->off);
+		if (found < 0) {
+			snprintf(st->why, sizeof(st->why), "malformed reply head: bare LF in the head");
+			st->fail_status = 502;
+			return HEAD_FAILED;
+		}
+		size_t hl = (size_t)found;
 		if (hl == 0) {
 			if (bc->off == 0 && bc->len == sizeof(bc->buf)) {
 				snprintf(st->why, sizeof(st->why), "reply head larger than %zu bytes", sizeof(bc->buf));
@@ -539,7 +545,7 @@ static void forward_reply(struct forward *f, struct forward_state *st)
 	ps_request *r = st->r;
 	struct backend_conn *bc = st->bc;
 	struct reply *rp = &f->reply;
-	size_t hl = reply_head_length(bc->buf + bc->off, bc->len - bc->off);
+	size_t hl = (size_t)reply_head_length(bc->buf + bc->off, bc->len - bc->off);
 	int nh = forward_reply_headers(f, rp->upgrade);
 	bc->off += hl; /* the headers are copied: the buffer may move now */
 	if (nh < 0) {

@@ -8,11 +8,16 @@
 
 #define REPLY_EXTRA_MAX 8192 /* chunk extensions and trailers of one reply, in bytes */
 
-size_t reply_head_length(const char *buf, size_t len)
+ssize_t reply_head_length(const char *buf, size_t len)
 {
-	for (size_t i = 3; i < len; i++)
-		if (buf[i] == '\n' && buf[i - 1] == '\r' && buf[i - 2] == '\n' && buf[i - 3] == '\r')
-			return i + 1;
+	for (size_t i = 0; i < len; i++) {
+		if (buf[i] != '\n')
+			continue;
+		if (i == 0 || buf[i - 1] != '\r')
+			return -1;
+		if (i >= 3 && buf[i - 2] == '\n' && buf[i - 3] == '\r')
+			return (ssize_t)(i + 1);
+	}
 	return 0;
 }
 

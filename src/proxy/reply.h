@@ -33,18 +33,20 @@ struct reply {
 	bool complete;   /* the whole reply has been parsed */
 	bool has_body;   /* after reply_head: a body follows (HEAD/1xx/204/304 have none) */
 	bool upgrade;    /* 101 */
-	uint32_t nfields;
-	struct reply_field fields[REPLY_FIELDS_MAX];
+	const char *why; /* why the reply was refused */
 	/* internal */
 	bool head_request, in_head, failed_cb;
 	uint32_t cl_count, te_count, extra_bytes;
-	const char *why;
 	reply_body_cb on_body;
 	void *arg;
+	uint32_t nfields;
+	/* last: reply_head clears everything before it, and only fields[0, nfields) are read */
+	struct reply_field fields[REPLY_FIELDS_MAX];
 };
 
-/* Length of the head at buf[0, len) through its empty line, 0 while incomplete. */
-size_t reply_head_length(const char *buf, size_t len);
+/* Length of the head at buf[0, len) through its empty line, 0 while incomplete, -1 at
+ * a bare LF (whose head would never end in CRLF CRLF: refused at once, not waited for). */
+ssize_t reply_head_length(const char *buf, size_t len);
 
 /* Parses the head buf[0, len) (len from reply_head_length). head_request: the request
  * was HEAD (no body follows whatever the head says). 0, or -1 with r->why. The fields
