@@ -4,7 +4,7 @@
 Runs on 127.0.0.1:PORT (or a unix socket with `unix:/path`), one thread per connection,
 keep-alive. Prints "backend: ready" once it listens, and one line per connection it
 accepts ("backend: connection N") so a story can tell whether the proxy reused one.
-Paths (anything else: 404):
+Paths (any other path is answered as /headers is):
 
   /headers          200, the request line and headers it got, as JSON
   /upload           reads the body (Content-Length or chunked) as it comes; 200 with
@@ -142,7 +142,7 @@ class Handler(socketserver.StreamRequestHandler):
         path = target.split("?", 1)[0]
         q = query(target)
         w = self.wfile
-        if path == "/headers":
+        if path in ("/headers", "/nothing-else") or not self.known(path):
             body = json.dumps({"method": method, "target": target, "version": version,
                                "headers": headers}).encode()
             for _ in body_chunks(self.rfile, headers):
@@ -200,9 +200,12 @@ class Handler(socketserver.StreamRequestHandler):
             w.flush()
         elif path == "/ws":
             return self.websocket(headers)
-        else:
-            reply(w, 404, b"not here\n")
         return True
+
+    @staticmethod
+    def known(path):
+        return path in ("/upload", "/expect-continue", "/expect-reject", "/download", "/sse", "/slow", "/abort",
+                        "/close-early", "/hop", "/ws") or path.startswith("/smuggle/")
 
     def websocket(self, headers):
         key = header(headers, "Sec-WebSocket-Key")
