@@ -2,7 +2,7 @@
 # Installs the Debian packages portshare needs to build and test, when they are missing.
 # As root it runs apt-get update then apt-get install; otherwise it prints the exact line to run.
 set -e
-pkgs="build-essential pkg-config node-llhttp libseccomp-dev libcmocka-dev libgnutls28-dev gnutls-bin clang libclang-rt-dev groff-base curl python3 iproute2 strace procps wrk"
+pkgs="build-essential pkg-config node-llhttp libseccomp-dev libcmocka-dev libgnutls28-dev gnutls-bin clang libclang-rt-dev groff-base curl python3 iproute2 strace procps wrk gunicorn"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
