@@ -42,6 +42,13 @@ extern "C" {
 #define PS_DEFAULT_SOCKET "/run/portshare/control.sock"
 #define PS_SOCKET_ENV "PORTSHARE_SOCKET"
 #define PS_DELEGATION_ENV "PORTSHARE_DELEGATION" /* "0": no delegation (see above) */
+/* "0": ps_receive posts the next receive only when it is called again, instead of as
+ * soon as it returns a request. The posted receive makes the next handoff faster, but
+ * the daemon may give it a request while this worker is still busy with the last one
+ * (receives are served oldest first): a worker whose requests may last long (a proxy
+ * to streams and long polls) sets it, and adds workers as they get busy. Read by
+ * ps_connect. */
+#define PS_PREFETCH_ENV "PORTSHARE_PREFETCH"
 
 enum ps_error {
 	PS_OK = 0,
