@@ -269,47 +269,9 @@ static size_t forward_build_head(struct forward *f, ps_request *r, bool has_body
 
 /* ---------------------------------------------------------------- waiting */
 
-/* A deadline shortened to the moment the request turns long, so on_long runs then. */
-static int64_t forward_soon(struct forward *f, int64_t deadline)
+static ssize_t forward_read_client(ps_request *r, void *buf, size_t cap)
 {
-	if (f->long_called || !f->on_long)
-		return deadline;
-	int64_t t = f->started_ms + FORWARD_LONG_MS;
-	return t < deadline ? t : deadline;
-}
-
-static void forward_turn_long(struct forward *f)
-{
-	f->long_called = true;
-	f->on_long(f);
-}
-
-static ssize_t forward_fill(struct forward *f, struct backend_conn *bc, int64_t deadline)
-{
-	for (;;) {
-		int64_t d = forward_soon(f, deadline);
-		ssize_t n = backend_fill(bc, d);
-		if (n < 0 && errno == ETIMEDOUT && d < deadline) {
-			forward_turn_long(f);
-			continue;
-		}
-		return n;
-	}
-}
-
-static ssize_t forward_read_client(struct forward *f, ps_request *r, void *buf, size_t cap)
-{
-	int64_t deadline = backend_now_ms() + FORWARD_BODY_WAIT_MS;
-	for (;;) {
-		int64_t d = forward_soon(f, deadline);
-		int64_t left = d - backend_now_ms();
-		ssize_t n = ps_request_read(r, buf, cap, left > 0 ? (int)left : 0);
-		if ((n == PS_ETIMEDOUT || n == PS_EAGAIN) && d < deadline) {
-			forward_turn_long(f);
-			continue;
-		}
-		return n;
-	}
+	return ps_request_read(r, buf, cap, FORWARD_BODY_WAIT_MS);
 }
 
 /* ---------------------------------------------------------------- the reply head */
@@ -413,7 +375,7 @@ static enum forward_head forward_read_head(struct forward *f, struct forward_sta
 				st->fail_status = 502;
 				return HEAD_FAILED;
 			}
-			ssize_t n = forward_fill(f, bc, deadline);
+			ssize_t n = backend_fill(bc, deadline);
 			if (n > 0) {
 				st->got_bytes = true;
 				continue;
@@ -466,7 +428,7 @@ static enum forward_body forward_body(struct forward *f, struct forward_state *s
 {
 	st->body_started = true;
 	for (;;) {
-		ssize_t n = forward_read_client(f, st->r, f->body, sizeof(f->body));
+		ssize_t n = forward_read_client(st->r, f->body, sizeof(f->body));
 		if (n < 0) {
 			snprintf(st->why, sizeof(st->why), "reading the client's body: %s", ps_strerror((int)n));
 			return BODY_CLIENT_FAILED;
@@ -603,7 +565,7 @@ static void forward_reply(struct forward *f, struct forward_state *st)
 		}
 		if (f->body_len > 0 && ps_respond_write(r, f->body, f->body_len) < 0)
 			return; /* the client went away: nothing to tell it */
-		ssize_t n = forward_fill(f, bc, backend_now_ms() + f->cfg->backend_timeout_ms);
+		ssize_t n = backend_fill(bc, backend_now_ms() + f->cfg->backend_timeout_ms);
 		if (n == 0) {
 			if (reply_eof(rp) == 0)
 				continue; /* a close-delimited body ended */
@@ -642,8 +604,6 @@ void forward_request(struct forward *f, ps_request *r)
 	st.r = r;
 	st.head_request = strcmp(ps_request_method(r), "HEAD") == 0;
 	st.upgrade = forward_wants_upgrade(r);
-	f->started_ms = backend_now_ms();
-	f->long_called = false;
 
 	bool has_body = ps_request_has_body(r);
 	int64_t length = ps_request_content_length(r);

@@ -22,13 +22,7 @@ struct proxy_config;
 struct forward {
 	const struct proxy_config *cfg;
 	struct backend_pool pool;
-	/* Called once when the current request has taken longer than FORWARD_LONG_MS (a
-	 * long poll, a stream): the thread may then give its other connections back. */
-	void (*on_long)(struct forward *f);
-	void *arg;
 	/* per request */
-	int64_t started_ms;
-	bool long_called;
 	struct reply reply;
 	ps_header headers[REPLY_FIELDS_MAX];
 	char head[FORWARD_HEAD_MAX];
@@ -36,8 +30,6 @@ struct forward {
 	char body[BACKEND_BUF];           /* request body on its way, reply body on its way */
 	size_t body_len;
 };
-
-#define FORWARD_LONG_MS 500
 
 void forward_init(struct forward *f, const struct proxy_config *cfg);
 void forward_fini(struct forward *f);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,6 @@ struct proxy_thread {
 	struct proxy_config *cfg;
 	ps_client *c;
 	ps_queue *q;
-	bool creator;  /* holds the queue and its URLs: never retires */
-	bool retiring; /* drained: serves what it was given, then ends */
 	struct forward f;
 };
 
@@ -45,8 +44,8 @@ static bool proxy_number(const char *s, long lo, long hi, long *out)
 int proxy_option(struct proxy_config *cfg, int argc, char **argv, int *i, const char **why)
 {
 	const char *arg = argv[*i];
-	if (strcmp(arg, "--strip-prefix") == 0) {
-		cfg->strip_prefix = true;
+	if (strcmp(arg, "--strip-prefix") == 0 || strcmp(arg, "--delegation") == 0) {
+		*(arg[2] == 's' ? &cfg->strip_prefix : &cfg->delegation) = true;
 		return 1;
 	}
 	static const char *const with_value[] = {"--socket", "--queue", "--url", "--backend", "--backend-timeout",
@@ -90,7 +89,7 @@ int proxy_option(struct proxy_config *cfg, int argc, char **argv, int *i, const 
 		break;
 	default:
 		if (!proxy_number(v, 1, PROXY_THREADS_MAX, &n)) {
-			*why = "--threads takes 1-256";
+			*why = "--threads takes 1-1024";
 			return -1;
 		}
 		cfg->threads = (int)n;
@@ -121,6 +120,11 @@ static void proxy_complain(const struct proxy_config *cfg, ps_client *c, int rc,
 
 static void *proxy_thread_run(void *arg);
 
+/* Threads waiting for a request, and threads started (at most cfg->threads). A thread
+ * that takes the last idle slot starts another, so a stream or a long poll never keeps
+ * the queue's other requests waiting while the limit allows one more. */
+static atomic_int proxy_idle, proxy_total;
+
 /* Starts a thread that joins the queue (its session is opened in the thread). */
 static int proxy_spawn(struct proxy_config *cfg)
 {
@@ -141,32 +145,26 @@ static int proxy_spawn(struct proxy_config *cfg)
 	return 0;
 }
 
-/* A request that turned long (a stream, a long poll) would keep this session's other
- * keep-alive connections waiting behind it, since only this thread reads them: the
- * session is drained (its idle connections go back to the daemon at once) and a new
- * thread takes its place; this one ends after the request. The creator's session has
- * no delegated connections (proxy_start), so it stays. */
-static void proxy_on_long(struct forward *f)
+static void proxy_grow(struct proxy_config *cfg)
 {
-	struct proxy_thread *t = f->arg;
-	if (t->creator || t->retiring)
+	if (atomic_fetch_add(&proxy_total, 1) >= cfg->threads) {
+		atomic_fetch_sub(&proxy_total, 1);
 		return;
-	if (ps_queue_drain(t->q) < 0)
-		return;
-	t->retiring = true;
-	if (proxy_spawn(t->cfg) < 0)
-		fprintf(stderr, "%s: error: cannot start a thread to replace a busy one\n", t->cfg->prog);
+	}
+	if (proxy_spawn(cfg) < 0) {
+		atomic_fetch_sub(&proxy_total, 1);
+		fprintf(stderr, "%s: error: cannot start another thread\n", cfg->prog);
+	}
 }
 
 static void proxy_serve(struct proxy_thread *t)
 {
+	atomic_fetch_add(&proxy_idle, 1);
 	for (;;) {
 		ps_request *r;
 		int rc = ps_receive(t->q, &r, -1);
 		if (rc == PS_ESYSTEM && errno == EINTR)
 			continue;
-		if (rc == PS_ESTATE && t->retiring)
-			return;
 		if (rc == PS_EDENIED || rc == PS_EEXIST || rc == PS_EPORTINUSE) {
 			fprintf(stderr, "%s: a URL of queue %s was refused after a reconnect: %s: %s\n", t->cfg->prog,
 			        ps_queue_name(t->q), ps_strerror(rc), ps_client_message(t->c));
@@ -182,8 +180,11 @@ static void proxy_serve(struct proxy_thread *t)
 			sleep(1);
 			continue;
 		}
+		if (atomic_fetch_sub(&proxy_idle, 1) == 1)
+			proxy_grow(t->cfg);
 		forward_request(&t->f, r);
 		ps_request_free(r);
+		atomic_fetch_add(&proxy_idle, 1);
 	}
 }
 
@@ -191,8 +192,6 @@ static void *proxy_thread_run(void *arg)
 {
 	struct proxy_thread *t = arg;
 	forward_init(&t->f, t->cfg);
-	t->f.on_long = proxy_on_long;
-	t->f.arg = t;
 	if (!t->c) {
 		int rc = ps_connect(proxy_socket(t->cfg), &t->c);
 		if (rc == 0)
@@ -201,6 +200,7 @@ static void *proxy_thread_run(void *arg)
 			proxy_complain(t->cfg, t->c, rc, "joining queue", t->cfg->queue);
 			if (t->c)
 				ps_close(t->c);
+			atomic_fetch_sub(&proxy_total, 1);
 			free(t);
 			return NULL;
 		}
@@ -219,21 +219,18 @@ int proxy_start(struct proxy_config *cfg)
 	if (!t)
 		return -1;
 	t->cfg = cfg;
-	t->creator = true;
 
-	/* The creator's session serves without delegation: it never retires (proxy_on_long),
-	 * so it must hold no connection a long request could keep waiting. The library reads
-	 * the switch in ps_connect, before any other thread exists. */
-	const char *saved = getenv(PS_DELEGATION_ENV);
-	char *copy = saved ? strdup(saved) : NULL;
-	if (cfg->threads > 1)
+	/* Without --delegation every session gives each connection back to the daemon after
+	 * its response. A delegated keep-alive connection is read only by the thread that
+	 * holds it, and the proxy's threads block for as long as a request lasts (a stream,
+	 * a long poll): the connection's next request would wait behind it. The library
+	 * reads the switch in ps_connect; no other thread exists yet. */
+	if (!cfg->delegation)
 		setenv(PS_DELEGATION_ENV, "0", 1);
+	/* Nor may the daemon give a busy thread the next request before it asks: a thread
+	 * asks when it is free, and one more starts when none is (proxy_grow). */
+	setenv(PS_PREFETCH_ENV, "0", 1);
 	int rc = ps_connect(path, &t->c);
-	if (copy)
-		setenv(PS_DELEGATION_ENV, copy, 1);
-	else
-		unsetenv(PS_DELEGATION_ENV);
-	free(copy);
 	if (rc < 0) {
 		proxy_complain(cfg, NULL, rc, "connecting to portshared at", path);
 		free(t);
@@ -259,8 +256,7 @@ int proxy_start(struct proxy_config *cfg)
 			return -1;
 		}
 	}
-	printf("%s: ready queue=%s backend=%s threads=%d\n", cfg->prog, ps_queue_name(t->q), cfg->backend.name,
-	       cfg->threads);
+	printf("%s: ready queue=%s backend=%s\n", cfg->prog, ps_queue_name(t->q), cfg->backend.name);
 	fflush(stdout);
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
@@ -272,10 +268,8 @@ int proxy_start(struct proxy_config *cfg)
 		fprintf(stderr, "%s: cannot start a thread: %s\n", cfg->prog, strerror(rc));
 		return -1;
 	}
-	for (int i = 1; i < cfg->threads; i++)
-		if (proxy_spawn(cfg) < 0) {
-			fprintf(stderr, "%s: cannot start thread %d\n", cfg->prog, i + 1);
-			return -1;
-		}
+	atomic_store(&proxy_total, 1);
+	for (int i = 1; i < PROXY_THREADS_START && i < cfg->threads; i++)
+		proxy_grow(cfg);
 	return 0;
 }

@@ -10,8 +10,9 @@
 #include "backend.h"
 
 #define PROXY_URLS_MAX 32
-#define PROXY_THREADS_DEFAULT 4
-#define PROXY_THREADS_MAX 256
+#define PROXY_THREADS_START 2    /* started at once; more as requests keep them busy */
+#define PROXY_THREADS_DEFAULT 64 /* at most: requests in progress at once */
+#define PROXY_THREADS_MAX 1024
 #define PROXY_BACKEND_TIMEOUT_DEFAULT 60 /* seconds, as nginx's proxy_read_timeout */
 
 struct proxy_config {
@@ -23,13 +24,14 @@ struct proxy_config {
 	const char *backend_spec; /* --backend as given */
 	struct backend_addr backend;
 	bool strip_prefix;
+	bool delegation; /* keep keep-alive connections between requests (see proxy_start) */
 	int backend_timeout_ms;
-	int threads;
+	int threads; /* at most */
 };
 
 void proxy_config_init(struct proxy_config *cfg, const char *prog);
 /* Takes one option at argv[*i] (advancing *i past its value): 1 when it was one of the
- * proxy's (--socket --queue --url --backend --strip-prefix --backend-timeout --threads),
+ * proxy's (--socket --queue --url --backend --strip-prefix --delegation --backend-timeout --threads),
  * 0 when it is not, -1 when its value is missing or wrong (*why says which). */
 int proxy_option(struct proxy_config *cfg, int argc, char **argv, int *i, const char **why);
 
