@@ -229,8 +229,10 @@ class Handler(socketserver.StreamRequestHandler):
             data = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(ln)))
             if len(data) < 126:
                 frame = bytes([0x80 | op, len(data)]) + data
-            else:
+            elif len(data) < 65536:
                 frame = bytes([0x80 | op, 126]) + struct.pack("!H", len(data)) + data
+            else:
+                frame = bytes([0x80 | op, 127]) + struct.pack("!Q", len(data)) + data
             self.wfile.write(frame)
             self.wfile.flush()
             if op == 8:
