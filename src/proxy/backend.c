@@ -259,7 +259,7 @@ int backend_send(struct backend_conn *bc, struct iovec *iov, int iovcnt, int64_t
 	return 0;
 }
 
-ssize_t backend_fill(struct backend_conn *bc, int64_t deadline_ms)
+ssize_t backend_fill(struct backend_conn *bc, int64_t deadline_ms, bool wait_first)
 {
 	if (bc->off > 0) {
 		memmove(bc->buf, bc->buf + bc->off, bc->len - bc->off);
@@ -269,6 +269,14 @@ ssize_t backend_fill(struct backend_conn *bc, int64_t deadline_ms)
 	if (bc->len == sizeof(bc->buf)) {
 		errno = ENOBUFS;
 		return -1;
+	}
+	if (wait_first) {
+		int w = backend_wait(bc->fd, POLLIN, deadline_ms, -1, 0, NULL);
+		if (w <= 0) {
+			if (w == 0)
+				errno = ETIMEDOUT;
+			return -1;
+		}
 	}
 	for (;;) {
 		ssize_t n = recv(bc->fd, bc->buf + bc->len, sizeof(bc->buf) - bc->len, MSG_DONTWAIT);

@@ -375,7 +375,7 @@ static enum forward_head forward_read_head(struct forward *f, struct forward_sta
 				st->fail_status = 502;
 				return HEAD_FAILED;
 			}
-			ssize_t n = backend_fill(bc, deadline);
+			ssize_t n = backend_fill(bc, deadline, bc->len == bc->off);
 			if (n > 0) {
 				st->got_bytes = true;
 				continue;
@@ -565,7 +565,7 @@ static void forward_reply(struct forward *f, struct forward_state *st)
 		}
 		if (f->body_len > 0 && ps_respond_write(r, f->body, f->body_len) < 0)
 			return; /* the client went away: nothing to tell it */
-		ssize_t n = backend_fill(bc, backend_now_ms() + f->cfg->backend_timeout_ms);
+		ssize_t n = backend_fill(bc, backend_now_ms() + f->cfg->backend_timeout_ms, false);
 		if (n == 0) {
 			if (reply_eof(rp) == 0)
 				continue; /* a close-delimited body ended */

@@ -225,11 +225,13 @@ int proxy_start(struct proxy_config *cfg)
 	 * holds it, and the proxy's threads block for as long as a request lasts (a stream,
 	 * a long poll): the connection's next request would wait behind it. The library
 	 * reads the switch in ps_connect; no other thread exists yet. */
-	if (!cfg->delegation)
-		setenv(PS_DELEGATION_ENV, "0", 1);
 	/* Nor may the daemon give a busy thread the next request before it asks: a thread
-	 * asks when it is free, and one more starts when none is (proxy_grow). */
-	setenv(PS_PREFETCH_ENV, "0", 1);
+	 * asks when it is free, and one more starts when none is (proxy_grow). --delegation
+	 * says every reply is quick: both then stay on, and the daemon off the path. */
+	if (!cfg->delegation) {
+		setenv(PS_DELEGATION_ENV, "0", 1);
+		setenv(PS_PREFETCH_ENV, "0", 1);
+	}
 	int rc = ps_connect(path, &t->c);
 	if (rc < 0) {
 		proxy_complain(cfg, NULL, rc, "connecting to portshared at", path);
