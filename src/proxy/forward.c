@@ -230,12 +230,23 @@ static size_t forward_build_head(struct forward *f, ps_request *r, bool has_body
 	}
 	out_str(&o, " HTTP/1.1\r\n");
 
-	bool has_host = false;
+	/* RFC 9112 §3.2.2: an absolute-form target's authority is the host, whatever Host
+	 * says; the backend gets it as Host, since it gets the origin form */
+	const char *target = ps_request_target(r), *scheme_end = strstr(target, "://");
+	char authority[300] = "";
+	if (target[0] != '/' && scheme_end) {
+		size_t n = strcspn(scheme_end + 3, "/?#");
+		snprintf(authority, sizeof(authority), "%.*s", (int)(n < 299 ? n : 299), scheme_end + 3);
+	}
+	bool has_host = authority[0] != '\0';
+	if (has_host)
+		out_header(&o, "Host", authority);
 	for (size_t i = 0; i < nh && ps_request_header_at(r, i, &h) == 0; i++) {
+		bool host = strcasecmp(h.name, "Host") == 0;
 		if (name_in(h.name, forward_hop_by_hop) || name_in(h.name, forward_client_claims) ||
-		    listed_in(connection, nconn, h.name))
+		    listed_in(connection, nconn, h.name) || (host && authority[0]))
 			continue;
-		has_host |= strcasecmp(h.name, "Host") == 0;
+		has_host |= host;
 		out_header(&o, h.name, h.value);
 	}
 	if (!has_host) /* an HTTP/1.0 client's request; HTTP/1.1 requires one (RFC 9112 §3.2) */

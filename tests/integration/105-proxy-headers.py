@@ -51,6 +51,16 @@ with Story() as s:
           "an HTTP/1.0 request without Host reaches the backend as HTTP/1.1 with a Host", repr(got))
     c.close()
 
+    # an absolute-form target: its authority is the host (RFC 9112 3.2.2), whatever Host says
+    c = s.conn(port)
+    r = c.request(b"GET http://Other.Example:%d/app/abs?z=1 HTTP/1.1\r\nHost: ignored.example\r\n\r\n" % port)
+    got = json.loads(r.body) if r.status == 200 else {}
+    h = {k.lower(): v for k, v in got.get("headers", [])}
+    check(got.get("target") == "/app/abs?z=1" and h.get("host") == "Other.Example:%d" % port
+          and "ignored" not in r.body.decode(), "an absolute-form request reaches the backend in origin form, "
+          "with the authority as Host", repr(r))
+    c.close()
+
     # the reply's hop-by-hop headers do not reach the client
     r = s.get(s.url(port, "/strip/hop"))
     names = [k.lower() for k, _ in r.headers]
