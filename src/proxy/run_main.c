@@ -117,6 +117,13 @@ static bool run_accepts(const struct backend_addr *a)
 	return ok;
 }
 
+static void run_free_argv(char **argv)
+{
+	for (size_t i = 0; argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+}
+
 /* The exit status that reports how the child ended. */
 static int run_status(int ws)
 {
@@ -229,6 +236,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "portshare-run: %s exited before accepting connections (status %d)\n",
 			        child_argv[0], run_status(ws));
 			run_cleanup();
+			run_free_argv(child_argv);
 			return run_status(ws);
 		}
 		if (run_accepts(&cfg.backend))
@@ -239,6 +247,7 @@ int main(int argc, char **argv)
 			kill(child, SIGTERM);
 			waitpid(child, &ws, 0);
 			run_cleanup();
+			run_free_argv(child_argv);
 			return 1;
 		}
 		struct timespec ts = {0, RUN_PROBE_MS * 1000000L};
@@ -252,6 +261,7 @@ int main(int argc, char **argv)
 		int ws;
 		waitpid(child, &ws, 0);
 		run_cleanup();
+		run_free_argv(child_argv);
 		return 1;
 	}
 	for (;;) {
