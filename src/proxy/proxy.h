@@ -10,7 +10,6 @@
 #include "backend.h"
 
 #define PROXY_URLS_MAX 32
-#define PROXY_THREADS_START 2    /* started at once; more as requests keep them busy */
 #define PROXY_THREADS_DEFAULT 64 /* at most: requests in progress at once */
 #define PROXY_THREADS_MAX 1024
 #define PROXY_BACKEND_TIMEOUT_DEFAULT 60 /* seconds, as nginx's proxy_read_timeout */
