@@ -513,6 +513,56 @@ static void forward_upgrade(struct forward *f, struct forward_state *st, int nh)
 	st->bc = NULL;
 }
 
+/* A body of known length goes out from the read buffer as it is: no parser, no copy.
+ * It ends exactly after `length` bytes; anything after them stays in the buffer, and the
+ * connection is then not reused (forward_finish). */
+static void forward_reply_length(struct forward *f, struct forward_state *st, int nh, uint64_t length)
+{
+	ps_request *r = st->r;
+	struct backend_conn *bc = st->bc;
+	int status = f->reply.status, rc;
+	bool begun = false;
+	for (;;) {
+		size_t have = bc->len - bc->off;
+		if (have >= length) {
+			const char *at = bc->buf + bc->off;
+			rc = begun ? ps_respond_last(r, at, (size_t)length)
+			           : ps_respond(r, status, f->headers, (size_t)nh, at, (size_t)length);
+			if (rc == PS_EINVAL && !begun) {
+				forward_fail(f, r, 502, "a reply header the library refuses to send");
+				return;
+			}
+			bc->off += (size_t)length;
+			f->reply.complete = true;
+			forward_finish(f, st);
+			return;
+		}
+		if (!begun) {
+			if (ps_respond_begin(r, status, f->headers, (size_t)nh, (int64_t)length) < 0) {
+				forward_fail(f, r, 502, "a reply header the library refuses to send");
+				return;
+			}
+			begun = true;
+		}
+		if (have > 0 && ps_respond_write(r, bc->buf + bc->off, have) < 0)
+			return; /* the client went away */
+		bc->off += have;
+		length -= have;
+		ssize_t n = backend_fill(bc, backend_now_ms() + f->cfg->backend_timeout_ms, false);
+		if (n == 0) {
+			forward_abort(f, r, "the backend closed the connection in the middle of its reply");
+			return;
+		}
+		if (n < 0) {
+			if (errno == ETIMEDOUT)
+				forward_abort(f, r, "no reply byte for %d s", f->cfg->backend_timeout_ms / 1000);
+			else
+				forward_abort(f, r, "reading the reply: %s", strerror(errno));
+			return;
+		}
+	}
+}
+
 static void forward_reply(struct forward *f, struct forward_state *st)
 {
 	ps_request *r = st->r;
@@ -542,6 +592,10 @@ static void forward_reply(struct forward *f, struct forward_state *st)
 		if (rc == PS_EINVAL)
 			forward_fail(f, r, 502, "a reply header the library refuses to send");
 		forward_finish(f, st);
+		return;
+	}
+	if (length >= 0) {
+		forward_reply_length(f, st, nh, (uint64_t)length);
 		return;
 	}
 	bool begun = false;

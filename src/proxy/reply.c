@@ -130,6 +130,9 @@ static int reply_on_headers_complete(llhttp_t *p)
 	if ((r->status < 200 || r->status == 204) && (r->cl_count || r->te_count))
 		return reply_refuse(r, "framing on a reply that has no body");
 	r->has_body = !no_body;
+	/* known now for a reply whose end its head tells; a chunked or close-delimited
+	 * one is settled again when it ends */
+	r->keep_alive = llhttp_should_keep_alive(p);
 	return no_body ? 1 : 0;
 }
 
