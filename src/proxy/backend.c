@@ -215,7 +215,8 @@ int backend_take_fd(struct backend_conn *bc)
 	return fd;
 }
 
-int backend_send(struct backend_conn *bc, struct iovec *iov, int iovcnt, int64_t deadline_ms, bool stop_on_input)
+int backend_send(struct backend_conn *bc, struct iovec *iov, int iovcnt, int64_t deadline_ms,
+                 bool stop_on_input)
 {
 	while (iovcnt > 0) {
 		if (iov->iov_len == 0) {
@@ -239,7 +240,8 @@ int backend_send(struct backend_conn *bc, struct iovec *iov, int iovcnt, int64_t
 				errno = ETIMEDOUT;
 				return -1;
 			}
-			if (stop_on_input && poll(&pf, 1, 0) == 1 && (pf.revents & POLLIN) && !(pf.revents & POLLOUT)) {
+			if (stop_on_input && poll(&pf, 1, 0) == 1 && (pf.revents & POLLIN) &&
+			    !(pf.revents & POLLOUT)) {
 				errno = EAGAIN; /* the backend answers before taking the whole body */
 				return -1;
 			}

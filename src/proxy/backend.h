@@ -11,7 +11,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#define BACKEND_BUF 65536 /* read-ahead per connection: a whole response head must fit */
+#define BACKEND_BUF 65536  /* read-ahead per connection: a whole response head must fit */
 #define BACKEND_POOL_MAX 8 /* idle keep-alive connections kept per thread */
 
 struct backend_addr {
@@ -55,7 +55,8 @@ int backend_take_fd(struct backend_conn *bc);
 int backend_wait(int fd, short events, int64_t deadline_ms, int also_fd, short also_events, bool *also_ready);
 /* Sends all of iov before deadline_ms. 0, or -1 with errno (ETIMEDOUT; EAGAIN when
  * stop_on_input and the backend started answering while we waited to send). */
-int backend_send(struct backend_conn *bc, struct iovec *iov, int iovcnt, int64_t deadline_ms, bool stop_on_input);
+int backend_send(struct backend_conn *bc, struct iovec *iov, int iovcnt, int64_t deadline_ms,
+                 bool stop_on_input);
 /* Reads more into bc->buf (compacting it first). >0 bytes, 0 at EOF, -1 with errno
  * (ETIMEDOUT at the deadline, ENOBUFS when the buffer is full). wait_first: poll before
  * the first read (a reply just asked for is not there yet: saves a read that fails). */

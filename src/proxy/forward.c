@@ -23,8 +23,8 @@
  * written again by whoever frames the next hop (we towards the backend, the library
  * towards the client). Upgrade is passed on only as part of an upgrade. */
 static const char *const forward_hop_by_hop[] = {
-    "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Transfer-Encoding", "Upgrade", "Trailer",
-    "Content-Length", NULL,
+    "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Transfer-Encoding",
+    "Upgrade",    "Trailer",    "Content-Length",   NULL,
 };
 /* What the proxy itself says about the client: never what the client claims. */
 static const char *const forward_client_claims[] = {
@@ -49,8 +49,8 @@ static void forward_log(struct forward *f, ps_request *r, const char *what, cons
 {
 	char msg[512];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	fprintf(stderr, "%s: error: %s: backend %s: %s (%s %s)\n", f->cfg->prog, what, f->cfg->backend.name, msg,
-	        ps_request_method(r), ps_request_target(r));
+	fprintf(stderr, "%s: error: %s: backend %s: %s (%s %s)\n", f->cfg->prog, what, f->cfg->backend.name,
+	        msg, ps_request_method(r), ps_request_target(r));
 }
 
 /* Answers status (502, 504, 500) when nothing of the response has gone out yet. */
@@ -58,7 +58,9 @@ static void forward_fail(struct forward *f, ps_request *r, int status, const cha
     __attribute__((format(printf, 4, 5)));
 static void forward_fail(struct forward *f, ps_request *r, int status, const char *fmt, ...)
 {
-	const char *text = status == 504 ? "Gateway Timeout" : status == 502 ? "Bad Gateway" : "Internal Server Error";
+	const char *text = status == 504   ? "Gateway Timeout"
+	                   : status == 502 ? "Bad Gateway"
+	                                   : "Internal Server Error";
 	char what[64];
 	snprintf(what, sizeof(what), "%d %s", status, text);
 	va_list ap;
@@ -73,7 +75,8 @@ static void forward_fail(struct forward *f, ps_request *r, int status, const cha
 
 /* A response already begun cannot become a 502: the connection is aborted (the caller
  * frees the request, which resets it), so the client never takes a cut body as whole. */
-static void forward_abort(struct forward *f, ps_request *r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void forward_abort(struct forward *f, ps_request *r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void forward_abort(struct forward *f, ps_request *r, const char *fmt, ...)
 {
 	va_list ap;
@@ -201,7 +204,8 @@ static size_t forward_strip_len(const struct proxy_config *cfg, const char *path
 }
 
 /* Builds the head for the backend into f->head. Returns its length, 0 if too large. */
-static size_t forward_build_head(struct forward *f, ps_request *r, bool has_body, int64_t length, bool upgrade)
+static size_t forward_build_head(struct forward *f, ps_request *r, bool has_body, int64_t length,
+                                 bool upgrade)
 {
 	struct forward_out o = {f->head, 0, sizeof(f->head), false};
 	const char *connection[FORWARD_CONNECTION_MAX];
@@ -382,7 +386,8 @@ static enum forward_head forward_read_head(struct forward *f, struct forward_sta
 		size_t hl = (size_t)found;
 		if (hl == 0) {
 			if (bc->off == 0 && bc->len == sizeof(bc->buf)) {
-				snprintf(st->why, sizeof(st->why), "reply head larger than %zu bytes", sizeof(bc->buf));
+				snprintf(st->why, sizeof(st->why), "reply head larger than %zu bytes",
+				         sizeof(bc->buf));
 				st->fail_status = 502;
 				return HEAD_FAILED;
 			}
@@ -393,9 +398,11 @@ static enum forward_head forward_read_head(struct forward *f, struct forward_sta
 			}
 			if (n < 0 && errno == ETIMEDOUT && soft)
 				return HEAD_NOT_YET;
-			st->retry = bc->reused && !st->got_bytes && !st->body_started && (n == 0 || errno != ETIMEDOUT);
+			st->retry = bc->reused && !st->got_bytes && !st->body_started &&
+			            (n == 0 || errno != ETIMEDOUT);
 			if (n < 0 && errno == ETIMEDOUT) {
-				snprintf(st->why, sizeof(st->why), "no reply within %d s", f->cfg->backend_timeout_ms / 1000);
+				snprintf(st->why, sizeof(st->why), "no reply within %d s",
+				         f->cfg->backend_timeout_ms / 1000);
 				st->fail_status = 504;
 			} else {
 				snprintf(st->why, sizeof(st->why), "connection %s before a reply head",
@@ -441,7 +448,8 @@ static enum forward_body forward_body(struct forward *f, struct forward_state *s
 	for (;;) {
 		ssize_t n = forward_read_client(st->r, f->body, sizeof(f->body));
 		if (n < 0) {
-			snprintf(st->why, sizeof(st->why), "reading the client's body: %s", ps_strerror((int)n));
+			snprintf(st->why, sizeof(st->why), "reading the client's body: %s",
+			         ps_strerror((int)n));
 			return BODY_CLIENT_FAILED;
 		}
 		char line[24];
@@ -555,7 +563,8 @@ static void forward_reply_length(struct forward *f, struct forward_state *st, in
 		}
 		if (n < 0) {
 			if (errno == ETIMEDOUT)
-				forward_abort(f, r, "no reply byte for %d s", f->cfg->backend_timeout_ms / 1000);
+				forward_abort(f, r, "no reply byte for %d s",
+				              f->cfg->backend_timeout_ms / 1000);
 			else
 				forward_abort(f, r, "reading the reply: %s", strerror(errno));
 			return;
@@ -639,7 +648,8 @@ static void forward_reply(struct forward *f, struct forward_state *st)
 		}
 		if (n < 0) {
 			if (errno == ETIMEDOUT)
-				forward_abort(f, r, "no reply byte for %d s", f->cfg->backend_timeout_ms / 1000);
+				forward_abort(f, r, "no reply byte for %d s",
+				              f->cfg->backend_timeout_ms / 1000);
 			else
 				forward_abort(f, r, "reading the reply: %s", strerror(errno));
 			return;
@@ -673,7 +683,8 @@ void forward_request(struct forward *f, ps_request *r)
 	bool has_body = ps_request_has_body(r);
 	int64_t length = ps_request_content_length(r);
 	const char *expect = ps_request_header(r, "Expect");
-	bool expect_continue = has_body && ps_request_version(r) == 11 && expect && strcasecmp(expect, "100-continue") == 0;
+	bool expect_continue =
+	    has_body && ps_request_version(r) == 11 && expect && strcasecmp(expect, "100-continue") == 0;
 	st.body_done = !has_body;
 	size_t head_len = forward_build_head(f, r, has_body, length, st.upgrade);
 	if (head_len == 0) {
@@ -687,7 +698,8 @@ void forward_request(struct forward *f, ps_request *r)
 		st.bc = backend_get(&f->pool, &cfg->backend, deadline);
 		if (!st.bc) {
 			if (errno == ETIMEDOUT)
-				forward_fail(f, r, 504, "connect timed out after %d s", cfg->backend_timeout_ms / 1000);
+				forward_fail(f, r, 504, "connect timed out after %d s",
+				             cfg->backend_timeout_ms / 1000);
 			else
 				forward_fail(f, r, 502, "connect failed: %s", strerror(errno));
 			return;
@@ -703,7 +715,8 @@ void forward_request(struct forward *f, ps_request *r)
 			hr = HEAD_NOT_YET;
 			if (expect_continue) {
 				int64_t soon = backend_now_ms() + FORWARD_EXPECT_WAIT_MS;
-				hr = forward_read_head(f, &st, soon < deadline ? soon : deadline, soon < deadline, true);
+				hr = forward_read_head(f, &st, soon < deadline ? soon : deadline,
+				                       soon < deadline, true);
 			}
 			if (has_body && (hr == HEAD_NOT_YET || hr == HEAD_CONTINUE)) {
 				enum forward_body b = forward_body(f, &st, length < 0);
@@ -715,7 +728,8 @@ void forward_request(struct forward *f, ps_request *r)
 				/* a backend that failed while taking the body may still have answered */
 			}
 			if (hr == HEAD_NOT_YET || hr == HEAD_CONTINUE)
-				hr = forward_read_head(f, &st, backend_now_ms() + cfg->backend_timeout_ms, false, false);
+				hr = forward_read_head(f, &st, backend_now_ms() + cfg->backend_timeout_ms,
+				                       false, false);
 		}
 		if (hr != HEAD_FAILED || !st.retry || attempt == 1)
 			break;

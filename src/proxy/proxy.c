@@ -50,8 +50,8 @@ int proxy_option(struct proxy_config *cfg, int argc, char **argv, int *i, const 
 		*(arg[2] == 's' ? &cfg->strip_prefix : &cfg->delegation) = true;
 		return 1;
 	}
-	static const char *const with_value[] = {"--socket", "--queue", "--url", "--backend", "--backend-timeout",
-	                                         "--threads", NULL};
+	static const char *const with_value[] = {"--socket",          "--queue",   "--url", "--backend",
+	                                         "--backend-timeout", "--threads", NULL};
 	size_t k = 0;
 	while (with_value[k] && strcmp(arg, with_value[k]) != 0)
 		k++;
@@ -108,7 +108,8 @@ static const char *proxy_socket(const struct proxy_config *cfg)
 	return path && *path ? path : PS_DEFAULT_SOCKET;
 }
 
-static void proxy_complain(const struct proxy_config *cfg, ps_client *c, int rc, const char *what, const char *on)
+static void proxy_complain(const struct proxy_config *cfg, ps_client *c, int rc, const char *what,
+                           const char *on)
 {
 	int e = errno;
 	fprintf(stderr, "%s: %s %s: %s", cfg->prog, what, on, ps_strerror(rc));
@@ -209,12 +210,13 @@ static void proxy_serve(struct proxy_thread *t)
 		if (rc == PS_ESYSTEM && errno == EINTR)
 			continue;
 		if (rc == PS_EDENIED || rc == PS_EEXIST || rc == PS_EPORTINUSE) {
-			fprintf(stderr, "%s: a URL of queue %s was refused after a reconnect: %s: %s\n", t->cfg->prog,
-			        ps_queue_name(t->q), ps_strerror(rc), ps_client_message(t->c));
+			fprintf(stderr, "%s: a URL of queue %s was refused after a reconnect: %s: %s\n",
+			        t->cfg->prog, ps_queue_name(t->q), ps_strerror(rc), ps_client_message(t->c));
 			continue;
 		}
 		if (rc == PS_ENOTFOUND) {
-			fprintf(stderr, "%s: queue %s was deleted: exiting\n", t->cfg->prog, ps_queue_name(t->q));
+			fprintf(stderr, "%s: queue %s was deleted: exiting\n", t->cfg->prog,
+			        ps_queue_name(t->q));
 			fflush(NULL);
 			_exit(1);
 		}

@@ -180,7 +180,8 @@ static const char *reply_llhttp_why(struct reply *r, llhttp_errno_t err)
 	return reason && *reason ? reason : llhttp_errno_name(err);
 }
 
-int reply_head(struct reply *r, const char *buf, size_t len, bool head_request, reply_body_cb on_body, void *arg)
+int reply_head(struct reply *r, const char *buf, size_t len, bool head_request, reply_body_cb on_body,
+               void *arg)
 {
 	memset(r, 0, offsetof(struct reply, fields));
 	r->head = buf;
@@ -232,7 +233,8 @@ int reply_eof(struct reply *r)
 	return -1;
 }
 
-bool reply_field_text(const struct reply *r, uint32_t i, char *name, size_t name_cap, char *value, size_t value_cap)
+bool reply_field_text(const struct reply *r, uint32_t i, char *name, size_t name_cap, char *value,
+                      size_t value_cap)
 {
 	const struct reply_field *f = &r->fields[i];
 	if (f->name_len >= name_cap || f->value_len >= value_cap)

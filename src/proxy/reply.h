@@ -51,7 +51,8 @@ ssize_t reply_head_length(const char *buf, size_t len);
 /* Parses the head buf[0, len) (len from reply_head_length). head_request: the request
  * was HEAD (no body follows whatever the head says). 0, or -1 with r->why. The fields
  * point into buf, which must live while they are used. */
-int reply_head(struct reply *r, const char *buf, size_t len, bool head_request, reply_body_cb on_body, void *arg);
+int reply_head(struct reply *r, const char *buf, size_t len, bool head_request, reply_body_cb on_body,
+               void *arg);
 
 /* Feeds body bytes; returns the count consumed (it stops at the reply's end: anything
  * after is not part of it), or -1 with r->why (the connection must be dropped). */
@@ -60,6 +61,7 @@ ssize_t reply_body(struct reply *r, const char *buf, size_t len);
 int reply_eof(struct reply *r);
 
 /* The field's name/value copied NUL-terminated into out (cap bytes); false if too long. */
-bool reply_field_text(const struct reply *r, uint32_t i, char *name, size_t name_cap, char *value, size_t value_cap);
+bool reply_field_text(const struct reply *r, uint32_t i, char *name, size_t name_cap, char *value,
+                      size_t value_cap);
 
 #endif

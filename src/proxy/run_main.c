@@ -42,7 +42,8 @@ static void usage(int status)
 	        "  --threads N            proxy threads at most (default %d)\n"
 	        "  --ready-timeout S      wait for the app to accept connections (default %d)\n"
 	        "  --help                 this text\n",
-	        PS_DEFAULT_SOCKET, PROXY_BACKEND_TIMEOUT_DEFAULT, PROXY_THREADS_DEFAULT, RUN_READY_TIMEOUT_DEFAULT);
+	        PS_DEFAULT_SOCKET, PROXY_BACKEND_TIMEOUT_DEFAULT, PROXY_THREADS_DEFAULT,
+	        RUN_READY_TIMEOUT_DEFAULT);
 	exit(status);
 }
 
@@ -72,7 +73,8 @@ static int run_free_port(void)
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(a);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
 		run_fail("cannot find a free loopback port: %s", strerror(errno));
 	close(fd);
 	return ntohs(a.sin_port);
@@ -155,7 +157,8 @@ int main(int argc, char **argv)
 			continue;
 		}
 		if (strcmp(argv[i], "--backend") == 0)
-			run_fail("%s", "--backend is portshare-proxy's: portshare-run chooses the app's address");
+			run_fail("%s",
+			         "--backend is portshare-proxy's: portshare-run chooses the app's address");
 		const char *why = NULL;
 		int rc = proxy_option(&cfg, argc, argv, &i, &why);
 		if (rc < 0) {
@@ -184,7 +187,8 @@ int main(int argc, char **argv)
 	char port[8] = "", spec[160];
 	if (use_socket) {
 		const char *tmp = getenv("TMPDIR");
-		snprintf(run_dir, sizeof(run_dir), "%s/portshare-run.XXXXXX", tmp && strlen(tmp) < 32 ? tmp : "/tmp");
+		snprintf(run_dir, sizeof(run_dir), "%s/portshare-run.XXXXXX",
+		         tmp && strlen(tmp) < 32 ? tmp : "/tmp");
 		if (!mkdtemp(run_dir)) {
 			run_dir[0] = '\0';
 			run_fail("cannot make a private directory for the app's socket: %s", strerror(errno));
@@ -242,8 +246,10 @@ int main(int argc, char **argv)
 		if (run_accepts(&cfg.backend))
 			break;
 		if (backend_now_ms() > deadline) {
-			fprintf(stderr, "portshare-run: %s did not accept connections on %s within %ld s: stopping it\n",
-			        child_argv[0], cfg.backend.name, ready_timeout);
+			fprintf(
+			    stderr,
+			    "portshare-run: %s did not accept connections on %s within %ld s: stopping it\n",
+			    child_argv[0], cfg.backend.name, ready_timeout);
 			kill(child, SIGTERM);
 			waitpid(child, &ws, 0);
 			run_cleanup();
@@ -277,8 +283,8 @@ int main(int argc, char **argv)
 		if (waitpid(child, &ws, WNOHANG) != child)
 			continue;
 		/* the sessions end with the process: the daemon removes the queue and its URLs */
-		fprintf(stderr, "portshare-run: %s exited (status %d): removing %s\n", child_argv[0], run_status(ws),
-		        cfg.queue);
+		fprintf(stderr, "portshare-run: %s exited (status %d): removing %s\n", child_argv[0],
+		        run_status(ws), cfg.queue);
 		run_cleanup();
 		fflush(NULL);
 		_exit(run_status(ws));

@@ -17,8 +17,8 @@
 struct tunnel_dir {
 	int from, to;
 	size_t off, len;
-	bool eof;     /* `from` sent its FIN (or failed) */
-	bool shut;    /* the FIN has been passed on to `to` */
+	bool eof;  /* `from` sent its FIN (or failed) */
+	bool shut; /* the FIN has been passed on to `to` */
 	char buf[TUNNEL_BUF];
 };
 
