@@ -521,6 +521,22 @@ static void forward_upgrade(struct forward *f, struct forward_state *st, int nh)
 	st->bc = NULL;
 }
 
+/* Reads more of the reply body. False when the reply cannot go on (logged; the response
+ * is aborted). close_ends: the backend's close may end the reply (close-delimited). */
+static bool forward_more(struct forward *f, struct forward_state *st, bool close_ends)
+{
+	ssize_t n = backend_fill(st->bc, backend_now_ms() + f->cfg->backend_timeout_ms, false);
+	if (n > 0 || (n == 0 && close_ends && reply_eof(&f->reply) == 0))
+		return true;
+	if (n == 0)
+		forward_abort(f, st->r, "the backend closed the connection in the middle of its reply");
+	else if (errno == ETIMEDOUT)
+		forward_abort(f, st->r, "no reply byte for %d s", f->cfg->backend_timeout_ms / 1000);
+	else
+		forward_abort(f, st->r, "reading the reply: %s", strerror(errno));
+	return false;
+}
+
 /* A body of known length goes out from the read buffer as it is: no parser, no copy.
  * It ends exactly after `length` bytes; anything after them stays in the buffer, and the
  * connection is then not reused (forward_finish). */
@@ -556,19 +572,8 @@ static void forward_reply_length(struct forward *f, struct forward_state *st, in
 			return; /* the client went away */
 		bc->off += have;
 		length -= have;
-		ssize_t n = backend_fill(bc, backend_now_ms() + f->cfg->backend_timeout_ms, false);
-		if (n == 0) {
-			forward_abort(f, r, "the backend closed the connection in the middle of its reply");
+		if (!forward_more(f, st, false))
 			return;
-		}
-		if (n < 0) {
-			if (errno == ETIMEDOUT)
-				forward_abort(f, r, "no reply byte for %d s",
-				              f->cfg->backend_timeout_ms / 1000);
-			else
-				forward_abort(f, r, "reading the reply: %s", strerror(errno));
-			return;
-		}
 	}
 }
 
@@ -639,21 +644,8 @@ static void forward_reply(struct forward *f, struct forward_state *st)
 		}
 		if (f->body_len > 0 && ps_respond_write(r, f->body, f->body_len) < 0)
 			return; /* the client went away: nothing to tell it */
-		ssize_t n = backend_fill(bc, backend_now_ms() + f->cfg->backend_timeout_ms, false);
-		if (n == 0) {
-			if (reply_eof(rp) == 0)
-				continue; /* a close-delimited body ended */
-			forward_abort(f, r, "the backend closed the connection in the middle of its reply");
+		if (!forward_more(f, st, true))
 			return;
-		}
-		if (n < 0) {
-			if (errno == ETIMEDOUT)
-				forward_abort(f, r, "no reply byte for %d s",
-				              f->cfg->backend_timeout_ms / 1000);
-			else
-				forward_abort(f, r, "reading the reply: %s", strerror(errno));
-			return;
-		}
 	}
 }
 

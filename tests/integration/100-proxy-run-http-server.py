@@ -2,10 +2,9 @@
 import os
 import signal
 import sys
-import threading
 import time
-from harness import Story, check, check_eq, find_queue, rss_kib, wait_until
-from proxy_help import run
+from harness import Story, check, check_eq, find_queue, wait_until
+from proxy_help import RssPeak, run
 
 MIB = 1024 * 1024
 
@@ -41,30 +40,17 @@ with Story() as s:
         check(r.status == 200 and b"a.txt" in r.body, "the directory listing (%s)" % host, repr(r))
 
     # 100 MiB through the proxy, its RSS sampled meanwhile
-    base = rss_kib(app.pid)
-    peak = [base]
-    done = threading.Event()
-
-    def sample():
-        for _ in range(6000):
-            if done.is_set():
-                return
-            peak[0] = max(peak[0], rss_kib(app.pid))
-            time.sleep(0.02)
-
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
+    rss = RssPeak(app.pid)
     out = s.path("big.out")
     r = s.curl(["-o", out, "-w", "%{http_code} %{size_download}", s.url(port, "/files/big.bin")], timeout=60)
-    done.set()
-    t.join(5)
+    grew = rss.stop()
     check_eq(r.stdout, "200 %d" % (100 * MIB), "100 MiB download: status and size")
     with open(out, "rb") as f1, open(big, "rb") as f2:
         same = all(f1.read(MIB) == f2.read(MIB) for _ in range(100))
     os.unlink(out)
     check(same, "the 100 MiB arrived intact")
-    check(peak[0] - base < 8 * 1024, "portshare-run's RSS grew by less than 8 MiB during it (%d -> %d KiB)"
-          % (base, peak[0]))
+    check(grew < 8 * 1024, "portshare-run's RSS grew by less than 8 MiB during it (%d -> %d KiB)"
+          % (rss.base, rss.peak))
 
     # SIGTERM goes to the app; portshare-run exits with its status; the URLs go
     child = [int(p) for p in open("/proc/%d/task/%d/children" % (app.pid, app.pid)).read().split()]

@@ -2,11 +2,9 @@
 import hashlib
 import json
 import os
-import shutil
-import threading
 import time
-from harness import Story, check, check_eq, rss_kib
-from proxy_help import backend, proxy, run
+from harness import Story, check, check_eq
+from proxy_help import RssPeak, backend, gunicorn, proxy, run
 
 MIB = 1024 * 1024
 APP = '''
@@ -33,14 +31,12 @@ def app(environ, start_response):
 '''
 
 with Story() as s:
-    gunicorn = shutil.which("gunicorn")
-    check(gunicorn is not None, "gunicorn is installed (Debian package gunicorn; scripts/deps.sh)")
     d = s.daemon()
     port = s.free_port()
     with open(s.path("wsgiapp.py"), "w") as f:
         f.write(APP)
     app = run(s, ["http://+:%d/py/" % port],
-              [gunicorn, "--bind", "unix:{socket}", "--workers", "2", "--chdir", s.dir, "wsgiapp:app"],
+              [gunicorn(s), "--bind", "unix:{socket}", "--workers", "2", "--chdir", s.dir, "wsgiapp:app"],
               extra=["--strip-prefix"], timeout=30)
     check("backend=unix:" in app.stdout(), "portshare-run gave gunicorn a unix socket ({socket})", app.stdout())
 
@@ -70,30 +66,19 @@ with Story() as s:
             b = block[i:] + block[:i]
             f.write(b)
             h.update(b)
-    base, peak, done = rss_kib(app.pid), [0], threading.Event()
-
-    def sample():
-        for _ in range(10000):
-            if done.is_set():
-                return
-            peak[0] = max(peak[0], rss_kib(app.pid))
-            time.sleep(0.02)
-
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
+    rss = RssPeak(app.pid)
     t0 = time.monotonic()
     r = s.curl(["-T", path, "-H", "Transfer-Encoding: chunked", "-w", "\n%{http_code}", s.url(port, "/py/upload")],
                timeout=110)
     took = time.monotonic() - t0
-    done.set()
-    t.join(5)
+    grew = rss.stop()
     os.unlink(path)
     body, _, code = r.stdout.rpartition("\n")
     got = json.loads(body) if code == "200" else {}
     check(got.get("length") == 200 * MIB and got.get("sha256") == h.hexdigest() and got.get("te") == "chunked",
           "a 200 MiB chunked upload arrives whole, chunked (%.1f s)" % took, r.stdout[:300] + r.stderr[:300])
-    check(peak[0] - base < 8 * 1024, "the proxy's RSS grew by less than 8 MiB during it (%d -> %d KiB)"
-          % (base, peak[0]))
+    check(grew < 8 * 1024, "the proxy's RSS grew by less than 8 MiB during it (%d -> %d KiB)"
+          % (rss.base, rss.peak))
 
     # Expect: 100-continue passed on: gunicorn answers 100 at once, the client gets it
     c = s.conn(port)

@@ -1,11 +1,10 @@
 # 107-proxy-three-apps: three unmodified servers share one port under /a/, /b/ and /: python3 -m http.server and gunicorn through portshare-run, the scripted backend through portshare-proxy; each prefix reaches its own app, whole segments only, the three at once from many clients.
 import json
 import os
-import shutil
 import sys
 import threading
 from harness import Story, check, check_eq
-from proxy_help import backend, proxy, run
+from proxy_help import backend, gunicorn, proxy, run
 
 APP = '''
 def app(environ, start_response):
@@ -15,8 +14,6 @@ def app(environ, start_response):
 '''
 
 with Story() as s:
-    gunicorn = shutil.which("gunicorn")
-    check(gunicorn is not None, "gunicorn is installed (Debian package gunicorn; scripts/deps.sh)")
     d = s.daemon()
     port = s.free_port()
     root = s.path("www")
@@ -27,7 +24,7 @@ with Story() as s:
         f.write(APP)
     run(s, ["http://+:%d/a/" % port], [sys.executable, "-m", "http.server", "{port}", "--bind", "127.0.0.1",
                                       "--directory", root], extra=["--strip-prefix", "--queue", "a"])
-    run(s, ["http://+:%d/b/" % port], [gunicorn, "--bind", "unix:{socket}", "--chdir", s.dir, "threeapp:app"],
+    run(s, ["http://+:%d/b/" % port], [gunicorn(s), "--bind", "unix:{socket}", "--chdir", s.dir, "threeapp:app"],
         extra=["--strip-prefix", "--queue", "b"], timeout=30)
     b, bport = backend(s)
     proxy(s, ["http://+:%d/" % port], "http://127.0.0.1:%s" % bport, queue="root")

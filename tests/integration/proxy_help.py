@@ -1,9 +1,11 @@
 # proxy_help.py: what the proxy stories (1NN-proxy-*.py) share: starting portshare-proxy, portshare-run and the scripted backend.
 import os
-import socket
+import shutil
 import sys
+import threading
+import time
 
-from harness import HERE, Proc, fail
+from harness import HERE, Proc, check, rss_kib
 
 PROXY_READY = r"ready queue=(\S+)"
 
@@ -44,29 +46,32 @@ def connections_seen(p):
     return p.stdout().count("backend: connection ")
 
 
-def raw(port, data, timeout=5.0, host="127.0.0.1"):
-    """Sends data on a new connection and reads until the server closes or timeout; returns bytes."""
-    c = socket.create_connection((host, port), timeout=timeout)
-    try:
-        c.sendall(data)
-        out = b""
-        for _ in range(100000):
-            try:
-                b = c.recv(65536)
-            except socket.timeout:
-                break
-            except ConnectionResetError:
-                out += b"<RESET>"
-                break
-            if not b:
-                break
-            out += b
-        return out
-    finally:
-        c.close()
+def gunicorn(s):
+    """The gunicorn program (Debian package gunicorn, installed by scripts/deps.sh)."""
+    path = shutil.which("gunicorn")
+    check(path is not None, "gunicorn is installed (Debian package gunicorn; scripts/deps.sh)")
+    return path
 
 
-def ps_of(p):
-    if not p.alive():
-        fail("%s (pid %d) is not running" % (p.name, p.pid))
-    return p
+class RssPeak:
+    """Samples a process's RSS every 20 ms (at most 10,000 times) until stop(); `base` is
+    the RSS at the start, `peak` the highest seen, both in KiB."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.base = self.peak = rss_kib(pid)
+        self.done = threading.Event()
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        for _ in range(10000):
+            if self.done.is_set():
+                return
+            self.peak = max(self.peak, rss_kib(self.pid))
+            time.sleep(0.02)
+
+    def stop(self):
+        self.done.set()
+        self.t.join(5)
+        return self.peak - self.base
