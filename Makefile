@@ -33,6 +33,9 @@ COMMON_LIBS := -lgnutls
 LIB_SRC := $(wildcard src/lib/*.c)
 DAEMON_SRC := $(wildcard src/daemon/*.c)
 CTL_SRC := $(wildcard src/ctl/*.c)
+# src/proxy/: the adapters for unmodified apps, two programs over the same objects
+PROXY_MAINS := src/proxy/proxy_main.c src/proxy/run_main.c
+PROXY_SRC := $(filter-out $(PROXY_MAINS),$(wildcard src/proxy/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 LLHTTP_C := llhttp.c api.c http.c
 
@@ -42,7 +45,8 @@ COMMON_OBJ := $(call OBJ,$(COMMON_SRC)) $(LLHTTP_OBJ)
 LIB_OBJ := $(call OBJ,$(LIB_SRC))
 
 BINS := $(BUILD)/bin/portshared $(BUILD)/bin/portsharectl $(BUILD)/bin/portshare-hello \
-	$(BUILD)/bin/portshare-static $(BUILD)/bin/portshare-upload-echo
+	$(BUILD)/bin/portshare-static $(BUILD)/bin/portshare-upload-echo $(BUILD)/bin/portshare-proxy \
+	$(BUILD)/bin/portshare-run
 LIBS := $(BUILD)/lib/libportshare.a $(BUILD)/lib/libportshare.so $(BUILD)/lib/pkgconfig/portshare.pc
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TEST_BINS := $(BUILD)/tests/testworker $(BUILD)/tests/loadclient
@@ -111,6 +115,16 @@ $(BUILD)/bin/portshare-upload-echo: $(call OBJ,examples/upload_echo.c) $(BUILD)/
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS)
 
+# The proxy's objects use llhttp (reply.c) from the common objects, and libportshare's
+# public API only, from the static library whose internal names are hidden.
+$(BUILD)/bin/portshare-proxy: $(call OBJ,src/proxy/proxy_main.c $(PROXY_SRC)) $(BUILD)/lib/libportshare.a $(LLHTTP_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS) -pthread
+
+$(BUILD)/bin/portshare-run: $(call OBJ,src/proxy/run_main.c $(PROXY_SRC)) $(BUILD)/lib/libportshare.a $(LLHTTP_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS) -pthread
+
 $(BUILD)/tests/testworker: $(call OBJ,tests/integration/testworker.c) $(BUILD)/lib/libportshare.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS)
@@ -176,9 +190,9 @@ unit: all
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-# make install [PREFIX=/usr/local] [DESTDIR=]: the daemon in sbin/, portsharectl and the
-# examples in bin/, the libraries and a portshare.pc with the installed paths in lib/, the
-# header, the man pages, the systemd unit (in SYSTEMD_UNIT_DIR) and, when there is none
+# make install [PREFIX=/usr/local] [DESTDIR=]: the daemon in sbin/, portsharectl, the
+# examples, portshare-proxy and portshare-run in bin/, the libraries and a portshare.pc
+# with the installed paths in lib/, the header, the man pages, the systemd unit (in SYSTEMD_UNIT_DIR) and, when there is none
 # yet, the config file (SYSCONFDIR/portshare/portshare.conf); the unit names the installed
 # daemon and config. make uninstall removes exactly those files (INSTALLED lists them), the
 # config only when it is still the one install wrote. The Debian package sets
@@ -195,10 +209,10 @@ CONF := $(DESTDIR)$(SYSCONFDIR)/portshare/portshare.conf
 # contrib/ names the Debian paths; an install elsewhere gets its own
 INSTALL_PATHS := sed -e 's|/usr/sbin/|$(PREFIX)/sbin/|g' -e 's|/etc/portshare/|$(SYSCONFDIR)/portshare/|g'
 INSTALLED := sbin/portshared bin/portsharectl bin/portshare-hello bin/portshare-static \
-	bin/portshare-upload-echo include/portshare.h share/man/man8/portshared.8 \
+	bin/portshare-upload-echo bin/portshare-proxy bin/portshare-run include/portshare.h share/man/man8/portshared.8 \
 	share/man/man8/portsharectl.8 share/man/man5/portshare.conf.5 share/man/man3/libportshare.3 \
 	share/man/man1/portshare-hello.1 share/man/man1/portshare-static.1 \
-	share/man/man1/portshare-upload-echo.1
+	share/man/man1/portshare-upload-echo.1 share/man/man1/portshare-proxy.1 share/man/man1/portshare-run.1
 
 LIB_INSTALLED := libportshare.so.1 libportshare.so libportshare.a pkgconfig/portshare.pc
 
@@ -207,14 +221,14 @@ install: $(BINS) $(LIBS)
 		$(INST)/share/man/man1 $(INST)/share/man/man3 $(INST)/share/man/man5 $(INST)/share/man/man8
 	install -m 755 $(BUILD)/bin/portshared $(INST)/sbin/
 	install -m 755 $(BUILD)/bin/portsharectl $(BUILD)/bin/portshare-hello $(BUILD)/bin/portshare-static \
-		$(BUILD)/bin/portshare-upload-echo $(INST)/bin/
+		$(BUILD)/bin/portshare-upload-echo $(BUILD)/bin/portshare-proxy $(BUILD)/bin/portshare-run $(INST)/bin/
 	install -m 644 $(BUILD)/lib/libportshare.so.1 $(BUILD)/lib/libportshare.a $(LIB)/
 	ln -sf libportshare.so.1 $(LIB)/libportshare.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(PREFIX)/include|' \
 		scripts/portshare.pc.in > $(LIB)/pkgconfig/portshare.pc
 	install -m 644 include/portshare.h $(INST)/include/
 	install -m 644 man/portshare-hello.1 man/portshare-static.1 man/portshare-upload-echo.1 \
-		$(INST)/share/man/man1/
+		man/portshare-proxy.1 man/portshare-run.1 $(INST)/share/man/man1/
 	install -m 644 man/libportshare.3 $(INST)/share/man/man3/
 	install -m 644 man/portshare.conf.5 $(INST)/share/man/man5/
 	install -m 644 man/portshared.8 man/portsharectl.8 $(INST)/share/man/man8/

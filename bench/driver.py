@@ -217,7 +217,8 @@ class Bench:
         self.noisy = []      # cells where CPU 0 was busy with something else
         b = a.port_base
         self.port = {"direct": b + 1, "portshare": b + 2, "nginx": b + 3, "haproxy": b + 4,
-                     "ps-10k": b + 5, "direct-unpinned": b + 6, "ps-2w-unpinned": b + 7}
+                     "ps-10k": b + 5, "direct-unpinned": b + 6, "ps-2w-unpinned": b + 7,
+                     "ps-proxy": b + 8, "ps-proxy-deleg": b + 9}
         self.nofile = a.nofile
         self.deadline = time.monotonic() + a.time_limit
 
@@ -248,6 +249,22 @@ class Bench:
                                                           "--socket", sock],
                              cpu=0 if pinned else None, ready=r"ready portshare")
 
+    def start_ps_proxy(self, sysname, delegation):
+        """portshared + portshare-proxy forwarding to the direct server, as nginx does."""
+        d, sock = f"{sysname}-daemon", f"{self.run}/{sysname}.sock"
+        state = f"{self.run}/state-{sysname}"
+        os.makedirs(state, exist_ok=True)
+        if os.path.exists(sock):
+            os.unlink(sock)
+        self.procs.start(d, [f"{self.run}/bin/portshared", "--socket", sock, "--state-dir", state,
+                             "--config", f"{self.run}/portshared.conf"],
+                         cpu=0, ready=lambda: os.path.exists(sock), timeout=15)
+        argv = [f"{self.run}/bin/portshare-proxy", "--socket", sock, "--queue", "bench", "--url",
+                f"http://+:{self.port[sysname]}/", "--backend", f"http://127.0.0.1:{self.port['direct']}"]
+        if delegation:
+            argv.append("--delegation")
+        self.procs.start(f"{sysname}-proxy", argv, cpu=0, ready=r"ready queue=")
+
     def start_nginx(self):
         os.makedirs(f"{self.run}/nginx-tmp", exist_ok=True)
         self.procs.start("nginx", ["nginx", "-p", self.run, "-c", f"{self.run}/nginx.conf",
@@ -269,12 +286,16 @@ class Bench:
             "direct-unpinned": (["direct-unpinned"], None, ["direct-unpinned"]),
             "ps-2w-unpinned": (["ps-2w-unpinned-daemon", "ps-2w-unpinned-worker", "ps-2w-unpinned-worker2"],
                                "ps-2w-unpinned-daemon", ["ps-2w-unpinned-worker", "ps-2w-unpinned-worker2"]),
+            # the proxy counts as the app here; the direct server behind it is in srv µs/req
+            "ps-proxy": (["ps-proxy-daemon", "ps-proxy-proxy", "direct"], "ps-proxy-daemon", ["ps-proxy-proxy"]),
+            "ps-proxy-deleg": (["ps-proxy-deleg-daemon", "ps-proxy-deleg-proxy", "direct"], "ps-proxy-deleg-daemon",
+                               ["ps-proxy-deleg-proxy"]),
         }[system]
 
     def restart(self, system):
         names = self.stack(system)[0]
         for n in names[::-1]:
-            if system in ("nginx", "haproxy") and n == "direct":
+            if system in ("nginx", "haproxy", "ps-proxy", "ps-proxy-deleg") and n == "direct":
                 continue
             self.procs.stop(n)
         if system == "direct":
@@ -287,6 +308,8 @@ class Bench:
             self.start_ps("ps-10k", EXTRA_PREFIXES_BIG)
         elif system == "ps-2w-unpinned":
             self.start_ps("ps-2w-unpinned", 0, pinned=False, joiners=1)
+        elif system in ("ps-proxy", "ps-proxy-deleg"):
+            self.start_ps_proxy(system, system == "ps-proxy-deleg")
         elif system == "nginx":
             self.start_nginx()
         elif system == "haproxy":
@@ -305,7 +328,7 @@ class Bench:
         self.restarts[key] = self.restarts.get(key, 0) + 1
         if self.restarts[key] > 3:
             return False
-        if "direct" in dead and system in ("nginx", "haproxy"):
+        if "direct" in dead and system in ("nginx", "haproxy", "ps-proxy", "ps-proxy-deleg"):
             self.restart("direct")
         self.restart(system)
         return True
@@ -472,11 +495,15 @@ class Bench:
             if self.port_open(port):
                 raise SystemExit(f"port {port} ({name}) is already in use: set BENCH_PORT_BASE")
         main_sys = ["direct", "portshare", "nginx", "haproxy"]
+        proxy_sys = ["direct", "ps-proxy", "ps-proxy-deleg", "nginx"]
         log("starting servers")
         self.start_direct("direct")
         self.start_ps("portshare", EXTRA_PREFIXES_SMALL)
         self.start_nginx()
         self.start_haproxy()
+        if any(x.startswith("p") for x in a.scenarios):
+            self.start_ps_proxy("ps-proxy", False)
+            self.start_ps_proxy("ps-proxy-deleg", True)
         scenarios = [
             dict(id="1", path="/13", conns=50, systems=main_sys, rounds=a.rounds),
             dict(id="2", path="/13", conns=1, systems=main_sys, rounds=a.lat_rounds),
@@ -485,6 +512,10 @@ class Bench:
             dict(id="4b", path="/1m", conns=50, systems=main_sys, rounds=a.rounds),
             dict(id="6", path="/13", conns=50, systems=["portshare", "ps-10k"], rounds=a.rounds),
             dict(id="1u", path="/13", conns=50, systems=["direct-unpinned", "ps-2w-unpinned"], rounds=a.rounds),
+            # the proxy for unmodified apps (docs/ADAPTERS.md) against nginx in front of the same server
+            dict(id="p1", path="/13", conns=50, systems=proxy_sys, rounds=a.rounds),
+            dict(id="p3", path="/13", conns=50, close=True, systems=proxy_sys, rounds=a.rounds),
+            dict(id="p4b", path="/1m", conns=50, systems=proxy_sys, rounds=a.rounds),
         ]
         scenarios = [s for s in scenarios if s["id"] in a.scenarios]
         if any(s["id"] == "6" for s in scenarios):
@@ -569,6 +600,11 @@ class Bench:
                   "µs/req here is busy time of all CPUs, wrk included",
             "5": f"(5) {IDLE_CONNS:,} idle keep-alive connections held open while wrk loads 50 more (13 B); "
                  "fresh processes each round",
+            "p1": "(p1) proxy: keep-alive, 13 B body, 50 connections; ps-proxy = portshared + portshare-proxy "
+                  "to the direct server (ps-proxy-deleg: with --delegation), nginx = proxy_pass to it",
+            "p3": "(p3) proxy: a new connection per request (`Connection: close`), 13 B, 50 connections "
+                  "(compare srv µs/req)",
+            "p4b": "(p4b) proxy: 1 MiB body, keep-alive, 50 connections",
         }
         order = [s["id"] for s in self.scenarios] + (["5"] if "5" in a.scenarios else [])
         for sid in order:
@@ -580,7 +616,8 @@ class Bench:
             for c in cells:
                 if c["system"] not in systems:
                     systems.append(c["system"])
-            pref = ["direct", "portshare", "nginx", "haproxy", "ps-10k", "direct-unpinned", "ps-2w-unpinned"]
+            pref = ["direct", "portshare", "ps-proxy", "ps-proxy-deleg", "nginx", "haproxy", "ps-10k",
+                    "direct-unpinned", "ps-2w-unpinned"]
             systems.sort(key=pref.index)
             L.append(f"### {titles[sid]}")
             L.append("")
@@ -604,7 +641,10 @@ class Bench:
                             med_rng(cs, "app_grow_load_b", lambda v: f"{v:.0f}") if s == "portshare" else "—"]
                 L.append("| " + " | ".join(row) + " |")
             # ratios, taken per round between cells of the same round
-            pairs = {"6": [("ps-10k", "portshare")], "1u": [("ps-2w-unpinned", "direct-unpinned")]}.get(
+            proxy_pairs = [("ps-proxy", "direct"), ("nginx", "direct"), ("ps-proxy", "nginx"),
+                           ("ps-proxy-deleg", "nginx")]
+            pairs = {"6": [("ps-10k", "portshare")], "1u": [("ps-2w-unpinned", "direct-unpinned")],
+                     "p1": proxy_pairs, "p3": proxy_pairs, "p4b": proxy_pairs}.get(
                 sid, [("portshare", "direct"), ("portshare", "nginx"), ("portshare", "haproxy")])
             for x, y in pairs:
                 rr = {k: ratios(cells, x, y, k) for k in ("rps", "p50", "p99", us_key)}

@@ -8,7 +8,7 @@ while [ $# -gt 0 ]; do
 	--quick) MODE=quick ;;
 	--full) MODE=full ;;
 	--scenarios) SCEN="$2"; shift ;;
-	*) echo "usage: sh bench/run.sh [--quick|--full] [--scenarios 1,2,3,4a,4b,5,6,1u]" >&2; exit 2 ;;
+	*) echo "usage: sh bench/run.sh [--quick|--full] [--scenarios 1,2,3,4a,4b,5,6,1u,p1,p3,p4b]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -48,7 +48,7 @@ RUN=$(mktemp -d /tmp/portshare-bench.XXXXXX)
 mkdir -p "$RUN/nginx-tmp"
 . bench/prepare.sh
 bench_prepare "$RUN"
-BUILT=$(date -r build/bin/portshared '+%Y-%m-%d %H:%M')
+BUILT=$(date -r "$BUILD_DIR/bin/portshared" '+%Y-%m-%d %H:%M')
 
 # file descriptors: 10,000 idle connections and more (the hard limit may not be raisable here)
 ulimit -n "$(ulimit -H -n)" 2>/dev/null || true
@@ -61,7 +61,7 @@ nginx -t -q -p "$RUN" -c "$RUN/nginx.conf" -e "$RUN/nginx-error.log"
 haproxy -c -q -f "$RUN/haproxy.cfg"
 
 VERSIONS="$(wrk -v 2>&1 | head -1 | awk '{print "wrk " $2}'), $(nginx -v 2>&1 | sed 's|.*nginx/|nginx |'), $(haproxy -v | head -1 | awk '{print "HAProxy " $3}')"
-echo "run.sh: $MODE run in $RUN (ports $((PORT_BASE + 1))-$((PORT_BASE + 7)))" >&2
+echo "run.sh: $MODE run in $RUN (ports $((PORT_BASE + 1))-$((PORT_BASE + 9)))" >&2
 
 # the driver starts and stops every server by PID; stop it (and so them) if we are stopped
 DRIVER=""

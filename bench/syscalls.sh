@@ -86,7 +86,7 @@ top_calls() { # top_calls FILE N: "name calls/request" for the 4 most frequent
 
 OUT="$RUN/syscalls.md"
 {
-	echo "## syscalls per request, $(date '+%Y-%m-%d %H:%M %Z'), $(nproc) vCPU, kernel $(uname -r), portshared built $(date -r build/bin/portshared '+%Y-%m-%d %H:%M')"
+	echo "## syscalls per request, $(date '+%Y-%m-%d %H:%M %Z'), $(nproc) vCPU, kernel $(uname -r), portshared built $(date -r "$BUILD_DIR/bin/portshared" '+%Y-%m-%d %H:%M')"
 	echo
 	echo "strace -c -f attached to each process; requests from bench/client.c (exact counts) or wrk (steady state); daemon and worker on CPU 0, client on CPU 1. Delegation off = the worker started with PORTSHARE_DELEGATION=0."
 	echo

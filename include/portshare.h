@@ -42,6 +42,13 @@ extern "C" {
 #define PS_DEFAULT_SOCKET "/run/portshare/control.sock"
 #define PS_SOCKET_ENV "PORTSHARE_SOCKET"
 #define PS_DELEGATION_ENV "PORTSHARE_DELEGATION" /* "0": no delegation (see above) */
+/* "0": ps_receive posts the next receive only when it is called again, instead of as
+ * soon as it returns a request. The posted receive makes the next handoff faster, but
+ * the daemon may give it a request while this worker is still busy with the last one
+ * (receives are served oldest first): a worker whose requests may last long (a proxy
+ * to streams and long polls) sets it, and adds workers as they get busy. Read by
+ * ps_connect. */
+#define PS_PREFETCH_ENV "PORTSHARE_PREFETCH"
 
 enum ps_error {
 	PS_OK = 0,
@@ -224,7 +231,11 @@ int ps_stream_write(ps_stream *s, const void *buf, size_t len);
  * (a TLS record opened past what was read): poll only when ps_stream_pending is 0. */
 int ps_stream_fd(const ps_stream *s);
 int ps_stream_pending(const ps_stream *s);
-/* Ends the stream (TLS: close_notify, then the FIN) and frees it. */
+/* The end of what this side sends (TLS: close_notify, then the FIN); reading goes on. 0 or
+ * PS_ECLOSED. */
+int ps_stream_shutdown(ps_stream *s);
+/* Ends the stream (TLS: close_notify, then the FIN, unless ps_stream_shutdown sent them)
+ * and frees it. */
 void ps_stream_close(ps_stream *s);
 /* Frees the request. A response not begun is answered 500; one begun and not ended
  * aborts the connection. */

@@ -2,7 +2,7 @@
 # run.sh: runs portshare's unit tests (cmocka) and integration stories for each build dir; the last line is the total.
 # usage: sh tests/run.sh [--unit-only] BUILD_DIR...
 #   For each BUILD_DIR: every unit binary BUILD_DIR/tests/test_* (each cmocka test case counts once),
-#   then every story tests/integration/NN-*.py in its own process (each story counts once), with
+#   then every story tests/integration/NN-*.py and NNN-*.py in its own process (each story counts once), with
 #   PORTSHARE_BUILD=BUILD_DIR (absolute). A story whose first line says PORTSHARE_DEFAULTS=1
 #   runs a second time with PORTSHARE_DEFAULTS=1: in the default configuration (no listen
 #   line: wildcard listeners), inside a network namespace of its own (harness.py).
@@ -176,7 +176,7 @@ for dir in "$@"; do
 	done
 
 	[ "$unit_only" -eq 1 ] && continue
-	for story in "$here"/integration/[0-9][0-9]-*.py; do
+	for story in "$here"/integration/[0-9][0-9]-*.py "$here"/integration/[0-9][0-9][0-9]-*.py; do
 		[ -f "$story" ] || continue
 		run_story "$story" "$name/$(basename "$story" .py)"
 		if head -n 1 "$story" | grep -q 'PORTSHARE_DEFAULTS=1'; then

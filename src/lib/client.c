@@ -494,6 +494,8 @@ int ps_connect(const char *socket_path, ps_client **out)
 	c->timer_due = -1;
 	c->idle_check = -1;
 	c->delegation = delegate_enabled();
+	const char *prefetch = getenv(PS_PREFETCH_ENV);
+	c->prefetch = !(prefetch && strcmp(prefetch, "0") == 0);
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	c->path = strdup(path);
 	c->rbuf = malloc(PS_MSG_MAX);

@@ -88,6 +88,7 @@ struct ps_client {
 
 	/* delegation (delegate.c) */
 	bool delegation;          /* HELLO asks for it (PORTSHARE_DELEGATION is not "0") */
+	bool prefetch;            /* post the next receive while a request is served (PORTSHARE_PREFETCH) */
 	struct shared_page *page; /* this session's page, or NULL */
 	size_t page_size;
 	struct snapshot snap; /* the daemon's routes of snap.generation, when have_snap */

@@ -362,8 +362,10 @@ static int queue_receive(ps_queue *q, ps_request **out, int timeout_ms)
 			*out = r;
 			/* the next receive is posted while this request is served, so the next
 			 * handoff never waits for a round trip; receives are served oldest
-			 * first, so idle workers still come before this one */
-			if (!q->first && !q->drained && !q->deleted)
+			 * first, so idle workers still come before this one (but not workers
+			 * that joined later: PORTSHARE_PREFETCH=0 is for a process whose
+			 * requests may last long, and that starts workers as they get busy) */
+			if (c->prefetch && !q->first && !q->drained && !q->deleted)
 				queue_post_receive(q);
 			return 0;
 		}

@@ -418,7 +418,8 @@ ssize_t ps_request_read(ps_request *r, void *buf, size_t len, int timeout_ms)
 		size_t n = r->in_len - r->in_pos;
 		if (n > len)
 			n = len;
-		memcpy(buf, r->in + r->in_pos, n);
+		if (n > 0) /* r->in may be NULL when nothing came past the request */
+			memcpy(buf, r->in + r->in_pos, n);
 		r->in_pos += n;
 		return (ssize_t)n;
 	}

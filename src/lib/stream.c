@@ -14,6 +14,7 @@ struct ps_stream {
 	struct held_conn *conn;
 	char *first; /* bytes the client sent past the request, not read yet */
 	size_t first_len, first_off;
+	bool shut; /* ps_stream_shutdown was called */
 };
 
 ps_stream *stream_new(struct held_conn *cn, const char *first, size_t len)
@@ -70,12 +71,24 @@ int ps_stream_pending(const ps_stream *s)
 	return s && (s->first_off < s->first_len || conn_io_pending(s->conn));
 }
 
+int ps_stream_shutdown(ps_stream *s)
+{
+	if (!s)
+		return PS_EINVAL;
+	if (!s->shut) {
+		conn_io_close_notify(s->conn);
+		s->shut = true;
+		if (shutdown(s->conn->fd, SHUT_WR) < 0)
+			return PS_ECLOSED;
+	}
+	return 0;
+}
+
 void ps_stream_close(ps_stream *s)
 {
 	if (!s)
 		return;
-	conn_io_close_notify(s->conn);
-	shutdown(s->conn->fd, SHUT_WR);
+	ps_stream_shutdown(s);
 	conns_release(s->conn);
 	free(s->first);
 	free(s);

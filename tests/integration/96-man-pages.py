@@ -1,4 +1,4 @@
-# 96-man-pages: the man pages in man/ render without a groff warning, name every command, verb and option the binaries' --help lists, every config setting and every public function, and libportshare(3)'s example compiles and serves.
+# 96-man-pages: the man pages in man/ render without a groff warning, name every command, verb and option the binaries' --help lists (portshare-proxy and portshare-run too), every config setting and every public function, and libportshare(3)'s example compiles and serves.
 import os
 import re
 import shutil
@@ -15,6 +15,8 @@ PAGES = {
     "portsharectl": "portsharectl.8",
     "conf": "portshare.conf.5",
     "lib": "libportshare.3",
+    "proxy": "portshare-proxy.1",
+    "run": "portshare-run.1",
 }
 
 
@@ -168,6 +170,17 @@ with Story() as s:
         expect(has_word(errors, code), "libportshare.3 lists %s under ERRORS" % code)
     for what in ("ps_strerror", "ps_client_message", "PORTSHARE_SOCKET", "PORTSHARE_DELEGATION", "RETURN VALUE"):
         expect(what in t, "libportshare.3 has %s" % what)
+    # 5b. portshare-proxy(1) and portshare-run(1): every option of their --help under OPTIONS.
+    for key, prog in (("proxy", "portshare-proxy"), ("run", "portshare-run")):
+        r = s.run([s.bin(prog), "--help"])
+        check(r.returncode == 0, "%s --help exits 0" % prog)
+        options = sorted(set(re.findall(r"--[a-z][a-z-]*", r.stdout)))
+        expect(len(options) >= 8, "%s --help lists its options (found %s)" % (prog, " ".join(options)))
+        opts_section = section(text[key], "OPTIONS", ["SIGNALS", "EXIT STATUS"])
+        for o in options:
+            expect(has_word(opts_section, o), "%s describes the option %s under OPTIONS" % (PAGES[key], o))
+        for what in ("EXIT STATUS", "EXAMPLES", "PORTSHARE_SOCKET", "SEE ALSO"):
+            expect(what in text[key], "%s has %s" % (PAGES[key], what))
     all_held()
 
     # 6. The example of libportshare(3), copied from the page as man(1) shows it, compiles

@@ -5,11 +5,12 @@ from harness import REPO, Proc, Story, check, check_eq, say
 
 PREFIX = "/usr/local"
 FILES = ["sbin/portshared", "bin/portsharectl", "bin/portshare-hello", "bin/portshare-static",
-         "bin/portshare-upload-echo", "lib/libportshare.so.1", "lib/libportshare.so", "lib/libportshare.a",
+         "bin/portshare-upload-echo", "bin/portshare-proxy", "bin/portshare-run", "lib/libportshare.so.1", "lib/libportshare.so", "lib/libportshare.a",
          "lib/pkgconfig/portshare.pc", "include/portshare.h", "share/man/man8/portshared.8",
          "share/man/man8/portsharectl.8", "share/man/man5/portshare.conf.5", "share/man/man3/libportshare.3",
          "share/man/man1/portshare-hello.1", "share/man/man1/portshare-static.1",
-         "share/man/man1/portshare-upload-echo.1", "lib/systemd/system/portshared.service",
+         "share/man/man1/portshare-upload-echo.1", "share/man/man1/portshare-proxy.1",
+         "share/man/man1/portshare-run.1", "lib/systemd/system/portshared.service",
          "etc/portshare/portshare.conf"]
 
 with Story() as s:

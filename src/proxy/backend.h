@@ -1,0 +1,65 @@
+/* backend.h: the proxy's side of a backend: its address (http://127.0.0.1:PORT or
+ * unix:/path), non-blocking connections with deadlines, and a small keep-alive pool
+ * owned by one thread (no locks). No HTTP here. */
+#ifndef PS_PROXY_BACKEND_H
+#define PS_PROXY_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#define BACKEND_BUF 65536  /* read-ahead per connection: a whole response head must fit */
+#define BACKEND_POOL_MAX 8 /* idle keep-alive connections kept per thread */
+
+struct backend_addr {
+	struct sockaddr_storage sa;
+	socklen_t len;
+	char name[128]; /* "127.0.0.1:8080" or "unix:/run/app.sock": for messages */
+};
+
+/* One connection to the backend. buf[off, len) holds bytes read and not parsed yet. */
+struct backend_conn {
+	int fd;
+	bool reused; /* taken from the pool: a failure before any answer may be a stale one */
+	size_t off, len;
+	char buf[BACKEND_BUF];
+};
+
+struct backend_pool {
+	struct backend_conn *idle[BACKEND_POOL_MAX];
+	int n;
+};
+
+/* Parses "http://IPV4:PORT", "http://[IPV6]:PORT" or "unix:/PATH". False with why set. */
+bool backend_addr_parse(const char *spec, struct backend_addr *out, const char **why);
+
+int64_t backend_now_ms(void);
+
+/* An idle pooled connection that is still clean (nothing arrived on it since its last
+ * response: a backend must not slip a second response in), else a new one connected
+ * before deadline_ms. NULL with errno set (ETIMEDOUT for the deadline). */
+struct backend_conn *backend_get(struct backend_pool *p, const struct backend_addr *a, int64_t deadline_ms);
+/* Back to the pool for the next request (closed when the pool is full). */
+void backend_put(struct backend_pool *p, struct backend_conn *bc);
+/* Closes and frees; the connection is never reused. */
+void backend_drop(struct backend_conn *bc);
+/* Frees, leaving the fd open: it now belongs to the caller (an upgraded connection). */
+int backend_take_fd(struct backend_conn *bc);
+
+/* Waits until fd has `events` (POLLIN/POLLOUT) or deadline_ms passes: 1, 0 (timeout),
+ * -1 (errno). also_fd/also_events: a second descriptor to watch (-1: none); *also_ready
+ * tells whether it fired. */
+int backend_wait(int fd, short events, int64_t deadline_ms, int also_fd, short also_events, bool *also_ready);
+/* Sends all of iov before deadline_ms. 0, or -1 with errno (ETIMEDOUT; EAGAIN when
+ * stop_on_input and the backend started answering while we waited to send). */
+int backend_send(struct backend_conn *bc, struct iovec *iov, int iovcnt, int64_t deadline_ms,
+                 bool stop_on_input);
+/* Reads more into bc->buf (compacting it first). >0 bytes, 0 at EOF, -1 with errno
+ * (ETIMEDOUT at the deadline, ENOBUFS when the buffer is full). wait_first: poll before
+ * the first read (a reply just asked for is not there yet: saves a read that fails). */
+ssize_t backend_fill(struct backend_conn *bc, int64_t deadline_ms, bool wait_first);
+
+#endif

@@ -1,0 +1,732 @@
+/* forward.c: one request to the backend and its reply to the client, streamed both ways
+ * (docs/ADAPTERS.md): the head rewritten, the body passed on as it comes (re-chunked or
+ * with its Content-Length), the reply checked by reply.c and re-framed by the library. */
+#include "forward.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "proxy.h"
+#include "tunnel.h"
+
+#define FORWARD_BODY_WAIT_MS 120000 /* silence while reading the client's body (EntityBody) */
+#define FORWARD_EXPECT_WAIT_MS 1000 /* how long the backend's 100 Continue is waited for */
+#define FORWARD_CONNECTION_MAX 8    /* Connection headers looked at */
+
+/* RFC 9110 §7.6.1: meant for one hop only. Content-Length and Transfer-Encoding are
+ * written again by whoever frames the next hop (we towards the backend, the library
+ * towards the client). Upgrade is passed on only as part of an upgrade. */
+static const char *const forward_hop_by_hop[] = {
+    "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Transfer-Encoding",
+    "Upgrade",    "Trailer",    "Content-Length",   NULL,
+};
+/* What the proxy itself says about the client: never what the client claims. */
+static const char *const forward_client_claims[] = {
+    "Forwarded", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", NULL,
+};
+
+void forward_init(struct forward *f, const struct proxy_config *cfg)
+{
+	memset(f, 0, offsetof(struct forward, reply));
+	f->cfg = cfg;
+}
+
+void forward_fini(struct forward *f)
+{
+	while (f->pool.n > 0)
+		backend_drop(f->pool.idle[--f->pool.n]);
+}
+
+/* ---------------------------------------------------------------- messages */
+
+static void forward_log(struct forward *f, ps_request *r, const char *what, const char *fmt, va_list ap)
+{
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	fprintf(stderr, "%s: error: %s: backend %s: %s (%s %s)\n", f->cfg->prog, what, f->cfg->backend.name,
+	        msg, ps_request_method(r), ps_request_target(r));
+}
+
+/* Answers status (502, 504, 500) when nothing of the response has gone out yet. */
+static void forward_fail(struct forward *f, ps_request *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void forward_fail(struct forward *f, ps_request *r, int status, const char *fmt, ...)
+{
+	const char *text = status == 504   ? "Gateway Timeout"
+	                   : status == 502 ? "Bad Gateway"
+	                                   : "Internal Server Error";
+	char what[64];
+	snprintf(what, sizeof(what), "%d %s", status, text);
+	va_list ap;
+	va_start(ap, fmt);
+	forward_log(f, r, what, fmt, ap);
+	va_end(ap);
+	char body[64];
+	int n = snprintf(body, sizeof(body), "%d %s\n", status, text);
+	ps_header h = {"Content-Type", "text/plain"};
+	ps_respond(r, status, &h, 1, body, (size_t)n);
+}
+
+/* A response already begun cannot become a 502: the connection is aborted (the caller
+ * frees the request, which resets it), so the client never takes a cut body as whole. */
+static void forward_abort(struct forward *f, ps_request *r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void forward_abort(struct forward *f, ps_request *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	forward_log(f, r, "abort", fmt, ap);
+	va_end(ap);
+}
+
+/* ---------------------------------------------------------------- the request head */
+
+struct forward_out {
+	char *p;
+	size_t len, cap;
+	bool full;
+};
+
+static void out_add(struct forward_out *o, const char *s, size_t n)
+{
+	if (o->full || n > o->cap - o->len) {
+		o->full = true;
+		return;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+}
+
+static void out_str(struct forward_out *o, const char *s)
+{
+	out_add(o, s, strlen(s));
+}
+
+static void out_header(struct forward_out *o, const char *name, const char *value)
+{
+	out_str(o, name);
+	out_add(o, ": ", 2);
+	out_str(o, value);
+	out_add(o, "\r\n", 2);
+}
+
+static bool name_in(const char *name, const char *const *names)
+{
+	for (; *names; names++)
+		if (strcasecmp(name, *names) == 0)
+			return true;
+	return false;
+}
+
+/* Whether the comma-separated list names token (case-insensitive, OWS around items). */
+static bool list_has(const char *list, const char *token)
+{
+	size_t tlen = strlen(token);
+	const char *p = list;
+	while (*p) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		const char *start = p;
+		while (*p && *p != ',')
+			p++;
+		const char *end = p;
+		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if ((size_t)(end - start) == tlen && strncasecmp(start, token, tlen) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool listed_in(const char *const *lists, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (list_has(lists[i], name))
+			return true;
+	return false;
+}
+
+/* The client's address as Forwarded and X-Forwarded-For give it (RFC 7239 §6). */
+static void forward_peer(ps_request *r, char *ip, size_t cap, bool *v6)
+{
+	socklen_t len = 0;
+	const struct sockaddr *sa = ps_request_peer(r, &len);
+	*v6 = false;
+	snprintf(ip, cap, "unknown");
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, (socklen_t)cap);
+	else if (sa && sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			inet_ntop(AF_INET, &a->s6_addr[12], ip, (socklen_t)cap);
+		} else {
+			inet_ntop(AF_INET6, a, ip, (socklen_t)cap);
+			*v6 = true;
+		}
+	}
+}
+
+/* The host the client asked for: Host as sent (with its port) when it names the host
+ * the daemon routed on, else that host (absolute-form authority wins, RFC 9112 §3.2.2). */
+static const char *forward_host(ps_request *r)
+{
+	const char *host = ps_request_host(r);
+	const char *sent = ps_request_header(r, "Host");
+	size_t n = strlen(host);
+	if (sent && strncasecmp(sent, host, n) == 0 && (sent[n] == '\0' || sent[n] == ':'))
+		return sent;
+	return host;
+}
+
+/* Bytes of the canonical path that --strip-prefix removes: the longest of our URLs'
+ * paths it lies under (whole segments), less its final '/'. */
+static size_t forward_strip_len(const struct proxy_config *cfg, const char *path)
+{
+	size_t best = 0, plen = strlen(path);
+	for (size_t i = 0; i < cfg->nurls; i++) {
+		const char *u = strstr(cfg->urls[i], "://");
+		u = u ? strchr(u + 3, '/') : NULL;
+		if (!u)
+			continue;
+		size_t n = strlen(u);
+		if (n > 0 && u[n - 1] == '/')
+			n--; /* "/app/" matches "/app/x" and the bare "/app" */
+		if (n > best && n <= plen && strncmp(path, u, n) == 0 && (path[n] == '/' || path[n] == '\0'))
+			best = n;
+	}
+	return best;
+}
+
+/* Builds the head for the backend into f->head. Returns its length, 0 if too large. */
+static size_t forward_build_head(struct forward *f, ps_request *r, bool has_body, int64_t length,
+                                 bool upgrade)
+{
+	struct forward_out o = {f->head, 0, sizeof(f->head), false};
+	const char *connection[FORWARD_CONNECTION_MAX];
+	size_t nconn = 0, nh = ps_request_header_count(r);
+	ps_header h;
+
+	for (size_t i = 0; i < nh && ps_request_header_at(r, i, &h) == 0; i++)
+		if (strcasecmp(h.name, "Connection") == 0 && nconn < FORWARD_CONNECTION_MAX)
+			connection[nconn++] = h.value;
+
+	/* the canonical path the daemon routed on, so the backend cannot read the target
+	 * any other way than the routing did */
+	const char *path = ps_request_path(r);
+	if (f->cfg->strip_prefix) {
+		path += forward_strip_len(f->cfg, path);
+		if (*path == '\0')
+			path = "/";
+	}
+	const char *query = ps_request_query(r);
+	out_str(&o, ps_request_method(r));
+	out_add(&o, " ", 1);
+	out_str(&o, path);
+	if (*query) {
+		out_add(&o, "?", 1);
+		out_str(&o, query);
+	}
+	out_str(&o, " HTTP/1.1\r\n");
+
+	/* RFC 9112 §3.2.2: an absolute-form target's authority is the host, whatever Host
+	 * says; the backend gets it as Host, since it gets the origin form */
+	const char *target = ps_request_target(r), *scheme_end = strstr(target, "://");
+	char authority[300] = "";
+	if (target[0] != '/' && scheme_end) {
+		size_t n = strcspn(scheme_end + 3, "/?#");
+		snprintf(authority, sizeof(authority), "%.*s", (int)(n < 299 ? n : 299), scheme_end + 3);
+	}
+	bool has_host = authority[0] != '\0';
+	if (has_host)
+		out_header(&o, "Host", authority);
+	for (size_t i = 0; i < nh && ps_request_header_at(r, i, &h) == 0; i++) {
+		bool host = strcasecmp(h.name, "Host") == 0;
+		if (name_in(h.name, forward_hop_by_hop) || name_in(h.name, forward_client_claims) ||
+		    listed_in(connection, nconn, h.name) || (host && authority[0]))
+			continue;
+		has_host |= host;
+		out_header(&o, h.name, h.value);
+	}
+	if (!has_host) /* an HTTP/1.0 client's request; HTTP/1.1 requires one (RFC 9112 §3.2) */
+		out_header(&o, "Host", ps_request_host(r));
+	if (has_body && length >= 0) {
+		char n[24];
+		snprintf(n, sizeof(n), "%lld", (long long)length);
+		out_header(&o, "Content-Length", n);
+	} else if (has_body) {
+		out_header(&o, "Transfer-Encoding", "chunked");
+	}
+
+	char ip[INET6_ADDRSTRLEN], fwd[512];
+	bool v6;
+	forward_peer(r, ip, sizeof(ip), &v6);
+	const char *host = forward_host(r), *scheme = ps_request_scheme(r);
+	bool quote_host = strpbrk(host, ":[]") != NULL;
+	snprintf(fwd, sizeof(fwd), "for=%s%s%s%s;host=%s%s%s;proto=%s", v6 ? "\"[" : "", ip, v6 ? "]" : "",
+	         v6 ? "\"" : "", quote_host ? "\"" : "", host, quote_host ? "\"" : "", scheme);
+	out_header(&o, "Forwarded", fwd);
+	out_header(&o, "X-Forwarded-For", ip);
+	out_header(&o, "X-Forwarded-Proto", scheme);
+	out_header(&o, "X-Forwarded-Host", host);
+	if (upgrade) {
+		out_header(&o, "Connection", "Upgrade");
+		out_header(&o, "Upgrade", ps_request_header(r, "Upgrade"));
+	}
+	out_add(&o, "\r\n", 2);
+	return o.full ? 0 : o.len;
+}
+
+/* ---------------------------------------------------------------- waiting */
+
+static ssize_t forward_read_client(ps_request *r, void *buf, size_t cap)
+{
+	return ps_request_read(r, buf, cap, FORWARD_BODY_WAIT_MS);
+}
+
+/* ---------------------------------------------------------------- the reply head */
+
+enum forward_head {
+	HEAD_FINAL,    /* f->reply holds a final (or 101) head */
+	HEAD_CONTINUE, /* 100 Continue came (when asked to return on it) */
+	HEAD_NOT_YET,  /* nothing by the soft deadline */
+	HEAD_FAILED,   /* f->why, f->fail_status; retry when f->retry */
+};
+
+struct forward_state {
+	ps_request *r;
+	struct backend_conn *bc;
+	bool head_request, upgrade;
+	bool body_started, body_done, answered_early;
+	bool got_bytes; /* anything came from the backend on this connection */
+	bool retry;     /* the failure is that of a stale pooled connection */
+	int fail_status;
+	char why[160];
+};
+
+static int forward_on_body(void *arg, const char *at, size_t n)
+{
+	struct forward *f = arg;
+	if (n > sizeof(f->body) - f->body_len)
+		return -1;
+	memcpy(f->body + f->body_len, at, n);
+	f->body_len += n;
+	return 0;
+}
+
+/* Copies the reply's headers to pass on into f->store as ps_header entries. */
+static int forward_reply_headers(struct forward *f, bool upgrade)
+{
+	struct reply *rp = &f->reply;
+	const char *connection[FORWARD_CONNECTION_MAX];
+	size_t nconn = 0, used = 0;
+	int nh = 0;
+	const char *upgrade_value = NULL;
+
+	for (uint32_t pass = 0; pass < 2; pass++) {
+		for (uint32_t i = 0; i < rp->nfields; i++) {
+			char *name = f->store + used;
+			size_t room = sizeof(f->store) - used;
+			if (room < 4)
+				return -1;
+			char *value = name + room / 2;
+			if (!reply_field_text(rp, i, name, room / 2, value, room - room / 2))
+				return -1;
+			if (pass == 0) {
+				/* the Connection lists first: they name more hop-by-hop headers */
+				if (strcasecmp(name, "Connection") == 0 && nconn < FORWARD_CONNECTION_MAX) {
+					size_t vl = strlen(value) + 1;
+					memmove(name, value, vl);
+					connection[nconn++] = name;
+					used += vl;
+				} else if (strcasecmp(name, "Upgrade") == 0 && !upgrade_value) {
+					size_t vl = strlen(value) + 1;
+					memmove(name, value, vl);
+					upgrade_value = name;
+					used += vl;
+				}
+				continue;
+			}
+			if (name_in(name, forward_hop_by_hop) || listed_in(connection, nconn, name))
+				continue;
+			size_t nl = strlen(name) + 1, vl = strlen(value) + 1;
+			memmove(name + nl, value, vl);
+			f->headers[nh].name = name;
+			f->headers[nh].value = name + nl;
+			nh++;
+			used += nl + vl;
+		}
+	}
+	if (upgrade && nh + 2 <= REPLY_FIELDS_MAX) {
+		f->headers[nh++] = (ps_header){"Connection", "Upgrade"};
+		if (upgrade_value)
+			f->headers[nh++] = (ps_header){"Upgrade", upgrade_value};
+	}
+	return nh;
+}
+
+/* Reads reply heads until a final one (1xx but 100 and 101 are passed on at once).
+ * soft: return HEAD_NOT_YET at that time instead of failing (the Expect wait). */
+static enum forward_head forward_read_head(struct forward *f, struct forward_state *st, int64_t deadline,
+                                           bool soft, bool stop_on_continue)
+{
+	struct backend_conn *bc = st->bc;
+	for (;;) {
+		ssize_t found = reply_head_length(bc->buf + bc->off, bc->len - bc->off);
+		if (found < 0) {
+			snprintf(st->why, sizeof(st->why), "malformed reply head: bare LF in the head");
+			st->fail_status = 502;
+			return HEAD_FAILED;
+		}
+		size_t hl = (size_t)found;
+		if (hl == 0) {
+			if (bc->off == 0 && bc->len == sizeof(bc->buf)) {
+				snprintf(st->why, sizeof(st->why), "reply head larger than %zu bytes",
+				         sizeof(bc->buf));
+				st->fail_status = 502;
+				return HEAD_FAILED;
+			}
+			ssize_t n = backend_fill(bc, deadline, bc->len == bc->off);
+			if (n > 0) {
+				st->got_bytes = true;
+				continue;
+			}
+			if (n < 0 && errno == ETIMEDOUT && soft)
+				return HEAD_NOT_YET;
+			st->retry = bc->reused && !st->got_bytes && !st->body_started &&
+			            (n == 0 || errno != ETIMEDOUT);
+			if (n < 0 && errno == ETIMEDOUT) {
+				snprintf(st->why, sizeof(st->why), "no reply within %d s",
+				         f->cfg->backend_timeout_ms / 1000);
+				st->fail_status = 504;
+			} else {
+				snprintf(st->why, sizeof(st->why), "connection %s before a reply head",
+				         n == 0 ? "closed" : strerror(errno));
+				st->fail_status = 502;
+			}
+			return HEAD_FAILED;
+		}
+		if (reply_head(&f->reply, bc->buf + bc->off, hl, st->head_request, forward_on_body, f) < 0) {
+			snprintf(st->why, sizeof(st->why), "malformed reply head: %s", f->reply.why);
+			st->fail_status = 502;
+			return HEAD_FAILED;
+		}
+		int status = f->reply.status;
+		if (status == 101 || status >= 200) {
+			/* the head stays in bc->buf until the headers are copied out */
+			return HEAD_FINAL;
+		}
+		bc->off += hl;
+		if (status == 100) {
+			if (stop_on_continue)
+				return HEAD_CONTINUE;
+			continue; /* the library sends the client its own 100 when the body is read */
+		}
+		int nh = forward_reply_headers(f, false);
+		if (nh >= 0)
+			ps_respond(st->r, status, f->headers, (size_t)nh, NULL, 0); /* 102, 103: passed on */
+	}
+}
+
+/* ---------------------------------------------------------------- the request body */
+
+enum forward_body {
+	BODY_DONE,
+	BODY_CLIENT_FAILED, /* st->why */
+	BODY_BACKEND_FAILED,
+	BODY_ANSWERED, /* the backend answered before taking it all */
+};
+
+static enum forward_body forward_body(struct forward *f, struct forward_state *st, bool chunked)
+{
+	st->body_started = true;
+	for (;;) {
+		ssize_t n = forward_read_client(st->r, f->body, sizeof(f->body));
+		if (n < 0) {
+			snprintf(st->why, sizeof(st->why), "reading the client's body: %s",
+			         ps_strerror((int)n));
+			return BODY_CLIENT_FAILED;
+		}
+		char line[24];
+		struct iovec iov[3];
+		int cnt = 0;
+		if (chunked) {
+			int ln = n > 0 ? snprintf(line, sizeof(line), "%zx\r\n", (size_t)n) : 0;
+			iov[cnt++] = (struct iovec){line, (size_t)ln};
+			iov[cnt++] = (struct iovec){f->body, (size_t)n};
+			iov[cnt++] = n > 0 ? (struct iovec){"\r\n", 2} : (struct iovec){"0\r\n\r\n", 5};
+		} else {
+			iov[cnt++] = (struct iovec){f->body, (size_t)n};
+		}
+		int64_t deadline = backend_now_ms() + f->cfg->backend_timeout_ms;
+		if (backend_send(st->bc, iov, cnt, deadline, true) < 0) {
+			if (errno == EAGAIN)
+				return BODY_ANSWERED;
+			snprintf(st->why, sizeof(st->why), "sending the body: %s", strerror(errno));
+			return BODY_BACKEND_FAILED;
+		}
+		if (n == 0) {
+			st->body_done = true;
+			return BODY_DONE;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- the reply */
+
+static void forward_finish(struct forward *f, struct forward_state *st)
+{
+	struct backend_conn *bc = st->bc;
+	st->bc = NULL;
+	/* reusable only when both messages ended exactly and nothing more came */
+	if (f->reply.complete && f->reply.keep_alive && st->body_done && bc->off == bc->len)
+		backend_put(&f->pool, bc);
+	else
+		backend_drop(bc);
+}
+
+static void forward_upgrade(struct forward *f, struct forward_state *st, int nh)
+{
+	ps_request *r = st->r;
+	struct backend_conn *bc = st->bc;
+	if (!st->upgrade) {
+		forward_fail(f, r, 502, "101 Switching Protocols to a request that asked for no upgrade");
+		return;
+	}
+	/* a stream, not the fd: a TLS client's records stay the library's to seal and open;
+	 * it starts with the client's first bytes of the new protocol */
+	ps_stream *client = NULL;
+	if (ps_respond(r, 101, f->headers, (size_t)nh, NULL, 0) < 0 || ps_request_upgrade_stream(r, &client) < 0) {
+		forward_abort(f, r, "the client went away during the upgrade");
+		return;
+	}
+	if (tunnel_start(client, bc->fd, bc->buf + bc->off, bc->len - bc->off, f->cfg->backend_timeout_ms) < 0) {
+		forward_abort(f, r, "cannot start the tunnel thread");
+		ps_stream_close(client);
+		return;
+	}
+	backend_take_fd(bc);
+	st->bc = NULL;
+}
+
+/* Reads more of the reply body. False when the reply cannot go on (logged; the response
+ * is aborted). close_ends: the backend's close may end the reply (close-delimited). */
+static bool forward_more(struct forward *f, struct forward_state *st, bool close_ends)
+{
+	ssize_t n = backend_fill(st->bc, backend_now_ms() + f->cfg->backend_timeout_ms, false);
+	if (n > 0 || (n == 0 && close_ends && reply_eof(&f->reply) == 0))
+		return true;
+	if (n == 0)
+		forward_abort(f, st->r, "the backend closed the connection in the middle of its reply");
+	else if (errno == ETIMEDOUT)
+		forward_abort(f, st->r, "no reply byte for %d s", f->cfg->backend_timeout_ms / 1000);
+	else
+		forward_abort(f, st->r, "reading the reply: %s", strerror(errno));
+	return false;
+}
+
+/* A body of known length goes out from the read buffer as it is: no parser, no copy.
+ * It ends exactly after `length` bytes; anything after them stays in the buffer, and the
+ * connection is then not reused (forward_finish). */
+static void forward_reply_length(struct forward *f, struct forward_state *st, int nh, uint64_t length)
+{
+	ps_request *r = st->r;
+	struct backend_conn *bc = st->bc;
+	int status = f->reply.status, rc;
+	bool begun = false;
+	for (;;) {
+		size_t have = bc->len - bc->off;
+		if (have >= length) {
+			const char *at = bc->buf + bc->off;
+			rc = begun ? ps_respond_last(r, at, (size_t)length)
+			           : ps_respond(r, status, f->headers, (size_t)nh, at, (size_t)length);
+			if (rc == PS_EINVAL && !begun) {
+				forward_fail(f, r, 502, "a reply header the library refuses to send");
+				return;
+			}
+			bc->off += (size_t)length;
+			f->reply.complete = true;
+			forward_finish(f, st);
+			return;
+		}
+		if (!begun) {
+			if (ps_respond_begin(r, status, f->headers, (size_t)nh, (int64_t)length) < 0) {
+				forward_fail(f, r, 502, "a reply header the library refuses to send");
+				return;
+			}
+			begun = true;
+		}
+		if (have > 0 && ps_respond_write(r, bc->buf + bc->off, have) < 0)
+			return; /* the client went away */
+		bc->off += have;
+		length -= have;
+		if (!forward_more(f, st, false))
+			return;
+	}
+}
+
+static void forward_reply(struct forward *f, struct forward_state *st)
+{
+	ps_request *r = st->r;
+	struct backend_conn *bc = st->bc;
+	struct reply *rp = &f->reply;
+	size_t hl = (size_t)reply_head_length(bc->buf + bc->off, bc->len - bc->off);
+	int nh = forward_reply_headers(f, rp->upgrade);
+	bc->off += hl; /* the headers are copied: the buffer may move now */
+	if (nh < 0) {
+		forward_fail(f, r, 502, "reply headers too large");
+		return;
+	}
+	if (rp->upgrade) {
+		forward_upgrade(f, st, nh);
+		return;
+	}
+	int status = rp->status, rc;
+	int64_t length = rp->chunked || rp->content_length < 0 ? -1 : rp->content_length;
+	if (!rp->has_body) {
+		if (st->head_request || status == 304) {
+			rc = ps_respond_begin(r, status, f->headers, (size_t)nh, length);
+			if (rc == 0)
+				rc = ps_respond_end(r);
+		} else {
+			rc = ps_respond(r, status, f->headers, (size_t)nh, NULL, 0);
+		}
+		if (rc == PS_EINVAL)
+			forward_fail(f, r, 502, "a reply header the library refuses to send");
+		forward_finish(f, st);
+		return;
+	}
+	if (length >= 0) {
+		forward_reply_length(f, st, nh, (uint64_t)length);
+		return;
+	}
+	bool begun = false;
+	for (;;) {
+		f->body_len = 0;
+		ssize_t used = reply_body(rp, bc->buf + bc->off, bc->len - bc->off);
+		if (used < 0) {
+			if (begun)
+				forward_abort(f, r, "malformed reply body: %s", rp->why);
+			else
+				forward_fail(f, r, 502, "malformed reply body: %s", rp->why);
+			return;
+		}
+		bc->off += (size_t)used;
+		if (rp->complete) {
+			rc = begun ? ps_respond_last(r, f->body, f->body_len)
+			           : ps_respond(r, status, f->headers, (size_t)nh, f->body, f->body_len);
+			if (rc == PS_EINVAL && !begun) {
+				forward_fail(f, r, 502, "a reply header the library refuses to send");
+				return;
+			}
+			forward_finish(f, st);
+			return;
+		}
+		if (!begun) {
+			rc = ps_respond_begin(r, status, f->headers, (size_t)nh, length);
+			if (rc < 0) {
+				forward_fail(f, r, 502, "a reply header the library refuses to send");
+				return;
+			}
+			begun = true;
+		}
+		if (f->body_len > 0 && ps_respond_write(r, f->body, f->body_len) < 0)
+			return; /* the client went away: nothing to tell it */
+		if (!forward_more(f, st, true))
+			return;
+	}
+}
+
+/* ---------------------------------------------------------------- one request */
+
+static bool forward_wants_upgrade(ps_request *r)
+{
+	if (ps_request_version(r) != 11 || !ps_request_header(r, "Upgrade"))
+		return false;
+	size_t nh = ps_request_header_count(r);
+	ps_header h;
+	for (size_t i = 0; i < nh && ps_request_header_at(r, i, &h) == 0; i++)
+		if (strcasecmp(h.name, "Connection") == 0 && list_has(h.value, "upgrade"))
+			return true;
+	return false;
+}
+
+void forward_request(struct forward *f, ps_request *r)
+{
+	const struct proxy_config *cfg = f->cfg;
+	struct forward_state st;
+	memset(&st, 0, sizeof(st));
+	st.r = r;
+	st.head_request = strcmp(ps_request_method(r), "HEAD") == 0;
+	st.upgrade = forward_wants_upgrade(r);
+
+	bool has_body = ps_request_has_body(r);
+	int64_t length = ps_request_content_length(r);
+	const char *expect = ps_request_header(r, "Expect");
+	bool expect_continue =
+	    has_body && ps_request_version(r) == 11 && expect && strcasecmp(expect, "100-continue") == 0;
+	st.body_done = !has_body;
+	size_t head_len = forward_build_head(f, r, has_body, length, st.upgrade);
+	if (head_len == 0) {
+		forward_fail(f, r, 500, "the request head is too large to forward");
+		return;
+	}
+
+	enum forward_head hr = HEAD_FAILED;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		int64_t deadline = backend_now_ms() + cfg->backend_timeout_ms;
+		st.bc = backend_get(&f->pool, &cfg->backend, deadline);
+		if (!st.bc) {
+			if (errno == ETIMEDOUT)
+				forward_fail(f, r, 504, "connect timed out after %d s",
+				             cfg->backend_timeout_ms / 1000);
+			else
+				forward_fail(f, r, 502, "connect failed: %s", strerror(errno));
+			return;
+		}
+		st.got_bytes = st.retry = false;
+		struct iovec iov = {f->head, head_len};
+		if (backend_send(st.bc, &iov, 1, deadline, false) < 0) {
+			st.retry = st.bc->reused;
+			st.fail_status = errno == ETIMEDOUT ? 504 : 502;
+			snprintf(st.why, sizeof(st.why), "sending the request head: %s", strerror(errno));
+			hr = HEAD_FAILED;
+		} else {
+			hr = HEAD_NOT_YET;
+			if (expect_continue) {
+				int64_t soon = backend_now_ms() + FORWARD_EXPECT_WAIT_MS;
+				hr = forward_read_head(f, &st, soon < deadline ? soon : deadline,
+				                       soon < deadline, true);
+			}
+			if (has_body && (hr == HEAD_NOT_YET || hr == HEAD_CONTINUE)) {
+				enum forward_body b = forward_body(f, &st, length < 0);
+				if (b == BODY_CLIENT_FAILED) {
+					forward_abort(f, r, "%s", st.why);
+					backend_drop(st.bc);
+					return;
+				}
+				/* a backend that failed while taking the body may still have answered */
+			}
+			if (hr == HEAD_NOT_YET || hr == HEAD_CONTINUE)
+				hr = forward_read_head(f, &st, backend_now_ms() + cfg->backend_timeout_ms,
+				                       false, false);
+		}
+		if (hr != HEAD_FAILED || !st.retry || attempt == 1)
+			break;
+		backend_drop(st.bc); /* a pooled connection the backend had closed meanwhile */
+		st.bc = NULL;
+	}
+	if (hr == HEAD_FAILED) {
+		forward_fail(f, r, st.fail_status ? st.fail_status : 502, "%s", st.why);
+		backend_drop(st.bc);
+		return;
+	}
+	forward_reply(f, &st);
+	if (st.bc)
+		backend_drop(st.bc);
+}

@@ -1,0 +1,323 @@
+/* proxy.c: the proxy's options and its worker threads. Each thread is a libportshare
+ * session of its own (a ps_client belongs to one thread) with its own backend pool;
+ * the first creates the queue and its URLs, the others join it (docs/ADAPTERS.md). */
+#include "proxy.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "portshare.h"
+
+#include "forward.h"
+
+struct proxy_thread {
+	struct proxy_config *cfg;
+	ps_client *c;
+	ps_queue *q;
+	struct forward f;
+};
+
+void proxy_config_init(struct proxy_config *cfg, const char *prog)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->prog = prog;
+	cfg->backend_timeout_ms = PROXY_BACKEND_TIMEOUT_DEFAULT * 1000;
+	cfg->threads = PROXY_THREADS_DEFAULT;
+}
+
+static bool proxy_number(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end != '\0' || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+int proxy_option(struct proxy_config *cfg, int argc, char **argv, int *i, const char **why)
+{
+	const char *arg = argv[*i];
+	if (strcmp(arg, "--strip-prefix") == 0 || strcmp(arg, "--delegation") == 0) {
+		*(arg[2] == 's' ? &cfg->strip_prefix : &cfg->delegation) = true;
+		return 1;
+	}
+	static const char *const with_value[] = {"--socket",          "--queue",   "--url", "--backend",
+	                                         "--backend-timeout", "--threads", NULL};
+	size_t k = 0;
+	while (with_value[k] && strcmp(arg, with_value[k]) != 0)
+		k++;
+	if (!with_value[k])
+		return 0;
+	if (*i + 1 >= argc) {
+		*why = "an option needs a value";
+		return -1;
+	}
+	const char *v = argv[++*i];
+	long n;
+	switch (k) {
+	case 0:
+		cfg->socket = v;
+		break;
+	case 1:
+		cfg->queue = v;
+		break;
+	case 2:
+		if (cfg->nurls == PROXY_URLS_MAX) {
+			*why = "too many --url (32 at most)";
+			return -1;
+		}
+		cfg->urls[cfg->nurls++] = v;
+		break;
+	case 3:
+		cfg->backend_spec = v;
+		if (!backend_addr_parse(v, &cfg->backend, why))
+			return -1;
+		break;
+	case 4:
+		if (!proxy_number(v, 1, 86400, &n)) {
+			*why = "--backend-timeout takes seconds, 1-86400";
+			return -1;
+		}
+		cfg->backend_timeout_ms = (int)n * 1000;
+		break;
+	default:
+		if (!proxy_number(v, 1, PROXY_THREADS_MAX, &n)) {
+			*why = "--threads takes 1-1024";
+			return -1;
+		}
+		cfg->threads = (int)n;
+		break;
+	}
+	return 1;
+}
+
+static const char *proxy_socket(const struct proxy_config *cfg)
+{
+	const char *path = cfg->socket;
+	if (!path || !*path)
+		path = getenv(PS_SOCKET_ENV);
+	return path && *path ? path : PS_DEFAULT_SOCKET;
+}
+
+static void proxy_complain(const struct proxy_config *cfg, ps_client *c, int rc, const char *what,
+                           const char *on)
+{
+	int e = errno;
+	fprintf(stderr, "%s: %s %s: %s", cfg->prog, what, on, ps_strerror(rc));
+	if (rc == PS_ESYSTEM)
+		fprintf(stderr, " (%s)", strerror(e));
+	const char *detail = c ? ps_client_message(c) : "";
+	if (detail && *detail)
+		fprintf(stderr, ": %s", detail);
+	fputc('\n', stderr);
+}
+
+static void *proxy_thread_run(void *arg);
+
+/* How many threads: each blocks for as long as its request lasts, so a stream or a long
+ * poll must not keep the queue's other requests waiting while cfg->threads allows one
+ * more thread; but every thread beyond the CPUs' count costs context switches on quick
+ * requests (measured: 51 threads spent 1.6x the CPU of one per request on one CPU).
+ * So a thread that takes the last idle slot starts another only up to the CPUs the
+ * process may run on; past that, proxy_watch adds one when every thread is busy and one
+ * of them has been for PROXY_LONG_MS (a long request, not a busy moment). */
+#define PROXY_LONG_MS 50
+#define PROXY_WATCH_MS 20
+static atomic_int proxy_idle, proxy_total, proxy_slots;
+static int proxy_cpus;
+/* per thread: when its current request began, 0 while it waits for one */
+static _Atomic int64_t proxy_started[PROXY_THREADS_MAX];
+
+/* Starts fn(arg) in a detached thread: 0, or an errno value. */
+static int proxy_detached(void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t attr;
+	int rc = pthread_attr_init(&attr);
+	if (rc != 0)
+		return rc;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_t tid;
+	rc = pthread_create(&tid, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	return rc;
+}
+
+/* Starts a thread that joins the queue (its session is opened in the thread). */
+static int proxy_spawn(struct proxy_config *cfg)
+{
+	struct proxy_thread *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -1;
+	t->cfg = cfg;
+	if (proxy_detached(proxy_thread_run, t) != 0) {
+		free(t);
+		return -1;
+	}
+	return 0;
+}
+
+static void proxy_grow(struct proxy_config *cfg)
+{
+	if (atomic_fetch_add(&proxy_total, 1) >= cfg->threads) {
+		atomic_fetch_sub(&proxy_total, 1);
+		return;
+	}
+	if (proxy_spawn(cfg) < 0) {
+		atomic_fetch_sub(&proxy_total, 1);
+		fprintf(stderr, "%s: error: cannot start another thread\n", cfg->prog);
+	}
+}
+
+/* Adds a thread when every one is busy and one has been busy for PROXY_LONG_MS. */
+static void *proxy_watch(void *arg)
+{
+	struct proxy_config *cfg = arg;
+	for (;;) {
+		struct timespec ts = {0, PROXY_WATCH_MS * 1000000L};
+		nanosleep(&ts, NULL);
+		if (atomic_load(&proxy_idle) > 0 || atomic_load(&proxy_total) >= cfg->threads)
+			continue;
+		int64_t long_ago = backend_now_ms() - PROXY_LONG_MS;
+		int n = atomic_load(&proxy_slots);
+		for (int i = 0; i < n && i < PROXY_THREADS_MAX; i++) {
+			int64_t t = atomic_load(&proxy_started[i]);
+			if (t != 0 && t < long_ago) {
+				proxy_grow(cfg);
+				break;
+			}
+		}
+	}
+	return NULL;
+}
+
+static void proxy_serve(struct proxy_thread *t)
+{
+	int slot = atomic_fetch_add(&proxy_slots, 1);
+	_Atomic int64_t *started = slot < PROXY_THREADS_MAX ? &proxy_started[slot] : NULL;
+	atomic_fetch_add(&proxy_idle, 1);
+	for (;;) {
+		ps_request *r;
+		int rc = ps_receive(t->q, &r, -1);
+		if (rc == PS_ESYSTEM && errno == EINTR)
+			continue;
+		if (rc == PS_EDENIED || rc == PS_EEXIST || rc == PS_EPORTINUSE) {
+			fprintf(stderr, "%s: a URL of queue %s was refused after a reconnect: %s: %s\n",
+			        t->cfg->prog, ps_queue_name(t->q), ps_strerror(rc), ps_client_message(t->c));
+			continue;
+		}
+		if (rc == PS_ENOTFOUND) {
+			fprintf(stderr, "%s: queue %s was deleted: exiting\n", t->cfg->prog,
+			        ps_queue_name(t->q));
+			fflush(NULL);
+			_exit(1);
+		}
+		if (rc < 0) {
+			proxy_complain(t->cfg, t->c, rc, "receiving from queue", ps_queue_name(t->q));
+			sleep(1);
+			continue;
+		}
+		if (started)
+			atomic_store(started, backend_now_ms());
+		if (atomic_fetch_sub(&proxy_idle, 1) == 1 && atomic_load(&proxy_total) < proxy_cpus)
+			proxy_grow(t->cfg);
+		forward_request(&t->f, r);
+		ps_request_free(r);
+		if (started)
+			atomic_store(started, 0);
+		atomic_fetch_add(&proxy_idle, 1);
+	}
+}
+
+static void *proxy_thread_run(void *arg)
+{
+	struct proxy_thread *t = arg;
+	forward_init(&t->f, t->cfg);
+	if (!t->c) {
+		int rc = ps_connect(proxy_socket(t->cfg), &t->c);
+		if (rc == 0)
+			rc = ps_queue_open(t->c, t->cfg->queue, &t->q);
+		if (rc < 0) {
+			proxy_complain(t->cfg, t->c, rc, "joining queue", t->cfg->queue);
+			if (t->c)
+				ps_close(t->c);
+			atomic_fetch_sub(&proxy_total, 1);
+			free(t);
+			return NULL;
+		}
+	}
+	proxy_serve(t);
+	forward_fini(&t->f);
+	ps_close(t->c);
+	free(t);
+	return NULL;
+}
+
+int proxy_start(struct proxy_config *cfg)
+{
+	const char *path = proxy_socket(cfg);
+	struct proxy_thread *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -1;
+	t->cfg = cfg;
+
+	/* Without --delegation every session gives each connection back to the daemon after
+	 * its response. A delegated keep-alive connection is read only by the thread that
+	 * holds it, and the proxy's threads block for as long as a request lasts (a stream,
+	 * a long poll): the connection's next request would wait behind it. The library
+	 * reads the switch in ps_connect; no other thread exists yet. */
+	/* Nor may the daemon give a busy thread the next request before it asks: a thread
+	 * asks when it is free, and one more starts when none is (proxy_grow). --delegation
+	 * says every reply is quick: both then stay on, and the daemon off the path. */
+	if (!cfg->delegation) {
+		setenv(PS_DELEGATION_ENV, "0", 1);
+		setenv(PS_PREFETCH_ENV, "0", 1);
+	}
+	int rc = ps_connect(path, &t->c);
+	if (rc < 0) {
+		proxy_complain(cfg, NULL, rc, "connecting to portshared at", path);
+		free(t);
+		return -1;
+	}
+	rc = ps_queue_create(t->c, cfg->queue, NULL, &t->q);
+	if (rc == PS_EEXIST)
+		rc = ps_queue_open(t->c, cfg->queue, &t->q);
+	if (rc < 0) {
+		proxy_complain(cfg, t->c, rc, "creating queue", cfg->queue);
+		ps_close(t->c);
+		free(t);
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->nurls; i++) {
+		rc = ps_queue_add_url(t->q, cfg->urls[i]);
+		if (rc < 0) {
+			char on[600];
+			snprintf(on, sizeof(on), "%s to queue %s", cfg->urls[i], cfg->queue);
+			proxy_complain(cfg, t->c, rc, "adding URL", on);
+			ps_close(t->c);
+			free(t);
+			return -1;
+		}
+	}
+	printf("%s: ready queue=%s backend=%s\n", cfg->prog, ps_queue_name(t->q), cfg->backend.name);
+	fflush(stdout);
+	cpu_set_t cpus;
+	proxy_cpus = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+	atomic_store(&proxy_total, 1);
+	rc = proxy_detached(proxy_thread_run, t);
+	if (rc == 0)
+		rc = proxy_detached(proxy_watch, cfg);
+	if (rc != 0) {
+		fprintf(stderr, "%s: cannot start a thread: %s\n", cfg->prog, strerror(rc));
+		return -1;
+	}
+	return 0;
+}

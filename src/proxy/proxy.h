@@ -1,0 +1,43 @@
+/* proxy.h: portshare-proxy as a library for its two programs (portshare-proxy and
+ * portshare-run): the options, and the worker threads that receive requests from a
+ * queue and forward them to one backend (docs/ADAPTERS.md). */
+#ifndef PS_PROXY_PROXY_H
+#define PS_PROXY_PROXY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "backend.h"
+
+#define PROXY_URLS_MAX 32
+#define PROXY_THREADS_DEFAULT 64 /* at most: requests in progress at once */
+#define PROXY_THREADS_MAX 1024
+#define PROXY_BACKEND_TIMEOUT_DEFAULT 60 /* seconds, as nginx's proxy_read_timeout */
+
+struct proxy_config {
+	const char *prog;   /* "portshare-proxy": the prefix of every message */
+	const char *socket; /* --socket, else $PORTSHARE_SOCKET, else the default */
+	const char *queue;  /* --queue (portshare-run: run-PID when not given) */
+	const char *urls[PROXY_URLS_MAX];
+	size_t nurls;
+	const char *backend_spec; /* --backend as given */
+	struct backend_addr backend;
+	bool strip_prefix;
+	bool delegation; /* keep keep-alive connections between requests (see proxy_start) */
+	int backend_timeout_ms;
+	int threads; /* at most */
+};
+
+void proxy_config_init(struct proxy_config *cfg, const char *prog);
+/* Takes one option at argv[*i] (advancing *i past its value): 1 when it was one of the
+ * proxy's (--socket --queue --url --backend --strip-prefix --delegation --backend-timeout --threads),
+ * 0 when it is not, -1 when its value is missing or wrong (*why says which). */
+int proxy_option(struct proxy_config *cfg, int argc, char **argv, int *i, const char **why);
+
+/* Connects, creates the queue (or joins it when it exists), adds the URLs, prints
+ * "PROG: ready queue=NAME" and starts the threads. On failure prints why and returns -1.
+ * Call with SIGTERM/SIGINT/SIGHUP/SIGCHLD blocked: the threads inherit the mask and
+ * the caller waits for signals. */
+int proxy_start(struct proxy_config *cfg);
+
+#endif

@@ -1,0 +1,76 @@
+/* proxy_main.c: portshare-proxy, a libportshare worker that serves a queue by
+ * forwarding each request to an HTTP backend (an unmodified app) over a keep-alive pool. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "portshare.h"
+
+#include "proxy.h"
+
+static void usage(int status)
+{
+	fprintf(status ? stderr : stdout,
+	        "usage: portshare-proxy [--socket PATH] --queue NAME [--url PREFIX]... --backend BACKEND\n"
+	        "                       [--strip-prefix] [--backend-timeout SECONDS] [--threads N]\n"
+	        "                       [--delegation]\n"
+	        "  BACKEND: http://127.0.0.1:PORT, http://[::1]:PORT or unix:/PATH\n"
+	        "  --socket PATH          the daemon's control socket ($PORTSHARE_SOCKET, else %s)\n"
+	        "  --queue NAME           the queue to create, or to join when it exists\n"
+	        "  --url PREFIX           a URL prefix to add to the queue (repeatable)\n"
+	        "  --backend BACKEND      where requests go\n"
+	        "  --strip-prefix         remove the matched prefix's path before forwarding\n"
+	        "  --backend-timeout S    wait for a reply head, and between reply bytes (default %d)\n"
+	        "  --delegation           keep client connections between requests (faster; only for\n"
+	        "                         backends whose replies are all quick, see the manual)\n"
+	        "  --threads N            threads at most, each a session of its own (default %d)\n"
+	        "  --help                 this text\n",
+	        PS_DEFAULT_SOCKET, PROXY_BACKEND_TIMEOUT_DEFAULT, PROXY_THREADS_DEFAULT);
+	exit(status);
+}
+
+int main(int argc, char **argv)
+{
+	struct proxy_config cfg;
+	proxy_config_init(&cfg, "portshare-proxy");
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			usage(0);
+		const char *why = NULL;
+		int rc = proxy_option(&cfg, argc, argv, &i, &why);
+		if (rc < 0) {
+			fprintf(stderr, "portshare-proxy: %s: %s\n", argv[i], why);
+			return 2;
+		}
+		if (rc == 0) {
+			fprintf(stderr, "portshare-proxy: unknown argument %s\n", argv[i]);
+			usage(2);
+		}
+	}
+	if (!cfg.queue || !cfg.backend_spec) {
+		fprintf(stderr, "portshare-proxy: --queue and --backend are required\n");
+		usage(2);
+	}
+
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (proxy_start(&cfg) < 0)
+		return 1;
+	for (;;) {
+		int sig;
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP)
+			continue; /* nothing to reload: the options are the whole configuration */
+		/* the sessions end with the process: the daemon removes the queue and its URLs,
+		 * and takes back the connections kept between requests */
+		fflush(NULL);
+		_exit(0);
+	}
+}

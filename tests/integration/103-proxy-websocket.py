@@ -1,0 +1,101 @@
+# 103-proxy-websocket: a WebSocket echo backend through portshare-proxy: the handshake's 101 with the backend's Sec-WebSocket-Accept, text and binary frames (one of 200 KiB) echoed, bytes sent with the handshake passed on, a close answered and the connection ended; an upgrade the backend declines goes on as HTTP/1.1; several sockets at once.
+import base64
+import hashlib
+import os
+import socket
+import struct
+import threading
+from harness import Story, check, check_eq, get_req
+from proxy_help import backend, proxy
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def frame(op, data):
+    mask = os.urandom(4)
+    n = len(data)
+    head = bytes([0x80 | op])
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 65536:
+        head += bytes([0x80 | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
+def read_frame(c):
+    hdr = c.read_exactly(2, 5)
+    if len(hdr) < 2:
+        return None, b""
+    op, n = hdr[0] & 0x0F, hdr[1] & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", c.read_exactly(2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", c.read_exactly(8))[0]
+    return op, c.read_exactly(n, 10)
+
+
+def handshake(s, port, first=b""):
+    key = base64.b64encode(os.urandom(16))
+    c = s.conn(port, timeout=10)
+    c.send(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n" + first)
+    r = c.read_response(timeout=5)
+    want = base64.b64encode(hashlib.sha1(key + GUID).digest()).decode()
+    return c, r, want
+
+
+with Story() as s:
+    d = s.daemon()
+    port = s.free_port()
+    b, bport = backend(s)
+    proxy(s, ["http://+:%d/" % port], "http://127.0.0.1:%s" % bport)
+
+    # the first frame goes with the handshake, in the same segment
+    c, r, want = handshake(s, port, first=frame(1, b"early"))
+    check_eq(r.status, 101, "the handshake: 101 Switching Protocols")
+    check(r.header("Sec-WebSocket-Accept") == want and (r.header("Upgrade") or "").lower() == "websocket"
+          and "upgrade" in (r.header("Connection") or "").lower(),
+          "with the backend's Sec-WebSocket-Accept, Upgrade and Connection", repr(r.headers))
+    check_eq(read_frame(c), (1, b"early"), "a frame sent with the handshake is echoed")
+    c.send(frame(1, b"hello"))
+    check_eq(read_frame(c), (1, b"hello"), "a text frame is echoed")
+    big = os.urandom(200 * 1024)
+    c.send(frame(2, big))
+    op, data = read_frame(c)
+    check(op == 2 and data == big, "a 200 KiB binary frame is echoed whole", "op %r, %d bytes" % (op, len(data)))
+    c.send(frame(8, struct.pack("!H", 1000)))
+    check_eq(read_frame(c)[0], 8, "a close frame is answered")
+    how, extra = c.wait_closed(5)
+    check(how in ("eof", "reset") and extra == b"", "and the connection ends", how)
+
+    # several at once
+    results = []
+
+    def one(i):
+        cc, rr, _ = handshake(s, port)
+        ok = rr.status == 101
+        for k in range(20):
+            msg = ("socket %d message %d" % (i, k)).encode()
+            cc.send(frame(1, msg))
+            ok = ok and read_frame(cc) == (1, msg)
+        results.append(ok)
+        cc.close()
+
+    ts = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(5)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(20)
+    check(results == [True] * 5, "5 WebSockets at once, 20 messages each, all echoed", repr(results))
+
+    # an upgrade the backend declines: an ordinary answer, and the connection goes on
+    c = s.conn(port)
+    r = c.request(get_req("/headers", extra="Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                          "HTTP2-Settings: AAMAAABkAAQAAP__\r\n"))
+    check(r.status == 200 and b'"Upgrade", "h2c"' in r.body and b"HTTP2-Settings" not in r.body,
+          "a declined upgrade: 200, the backend saw Upgrade (and not the hop-by-hop HTTP2-Settings)", repr(r))
+    r = c.request(get_req("/headers?next"))
+    check_eq(r.status, 200, "the connection goes on as HTTP/1.1")
+    c.close()
