@@ -1,8 +1,9 @@
-# 103-proxy-websocket: a WebSocket echo backend through portshare-proxy: the handshake's 101 with the backend's Sec-WebSocket-Accept, text and binary frames (one of 200 KiB) echoed, bytes sent with the handshake passed on, a close answered and the connection ended; an upgrade the backend declines goes on as HTTP/1.1; several sockets at once.
+# 103-proxy-websocket: a WebSocket echo backend through portshare-proxy, plain and over TLS (wss: the proxy's client side is a libportshare stream): the handshake's 101 with the backend's Sec-WebSocket-Accept, text and binary frames (one of 200 KiB) echoed, bytes sent with the handshake passed on, a close answered and the connection ended; an upgrade the backend declines goes on as HTTP/1.1; several sockets at once.
 import base64
 import hashlib
 import os
 import socket
+import ssl
 import struct
 import threading
 from harness import Story, check, check_eq, get_req
@@ -36,9 +37,9 @@ def read_frame(c):
     return op, c.read_exactly(n, 10)
 
 
-def handshake(s, port, first=b""):
+def handshake(s, port, first=b"", tls=None):
     key = base64.b64encode(os.urandom(16))
-    c = s.conn(port, timeout=10)
+    c = s.conn(port, timeout=10, tls=tls)
     c.send(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n" + first)
     r = c.read_response(timeout=5)
@@ -99,3 +100,23 @@ with Story() as s:
     r = c.request(get_req("/headers?next"))
     check_eq(r.status, 200, "the connection goes on as HTTP/1.1")
     c.close()
+
+    # wss: the same backend behind an https:// prefix; the daemon does the handshake, the
+    # proxy's library seals and opens the records on both sides of the 101
+    tport = s.free_port()
+    cert, key = s.tls_certificate()
+    check_eq(d.ctl("sslcert", "add", "--ipport", "0.0.0.0:%d" % tport, "--cert", cert, "--key", key).returncode, 0,
+             "sslcert add")
+    proxy(s, ["https://+:%d/" % tport], "http://127.0.0.1:%s" % bport)
+    ctx = ssl.create_default_context(cafile=cert)
+    ctx.check_hostname = False
+    c, r, want = handshake(s, tport, first=frame(1, b"early-tls"), tls=ctx)
+    check(r.status == 101 and r.header("Sec-WebSocket-Accept") == want, "wss: the handshake over TLS", repr(r))
+    check_eq(read_frame(c), (1, b"early-tls"), "wss: a frame sent with the handshake is echoed")
+    c.send(frame(2, big))
+    op, data = read_frame(c)
+    check(op == 2 and data == big, "wss: a 200 KiB binary frame is echoed whole", "op %r, %d bytes" % (op, len(data)))
+    c.send(frame(8, struct.pack("!H", 1000)))
+    check_eq(read_frame(c)[0], 8, "wss: a close frame is answered")
+    how, extra = c.wait_closed(5)
+    check(how in ("eof", "reset") and extra == b"", "wss: and the connection ends", how)
