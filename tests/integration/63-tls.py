@@ -1,4 +1,4 @@
-# 63-tls: https:// prefixes on a shared port with real clients (curl, openssl s_client, gnutls-cli, Python's ssl): the handshake in the daemon (TLS 1.3 and 1.2, each AEAD cipher, ECDSA and RSA certificates chosen by SNI, ALPN, resumption by ticket), the worker serving the records (keep-alive, a 100 MiB download and a 100 MiB chunked upload intact, 5 MiB uploads), the daemon's own answers encrypted, 400 in clear for plain HTTP, 421, renegotiation and TLS 1.1 refused, no binding, a stalled handshake, a port that is TLS or plain, --upgrade under a kept TLS connection. Also with PORTSHARE_DEFAULTS=1.
+# 63-tls: https:// prefixes on a shared port with real clients (curl, openssl s_client, gnutls-cli, Python's ssl): the handshake in the daemon (TLS 1.3 and 1.2, each AEAD cipher, ECDSA and RSA certificates chosen by SNI, ALPN, resumption by ticket), the worker serving the records (keep-alive, a 100 MiB download and a 100 MiB chunked upload intact, 5 MiB uploads), the daemon's own answers encrypted, 400 in clear for plain HTTP, 421, renegotiation and TLS 1.1 refused, no binding, a stalled handshake, a port that is TLS or plain, --upgrade under a kept TLS connection and a handshake half done. Also with PORTSHARE_DEFAULTS=1.
 import hashlib
 import os
 import socket
@@ -264,12 +264,55 @@ with Story(time_limit=200) as s:
           "%r after %.1f s" % (left, took))
     c.close()
 
-    # --upgrade under a kept TLS connection: the record state goes to the new daemon
+    # --upgrade under a kept TLS connection: the record state goes to the new daemon; and
+    # a handshake begun before it (half a ClientHello sent) finishes in the old daemon,
+    # whose connection is then handed over with its records
+    # (HeaderWait 10 from here: the half-done handshake must outlast a slow start of the new
+    # daemon on a loaded machine)
+    with open(d.config) as f:
+        lines = [l.rstrip("\n") for l in f if l.strip() and not l.startswith("#") and "HeaderWait" not in l]
+    mark = d.mark()
+    d.write_config(lines + ["HeaderWait 10"])
+    d.reload()
+    d.wait_log(r"reloaded", since=mark)
     t = tls_conn(host, port, ec_cert, "localhost")
     t.sendall(get_req("/app/before", host="localhost"))
     check_eq(read_response(t).status, 200, "kept connection: before the upgrade")
+    hctx = ssl.create_default_context(cafile=ec_cert)
+    inbio, outbio = ssl.MemoryBIO(), ssl.MemoryBIO()
+    hs = hctx.wrap_bio(inbio, outbio, server_hostname="localhost")
+    raw = socket.create_connection((host, port), timeout=5)
+    try:
+        hs.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = outbio.read()
+    raw.sendall(hello[:len(hello) // 2])
     d.expected_exit = True
-    d2 = s.daemon(args=("--upgrade",), state_dir=d.state_dir, sock=d.sock, limits={"HeaderWait": 2})
+    d2 = s.daemon(args=("--upgrade",), state_dir=d.state_dir, sock=d.sock, limits={"HeaderWait": 10})
+    raw.sendall(hello[len(hello) // 2:])
+
+    def pump(until):
+        for _ in range(100):
+            try:
+                return until()
+            except ssl.SSLWantReadError:
+                pass
+            out = outbio.read()
+            if out:
+                raw.sendall(out)
+            data = raw.recv(65536)
+            if not data:
+                return None
+            inbio.write(data)
+    pump(hs.do_handshake)
+    raw.sendall(outbio.read())
+    hs.write(get_req("/app/mid-handshake", host="localhost", extra="Connection: close\r\n"))
+    raw.sendall(outbio.read())
+    got = pump(lambda: hs.read(65536))
+    check(got is not None and got.startswith(b"HTTP/1.1 200 ") and b"path=/app/mid-handshake" in got,
+          "a handshake begun before --upgrade finishes, and its request is served", repr(got)[:300])
+    raw.close()
     d.wait(timeout=15)
     for i in range(3):
         t.sendall(get_req("/app/after%d" % i, host="localhost"))
