@@ -30,7 +30,8 @@ static bool part_inside(const char *p, size_t n, const uint8_t *buf, size_t len)
 
 /* A TLS part at p, tls_len bytes, ending the message: a state the record layer takes, then
  * the raw bytes. */
-static void check_tls_part(const struct ps_msg *m, const char *p, uint32_t tls_len, const uint8_t *buf, size_t len)
+static void check_tls_part(const struct ps_msg *m, const char *p, uint32_t tls_len, const uint8_t *buf,
+                           size_t len)
 {
 	const char *why;
 	FUZZ_CHECK(part_inside(p, tls_len, buf, len) && p + tls_len == (const char *)buf + len);

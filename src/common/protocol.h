@@ -67,18 +67,18 @@ enum ps_msg_type {
 	PS_MSG_LIMITS = 18,      /* d->c: the limits the library enforces (after HELLO, on reload) */
 	/* portshared --upgrade (DESIGN §10): "new" is the starting daemon, on a session whose
 	 * HELLO carried PS_HELLO_TAKEOVER; "old" the running one */
-	PS_MSG_TAKEOVER = 19,        /* new->old: hand over; REPLY only on refusal */
-	PS_MSG_TAKEOVER_SOCKET = 20, /* old->new: a listening socket (fd attached) */
-	PS_MSG_TAKEOVER_QUEUE = 21,  /* old->new: one queue's state */
-	PS_MSG_TAKEOVER_URL = 22,    /* old->new: one URL prefix of a queue sent before */
-	PS_MSG_TAKEOVER_READY = 23,  /* old->new: all state sent; new->old: adopted, accepting */
-	PS_MSG_REATTACH = 24,        /* d->c: finish what you hold here, then reconnect */
-	PS_MSG_CONN_HANDOVER = 25,   /* old->new: a client connection (fd attached) + its unread bytes */
-	PS_MSG_COMMAND = 26,         /* ctl->d: a portsharectl command (its words); d answers STATUS_DATA
-	                              * pieces (its output), then REPLY (0, or an error and why) */
-	PS_MSG_RETURN_TLS = 27,      /* c->d: RETURN of a TLS connection: + record state and ciphertext */
+	PS_MSG_TAKEOVER = 19,          /* new->old: hand over; REPLY only on refusal */
+	PS_MSG_TAKEOVER_SOCKET = 20,   /* old->new: a listening socket (fd attached) */
+	PS_MSG_TAKEOVER_QUEUE = 21,    /* old->new: one queue's state */
+	PS_MSG_TAKEOVER_URL = 22,      /* old->new: one URL prefix of a queue sent before */
+	PS_MSG_TAKEOVER_READY = 23,    /* old->new: all state sent; new->old: adopted, accepting */
+	PS_MSG_REATTACH = 24,          /* d->c: finish what you hold here, then reconnect */
+	PS_MSG_CONN_HANDOVER = 25,     /* old->new: a client connection (fd attached) + its unread bytes */
+	PS_MSG_COMMAND = 26,           /* ctl->d: a portsharectl command (its words); d answers STATUS_DATA
+	                                * pieces (its output), then REPLY (0, or an error and why) */
+	PS_MSG_RETURN_TLS = 27,        /* c->d: RETURN of a TLS connection: + record state and ciphertext */
 	PS_MSG_CONN_HANDOVER_TLS = 28, /* old->new: CONN_HANDOVER of a TLS connection (fd attached) */
-	PS_MSG_TYPE_END              /* first unused number */
+	PS_MSG_TYPE_END                /* first unused number */
 };
 
 struct ps_msg_hdr {

@@ -11,8 +11,8 @@
 #include "http_head.h"
 #include "protocol.h"
 
-#define SHARED_SLOTS 4096             /* delegated connections one session can hold */
-#define SHARED_QUEUES 64              /* per-queue counters kept by the library */
+#define SHARED_SLOTS 4096 /* delegated connections one session can hold */
+#define SHARED_QUEUES 64  /* per-queue counters kept by the library */
 /* The page's layout: a library checks it before it maps a slot, so one built for another
  * layout (a worker started before a daemon upgrade) does not delegate rather than write at
  * wrong offsets. Changed with every layout change: "psP" and the layout's number. */

@@ -510,7 +510,8 @@ static void print_daemon(const struct who *w)
 		       json_string(json_get(b, "endpoint"), "?"), json_string(json_get(b, "subject"), "?"));
 		for (size_t k = 0; k < json_count(names); k++)
 			printf("%s%s", k ? ", " : " (", json_string(json_at(names, k), "?"));
-		printf("%s, until %s%s\n", json_count(names) ? ")" : "", json_string(json_get(b, "not_after"), "?"),
+		printf("%s, until %s%s\n", json_count(names) ? ")" : "",
+		       json_string(json_get(b, "not_after"), "?"),
 		       json_true(json_get(b, "loaded")) ? "" : "; NOT LOADED");
 	}
 }

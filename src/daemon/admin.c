@@ -444,14 +444,16 @@ static int redirect(struct cmd *c)
 	bool add = !strcmp(verb, "add");
 	if (rc || c->n != (add ? 4 : 3))
 		return rc ? rc
-		          : fail(c, PS_EINVAL, "usage: redirect add http://HOST:PORT/PATH/ https[:PORT] | "
-		                               "redirect delete http://HOST:PORT/PATH/ | redirect show");
+		          : fail(c, PS_EINVAL,
+		                 "usage: redirect add http://HOST:PORT/PATH/ https[:PORT] | "
+		                 "redirect delete http://HOST:PORT/PATH/ | redirect show");
 	struct redirect r = {.to_port = 443};
 	char why[256];
 	if (url_prefix_parse(c->words[2], &r.from, why, sizeof(why)) < 0)
 		return fail(c, PS_EINVAL, "%s", why);
 	if (r.from.https)
-		return fail(c, PS_EINVAL, "a redirect goes from an http:// prefix to https (not %s)", c->words[2]);
+		return fail(c, PS_EINVAL, "a redirect goes from an http:// prefix to https (not %s)",
+		            c->words[2]);
 	if (add) {
 		const char *to = c->words[3];
 		char *end = NULL;
@@ -462,7 +464,8 @@ static int redirect(struct cmd *c)
 			port = strtoul(to + 6, &end, 10);
 		if ((to[5] == ':' && (!end || *end || end == to + 6)) || port == 0 || port > 65535 ||
 		    port == r.from.port)
-			return fail(c, PS_EINVAL, "bad https port in '%s' (1 to 65535, not the prefix's own)", to);
+			return fail(c, PS_EINVAL, "bad https port in '%s' (1 to 65535, not the prefix's own)",
+			            to);
 		r.to_port = (uint16_t)port;
 	}
 	struct settings next;
@@ -477,13 +480,15 @@ static int redirect(struct cmd *c)
 		if (exists || next.nredirects == SETTINGS_REDIRECTS_MAX) {
 			store_free(&next);
 			return fail(c, exists ? PS_EEXIST : PS_ELIMIT, "%s",
-			            exists ? "that prefix redirects already (delete it first)" : "too many redirects");
+			            exists ? "that prefix redirects already (delete it first)"
+			                   : "too many redirects");
 		}
 		next.redirects[next.nredirects++] = r;
 	} else {
 		if (at == next.nredirects) {
 			store_free(&next);
-			return fail(c, PS_ENOTFOUND, "%s does not redirect (portsharectl redirect show)", c->words[2]);
+			return fail(c, PS_ENOTFOUND, "%s does not redirect (portsharectl redirect show)",
+			            c->words[2]);
 		}
 		next.redirects[at] = next.redirects[--next.nredirects];
 	}
@@ -912,12 +917,13 @@ int admin_command(const struct session *s, const struct ps_msg *m, char **out, s
 		const char *name;
 		int (*fn)(struct cmd *);
 		bool verbs; /* takes add, delete, show */
-	} table[] = {{"urlacl", urlacl, true},     {"iplisten", iplisten, true}, {"exclude", exclude, true},
-	             {"grant", grant, true},       {"who", who, false},          {"route", route, false},
-	             {"sslcert", sslcert, false},  {"redirect", redirect, true}};
+	} table[] = {{"urlacl", urlacl, true},    {"iplisten", iplisten, true}, {"exclude", exclude, true},
+	             {"grant", grant, true},      {"who", who, false},          {"route", route, false},
+	             {"sslcert", sslcert, false}, {"redirect", redirect, true}};
 	int rc = PS_EINVAL;
 	snprintf(err, errlen,
-	         "unknown command '%s' (this portshared knows urlacl, iplisten, exclude, grant, redirect, who, route, "
+	         "unknown command '%s' (this portshared knows urlacl, iplisten, exclude, grant, redirect, "
+	         "who, route, "
 	         "sslcert)",
 	         c.n ? c.words[0] : "");
 	for (size_t i = 0; c.n && i < sizeof(table) / sizeof(table[0]); i++) {

@@ -900,7 +900,8 @@ void certs_port_json(FILE *f, uint16_t port)
 			time_text(gnutls_x509_crt_get_expiration_time(b->leaf), to, sizeof(to));
 			gnutls_x509_crt_get_dn3(b->leaf, &dn, 0);
 		}
-		fprintf(f, "%s{\"kind\":\"%s\",\"endpoint\":", first ? "" : ",", b->ipport ? "ipport" : "hostport");
+		fprintf(f, "%s{\"kind\":\"%s\",\"endpoint\":", first ? "" : ",",
+		        b->ipport ? "ipport" : "hostport");
 		json_write_string(f, strchr(ep, ' ') + 1);
 		fprintf(f, ",\"loaded\":%s,\"subject\":", b->leaf ? "true" : "false");
 		json_write_string(f, dn.data ? (const char *)dn.data : "");

@@ -47,7 +47,7 @@ struct conn {
 	/* every byte sent to and read from the socket, by the daemon and (reported in
 	 * RETURN) by workers: the kernel's written/consumed counters, without asking it */
 	uint64_t sent, received;
-	struct list link; /* dm->conns */
+	struct list link;     /* dm->conns */
 	struct conn_tls *tls; /* a TLS connection's handshake, records and state (tls.c); else NULL */
 };
 

@@ -480,7 +480,8 @@ static void conn_route(struct conn *c, const struct http_head *h)
 		/* RFC 9110 §15.5.20: another name than the one the handshake was for, which this
 		 * connection's certificate does not cover */
 		conn_consume(c, end);
-		answer_send(c, 421, "MisdirectedRequest: Host not covered by the certificate of the TLS server name",
+		answer_send(c, 421,
+		            "MisdirectedRequest: Host not covered by the certificate of the TLS server name",
 		            !ka, head_method, NULL);
 		return;
 	}
@@ -534,7 +535,7 @@ static void conn_process(struct conn *c)
 		enum http_head_result res = http_head_parse(&c->scan, c->buf, c->len, &hl, h);
 		if (res == HTTP_HEAD_INCOMPLETE) {
 			if (c->eof)
-				conn_free(c);      /* the client gave up mid-head */
+				conn_free(c);   /* the client gave up mid-head */
 			else if (!conn_room(c)) /* MaxRequestBytes grew by a reload past this buffer */
 				answer_send(c, 431, "Header", true, false, NULL);
 			break;

@@ -172,7 +172,8 @@ static void tls_pos(struct delegate_tls_pos *pos, const uint64_t seq[2], const u
 	memcpy(pos->key_updates, key_updates, sizeof(pos->key_updates));
 }
 
-enum delegate_state delegate_judge(const struct session *s, const struct request *r, struct delegate_tls_pos *pos)
+enum delegate_state delegate_judge(const struct session *s, const struct request *r,
+                                   struct delegate_tls_pos *pos)
 {
 	struct shared_slot sl;
 	memset(&sl, 0, sizeof(sl));
@@ -229,7 +230,8 @@ void delegate_idle_check(struct conn *c)
 		uint64_t quiet = now_ms() - sl.last_ms;
 		/* bytes waiting unread: a request for a worker busy elsewhere, not an idle
 		 * connection; it waits as it would for a slow app */
-		if (quiet >= idle && !tcp_unread(c->io.fd) && delegate_judge(r->owner, r, NULL) == DELEGATE_IDLE) {
+		if (quiet >= idle && !tcp_unread(c->io.fd) &&
+		    delegate_judge(r->owner, r, NULL) == DELEGATE_IDLE) {
 			/* the daemon never writes to a connection a worker holds: it ends it with a
 			 * FIN; the client's close then wakes both sides (DESIGN §2a) */
 			log_error_answer(c, 0, "Timer_IdleConnection (delegated)");

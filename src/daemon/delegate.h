@@ -32,7 +32,8 @@ struct delegate_tls_pos {
 	bool valid;
 	uint64_t seq[2], key_updates[2];
 };
-enum delegate_state delegate_judge(const struct session *s, const struct request *r, struct delegate_tls_pos *pos);
+enum delegate_state delegate_judge(const struct session *s, const struct request *r,
+                                   struct delegate_tls_pos *pos);
 /* Whether the library recorded a complete response on r's delegated connection. */
 bool delegate_answered(const struct request *r);
 /* The absolute idle limit of a delegated connection (its timer fired). */

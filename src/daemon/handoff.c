@@ -107,7 +107,8 @@ void handoff_deliver(struct attach *a, struct request *r)
 	if (c->tls && !a->s->tls) {
 		/* its library predates TLS (a worker re-attached after an upgrade): the record
 		 * state would be lost on it */
-		answer_request(c, 503, "AppOffline: the worker's libportshare cannot take TLS connections", false);
+		answer_request(c, 503, "AppOffline: the worker's libportshare cannot take TLS connections",
+		               false);
 		return;
 	}
 	r->owner = a->s;

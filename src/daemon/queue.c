@@ -175,10 +175,11 @@ int queue_url_add(struct queue *q, const struct ident *who, const char *text, si
 		return rc;
 	if (route_port_scheme_count(dm->routes, p.port, !p.https)) {
 		/* the first bytes decide whether a connection is TLS: a port is one or the other */
-		snprintf(err, errlen,
-		         "port %u serves %s:// prefixes, so it cannot serve %s:// ones: a port is TLS or plain, "
-		         "never both",
-		         (unsigned)p.port, p.https ? "http" : "https", p.https ? "https" : "http");
+		snprintf(
+		    err, errlen,
+		    "port %u serves %s:// prefixes, so it cannot serve %s:// ones: a port is TLS or plain, "
+		    "never both",
+		    (unsigned)p.port, p.https ? "http" : "https", p.https ? "https" : "http");
 		return PS_EINVAL;
 	}
 	if (q->nurls == q->capurls) {
@@ -456,7 +457,8 @@ bool queue_response_wait(struct conn *c)
 	if (written == r->written0 && c->tls) {
 		/* the worker is alive and holds the records: a record of ours could reuse its
 		 * next sequence number (an AES-GCM nonce), so no 503 can be sealed for it */
-		log_error_answer(c, 0, "Timer_ResponseWait: no response on a TLS connection, connection aborted");
+		log_error_answer(c, 0,
+		                 "Timer_ResponseWait: no response on a TLS connection, connection aborted");
 		conn_abort(c);
 		return true;
 	}

@@ -499,7 +499,8 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 			r->queue->served++;
 		if (r->conn->tls) {
 			/* the records went on in the worker: without its state the daemon cannot */
-			log_error_answer(r->conn, 0, "BadReturn: a TLS connection returned without its record state");
+			log_error_answer(r->conn, 0,
+			                 "BadReturn: a TLS connection returned without its record state");
 			conn_abort(r->conn);
 			return;
 		}
@@ -513,7 +514,8 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 		if (r->queue)
 			r->queue->served++;
 		if (!r->conn->tls || tls_conn_returned(r->conn, &m->tls, m->tls_raw) < 0) {
-			log_error_answer(r->conn, 0, "BadReturn: the TLS record state returned is not usable");
+			log_error_answer(r->conn, 0,
+			                 "BadReturn: the TLS record state returned is not usable");
 			conn_abort(r->conn);
 			return;
 		}
@@ -597,7 +599,8 @@ static void session_orphan(struct session *s, struct request *r, bool alive)
 	/* a TLS connection goes on from the records' position the library recorded */
 	if (c->tls && pos.valid && st != DELEGATE_WRITING && !alive &&
 	    tls_conn_resume_at(c, pos.seq, pos.key_updates) < 0) {
-		log_error_answer(c, 0, "WorkerDied: TLS record position recorded is not usable, connection aborted");
+		log_error_answer(
+		    c, 0, "WorkerDied: TLS record position recorded is not usable, connection aborted");
 		list_del(&r->link);
 		r->owner = NULL;
 		conn_abort(c);
@@ -622,7 +625,8 @@ static void session_orphan(struct session *s, struct request *r, bool alive)
 		                       : "WorkerDied: response half written, connection aborted");
 		conn_abort(c);
 	} else if (st == DELEGATE_IDLE && c->tls && !pos.valid) {
-		log_error_answer(c, 0, "WorkerDied: no TLS record position recorded for an idle connection, aborted");
+		log_error_answer(
+		    c, 0, "WorkerDied: no TLS record position recorded for an idle connection, aborted");
 		conn_abort(c);
 	} else if (st == DELEGATE_IDLE) {
 		/* a delegated connection between requests: nothing is lost, the daemon reads

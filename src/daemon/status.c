@@ -36,7 +36,8 @@ static void render_endpoints(FILE *f, bool json)
 			char ip[INET6_ADDRSTRLEN], why[160], a[PS_ADDR_TEXT_MAX];
 			inet_ntop(plan[i].addr.family, plan[i].addr.addr, ip, sizeof(ip));
 			bool bound = listener_is_bound(&plan[i].addr);
-			bool tls = listener_port_tls((uint16_t)port) && route_port_count(dm->routes, (uint16_t)port);
+			bool tls =
+			    listener_port_tls((uint16_t)port) && route_port_count(dm->routes, (uint16_t)port);
 			listener_why_unbound(&plan[i], true, why, sizeof(why));
 			if (json) {
 				fprintf(f, "%s{\"address\":", first ? "" : ",");
@@ -47,7 +48,8 @@ static void render_endpoints(FILE *f, bool json)
 				fputc('}', f);
 			} else {
 				fprintf(f, "  %-28s %s%s%s%s\n", addr_format(&plan[i].addr, a, sizeof(a)),
-				        bound ? "bound" : "not bound", tls ? ", TLS" : "", *why ? ": " : "", why);
+				        bound ? "bound" : "not bound", tls ? ", TLS" : "", *why ? ": " : "",
+				        why);
 			}
 			first = false;
 		}
@@ -219,8 +221,8 @@ char *status_render(bool json, size_t *len)
 	if (json) {
 		fprintf(f, "{\"version\":1,\"pid\":%d,\"socket\":", (int)getpid());
 		json_write_string(f, dm->socket_path);
-		fprintf(f, ",\"connections\":%u,\"connections_in_workers\":%u,\"connections_tls\":%u,", nconns,
-		        in_workers, tls);
+		fprintf(f, ",\"connections\":%u,\"connections_in_workers\":%u,\"connections_tls\":%u,",
+		        nconns, in_workers, tls);
 	} else {
 		fprintf(f, "portshared pid %d, socket %s, %u connection%s (%u held by workers, %u TLS)\n",
 		        (int)getpid(), dm->socket_path, nconns, nconns == 1 ? "" : "s", in_workers, tls);

@@ -166,8 +166,9 @@ static int parse_line(struct settings *s, char *line, char *why, size_t whylen)
 		struct redirect *r = &s->redirects[s->nredirects];
 		char bad[256];
 		unsigned long port = strtoul(w[2], NULL, 10);
-		if (s->nredirects == SETTINGS_REDIRECTS_MAX || url_prefix_parse(w[1], &r->from, bad, sizeof(bad)) < 0 ||
-		    r->from.https || port == 0 || port > 65535) {
+		if (s->nredirects == SETTINGS_REDIRECTS_MAX ||
+		    url_prefix_parse(w[1], &r->from, bad, sizeof(bad)) < 0 || r->from.https || port == 0 ||
+		    port > 65535) {
 			snprintf(why, whylen, "bad redirect '%s %s'", w[1], w[2]);
 			return -1;
 		}

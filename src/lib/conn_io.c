@@ -17,9 +17,9 @@
 #include "sock.h"
 #include "tls_record.h"
 
-#define RAW_CAP PS_TLS_RAW_MAX                                          /* ciphertext not opened */
-#define PLAIN_CAP (TLS_RECORD_PLAINTEXT_MAX + TLS_RECORD_DECRYPT_ROOM)   /* opened, not read */
-#define STAGE_CAP TLS_RECORD_PLAINTEXT_MAX                               /* to seal */
+#define RAW_CAP PS_TLS_RAW_MAX                                         /* ciphertext not opened */
+#define PLAIN_CAP (TLS_RECORD_PLAINTEXT_MAX + TLS_RECORD_DECRYPT_ROOM) /* opened, not read */
+#define STAGE_CAP TLS_RECORD_PLAINTEXT_MAX                             /* to seal */
 #define SEALED_CAP (TLS_RECORD_PLAINTEXT_MAX + 2 * TLS_RECORD_KEY_UPDATE_SIZE + 512)
 
 /* The buffers exist only while they hold something (a read or a send in progress): an
@@ -29,7 +29,7 @@ struct conn_tls_io {
 	char server_name[PS_SERVER_NAME_MAX + 1];
 	bool alerted; /* an alert or close_notify went out */
 	uint32_t raw_len, plain_off, plain_len, stage_len;
-	uint8_t *raw, *plain; /* one allocation: RAW_CAP then PLAIN_CAP bytes; NULL when both empty */
+	uint8_t *raw, *plain;    /* one allocation: RAW_CAP then PLAIN_CAP bytes; NULL when both empty */
 	uint8_t *stage, *sealed; /* one allocation: STAGE_CAP then SEALED_CAP; NULL outside a send */
 };
 
@@ -165,7 +165,8 @@ static int tls_flush_last(struct held_conn *cn, int flags, bool close_notify, co
 		off += (size_t)n;
 		bool last = off == t->stage_len;
 		if (last && close_notify) {
-			if (tls_record_alert(&t->rec, TLS_RECORD_ALERT_CLOSE_NOTIFY, t->sealed, SEALED_CAP, &out) < 0)
+			if (tls_record_alert(&t->rec, TLS_RECORD_ALERT_CLOSE_NOTIFY, t->sealed, SEALED_CAP,
+			                     &out) < 0)
 				return PS_ESYSTEM;
 			t->alerted = true;
 			close_notify = false;
@@ -338,7 +339,7 @@ static ssize_t tls_recv_in(struct held_conn *cn, void *buf, size_t len, int64_t 
 		}
 		size_t room = RAW_CAP - t->raw_len;
 		ssize_t n = now ? sock_recv_now(cn->fd, t->raw + t->raw_len, room, &cn->consumed)
-		                         : sock_recv(cn->fd, t->raw + t->raw_len, room, deadline, &cn->consumed);
+		                : sock_recv(cn->fd, t->raw + t->raw_len, room, deadline, &cn->consumed);
 		if (n <= 0)
 			return n; /* a FIN without close_notify ends the stream all the same */
 		t->raw_len += (uint32_t)n;

@@ -261,7 +261,8 @@ static void delegate_pre_end_at(ps_request *r, uint64_t end_written, const struc
 		slot = c->slot_free[--c->nslot_free];
 		r->pre_slot = (uint16_t)slot;
 		r->pre_slot_held = true;
-		delegate_slot_store(&c->page->slots[slot], r->conn_id, 0, 0, 0, (uint64_t)deadline_now(), 0, &no_pos);
+		delegate_slot_store(&c->page->slots[slot], r->conn_id, 0, 0, 0, (uint64_t)deadline_now(), 0,
+		                    &no_pos);
 	} else if (r->pre_slot_held) {
 		slot = r->pre_slot;
 	} else {

@@ -53,9 +53,9 @@ struct ps_request {
 	struct ps_addr addr_local, addr_remote; /* as the DELIVER gave them */
 
 	/* delegation (delegate.c) */
-	bool delegable;     /* the DELIVER lets this session keep the connection afterwards */
-	bool tls; /* the client's connection is TLS (ps_request_scheme) */
-	uint16_t tls_version;                       /* TLS_RECORD_TLS12 or TLS_RECORD_TLS13 */
+	bool delegable;       /* the DELIVER lets this session keep the connection afterwards */
+	bool tls;             /* the client's connection is TLS (ps_request_scheme) */
+	uint16_t tls_version; /* TLS_RECORD_TLS12 or TLS_RECORD_TLS13 */
 	char tls_server_name[PS_SERVER_NAME_MAX + 1]; /* SNI */
 	bool delegated;     /* read by the library itself: the daemon never saw this request */
 	bool pre_slot_held; /* delegate_pre_end took pre_slot for this response (a delivered one) */

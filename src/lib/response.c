@@ -524,7 +524,7 @@ int ps_request_upgrade(ps_request *r, int *fd)
 		return rc;
 	if (conn_io_is_tls(r->conn))
 		return PS_EINVAL; /* its bytes are records: ps_request_upgrade_stream */
-	delegate_drop(r); /* out of our epoll set before the fd becomes the caller's */
+	delegate_drop(r);         /* out of our epoll set before the fd becomes the caller's */
 	if (response_current(r))
 		client_send_end(r->c, r->conn_id, r->req_id, PS_END_UPGRADED);
 	/* The cache forgets the fd without closing it: it is the caller's now. */

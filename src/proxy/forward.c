@@ -501,11 +501,13 @@ static void forward_upgrade(struct forward *f, struct forward_state *st, int nh)
 	/* a stream, not the fd: a TLS client's records stay the library's to seal and open;
 	 * it starts with the client's first bytes of the new protocol */
 	ps_stream *client = NULL;
-	if (ps_respond(r, 101, f->headers, (size_t)nh, NULL, 0) < 0 || ps_request_upgrade_stream(r, &client) < 0) {
+	if (ps_respond(r, 101, f->headers, (size_t)nh, NULL, 0) < 0 ||
+	    ps_request_upgrade_stream(r, &client) < 0) {
 		forward_abort(f, r, "the client went away during the upgrade");
 		return;
 	}
-	if (tunnel_start(client, bc->fd, bc->buf + bc->off, bc->len - bc->off, f->cfg->backend_timeout_ms) < 0) {
+	if (tunnel_start(client, bc->fd, bc->buf + bc->off, bc->len - bc->off, f->cfg->backend_timeout_ms) <
+	    0) {
 		forward_abort(f, r, "cannot start the tunnel thread");
 		ps_stream_close(client);
 		return;

@@ -42,7 +42,8 @@ static bool tunnel_up(struct tunnel *t)
 		}
 	}
 	while (t->up_off < t->up_len) {
-		ssize_t n = send(t->backend, t->up_buf + t->up_off, t->up_len - t->up_off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t n = send(t->backend, t->up_buf + t->up_off, t->up_len - t->up_off,
+		                 MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 				break;
@@ -88,7 +89,8 @@ static void *tunnel_run(void *arg)
 			continue; /* bytes already in the library: no poll would announce them */
 		struct pollfd p[2] = {
 		    {ps_stream_fd(t->client), (short)(up_reads ? POLLIN : 0), 0},
-		    {t->backend, (short)((t->down_eof ? 0 : POLLIN) | (t->up_off < t->up_len ? POLLOUT : 0)), 0},
+		    {t->backend, (short)((t->down_eof ? 0 : POLLIN) | (t->up_off < t->up_len ? POLLOUT : 0)),
+		     0},
 		};
 		int n = poll(p, 2, t->idle_timeout_ms);
 		if (n == 0)

@@ -44,10 +44,21 @@ enum mode {
 	MODE_DIE_AFTER_LAST
 };
 
-static const char *const mode_names[] = {"serve",   "noreceive",       "close",       "clear-nonblock",
-                                         "fdlimit", "upgrade",         "upload-echo", "exit-after",
-                                         "die",     "die-mid-response", "hang",        "stall-after",
-                                         "hang-mid-response", "exit-mid-response", "die-after-last"};
+static const char *const mode_names[] = {"serve",
+                                         "noreceive",
+                                         "close",
+                                         "clear-nonblock",
+                                         "fdlimit",
+                                         "upgrade",
+                                         "upload-echo",
+                                         "exit-after",
+                                         "die",
+                                         "die-mid-response",
+                                         "hang",
+                                         "stall-after",
+                                         "hang-mid-response",
+                                         "exit-mid-response",
+                                         "die-after-last"};
 
 struct options {
 	const char *socket_path;
@@ -90,44 +101,38 @@ static void on_sigterm(int sig)
 
 static void usage(void)
 {
-	fprintf(stderr,
-	        "usage: testworker --socket PATH [--url PREFIX]... [--queue NAME] [--open] [--persistent]\n"
-	        "       [--max-length N] [--max-body N] [--response-wait MS] [--text T] [--mode MODE] [--count N]\n"
-	        "       [--trigger SUBSTR] [--delay-ms N] [--usr1-add PREFIX]... [--usr1-remove PREFIX]...\n"
-	        "modes: serve noreceive close clear-nonblock fdlimit upgrade upload-echo exit-after die\n"
-	        "       die-mid-response hang hang-mid-response stall-after exit-mid-response die-after-last\n"
-	        "  hang: holds the request unanswered until SIGTERM (says so on stderr first)\n"
-	        "  hang-mid-response: writes part of a response, then hangs as hang does\n"
-	        "  stall-after: serves --count requests, then never calls ps_receive again (stays alive)\n"
-	        "  exit-mid-response: writes part of a response, then exits with status 0\n"
-	        "  die-after-last: answers with ps_respond_last, then dies by SIGKILL\n"
-	        "  --trigger: die, die-mid-response, die-after-last, exit-mid-response, the hang modes and\n"
-	        "    --delay-ms act only on paths containing SUBSTR\n"
-	        "  --delay-ms: waits N ms before handling a request\n"
-	        "  --usr1-add/--usr1-remove: on SIGUSR1 add/remove these URLs, then print\n"
-	        "    'testworker: usr1 done N' (N counts the signals handled) on stdout\n");
+	fprintf(
+	    stderr,
+	    "usage: testworker --socket PATH [--url PREFIX]... [--queue NAME] [--open] [--persistent]\n"
+	    "       [--max-length N] [--max-body N] [--response-wait MS] [--text T] [--mode MODE] [--count "
+	    "N]\n"
+	    "       [--trigger SUBSTR] [--delay-ms N] [--usr1-add PREFIX]... [--usr1-remove PREFIX]...\n"
+	    "modes: serve noreceive close clear-nonblock fdlimit upgrade upload-echo exit-after die\n"
+	    "       die-mid-response hang hang-mid-response stall-after exit-mid-response die-after-last\n"
+	    "  hang: holds the request unanswered until SIGTERM (says so on stderr first)\n"
+	    "  hang-mid-response: writes part of a response, then hangs as hang does\n"
+	    "  stall-after: serves --count requests, then never calls ps_receive again (stays alive)\n"
+	    "  exit-mid-response: writes part of a response, then exits with status 0\n"
+	    "  die-after-last: answers with ps_respond_last, then dies by SIGKILL\n"
+	    "  --trigger: die, die-mid-response, die-after-last, exit-mid-response, the hang modes and\n"
+	    "    --delay-ms act only on paths containing SUBSTR\n"
+	    "  --delay-ms: waits N ms before handling a request\n"
+	    "  --usr1-add/--usr1-remove: on SIGUSR1 add/remove these URLs, then print\n"
+	    "    'testworker: usr1 done N' (N counts the signals handled) on stdout\n");
 	exit(2);
 }
 
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	static const struct option longs[] = {
-	    {"socket", required_argument, NULL, 's'},
-	    {"url", required_argument, NULL, 'u'},
-	    {"queue", required_argument, NULL, 'q'},
-	    {"open", no_argument, NULL, 'o'},
-	    {"persistent", no_argument, NULL, 'p'},
-	    {"max-length", required_argument, NULL, 'm'},
-	    {"max-body", required_argument, NULL, 'b'},
-	    {"response-wait", required_argument, NULL, 'W'},
-	    {"text", required_argument, NULL, 't'},
-	    {"mode", required_argument, NULL, 'M'},
-	    {"count", required_argument, NULL, 'c'},
-	    {"trigger", required_argument, NULL, 'T'},
-	    {"delay-ms", required_argument, NULL, 'D'},
-	    {"usr1-add", required_argument, NULL, 'A'},
-	    {"usr1-remove", required_argument, NULL, 'R'},
-	    {NULL, 0, NULL, 0},
+	    {"socket", required_argument, NULL, 's'},      {"url", required_argument, NULL, 'u'},
+	    {"queue", required_argument, NULL, 'q'},       {"open", no_argument, NULL, 'o'},
+	    {"persistent", no_argument, NULL, 'p'},        {"max-length", required_argument, NULL, 'm'},
+	    {"max-body", required_argument, NULL, 'b'},    {"response-wait", required_argument, NULL, 'W'},
+	    {"text", required_argument, NULL, 't'},        {"mode", required_argument, NULL, 'M'},
+	    {"count", required_argument, NULL, 'c'},       {"trigger", required_argument, NULL, 'T'},
+	    {"delay-ms", required_argument, NULL, 'D'},    {"usr1-add", required_argument, NULL, 'A'},
+	    {"usr1-remove", required_argument, NULL, 'R'}, {NULL, 0, NULL, 0},
 	};
 	int ch;
 
@@ -193,7 +198,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 			const char **list = ch == 'A' ? o->usr1_add : o->usr1_remove;
 			int *n = ch == 'A' ? &o->usr1_add_count : &o->usr1_remove_count;
 			if (*n == MAX_URLS) {
-				fprintf(stderr, "testworker: at most %d --usr1-add/--usr1-remove\n", MAX_URLS);
+				fprintf(stderr, "testworker: at most %d --usr1-add/--usr1-remove\n",
+				        MAX_URLS);
 				exit(2);
 			}
 			list[(*n)++] = optarg;
@@ -651,9 +657,10 @@ int main(int argc, char **argv)
 	if (o.open) {
 		rc = ps_queue_open(c, o.queue, &q);
 	} else {
-		ps_queue_opts qo = {
-		    .persistent = o.persistent, .max_length = o.max_length, .max_body = o.max_body,
-		    .response_wait_ms = o.response_wait_ms};
+		ps_queue_opts qo = {.persistent = o.persistent,
+		                    .max_length = o.max_length,
+		                    .max_body = o.max_body,
+		                    .response_wait_ms = o.response_wait_ms};
 		rc = ps_queue_create(c, o.queue, &qo, &q);
 	}
 	if (rc < 0)
@@ -692,7 +699,9 @@ int main(int argc, char **argv)
 		}
 		if (o.mode == MODE_NORECEIVE || (o.mode == MODE_STALL_AFTER && served >= o.count)) {
 			if (o.mode == MODE_STALL_AFTER && served == o.count) {
-				fprintf(stderr, "testworker: stalled after %ld requests: no more ps_receive\n", served);
+				fprintf(stderr,
+				        "testworker: stalled after %ld requests: no more ps_receive\n",
+				        served);
 				served++; /* say it once */
 			}
 			sleep_ms(100);

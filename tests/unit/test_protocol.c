@@ -387,14 +387,16 @@ static void test_round_trip_every_type(void **state)
 			break;
 		}
 		case PS_MSG_RETURN_TLS:
-			assert_memory_equal(&out.u.ret_tls, &in[k].u.ret_tls, offsetof(struct ps_return_tls, tls_len));
+			assert_memory_equal(&out.u.ret_tls, &in[k].u.ret_tls,
+			                    offsetof(struct ps_return_tls, tls_len));
 			assert_part(out.tail, out.u.ret_tls.tail_len, in[k].tail, in[k].u.ret_tls.tail_len);
 			assert_tls_part(&out, &in[k]);
 			break;
 		case PS_MSG_CONN_HANDOVER_TLS:
 			assert_memory_equal(&out.u.handover_tls, &in[k].u.handover_tls,
 			                    offsetof(struct ps_conn_handover_tls, tls_len));
-			assert_part(out.tail, out.u.handover_tls.bytes_len, in[k].tail, in[k].u.handover_tls.bytes_len);
+			assert_part(out.tail, out.u.handover_tls.bytes_len, in[k].tail,
+			            in[k].u.handover_tls.bytes_len);
 			assert_tls_part(&out, &in[k]);
 			break;
 		case PS_MSG_NOFD:
