@@ -17,6 +17,7 @@ void config_defaults(struct config *c)
 	const char *path = c->path;
 	memset(c, 0, sizeof(*c));
 	c->path = path;
+	c->log_level = 2; /* info */
 	c->limits = (struct limits){
 	    .header_wait_ms = 120000,
 	    .idle_connection_ms = 120000,
@@ -111,7 +112,7 @@ static int parse_limit(struct limits *l, const char *name, const char *value, ch
 		return 0;
 	}
 	snprintf(why, whylen,
-	         "unknown setting '%s' (known: listen, AdminGroup, HeaderWait, IdleConnection, RequestQueue, "
+	         "unknown setting '%s' (known: listen, AdminGroup, LogLevel, HeaderWait, IdleConnection, RequestQueue, "
 	         "EntityBody, DrainEntityBody, ShutdownGrace, Linger, ReattachGrace, MinSendRate, "
 	         "MaxRequestBytes, MaxFieldLength, UrlSegmentMaxLength, UrlSegmentMaxCount)",
 	         name);
@@ -150,6 +151,16 @@ static int parse_line(struct config *c, char *line, char *why, size_t whylen)
 		c->admin_gid = res->gr_gid;
 		c->admin_group_set = true;
 		return 0;
+	}
+	if (!strcasecmp(words[0], "LogLevel")) {
+		static const char *const levels[] = {"error", "warning", "info", "debug"};
+		for (int i = 0; i < 4; i++)
+			if (!strcasecmp(words[1], levels[i])) {
+				c->log_level = i;
+				return 0;
+			}
+		snprintf(why, whylen, "LogLevel is error, warning, info or debug, not '%s'", words[1]);
+		return -1;
 	}
 	if (!strcasecmp(words[0], "listen")) {
 		if (c->nlisten == CONFIG_LISTEN_MAX) {

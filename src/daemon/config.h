@@ -35,6 +35,7 @@ struct config {
 	bool admin_group_set;
 	gid_t admin_gid;
 	char admin_group[33];
+	int log_level; /* enum log_level (log.h): error 0, warning 1, info 2 (default), debug 3 */
 };
 
 void config_defaults(struct config *c);

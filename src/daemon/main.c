@@ -245,6 +245,7 @@ static void reload(void)
 		return;
 	}
 	dm->cfg = next;
+	log_level_set((enum log_level)dm->cfg.log_level);
 	threads_limits_changed();
 	session_send_limits_all();
 	if (!dm->stopping) {
@@ -425,6 +426,7 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		return 1;
 	}
+	log_level_set((enum log_level)dm->cfg.log_level);
 	if (state_dir_check(dm->state_dir) < 0)
 		return 1;
 	if (tls_global_init(err, sizeof(err)) < 0) {
