@@ -190,7 +190,6 @@ static int tls_flush(struct held_conn *cn, int flags, bool close_notify)
 	return tls_flush_last(cn, flags, close_notify, NULL, NULL);
 }
 
-/* Stages len bytes, sealing and sending each full record's worth. */
 /* A send is over (rc its result): what was staged and not sent is dropped with the
  * response, and the send buffers go. */
 static int tls_send_done(struct conn_tls_io *t, int rc)
@@ -200,6 +199,7 @@ static int tls_send_done(struct conn_tls_io *t, int rc)
 	return rc;
 }
 
+/* Stages len bytes, sealing and sending each full record's worth. */
 static int tls_stage(struct held_conn *cn, const void *data, size_t len)
 {
 	struct conn_tls_io *t = cn->tls;
