@@ -137,12 +137,28 @@ static int tls_flush(struct held_conn *cn, int flags, bool close_notify)
 	return tls_flush_last(cn, flags, close_notify, NULL, NULL);
 }
 
-/* Stages len bytes, sealing and sending each full record's worth. */
+/* Stages len bytes, sealing and sending each full record's worth. A whole record's worth
+ * with nothing staged before it is sealed from where it lies: a large body is not copied
+ * into stage first (that copy was 30 % of the instructions of a 1 MiB response). */
 static int tls_stage(struct held_conn *cn, const void *data, size_t len)
 {
 	struct conn_tls_io *t = cn->tls;
 	size_t record = t->rec.state.max_plaintext;
 	while (len > 0) {
+		if (t->stage_len == 0 && len >= record) {
+			size_t out = 0;
+			ssize_t n = tls_record_encrypt(&t->rec, data, record, t->sealed,
+			                               sizeof(t->sealed) - TLS_RECORD_ALERT_SIZE, &out);
+			if (n <= 0)
+				return PS_ESYSTEM;
+			struct iovec iov = {t->sealed, out};
+			int rc = sock_send(cn->fd, &iov, 1, 0, &cn->written);
+			if (rc < 0)
+				return rc;
+			data = (const char *)data + n;
+			len -= (size_t)n;
+			continue;
+		}
 		size_t room = record - t->stage_len;
 		size_t n = len < room ? len : room;
 		memcpy(t->stage + t->stage_len, data, n);
