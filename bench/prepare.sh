@@ -1,6 +1,7 @@
 # bench/prepare.sh: sourced by run.sh and syscalls.sh: builds portshare if it is not
 # built, snapshots the daemon, portsharectl and the library into $RUN (a rebuild during a
-# run then changes nothing) and compiles the bench worker and client against that snapshot.
+# run then changes nothing) and compiles the bench worker and client against that snapshot;
+# bench_cert makes the run's TLS certificate.
 bench_prepare() { # RUN
 	if [ ! -x build/bin/portshared ] || [ ! -f build/lib/libportshare.a ]; then
 		make -s
@@ -13,4 +14,15 @@ bench_prepare() { # RUN
 	cc $CFLAGS -o "$1/bin/client" bench/client.c
 	cp build/bin/portsharectl "$1/bin/portsharectl"
 	printf 'listen 127.0.0.1\n' > "$1/portshared.conf"
+}
+
+# An ECDSA P-256 certificate for 127.0.0.1 and localhost, made for this run only (never
+# kept in the repository): RUN/tls/cert.pem and key.pem.
+bench_cert() { # RUN
+	mkdir -m 700 "$1/tls"
+	certtool --generate-privkey --key-type=ecdsa --curve=secp256r1 --outfile "$1/tls/key.pem" 2>/dev/null
+	printf 'cn = "localhost"\ndns_name = "localhost"\nip_address = "127.0.0.1"\nexpiration_days = 7\nsigning_key\ntls_www_server\n' \
+		> "$1/tls/template"
+	certtool --generate-self-signed --load-privkey "$1/tls/key.pem" --template "$1/tls/template" \
+		--outfile "$1/tls/cert.pem" 2>/dev/null
 }

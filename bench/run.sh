@@ -58,13 +58,8 @@ ulimit -n "$(ulimit -H -n)" 2>/dev/null || true
 NOFILE=$(ulimit -n)
 PORT_BASE=${BENCH_PORT_BASE:-18300}
 
-# TLS: an ECDSA P-256 certificate for 127.0.0.1 and localhost, made for this run only
-mkdir -m 700 "$RUN/tls"
-certtool --generate-privkey --key-type=ecdsa --curve=secp256r1 --outfile "$RUN/tls/key.pem" 2>/dev/null
-printf 'cn = "localhost"\ndns_name = "localhost"\nip_address = "127.0.0.1"\nexpiration_days = 7\nsigning_key\ntls_www_server\n' \
-	> "$RUN/tls/template"
-certtool --generate-self-signed --load-privkey "$RUN/tls/key.pem" --template "$RUN/tls/template" \
-	--outfile "$RUN/tls/cert.pem" 2>/dev/null
+# TLS: the run's certificate (prepare.sh), in one file for HAProxy
+bench_cert "$RUN"
 cat "$RUN/tls/cert.pem" "$RUN/tls/key.pem" > "$RUN/tls/haproxy.pem"
 # h2o 2.2 sets no TLS 1.3 cipher of its own: OpenSSL's configuration does it
 printf 'openssl_conf = bench\n[bench]\nssl_conf = bench_ssl\n[bench_ssl]\nsystem_default = bench_tls\n[bench_tls]\nCiphersuites = TLS_AES_128_GCM_SHA256\n' \
