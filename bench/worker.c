@@ -285,6 +285,17 @@ static void set_events(int ep, struct conn *c, uint32_t ev)
 		die("epoll_ctl");
 }
 
+/* Moves past w bytes sent from iov[*i..n): whole iovecs are skipped, the next one is cut. */
+static void iov_advance(struct iovec *iov, int n, int *i, size_t w)
+{
+	while (*i < n && w >= iov[*i].iov_len)
+		w -= iov[(*i)++].iov_len;
+	if (*i < n) {
+		iov[*i].iov_base = (char *)iov[*i].iov_base + w;
+		iov[*i].iov_len -= w;
+	}
+}
+
 /* Sends iov[0..n) on a plain connection; returns the index of the first iovec not wholly
  * sent (n when all of it left, the start of iov[i] cut off what did), -1 when the
  * connection is dead. The last response of a closing connection goes with MSG_MORE, so
@@ -302,13 +313,7 @@ static int plain_send(struct conn *c, struct iovec *iov, int n)
 				break;
 			return -1;
 		}
-		size_t left = (size_t)w;
-		while (i < n && left >= iov[i].iov_len)
-			left -= iov[i++].iov_len;
-		if (i < n) {
-			iov[i].iov_base = (char *)iov[i].iov_base + left;
-			iov[i].iov_len -= left;
-		}
+		iov_advance(iov, n, &i, (size_t)w);
 	}
 	return i;
 }
@@ -329,13 +334,7 @@ static int tls_send(struct conn *c, struct iovec *iov, int n)
 		c->tls_again = false;
 		if (w < 0)
 			return -1;
-		size_t left = (size_t)w;
-		while (i < n && left >= iov[i].iov_len)
-			left -= iov[i++].iov_len;
-		if (i < n) {
-			iov[i].iov_base = (char *)iov[i].iov_base + left;
-			iov[i].iov_len -= left;
-		}
+		iov_advance(iov, n, &i, (size_t)w);
 	}
 	return i;
 }
