@@ -45,6 +45,7 @@ wait_for() { # wait_for FILE PATTERN SECONDS
 
 CG="valgrind --tool=callgrind"
 start() { # start SYSTEM: the processes under callgrind, on CPU 0
+	rm -f "$RUN/worker.log" "$RUN/daemon.log" # no "ready" left from the last case
 	if [ "$1" = direct-tls ]; then
 		taskset -c 0 $CG --callgrind-out-file="$RUN/cg.worker.%p" "$RUN/bin/worker" --direct "$PORT" \
 			--tls-cert "$RUN/tls/cert.pem" --tls-key "$RUN/tls/key.pem" > "$RUN/worker.log" 2>&1 &
