@@ -22,6 +22,7 @@ struct conn_tls_io {
 	char server_name[PS_SERVER_NAME_MAX + 1];
 	bool alerted; /* an alert or close_notify went out */
 	uint32_t raw_len, plain_off, plain_len, stage_len;
+	uint32_t plain_hw, stage_hw; /* how far plain and stage were ever written: what is cleared at the end */
 	uint8_t raw[PS_TLS_RAW_MAX];                                         /* ciphertext not opened */
 	uint8_t plain[TLS_RECORD_PLAINTEXT_MAX + TLS_RECORD_DECRYPT_ROOM];   /* opened, not read */
 	uint8_t stage[TLS_RECORD_PLAINTEXT_MAX];                             /* to seal */
@@ -39,8 +40,10 @@ void conn_io_free_tls(struct held_conn *cn)
 	if (!t)
 		return;
 	tls_record_deinit(&t->rec);
-	explicit_bzero(t->plain, sizeof(t->plain));
-	explicit_bzero(t->stage, sizeof(t->stage));
+	/* only what held plaintext: clearing both whole buffers (48 KiB) cost a new TLS
+	 * connection that sent one small request 49,000 instructions, 70 % of the worker's */
+	explicit_bzero(t->plain, t->plain_hw);
+	explicit_bzero(t->stage, t->stage_len > t->stage_hw ? t->stage_len : t->stage_hw);
 	free(t);
 	cn->tls = NULL;
 }
@@ -53,9 +56,11 @@ int conn_io_set_tls(struct held_conn *cn, const struct ps_tls *p, const uint8_t 
 	}
 	struct conn_tls_io *t = cn->tls;
 	if (t) {
-		tls_record_deinit(&t->rec);
+		tls_record_deinit(&t->rec); /* reused: its marks stay, the buffers may hold plaintext */
 	} else if (!(t = malloc(sizeof(*t)))) {
 		return PS_ENOMEM;
+	} else {
+		t->plain_hw = t->stage_hw = 0;
 	}
 	cn->tls = NULL;
 	const char *why;
@@ -104,6 +109,8 @@ static int tls_flush_last(struct held_conn *cn, int flags, bool close_notify, co
 {
 	struct conn_tls_io *t = cn->tls;
 	size_t off = 0;
+	if (t->stage_len > t->stage_hw)
+		t->stage_hw = t->stage_len;
 	while (off < t->stage_len || close_notify) {
 		size_t out = 0;
 		ssize_t n = tls_record_encrypt(&t->rec, t->stage + off, t->stage_len - off, t->sealed,
@@ -275,6 +282,9 @@ static ssize_t tls_recv(struct held_conn *cn, void *buf, size_t len, int64_t dea
 		}
 		if (t->raw_len) {
 			size_t used = 0, out = 0;
+			/* plaintext is shorter than its ciphertext: nothing lands past raw_len bytes */
+			if (t->raw_len > t->plain_hw)
+				t->plain_hw = t->raw_len < sizeof(t->plain) ? t->raw_len : (uint32_t)sizeof(t->plain);
 			enum tls_record_result r =
 			    tls_record_decrypt(&t->rec, t->raw, t->raw_len, &used, t->plain, sizeof(t->plain), &out);
 			memmove(t->raw, t->raw + used, t->raw_len - used);
