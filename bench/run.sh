@@ -1,4 +1,4 @@
-# run.sh: the portshare benchmark suite: direct vs portshare vs nginx vs HAProxy on loopback (sh bench/run.sh [--quick|--full] [--scenarios 1,2,...]).
+# run.sh: the portshare benchmark suite: direct vs portshare vs nginx vs HAProxy (and h2o over TLS) on loopback (sh bench/run.sh [--quick|--full] [--scenarios 1,2,...]).
 set -eu
 
 MODE=quick
@@ -8,7 +8,7 @@ while [ $# -gt 0 ]; do
 	--quick) MODE=quick ;;
 	--full) MODE=full ;;
 	--scenarios) SCEN="$2"; shift ;;
-	*) echo "usage: sh bench/run.sh [--quick|--full] [--scenarios 1,2,3,4a,4b,5,6,1u,p1,p3,p4b]" >&2; exit 2 ;;
+	*) echo "usage: sh bench/run.sh [--quick|--full] [--scenarios 1,2,3,4a,4b,5,6,1u,p1,p3,p4b,t1,t3,t4b]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -16,9 +16,11 @@ done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
-# ---- tools: wrk, nginx, haproxy, curl from Debian, never started as services
+# ---- tools: wrk, nginx, haproxy, h2o, curl from Debian, never started as services
+TOOLS="wrk:wrk nginx:nginx-light haproxy:haproxy h2o:h2o curl:curl taskset:util-linux python3:python3"
+TOOLS="$TOOLS certtool:gnutls-bin openssl:openssl"
 missing=""
-for t in wrk:wrk nginx:nginx-light haproxy:haproxy curl:curl taskset:util-linux python3:python3; do
+for t in $TOOLS; do
 	command -v "${t%%:*}" >/dev/null 2>&1 || missing="$missing ${t#*:}"
 done
 if [ -n "$missing" ]; then
@@ -39,7 +41,8 @@ if [ -n "$missing" ]; then
 	if [ -n "$saved" ]; then mv "$saved" /usr/sbin/policy-rc.d; else rm -f /usr/sbin/policy-rc.d; fi
 	[ "$rc" = 0 ] || { echo "run.sh: apt-get failed ($rc)" >&2; exit 1; }
 fi
-for t in wrk nginx haproxy curl taskset python3; do
+for t in $TOOLS; do
+	t=${t%%:*}
 	command -v "$t" >/dev/null 2>&1 || { echo "run.sh: $t still missing" >&2; exit 1; }
 done
 
@@ -54,14 +57,35 @@ BUILT=$(date -r "$BUILD_DIR/bin/portshared" '+%Y-%m-%d %H:%M')
 ulimit -n "$(ulimit -H -n)" 2>/dev/null || true
 NOFILE=$(ulimit -n)
 PORT_BASE=${BENCH_PORT_BASE:-18300}
-sed -e "s|@RUN@|$RUN|g" -e "s|@PORT@|$((PORT_BASE + 3))|g" -e "s|@UPSTREAM@|$((PORT_BASE + 1))|g" \
-	-e "s|@NOFILE@|$NOFILE|g" bench/nginx.conf.in > "$RUN/nginx.conf"
-sed -e "s|@PORT@|$((PORT_BASE + 4))|g" -e "s|@UPSTREAM@|$((PORT_BASE + 1))|g" bench/haproxy.cfg.in > "$RUN/haproxy.cfg"
-nginx -t -q -p "$RUN" -c "$RUN/nginx.conf" -e "$RUN/nginx-error.log"
-haproxy -c -q -f "$RUN/haproxy.cfg"
 
-VERSIONS="$(wrk -v 2>&1 | head -1 | awk '{print "wrk " $2}'), $(nginx -v 2>&1 | sed 's|.*nginx/|nginx |'), $(haproxy -v | head -1 | awk '{print "HAProxy " $3}')"
-echo "run.sh: $MODE run in $RUN (ports $((PORT_BASE + 1))-$((PORT_BASE + 9)))" >&2
+# TLS: the run's certificate (prepare.sh), in one file for HAProxy
+bench_cert "$RUN"
+cat "$RUN/tls/cert.pem" "$RUN/tls/key.pem" > "$RUN/tls/haproxy.pem"
+# h2o 2.2 sets no TLS 1.3 cipher of its own: OpenSSL's configuration does it
+printf 'openssl_conf = bench\n[bench]\nssl_conf = bench_ssl\n[bench_ssl]\nsystem_default = bench_tls\n[bench_tls]\nCiphersuites = TLS_AES_128_GCM_SHA256\n' \
+	> "$RUN/tls/openssl.cnf"
+
+nginx_conf() { # NAME PORT SSL TLS
+	sed -e "s|@RUN@|$RUN|g" -e "s|@NAME@|$1|g" -e "s|@PORT@|$2|g" -e "s|@UPSTREAM@|$((PORT_BASE + 1))|g" \
+		-e "s|@NOFILE@|$NOFILE|g" -e "s|@SSL@|$3|g" -e "s|@TLS@|$4|g" bench/nginx.conf.in > "$RUN/$1.conf"
+	nginx -t -q -p "$RUN" -c "$RUN/$1.conf" -e "$RUN/$1-error.log"
+}
+haproxy_conf() { # NAME PORT SSL
+	sed -e "s|@PORT@|$2|g" -e "s|@UPSTREAM@|$((PORT_BASE + 1))|g" -e "s|@SSL@|$3|g" bench/haproxy.cfg.in > "$RUN/$1.cfg"
+	haproxy -c -q -f "$RUN/$1.cfg"
+}
+nginx_conf nginx $((PORT_BASE + 3)) "" "#"
+nginx_conf nginx-tls $((PORT_BASE + 10)) "ssl " ""
+haproxy_conf haproxy $((PORT_BASE + 4)) ""
+haproxy_conf haproxy-tls $((PORT_BASE + 11)) \
+	" ssl crt $RUN/tls/haproxy.pem ssl-min-ver TLSv1.3 ciphersuites TLS_AES_128_GCM_SHA256 alpn http/1.1"
+sed -e "s|@RUN@|$RUN|g" -e "s|@PORT@|$((PORT_BASE + 12))|g" -e "s|@UPSTREAM@|$((PORT_BASE + 1))|g" \
+	-e "s|@NOFILE@|$NOFILE|g" bench/h2o.conf.in > "$RUN/h2o.conf"
+OPENSSL_CONF="$RUN/tls/openssl.cnf" h2o -t -c "$RUN/h2o.conf" > "$RUN/h2o-check.log" 2>&1 ||
+	{ cat "$RUN/h2o-check.log" >&2; exit 1; }
+
+VERSIONS="$(wrk -v 2>&1 | head -1 | awk '{print "wrk " $2}'), $(nginx -v 2>&1 | sed 's|.*nginx/|nginx |'), $(haproxy -v | head -1 | awk '{print "HAProxy " $3}'), $(h2o -v | head -1 | awk '{print "h2o " $3}'), $(openssl version | awk '{print "OpenSSL " $2}'), GnuTLS $(certtool --version | head -1 | awk '{print $NF}')"
+echo "run.sh: $MODE run in $RUN (ports $((PORT_BASE + 1))-$((PORT_BASE + 14)))" >&2
 
 # the driver starts and stops every server by PID; stop it (and so them) if we are stopped
 DRIVER=""

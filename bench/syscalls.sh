@@ -1,4 +1,4 @@
-# syscalls.sh: syscalls per request in portshared and in its worker (strace -c over a fixed number of requests, and the daemon's steady state under wrk), with delegation on and off.
+# syscalls.sh: syscalls per request in portshared and in its worker (strace -c over a fixed number of requests, and the daemon's steady state under wrk), with delegation on and off, and delegated keep-alive over TLS.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -6,12 +6,13 @@ cd "$ROOT"
 KA_N=${KA_N:-20000}       # scenario (1)-style: requests on one keep-alive connection
 CLOSE_N=${CLOSE_N:-2000}  # scenario (3)-style: one connection per request
 STEADY_MIN=100000         # steady state: at least this many wrk requests under strace
+TLS_SECONDS=${TLS_SECONDS:-10} # over TLS: wrk -c1 for this long, both processes traced
 PORT=${BENCH_PORT_BASE:-18300}
 PORT=$((PORT + 20))
 
-for t in strace wrk taskset curl; do
+for t in strace wrk taskset curl certtool; do
 	command -v "$t" >/dev/null 2>&1 || {
-		echo "syscalls.sh: $t is missing (apt-get install -y strace wrk util-linux curl)" >&2
+		echo "syscalls.sh: $t is missing (apt-get install -y strace wrk util-linux curl gnutls-bin)" >&2
 		exit 1
 	}
 done
@@ -19,6 +20,7 @@ RUN=$(mktemp -d /tmp/portshare-syscalls.XXXXXX)
 mkdir -p "$RUN/state"
 . bench/prepare.sh
 bench_prepare "$RUN"
+bench_cert "$RUN"
 
 DAEMON="" WORKER="" TRACERS=""
 stop_pid() { # stop one process we started, by its PID
@@ -51,7 +53,19 @@ taskset -c 0 "$RUN/bin/portshared" --socket "$RUN/c.sock" --state-dir "$RUN/stat
 DAEMON=$!
 wait_for "$RUN/daemon.log" "ready" 10
 
-start_worker() { # start_worker DELEGATION(1|0)
+start_worker() { # start_worker DELEGATION(1|0|tls)
+	if [ "$1" = tls ]; then
+		"$RUN/bin/portsharectl" --socket "$RUN/c.sock" sslcert add --ipport "0.0.0.0:$((PORT + 1))" \
+			--cert "$RUN/tls/cert.pem" --key "$RUN/tls/key.pem" > /dev/null
+		taskset -c 0 "$RUN/bin/worker" --portshare "https://+:$((PORT + 1))/" \
+			--socket "$RUN/c.sock" > "$RUN/worker.log" 2>&1 &
+		WORKER=$!
+		wait_for "$RUN/worker.log" "ready portshare" 10
+		got=$(curl -s -o /dev/null --max-time 10 --cacert "$RUN/tls/cert.pem" -w '%{http_code} %{size_download}' \
+			"https://127.0.0.1:$((PORT + 1))/13")
+		[ "$got" = "200 13" ] || { echo "syscalls.sh: TLS check failed: got '$got'" >&2; exit 1; }
+		return
+	fi
 	if [ "$1" = 0 ]; then
 		PORTSHARE_DELEGATION=0 taskset -c 0 "$RUN/bin/worker" --portshare "http://+:$PORT/" \
 			--socket "$RUN/c.sock" > "$RUN/worker.log" 2>&1 &
@@ -125,6 +139,22 @@ for deleg in 1 0; do
 	[ "$total" -ge "$STEADY_MIN" ] || echo "(steady state, delegation $label: only $total requests in $runs runs)" >> "$OUT"
 	stop_pid "$WORKER"; WORKER=""
 done
+
+# delegated keep-alive over TLS: one connection (wrk -c1, so the request count is wrk's),
+# the daemon and the worker traced; the handshake and handoff are counted too
+start_worker tls
+taskset -c 1 wrk -t1 -c1 -d1s "https://127.0.0.1:$((PORT + 1))/13" > /dev/null
+trace "$DAEMON" "$RUN/d-tls-ka.txt"; td=$TRACER
+trace "$WORKER" "$RUN/w-tls-ka.txt"; tw=$TRACER
+n=$(taskset -c 1 wrk -t1 -c1 -d"${TLS_SECONDS}s" "https://127.0.0.1:$((PORT + 1))/13" | awk '/requests in/ { print $1 }')
+untrace "$tw"; untrace "$td"
+n=${n:-0}
+[ "$n" -gt 0 ] || { echo "syscalls.sh: wrk over TLS made no request" >&2; exit 1; }
+dc=$(total_calls "$RUN/d-tls-ka.txt"); wc=$(total_calls "$RUN/w-tls-ka.txt")
+printf '| on | (t1) keep-alive over TLS 1.3, 1 connection, wrk %s s (its handshake included) | %s | %s | %s | %s | %s |\n' \
+	"$TLS_SECONDS" "$n" "$(per "$dc" "$n" %.4f)" "$(per "$wc" "$n" %.3f)" \
+	"$(top_calls "$RUN/d-tls-ka.txt" "$n")" "$(top_calls "$RUN/w-tls-ka.txt" "$n")" >> "$OUT"
+stop_pid "$WORKER"; WORKER=""
 echo >> "$OUT"
 cat "$OUT"
 echo "syscalls.sh: raw strace summaries in $RUN" >&2

@@ -1,5 +1,6 @@
-/* worker.c: the benchmark's application, serving /13, /16k and /1m either directly on a port (the "direct" reference of BASELINE.md) or as a portshare worker. */
+/* worker.c: the benchmark's application, serving /13, /16k and /1m either directly on a port (the "direct" reference of BASELINE.md, over TLS with GnuTLS when given a certificate) or as a portshare worker. */
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -85,7 +86,24 @@ struct conn {
 	char *out_mem;     /* the copies of the head bytes those iovecs point at */
 	bool close_after;  /* shut down once out is sent */
 	bool dead;
+	gnutls_session_t tls; /* direct over TLS: the GnuTLS session, else NULL */
+	bool handshaking;     /* ... whose handshake is not over */
+	bool tls_again;       /* ... with out[0] partly in a record GnuTLS still has to send */
+	bool want_out;        /* ... whose handshake waits for EPOLLOUT */
 };
+
+/* Direct over TLS: the versions and ciphers the portshare daemon offers (tls.c), and its
+ * use of tickets; X25519 first, the key share OpenSSL's clients (wrk, curl) send, so that
+ * no handshake needs a HelloRetryRequest (as with nginx, HAProxy and h2o). */
+#define TLS_PRIORITY                                                                         \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:" \
+	"+CHACHA20-POLY1305:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:"    \
+	"%SERVER_PRECEDENCE"
+
+static gnutls_certificate_credentials_t tls_cred;
+static gnutls_priority_t tls_priority;
+static gnutls_datum_t tls_ticket_key;
+static const gnutls_datum_t alpn_http11 = {(unsigned char *)"http/1.1", 8};
 
 static char rbuf[RBUF_SIZE];
 static char obuf[OBUF_SIZE];
@@ -111,6 +129,8 @@ _Noreturn static void die(const char *what)
 
 static void conn_free(int ep, struct conn *c)
 {
+	if (c->tls)
+		gnutls_deinit(c->tls);
 	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	free(c->in);
@@ -265,11 +285,22 @@ static void set_events(int ep, struct conn *c, uint32_t ev)
 		die("epoll_ctl");
 }
 
-/* Sends iov[0..n): returns true when all of it left; else keeps the rest in c (copying
- * the parts that point into obuf) and waits for EPOLLOUT. The last response of a
- * closing connection goes with MSG_MORE, so that the FIN from shutdown() leaves in
- * the same segment. */
-static bool send_iov(int ep, struct conn *c, struct iovec *iov, int n, bool from_obuf)
+/* Moves past w bytes sent from iov[*i..n): whole iovecs are skipped, the next one is cut. */
+static void iov_advance(struct iovec *iov, int n, int *i, size_t w)
+{
+	while (*i < n && w >= iov[*i].iov_len)
+		w -= iov[(*i)++].iov_len;
+	if (*i < n) {
+		iov[*i].iov_base = (char *)iov[*i].iov_base + w;
+		iov[*i].iov_len -= w;
+	}
+}
+
+/* Sends iov[0..n) on a plain connection; returns the index of the first iovec not wholly
+ * sent (n when all of it left, the start of iov[i] cut off what did), -1 when the
+ * connection is dead. The last response of a closing connection goes with MSG_MORE, so
+ * that the FIN from shutdown() leaves in the same segment. */
+static int plain_send(struct conn *c, struct iovec *iov, int n)
 {
 	int i = 0;
 	while (i < n) {
@@ -280,16 +311,42 @@ static bool send_iov(int ep, struct conn *c, struct iovec *iov, int n, bool from
 				continue;
 			if (errno == EAGAIN)
 				break;
-			c->dead = true;
-			return false;
+			return -1;
 		}
-		size_t left = (size_t)w;
-		while (i < n && left >= iov[i].iov_len)
-			left -= iov[i++].iov_len;
-		if (i < n) {
-			iov[i].iov_base = (char *)iov[i].iov_base + left;
-			iov[i].iov_len -= left;
+		iov_advance(iov, n, &i, (size_t)w);
+	}
+	return i;
+}
+
+/* The same over TLS: one record per gnutls_record_send (GnuTLS cuts a longer iovec at the
+ * record size). When the socket is full GnuTLS keeps the record it sealed from the start
+ * of iov[i] (tls_again), and the next call finishes that record before anything else. */
+static int tls_send(struct conn *c, struct iovec *iov, int n)
+{
+	int i = 0;
+	while (i < n) {
+		ssize_t w = c->tls_again ? gnutls_record_send(c->tls, NULL, 0)
+		                         : gnutls_record_send(c->tls, iov[i].iov_base, iov[i].iov_len);
+		if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED) {
+			c->tls_again = true;
+			break;
 		}
+		c->tls_again = false;
+		if (w < 0)
+			return -1;
+		iov_advance(iov, n, &i, (size_t)w);
+	}
+	return i;
+}
+
+/* Sends iov[0..n): returns true when all of it left; else keeps the rest in c (copying
+ * the parts that point into obuf) and waits for EPOLLOUT. */
+static bool send_iov(int ep, struct conn *c, struct iovec *iov, int n, bool from_obuf)
+{
+	int i = c->tls ? tls_send(c, iov, n) : plain_send(c, iov, n);
+	if (i < 0) {
+		c->dead = true;
+		return false;
 	}
 	if (i == n)
 		return true;
@@ -323,6 +380,8 @@ static bool send_iov(int ep, struct conn *c, struct iovec *iov, int n, bool from
 
 static void conn_finish_close(int ep, struct conn *c)
 {
+	if (c->tls) /* close_notify, sent with MSG_MORE like the response before it */
+		gnutls_bye(c->tls, GNUTLS_SHUT_WR);
 	shutdown(c->fd, SHUT_WR);
 	conn_free(ep, c);
 }
@@ -390,33 +449,80 @@ static bool serve_bytes(int ep, struct conn *c, char *buf, size_t len)
 	return true;
 }
 
+/* Reads like read(2) through the connection's TLS session, if any: -1 with EAGAIN when
+ * there is nothing to read yet, 0 at the end (close_notify, FIN, or a TLS error). */
+static ssize_t conn_read(struct conn *c, void *buf, size_t len)
+{
+	if (!c->tls)
+		return read(c->fd, buf, len);
+	ssize_t n = gnutls_record_recv(c->tls, buf, len);
+	if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+		errno = EAGAIN;
+		return -1;
+	}
+	return n < 0 ? 0 : n;
+}
+
+/* Drives a TLS handshake: 1 when it is over, 0 while it waits for the socket, -1 when it
+ * failed (the connection is freed). */
+static int tls_handshake(int ep, struct conn *c)
+{
+	int rc = gnutls_handshake(c->tls);
+	if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
+		bool out = gnutls_record_get_direction(c->tls) == 1;
+		if (out != c->want_out) {
+			set_events(ep, c, out ? EPOLLOUT : EPOLLIN);
+			c->want_out = out;
+		}
+		return 0;
+	}
+	if (rc < 0) {
+		conn_free(ep, c);
+		return -1;
+	}
+	c->handshaking = false;
+	if (c->want_out) {
+		set_events(ep, c, EPOLLIN);
+		c->want_out = false;
+	}
+	return 1;
+}
+
 static void on_readable(int ep, struct conn *c)
 {
-	size_t have = 0;
-	if (c->in) {
-		memcpy(rbuf, c->in, c->in_len);
-		have = c->in_len;
-		free(c->in);
-		c->in = NULL;
-		c->in_len = 0;
-	}
-	ssize_t n = read(c->fd, rbuf + have, sizeof(rbuf) - have);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-		if (have) { /* put it back */
-			c->in = malloc(have);
-			if (!c->in)
-				die("malloc");
-			memcpy(c->in, rbuf, have);
-			c->in_len = have;
+	if (c->handshaking && tls_handshake(ep, c) <= 0)
+		return;
+	/* GnuTLS reads ahead: records it holds wake no epoll_wait, so read on while it has some */
+	for (int rounds = 0; rounds < 64; rounds++) {
+		size_t have = 0;
+		if (c->in) {
+			memcpy(rbuf, c->in, c->in_len);
+			have = c->in_len;
+			free(c->in);
+			c->in = NULL;
+			c->in_len = 0;
 		}
-		return;
+		ssize_t n = conn_read(c, rbuf + have, sizeof(rbuf) - have);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			if (have) { /* put it back */
+				c->in = malloc(have);
+				if (!c->in)
+					die("malloc");
+				memcpy(c->in, rbuf, have);
+				c->in_len = have;
+			}
+			return;
+		}
+		if (n <= 0) {
+			conn_free(ep, c);
+			return;
+		}
+		date_update();
+		if (!serve_bytes(ep, c, rbuf, have + (size_t)n))
+			return;
+		if (!c->tls || c->out || !gnutls_record_check_pending(c->tls))
+			return;
 	}
-	if (n <= 0) {
-		conn_free(ep, c);
-		return;
-	}
-	date_update();
-	serve_bytes(ep, c, rbuf, have + (size_t)n);
 }
 
 static void on_writable(int ep, struct conn *c)
@@ -456,8 +562,11 @@ static void on_writable(int ep, struct conn *c)
 		c->in = NULL;
 		c->in_len = 0;
 		date_update();
-		serve_bytes(ep, c, rbuf, len);
+		if (!serve_bytes(ep, c, rbuf, len))
+			return;
 	}
+	if (c->tls && !c->out && gnutls_record_check_pending(c->tls))
+		on_readable(ep, c);
 }
 
 static void raise_nofile(rlim_t want)
@@ -467,6 +576,54 @@ static void raise_nofile(rlim_t want)
 		rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+}
+
+static ssize_t tls_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
+{
+	struct conn *c = p;
+	ssize_t n = recv(c->fd, buf, len, 0);
+	if (n < 0)
+		gnutls_transport_set_errno(c->tls, errno);
+	return n;
+}
+
+static ssize_t tls_push(gnutls_transport_ptr_t p, const void *buf, size_t len)
+{
+	struct conn *c = p;
+	ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL | (c->close_after ? MSG_MORE : 0));
+	if (n < 0)
+		gnutls_transport_set_errno(c->tls, errno);
+	return n;
+}
+
+/* The certificate and key of direct mode over TLS, and a ticket key (the daemon issues
+ * tickets too). */
+static void tls_setup(const char *cert, const char *key)
+{
+	int rc;
+	const char *pos = NULL;
+	if ((rc = gnutls_certificate_allocate_credentials(&tls_cred)) < 0 ||
+	    (rc = gnutls_certificate_set_x509_key_file2(tls_cred, cert, key, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0 ||
+	    (rc = gnutls_priority_init(&tls_priority, TLS_PRIORITY, &pos)) < 0 ||
+	    (rc = gnutls_session_ticket_key_generate(&tls_ticket_key)) < 0) {
+		fprintf(stderr, "worker: TLS with %s and %s: %s\n", cert, key, gnutls_strerror(rc));
+		exit(1);
+	}
+}
+
+/* A new connection's TLS session: the handshake starts once the ClientHello is in. */
+static void tls_conn_start(struct conn *c)
+{
+	if (gnutls_init(&c->tls, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL) < 0)
+		die("gnutls_init");
+	gnutls_priority_set(c->tls, tls_priority);
+	gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, tls_cred);
+	gnutls_session_ticket_enable_server(c->tls, &tls_ticket_key);
+	gnutls_alpn_set_protocols(c->tls, &alpn_http11, 1, GNUTLS_ALPN_SERVER_PRECEDENCE);
+	gnutls_transport_set_ptr(c->tls, c);
+	gnutls_transport_set_pull_function(c->tls, tls_pull);
+	gnutls_transport_set_push_function(c->tls, tls_push);
+	c->handshaking = true;
 }
 
 static int run_direct(int port)
@@ -490,7 +647,7 @@ static int run_direct(int port)
 	struct epoll_event e = {.events = EPOLLIN, .data.ptr = NULL};
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, ls, &e) < 0)
 		die("epoll_ctl");
-	printf("ready direct 127.0.0.1:%d\n", port);
+	printf("ready direct%s 127.0.0.1:%d\n", tls_cred ? " tls" : "", port);
 	fflush(stdout);
 	struct epoll_event evs[256];
 	for (;;) {
@@ -512,6 +669,8 @@ static int run_direct(int port)
 					if (!c)
 						die("calloc");
 					c->fd = fd;
+					if (tls_cred)
+						tls_conn_start(c);
 					struct epoll_event ce = {.events = EPOLLIN, .data.ptr = c};
 					if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ce) < 0)
 						die("epoll_ctl");
@@ -592,7 +751,7 @@ static int run_portshare(const char *sock, const char *prefix, const char *queue
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: worker --direct PORT\n"
+	fprintf(stderr, "usage: worker --direct PORT [--tls-cert FILE --tls-key FILE]\n"
 	                "       worker --portshare PREFIX [--socket PATH] [--queue NAME] [--prefixes N]\n"
 	                "       worker --join NAME [--socket PATH]\n");
 	exit(2);
@@ -600,7 +759,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	const char *sock = NULL, *prefix = NULL, *queue = "bench", *join = NULL;
+	const char *sock = NULL, *prefix = NULL, *queue = "bench", *join = NULL, *cert = NULL, *key = NULL;
 	long port = -1, extra = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -619,10 +778,18 @@ int main(int argc, char **argv)
 			join = v;
 		else if (strcmp(a, "--prefixes") == 0)
 			extra = strtol(v, NULL, 10);
+		else if (strcmp(a, "--tls-cert") == 0)
+			cert = v;
+		else if (strcmp(a, "--tls-key") == 0)
+			key = v;
 		else
 			usage();
 	}
 	bodies_init();
+	if ((cert != NULL) != (key != NULL) || (cert && port < 0))
+		usage();
+	if (cert)
+		tls_setup(cert, key);
 	if (port > 0 && port < 65536 && !prefix && !join)
 		return run_direct((int)port);
 	if ((prefix != NULL) != (join != NULL) && port < 0 && extra >= 0)

@@ -29,8 +29,9 @@ struct conn_tls_io {
 	char server_name[PS_SERVER_NAME_MAX + 1];
 	bool alerted; /* an alert or close_notify went out */
 	uint32_t raw_len, plain_off, plain_len, stage_len;
-	uint8_t *raw, *plain;    /* one allocation: RAW_CAP then PLAIN_CAP bytes; NULL when both empty */
-	uint8_t *stage, *sealed; /* one allocation: STAGE_CAP then SEALED_CAP; NULL outside a send */
+	uint32_t plain_hw, stage_hw; /* how far plain and stage were written: what is cleared */
+	uint8_t *raw, *plain;        /* one allocation: RAW_CAP then PLAIN_CAP bytes; NULL when both empty */
+	uint8_t *stage, *sealed;     /* one allocation: STAGE_CAP then SEALED_CAP; NULL outside a send */
 };
 
 /* The read buffers, made when needed. 0 or PS_ENOMEM. */
@@ -50,10 +51,12 @@ static void tls_in_release(struct conn_tls_io *t)
 {
 	if (!t->raw || t->raw_len || t->plain_len > t->plain_off)
 		return;
-	explicit_bzero(t->plain, PLAIN_CAP);
+	/* only what held plaintext: clearing the whole buffers cost a new TLS connection with
+	 * one small request 49,000 instructions, 70 % of the worker's (callgrind) */
+	explicit_bzero(t->plain, t->plain_hw);
 	free(t->raw);
 	t->raw = t->plain = NULL;
-	t->plain_off = t->plain_len = 0;
+	t->plain_off = t->plain_len = t->plain_hw = 0;
 }
 
 static int tls_out_buffers(struct conn_tls_io *t)
@@ -71,9 +74,10 @@ static void tls_out_release(struct conn_tls_io *t)
 {
 	if (!t->stage || t->stage_len)
 		return;
-	explicit_bzero(t->stage, STAGE_CAP);
+	explicit_bzero(t->stage, t->stage_hw);
 	free(t->stage);
 	t->stage = t->sealed = NULL;
+	t->stage_hw = 0;
 }
 
 bool conn_io_is_tls(const struct held_conn *cn)
@@ -207,10 +211,28 @@ static int tls_stage(struct held_conn *cn, const void *data, size_t len)
 	if (tls_out_buffers(t) < 0)
 		return PS_ENOMEM;
 	while (len > 0) {
+		if (t->stage_len == 0 && len >= record) {
+			/* a whole record's worth with nothing staged: sealed from where it lies (a
+			 * large body is not copied first: 1 MiB cost 1 M instructions of memcpy) */
+			size_t out = 0;
+			ssize_t n = tls_record_encrypt(&t->rec, data, record, t->sealed,
+			                               SEALED_CAP - TLS_RECORD_ALERT_SIZE, &out);
+			if (n <= 0)
+				return PS_ESYSTEM;
+			struct iovec iov = {t->sealed, out};
+			int rc = sock_send(cn->fd, &iov, 1, 0, &cn->written);
+			if (rc < 0)
+				return rc;
+			data = (const char *)data + n;
+			len -= (size_t)n;
+			continue;
+		}
 		size_t room = record - t->stage_len;
 		size_t n = len < room ? len : room;
 		memcpy(t->stage + t->stage_len, data, n);
 		t->stage_len += (uint32_t)n;
+		if (t->stage_len > t->stage_hw)
+			t->stage_hw = t->stage_len;
 		data = (const char *)data + n;
 		len -= n;
 		if (t->stage_len == record) {
@@ -280,6 +302,8 @@ int conn_io_sendfile(struct held_conn *cn, int file, off_t offset, size_t len)
 			break;
 		}
 		t->stage_len += (uint32_t)n;
+		if (t->stage_len > t->stage_hw)
+			t->stage_hw = t->stage_len;
 		offset += n;
 		len -= (size_t)n;
 		if (t->stage_len == record || len == 0)
@@ -322,6 +346,10 @@ static ssize_t tls_recv_in(struct held_conn *cn, void *buf, size_t len, int64_t 
 		}
 		if (t->raw_len) {
 			size_t used = 0, out = 0;
+			/* the records open in place: no more plaintext is written than ciphertext read */
+			uint32_t touched = t->raw_len < PLAIN_CAP ? t->raw_len : PLAIN_CAP;
+			if (touched > t->plain_hw)
+				t->plain_hw = touched;
 			enum tls_record_result r =
 			    tls_record_decrypt(&t->rec, t->raw, t->raw_len, &used, t->plain, PLAIN_CAP, &out);
 			memmove(t->raw, t->raw + used, t->raw_len - used);
