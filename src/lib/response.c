@@ -189,6 +189,7 @@ static int response_start(ps_request *r, int status, const ps_header *h, size_t 
 	int rc = response_head_start(r, status, h, nh, true, &app_close);
 	if (rc < 0)
 		return rc;
+	r->status = (uint16_t)status;
 
 	/* RFC 9110 §6.4.1: no body for HEAD, 204 and 304. HEAD keeps the headers a GET
 	 * would get; 204 has no Content-Length; a 304's describes the selected
