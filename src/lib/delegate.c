@@ -223,8 +223,9 @@ void delegate_served(ps_request *r)
 {
 	ps_client *c = r->c;
 	ps_queue *q = r->q;
-	if (!c || !q || r->gen != c->gen || !c->page)
+	if (!c || !q || r->gen != c->gen || !c->page || r->counted)
 		return;
+	r->counted = true;
 	if (q->counter_gen != c->gen) {
 		/* find the queue's entry, else claim a free one; only this process writes them */
 		struct shared_counter *ct = c->page->counters;

@@ -306,6 +306,10 @@ static int response_send(ps_request *r, const void *data, size_t len, bool last)
 		total += iov[i].iov_len;
 	bool fin = last && r->close;
 	int rc;
+	/* counted before its last bytes go: a worker killed right after them still counted
+	 * the response the client got (the daemon does not count it again) */
+	if (last)
+		delegate_served(r);
 	if (last && conn_io_is_tls(r->conn)) {
 		rc = conn_io_send_last(r->conn, iov, n, fin ? MSG_MORE : 0, delegate_pre_end_tls, r);
 	} else {
