@@ -22,6 +22,7 @@
 #include "handoff.h"
 #include "list.h"
 #include "log.h"
+#include "metrics.h"
 #include "portshare.h"
 #include "queue.h"
 #include "session-t.h"
@@ -326,7 +327,9 @@ static void session_send_text(struct session *s, uint32_t seq, const char *text,
 static void session_status(struct session *s, const struct ps_msg *req)
 {
 	size_t len = 0;
-	char *text = status_render(req->hdr.flags & PS_STATUS_JSON, &len);
+	char *text = req->hdr.flags & PS_STATUS_METRICS
+	                 ? metrics_render(&len)
+	                 : status_render(req->hdr.flags & PS_STATUS_JSON, &len);
 	session_send_text(s, req->hdr.seq, text, text ? len : 0);
 	free(text);
 }
@@ -492,6 +495,7 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 		queue_requeue(r, true);
 		return;
 	case PS_MSG_RETURN:
+		metrics_return();
 		r = session_request(s, m->u.ret.conn_id, m->u.ret.req_id);
 		if (!r)
 			return; /* the daemon ended that connection meanwhile (timeout, shutdown) */
@@ -507,6 +511,7 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 		              m->u.ret.written, m->u.ret.consumed);
 		return;
 	case PS_MSG_RETURN_TLS:
+		metrics_return();
 		r = session_request(s, m->u.ret_tls.conn_id, m->u.ret_tls.req_id);
 		if (!r)
 			return;
