@@ -1,4 +1,4 @@
-# 110-served-no-lag: status's "served" counts a delegated connection's requests as their responses end, while the worker still holds the connection (the first one, which the daemon delivered, too); closing it adds nothing.
+# 110-served-no-lag: status's "served" counts a delegated connection's requests as their responses end, while the worker still holds the connection (the first one, which the daemon delivered, too); closing it adds nothing. Also with PORTSHARE_DEFAULTS=1.
 from harness import Story, Proc, check, check_eq, find_queue, get_req, wait_until
 
 N = 7  # keep-alive requests on one connection

@@ -1,4 +1,4 @@
-# 111-metrics: portsharectl metrics prints the Prometheus text format; requests by queue and status class (delegated keep-alive ones too), the daemon's own answers by reason, queue gauges; counters never go back when a worker is SIGKILLed; a scanner's random Hosts and paths create no series.
+# 111-metrics: portsharectl metrics prints the Prometheus text format; requests by queue and status class (delegated keep-alive ones too), the daemon's own answers by reason, queue gauges; counters never go back when a worker is SIGKILLed; a scanner's random Hosts and paths create no series. Also with PORTSHARE_DEFAULTS=1.
 import random
 
 from harness import Story, check, check_eq, get_req, wait_until
