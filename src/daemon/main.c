@@ -29,6 +29,7 @@
 #include "portshare.h"
 #include "queue.h"
 #include "route.h"
+#include "metrics.h"
 #include "metrics_http.h"
 #include "sandbox.h"
 #include "session.h"
@@ -522,6 +523,8 @@ int main(int argc, char **argv)
 	detach_done();
 	int rc = loop_run(dm->loop);
 	metrics_http_stop();
+	if (dm->threads[0].handing_over)
+		metrics_carry_write(); /* before the link closes at exit: the new daemon reads it then */
 	listener_close_all();
 	threads_join();
 	conn_close_all();

@@ -7,6 +7,7 @@
 #include "metrics.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include "daemon-t.h"
 #include "delegate.h"
 #include "list.h"
+#include "log.h"
 #include "session-t.h"
 #include "threads.h"
 
@@ -27,6 +29,7 @@
 #define CLASS_UNKNOWN SHARED_CLASSES /* a response whose status class is not known */
 
 static _Atomic uint64_t handoffs, returns, tls_ok, tls_failed;
+static uint64_t accepted_carried; /* accepted by the daemons this one took over from */
 
 static pthread_mutex_t answers_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
@@ -270,6 +273,7 @@ char *metrics_render(size_t *len)
 		in_workers += c->state == CONN_DELIVERED;
 		tls += c->tls != NULL;
 	}
+	accepted = accepted_carried;
 	for (unsigned i = 0; i < dm->nthreads; i++)
 		accepted += atomic_load_explicit(&dm->threads[i].accepted, memory_order_relaxed);
 	render_requests(f);
@@ -296,4 +300,166 @@ char *metrics_render(size_t *len)
 		return NULL;
 	}
 	return buf;
+}
+
+#define CARRY_FILE "metrics-carry"
+
+static void carry_path(char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/" CARRY_FILE, dm->state_dir);
+}
+
+void metrics_carry_write(void)
+{
+	char path[4096], tmp[4200];
+	carry_path(path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "we");
+	if (!f) {
+		log_warning("upgrade: cannot write %s: %s; the new daemon's counters start from 0", tmp,
+		            strerror(errno));
+		return;
+	}
+	uint64_t accepted = accepted_carried;
+	for (unsigned i = 0; i < dm->nthreads; i++)
+		accepted += atomic_load_explicit(&dm->threads[i].accepted, memory_order_relaxed);
+	fprintf(f, "portshare-metrics 1 %d\n", (int)getpid());
+	fprintf(f, "counters %llu %llu %llu %llu %llu\n", (unsigned long long)accepted,
+	        (unsigned long long)atomic_load(&handoffs), (unsigned long long)atomic_load(&returns),
+	        (unsigned long long)atomic_load(&tls_ok), (unsigned long long)atomic_load(&tls_failed));
+	/* every queue's requests: live ones (with their live pages), then those gone */
+	struct list *p, *t;
+	list_for_each_safe(p, t, &dm->queues)
+	{
+		const struct queue *q = container_of(p, struct queue, link);
+		uint64_t c[SHARED_CLASSES + 1];
+		queue_classes(q, c);
+		const struct retired *r = retired_find(q->name);
+		for (int k = 0; r && k <= SHARED_CLASSES; k++)
+			c[k] += r->classes[k];
+		fprintf(f, "queue %s", q->name);
+		for (int k = 0; k <= SHARED_CLASSES; k++)
+			fprintf(f, " %llu", (unsigned long long)c[k]);
+		fputc('\n', f);
+	}
+	for (unsigned i = 0; i < nretired; i++) {
+		bool live = false;
+		list_for_each_safe(p, t, &dm->queues)
+		{
+			live = live || !strcmp(container_of(p, struct queue, link)->name, retired[i].name);
+		}
+		if (live)
+			continue;
+		fprintf(f, "queue %s", retired[i].name);
+		for (int k = 0; k <= SHARED_CLASSES; k++)
+			fprintf(f, " %llu", (unsigned long long)retired[i].classes[k]);
+		fputc('\n', f);
+	}
+	pthread_mutex_lock(&answers_lock);
+	fputs("daemon", f);
+	for (int k = 0; k <= SHARED_CLASSES; k++)
+		fprintf(f, " %llu", (unsigned long long)answer_classes[k]);
+	fputc('\n', f);
+	for (unsigned i = 0; i < nreasons; i++)
+		fprintf(f, "reason %s %llu\n", reasons[i].name, (unsigned long long)reasons[i].n);
+	pthread_mutex_unlock(&answers_lock);
+	fputs("end\n", f);
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0 || rename(tmp, path) != 0)
+		log_warning("upgrade: cannot write %s: %s; the new daemon's counters start from 0", path,
+		            strerror(errno));
+}
+
+static void carry_queue(const char *name, const uint64_t c[SHARED_CLASSES + 1])
+{
+	struct retired *r = retired_find(name);
+	if (!r && nretired < RETIRED_MAX) {
+		r = &retired[nretired++];
+		snprintf(r->name, sizeof(r->name), "%s", name);
+	}
+	for (int k = 0; r && k <= SHARED_CLASSES; k++)
+		r->classes[k] += c[k];
+}
+
+void metrics_carry_read(pid_t old_pid)
+{
+	char path[4096], line[256], name[PS_QUEUE_NAME_MAX + 1];
+	carry_path(path, sizeof(path));
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return; /* an old daemon from before metrics: they start from 0 */
+	int pid = 0, version = 0;
+	bool ended = false;
+	if (!fgets(line, sizeof(line), f) || sscanf(line, "portshare-metrics %d %d", &version, &pid) != 2 ||
+	    version != 1 || pid != (int)old_pid) {
+		fclose(f);
+		return; /* another daemon's, from an earlier upgrade */
+	}
+	/* read whole before anything is added: a torn file adds nothing */
+	struct carried {
+		char name[PS_QUEUE_NAME_MAX + 1];
+		uint64_t c[SHARED_CLASSES + 1];
+		bool daemon;
+	} *rows = calloc(RETIRED_MAX + 1, sizeof(*rows));
+	unsigned nrows = 0;
+	unsigned long long v[SHARED_CLASSES + 1], cnt[5] = {0};
+	struct {
+		char name[REASON_LEN];
+		unsigned long long n;
+	} rs[REASONS_MAX];
+	unsigned nrs = 0;
+	while (rows && fgets(line, sizeof(line), f)) {
+		if (!strcmp(line, "end\n")) {
+			ended = true;
+			break;
+		}
+		if (sscanf(line, "counters %llu %llu %llu %llu %llu", &cnt[0], &cnt[1], &cnt[2], &cnt[3],
+		           &cnt[4]) == 5)
+			continue;
+		bool daemon = sscanf(line, "daemon %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+		                     &v[4], &v[5]) == 6;
+		if ((daemon || sscanf(line, "queue %63s %llu %llu %llu %llu %llu %llu", name, &v[0], &v[1],
+		                      &v[2], &v[3], &v[4], &v[5]) == 7) &&
+		    nrows <= RETIRED_MAX) {
+			rows[nrows].daemon = daemon;
+			snprintf(rows[nrows].name, sizeof(rows[nrows].name), "%s", daemon ? "" : name);
+			for (int k = 0; k <= SHARED_CLASSES; k++)
+				rows[nrows].c[k] = v[k];
+			nrows++;
+			continue;
+		}
+		if (nrs < REASONS_MAX && sscanf(line, "reason %39s %llu", rs[nrs].name, &rs[nrs].n) == 2)
+			nrs++;
+	}
+	fclose(f);
+	if (ended) {
+		accepted_carried += cnt[0];
+		atomic_fetch_add(&handoffs, cnt[1]);
+		atomic_fetch_add(&returns, cnt[2]);
+		atomic_fetch_add(&tls_ok, cnt[3]);
+		atomic_fetch_add(&tls_failed, cnt[4]);
+		pthread_mutex_lock(&answers_lock);
+		for (unsigned i = 0; i < nrows; i++)
+			for (int k = 0; rows[i].daemon && k <= SHARED_CLASSES; k++)
+				answer_classes[k] += rows[i].c[k];
+		for (unsigned j = 0; j < nrs; j++) {
+			unsigned i;
+			for (i = 0; i < nreasons && strcmp(reasons[i].name, rs[j].name); i++)
+				;
+			if (i == nreasons && nreasons < REASONS_MAX)
+				memcpy(reasons[nreasons++].name, rs[j].name,
+				       REASON_LEN); /* %39s: with its NUL */
+			if (i < REASONS_MAX)
+				reasons[i].n += rs[j].n;
+		}
+		pthread_mutex_unlock(&answers_lock);
+		for (unsigned i = 0; i < nrows; i++)
+			if (!rows[i].daemon)
+				carry_queue(rows[i].name, rows[i].c);
+		log_info("upgrade: the old portshared's counters carried over (%u queues)",
+		         nrows ? nrows - 1 : 0);
+	} else {
+		log_warning("upgrade: %s is incomplete; the counters start from 0", path);
+	}
+	free(rows);
+	unlink(path);
 }

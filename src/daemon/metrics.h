@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "queue-t.h"
 
@@ -17,6 +18,12 @@ void metrics_tls_handshake(int ok);                  /* 1 completed, 0 failed */
 /* Main thread: q goes; its request counts stay, under its name, for a queue of that name
  * created later and for the metrics until then (counters never go backwards). */
 void metrics_queue_gone(const struct queue *q);
+
+/* --upgrade (DESIGN §10): the old daemon writes its counters to the state directory as it
+ * exits (after its last session's counts); the new one adds them to its own when the link
+ * closes, so counters do not go back across an upgrade. A file of another pid is ignored. */
+void metrics_carry_write(void);
+void metrics_carry_read(pid_t old_pid);
 
 /* Main thread: the whole exposition (text format 0.0.4), malloc'd; NULL when out of memory. */
 char *metrics_render(size_t *len);

@@ -1,4 +1,4 @@
-# 112-metrics-listen: with MetricsListen the daemon serves /metrics over HTTP on that address (GET and HEAD, any query ignored), in the Prometheus text format with its content type; other paths get 404, other methods 405; the counts match portsharectl metrics and the requests the story made; the address is not a registrable prefix.
+# 112-metrics-listen: with MetricsListen the daemon serves /metrics over HTTP on that address (GET and HEAD, any query ignored), in the Prometheus text format with its content type; other paths get 404, other methods 405; the counts match portsharectl metrics and the requests the story made; the address is not a registrable prefix. Also with PORTSHARE_DEFAULTS=1.
 import subprocess
 
 from harness import Story, check, check_eq, get_req, wait_until
