@@ -57,6 +57,18 @@ struct shared_slot {
 /* A queue's counters, written by the library only (atomic adds), read by the daemon for
  * status and metrics at any time, and folded into the queue when the session ends. */
 #define SHARED_CLASSES 5 /* status classes 1xx..5xx */
+/* Request durations in the worker (from the library having the request to its response's
+ * last send), counted per bucket (not cumulative): at most 1, 5, 10, 50, 100, 500, 1000,
+ * 5000 ms, and more. */
+#define SHARED_BUCKETS 9
+static inline unsigned shared_bucket(uint64_t us)
+{
+	static const uint32_t le_ms[SHARED_BUCKETS - 1] = {1, 5, 10, 50, 100, 500, 1000, 5000};
+	unsigned i = 0;
+	while (i < SHARED_BUCKETS - 1 && us > (uint64_t)le_ms[i] * 1000u)
+		i++;
+	return i;
+}
 struct shared_counter {
 	uint32_t queue_id; /* 0: unused */
 	uint32_t reserved;
@@ -64,6 +76,8 @@ struct shared_counter {
 	uint64_t delivered;               /* responses completed to requests the daemon delivered (counted
 	                                   * here when they end, so status does not wait for RETURN or END) */
 	uint64_t classes[SHARED_CLASSES]; /* every response completed, by status class */
+	uint64_t duration_us;             /* their durations' sum */
+	uint64_t buckets[SHARED_BUCKETS]; /* and their count by duration */
 };
 
 struct shared_page {

@@ -70,7 +70,8 @@ static const struct command_help helps[] = {
                "  exclusions.\n"},
     {"metrics", "usage: portsharectl metrics\n"
                 "  The daemon's counters and gauges in the Prometheus text format (0.0.4): requests\n"
-                "  by queue and status class, the daemon's own answers by reason, queue depth and\n"
+                "  by queue and status class, their time in the worker (a histogram), the daemon's\n"
+                "  own answers by reason, queue depth and\n"
                 "  workers, connections, handoffs, returns, TLS handshakes, memory and fds. Anyone\n"
                 "  may read them, as status.\n"},
     {"urlacl",

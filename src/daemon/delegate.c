@@ -143,6 +143,9 @@ void delegate_session_end(struct session *s)
 		                __atomic_load_n(&ct->delivered, __ATOMIC_RELAXED);
 		for (size_t k = 0; k < SHARED_CLASSES; k++)
 			a->q->classes[k] += __atomic_load_n(&ct->classes[k], __ATOMIC_RELAXED);
+		a->q->duration_us += __atomic_load_n(&ct->duration_us, __ATOMIC_RELAXED);
+		for (size_t k = 0; k < SHARED_BUCKETS; k++)
+			a->q->buckets[k] += __atomic_load_n(&ct->buckets[k], __ATOMIC_RELAXED);
 	}
 	munmap(s->page, sizeof(struct shared_page));
 	s->page = NULL;
@@ -284,6 +287,9 @@ void delegate_counts(const struct queue *q, struct delegate_counts *out)
 			out->delivered += __atomic_load_n(&ct->delivered, __ATOMIC_RELAXED);
 			for (size_t k = 0; k < SHARED_CLASSES; k++)
 				out->classes[k] += __atomic_load_n(&ct->classes[k], __ATOMIC_RELAXED);
+			out->duration_us += __atomic_load_n(&ct->duration_us, __ATOMIC_RELAXED);
+			for (size_t k = 0; k < SHARED_BUCKETS; k++)
+				out->buckets[k] += __atomic_load_n(&ct->buckets[k], __ATOMIC_RELAXED);
 		}
 	}
 }

@@ -27,6 +27,10 @@
 #define REASON_LEN 40                /* a reason name's bytes kept */
 #define RETIRED_MAX 256              /* queues gone whose counts are kept */
 #define CLASS_UNKNOWN SHARED_CLASSES /* a response whose status class is not known */
+/* a queue's counts: by class, unknown class, the durations' sum (µs), the buckets */
+#define Q_SUM (SHARED_CLASSES + 1)
+#define Q_BUCKET (SHARED_CLASSES + 2)
+#define Q_COUNTS (Q_BUCKET + SHARED_BUCKETS)
 
 static _Atomic uint64_t handoffs, returns, tls_ok, tls_failed;
 static uint64_t accepted_carried; /* accepted by the daemons this one took over from */
@@ -42,7 +46,7 @@ static uint64_t answer_classes[SHARED_CLASSES + 1];
 /* queues gone (main thread only) */
 static struct retired {
 	char name[PS_QUEUE_NAME_MAX + 1];
-	uint64_t classes[SHARED_CLASSES + 1];
+	uint64_t classes[Q_COUNTS];
 } retired[RETIRED_MAX];
 static unsigned nretired;
 
@@ -92,13 +96,16 @@ void metrics_tls_handshake(int ok)
 }
 
 /* q's requests by class, [CLASS_UNKNOWN] those of libraries that count none */
-static void queue_classes(const struct queue *q, uint64_t out[SHARED_CLASSES + 1])
+static void queue_classes(const struct queue *q, uint64_t out[Q_COUNTS])
 {
 	struct delegate_counts dc;
 	delegate_counts(q, &dc);
 	for (int k = 0; k < SHARED_CLASSES; k++)
 		out[k] = q->classes[k] + dc.classes[k];
 	out[CLASS_UNKNOWN] = q->unclassed;
+	out[Q_SUM] = q->duration_us + dc.duration_us;
+	for (int k = 0; k < SHARED_BUCKETS; k++)
+		out[Q_BUCKET + k] = q->buckets[k] + dc.buckets[k];
 }
 
 static struct retired *retired_find(const char *name)
@@ -111,7 +118,7 @@ static struct retired *retired_find(const char *name)
 
 void metrics_queue_gone(const struct queue *q)
 {
-	uint64_t c[SHARED_CLASSES + 1];
+	uint64_t c[Q_COUNTS];
 	queue_classes(q, c);
 	struct retired *r = retired_find(q->name);
 	if (!r && nretired < RETIRED_MAX) {
@@ -120,7 +127,7 @@ void metrics_queue_gone(const struct queue *q)
 	}
 	if (!r)
 		return; /* beyond the table: that queue's series go */
-	for (int k = 0; k <= SHARED_CLASSES; k++)
+	for (int k = 0; k < Q_COUNTS; k++)
 		r->classes[k] += c[k];
 }
 
@@ -146,7 +153,7 @@ static void family(FILE *f, const char *name, const char *type, const char *help
 
 static const char *const class_names[SHARED_CLASSES + 1] = {"1xx", "2xx", "3xx", "4xx", "5xx", "unknown"};
 
-static void requests_line(FILE *f, const char *queue, const uint64_t c[SHARED_CLASSES + 1])
+static void requests_line(FILE *f, const char *queue, const uint64_t c[Q_COUNTS])
 {
 	for (int k = 0; k <= SHARED_CLASSES; k++) {
 		if (k == CLASS_UNKNOWN && !c[k])
@@ -157,21 +164,41 @@ static void requests_line(FILE *f, const char *queue, const uint64_t c[SHARED_CL
 	}
 }
 
-static void render_requests(FILE *f)
+static const char *const bucket_le[SHARED_BUCKETS] = {"0.001", "0.005", "0.01", "0.05", "0.1",
+                                                      "0.5",   "1",     "5",    "+Inf"};
+
+static void duration_lines(FILE *f, const char *queue, const uint64_t c[Q_COUNTS])
 {
-	family(f, "portshare_requests_total", "counter",
-	       "Requests answered, by queue and status class (queue \"(daemon)\": the daemon's own "
-	       "answers; code \"unknown\": served by a library that does not count by class).");
+	uint64_t cum = 0;
+	for (int k = 0; k < SHARED_BUCKETS; k++) {
+		cum += c[Q_BUCKET + k];
+		fputs("portshare_request_duration_seconds_bucket{queue=", f);
+		label(f, queue);
+		fprintf(f, ",le=\"%s\"} %llu\n", bucket_le[k], (unsigned long long)cum);
+	}
+	fputs("portshare_request_duration_seconds_sum{queue=", f);
+	label(f, queue);
+	fprintf(f, "} %llu.%06llu\n", (unsigned long long)(c[Q_SUM] / 1000000u),
+	        (unsigned long long)(c[Q_SUM] % 1000000u));
+	fputs("portshare_request_duration_seconds_count{queue=", f);
+	label(f, queue);
+	fprintf(f, "} %llu\n", (unsigned long long)cum);
+}
+
+/* every queue's counts, live ones (with what they had before, under their name) and gone
+ * ones, to fn */
+static void each_queue(FILE *f, void (*fn)(FILE *f, const char *queue, const uint64_t c[Q_COUNTS]))
+{
 	struct list *p, *t;
 	list_for_each_safe(p, t, &dm->queues)
 	{
 		const struct queue *q = container_of(p, struct queue, link);
-		uint64_t c[SHARED_CLASSES + 1];
+		uint64_t c[Q_COUNTS];
 		queue_classes(q, c);
 		const struct retired *r = retired_find(q->name);
-		for (int k = 0; r && k <= SHARED_CLASSES; k++)
+		for (int k = 0; r && k < Q_COUNTS; k++)
 			c[k] += r->classes[k];
-		requests_line(f, q->name, c);
+		fn(f, q->name, c);
 	}
 	for (unsigned i = 0; i < nretired; i++) {
 		bool live = false;
@@ -180,11 +207,19 @@ static void render_requests(FILE *f)
 			live = live || !strcmp(container_of(p, struct queue, link)->name, retired[i].name);
 		}
 		if (!live)
-			requests_line(f, retired[i].name, retired[i].classes);
+			fn(f, retired[i].name, retired[i].classes);
 	}
-	uint64_t c[SHARED_CLASSES + 1];
+}
+
+static void render_requests(FILE *f)
+{
+	family(f, "portshare_requests_total", "counter",
+	       "Requests answered, by queue and status class (queue \"(daemon)\": the daemon's own "
+	       "answers; code \"unknown\": served by a library that does not count by class).");
+	each_queue(f, requests_line);
+	uint64_t c[Q_COUNTS] = {0};
 	pthread_mutex_lock(&answers_lock);
-	memcpy(c, answer_classes, sizeof(c));
+	memcpy(c, answer_classes, sizeof(answer_classes));
 	pthread_mutex_unlock(&answers_lock);
 	requests_line(f, "(daemon)", c);
 }
@@ -277,6 +312,10 @@ char *metrics_render(size_t *len)
 	for (unsigned i = 0; i < dm->nthreads; i++)
 		accepted += atomic_load_explicit(&dm->threads[i].accepted, memory_order_relaxed);
 	render_requests(f);
+	family(f, "portshare_request_duration_seconds", "histogram",
+	       "Requests' time in the worker, from the library having the request to its response's "
+	       "last send, by queue (libraries that count in the session page only).");
+	each_queue(f, duration_lines);
 	render_answers(f);
 	render_queues(f);
 	gauge(f, "portshare_connections_open", "Client connections the daemon holds.", threads_conns());
@@ -304,6 +343,14 @@ char *metrics_render(size_t *len)
 
 #define CARRY_FILE "metrics-carry"
 
+static void carry_line(FILE *f, const char *queue, const uint64_t c[Q_COUNTS])
+{
+	fprintf(f, "queue %s", queue);
+	for (int k = 0; k < Q_COUNTS; k++)
+		fprintf(f, " %llu", (unsigned long long)c[k]);
+	fputc('\n', f);
+}
+
 static void carry_path(char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/" CARRY_FILE, dm->state_dir);
@@ -328,33 +375,7 @@ void metrics_carry_write(void)
 	        (unsigned long long)atomic_load(&handoffs), (unsigned long long)atomic_load(&returns),
 	        (unsigned long long)atomic_load(&tls_ok), (unsigned long long)atomic_load(&tls_failed));
 	/* every queue's requests: live ones (with their live pages), then those gone */
-	struct list *p, *t;
-	list_for_each_safe(p, t, &dm->queues)
-	{
-		const struct queue *q = container_of(p, struct queue, link);
-		uint64_t c[SHARED_CLASSES + 1];
-		queue_classes(q, c);
-		const struct retired *r = retired_find(q->name);
-		for (int k = 0; r && k <= SHARED_CLASSES; k++)
-			c[k] += r->classes[k];
-		fprintf(f, "queue %s", q->name);
-		for (int k = 0; k <= SHARED_CLASSES; k++)
-			fprintf(f, " %llu", (unsigned long long)c[k]);
-		fputc('\n', f);
-	}
-	for (unsigned i = 0; i < nretired; i++) {
-		bool live = false;
-		list_for_each_safe(p, t, &dm->queues)
-		{
-			live = live || !strcmp(container_of(p, struct queue, link)->name, retired[i].name);
-		}
-		if (live)
-			continue;
-		fprintf(f, "queue %s", retired[i].name);
-		for (int k = 0; k <= SHARED_CLASSES; k++)
-			fprintf(f, " %llu", (unsigned long long)retired[i].classes[k]);
-		fputc('\n', f);
-	}
+	each_queue(f, carry_line);
 	pthread_mutex_lock(&answers_lock);
 	fputs("daemon", f);
 	for (int k = 0; k <= SHARED_CLASSES; k++)
@@ -369,15 +390,32 @@ void metrics_carry_write(void)
 		            strerror(errno));
 }
 
-static void carry_queue(const char *name, const uint64_t c[SHARED_CLASSES + 1])
+static void carry_queue(const char *name, const uint64_t c[Q_COUNTS])
 {
 	struct retired *r = retired_find(name);
 	if (!r && nretired < RETIRED_MAX) {
 		r = &retired[nretired++];
 		snprintf(r->name, sizeof(r->name), "%s", name);
 	}
-	for (int k = 0; r && k <= SHARED_CLASSES; k++)
+	for (int k = 0; r && k < Q_COUNTS; k++)
 		r->classes[k] += c[k];
+}
+
+/* n numbers after the first word of line into v; whether there were exactly n */
+static bool carry_numbers(const char *line, uint64_t *v, int n)
+{
+	const char *p = strchr(line, ' ');
+	for (int k = 0; k < n; k++) {
+		char *end;
+		if (!p || *p != ' ')
+			return false;
+		errno = 0;
+		v[k] = strtoull(p + 1, &end, 10);
+		if (errno || end == p + 1)
+			return false;
+		p = end;
+	}
+	return p && *p == '\n';
 }
 
 void metrics_carry_read(pid_t old_pid)
@@ -397,11 +435,11 @@ void metrics_carry_read(pid_t old_pid)
 	/* read whole before anything is added: a torn file adds nothing */
 	struct carried {
 		char name[PS_QUEUE_NAME_MAX + 1];
-		uint64_t c[SHARED_CLASSES + 1];
+		uint64_t c[Q_COUNTS];
 		bool daemon;
 	} *rows = calloc(RETIRED_MAX + 1, sizeof(*rows));
 	unsigned nrows = 0;
-	unsigned long long v[SHARED_CLASSES + 1], cnt[5] = {0};
+	unsigned long long cnt[5] = {0};
 	struct {
 		char name[REASON_LEN];
 		unsigned long long n;
@@ -415,15 +453,16 @@ void metrics_carry_read(pid_t old_pid)
 		if (sscanf(line, "counters %llu %llu %llu %llu %llu", &cnt[0], &cnt[1], &cnt[2], &cnt[3],
 		           &cnt[4]) == 5)
 			continue;
-		bool daemon = sscanf(line, "daemon %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-		                     &v[4], &v[5]) == 6;
-		if ((daemon || sscanf(line, "queue %63s %llu %llu %llu %llu %llu %llu", name, &v[0], &v[1],
-		                      &v[2], &v[3], &v[4], &v[5]) == 7) &&
-		    nrows <= RETIRED_MAX) {
-			rows[nrows].daemon = daemon;
-			snprintf(rows[nrows].name, sizeof(rows[nrows].name), "%s", daemon ? "" : name);
-			for (int k = 0; k <= SHARED_CLASSES; k++)
-				rows[nrows].c[k] = v[k];
+		bool daemon = !strncmp(line, "daemon ", 7);
+		if (nrows <= RETIRED_MAX && daemon &&
+		    carry_numbers(line, rows[nrows].c, SHARED_CLASSES + 1)) {
+			rows[nrows++].daemon = true;
+			continue;
+		}
+		/* "queue NAME n...": the numbers after the name */
+		if (nrows <= RETIRED_MAX && sscanf(line, "queue %63s", name) == 1 &&
+		    carry_numbers(line + 6, rows[nrows].c, Q_COUNTS)) {
+			snprintf(rows[nrows].name, sizeof(rows[nrows].name), "%s", name);
 			nrows++;
 			continue;
 		}

@@ -246,6 +246,12 @@ void delegate_served(ps_request *r)
 	struct shared_counter *ct = &c->page->counters[q->counter];
 	if (r->status >= 100 && r->status < 600)
 		__atomic_fetch_add(&ct->classes[r->status / 100 - 1], 1, __ATOMIC_RELAXED);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	uint64_t us = now > r->start_us ? now - r->start_us : 0;
+	__atomic_fetch_add(&ct->duration_us, us, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&ct->buckets[shared_bucket(us)], 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(r->delegated ? &ct->served : &ct->delivered, 1, __ATOMIC_RELEASE);
 }
 

@@ -1,4 +1,4 @@
-# 111-metrics: portsharectl metrics prints the Prometheus text format; requests by queue and status class (delegated keep-alive ones too), the daemon's own answers by reason, queue gauges; counters never go back when a worker is SIGKILLed; a scanner's random Hosts and paths create no series. Also with PORTSHARE_DEFAULTS=1.
+# 111-metrics: portsharectl metrics prints the Prometheus text format; requests by queue and status class (delegated keep-alive ones too), the daemon's own answers by reason, queue gauges, the request duration histogram; counters never go back when a worker is SIGKILLed; a scanner's random Hosts and paths create no series. Also with PORTSHARE_DEFAULTS=1.
 import random
 
 from harness import Story, check, check_eq, get_req, wait_until
@@ -42,6 +42,14 @@ with Story() as s:
              "the daemon's own 404s are counted under queue (daemon), code 4xx")
     check_eq(value(m, "portshare_daemon_answers_total", reason="NotFound"), 2,
              "portshare_daemon_answers_total{reason=NotFound} is 2")
+    check_eq(value(m, "portshare_request_duration_seconds_count", queue="a"), 5,
+             "the duration histogram of queue a counts the 5 requests")
+    les = ["0.001", "0.005", "0.01", "0.05", "0.1", "0.5", "1", "5", "+Inf"]
+    cum = [value(m, "portshare_request_duration_seconds_bucket", queue="a", le=le) for le in les]
+    check(all(x is not None for x in cum) and cum == sorted(cum) and cum[-1] == 5,
+          "its buckets are cumulative and le=+Inf is the count", repr(cum))
+    check(0 < value(m, "portshare_request_duration_seconds_sum", queue="a") < 5,
+          "its sum is a plausible number of seconds (%r)" % value(m, "portshare_request_duration_seconds_sum", queue="a"))
     check_eq(value(m, "portshare_queue_workers", queue="a"), 2, "queue a has 2 workers")
     check_eq(value(m, "portshare_queue_depth", queue="a"), 0, "queue a's depth is 0")
     check(value(m, "portshare_handoffs_total") >= 1, "handoffs counted (%r)" % value(m, "portshare_handoffs_total"))

@@ -31,6 +31,7 @@ with Story() as s:
     check_eq(value(after, "portshare_requests_total", queue="u", code="2xx"), N,
              "the new daemon's requests_total{queue=u,code=2xx} carries the %d" % N)
     check_eq(value(after, "portshare_daemon_answers_total", reason="NotFound"), 1, "and the one NotFound")
+    check_eq(value(after, "portshare_request_duration_seconds_count", queue="u"), N, "and the duration histogram's count")
     # the worker re-attached: new requests add to the carried count
     ok = wait_until(lambda: s.get("http://127.0.0.1:%d/u/after" % port).status == 200, 10, 0.2)
     check(ok, "the queue serves after the upgrade")

@@ -35,8 +35,14 @@ def parse(text):
                     fail("metrics: bad labels in %r" % ln)
                 labels[lm.group(1)] = lm.group(2)
                 rest = rest[lm.end():]
-        if name not in types:
+        family = name
+        for suffix in ("_bucket", "_sum", "_count"):
+            if name.endswith(suffix) and types.get(name[:-len(suffix)]) == "histogram":
+                family = name[:-len(suffix)]
+        if family not in types:
             fail("metrics: %s has no # TYPE before it" % name)
+        if family != name and name.endswith("_bucket") and "le" not in labels:
+            fail("metrics: a histogram bucket without le: %r" % ln)
         key = (name, frozenset(labels.items()))
         if key in out:
             fail("metrics: %r appears twice" % ln)
