@@ -71,9 +71,8 @@ static const struct command_help helps[] = {
     {"metrics", "usage: portsharectl metrics\n"
                 "  The daemon's counters and gauges in the Prometheus text format (0.0.4): requests\n"
                 "  by queue and status class, their time in the worker (a histogram), the daemon's\n"
-                "  own answers by reason, queue depth and\n"
-                "  workers, connections, handoffs, returns, TLS handshakes, memory and fds. Anyone\n"
-                "  may read them, as status.\n"},
+                "  own answers by reason, queue depth and workers, connections, handoffs, returns,\n"
+                "  TLS handshakes, memory and fds. Anyone may read them, as status.\n"},
     {"urlacl",
      "usage: portsharectl urlacl add PREFIX --user NAME|--group NAME [--user NAME|--group NAME ...]\n"
      "       portsharectl urlacl delete PREFIX\n"
