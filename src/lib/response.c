@@ -397,6 +397,11 @@ static int response_interim(ps_request *r, int status, const ps_header *h, size_
 		return rc;
 	}
 	struct iovec iov = {r->out, r->out_len};
+	if (status == 101) {
+		/* an upgraded request is counted at its 101: what follows is no HTTP response */
+		r->status = 101;
+		delegate_served(r);
+	}
 	rc = conn_io_send(r->conn, &iov, 1, 0);
 	r->out_len = 0;
 	if (rc < 0) {
