@@ -14,6 +14,7 @@ static uint16_t hdr_flags_allowed(unsigned type)
 {
 	switch (type) {
 	case PS_MSG_STATUS:
+		return PS_STATUS_JSON | PS_STATUS_METRICS;
 	case PS_MSG_COMMAND:
 		return PS_STATUS_JSON;
 	case PS_MSG_STATUS_DATA:

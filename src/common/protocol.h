@@ -299,8 +299,9 @@ struct ps_conn_handover_tls {
 	uint32_t reserved;
 };
 
-#define PS_STATUS_JSON 0x1u /* header flag on STATUS and COMMAND: answer in JSON */
-#define PS_STATUS_MORE 0x1u /* header flag on STATUS_DATA: more pieces follow */
+#define PS_STATUS_JSON 0x1u    /* header flag on STATUS and COMMAND: answer in JSON */
+#define PS_STATUS_METRICS 0x2u /* header flag on STATUS: the metrics (Prometheus text) instead */
+#define PS_STATUS_MORE 0x1u    /* header flag on STATUS_DATA: more pieces follow */
 
 /* COMMAND: argc words, each ending with a NUL, args_len bytes in all (the variable part,
  * m->text). portsharectl resolves user and group names to ids before it sends them. */

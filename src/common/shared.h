@@ -16,7 +16,7 @@
 /* The page's layout: a library checks it before it maps a slot, so one built for another
  * layout (a worker started before a daemon upgrade) does not delegate rather than write at
  * wrong offsets. Changed with every layout change: "psP" and the layout's number. */
-#define SHARED_PAGE_MAGIC 0x70735002u
+#define SHARED_PAGE_MAGIC 0x70735003u
 
 /* One delegated connection, written by the library after every response it completes
  * on it, read by the daemon only when the session has ended or for the idle limit.
@@ -54,10 +54,30 @@ struct shared_slot {
 };
 #define SHARED_END_BODY_UNREAD (1ull << 63)
 
+/* A queue's counters, written by the library only (atomic adds), read by the daemon for
+ * status and metrics at any time, and folded into the queue when the session ends. */
+#define SHARED_CLASSES 5 /* status classes 1xx..5xx */
+/* Request durations in the worker (from the library having the request to its response's
+ * last send), counted per bucket (not cumulative): at most 1, 5, 10, 50, 100, 500, 1000,
+ * 5000 ms, and more. */
+#define SHARED_BUCKETS 9
+static inline unsigned shared_bucket(uint64_t us)
+{
+	static const uint32_t le_ms[SHARED_BUCKETS - 1] = {1, 5, 10, 50, 100, 500, 1000, 5000};
+	unsigned i = 0;
+	while (i < SHARED_BUCKETS - 1 && us > (uint64_t)le_ms[i] * 1000u)
+		i++;
+	return i;
+}
 struct shared_counter {
 	uint32_t queue_id; /* 0: unused */
 	uint32_t reserved;
-	uint64_t served; /* requests the library served without the daemon */
+	uint64_t served;                  /* requests the library served without the daemon */
+	uint64_t delivered;               /* responses completed to requests the daemon delivered (counted
+	                                   * here when they end, so status does not wait for RETURN or END) */
+	uint64_t classes[SHARED_CLASSES]; /* every response completed, by status class */
+	uint64_t duration_us;             /* their durations' sum */
+	uint64_t buckets[SHARED_BUCKETS]; /* and their count by duration */
 };
 
 struct shared_page {
@@ -65,7 +85,10 @@ struct shared_page {
 	uint32_t size;
 	uint64_t routes_generation; /* daemon: the newest snapshot; a library holding an older one
 	                             * must not route by it (it returns the connection) */
-	uint64_t reserved[6];
+	/* library: nonzero once it counts the responses to delivered requests in `delivered`;
+	 * the daemon then does not count them at RETURN or END */
+	uint64_t counts_delivered;
+	uint64_t reserved[5];
 	struct shared_counter counters[SHARED_QUEUES];
 	struct shared_slot slots[SHARED_SLOTS];
 };

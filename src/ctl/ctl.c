@@ -162,10 +162,9 @@ int ctl_command(struct ctl *c, bool json, int argc, const char *const *argv, cha
 }
 
 /* STATUS: the status text in pieces; like ctl_command's output. */
-int ctl_status(struct ctl *c, bool json, char **out)
+static int ctl_status_flags(struct ctl *c, uint32_t flags, char **out)
 {
-	struct ps_msg m = {
-	    .hdr = {.type = PS_MSG_STATUS, .seq = ++c->seq, .flags = json ? PS_STATUS_JSON : 0}};
+	struct ps_msg m = {.hdr = {.type = PS_MSG_STATUS, .seq = ++c->seq, .flags = flags}};
 	size_t len = 0;
 	*out = NULL;
 	if (ctl_send(c, &m) < 0 || append(out, &len, "", 0) < 0)
@@ -177,5 +176,23 @@ int ctl_status(struct ctl *c, bool json, char **out)
 			return -1;
 		}
 	} while (m.hdr.flags & PS_STATUS_MORE);
+	return 0;
+}
+
+int ctl_status(struct ctl *c, bool json, char **out)
+{
+	return ctl_status_flags(c, json ? PS_STATUS_JSON : 0, out);
+}
+
+int ctl_metrics(struct ctl *c, char **out)
+{
+	if (ctl_status_flags(c, PS_STATUS_METRICS, out) < 0)
+		return -1;
+	if (strncmp(*out, "# ", 2) != 0) { /* a daemon from before metrics answers with status */
+		fprintf(stderr, "portsharectl: this daemon has no metrics (it is older)\n");
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
 	return 0;
 }

@@ -29,6 +29,8 @@ int ctl_command(struct ctl *c, bool json, int argc, const char *const *argv, cha
 
 /* STATUS: the status text (JSON when json) in *out, malloc'd. 0, or -1 after printing why. */
 int ctl_status(struct ctl *c, bool json, char **out);
+/* The daemon's metrics, in the Prometheus text format. 0 or -1 (reported). */
+int ctl_metrics(struct ctl *c, char **out);
 
 /* Prints "portsharectl: CMD: " and the message to stderr, returns 2: a usage error. */
 int ctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -26,6 +26,7 @@ static void usage(FILE *f)
 	           "Seeing what is going on:\n"
 	           "  status [--json]                    endpoints (bound or not, and why), URL prefixes ->\n"
 	           "                                     queue -> workers, reservations, exclusions\n"
+	           "  metrics                            counters and gauges, Prometheus text format\n"
 	           "  who PORT|ADDR:PORT|URL [--json]    what holds a port (any program), and which app\n"
 	           "                                     gets a URL; works without the daemon\n"
 	           "Admin (root, the daemon's user, or a member of its AdminGroup):\n"
@@ -67,6 +68,11 @@ static const struct command_help helps[] = {
                "  What the daemon serves: each endpoint (bound, or why not), each queue with its URL\n"
                "  prefixes, workers (pid, program, user) and counters, the URL reservations and the\n"
                "  exclusions.\n"},
+    {"metrics", "usage: portsharectl metrics\n"
+                "  The daemon's counters and gauges in the Prometheus text format (0.0.4): requests\n"
+                "  by queue and status class, their time in the worker (a histogram), the daemon's\n"
+                "  own answers by reason, queue depth and workers, connections, handoffs, returns,\n"
+                "  TLS handshakes, memory and fds. Anyone may read them, as status.\n"},
     {"urlacl",
      "usage: portsharectl urlacl add PREFIX --user NAME|--group NAME [--user NAME|--group NAME ...]\n"
      "       portsharectl urlacl delete PREFIX\n"
@@ -254,6 +260,19 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
+static int cmd_metrics(struct ctl *c, int argc, char **argv)
+{
+	if (argc > 0)
+		return ctl_usage_error("metrics", "unknown option '%s' (try: portsharectl metrics --help)",
+		                       argv[0]);
+	char *out;
+	if (ctl_open(c) < 0 || ctl_metrics(c, &out) < 0)
+		return 1;
+	fputs(out, stdout);
+	free(out);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -295,6 +314,8 @@ int main(int argc, char **argv)
 	int rc;
 	if (!strcmp(cmd, "status"))
 		rc = cmd_status(&c, cargc, cargv);
+	else if (!strcmp(cmd, "metrics"))
+		rc = cmd_metrics(&c, cargc, cargv);
 	else if (!strcmp(cmd, "who"))
 		rc = who_run(&c, cargc, cargv);
 	else if (!strcmp(cmd, "sslcert"))

@@ -12,6 +12,7 @@
 #include "http_head.h"
 #include "llhttp.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue.h"
 #include "tls.h"
 
@@ -20,6 +21,7 @@ void answer_send(struct conn *c, int status, const char *reason, bool close, boo
 {
 	char body[96], *out;
 	const char *text = http_status_text(status);
+	metrics_answer(status, reason);
 	if (reason)
 		log_error_answer(c, status, reason);
 	/* a short plain-text body naming the status; none for 200 (OPTIONS *) */

@@ -112,7 +112,8 @@ static int parse_limit(struct limits *l, const char *name, const char *value, ch
 		return 0;
 	}
 	snprintf(why, whylen,
-	         "unknown setting '%s' (known: listen, AdminGroup, LogLevel, HeaderWait, IdleConnection, RequestQueue, "
+	         "unknown setting '%s' (known: listen, AdminGroup, LogLevel, MetricsListen, HeaderWait, "
+	         "IdleConnection, RequestQueue, "
 	         "EntityBody, DrainEntityBody, ShutdownGrace, Linger, ReattachGrace, MinSendRate, "
 	         "MaxRequestBytes, MaxFieldLength, UrlSegmentMaxLength, UrlSegmentMaxCount)",
 	         name);
@@ -161,6 +162,26 @@ static int parse_line(struct config *c, char *line, char *why, size_t whylen)
 			}
 		snprintf(why, whylen, "LogLevel is error, warning, info or debug, not '%s'", words[1]);
 		return -1;
+	}
+	if (!strcasecmp(words[0], "MetricsListen")) {
+		char *colon = strrchr(words[1], ':');
+		char *end = NULL;
+		unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+		if (colon)
+			*colon = '\0';
+		if (!colon || !*(colon + 1) || *end || port < 1 || port > 65535 ||
+		    (strchr(words[1], ':') && words[1][0] != '[') ||
+		    config_parse_addr(words[1], &c->metrics_listen) < 0) {
+			if (colon)
+				*colon = ':';
+			snprintf(why, whylen,
+			         "MetricsListen takes ADDRESS:PORT (127.0.0.1:9464, [::1]:9464), not '%s'",
+			         words[1]);
+			return -1;
+		}
+		c->metrics_listen.port = (uint16_t)port;
+		c->metrics_listen_set = true;
+		return 0;
 	}
 	if (!strcasecmp(words[0], "listen")) {
 		if (c->nlisten == CONFIG_LISTEN_MAX) {

@@ -36,6 +36,9 @@ struct config {
 	gid_t admin_gid;
 	char admin_group[33];
 	int log_level; /* enum log_level (log.h): error 0, warning 1, info 2 (default), debug 3 */
+	/* MetricsListen ADDR:PORT: the daemon serves /metrics there (read at start only) */
+	bool metrics_listen_set;
+	struct ps_addr metrics_listen;
 };
 
 void config_defaults(struct config *c);

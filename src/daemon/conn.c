@@ -646,8 +646,8 @@ static void conn_on_io(struct loop_io *io, uint32_t events)
 		 * END (DESIGN §2a); a late RETURN/END finds no request and is ignored. A worker
 		 * that sent the FIN has dropped (or, delegated, sees the close itself): no
 		 * CONN_CLOSED for it; otherwise CONN_CLOSED tells it to drop its copy. */
-		if (c->req && c->req->queue)
-			c->req->queue->served++;
+		if (c->req)
+			delegate_count_served(c->req, c->req->owner);
 		if (c->req && c->req->owner && tcp_fin_sent(c->io.fd))
 			handoff_cache_del(c, c->req->owner->id);
 		conn_free(c);
@@ -817,8 +817,8 @@ void conn_close_finished(void)
 	{
 		struct conn *c = container_of(p, struct conn, link);
 		if (c->state == CONN_DELIVERED && tcp_fin_sent(c->io.fd)) {
-			if (c->req && c->req->queue)
-				c->req->queue->served++;
+			if (c->req)
+				delegate_count_served(c->req, c->req->owner);
 			conn_free(c);
 		}
 	}

@@ -131,12 +131,21 @@ void delegate_session_end(struct session *s)
 {
 	if (!s->page)
 		return;
-	/* what the library served alone stays counted after it is gone */
+	/* what the library counted stays counted after it is gone */
+	delegate_lib_counts(s);
 	for (size_t i = 0; i < SHARED_QUEUES; i++) {
-		uint32_t id = __atomic_load_n(&s->page->counters[i].queue_id, __ATOMIC_ACQUIRE);
+		const struct shared_counter *ct = &s->page->counters[i];
+		uint32_t id = __atomic_load_n(&ct->queue_id, __ATOMIC_ACQUIRE);
 		struct attach *a = id ? queue_attach_find(s, id) : NULL;
-		if (a)
-			a->q->served += __atomic_load_n(&s->page->counters[i].served, __ATOMIC_RELAXED);
+		if (!a)
+			continue;
+		a->q->served += __atomic_load_n(&ct->served, __ATOMIC_RELAXED) +
+		                __atomic_load_n(&ct->delivered, __ATOMIC_RELAXED);
+		for (size_t k = 0; k < SHARED_CLASSES; k++)
+			a->q->classes[k] += __atomic_load_n(&ct->classes[k], __ATOMIC_RELAXED);
+		a->q->duration_us += __atomic_load_n(&ct->duration_us, __ATOMIC_RELAXED);
+		for (size_t k = 0; k < SHARED_BUCKETS; k++)
+			a->q->buckets[k] += __atomic_load_n(&ct->buckets[k], __ATOMIC_RELAXED);
 	}
 	munmap(s->page, sizeof(struct shared_page));
 	s->page = NULL;
@@ -246,20 +255,50 @@ void delegate_idle_check(struct conn *c)
 	loop_timer_set(dm->loop, &c->timer, idle);
 }
 
-uint64_t delegate_served(const struct queue *q)
+bool delegate_lib_counts(struct session *s)
 {
-	uint64_t n = 0;
+	if (s && !s->lib_counts && s->page)
+		s->lib_counts = __atomic_load_n(&s->page->counts_delivered, __ATOMIC_ACQUIRE) != 0;
+	return s && s->lib_counts;
+}
+
+void delegate_count_served(struct request *r, struct session *s)
+{
+	if (!r->queue || delegate_lib_counts(s))
+		return; /* counted in the page when its response ended */
+	r->queue->served++;
+	r->queue->unclassed++;
+}
+
+void delegate_counts(const struct queue *q, struct delegate_counts *out)
+{
+	memset(out, 0, sizeof(*out));
 	struct list *p, *t;
 	list_for_each_safe(p, t, (struct list *)&q->attached)
 	{
 		const struct session *s = container_of(p, struct attach, qlink)->s;
 		if (!s->page)
 			continue;
-		for (size_t i = 0; i < SHARED_QUEUES; i++)
-			if (__atomic_load_n(&s->page->counters[i].queue_id, __ATOMIC_ACQUIRE) == q->id)
-				n += __atomic_load_n(&s->page->counters[i].served, __ATOMIC_RELAXED);
+		for (size_t i = 0; i < SHARED_QUEUES; i++) {
+			const struct shared_counter *ct = &s->page->counters[i];
+			if (__atomic_load_n(&ct->queue_id, __ATOMIC_ACQUIRE) != q->id)
+				continue;
+			out->served += __atomic_load_n(&ct->served, __ATOMIC_RELAXED);
+			out->delivered += __atomic_load_n(&ct->delivered, __ATOMIC_RELAXED);
+			for (size_t k = 0; k < SHARED_CLASSES; k++)
+				out->classes[k] += __atomic_load_n(&ct->classes[k], __ATOMIC_RELAXED);
+			out->duration_us += __atomic_load_n(&ct->duration_us, __ATOMIC_RELAXED);
+			for (size_t k = 0; k < SHARED_BUCKETS; k++)
+				out->buckets[k] += __atomic_load_n(&ct->buckets[k], __ATOMIC_RELAXED);
+		}
 	}
-	return n;
+}
+
+uint64_t delegate_served(const struct queue *q)
+{
+	struct delegate_counts n;
+	delegate_counts(q, &n);
+	return n.served;
 }
 
 void delegate_close(void)

@@ -40,6 +40,19 @@ bool delegate_answered(const struct request *r);
 void delegate_idle_check(struct conn *c);
 /* Requests of q served by libraries without the daemon. */
 uint64_t delegate_served(const struct queue *q);
+/* What the live sessions' pages count for q: served alone, responses to delivered
+ * requests, and every response by status class (ended sessions' are in q itself). */
+struct delegate_counts {
+	uint64_t served, delivered, classes[SHARED_CLASSES];
+	uint64_t duration_us, buckets[SHARED_BUCKETS];
+};
+void delegate_counts(const struct queue *q, struct delegate_counts *out);
+/* Whether s's library counts the responses to the requests the daemon delivered. */
+bool delegate_lib_counts(struct session *s);
+/* A delivered request came back (RETURN), ended (END, the connection's close) or was
+ * judged complete after its worker died: counted in q, unless s's library counted it
+ * already when its response ended. s: the session it was delivered to (NULL: gone). */
+void delegate_count_served(struct request *r, struct session *s);
 void delegate_close(void);
 
 #endif

@@ -13,6 +13,7 @@
 #include "conn.h"
 #include "daemon-t.h"
 #include "list.h"
+#include "metrics.h"
 #include "session.h"
 #include "takeover.h"
 #include "threads-t.h"
@@ -83,6 +84,7 @@ static int handoff_send(struct session *s, struct request *r)
 		return -1;
 	if (pass_fd)
 		handoff_cache_add(c, s->id);
+	metrics_handoff();
 	return 0;
 }
 

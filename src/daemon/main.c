@@ -29,6 +29,8 @@
 #include "portshare.h"
 #include "queue.h"
 #include "route.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "sandbox.h"
 #include "session.h"
 #include "store.h"
@@ -509,6 +511,7 @@ int main(int argc, char **argv)
 		if (listener_resync(report, sizeof(report)))
 			log_warning("%s", report);
 	}
+	metrics_http_start();
 	log_info("ready (socket %s, state %s, pid %d, %u thread%s)", dm->socket_path, dm->state_dir,
 	         (int)getpid(), dm->nthreads, dm->nthreads == 1 ? "" : "s");
 	/* after an upgrade this process is the service's main one (NotifyAccess=all) */
@@ -519,6 +522,9 @@ int main(int argc, char **argv)
 		notify_systemd("READY=1\nSTATUS=accepting (socket %.200s)", dm->socket_path);
 	detach_done();
 	int rc = loop_run(dm->loop);
+	metrics_http_stop();
+	if (dm->threads[0].handing_over)
+		metrics_carry_write(); /* before the link closes at exit: the new daemon reads it then */
 	listener_close_all();
 	threads_join();
 	conn_close_all();

@@ -8,6 +8,7 @@
 #include "list.h"
 #include "protocol.h"
 #include "settings-t.h"
+#include "shared.h"
 #include "url_prefix.h"
 
 struct conn;
@@ -74,6 +75,10 @@ struct queue {
 	struct list attached; /* struct attach */
 	uint32_t nattached;
 	uint64_t served, refused;
+	/* folded from ended sessions' pages: responses by status class (1xx..5xx); and the
+	 * requests served whose status the daemon does not know (a library without a page) */
+	uint64_t classes[SHARED_CLASSES], unclassed;
+	uint64_t duration_us, buckets[SHARED_BUCKETS]; /* durations (shared.h), folded likewise */
 	/* portshared --upgrade, in the new daemon (DESIGN §10) */
 	bool adopted;       /* came from the old daemon: re-adding one of its URLs is a no-op */
 	bool recreate_due;  /* its owner's QUEUE_CREATE re-attaches (once) instead of "exists" */

@@ -16,6 +16,7 @@
 #include "list.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "portshare.h"
 #include "queue-t.h"
 #include "route.h"
@@ -309,6 +310,7 @@ static void queue_forget_delivered(struct queue *q)
 
 static void queue_destroy(struct queue *q)
 {
+	metrics_queue_gone(q);
 	answer_all_pending(q, "AppOffline");
 	queue_forget_delivered(q);
 	while (q->nurls)

@@ -36,6 +36,7 @@ struct session {
 	bool takeover;            /* a new portshared taking over from this one (takeover.c) */
 	bool hung_up;             /* its process closed its end: read what is left, send nothing */
 	struct shared_page *page; /* delegation (DESIGN §6): mapped by both sides, or NULL */
+	bool lib_counts;          /* its library counts delivered requests in the page (delegate_count) */
 	struct list attached;     /* struct attach */
 	struct list requests;     /* delivered, not yet returned */
 	struct outmsg *out_head, *out_tail;

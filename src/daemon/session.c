@@ -22,6 +22,7 @@
 #include "handoff.h"
 #include "list.h"
 #include "log.h"
+#include "metrics.h"
 #include "portshare.h"
 #include "queue.h"
 #include "session-t.h"
@@ -326,7 +327,9 @@ static void session_send_text(struct session *s, uint32_t seq, const char *text,
 static void session_status(struct session *s, const struct ps_msg *req)
 {
 	size_t len = 0;
-	char *text = status_render(req->hdr.flags & PS_STATUS_JSON, &len);
+	char *text = req->hdr.flags & PS_STATUS_METRICS
+	                 ? metrics_render(&len)
+	                 : status_render(req->hdr.flags & PS_STATUS_JSON, &len);
 	session_send_text(s, req->hdr.seq, text, text ? len : 0);
 	free(text);
 }
@@ -492,11 +495,11 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 		queue_requeue(r, true);
 		return;
 	case PS_MSG_RETURN:
+		metrics_return();
 		r = session_request(s, m->u.ret.conn_id, m->u.ret.req_id);
 		if (!r)
 			return; /* the daemon ended that connection meanwhile (timeout, shutdown) */
-		if (r->queue)
-			r->queue->served++;
+		delegate_count_served(r, s);
 		if (r->conn->tls) {
 			/* the records went on in the worker: without its state the daemon cannot */
 			log_error_answer(r->conn, 0,
@@ -508,11 +511,11 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 		              m->u.ret.written, m->u.ret.consumed);
 		return;
 	case PS_MSG_RETURN_TLS:
+		metrics_return();
 		r = session_request(s, m->u.ret_tls.conn_id, m->u.ret_tls.req_id);
 		if (!r)
 			return;
-		if (r->queue)
-			r->queue->served++;
+		delegate_count_served(r, s);
 		if (!r->conn->tls || tls_conn_returned(r->conn, &m->tls, m->tls_raw) < 0) {
 			log_error_answer(r->conn, 0,
 			                 "BadReturn: the TLS record state returned is not usable");
@@ -526,8 +529,7 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 		r = session_request(s, m->u.end.conn_id, m->u.end.req_id);
 		if (!r)
 			return;
-		if (r->queue)
-			r->queue->served++;
+		delegate_count_served(r, s);
 		handoff_cache_del(r->conn, s->id); /* the library drops its copy with END */
 		conn_ended(r->conn, m->u.end.flags);
 		return;
@@ -612,8 +614,7 @@ static void session_orphan(struct session *s, struct request *r, bool alive)
 		/* the response was complete: the library sent the FIN after it and, as
 		 * allowed after Connection: close, no END; or it died draining the request's
 		 * body, so the client has its answer and the connection ends with our FIN */
-		if (r->queue)
-			r->queue->served++;
+		delegate_count_served(r, s);
 		if (st == DELEGATE_ANSWERED)
 			log_error_answer(
 			    c, 0,

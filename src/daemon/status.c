@@ -117,7 +117,9 @@ static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 {
 	char u[PS_PREFIX_MAX + 64], cover[PS_PREFIX_MAX + 400];
 	struct list *p, *t;
-	uint64_t delegated = delegate_served(q);
+	struct delegate_counts dc;
+	delegate_counts(q, &dc);
+	uint64_t delegated = dc.served, served = q->served + dc.served + dc.delivered;
 	struct ident owner;
 	acl_ident_of_user(q->uid, q->creator_user, &owner);
 	if (json) {
@@ -128,7 +130,7 @@ static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 		    ",\"persistent\":%s,\"reattach_wait\":%s,\"depth\":%u,\"max_length\":%u,\"served\":%llu,"
 		    "\"delegated\":%llu,\"refused\":%llu,\"urls\":[",
 		    q->persistent ? "true" : "false", q->reattach_wait ? "true" : "false", q->depth,
-		    q->max_length, (unsigned long long)(q->served + delegated), (unsigned long long)delegated,
+		    q->max_length, (unsigned long long)served, (unsigned long long)delegated,
 		    (unsigned long long)q->refused);
 		for (size_t i = 0; i < q->nurls; i++) {
 			url_prefix_format(&q->urls[i], u, sizeof(u));
@@ -146,7 +148,7 @@ static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 	} else {
 		fprintf(f, "  %s%s: depth %u/%u, served %llu (%llu by the worker alone), refused %llu\n",
 		        q->name, q->persistent ? " (persistent)" : "", q->depth, q->max_length,
-		        (unsigned long long)(q->served + delegated), (unsigned long long)delegated,
+		        (unsigned long long)served, (unsigned long long)delegated,
 		        (unsigned long long)q->refused);
 		for (size_t i = 0; i < q->nurls; i++) {
 			url_prefix_format(&q->urls[i], u, sizeof(u));

@@ -38,6 +38,7 @@
 #include "listener-t.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "portshare.h"
 #include "queue.h"
 #include "session.h"
@@ -314,6 +315,7 @@ static void takeover_link_closed(const char *why)
 	else
 		log_info("upgrade complete: the old portshared (pid %d) has finished and exited",
 		         (int)dm->takeover_old_pid);
+	metrics_carry_read(dm->takeover_old_pid);
 	loop_io_del(dm->loop, &dm->takeover_from);
 	close(dm->takeover_from.fd);
 	dm->takeover_from.fd = -1;

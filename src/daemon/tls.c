@@ -15,6 +15,7 @@
 #include "certs.h"
 #include "conn-t.h"
 #include "log.h"
+#include "metrics.h"
 #include "tls_record.h"
 
 /* TLS 1.3 and 1.2 with the AEAD ciphers our record layer does, the server's order first.
@@ -276,6 +277,7 @@ enum tls_step tls_conn_handshake(struct conn *c)
 			tls_log_failure(t, t->why && rc == GNUTLS_E_UNRECOGNIZED_NAME ? t->why : gnutls_strerror(rc));
 		}
 		t->alerted = true;
+		metrics_tls_handshake(0);
 		return TLS_STEP_FAILED;
 	}
 	struct tls_record_state st;
@@ -285,6 +287,7 @@ enum tls_step tls_conn_handshake(struct conn *c)
 		tls_log_failure(t, why ? why : "record_size_limit below 64");
 		tls_handshake_over(t);
 		explicit_bzero(&st, sizeof(st));
+		metrics_tls_handshake(0);
 		return TLS_STEP_FAILED;
 	}
 	if (!t->size_limit && t->max_fragment)
@@ -294,9 +297,11 @@ enum tls_step tls_conn_handshake(struct conn *c)
 	explicit_bzero(&st, sizeof(st));
 	if (ok < 0) {
 		tls_log_failure(t, why);
+		metrics_tls_handshake(0);
 		return TLS_STEP_FAILED;
 	}
 	t->live = true;
+	metrics_tls_handshake(1);
 	return TLS_STEP_DONE;
 }
 

@@ -172,6 +172,7 @@ static void delegate_page(ps_client *c, int fd, size_t size)
 	}
 	c->page = page;
 	c->page_size = size;
+	__atomic_store_n(&page->counts_delivered, 1, __ATOMIC_RELEASE);
 	/* a stack that hands out slot 0 first */
 	c->nslot_free = 0;
 	for (unsigned i = SHARED_SLOTS; i-- > 0;)
@@ -222,8 +223,9 @@ void delegate_served(ps_request *r)
 {
 	ps_client *c = r->c;
 	ps_queue *q = r->q;
-	if (!r->delegated || !c || !q || r->gen != c->gen || !c->page)
+	if (!c || !q || r->gen != c->gen || !c->page || r->counted)
 		return;
+	r->counted = true;
 	if (q->counter_gen != c->gen) {
 		/* find the queue's entry, else claim a free one; only this process writes them */
 		struct shared_counter *ct = c->page->counters;
@@ -239,8 +241,18 @@ void delegate_served(ps_request *r)
 		}
 		q->counter_gen = c->gen;
 	}
-	if (q->counter >= 0)
-		__atomic_fetch_add(&c->page->counters[q->counter].served, 1, __ATOMIC_RELEASE);
+	if (q->counter < 0)
+		return;
+	struct shared_counter *ct = &c->page->counters[q->counter];
+	if (r->status >= 100 && r->status < 600)
+		__atomic_fetch_add(&ct->classes[r->status / 100 - 1], 1, __ATOMIC_RELAXED);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	uint64_t us = now > r->start_us ? now - r->start_us : 0;
+	__atomic_fetch_add(&ct->duration_us, us, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&ct->buckets[shared_bucket(us)], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(r->delegated ? &ct->served : &ct->delivered, 1, __ATOMIC_RELEASE);
 }
 
 /* The end record: end_written the byte count when the last send is done, pos the TLS

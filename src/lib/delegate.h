@@ -53,8 +53,8 @@ void delegate_reap(ps_client *c);
 /* Frees everything (ps_close; after delegate_return_idle and the requests). */
 void delegate_free_all(ps_client *c);
 
-/* response.c: a response was completed on r. Counts it when r is one the daemon
- * never saw. */
+/* response.c: a response was completed on r. Counts it in the session page: as served
+ * when r is one the daemon never saw, as delivered otherwise, and by status class. */
 void delegate_served(ps_request *r);
 /* Before the last send of r's response on a delegated connection: records the slot as it
  * will stand once those `last` bytes are sent. Killed after the kernel took them, the

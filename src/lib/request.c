@@ -3,6 +3,7 @@
 #include "request.h"
 
 #include <errno.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -90,6 +91,9 @@ static ps_request *request_new(ps_client *c, ps_queue *q, const struct ps_msg *m
 	if (!r)
 		return NULL;
 	memset(r, 0, offsetof(ps_request, h.fields));
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	r->start_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 	r->head = malloc(d->head_len + 1);
 	if (d->tail_len > 0)
 		r->in = malloc(d->tail_len);

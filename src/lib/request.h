@@ -57,6 +57,9 @@ struct ps_request {
 	bool tls;             /* the client's connection is TLS (ps_request_scheme) */
 	uint16_t tls_version; /* TLS_RECORD_TLS12 or TLS_RECORD_TLS13 */
 	char tls_server_name[PS_SERVER_NAME_MAX + 1]; /* SNI */
+	uint16_t status;    /* of the response begun (0: none yet): counted by class */
+	bool counted;       /* delegate_served counted its response */
+	uint64_t start_us;  /* CLOCK_MONOTONIC when the library got it: its duration */
 	bool delegated;     /* read by the library itself: the daemon never saw this request */
 	bool pre_slot_held; /* delegate_pre_end took pre_slot for this response (a delivered one) */
 	uint16_t pre_slot;

@@ -189,6 +189,7 @@ static int response_start(ps_request *r, int status, const ps_header *h, size_t 
 	int rc = response_head_start(r, status, h, nh, true, &app_close);
 	if (rc < 0)
 		return rc;
+	r->status = (uint16_t)status;
 
 	/* RFC 9110 §6.4.1: no body for HEAD, 204 and 304. HEAD keeps the headers a GET
 	 * would get; 204 has no Content-Length; a 304's describes the selected
@@ -305,6 +306,10 @@ static int response_send(ps_request *r, const void *data, size_t len, bool last)
 		total += iov[i].iov_len;
 	bool fin = last && r->close;
 	int rc;
+	/* counted before its last bytes go: a worker killed right after them still counted
+	 * the response the client got (the daemon does not count it again) */
+	if (last)
+		delegate_served(r);
 	if (last && conn_io_is_tls(r->conn)) {
 		rc = conn_io_send_last(r->conn, iov, n, fin ? MSG_MORE : 0, delegate_pre_end_tls, r);
 	} else {
@@ -392,6 +397,11 @@ static int response_interim(ps_request *r, int status, const ps_header *h, size_
 		return rc;
 	}
 	struct iovec iov = {r->out, r->out_len};
+	if (status == 101) {
+		/* an upgraded request is counted at its 101: what follows is no HTTP response */
+		r->status = 101;
+		delegate_served(r);
+	}
 	rc = conn_io_send(r->conn, &iov, 1, 0);
 	r->out_len = 0;
 	if (rc < 0) {

@@ -1,5 +1,6 @@
 # 61-upgrade: a worker answers 101 and takes the connection to echo bytes: as its fd (ps_request_upgrade), as a stream (ps_request_upgrade_stream), and as a stream over TLS (the library seals and opens the records after the 101); a declined Upgrade stays HTTP/1.1.
 import os
+import re
 import ssl
 
 from harness import Story, check, check_eq, get_req, body_pid, request_once
@@ -30,6 +31,10 @@ with Story() as s:
         check(r.status == 200 and body_pid(r.body) == h.pid, "the other app on the port still answers", repr(r))
         st = d.status()
         check_eq(st.get("pid"), d.pid, "status still answers")
+        # counted at its 101, while the worker still holds the upgraded connection
+        m = d.ctl("metrics").stdout
+        n101 = sum(int(float(x)) for x in re.findall(r'^portshare_requests_total\{queue="[^"]*",code="1xx"\} (\S+)$', m, re.M))
+        check(n101 >= 1, "%s: the upgraded request is counted in portshare_requests_total, code 1xx (%d)" % (how, n101))
 
         c.half_close()
         how_closed, rest = c.wait_closed(3)

@@ -665,7 +665,11 @@ static void test_bad_fields(void **state)
 
 	memset(&m, 0, sizeof(m));
 	m.hdr.type = PS_MSG_STATUS;
-	m.hdr.flags = 0x2;
+	m.hdr.flags = 0x4;
+	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
+	m.hdr.flags = PS_STATUS_METRICS; /* STATUS may ask for the metrics, COMMAND may not */
+	assert_true(protocol_encode(&m, wire, sizeof(wire)) > 0);
+	m.hdr.type = PS_MSG_COMMAND;
 	assert_int_equal(protocol_encode(&m, wire, sizeof(wire)), -1);
 	m.hdr.type = PS_MSG_RECEIVE;
 	m.hdr.flags = PS_STATUS_JSON;
