@@ -33,8 +33,8 @@ COMMON_LIBS := -lgnutls
 LIB_SRC := $(wildcard src/lib/*.c)
 DAEMON_SRC := $(wildcard src/daemon/*.c)
 CTL_SRC := $(wildcard src/ctl/*.c)
-# src/proxy/: the adapters for unmodified apps, two programs over the same objects
-PROXY_MAINS := src/proxy/proxy_main.c src/proxy/run_main.c
+# src/proxy/: the adapters for unmodified apps, three programs over the same objects
+PROXY_MAINS := src/proxy/proxy_main.c src/proxy/run_main.c src/proxy/apps_main.c
 PROXY_SRC := $(filter-out $(PROXY_MAINS),$(wildcard src/proxy/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 LLHTTP_C := llhttp.c api.c http.c
@@ -45,7 +45,7 @@ COMMON_OBJ := $(call OBJ,$(COMMON_SRC)) $(LLHTTP_OBJ)
 LIB_OBJ := $(call OBJ,$(LIB_SRC))
 
 BINS := $(BUILD)/bin/portshared $(BUILD)/bin/portsharectl $(BUILD)/bin/portshare-hello \
-	$(BUILD)/bin/portshare-static $(BUILD)/bin/portshare-upload-echo $(BUILD)/bin/portshare-proxy \
+	$(BUILD)/bin/portshare-static $(BUILD)/bin/portshare-upload-echo $(BUILD)/bin/portshare-proxy $(BUILD)/bin/portshare-apps \
 	$(BUILD)/bin/portshare-run
 LIBS := $(BUILD)/lib/libportshare.a $(BUILD)/lib/libportshare.so $(BUILD)/lib/pkgconfig/portshare.pc
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -122,6 +122,10 @@ $(BUILD)/bin/portshare-proxy: $(call OBJ,src/proxy/proxy_main.c $(PROXY_SRC)) $(
 	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS) -pthread
 
 $(BUILD)/bin/portshare-run: $(call OBJ,src/proxy/run_main.c $(PROXY_SRC)) $(BUILD)/lib/libportshare.a $(LLHTTP_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS) -pthread
+
+$(BUILD)/bin/portshare-apps: $(call OBJ,src/proxy/apps_main.c $(PROXY_SRC) src/common/json_write.c) $(BUILD)/lib/libportshare.a $(LLHTTP_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS) -pthread
 

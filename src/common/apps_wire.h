@@ -1,0 +1,15 @@
+/* apps_wire.h: what portsharectl's `app` commands and the portshare-apps supervisor
+ * say to each other over the supervisor's own socket (not the daemon's protocol).
+ * A request is one SOCK_SEQPACKET message of NUL-ended words: "add" NAME OPTIONS...
+ * [-- COMMAND ARGS...], "delete" NAME, "show" [--json]. The answer is one message:
+ * '0' (done) or '1' (refused) and then text for a person (or JSON for show --json).
+ * The socket is 0600 root: only root may talk to it (the supervisor checks the
+ * peer's uid too). */
+#ifndef PS_COMMON_APPS_WIRE_H
+#define PS_COMMON_APPS_WIRE_H
+
+#define APPS_DEFAULT_SOCKET "/run/portshare/apps.sock"
+#define APPS_DEFAULT_DIR "/etc/portshare/apps"
+#define APPS_MSG_MAX 65536
+
+#endif
