@@ -194,9 +194,9 @@ unit: all
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-# make install [PREFIX=/usr/local] [DESTDIR=]: the daemon in sbin/, portsharectl, the
+# make install [PREFIX=/usr/local] [DESTDIR=]: the daemon and portshare-apps in sbin/, portsharectl, the
 # examples, portshare-proxy and portshare-run in bin/, the libraries and a portshare.pc
-# with the installed paths in lib/, the header, the man pages, the systemd unit (in SYSTEMD_UNIT_DIR) and, when there is none
+# with the installed paths in lib/, the header, the man pages, the systemd units (in SYSTEMD_UNIT_DIR) and, when there is none
 # yet, the config file (SYSCONFDIR/portshare/portshare.conf); the unit names the installed
 # daemon and config. make uninstall removes exactly those files (INSTALLED lists them), the
 # config only when it is still the one install wrote. The Debian package sets
@@ -209,12 +209,13 @@ SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
 INST := $(DESTDIR)$(PREFIX)
 LIB := $(DESTDIR)$(LIBDIR)
 UNIT := $(DESTDIR)$(SYSTEMD_UNIT_DIR)/portshared.service
+APPS_UNIT := $(DESTDIR)$(SYSTEMD_UNIT_DIR)/portshare-apps.service
 CONF := $(DESTDIR)$(SYSCONFDIR)/portshare/portshare.conf
 # contrib/ names the Debian paths; an install elsewhere gets its own
 INSTALL_PATHS := sed -e 's|/usr/sbin/|$(PREFIX)/sbin/|g' -e 's|/etc/portshare/|$(SYSCONFDIR)/portshare/|g'
-INSTALLED := sbin/portshared bin/portsharectl bin/portshare-hello bin/portshare-static \
+INSTALLED := sbin/portshared sbin/portshare-apps bin/portsharectl bin/portshare-hello bin/portshare-static \
 	bin/portshare-upload-echo bin/portshare-proxy bin/portshare-run include/portshare.h share/man/man8/portshared.8 \
-	share/man/man8/portsharectl.8 share/man/man5/portshare.conf.5 share/man/man3/libportshare.3 \
+	share/man/man8/portsharectl.8 share/man/man8/portshare-apps.8 share/man/man5/portshare.conf.5 share/man/man3/libportshare.3 \
 	share/man/man1/portshare-hello.1 share/man/man1/portshare-static.1 \
 	share/man/man1/portshare-upload-echo.1 share/man/man1/portshare-proxy.1 share/man/man1/portshare-run.1
 
@@ -223,7 +224,7 @@ LIB_INSTALLED := libportshare.so.1 libportshare.so libportshare.a pkgconfig/port
 install: $(BINS) $(LIBS)
 	install -d $(INST)/sbin $(INST)/bin $(LIB)/pkgconfig $(INST)/include \
 		$(INST)/share/man/man1 $(INST)/share/man/man3 $(INST)/share/man/man5 $(INST)/share/man/man8
-	install -m 755 $(BUILD)/bin/portshared $(INST)/sbin/
+	install -m 755 $(BUILD)/bin/portshared $(BUILD)/bin/portshare-apps $(INST)/sbin/
 	install -m 755 $(BUILD)/bin/portsharectl $(BUILD)/bin/portshare-hello $(BUILD)/bin/portshare-static \
 		$(BUILD)/bin/portshare-upload-echo $(BUILD)/bin/portshare-proxy $(BUILD)/bin/portshare-run $(INST)/bin/
 	install -m 644 $(BUILD)/lib/libportshare.so.1 $(BUILD)/lib/libportshare.a $(LIB)/
@@ -235,13 +236,14 @@ install: $(BINS) $(LIBS)
 		man/portshare-proxy.1 man/portshare-run.1 $(INST)/share/man/man1/
 	install -m 644 man/libportshare.3 $(INST)/share/man/man3/
 	install -m 644 man/portshare.conf.5 $(INST)/share/man/man5/
-	install -m 644 man/portshared.8 man/portsharectl.8 $(INST)/share/man/man8/
+	install -m 644 man/portshared.8 man/portsharectl.8 man/portshare-apps.8 $(INST)/share/man/man8/
 	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(SYSCONFDIR)/portshare
 	$(INSTALL_PATHS) contrib/portshared.service > $(UNIT) && chmod 644 $(UNIT)
+	$(INSTALL_PATHS) contrib/portshare-apps.service > $(APPS_UNIT) && chmod 644 $(APPS_UNIT)
 	[ -e $(CONF) ] || { $(INSTALL_PATHS) contrib/portshare.conf > $(CONF) && chmod 644 $(CONF); }
 
 uninstall:
-	rm -f $(addprefix $(INST)/,$(INSTALLED)) $(addprefix $(LIB)/,$(LIB_INSTALLED)) $(UNIT)
+	rm -f $(addprefix $(INST)/,$(INSTALLED)) $(addprefix $(LIB)/,$(LIB_INSTALLED)) $(UNIT) $(APPS_UNIT)
 	if $(INSTALL_PATHS) contrib/portshare.conf | cmp -s - $(CONF); then rm -f $(CONF); \
 	elif [ -e $(CONF) ]; then echo "make uninstall: $(CONF) was changed; it stays"; fi
 	-rmdir -p $(LIB)/pkgconfig $(INST)/share/man/man1 $(INST)/share/man/man3 $(INST)/share/man/man5 \

@@ -3,12 +3,14 @@
  * A request is one SOCK_SEQPACKET message of NUL-ended words: "add" NAME OPTIONS...
  * [-- COMMAND ARGS...], "delete" NAME, "show" [--json]. The answer is one message:
  * '0' (done) or '1' (refused) and then text for a person (or JSON for show --json).
- * The socket is 0600 root: only root may talk to it (the supervisor checks the
- * peer's uid too). */
+ * The socket is 0600 root in a 0700 directory: only root may talk to it (the
+ * supervisor checks the peer's uid too, and answers show to anyone who reaches it). */
 #ifndef PS_COMMON_APPS_WIRE_H
 #define PS_COMMON_APPS_WIRE_H
 
-#define APPS_DEFAULT_SOCKET "/run/portshare/apps.sock"
+/* not under /run/portshare: that directory belongs to the daemon's user and to the
+ * daemon's unit, which removes it when the daemon stops */
+#define APPS_DEFAULT_SOCKET "/run/portshare-apps/apps.sock"
 #define APPS_DEFAULT_DIR "/etc/portshare/apps"
 #define APPS_MSG_MAX 65536
 

@@ -15,10 +15,10 @@
 
 const char *app_help(void)
 {
-	return "usage: portsharectl [--apps-socket PATH] app add NAME --url PREFIX [--url PREFIX ...]\n"
+	return "usage: portsharectl app add NAME --url PREFIX [--url PREFIX ...]\n"
 	       "           (--backend http://127.0.0.1:PORT|unix:/PATH [--strip-prefix]\n"
-	       "            | [--user USER] [--workers N] [--idle-timeout S] [--always-running]\n"
-	       "              [--strip-prefix] -- COMMAND [ARG ...])\n"
+	       "            | [--user USER | --allow-root] [--workers N] [--idle-timeout S]\n"
+	       "              [--always-running] [--strip-prefix] -- COMMAND [ARG ...])\n"
 	       "       portsharectl app delete NAME\n"
 	       "       portsharectl app show [--json]\n"
 	       "  Apps of the portshare-apps supervisor (root only: its socket is 0600 root).\n"
@@ -26,10 +26,12 @@ const char *app_help(void)
 	       "  COMMAND ARG...     started with {port} in its arguments and $PORT set to a\n"
 	       "                     loopback port, on the first request (or at once with\n"
 	       "                     --always-running), as USER (root only with --allow-root)\n"
+	       "  --allow-root       let COMMAND run as root (without --user)\n"
 	       "  --workers N        requests forwarded at once, at most (default 64)\n"
 	       "  --idle-timeout S   stop the command after S seconds without a request\n"
 	       "                     (default 1200)\n"
-	       "  --apps-socket PATH the supervisor's socket (default " APPS_DEFAULT_SOCKET ")\n";
+	       "  --apps-socket PATH before app: the supervisor's socket\n"
+	       "                     (default " APPS_DEFAULT_SOCKET ")\n";
 }
 
 int app_run(const char *apps_socket, int argc, char **argv)

@@ -824,6 +824,17 @@ static int apps_listen(const char *path)
 		return -1;
 	}
 	strcpy(sa.sun_path, path);
+	/* its directory, when missing (systemd's RuntimeDirectory makes it otherwise) */
+	char dir[sizeof(sa.sun_path)];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+			fprintf(stderr, "portshare-apps: cannot make %s: %s\n", dir, strerror(errno));
+			return -1;
+		}
+	}
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
