@@ -95,6 +95,7 @@ static int64_t apps_now(void)
 
 static void apps_free(struct app *a)
 {
+	free(a->home);
 	free(a->cmd);
 	free(a->words);
 	free(a);
@@ -235,7 +236,6 @@ static struct app *apps_parse(char *words, size_t len, char *err, size_t errlen)
 		}
 		a->uid = pw->pw_uid;
 		a->gid = pw->pw_gid;
-		a->home = pw->pw_dir;
 		a->ngroups = APPS_GROUPS_MAX;
 		if (getgrouplist(pw->pw_name, pw->pw_gid, a->groups, &a->ngroups) < 0) {
 			snprintf(err, errlen, "user '%s' is in more than %d groups", a->user,
@@ -243,7 +243,10 @@ static struct app *apps_parse(char *words, size_t len, char *err, size_t errlen)
 			goto fail;
 		}
 		/* the passwd entry is overwritten by the next lookup: keep the home directory */
-		a->home = strdup(pw->pw_dir);
+		if (!(a->home = strdup(pw->pw_dir))) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
 	} else {
 		a->uid = getuid();
 		a->gid = getgid();
@@ -706,7 +709,9 @@ static int apps_command(char *msg, size_t len, uid_t peer, FILE *out)
 	char *rest = msg + vlen;
 	size_t rlen = len - vlen;
 	if (!strcmp(verb, "show")) {
+		pthread_mutex_lock(&apps_mu);
 		apps_show(out, rlen > 0 && !strcmp(rest, "--json"));
+		pthread_mutex_unlock(&apps_mu);
 		return 0;
 	}
 	if (peer != 0 && peer != geteuid()) {
