@@ -35,6 +35,7 @@
 #define APPS_STOP_MS 5000      /* SIGTERM, then SIGKILL */
 #define APPS_BACKOFF_MAX_MS 30000
 #define APPS_TICK_MS 50
+#define APPS_RETRY_MS 5000 /* registering an app's URLs again after a failure */
 
 extern char **environ;
 
@@ -66,6 +67,7 @@ struct app {
 	int active;
 	int failures; /* deaths in a row, for the backoff */
 	bool deleted;
+	bool registered; /* its queue and URLs are in the daemon, its proxy runs */
 };
 
 static pthread_mutex_t apps_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -469,7 +471,7 @@ static void apps_tick_one(struct app *a, int64_t now)
 {
 	if (a->state == APP_STOPPING && a->pid > 0 && now - a->since > APPS_STOP_MS)
 		kill(-a->pid, SIGKILL);
-	if (!a->cmd || a->deleted)
+	if (!a->cmd || a->deleted || !a->registered)
 		return;
 	switch (a->state) {
 	case APP_STARTING: {
@@ -565,10 +567,10 @@ static int apps_queue_delete(const char *queue, bool quiet)
 	return rc;
 }
 
-/* Registers a's queue and URLs and starts its proxy; adds it to the list. A queue of the
- * same name left by an earlier run of ours (persistent: it outlives us) is deleted first:
- * the definition says which URLs it has now. */
-static int apps_begin(struct app *a)
+/* Registers a's queue and URLs and starts its proxy. A queue of the same name left by
+ * an earlier run of ours (persistent: it outlives us) is deleted first: the definition
+ * says which URLs it has now. */
+static int apps_register(struct app *a)
 {
 	a->cfg.before_request = apps_before_request;
 	a->cfg.after_request = apps_after_request;
@@ -577,13 +579,28 @@ static int apps_begin(struct app *a)
 	apps_queue_delete(a->queue, true);
 	if (proxy_start(&a->cfg) < 0)
 		return -1;
+	a->registered = true;
+	return 0;
+}
+
+/* Adds a to the list; registered or not (then apps_retry tries again). */
+static void apps_insert(struct app *a)
+{
 	pthread_mutex_lock(&apps_mu);
 	a->state = APP_STOPPED;
 	a->since = a->last_use = apps_now();
 	a->next = apps;
 	apps = a;
 	pthread_mutex_unlock(&apps_mu);
-	return 0;
+}
+
+/* Every APPS_RETRY_MS: the apps loaded while the daemon was unreachable or refused
+ * their URLs are registered again (the supervisor may start before the daemon). */
+static void apps_retry(void)
+{
+	for (struct app *a = apps; a; a = a->next)
+		if (!a->registered && !a->deleted && apps_register(a) == 0)
+			fprintf(stderr, "portshare-apps: %s: registered\n", a->name);
 }
 
 static struct app *apps_find(const char *name)
@@ -628,12 +645,12 @@ static void apps_load(void)
 				free(buf);
 			continue;
 		}
-		if (apps_begin(a) < 0) {
-			fprintf(stderr, "portshare-apps: %s: its URLs could not be registered: skipped\n",
-			        a->name);
-			apps_free(a);
-			continue;
-		}
+		if (apps_register(a) < 0)
+			fprintf(stderr,
+			        "portshare-apps: %s: its URLs could not be registered: trying again "
+			        "every %d s\n",
+			        a->name, APPS_RETRY_MS / 1000);
+		apps_insert(a);
 		fprintf(stderr, "portshare-apps: %s: loaded\n", a->name);
 	}
 	closedir(d);
@@ -649,7 +666,9 @@ static void apps_show(FILE *out, bool json)
 	for (struct app *a = apps; a; a = a->next) {
 		if (a->deleted)
 			continue;
-		const char *state = a->cmd ? app_state_names[a->state] : "proxy";
+		const char *state = !a->registered ? "unregistered"
+		                    : a->cmd       ? app_state_names[a->state]
+		                                   : "proxy";
 		if (json) {
 			fputs(first ? "{\"name\":" : ",{\"name\":", out);
 			json_write_string(out, a->name);
@@ -743,7 +762,7 @@ static int apps_command(char *msg, size_t len, uid_t peer, FILE *out)
 			apps_free(a);
 			return -1;
 		}
-		if (apps_begin(a) < 0) {
+		if (apps_register(a) < 0) {
 			char path[PATH_MAX];
 			snprintf(path, sizeof(path), "%s/%s", apps_dir, a->name);
 			unlink(path);
@@ -754,6 +773,7 @@ static int apps_command(char *msg, size_t len, uid_t peer, FILE *out)
 			/* the proxy's threads may hold a->cfg: it is not freed */
 			return -1;
 		}
+		apps_insert(a);
 		fprintf(out, "app %s added: queue %s\n", a->name, a->queue);
 		return 0;
 	}
@@ -899,8 +919,12 @@ int main(int argc, char **argv)
 	printf("portshare-apps: ready apps-socket=%s\n", apps_socket);
 	fflush(stdout);
 
-	int64_t quit_at = 0;
+	int64_t quit_at = 0, retry_at = apps_now() + APPS_RETRY_MS;
 	for (;;) {
+		if (!quit_at && apps_now() >= retry_at) {
+			apps_retry();
+			retry_at = apps_now() + APPS_RETRY_MS;
+		}
 		struct pollfd p = {.fd = lfd, .events = POLLIN};
 		if (poll(&p, 1, APPS_TICK_MS) > 0 && !quit_at)
 			apps_serve_one(lfd);

@@ -1,4 +1,4 @@
-# 109-apps-definitions: what portshare-apps refuses (a command that would run as root without --allow-root, a name taken, a bad name, both --backend and a command, no --url, an unknown user) without writing a definition; --always-running starts the app before any request and an idle timeout never stops it; the supervisor's apps keep serving across a daemon restart (its sessions reconnect and register the queues again).
+# 109-apps-definitions: what portshare-apps refuses (a command that would run as root without --allow-root, a name taken, a bad name, both --backend and a command, no --url, an unknown user) without writing a definition; --always-running starts the app before any request and an idle timeout never stops it; the supervisor's apps keep serving across a daemon restart (its sessions reconnect and register the queues again); a supervisor started while the daemon is down registers its apps once the daemon is up.
 import json
 import os
 import signal
@@ -67,4 +67,20 @@ with Story() as s:
     check_eq(r.returncode, 0, "app delete on (through the new daemon): %s" % r.stderr.strip())
     check(wait_until(lambda: find_queue(d2.status(), "app-on") is None, 5), "its queue and URL are gone")
     check(s.get(s.url(port, "/on/")).status in (0, 404), "nothing answers there (the port is not even listened on)")
+
+    # the supervisor starts while the daemon is down: it registers its apps once it is up
+    r = s.run(ctl + ["app", "add", "late", "--url", "http://+:%d/late/" % port, "--strip-prefix", "--allow-root",
+                     "--"] + server)
+    check_eq(r.returncode, 0, "app add late: %s" % r.stderr.strip())
+    check_eq(sup.stop(10), 0, "portshare-apps exits 0")
+    d2.expected_exit = True
+    d2.signal(signal.SIGTERM)
+    check_eq(d2.wait(10), 0, "the daemon exits 0")
+    sup = Proc(s, [s.bin("portshare-apps"), "--socket", d.sock, "--apps-dir", apps_dir, "--apps-socket", apps_sock],
+               "portshare-apps-2")
+    sup.wait_for(r"late: its URLs could not be registered: trying again", stream="stderr", timeout=10)
+    check_eq(show(s, ctl)["late"]["state"], "unregistered", "app show: the app is not registered yet")
+    s.daemon(sock=d.sock, state_dir=d.state_dir, name="portshared-3")
+    check(wait_until(lambda: s.get(s.url(port, "/late/"), timeout=4).status == 200, 15, 0.2),
+          "once the daemon is up the app is registered, started and answers")
     check_eq(sup.stop(10), 0, "portshare-apps exits 0")
