@@ -446,9 +446,7 @@ static void apps_after_request(void *arg)
 	if (!a->cmd)
 		return;
 	pthread_mutex_lock(&apps_mu);
-	/* a request refused by apps_before_request took its count back already */
-	if (a->active > 0)
-		a->active--;
+	a->active--;
 	a->last_use = apps_now();
 	pthread_mutex_unlock(&apps_mu);
 }

@@ -247,12 +247,13 @@ static void proxy_serve(struct proxy_thread *t)
 			atomic_store(started, backend_now_ms());
 		if (atomic_fetch_sub(&st->idle, 1) == 1 && atomic_load(&st->total) < st->cpus)
 			proxy_grow(t->cfg);
-		if (!cfg->before_request || cfg->before_request(cfg->hook_arg))
+		bool forward = !cfg->before_request || cfg->before_request(cfg->hook_arg);
+		if (forward)
 			forward_request(&t->f, r);
 		else
 			proxy_unavailable(r);
 		ps_request_free(r);
-		if (cfg->after_request)
+		if (forward && cfg->after_request)
 			cfg->after_request(cfg->hook_arg);
 		if (started)
 			atomic_store(started, 0);

@@ -29,7 +29,7 @@ struct proxy_config {
 	bool persistent; /* the queue outlives the sessions (admin only) */
 	/* For portshare-apps, which runs many proxies in one process (all may be NULL):
 	 * before_request is called before each request is forwarded (false: answer 503);
-	 * after_request once it is answered; deleted when the queue was deleted (without it
+	 * after_request once a forwarded request is answered; deleted when the queue was deleted (without it
 	 * the process exits). */
 	bool (*before_request)(void *arg);
 	void (*after_request)(void *arg);
