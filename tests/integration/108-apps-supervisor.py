@@ -1,4 +1,4 @@
-# 108-apps-supervisor: portshare-apps with a temporary apps directory and socket: `portsharectl app add` of a backend (a proxy queue in front of `python3 -m http.server` someone else runs) and of a command (`python3 -m http.server {port}` as a throwaway user); the first request starts the command (activation) and gets its answer; the app runs as that user (/proc/PID/status); the idle timeout stops it and the next request starts it again; a killed app is started again; definitions are 0600 in a 0700 directory and survive a supervisor restart; a non-root user cannot add apps; `app delete` stops the app and removes its URLs. Needs root.
+# 108-apps-supervisor: portshare-apps with a temporary apps directory and socket: `portsharectl app add` of a backend (a proxy queue in front of `python3 -m http.server` someone else runs) and of a command (`python3 -m http.server {port}` as a throwaway user); the first request starts the command (activation) and gets its answer; the app runs as that user (/proc/PID/status); the idle timeout stops it and the next request starts it again; a killed app is started again; definitions are 0600 in a 0700 directory and survive a supervisor restart; a non-root user cannot add apps; `app delete` stops the app and removes its URLs, and removes a proxy queue; `app show` as text. Needs root.
 import json
 import os
 import secrets
@@ -139,6 +139,15 @@ with Story() as s:
         check_eq(set(show(s, ctl)), {"be"}, "app show lists the rest")
         r = s.get(s.url(port, "/be/b.txt"))
         check_eq(r.status, 200, "the other app still serves")
+        r = s.run(ctl + ["app", "show"])
+        check(r.returncode == 0 and r.stdout.startswith("be  queue app-be  backend 127.0.0.1:%d  proxy" % bport)
+              and "url http://+:%d/be/" % port in r.stdout, "app show (text)", r.stdout)
+        r = s.run(ctl + ["app", "delete", "be"])
+        check_eq(r.returncode, 0, "app delete be (a proxy queue): %s" % r.stderr.strip())
+        check(wait_until(lambda: find_queue(d.status(), "app-be") is None, 5), "the daemon has no queue app-be")
+        r = s.run(ctl + ["app", "delete", "be"])
+        check(r.returncode == 1 and "no app be" in r.stderr, "deleting it again: %s" % r.stderr.strip())
+        check_eq(os.listdir(apps_dir), [], "the apps directory is empty")
         check_eq(sup.stop(10), 0, "portshare-apps exits 0")
     finally:
         if sup is not None:
