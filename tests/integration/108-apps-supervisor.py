@@ -1,10 +1,11 @@
-# 108-apps-supervisor: portshare-apps with a temporary apps directory and socket: `portsharectl app add` of a backend (a proxy queue in front of `python3 -m http.server` someone else runs) and of a command (`python3 -m http.server {port}` as a throwaway user); the first request starts the command (activation) and gets its answer; the app runs as that user (/proc/PID/status); the idle timeout stops it and the next request starts it again; a killed app is started again; definitions are 0600 in a 0700 directory and survive a supervisor restart; a non-root user cannot add apps; `app delete` stops the app and removes its URLs, and removes a proxy queue; `app show` as text. Needs root.
+# 108-apps-supervisor: portshare-apps with a temporary apps directory and socket: `portsharectl app add` of a backend (a proxy queue in front of `python3 -m http.server` someone else runs) and of a command (`python3 -m http.server {port}` as a throwaway user); the first request starts the command (activation) and gets its answer; the app runs as that user (/proc/PID/status); the idle timeout stops it and the next requests (six at once) start it again, once; a killed app is started again; definitions are 0600 in a 0700 directory and survive a supervisor restart; a non-root user cannot add apps; `app delete` stops the app and removes its URLs, and removes a proxy queue; `app show` as text. Needs root.
 import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
+import threading
 
 from harness import Proc, Story, check, check_eq, fail, find_queue, say, wait_until
 
@@ -96,8 +97,15 @@ with Story() as s:
         # idle stop, then the next request starts it again
         check(wait_until(lambda: show(s, ctl)["web"]["state"] == "stopped", 10), "the idle timeout stopped the app")
         check(wait_until(lambda: not pid_alive(pid1), 5), "the app's process is gone (pid %d)" % pid1)
-        r = s.get(s.url(port, "/web/"))
-        check_eq(r.status, 200, "the next request started it again")
+        results = []
+        clients = [threading.Thread(target=lambda: results.append(s.get(s.url(port, "/web/")).status))
+                   for _ in range(6)]
+        for t in clients:
+            t.start()
+        for t in clients:
+            t.join(30)
+        check_eq(results, [200] * 6, "six requests at once started it again and all got its answer")
+        check_eq(sup.stderr().count("web: started"), 2, "one start for the six (two in all)")
         pid2 = show(s, ctl)["web"]["pid"]
         check(pid2 > 0 and pid2 != pid1, "a new process (pid %d)" % pid2)
 
