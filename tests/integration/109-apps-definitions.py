@@ -1,4 +1,4 @@
-# 109-apps-definitions: what portshare-apps refuses (a command that would run as root without --allow-root, a name taken, a bad name, both --backend and a command, no --url, an unknown user) without writing a definition; --always-running starts the app before any request and an idle timeout never stops it; the supervisor's apps keep serving across a daemon restart (its sessions reconnect and register the queues again); a supervisor started while the daemon is down registers its apps once the daemon is up.
+# 109-apps-definitions: what portshare-apps refuses (a command that would run as root without --allow-root, a name taken, a bad name, both --backend and a command, no --url, an unknown user) without writing a definition; --always-running starts the app before any request and an idle timeout never stops it; the supervisor's apps keep serving across a daemon upgrade (--upgrade) and a daemon restart (its sessions reconnect and register the queues again); a supervisor started while the daemon is down registers its apps once the daemon is up.
 import json
 import os
 import signal
@@ -52,6 +52,18 @@ with Story() as s:
           repr(a))
     r = s.get(s.url(port, "/on/"))
     check_eq(r.status, 200, "it serves")
+
+    # the daemon is upgraded (portshared --upgrade): the app serves on, through the new one
+    d.expected_exit = True
+    du = s.daemon(sock=d.sock, state_dir=d.state_dir, limits={"ShutdownGrace": 1}, args=["--upgrade"],
+                  name="portshared-up")
+    check_eq(d.wait(15), 0, "the old daemon exits 0 after the upgrade")
+    check(wait_until(lambda: s.get(s.url(port, "/on/"), timeout=4).status == 200, 15, 0.2),
+          "the app answers through the upgraded daemon")
+    q = find_queue(du.status(), "app-on")
+    check(q is not None and url in q.get("urls", []), "the upgraded daemon has queue app-on with its URL", repr(q))
+    check_eq(show(s, ctl)["on"]["pid"], pid, "the app itself was not restarted by the upgrade")
+    d = du
 
     # the daemon restarts: the supervisor's sessions come back with the queue and its URL
     d.expected_exit = True
