@@ -21,54 +21,22 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "apps.h"
 #include "apps_wire.h"
 #include "json_write.h"
 #include "launch.h"
 #include "portshare.h"
 #include "proxy.h"
 
-#define APPS_NAME_MAX 48
-#define APPS_WORDS_MAX 256
-#define APPS_GROUPS_MAX 256
-#define APPS_IDLE_DEFAULT 1200 /* seconds, IIS's idle timeout */
-#define APPS_READY_MS 60000    /* for a started command to accept a connection */
-#define APPS_STOP_MS 5000      /* SIGTERM, then SIGKILL */
+#define APPS_READY_MS 60000 /* for a started command to accept a connection */
+#define APPS_STOP_MS 5000   /* SIGTERM, then SIGKILL */
 #define APPS_BACKOFF_MAX_MS 30000
 #define APPS_TICK_MS 50
 #define APPS_RETRY_MS 5000 /* registering an app's URLs again after a failure */
 
 extern char **environ;
 
-enum app_state { APP_STOPPED, APP_STARTING, APP_RUNNING, APP_STOPPING, APP_BACKOFF };
 static const char *const app_state_names[] = {"stopped", "starting", "running", "stopping", "backoff"};
-
-struct app {
-	struct app *next;
-	char name[APPS_NAME_MAX + 1];
-	char queue[APPS_NAME_MAX + 8];
-	char *words; /* the definition as stored: NUL-ended words, NAME first */
-	size_t words_len;
-	char **cmd; /* NULL: a proxy queue in front of --backend */
-	char *user;
-	uid_t uid;
-	gid_t gid;
-	gid_t groups[APPS_GROUPS_MAX];
-	int ngroups;
-	char *home;
-	bool always_running;
-	int idle_timeout; /* seconds */
-	char port[12];
-	struct proxy_config cfg;
-	/* running state, under apps_mu */
-	enum app_state state;
-	pid_t pid;
-	int64_t since; /* when the state began */
-	int64_t last_use;
-	int active;
-	int failures; /* deaths in a row, for the backoff */
-	bool deleted;
-	bool registered; /* its queue and URLs are in the daemon, its proxy runs */
-};
 
 static pthread_mutex_t apps_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t apps_cv = PTHREAD_COND_INITIALIZER;
@@ -93,222 +61,6 @@ static void usage(int status)
 static int64_t apps_now(void)
 {
 	return backend_now_ms();
-}
-
-static void apps_free(struct app *a)
-{
-	free(a->home);
-	free(a->cmd);
-	free(a->words);
-	free(a);
-}
-
-/* ---------------------------------------------------------------- definitions */
-
-static bool apps_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > APPS_NAME_MAX || s[0] == '.' || s[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!(s[i] >= 'a' && s[i] <= 'z') && !(s[i] >= 'A' && s[i] <= 'Z') &&
-		    !(s[i] >= '0' && s[i] <= '9') && s[i] != '-' && s[i] != '_' && s[i] != '.')
-			return false;
-	return true;
-}
-
-static bool apps_number(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
-}
-
-/* Parses a definition (words[0] is the name; the words are kept by the app) into a new
- * app: NULL with *why (a static or err's text) when it is wrong. */
-static struct app *apps_parse(char *words, size_t len, char *err, size_t errlen)
-{
-	char *w[APPS_WORDS_MAX];
-	int n = 0;
-	for (size_t off = 0; off < len; off += strlen(words + off) + 1) {
-		if (n == APPS_WORDS_MAX) {
-			snprintf(err, errlen, "too many words (%d at most)", APPS_WORDS_MAX);
-			return NULL;
-		}
-		w[n++] = words + off;
-	}
-	if (n == 0 || !apps_name_ok(w[0])) {
-		snprintf(err, errlen, "an app name is 1-%d letters, digits, '-', '_' or '.'", APPS_NAME_MAX);
-		return NULL;
-	}
-	struct app *a = calloc(1, sizeof(*a));
-	if (!a) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	a->words = words;
-	a->words_len = len;
-	snprintf(a->name, sizeof(a->name), "%s", w[0]);
-	snprintf(a->queue, sizeof(a->queue), "app-%s", a->name);
-	proxy_config_init(&a->cfg, "portshare-apps");
-	a->cfg.queue = a->queue;
-	a->cfg.socket = apps_daemon_socket;
-	a->cfg.persistent = true;
-	a->idle_timeout = APPS_IDLE_DEFAULT;
-	bool allow_root = false, idle_given = false;
-	int i = 1;
-	for (; i < n; i++) {
-		const char *why = NULL;
-		long v;
-		if (!strcmp(w[i], "--")) {
-			i++;
-			break;
-		} else if (!strcmp(w[i], "--always-running")) {
-			a->always_running = true;
-		} else if (!strcmp(w[i], "--allow-root")) {
-			allow_root = true;
-		} else if (!strcmp(w[i], "--user") || !strcmp(w[i], "--workers") ||
-		           !strcmp(w[i], "--idle-timeout")) {
-			if (i + 1 >= n) {
-				snprintf(err, errlen, "%s needs a value", w[i]);
-				goto fail;
-			}
-			if (w[i][2] == 'u') {
-				a->user = w[++i];
-			} else if (w[i][2] == 'w') {
-				if (!apps_number(w[++i], 1, PROXY_THREADS_MAX, &v)) {
-					snprintf(err, errlen, "--workers takes 1-%d", PROXY_THREADS_MAX);
-					goto fail;
-				}
-				a->cfg.threads = (int)v;
-			} else {
-				if (!apps_number(w[++i], 1, 86400, &v)) {
-					snprintf(err, errlen, "--idle-timeout takes seconds, 1-86400");
-					goto fail;
-				}
-				a->idle_timeout = (int)v;
-				idle_given = true;
-			}
-		} else if (!strcmp(w[i], "--url") || !strcmp(w[i], "--backend") ||
-		           !strcmp(w[i], "--strip-prefix") || !strcmp(w[i], "--backend-timeout")) {
-			int rc = proxy_option(&a->cfg, n, w, &i, &why);
-			if (rc < 0) {
-				snprintf(err, errlen, "%s: %s", w[i], why);
-				goto fail;
-			}
-		} else {
-			snprintf(err, errlen, "unknown option '%s'", w[i]);
-			goto fail;
-		}
-	}
-	if (a->cfg.nurls == 0) {
-		snprintf(err, errlen, "at least one --url PREFIX is needed");
-		goto fail;
-	}
-	bool has_cmd = i < n;
-	if (has_cmd == (a->cfg.backend_spec != NULL)) {
-		snprintf(err, errlen, "give either --backend URL or a command after --, not both");
-		goto fail;
-	}
-	if (!has_cmd) {
-		if (a->user || a->always_running || idle_given || allow_root) {
-			snprintf(err, errlen,
-			         "--user, --idle-timeout, --always-running and --allow-root "
-			         "are for a command");
-			goto fail;
-		}
-		return a;
-	}
-	a->cmd = calloc((size_t)(n - i + 1), sizeof(char *));
-	if (!a->cmd) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	for (int k = i; k < n; k++)
-		a->cmd[k - i] = w[k];
-	if (a->user) {
-		struct passwd *pw = getpwnam(a->user);
-		if (!pw) {
-			snprintf(err, errlen, "no such user '%s' (see getent passwd)", a->user);
-			goto fail;
-		}
-		a->uid = pw->pw_uid;
-		a->gid = pw->pw_gid;
-		a->ngroups = APPS_GROUPS_MAX;
-		if (getgrouplist(pw->pw_name, pw->pw_gid, a->groups, &a->ngroups) < 0) {
-			snprintf(err, errlen, "user '%s' is in more than %d groups", a->user,
-			         APPS_GROUPS_MAX);
-			goto fail;
-		}
-		/* the passwd entry is overwritten by the next lookup: keep the home directory */
-		if (!(a->home = strdup(pw->pw_dir))) {
-			snprintf(err, errlen, "out of memory");
-			goto fail;
-		}
-	} else {
-		a->uid = getuid();
-		a->gid = getgid();
-		a->ngroups = -1; /* keep ours */
-	}
-	if (a->uid == 0 && !allow_root) {
-		snprintf(err, errlen, "the app would run as root: give --user USER (or --allow-root)");
-		goto fail;
-	}
-	/* one port for the app's whole life here: the proxy's threads read the address */
-	int port = launch_free_port();
-	if (port < 0) {
-		snprintf(err, errlen, "no free loopback port: %s", strerror(errno));
-		goto fail;
-	}
-	snprintf(a->port, sizeof(a->port), "%d", port);
-	char spec[32];
-	const char *why;
-	snprintf(spec, sizeof(spec), "http://127.0.0.1:%s", a->port);
-	if (!backend_addr_parse(spec, &a->cfg.backend, &why)) {
-		snprintf(err, errlen, "%s", why);
-		goto fail;
-	}
-	return a;
-fail:
-	a->words = NULL;
-	free(a->home);
-	free(a->cmd);
-	free(a);
-	return NULL;
-}
-
-/* Writes DIR/NAME atomically (temp file, fsync, rename, fsync of the directory), 0600. */
-static int apps_store(const struct app *a, char *err, size_t errlen)
-{
-	char tmp[PATH_MAX], path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s", apps_dir, a->name);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", apps_dir, a->name);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		goto fail;
-	if (write(fd, a->words, a->words_len) != (ssize_t)a->words_len || fsync(fd) < 0) {
-		close(fd);
-		unlink(tmp);
-		goto fail;
-	}
-	close(fd);
-	if (rename(tmp, path) < 0) {
-		unlink(tmp);
-		goto fail;
-	}
-	int dfd = open(apps_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
-fail:
-	snprintf(err, errlen, "cannot write %.200s: %s", path, strerror(errno));
-	return -1;
 }
 
 /* ---------------------------------------------------------------- the app's process */
@@ -633,7 +385,7 @@ static void apps_load(void)
 			free(buf);
 			continue;
 		}
-		struct app *a = apps_parse(buf, len, err, sizeof(err));
+		struct app *a = apps_parse(buf, len, apps_daemon_socket, err, sizeof(err));
 		if (!a || strcmp(a->name, e->d_name)) {
 			fprintf(stderr, "portshare-apps: %s: %s: skipped\n", path,
 			        a ? "the name inside is not the file's" : err);
@@ -744,7 +496,7 @@ static int apps_command(char *msg, size_t len, uid_t peer, FILE *out)
 			return -1;
 		}
 		memcpy(words, rest, rlen);
-		struct app *a = apps_parse(words, rlen, err, sizeof(err));
+		struct app *a = apps_parse(words, rlen, apps_daemon_socket, err, sizeof(err));
 		if (!a) {
 			free(words);
 			fprintf(out, "%s\n", err);
@@ -755,7 +507,7 @@ static int apps_command(char *msg, size_t len, uid_t peer, FILE *out)
 			apps_free(a);
 			return -1;
 		}
-		if (apps_store(a, err, sizeof(err)) < 0) {
+		if (apps_store(a, apps_dir, err, sizeof(err)) < 0) {
 			fprintf(out, "%s\n", err);
 			apps_free(a);
 			return -1;
