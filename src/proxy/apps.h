@@ -33,6 +33,9 @@ struct app {
 	bool always_running;
 	int idle_timeout; /* seconds */
 	char port[12];
+	bool use_socket;   /* {socket} in the command: a unix socket in a private directory */
+	char sock_dir[64]; /* made (owned by the app's user) when the app is registered */
+	char sock[96];
 	struct proxy_config cfg;
 	/* running state: apps_main.c changes it, under its lock */
 	enum app_state state;

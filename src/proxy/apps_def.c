@@ -176,7 +176,10 @@ struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char 
 		snprintf(err, errlen, "the app would run as root: give --user USER (or --allow-root)");
 		goto fail;
 	}
-	/* one port for the app's whole life here: the proxy's threads read the address */
+	for (size_t k = 0; a->cmd[k]; k++)
+		a->use_socket |= strstr(a->cmd[k], "{socket}") != NULL;
+	/* one port for the app's whole life here: the proxy's threads read the address (a
+	 * {socket} app gets its address when it is registered, apps_main.c) */
 	int port = launch_free_port();
 	if (port < 0) {
 		snprintf(err, errlen, "no free loopback port: %s", strerror(errno));

@@ -81,7 +81,7 @@ static void apps_spawn(struct app *a)
 	if (!argv || !envp)
 		goto fail;
 	for (size_t i = 0; i < ncmd; i++)
-		if (!(argv[i] = launch_substitute(a->cmd[i], a->port, "")))
+		if (!(argv[i] = launch_substitute(a->cmd[i], a->port, a->sock)))
 			goto fail;
 	size_t k = 0;
 	for (size_t i = 0; i < nenv; i++) {
@@ -102,6 +102,8 @@ static void apps_spawn(struct app *a)
 		envp[k++] = user_env;
 		envp[k++] = logname_env;
 	}
+	if (a->use_socket)
+		unlink(a->sock); /* left by the app's last run: it must bind anew */
 	pid_t pid = fork();
 	if (pid < 0)
 		goto fail;
@@ -317,11 +319,49 @@ static int apps_queue_delete(const char *queue, bool quiet)
 	return rc;
 }
 
+/* A {socket} app's address: DIR/app.sock in a new directory only the app's user may
+ * enter (root, the proxy, connects anyway), under $TMPDIR or /tmp, as portshare-run. */
+static int apps_socket_make(struct app *a)
+{
+	const char *tmp = getenv("TMPDIR");
+	snprintf(a->sock_dir, sizeof(a->sock_dir), "%s/portshare-apps.XXXXXX",
+	         tmp && *tmp && strlen(tmp) < 32 ? tmp : "/tmp");
+	const char *why = NULL;
+	char spec[128];
+	bool made = mkdtemp(a->sock_dir) != NULL;
+	if (!made || chown(a->sock_dir, a->uid, a->gid) < 0) {
+		fprintf(stderr, "portshare-apps: %s: cannot make a directory for its socket: %s\n", a->name,
+		        strerror(errno));
+		if (made)
+			rmdir(a->sock_dir);
+		a->sock_dir[0] = '\0';
+		return -1;
+	}
+	snprintf(a->sock, sizeof(a->sock), "%s/app.sock", a->sock_dir);
+	snprintf(spec, sizeof(spec), "unix:%s", a->sock);
+	if (!backend_addr_parse(spec, &a->cfg.backend, &why)) {
+		fprintf(stderr, "portshare-apps: %s: %s\n", a->name, why);
+		return -1;
+	}
+	return 0;
+}
+
+/* Removes a {socket} app's socket and directory (it is deleted, or we exit). */
+static void apps_socket_remove(struct app *a)
+{
+	if (!a->sock_dir[0])
+		return;
+	unlink(a->sock);
+	rmdir(a->sock_dir);
+}
+
 /* Registers a's queue and URLs and starts its proxy. A queue of the same name left by
  * an earlier run of ours (persistent: it outlives us) is deleted first: the definition
  * says which URLs it has now. */
 static int apps_register(struct app *a)
 {
+	if (a->use_socket && !a->sock_dir[0] && apps_socket_make(a) < 0)
+		return -1;
 	a->cfg.before_request = apps_before_request;
 	a->cfg.after_request = apps_after_request;
 	a->cfg.deleted = apps_deleted;
@@ -549,6 +589,7 @@ static int apps_command(char *msg, size_t len, uid_t peer, FILE *out)
 		pthread_cond_broadcast(&apps_cv);
 		pthread_mutex_unlock(&apps_mu);
 		apps_queue_delete(a->queue, false);
+		apps_socket_remove(a);
 		fprintf(out, "app %s deleted\n", a->name);
 		return 0;
 	}
@@ -708,6 +749,8 @@ int main(int argc, char **argv)
 		}
 		pthread_mutex_unlock(&apps_mu);
 		if (quit_at && (!left || now > quit_at + 1000)) {
+			for (struct app *a = apps; a; a = a->next)
+				apps_socket_remove(a);
 			unlink(apps_socket);
 			fflush(NULL);
 			_exit(0);

@@ -1,4 +1,4 @@
-# 109-apps-definitions: what portshare-apps refuses (a command that would run as root without --allow-root, a name taken, a bad name, both --backend and a command, no --url, an unknown user) without writing a definition; --always-running starts the app before any request and an idle timeout never stops it; the supervisor's apps keep serving across a daemon upgrade (--upgrade) and a daemon restart (its sessions reconnect and register the queues again); a supervisor started while the daemon is down registers its apps once the daemon is up.
+# 109-apps-definitions: what portshare-apps refuses (a command that would run as root without --allow-root, a name taken, a bad name, both --backend and a command, no --url, an unknown user) without writing a definition; --always-running starts the app before any request and an idle timeout never stops it; a command with {socket} (gunicorn) gets a unix socket in a private 0700 directory, removed with the app; the supervisor's apps keep serving across a daemon upgrade (--upgrade) and a daemon restart (its sessions reconnect and register the queues again); a supervisor started while the daemon is down registers its apps once the daemon is up.
 import json
 import os
 import signal
@@ -6,6 +6,7 @@ import sys
 import time
 
 from harness import Proc, Story, check, check_eq, find_queue, wait_until
+from proxy_help import gunicorn
 
 
 def show(s, ctl):
@@ -79,6 +80,24 @@ with Story() as s:
     check_eq(r.returncode, 0, "app delete on (through the new daemon): %s" % r.stderr.strip())
     check(wait_until(lambda: find_queue(d2.status(), "app-on") is None, 5), "its queue and URL are gone")
     check(s.get(s.url(port, "/on/")).status in (0, 404), "nothing answers there (the port is not even listened on)")
+
+    # {socket}: gunicorn on a unix socket in a private directory
+    with open(s.path("wsgiapp.py"), "w") as f:
+        f.write("def app(environ, start_response):\n"
+                "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+                "    return [b'wsgi ' + environ['PATH_INFO'].encode()]\n")
+    r = s.run(ctl + ["app", "add", "wsgi", "--url", "http://+:%d/wsgi/" % port, "--strip-prefix", "--allow-root",
+                     "--", gunicorn(s), "--bind", "unix:{socket}", "--chdir", s.dir, "wsgiapp:app"])
+    check_eq(r.returncode, 0, "app add wsgi -- gunicorn --bind unix:{socket}: %s" % r.stderr.strip())
+    r = s.get(s.url(port, "/wsgi/x"))
+    check(r.status == 200 and r.body == b"wsgi /x", "the first request started gunicorn on its socket", repr(r))
+    a = show(s, ctl)["wsgi"]
+    check(a["backend"].startswith("unix:") or "/app.sock" in a["backend"], "its backend is the unix socket", repr(a))
+    sock_dir = os.path.dirname(a["backend"].split("unix:")[-1])
+    check_eq(os.stat(sock_dir).st_mode & 0o777, 0o700, "the socket's directory is 0700")
+    r = s.run(ctl + ["app", "delete", "wsgi"])
+    check_eq(r.returncode, 0, "app delete wsgi")
+    check(not os.path.exists(sock_dir), "the socket's directory is removed with the app")
 
     # the supervisor starts while the daemon is down: it registers its apps once it is up
     r = s.run(ctl + ["app", "add", "late", "--url", "http://+:%d/late/" % port, "--strip-prefix", "--allow-root",
