@@ -33,9 +33,11 @@ COMMON_LIBS := -lgnutls
 LIB_SRC := $(wildcard src/lib/*.c)
 DAEMON_SRC := $(wildcard src/daemon/*.c)
 CTL_SRC := $(wildcard src/ctl/*.c)
-# src/proxy/: the adapters for unmodified apps, two programs over the same objects
-PROXY_MAINS := src/proxy/proxy_main.c src/proxy/run_main.c
-PROXY_SRC := $(filter-out $(PROXY_MAINS),$(wildcard src/proxy/*.c))
+# src/proxy/: the adapters for unmodified apps, three programs over the same objects
+PROXY_MAINS := src/proxy/proxy_main.c src/proxy/run_main.c src/proxy/apps_main.c
+# portshare-apps' definitions are its own
+APPS_SRC := src/proxy/apps_def.c
+PROXY_SRC := $(filter-out $(PROXY_MAINS) $(APPS_SRC),$(wildcard src/proxy/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 LLHTTP_C := llhttp.c api.c http.c
 
@@ -45,7 +47,7 @@ COMMON_OBJ := $(call OBJ,$(COMMON_SRC)) $(LLHTTP_OBJ)
 LIB_OBJ := $(call OBJ,$(LIB_SRC))
 
 BINS := $(BUILD)/bin/portshared $(BUILD)/bin/portsharectl $(BUILD)/bin/portshare-hello \
-	$(BUILD)/bin/portshare-static $(BUILD)/bin/portshare-upload-echo $(BUILD)/bin/portshare-proxy \
+	$(BUILD)/bin/portshare-static $(BUILD)/bin/portshare-upload-echo $(BUILD)/bin/portshare-proxy $(BUILD)/bin/portshare-apps \
 	$(BUILD)/bin/portshare-run
 LIBS := $(BUILD)/lib/libportshare.a $(BUILD)/lib/libportshare.so $(BUILD)/lib/pkgconfig/portshare.pc
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -125,6 +127,10 @@ $(BUILD)/bin/portshare-run: $(call OBJ,src/proxy/run_main.c $(PROXY_SRC)) $(BUIL
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS) -pthread
 
+$(BUILD)/bin/portshare-apps: $(call OBJ,src/proxy/apps_main.c $(APPS_SRC) $(PROXY_SRC) src/common/json_write.c) $(BUILD)/lib/libportshare.a $(LLHTTP_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS) -pthread
+
 $(BUILD)/tests/testworker: $(call OBJ,tests/integration/testworker.c) $(BUILD)/lib/libportshare.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS)
@@ -190,9 +196,9 @@ unit: all
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-# make install [PREFIX=/usr/local] [DESTDIR=]: the daemon in sbin/, portsharectl, the
+# make install [PREFIX=/usr/local] [DESTDIR=]: the daemon and portshare-apps in sbin/, portsharectl, the
 # examples, portshare-proxy and portshare-run in bin/, the libraries and a portshare.pc
-# with the installed paths in lib/, the header, the man pages, the systemd unit (in SYSTEMD_UNIT_DIR) and, when there is none
+# with the installed paths in lib/, the header, the man pages, the systemd units (in SYSTEMD_UNIT_DIR) and, when there is none
 # yet, the config file (SYSCONFDIR/portshare/portshare.conf); the unit names the installed
 # daemon and config. make uninstall removes exactly those files (INSTALLED lists them), the
 # config only when it is still the one install wrote. The Debian package sets
@@ -205,12 +211,13 @@ SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
 INST := $(DESTDIR)$(PREFIX)
 LIB := $(DESTDIR)$(LIBDIR)
 UNIT := $(DESTDIR)$(SYSTEMD_UNIT_DIR)/portshared.service
+APPS_UNIT := $(DESTDIR)$(SYSTEMD_UNIT_DIR)/portshare-apps.service
 CONF := $(DESTDIR)$(SYSCONFDIR)/portshare/portshare.conf
 # contrib/ names the Debian paths; an install elsewhere gets its own
 INSTALL_PATHS := sed -e 's|/usr/sbin/|$(PREFIX)/sbin/|g' -e 's|/etc/portshare/|$(SYSCONFDIR)/portshare/|g'
-INSTALLED := sbin/portshared bin/portsharectl bin/portshare-hello bin/portshare-static \
+INSTALLED := sbin/portshared sbin/portshare-apps bin/portsharectl bin/portshare-hello bin/portshare-static \
 	bin/portshare-upload-echo bin/portshare-proxy bin/portshare-run include/portshare.h share/man/man8/portshared.8 \
-	share/man/man8/portsharectl.8 share/man/man5/portshare.conf.5 share/man/man3/libportshare.3 \
+	share/man/man8/portsharectl.8 share/man/man8/portshare-apps.8 share/man/man5/portshare.conf.5 share/man/man3/libportshare.3 \
 	share/man/man1/portshare-hello.1 share/man/man1/portshare-static.1 \
 	share/man/man1/portshare-upload-echo.1 share/man/man1/portshare-proxy.1 share/man/man1/portshare-run.1
 
@@ -219,7 +226,7 @@ LIB_INSTALLED := libportshare.so.1 libportshare.so libportshare.a pkgconfig/port
 install: $(BINS) $(LIBS)
 	install -d $(INST)/sbin $(INST)/bin $(LIB)/pkgconfig $(INST)/include \
 		$(INST)/share/man/man1 $(INST)/share/man/man3 $(INST)/share/man/man5 $(INST)/share/man/man8
-	install -m 755 $(BUILD)/bin/portshared $(INST)/sbin/
+	install -m 755 $(BUILD)/bin/portshared $(BUILD)/bin/portshare-apps $(INST)/sbin/
 	install -m 755 $(BUILD)/bin/portsharectl $(BUILD)/bin/portshare-hello $(BUILD)/bin/portshare-static \
 		$(BUILD)/bin/portshare-upload-echo $(BUILD)/bin/portshare-proxy $(BUILD)/bin/portshare-run $(INST)/bin/
 	install -m 644 $(BUILD)/lib/libportshare.so.1 $(BUILD)/lib/libportshare.a $(LIB)/
@@ -231,13 +238,14 @@ install: $(BINS) $(LIBS)
 		man/portshare-proxy.1 man/portshare-run.1 $(INST)/share/man/man1/
 	install -m 644 man/libportshare.3 $(INST)/share/man/man3/
 	install -m 644 man/portshare.conf.5 $(INST)/share/man/man5/
-	install -m 644 man/portshared.8 man/portsharectl.8 $(INST)/share/man/man8/
+	install -m 644 man/portshared.8 man/portsharectl.8 man/portshare-apps.8 $(INST)/share/man/man8/
 	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(SYSCONFDIR)/portshare
 	$(INSTALL_PATHS) contrib/portshared.service > $(UNIT) && chmod 644 $(UNIT)
+	$(INSTALL_PATHS) contrib/portshare-apps.service > $(APPS_UNIT) && chmod 644 $(APPS_UNIT)
 	[ -e $(CONF) ] || { $(INSTALL_PATHS) contrib/portshare.conf > $(CONF) && chmod 644 $(CONF); }
 
 uninstall:
-	rm -f $(addprefix $(INST)/,$(INSTALLED)) $(addprefix $(LIB)/,$(LIB_INSTALLED)) $(UNIT)
+	rm -f $(addprefix $(INST)/,$(INSTALLED)) $(addprefix $(LIB)/,$(LIB_INSTALLED)) $(UNIT) $(APPS_UNIT)
 	if $(INSTALL_PATHS) contrib/portshare.conf | cmp -s - $(CONF); then rm -f $(CONF); \
 	elif [ -e $(CONF) ]; then echo "make uninstall: $(CONF) was changed; it stays"; fi
 	-rmdir -p $(LIB)/pkgconfig $(INST)/share/man/man1 $(INST)/share/man/man3 $(INST)/share/man/man5 \

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app.h"
+#include "apps_wire.h"
 #include "ctl.h"
 #include "portshare.h"
 #include "protocol.h"
@@ -46,10 +48,15 @@ static void usage(FILE *f)
 	           "  sslcert reload                     read every binding's files again (renewal)\n"
 	           "  redirect add http://HOST:PORT/PATH/ https[:PORT] | delete PREFIX | show [--json]\n"
 	           "                                     answer 308 to https where no app's prefix matches\n"
+	           "Apps (root; over portshare-apps' socket, not the daemon's):\n"
+	           "  app add NAME --url PREFIX [...] (--backend URL | [--user U] [--workers N]\n"
+	           "          [--idle-timeout S] [--always-running] -- COMMAND [ARG]...)\n"
+	           "  app delete NAME | show [--json]   proxy queues and apps started on demand\n"
 	           "\n"
 	           "Options:\n"
 	           "  --socket PATH     the daemon's control socket (default: $" PS_SOCKET_ENV
 	           ", then " PS_DEFAULT_SOCKET ")\n"
+	           "  --apps-socket PATH  portshare-apps' socket (default: " APPS_DEFAULT_SOCKET ")\n"
 	           "  -h, --help        this text\n"
 	           "\n"
 	           "Exit status: 0 on success, 1 when the daemon cannot be reached or refuses, 2 on a usage\n"
@@ -275,8 +282,11 @@ static int cmd_metrics(struct ctl *c, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"socket", required_argument, 0, 's'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+	static const struct option opts[] = {{"socket", required_argument, 0, 's'},
+	                                     {"apps-socket", required_argument, 0, 'a'},
+	                                     {"help", no_argument, 0, 'h'},
+	                                     {0, 0, 0, 0}};
+	const char *apps_socket = APPS_DEFAULT_SOCKET;
 	struct ctl c = {.socket_path = getenv(PS_SOCKET_ENV), .fd = -1};
 	int o;
 	if (!c.socket_path || !*c.socket_path)
@@ -285,6 +295,8 @@ int main(int argc, char **argv)
 	while ((o = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		if (o == 's')
 			c.socket_path = optarg;
+		else if (o == 'a')
+			apps_socket = optarg;
 		else if (o == 'h') {
 			usage(stdout);
 			return 0;
@@ -300,10 +312,12 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	int cargc = argc - optind - 1;
 	char **cargv = argv + optind + 1;
-	for (int i = 0; i < cargc; i++) {
+	/* an app's command after "--" keeps its own --help */
+	for (int i = 0; i < cargc && strcmp(cargv[i], "--"); i++) {
 		if (!strcmp(cargv[i], "--help") || !strcmp(cargv[i], "-h")) {
 			const char *h = !strcmp(cmd, "who")       ? who_help()
 			                : !strcmp(cmd, "sslcert") ? sslcert_help()
+			                : !strcmp(cmd, "app")     ? app_help()
 			                                          : help_of(cmd);
 			if (!h)
 				break;
@@ -320,6 +334,8 @@ int main(int argc, char **argv)
 		rc = who_run(&c, cargc, cargv);
 	else if (!strcmp(cmd, "sslcert"))
 		rc = sslcert_run(&c, cargc, cargv);
+	else if (!strcmp(cmd, "app"))
+		rc = app_run(apps_socket, cargc, cargv);
 	else if (help_of(cmd))
 		rc = cmd_admin(&c, cmd, cargc, cargv);
 	else {

@@ -132,10 +132,13 @@ static void *proxy_thread_run(void *arg);
  * of them has been for PROXY_LONG_MS (a long request, not a busy moment). */
 #define PROXY_LONG_MS 50
 #define PROXY_WATCH_MS 20
-static atomic_int proxy_idle, proxy_total, proxy_slots;
-static int proxy_cpus;
-/* per thread: when its current request began, 0 while it waits for one */
-static _Atomic int64_t proxy_started[PROXY_THREADS_MAX];
+struct proxy_state {
+	atomic_int idle, total, slots;
+	int cpus;
+	atomic_bool stop; /* the queue was deleted: threads end */
+	/* per thread: when its current request began, 0 while it waits for one */
+	_Atomic int64_t started[PROXY_THREADS_MAX];
+};
 
 /* Starts fn(arg) in a detached thread: 0, or an errno value. */
 static int proxy_detached(void *(*fn)(void *), void *arg)
@@ -167,12 +170,12 @@ static int proxy_spawn(struct proxy_config *cfg)
 
 static void proxy_grow(struct proxy_config *cfg)
 {
-	if (atomic_fetch_add(&proxy_total, 1) >= cfg->threads) {
-		atomic_fetch_sub(&proxy_total, 1);
+	if (atomic_fetch_add(&cfg->state->total, 1) >= cfg->threads) {
+		atomic_fetch_sub(&cfg->state->total, 1);
 		return;
 	}
 	if (proxy_spawn(cfg) < 0) {
-		atomic_fetch_sub(&proxy_total, 1);
+		atomic_fetch_sub(&cfg->state->total, 1);
 		fprintf(stderr, "%s: error: cannot start another thread\n", cfg->prog);
 	}
 }
@@ -181,15 +184,16 @@ static void proxy_grow(struct proxy_config *cfg)
 static void *proxy_watch(void *arg)
 {
 	struct proxy_config *cfg = arg;
-	for (;;) {
+	struct proxy_state *st = cfg->state;
+	while (!atomic_load(&st->stop)) {
 		struct timespec ts = {0, PROXY_WATCH_MS * 1000000L};
 		nanosleep(&ts, NULL);
-		if (atomic_load(&proxy_idle) > 0 || atomic_load(&proxy_total) >= cfg->threads)
+		if (atomic_load(&st->idle) > 0 || atomic_load(&st->total) >= cfg->threads)
 			continue;
 		int64_t long_ago = backend_now_ms() - PROXY_LONG_MS;
-		int n = atomic_load(&proxy_slots);
+		int n = atomic_load(&st->slots);
 		for (int i = 0; i < n && i < PROXY_THREADS_MAX; i++) {
-			int64_t t = atomic_load(&proxy_started[i]);
+			int64_t t = atomic_load(&st->started[i]);
 			if (t != 0 && t < long_ago) {
 				proxy_grow(cfg);
 				break;
@@ -199,12 +203,21 @@ static void *proxy_watch(void *arg)
 	return NULL;
 }
 
+static void proxy_unavailable(ps_request *r)
+{
+	static const char body[] = "503 Service Unavailable: the app could not be started\n";
+	ps_header h = {"Content-Type", "text/plain"};
+	ps_respond(r, 503, &h, 1, body, sizeof(body) - 1);
+}
+
 static void proxy_serve(struct proxy_thread *t)
 {
-	int slot = atomic_fetch_add(&proxy_slots, 1);
-	_Atomic int64_t *started = slot < PROXY_THREADS_MAX ? &proxy_started[slot] : NULL;
-	atomic_fetch_add(&proxy_idle, 1);
-	for (;;) {
+	const struct proxy_config *cfg = t->cfg;
+	struct proxy_state *st = cfg->state;
+	int slot = atomic_fetch_add(&st->slots, 1);
+	_Atomic int64_t *started = slot < PROXY_THREADS_MAX ? &st->started[slot] : NULL;
+	atomic_fetch_add(&st->idle, 1);
+	while (!atomic_load(&st->stop)) {
 		ps_request *r;
 		int rc = ps_receive(t->q, &r, -1);
 		if (rc == PS_ESYSTEM && errno == EINTR)
@@ -215,6 +228,11 @@ static void proxy_serve(struct proxy_thread *t)
 			continue;
 		}
 		if (rc == PS_ENOTFOUND) {
+			if (cfg->deleted) {
+				if (!atomic_exchange(&st->stop, true))
+					cfg->deleted(cfg->hook_arg);
+				break;
+			}
 			fprintf(stderr, "%s: queue %s was deleted: exiting\n", t->cfg->prog,
 			        ps_queue_name(t->q));
 			fflush(NULL);
@@ -227,14 +245,22 @@ static void proxy_serve(struct proxy_thread *t)
 		}
 		if (started)
 			atomic_store(started, backend_now_ms());
-		if (atomic_fetch_sub(&proxy_idle, 1) == 1 && atomic_load(&proxy_total) < proxy_cpus)
+		if (atomic_fetch_sub(&st->idle, 1) == 1 && atomic_load(&st->total) < st->cpus)
 			proxy_grow(t->cfg);
-		forward_request(&t->f, r);
+		bool forward = !cfg->before_request || cfg->before_request(cfg->hook_arg);
+		if (forward)
+			forward_request(&t->f, r);
+		else
+			proxy_unavailable(r);
 		ps_request_free(r);
+		if (forward && cfg->after_request)
+			cfg->after_request(cfg->hook_arg);
 		if (started)
 			atomic_store(started, 0);
-		atomic_fetch_add(&proxy_idle, 1);
+		atomic_fetch_add(&st->idle, 1);
 	}
+	atomic_fetch_sub(&st->idle, 1);
+	atomic_fetch_sub(&st->total, 1);
 }
 
 static void *proxy_thread_run(void *arg)
@@ -249,7 +275,7 @@ static void *proxy_thread_run(void *arg)
 			proxy_complain(t->cfg, t->c, rc, "joining queue", t->cfg->queue);
 			if (t->c)
 				ps_close(t->c);
-			atomic_fetch_sub(&proxy_total, 1);
+			atomic_fetch_sub(&t->cfg->state->total, 1);
 			free(t);
 			return NULL;
 		}
@@ -264,9 +290,13 @@ static void *proxy_thread_run(void *arg)
 int proxy_start(struct proxy_config *cfg)
 {
 	const char *path = proxy_socket(cfg);
+	if (!cfg->state)
+		cfg->state = calloc(1, sizeof(*cfg->state));
 	struct proxy_thread *t = calloc(1, sizeof(*t));
-	if (!t)
+	if (!t || !cfg->state) {
+		free(t);
 		return -1;
+	}
 	t->cfg = cfg;
 
 	/* Without --delegation every session gives each connection back to the daemon after
@@ -287,7 +317,8 @@ int proxy_start(struct proxy_config *cfg)
 		free(t);
 		return -1;
 	}
-	rc = ps_queue_create(t->c, cfg->queue, NULL, &t->q);
+	ps_queue_opts opts = {.persistent = cfg->persistent};
+	rc = ps_queue_create(t->c, cfg->queue, &opts, &t->q);
 	if (rc == PS_EEXIST)
 		rc = ps_queue_open(t->c, cfg->queue, &t->q);
 	if (rc < 0) {
@@ -310,8 +341,8 @@ int proxy_start(struct proxy_config *cfg)
 	printf("%s: ready queue=%s backend=%s\n", cfg->prog, ps_queue_name(t->q), cfg->backend.name);
 	fflush(stdout);
 	cpu_set_t cpus;
-	proxy_cpus = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
-	atomic_store(&proxy_total, 1);
+	cfg->state->cpus = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+	atomic_store(&cfg->state->total, 1);
 	rc = proxy_detached(proxy_thread_run, t);
 	if (rc == 0)
 		rc = proxy_detached(proxy_watch, cfg);

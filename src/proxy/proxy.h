@@ -25,7 +25,17 @@ struct proxy_config {
 	bool strip_prefix;
 	bool delegation; /* keep keep-alive connections between requests (see proxy_start) */
 	int backend_timeout_ms;
-	int threads; /* at most */
+	int threads;     /* at most */
+	bool persistent; /* the queue outlives the sessions (admin only) */
+	/* For portshare-apps, which runs many proxies in one process (all may be NULL):
+	 * before_request is called before each request is forwarded (false: answer 503);
+	 * after_request once a forwarded request is answered; deleted when the queue was deleted (without it
+	 * the process exits). */
+	bool (*before_request)(void *arg);
+	void (*after_request)(void *arg);
+	void (*deleted)(void *arg);
+	void *hook_arg;
+	struct proxy_state *state; /* the threads' counters, made by proxy_start */
 };
 
 void proxy_config_init(struct proxy_config *cfg, const char *prog);

@@ -18,6 +18,7 @@
 
 #include "portshare.h"
 
+#include "launch.h"
 #include "proxy.h"
 
 #define RUN_READY_TIMEOUT_DEFAULT 60 /* seconds for the app to accept a connection */
@@ -65,58 +66,6 @@ static void run_fail(const char *fmt, const char *arg)
 	fputc('\n', stderr);
 	run_cleanup();
 	exit(1);
-}
-
-/* A port nothing uses on 127.0.0.1 right now (the kernel's choice). */
-static int run_free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
-		run_fail("cannot find a free loopback port: %s", strerror(errno));
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
-/* arg with every {port} and {socket} replaced (a new string). */
-static char *run_substitute(const char *arg, const char *port, const char *sock)
-{
-	size_t cap = strlen(arg) + 1, len = 0;
-	for (const char *p = arg; (p = strchr(p, '{')) != NULL; p++)
-		cap += strlen(port) + strlen(sock);
-	char *out = malloc(cap);
-	if (!out)
-		run_fail("%s", "out of memory");
-	for (const char *p = arg; *p;) {
-		const char *with = NULL;
-		size_t skip = 0;
-		if (strncmp(p, "{port}", 6) == 0)
-			with = port, skip = 6;
-		else if (strncmp(p, "{socket}", 8) == 0)
-			with = sock, skip = 8;
-		if (with) {
-			memcpy(out + len, with, strlen(with));
-			len += strlen(with);
-			p += skip;
-		} else {
-			out[len++] = *p++;
-		}
-	}
-	out[len] = '\0';
-	return out;
-}
-
-/* Whether the app accepts connections on its address now. */
-static bool run_accepts(const struct backend_addr *a)
-{
-	int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return false;
-	bool ok = connect(fd, (const struct sockaddr *)&a->sa, a->len) == 0;
-	close(fd);
-	return ok;
 }
 
 static void run_free_argv(char **argv)
@@ -184,7 +133,7 @@ int main(int argc, char **argv)
 	bool use_socket = false;
 	for (int i = cmd; i < argc; i++)
 		use_socket |= strstr(argv[i], "{socket}") != NULL;
-	char port[8] = "", spec[160];
+	char port[12] = "", spec[160];
 	if (use_socket) {
 		const char *tmp = getenv("TMPDIR");
 		snprintf(run_dir, sizeof(run_dir), "%s/portshare-run.XXXXXX",
@@ -196,7 +145,10 @@ int main(int argc, char **argv)
 		snprintf(run_sock, sizeof(run_sock), "%s/app.sock", run_dir);
 		snprintf(spec, sizeof(spec), "unix:%s", run_sock);
 	} else {
-		snprintf(port, sizeof(port), "%d", run_free_port());
+		int free_port = launch_free_port();
+		if (free_port < 0)
+			run_fail("cannot find a free loopback port: %s", strerror(errno));
+		snprintf(port, sizeof(port), "%d", free_port);
 		snprintf(spec, sizeof(spec), "http://127.0.0.1:%s", port);
 	}
 	const char *why;
@@ -208,7 +160,8 @@ int main(int argc, char **argv)
 	if (!child_argv)
 		run_fail("%s", "out of memory");
 	for (int i = cmd; i < argc; i++)
-		child_argv[i - cmd] = run_substitute(argv[i], port, run_sock);
+		if (!(child_argv[i - cmd] = launch_substitute(argv[i], port, run_sock)))
+			run_fail("%s", "out of memory");
 
 	sigset_t set, old;
 	sigemptyset(&set);
@@ -243,7 +196,7 @@ int main(int argc, char **argv)
 			run_free_argv(child_argv);
 			return run_status(ws);
 		}
-		if (run_accepts(&cfg.backend))
+		if (launch_accepts(&cfg.backend))
 			break;
 		if (backend_now_ms() > deadline) {
 			fprintf(

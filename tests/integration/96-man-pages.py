@@ -1,4 +1,4 @@
-# 96-man-pages: the man pages in man/ render without a groff warning, name every command, verb and option the binaries' --help lists (portshare-proxy and portshare-run too), every config setting and every public function, and libportshare(3)'s example compiles and serves.
+# 96-man-pages: the man pages in man/ render without a groff warning, name every command, verb and option the binaries' --help lists (portshare-proxy, portshare-run and portshare-apps too), every config setting and every public function, and libportshare(3)'s example compiles and serves.
 import os
 import re
 import shutil
@@ -17,6 +17,7 @@ PAGES = {
     "lib": "libportshare.3",
     "proxy": "portshare-proxy.1",
     "run": "portshare-run.1",
+    "apps": "portshare-apps.8",
 }
 
 
@@ -181,6 +182,17 @@ with Story() as s:
             expect(has_word(opts_section, o), "%s describes the option %s under OPTIONS" % (PAGES[key], o))
         for what in ("EXIT STATUS", "EXAMPLES", "PORTSHARE_SOCKET", "SEE ALSO"):
             expect(what in text[key], "%s has %s" % (PAGES[key], what))
+    # 5c. portshare-apps(8): every option of its --help under OPTIONS, its files.
+    r = s.run([s.bin("portshare-apps"), "--help"])
+    check(r.returncode == 0, "portshare-apps --help exits 0")
+    options = sorted(set(re.findall(r"--[a-z][a-z-]*", r.stdout)))
+    expect(len(options) >= 4, "portshare-apps --help lists its options (found %s)" % " ".join(options))
+    opts_section = section(text["apps"], "OPTIONS", ["EXIT STATUS"])
+    for o in options:
+        expect(has_word(opts_section, o), "portshare-apps.8 describes the option %s under OPTIONS" % o)
+    for what in ("EXIT STATUS", "EXAMPLES", "PORTSHARE_SOCKET", "SEE ALSO", "/etc/portshare/apps/",
+                 "/run/portshare-apps/apps.sock"):
+        expect(what in text["apps"], "portshare-apps.8 has %s" % what)
     all_held()
 
     # 6. The example of libportshare(3), copied from the page as man(1) shows it, compiles

@@ -4,7 +4,8 @@ import subprocess
 from harness import REPO, Proc, Story, check, check_eq, say
 
 PREFIX = "/usr/local"
-FILES = ["sbin/portshared", "bin/portsharectl", "bin/portshare-hello", "bin/portshare-static",
+FILES = ["sbin/portshared", "sbin/portshare-apps", "share/man/man8/portshare-apps.8",
+         "lib/systemd/system/portshare-apps.service", "bin/portsharectl", "bin/portshare-hello", "bin/portshare-static",
          "bin/portshare-upload-echo", "bin/portshare-proxy", "bin/portshare-run", "lib/libportshare.so.1", "lib/libportshare.so", "lib/libportshare.a",
          "lib/pkgconfig/portshare.pc", "include/portshare.h", "share/man/man8/portshared.8",
          "share/man/man8/portsharectl.8", "share/man/man5/portshare.conf.5", "share/man/man3/libportshare.3",

@@ -1,0 +1,61 @@
+/* apps.h: an app of portshare-apps: its definition (the words of `portsharectl app add`,
+ * kept as written) parsed and stored, and its running state, which apps_main.c owns. */
+#ifndef PS_PROXY_APPS_H
+#define PS_PROXY_APPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proxy.h"
+
+#define APPS_NAME_MAX 48
+#define APPS_WORDS_MAX 256
+#define APPS_GROUPS_MAX 256
+#define APPS_IDLE_DEFAULT 1200 /* seconds, IIS's idle timeout */
+
+enum app_state { APP_STOPPED, APP_STARTING, APP_RUNNING, APP_STOPPING, APP_BACKOFF };
+
+struct app {
+	struct app *next;
+	char name[APPS_NAME_MAX + 1];
+	char queue[APPS_NAME_MAX + 8];
+	char *words; /* the definition as stored: NUL-ended words, NAME first */
+	size_t words_len;
+	char **cmd; /* NULL: a proxy queue in front of --backend */
+	char *user;
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[APPS_GROUPS_MAX];
+	int ngroups;
+	char *home;
+	bool always_running;
+	int idle_timeout; /* seconds */
+	char port[12];
+	bool use_socket;   /* {socket} in the command: a unix socket in a private directory */
+	char sock_dir[64]; /* made (owned by the app's user) when the app is registered */
+	char sock[96];
+	struct proxy_config cfg;
+	/* running state: apps_main.c changes it, under its lock */
+	enum app_state state;
+	pid_t pid;
+	int64_t since; /* when the state began */
+	int64_t last_use;
+	int active;
+	int failures; /* deaths in a row, for the backoff */
+	bool deleted;
+	bool registered; /* its queue and URLs are in the daemon, its proxy runs */
+};
+
+/* Parses a definition (words[0] is the name, NUL-ended words) into a new app that keeps
+ * the words: NULL with err filled when the definition is wrong (the words stay the
+ * caller's then). The app's proxy talks to daemon_socket. */
+struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char *err, size_t errlen);
+/* Writes DIR/NAME atomically (temp file, fsync, rename, fsync of the directory), 0600:
+ * 0, or -1 with err filled. */
+int apps_store(const struct app *a, const char *dir, char *err, size_t errlen);
+/* Frees an app and its words (only one whose proxy never started). */
+void apps_free(struct app *a);
+
+#endif

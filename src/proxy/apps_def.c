@@ -1,0 +1,233 @@
+/* apps_def.c: an app definition of portshare-apps: the words of `portsharectl app add`
+ * checked and turned into an app (its proxy's options, its command, its user), and
+ * written to the apps directory atomically. No running state. */
+#include "apps.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "launch.h"
+
+void apps_free(struct app *a)
+{
+	free(a->home);
+	free(a->cmd);
+	free(a->words);
+	free(a);
+}
+
+static bool apps_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > APPS_NAME_MAX || s[0] == '.' || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(s[i] >= 'a' && s[i] <= 'z') && !(s[i] >= 'A' && s[i] <= 'Z') &&
+		    !(s[i] >= '0' && s[i] <= '9') && s[i] != '-' && s[i] != '_' && s[i] != '.')
+			return false;
+	return true;
+}
+
+static bool apps_number(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* Parses a definition (words[0] is the name; the words are kept by the app) into a new
+ * app: NULL with *why (a static or err's text) when it is wrong. */
+struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char *err, size_t errlen)
+{
+	char *w[APPS_WORDS_MAX];
+	int n = 0;
+	for (size_t off = 0; off < len; off += strlen(words + off) + 1) {
+		if (n == APPS_WORDS_MAX) {
+			snprintf(err, errlen, "too many words (%d at most)", APPS_WORDS_MAX);
+			return NULL;
+		}
+		w[n++] = words + off;
+	}
+	if (n == 0 || !apps_name_ok(w[0])) {
+		snprintf(err, errlen, "an app name is 1-%d letters, digits, '-', '_' or '.'", APPS_NAME_MAX);
+		return NULL;
+	}
+	struct app *a = calloc(1, sizeof(*a));
+	if (!a) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	a->words = words;
+	a->words_len = len;
+	snprintf(a->name, sizeof(a->name), "%s", w[0]);
+	snprintf(a->queue, sizeof(a->queue), "app-%s", a->name);
+	proxy_config_init(&a->cfg, "portshare-apps");
+	a->cfg.queue = a->queue;
+	a->cfg.socket = daemon_socket;
+	a->cfg.persistent = true;
+	a->idle_timeout = APPS_IDLE_DEFAULT;
+	bool allow_root = false, idle_given = false;
+	int i = 1;
+	for (; i < n; i++) {
+		const char *why = NULL;
+		long v;
+		if (!strcmp(w[i], "--")) {
+			i++;
+			break;
+		} else if (!strcmp(w[i], "--always-running")) {
+			a->always_running = true;
+		} else if (!strcmp(w[i], "--allow-root")) {
+			allow_root = true;
+		} else if (!strcmp(w[i], "--user") || !strcmp(w[i], "--workers") ||
+		           !strcmp(w[i], "--idle-timeout")) {
+			if (i + 1 >= n) {
+				snprintf(err, errlen, "%s needs a value", w[i]);
+				goto fail;
+			}
+			if (w[i][2] == 'u') {
+				a->user = w[++i];
+			} else if (w[i][2] == 'w') {
+				if (!apps_number(w[++i], 1, PROXY_THREADS_MAX, &v)) {
+					snprintf(err, errlen, "--workers takes 1-%d", PROXY_THREADS_MAX);
+					goto fail;
+				}
+				a->cfg.threads = (int)v;
+			} else {
+				if (!apps_number(w[++i], 1, 86400, &v)) {
+					snprintf(err, errlen, "--idle-timeout takes seconds, 1-86400");
+					goto fail;
+				}
+				a->idle_timeout = (int)v;
+				idle_given = true;
+			}
+		} else if (!strcmp(w[i], "--url") || !strcmp(w[i], "--backend") ||
+		           !strcmp(w[i], "--strip-prefix") || !strcmp(w[i], "--backend-timeout")) {
+			int rc = proxy_option(&a->cfg, n, w, &i, &why);
+			if (rc < 0) {
+				snprintf(err, errlen, "%s: %s", w[i], why);
+				goto fail;
+			}
+		} else {
+			snprintf(err, errlen, "unknown option '%s'", w[i]);
+			goto fail;
+		}
+	}
+	if (a->cfg.nurls == 0) {
+		snprintf(err, errlen, "at least one --url PREFIX is needed");
+		goto fail;
+	}
+	bool has_cmd = i < n;
+	if (has_cmd == (a->cfg.backend_spec != NULL)) {
+		snprintf(err, errlen, "give either --backend URL or a command after --, not both");
+		goto fail;
+	}
+	if (!has_cmd) {
+		if (a->user || a->always_running || idle_given || allow_root) {
+			snprintf(err, errlen,
+			         "--user, --idle-timeout, --always-running and --allow-root "
+			         "are for a command");
+			goto fail;
+		}
+		return a;
+	}
+	a->cmd = calloc((size_t)(n - i + 1), sizeof(char *));
+	if (!a->cmd) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (int k = i; k < n; k++)
+		a->cmd[k - i] = w[k];
+	if (a->user) {
+		struct passwd *pw = getpwnam(a->user);
+		if (!pw) {
+			snprintf(err, errlen, "no such user '%s' (see getent passwd)", a->user);
+			goto fail;
+		}
+		a->uid = pw->pw_uid;
+		a->gid = pw->pw_gid;
+		a->ngroups = APPS_GROUPS_MAX;
+		if (getgrouplist(pw->pw_name, pw->pw_gid, a->groups, &a->ngroups) < 0) {
+			snprintf(err, errlen, "user '%s' is in more than %d groups", a->user,
+			         APPS_GROUPS_MAX);
+			goto fail;
+		}
+		/* the passwd entry is overwritten by the next lookup: keep the home directory */
+		if (!(a->home = strdup(pw->pw_dir))) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+	} else {
+		a->uid = getuid();
+		a->gid = getgid();
+		a->ngroups = -1; /* keep ours */
+	}
+	if (a->uid == 0 && !allow_root) {
+		snprintf(err, errlen, "the app would run as root: give --user USER (or --allow-root)");
+		goto fail;
+	}
+	for (size_t k = 0; a->cmd[k]; k++)
+		a->use_socket |= strstr(a->cmd[k], "{socket}") != NULL;
+	/* one port for the app's whole life here: the proxy's threads read the address (a
+	 * {socket} app gets its address when it is registered, apps_main.c) */
+	int port = launch_free_port();
+	if (port < 0) {
+		snprintf(err, errlen, "no free loopback port: %s", strerror(errno));
+		goto fail;
+	}
+	snprintf(a->port, sizeof(a->port), "%d", port);
+	char spec[32];
+	const char *why;
+	snprintf(spec, sizeof(spec), "http://127.0.0.1:%s", a->port);
+	if (!backend_addr_parse(spec, &a->cfg.backend, &why)) {
+		snprintf(err, errlen, "%s", why);
+		goto fail;
+	}
+	return a;
+fail:
+	a->words = NULL;
+	free(a->home);
+	free(a->cmd);
+	free(a);
+	return NULL;
+}
+
+/* Writes DIR/NAME atomically (temp file, fsync, rename, fsync of the directory), 0600. */
+int apps_store(const struct app *a, const char *dir, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX], path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%s", dir, a->name);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, a->name);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		goto fail;
+	if (write(fd, a->words, a->words_len) != (ssize_t)a->words_len || fsync(fd) < 0) {
+		close(fd);
+		unlink(tmp);
+		goto fail;
+	}
+	close(fd);
+	if (rename(tmp, path) < 0) {
+		unlink(tmp);
+		goto fail;
+	}
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot write %.200s: %s", path, strerror(errno));
+	return -1;
+}
