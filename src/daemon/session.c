@@ -495,36 +495,30 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 		queue_requeue(r, true);
 		return;
 	case PS_MSG_RETURN:
+	case PS_MSG_RETURN_TLS: {
+		/* one path for both: RETURN_TLS is a RETURN with the TLS part */
+		bool tls = m->hdr.type == PS_MSG_RETURN_TLS;
+		struct ps_return ret = m->u.ret;
+		if (tls)
+			ret = (struct ps_return){m->u.ret_tls.conn_id, m->u.ret_tls.req_id,
+			                         m->u.ret_tls.written, m->u.ret_tls.consumed,
+			                         m->u.ret_tls.flags,   m->u.ret_tls.tail_len};
 		metrics_return();
-		r = session_request(s, m->u.ret.conn_id, m->u.ret.req_id);
+		r = session_request(s, ret.conn_id, ret.req_id);
 		if (!r)
 			return; /* the daemon ended that connection meanwhile (timeout, shutdown) */
 		delegate_count_served(r, s);
-		if (r->conn->tls) {
-			/* the records went on in the worker: without its state the daemon cannot */
+		/* the records went on in the worker: without its state the daemon cannot go on */
+		if (!r->conn->tls != !tls || (tls && tls_conn_returned(r->conn, &m->tls, m->tls_raw) < 0)) {
 			log_error_answer(r->conn, 0,
-			                 "BadReturn: a TLS connection returned without its record state");
+			                 "BadReturn: a TLS connection's record state missing or not usable");
 			conn_abort(r->conn);
 			return;
 		}
-		conn_returned(r->conn, m->tail, m->u.ret.tail_len, m->u.ret.flags & PS_RETURN_EOF,
-		              m->u.ret.written, m->u.ret.consumed);
+		conn_returned(r->conn, m->tail, ret.tail_len, ret.flags & PS_RETURN_EOF, ret.written,
+		              ret.consumed);
 		return;
-	case PS_MSG_RETURN_TLS:
-		metrics_return();
-		r = session_request(s, m->u.ret_tls.conn_id, m->u.ret_tls.req_id);
-		if (!r)
-			return;
-		delegate_count_served(r, s);
-		if (!r->conn->tls || tls_conn_returned(r->conn, &m->tls, m->tls_raw) < 0) {
-			log_error_answer(r->conn, 0,
-			                 "BadReturn: the TLS record state returned is not usable");
-			conn_abort(r->conn);
-			return;
-		}
-		conn_returned(r->conn, m->tail, m->u.ret_tls.tail_len, m->u.ret_tls.flags & PS_RETURN_EOF,
-		              m->u.ret_tls.written, m->u.ret_tls.consumed);
-		return;
+	}
 	case PS_MSG_END:
 		r = session_request(s, m->u.end.conn_id, m->u.end.req_id);
 		if (!r)
