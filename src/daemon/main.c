@@ -532,6 +532,7 @@ int main(int argc, char **argv)
 	delegate_close();
 	route_free(dm->routes);
 	certs_shutdown();
+	tls_global_deinit();
 	loop_free(dm->loop);
 	if (dm->ctl.fd >= 0) {
 		close(dm->ctl.fd);

@@ -506,8 +506,3 @@ bool tls_conn_misdirected(const struct conn *c, const char *host)
 	certs_release(set);
 	return misdirected;
 }
-
-const char *tls_conn_sni(const struct conn *c)
-{
-	return c->tls ? c->tls->sni : "";
-}

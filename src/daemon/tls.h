@@ -71,7 +71,4 @@ int tls_conn_resume(struct conn *c);
  * the 421 of DESIGN §11. Connections without SNI are never misdirected. */
 bool tls_conn_misdirected(const struct conn *c, const char *host);
 
-/* The SNI name the client sent ("" when none). */
-const char *tls_conn_sni(const struct conn *c);
-
 #endif
