@@ -45,9 +45,9 @@ extern "C" {
 /* "0": ps_receive posts the next receive only when it is called again, instead of as
  * soon as it returns a request. The posted receive makes the next handoff faster, but
  * the daemon may give it a request while this worker is still busy with the last one
- * (receives are served oldest first): a worker whose requests may last long (a proxy
- * to streams and long polls) sets it, and adds workers as they get busy. Read by
- * ps_connect. */
+ * (receives are served oldest first): a worker whose requests may last long sets it,
+ * and adds workers as they get busy, or calls ps_client_yield when a request turns
+ * long. Read by ps_connect. */
 #define PS_PREFETCH_ENV "PORTSHARE_PREFETCH"
 
 enum ps_error {
@@ -142,6 +142,15 @@ int ps_queue_fd(const ps_queue *q);
  * PS_EEXIST...; ps_client_message says which URL and why) and the queue goes on
  * serving its other URLs. */
 int ps_receive(ps_queue *q, ps_request **out, int timeout_ms);
+/* Call it when the request in hand is about to block this thread for long (a stream, a
+ * long poll, a slow backend): what the client holds but is not serving goes back to
+ * the daemon, which gives it to other workers of its queues. That is every posted
+ * receive (withdrawn; the next ps_receive posts one again), every request delivered or
+ * read but not yet returned by ps_receive, and every connection kept by delegation that
+ * is between requests. Requests already returned by ps_receive stay this thread's.
+ * Costs one round trip to the daemon when a receive is posted, nothing otherwise.
+ * Returns 0, or an error of the round trip (what could go back still did). */
+int ps_client_yield(ps_client *c);
 
 /* The request. Strings are NUL-terminated and live until ps_request_free(). */
 const char *ps_request_method(const ps_request *r);

@@ -39,6 +39,7 @@ static size_t fixed_size(unsigned type)
 	case PS_MSG_QUEUE_OPEN:
 	case PS_MSG_QUEUE_DELETE:
 	case PS_MSG_QUEUE_DRAIN:
+	case PS_MSG_RECEIVE_CANCEL:
 		return sizeof(struct ps_queue_ref);
 	case PS_MSG_URL_ADD:
 	case PS_MSG_URL_DEL:
@@ -48,6 +49,7 @@ static size_t fixed_size(unsigned type)
 	case PS_MSG_DELIVER:
 		return sizeof(struct ps_deliver);
 	case PS_MSG_NOFD:
+	case PS_MSG_REQUEUE:
 	case PS_MSG_CONN_CLOSED:
 		return sizeof(struct ps_conn_ref);
 	case PS_MSG_RETURN:
@@ -110,6 +112,8 @@ static const char *const type_names[PS_MSG_TYPE_END] = {
     [PS_MSG_CONN_HANDOVER] = "CONN_HANDOVER",
     [PS_MSG_CONN_HANDOVER_TLS] = "CONN_HANDOVER_TLS",
     [PS_MSG_COMMAND] = "COMMAND",
+    [PS_MSG_RECEIVE_CANCEL] = "RECEIVE_CANCEL",
+    [PS_MSG_REQUEUE] = "REQUEUE",
 };
 
 const char *protocol_type_name(unsigned type)
@@ -216,6 +220,7 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[5], size_t *npar
 		return NULL;
 	case PS_MSG_QUEUE_DELETE:
 	case PS_MSG_QUEUE_DRAIN:
+	case PS_MSG_RECEIVE_CANCEL:
 		/* these name the queue by id; the name is only for logs */
 		if (!string_padded(m->u.queue.name, sizeof(m->u.queue.name)))
 			return "queue name not terminated, or bytes after its NUL";
@@ -259,6 +264,7 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[5], size_t *npar
 		return NULL;
 	}
 	case PS_MSG_NOFD:
+	case PS_MSG_REQUEUE:
 	case PS_MSG_CONN_CLOSED:
 		return NULL;
 	case PS_MSG_RETURN:
@@ -395,7 +401,8 @@ int protocol_decode(const void *buf, size_t len, struct ps_msg *m, const char **
 		*why = "header length differs from the message length";
 		return -1;
 	}
-	if (m->hdr.type == 0 || m->hdr.type >= PS_MSG_TYPE_END) {
+	/* numbers are appended by explicit value: one without a name is not in use */
+	if (m->hdr.type == 0 || m->hdr.type >= PS_MSG_TYPE_END || !type_names[m->hdr.type]) {
 		*why = "unknown message type";
 		return -1;
 	}
@@ -524,6 +531,7 @@ ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap)
 	case PS_MSG_QUEUE_OPEN:
 	case PS_MSG_QUEUE_DELETE:
 	case PS_MSG_QUEUE_DRAIN:
+	case PS_MSG_RECEIVE_CANCEL:
 		copy_string(w.u.queue.name, m->u.queue.name, sizeof(w.u.queue.name));
 		break;
 	case PS_MSG_TAKEOVER_QUEUE:

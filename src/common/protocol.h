@@ -78,7 +78,10 @@ enum ps_msg_type {
 	                                * pieces (its output), then REPLY (0, or an error and why) */
 	PS_MSG_RETURN_TLS = 27,        /* c->d: RETURN of a TLS connection: + record state and ciphertext */
 	PS_MSG_CONN_HANDOVER_TLS = 28, /* old->new: CONN_HANDOVER of a TLS connection (fd attached) */
-	PS_MSG_TYPE_END                /* first unused number */
+	/* ps_client_yield: a session about to block gives back what it is not serving */
+	PS_MSG_RECEIVE_CANCEL = 32, /* c->d: queue id: withdraw this session's posted receives; REPLY */
+	PS_MSG_REQUEUE = 33,        /* c->d: a DELIVER the application has not taken: to another receive */
+	PS_MSG_TYPE_END             /* one past the highest number (numbers may be unused: no name) */
 };
 
 struct ps_msg_hdr {
@@ -125,7 +128,7 @@ struct ps_queue_create {
 	char name[PS_QUEUE_NAME_MAX + 1]; /* NUL-terminated */
 };
 
-struct ps_queue_ref { /* QUEUE_OPEN (name), QUEUE_DELETE/DRAIN (id) */
+struct ps_queue_ref { /* QUEUE_OPEN (name), QUEUE_DELETE/DRAIN, RECEIVE_CANCEL (id) */
 	uint32_t queue_id;
 	char name[PS_QUEUE_NAME_MAX + 1];
 };
@@ -177,7 +180,7 @@ struct ps_tls {
 	char server_name[PS_SERVER_NAME_MAX + 1]; /* the SNI name, lower case, NUL-terminated ("": none) */
 };
 
-struct ps_conn_ref { /* NOFD, CONN_CLOSED */
+struct ps_conn_ref { /* NOFD, REQUEUE, CONN_CLOSED */
 	uint64_t conn_id;
 	uint64_t req_id;
 };

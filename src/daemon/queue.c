@@ -381,6 +381,11 @@ void queue_receive(struct attach *a, uint32_t count)
 	queue_pump(a->q);
 }
 
+void queue_receive_cancel(struct attach *a)
+{
+	attach_drop_receives(a);
+}
+
 void queue_drain(struct attach *a)
 {
 	a->draining = true;
@@ -408,7 +413,7 @@ void queue_push(struct queue *q, struct request *r)
 	queue_pump(q);
 }
 
-void queue_requeue(struct request *r, bool nofd)
+void queue_requeue(struct request *r, enum queue_again why)
 {
 	struct queue *q = r->queue;
 	if (this_thread->handing_over) {
@@ -419,7 +424,8 @@ void queue_requeue(struct request *r, bool nofd)
 		answer_request(r->conn, 503, "AppOffline", true);
 		return;
 	}
-	if (nofd ? ++r->nofd > NOFD_RETRIES : ++r->requeues > NOFD_RETRIES) {
+	bool nofd = why == QUEUE_AGAIN_NOFD;
+	if (why != QUEUE_AGAIN_YIELDED && (nofd ? ++r->nofd > NOFD_RETRIES : ++r->requeues > NOFD_RETRIES)) {
 		q->refused++;
 		answer_request(r->conn, 503, nofd ? "NoFileDescriptors" : "WorkerDied", true);
 		return;

@@ -24,13 +24,20 @@ int queue_url_del(struct queue *q, const char *text, size_t len, char *err, size
 int queue_delete(struct queue *q);
 void queue_detach(struct attach *a);
 void queue_receive(struct attach *a, uint32_t count);
+/* RECEIVE_CANCEL: the attachment's posted receives are withdrawn (it may post more). */
+void queue_receive_cancel(struct attach *a);
 /* No more deliveries to this attachment (QUEUE_DRAIN, a session ending). */
 void queue_drain(struct attach *a);
 /* Routes a parsed request: holds it, delivers it, or answers it. Takes req. */
 void queue_push(struct queue *q, struct request *req);
-/* A request comes back to the front of its queue: nofd (the worker had no fd for
- * it) or a dead worker's; each is tried a few times, then answered 503. */
-void queue_requeue(struct request *req, bool nofd);
+/* Why a delivered request comes back to the front of its queue. */
+enum queue_again {
+	QUEUE_AGAIN_NOFD,    /* the worker had no fd for it: tried a few times, then 503 */
+	QUEUE_AGAIN_DIED,    /* its worker died before touching it: tried a few times, then 503 */
+	QUEUE_AGAIN_YIELDED, /* REQUEUE: its session is busy; not counted, since a session gives a
+	                      * request back only when its thread turned to a long request */
+};
+void queue_requeue(struct request *req, enum queue_again why);
 void queue_request_timeout(struct conn *c);
 /* ResponseWait of a delivered request's queue (its timer fired): true if it handled the
  * timer (answered, aborted or re-armed), false if the request is no longer waited on. */

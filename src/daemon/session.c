@@ -438,6 +438,7 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 		return;
 	case PS_MSG_QUEUE_DELETE:
 	case PS_MSG_QUEUE_DRAIN:
+	case PS_MSG_RECEIVE_CANCEL:
 	case PS_MSG_URL_ADD:
 	case PS_MSG_URL_DEL: {
 		uint32_t qid = m->hdr.type == PS_MSG_URL_ADD || m->hdr.type == PS_MSG_URL_DEL
@@ -460,6 +461,11 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 		else if (m->hdr.type == PS_MSG_QUEUE_DRAIN) {
 			queue_drain(a);
 			rc = 0;
+		} else if (m->hdr.type == PS_MSG_RECEIVE_CANCEL) {
+			/* answered after any DELIVER sent before it: once the library has the
+			 * REPLY, no DELIVER for these receives is still on its way */
+			queue_receive_cancel(a);
+			rc = 0;
 		} else if (!s->admin) {
 			snprintf(err, sizeof(err), "deleting a queue is for admins");
 			rc = PS_EDENIED;
@@ -475,25 +481,34 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 			queue_receive(a, m->u.receive.count);
 		return;
 	case PS_MSG_NOFD:
+	case PS_MSG_REQUEUE: {
 		r = session_request(s, m->u.conn.conn_id, m->u.conn.req_id);
 		if (!r)
 			return;
-		/* the process is at its fd limit: back-pressure, the request goes back,
-		 * unless the worker did touch the connection (then it cannot be re-sent) */
-		handoff_cache_del(r->conn, s->id);
+		/* NOFD: the process is at its fd limit (back-pressure), and it dropped the fd;
+		 * REQUEUE: the application has not taken the request, its session is busy
+		 * (ps_client_yield), and it keeps the fd. Either way the request goes back,
+		 * unless the worker did touch the connection (then it cannot be re-sent). */
+		bool nofd = m->hdr.type == PS_MSG_NOFD;
+		if (nofd)
+			handoff_cache_del(r->conn, s->id);
 		list_del(&r->link);
 		r->owner = NULL;
 		uint64_t written, consumed;
 		tcp_counters(r->conn->io.fd, &written, &consumed);
-		if (written != r->written0 || consumed != r->consumed0) {
-			log_error_answer(r->conn, 0, "BadNoFd: the worker used the connection");
+		if (written != r->written0 || consumed != r->consumed0 ||
+		    (!nofd && r->conn->tls && tls_conn_resume(r->conn) < 0)) {
+			log_error_answer(r->conn, 0, nofd ? "BadNoFd: the worker used the connection"
+			                                  : "BadRequeue: the worker used the connection");
 			conn_abort(r->conn);
 			return;
 		}
-		log_warning("session %u (pid %d) is out of file descriptors; request queued again", s->id,
-		            (int)s->pid);
-		queue_requeue(r, true);
+		if (nofd)
+			log_warning("session %u (pid %d) is out of file descriptors; request queued again",
+			            s->id, (int)s->pid);
+		queue_requeue(r, nofd ? QUEUE_AGAIN_NOFD : QUEUE_AGAIN_YIELDED);
 		return;
+	}
 	case PS_MSG_RETURN:
 	case PS_MSG_RETURN_TLS: {
 		/* one path for both: RETURN_TLS is a RETURN with the TLS part */
@@ -631,7 +646,7 @@ static void session_orphan(struct session *s, struct request *r, bool alive)
 		conn_returned(c, NULL, 0, false, 0, 0);
 	} else if (st == DELEGATE_UNTOUCHED && http_method_idempotent(r->method) && r->queue &&
 	           r->queue->nattached > 1 && (!c->tls || tls_conn_resume(c) == 0)) {
-		queue_requeue(r, false); /* nothing seen by anyone: another worker may serve it */
+		queue_requeue(r, QUEUE_AGAIN_DIED); /* nothing seen by anyone: another worker may serve it */
 	} else {
 		answer_request(c, 503, "WorkerDied", true);
 	}

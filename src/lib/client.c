@@ -74,6 +74,16 @@ int client_send_return(ps_client *c, const struct held_conn *cn, uint64_t conn_i
 	return client_send(c, &m);
 }
 
+int client_send_untaken(ps_client *c, uint16_t type, uint64_t conn_id, uint64_t req_id)
+{
+	struct ps_msg m;
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = type;
+	m.u.conn.conn_id = conn_id;
+	m.u.conn.req_id = req_id;
+	return client_send(c, &m);
+}
+
 int client_send_end(ps_client *c, uint64_t conn_id, uint64_t req_id, uint32_t flags)
 {
 	struct ps_msg m;

@@ -118,6 +118,9 @@ int client_send(ps_client *c, struct ps_msg *m);
  * since the DELIVER go with it. 0 or as client_send. */
 int client_send_return(ps_client *c, const struct held_conn *cn, uint64_t conn_id, uint64_t req_id, bool eof,
                        const char *tail, size_t tail_len);
+/* NOFD or REQUEUE: a DELIVER the application will not get goes back to the daemon's
+ * queue. 0 or as client_send. */
+int client_send_untaken(ps_client *c, uint16_t type, uint64_t conn_id, uint64_t req_id);
 /* END: the library is done with the connection (PS_END_* flags). 0 or as client_send. */
 int client_send_end(ps_client *c, uint64_t conn_id, uint64_t req_id, uint32_t flags);
 /* Sends a request and waits for its REPLY, handling whatever else arrives meanwhile.

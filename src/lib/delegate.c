@@ -466,27 +466,27 @@ void delegate_session_lost(ps_client *c)
 	delegate_drop_snapshot(c);
 }
 
+bool delegate_give_back_request(ps_request *r)
+{
+	/* the daemon gets it back whole, as if it had never been read */
+	struct delegation *d = r->delegation;
+	size_t tail = r->in_len - r->in_pos;
+	if (!d || r->handed_out || d->busy != r || r->read_sock || r->head_len + tail > DELEG_BUF ||
+	    !client_connected(r->c))
+		return false;
+	memcpy(d->buf, r->head, r->head_len);
+	memcpy(d->buf + r->head_len, r->in + r->in_pos, tail);
+	d->len = r->head_len + tail;
+	d->busy = NULL;
+	r->delegation = NULL;
+	delegate_give_back(d);
+	return true;
+}
+
 void delegate_return_idle(ps_client *c, bool all)
 {
-	if (all && client_connected(c)) {
-		/* A request read here that the application has not received: the daemon gets
-		 * it back whole, as if it had never been read. */
-		for (ps_request *r = c->requests; r; r = r->next) {
-			struct delegation *d = r->delegation;
-			size_t tail = r->in_len - r->in_pos;
-			if (!d || r->handed_out || d->busy != r || r->read_sock ||
-			    r->head_len + tail > DELEG_BUF)
-				continue;
-			memcpy(d->buf, r->head, r->head_len);
-			memcpy(d->buf + r->head_len, r->in + r->in_pos, tail);
-			d->len = r->head_len + tail;
-			d->busy = NULL;
-			r->delegation = NULL;
-			delegate_give_back(d);
-			if (!client_connected(c))
-				break;
-		}
-	}
+	for (ps_request *r = c->requests; all && r && client_connected(c); r = r->next)
+		delegate_give_back_request(r);
 	while (c->idle_first && client_connected(c))
 		delegate_give_back(c->idle_first);
 }

@@ -44,7 +44,11 @@ void delegate_forget(struct delegation *d);
 /* The session ended (the daemon went away): idle delegated connections are shut down
  * and closed, busy ones finish with Connection: close; the page and snapshot go. */
 void delegate_session_lost(ps_client *c);
-/* RETURNs every idle delegated connection (ps_queue_drain, ps_close), and with all,
+/* A request read from a delegated connection that the application has not received
+ * goes back to the daemon with its connection (RETURN with its bytes): true, and r is
+ * then the caller's to free without a word; false when it cannot (r stays as it is). */
+bool delegate_give_back_request(ps_request *r);
+/* RETURNs every idle delegated connection (ps_queue_drain, ps_close, ps_client_yield), and with all,
  * every delegated request the application has not received yet (ps_close). */
 void delegate_return_idle(ps_client *c, bool all);
 /* Frees what was dropped since the last wait (never while an event batch that may

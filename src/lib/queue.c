@@ -1,5 +1,6 @@
-/* queue.c: request queues on the client side: create, open, URLs, drain, delete, and
- * ps_receive (the pull model: one RECEIVE posted, one DELIVER consumes it). */
+/* queue.c: request queues on the client side: create, open, URLs, drain, delete,
+ * ps_receive (the pull model: one RECEIVE posted, one DELIVER consumes it) and its
+ * counterpart ps_client_yield (the receives withdrawn, what they brought given back). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -408,4 +409,60 @@ int ps_receive(ps_queue *q, ps_request **out, int timeout_ms)
 		if (o != q && o->first && !o->deleted)
 			client_kick(c);
 	return rc;
+}
+
+/* Gives r, which the application has not taken, back to the daemon: true when it went
+ * (r is then freed), false when it stays here. */
+static bool queue_give_back(ps_request *r)
+{
+	ps_client *c = r->c;
+	if (r->delegated) {
+		if (!delegate_give_back_request(r))
+			return false;
+	} else if (r->gen != c->gen || r->read_sock ||
+	           client_send_untaken(c, PS_MSG_REQUEUE, r->conn_id, r->req_id) < 0) {
+		return false; /* an older daemon's, or touched: it is served here */
+	}
+	request_destroy(r);
+	return true;
+}
+
+/* A thread about to block on one request for long (a stream, a long poll, a slow
+ * backend) would otherwise keep waiting, for as long as it lasts, what its session
+ * holds but is not serving: the request the prefetched receive brings, requests read
+ * from delegated connections, and those connections' next requests. All of it goes
+ * back to the daemon, which gives it to other receives. */
+int ps_client_yield(ps_client *c)
+{
+	if (!c)
+		return PS_EINVAL;
+	c->message[0] = '\0';
+	/* First the receives: the daemon answers after every DELIVER it sent for them, and
+	 * client_call takes those in (queue_push) while it waits for that answer. */
+	int rc = 0;
+	for (ps_queue *q = c->queues; q && client_connected(c); q = q->next) {
+		if (!queue_attached(q) || q->outstanding == 0)
+			continue;
+		int sent = queue_send_simple(q, PS_MSG_RECEIVE_CANCEL, NULL, deadline_after(CLIENT_CALL_MS));
+		if (sent == 0 || sent == PS_ENOTFOUND) /* ENOTFOUND: the queue went meanwhile */
+			q->outstanding = 0;
+		else if (rc == 0)
+			rc = sent;
+	}
+	for (ps_queue *q = c->queues; q && client_connected(c); q = q->next) {
+		ps_request *keep = NULL, *keep_last = NULL, *r;
+		while ((r = queue_pop(q)) != NULL) {
+			if (queue_give_back(r))
+				continue;
+			if (keep_last)
+				keep_last->queue_next = r;
+			else
+				keep = r;
+			keep_last = r;
+		}
+		q->first = keep;
+		q->last = keep_last;
+	}
+	delegate_return_idle(c, false);
+	return client_connected(c) ? rc : PS_EDISCONNECTED;
 }

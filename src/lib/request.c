@@ -207,12 +207,7 @@ void request_deliver(ps_client *c, const struct ps_msg *m, int fd, bool fd_lost)
 		struct held_conn *cached = conns_find(&c->conns, d->conn_id);
 		if (cached)
 			conns_del(&c->conns, cached);
-		struct ps_msg nofd;
-		memset(&nofd, 0, sizeof(nofd));
-		nofd.hdr.type = PS_MSG_NOFD;
-		nofd.u.conn.conn_id = d->conn_id;
-		nofd.u.conn.req_id = d->req_id;
-		client_send(c, &nofd);
+		client_send_untaken(c, PS_MSG_NOFD, d->conn_id, d->req_id);
 		return;
 	}
 	/* The daemon took its counter snapshot at this DELIVER: ours start again with it. */

@@ -105,32 +105,43 @@ bool backend_addr_parse(const char *spec, struct backend_addr *out, const char *
 	return true;
 }
 
-int backend_wait(int fd, short events, int64_t deadline_ms, int also_fd, short also_events, bool *also_ready)
+static void backend_alarm_ring(struct backend_alarm *alarm)
 {
-	struct pollfd p[2] = {{fd, events, 0}, {also_fd, also_events, 0}};
-	if (also_ready)
-		*also_ready = false;
+	alarm->at = 0;
+	alarm->fn(alarm->arg);
+}
+
+void backend_alarm_check(struct backend_alarm *alarm)
+{
+	if (alarm->at != 0 && backend_now_ms() >= alarm->at)
+		backend_alarm_ring(alarm);
+}
+
+int backend_wait(int fd, short events, int64_t deadline_ms, struct backend_alarm *alarm)
+{
+	struct pollfd p = {fd, events, 0};
 	for (;;) {
-		int64_t left = deadline_ms - backend_now_ms();
+		int64_t now = backend_now_ms();
+		if (alarm && alarm->at != 0 && now >= alarm->at)
+			backend_alarm_ring(alarm);
+		int64_t until = alarm && alarm->at != 0 && alarm->at < deadline_ms ? alarm->at : deadline_ms;
+		int64_t left = until - now;
 		if (left < 0)
 			left = 0;
-		int n = poll(p, also_fd >= 0 ? 2 : 1, (int)(left > 1000000 ? 1000000 : left));
+		int n = poll(&p, 1, (int)(left > 1000000 ? 1000000 : left));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -1;
-		if (also_fd >= 0 && p[1].revents) {
-			*also_ready = true;
-			return 1;
-		}
-		if (p[0].revents)
+		if (p.revents)
 			return 1;
 		if (n == 0 && backend_now_ms() >= deadline_ms)
 			return 0;
 	}
 }
 
-static struct backend_conn *backend_connect(const struct backend_addr *a, int64_t deadline_ms)
+static struct backend_conn *backend_connect(const struct backend_addr *a, int64_t deadline_ms,
+                                            struct backend_alarm *alarm)
 {
 	int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -138,7 +149,7 @@ static struct backend_conn *backend_connect(const struct backend_addr *a, int64_
 	if (connect(fd, (const struct sockaddr *)&a->sa, a->len) < 0) {
 		if (errno != EINPROGRESS && errno != EAGAIN)
 			goto fail;
-		int w = backend_wait(fd, POLLOUT, deadline_ms, -1, 0, NULL);
+		int w = backend_wait(fd, POLLOUT, deadline_ms, alarm);
 		if (w <= 0) {
 			if (w == 0)
 				errno = ETIMEDOUT;
@@ -165,6 +176,7 @@ static struct backend_conn *backend_connect(const struct backend_addr *a, int64_
 	}
 	bc->fd = fd;
 	bc->reused = false;
+	bc->alarm = alarm;
 	bc->off = bc->len = 0;
 	return bc;
 fail:;
@@ -183,11 +195,12 @@ struct backend_conn *backend_get(struct backend_pool *p, const struct backend_ad
 		ssize_t n = recv(bc->fd, &probe, 1, MSG_DONTWAIT | MSG_PEEK);
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			bc->reused = true;
+			bc->alarm = &p->alarm;
 			return bc;
 		}
 		backend_drop(bc);
 	}
-	return backend_connect(a, deadline_ms);
+	return backend_connect(a, deadline_ms, &p->alarm);
 }
 
 void backend_put(struct backend_pool *p, struct backend_conn *bc)
@@ -233,7 +246,7 @@ int backend_send(struct backend_conn *bc, struct iovec *iov, int iovcnt, int64_t
 				return -1;
 			short ev = stop_on_input ? POLLOUT | POLLIN : POLLOUT;
 			struct pollfd pf = {bc->fd, ev, 0};
-			int w = backend_wait(bc->fd, ev, deadline_ms, -1, 0, NULL);
+			int w = backend_wait(bc->fd, ev, deadline_ms, bc->alarm);
 			if (w < 0)
 				return -1;
 			if (w == 0) {
@@ -273,7 +286,7 @@ ssize_t backend_fill(struct backend_conn *bc, int64_t deadline_ms, bool wait_fir
 		return -1;
 	}
 	if (wait_first) {
-		int w = backend_wait(bc->fd, POLLIN, deadline_ms, -1, 0, NULL);
+		int w = backend_wait(bc->fd, POLLIN, deadline_ms, bc->alarm);
 		if (w <= 0) {
 			if (w == 0)
 				errno = ETIMEDOUT;
@@ -292,7 +305,7 @@ ssize_t backend_fill(struct backend_conn *bc, int64_t deadline_ms, bool wait_fir
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return -1;
-		int w = backend_wait(bc->fd, POLLIN, deadline_ms, -1, 0, NULL);
+		int w = backend_wait(bc->fd, POLLIN, deadline_ms, bc->alarm);
 		if (w < 0)
 			return -1;
 		if (w == 0) {

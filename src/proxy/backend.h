@@ -20,10 +20,20 @@ struct backend_addr {
 	char name[128]; /* "127.0.0.1:8080" or "unix:/run/app.sock": for messages */
 };
 
+/* When the request in progress turns long: a wait that reaches `at` calls fn(arg) once
+ * (at is then 0) and goes on waiting. The proxy gives back what its session holds then
+ * (ps_client_yield). */
+struct backend_alarm {
+	int64_t at; /* backend_now_ms() time; 0: none */
+	void (*fn)(void *arg);
+	void *arg;
+};
+
 /* One connection to the backend. buf[off, len) holds bytes read and not parsed yet. */
 struct backend_conn {
 	int fd;
 	bool reused; /* taken from the pool: a failure before any answer may be a stale one */
+	struct backend_alarm *alarm; /* its pool's, which every wait on it watches */
 	size_t off, len;
 	char buf[BACKEND_BUF];
 };
@@ -31,6 +41,7 @@ struct backend_conn {
 struct backend_pool {
 	struct backend_conn *idle[BACKEND_POOL_MAX];
 	int n;
+	struct backend_alarm alarm; /* of the thread's request in progress */
 };
 
 /* Parses "http://IPV4:PORT", "http://[IPV6]:PORT" or "unix:/PATH". False with why set. */
@@ -50,9 +61,11 @@ void backend_drop(struct backend_conn *bc);
 int backend_take_fd(struct backend_conn *bc);
 
 /* Waits until fd has `events` (POLLIN/POLLOUT) or deadline_ms passes: 1, 0 (timeout),
- * -1 (errno). also_fd/also_events: a second descriptor to watch (-1: none); *also_ready
- * tells whether it fired. */
-int backend_wait(int fd, short events, int64_t deadline_ms, int also_fd, short also_events, bool *also_ready);
+ * -1 (errno). Rings alarm (may be NULL) on the way when its time comes. */
+int backend_wait(int fd, short events, int64_t deadline_ms, struct backend_alarm *alarm);
+/* Rings alarm now if its time has come (between the waits of a transfer that never
+ * waits: a long download or upload keeps the thread as long as a slow backend does). */
+void backend_alarm_check(struct backend_alarm *alarm);
 /* Sends all of iov before deadline_ms. 0, or -1 with errno (ETIMEDOUT; EAGAIN when
  * stop_on_input and the backend started answering while we waited to send). */
 int backend_send(struct backend_conn *bc, struct iovec *iov, int iovcnt, int64_t deadline_ms,

@@ -18,6 +18,11 @@
 #define FORWARD_BODY_WAIT_MS 120000 /* silence while reading the client's body (EntityBody) */
 #define FORWARD_EXPECT_WAIT_MS 1000 /* how long the backend's 100 Continue is waited for */
 #define FORWARD_CONNECTION_MAX 8    /* Connection headers looked at */
+/* A request not done by then is long (a slow backend, a stream, a big transfer): the
+ * pool's alarm rings, and the thread gives back what its session holds (proxy.c).
+ * Short enough that nothing waits behind it for long, long enough that a quick
+ * request never pays the round trip (docs/ADAPTERS.md). */
+#define FORWARD_LONG_MS 15
 
 /* RFC 9110 §7.6.1: meant for one hop only. Content-Length and Transfer-Encoding are
  * written again by whoever frames the next hop (we towards the backend, the library
@@ -284,8 +289,9 @@ static size_t forward_build_head(struct forward *f, ps_request *r, bool has_body
 
 /* ---------------------------------------------------------------- waiting */
 
-static ssize_t forward_read_client(ps_request *r, void *buf, size_t cap)
+static ssize_t forward_read_client(struct forward *f, ps_request *r, void *buf, size_t cap)
 {
+	backend_alarm_check(&f->pool.alarm);
 	return ps_request_read(r, buf, cap, FORWARD_BODY_WAIT_MS);
 }
 
@@ -446,7 +452,7 @@ static enum forward_body forward_body(struct forward *f, struct forward_state *s
 {
 	st->body_started = true;
 	for (;;) {
-		ssize_t n = forward_read_client(st->r, f->body, sizeof(f->body));
+		ssize_t n = forward_read_client(f, st->r, f->body, sizeof(f->body));
 		if (n < 0) {
 			snprintf(st->why, sizeof(st->why), "reading the client's body: %s",
 			         ps_strerror((int)n));
@@ -520,6 +526,7 @@ static void forward_upgrade(struct forward *f, struct forward_state *st, int nh)
  * is aborted). close_ends: the backend's close may end the reply (close-delimited). */
 static bool forward_more(struct forward *f, struct forward_state *st, bool close_ends)
 {
+	backend_alarm_check(&f->pool.alarm);
 	ssize_t n = backend_fill(st->bc, backend_now_ms() + f->cfg->backend_timeout_ms, false);
 	if (n > 0 || (n == 0 && close_ends && reply_eof(&f->reply) == 0))
 		return true;
@@ -658,7 +665,7 @@ static bool forward_wants_upgrade(ps_request *r)
 	return false;
 }
 
-void forward_request(struct forward *f, ps_request *r)
+static void forward_one(struct forward *f, ps_request *r)
 {
 	const struct proxy_config *cfg = f->cfg;
 	struct forward_state st;
@@ -731,4 +738,12 @@ void forward_request(struct forward *f, ps_request *r)
 	forward_reply(f, &st);
 	if (st.bc)
 		backend_drop(st.bc);
+}
+
+void forward_request(struct forward *f, ps_request *r)
+{
+	if (f->pool.alarm.fn)
+		f->pool.alarm.at = backend_now_ms() + FORWARD_LONG_MS;
+	forward_one(f, r);
+	f->pool.alarm.at = 0;
 }

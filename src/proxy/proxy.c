@@ -46,8 +46,8 @@ static bool proxy_number(const char *s, long lo, long hi, long *out)
 int proxy_option(struct proxy_config *cfg, int argc, char **argv, int *i, const char **why)
 {
 	const char *arg = argv[*i];
-	if (strcmp(arg, "--strip-prefix") == 0 || strcmp(arg, "--delegation") == 0) {
-		*(arg[2] == 's' ? &cfg->strip_prefix : &cfg->delegation) = true;
+	if (strcmp(arg, "--strip-prefix") == 0) {
+		cfg->strip_prefix = true;
 		return 1;
 	}
 	static const char *const with_value[] = {"--socket",          "--queue",   "--url", "--backend",
@@ -263,10 +263,24 @@ static void proxy_serve(struct proxy_thread *t)
 	atomic_fetch_sub(&st->total, 1);
 }
 
+/* The thread's request turned long (forward.c's alarm): what its session holds but is
+ * not serving (the prefetched receive and what it brought, kept connections) goes to
+ * other threads, and one more starts at once when none is free. */
+static void proxy_long(void *arg)
+{
+	struct proxy_thread *t = arg;
+	int rc = ps_client_yield(t->c);
+	if (rc < 0 && rc != PS_EDISCONNECTED)
+		proxy_complain(t->cfg, t->c, rc, "giving back to queue", ps_queue_name(t->q));
+	if (atomic_load(&t->cfg->state->idle) == 0)
+		proxy_grow(t->cfg);
+}
+
 static void *proxy_thread_run(void *arg)
 {
 	struct proxy_thread *t = arg;
 	forward_init(&t->f, t->cfg);
+	t->f.pool.alarm = (struct backend_alarm){0, proxy_long, t};
 	if (!t->c) {
 		int rc = ps_connect(proxy_socket(t->cfg), &t->c);
 		if (rc == 0)
@@ -299,18 +313,9 @@ int proxy_start(struct proxy_config *cfg)
 	}
 	t->cfg = cfg;
 
-	/* Without --delegation every session gives each connection back to the daemon after
-	 * its response. A delegated keep-alive connection is read only by the thread that
-	 * holds it, and the proxy's threads block for as long as a request lasts (a stream,
-	 * a long poll): the connection's next request would wait behind it. The library
-	 * reads the switch in ps_connect; no other thread exists yet. */
-	/* Nor may the daemon give a busy thread the next request before it asks: a thread
-	 * asks when it is free, and one more starts when none is (proxy_grow). --delegation
-	 * says every reply is quick: both then stay on, and the daemon off the path. */
-	if (!cfg->delegation) {
-		setenv(PS_DELEGATION_ENV, "0", 1);
-		setenv(PS_PREFETCH_ENV, "0", 1);
-	}
+	/* Delegation and prefetch stay on (the daemon off the path of keep-alive requests);
+	 * a request that turns long gives back what its session holds (proxy_long), so
+	 * nothing waits behind it (docs/ADAPTERS.md). */
 	int rc = ps_connect(path, &t->c);
 	if (rc < 0) {
 		proxy_complain(cfg, NULL, rc, "connecting to portshared at", path);

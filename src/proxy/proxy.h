@@ -23,7 +23,6 @@ struct proxy_config {
 	const char *backend_spec; /* --backend as given */
 	struct backend_addr backend;
 	bool strip_prefix;
-	bool delegation; /* keep keep-alive connections between requests (see proxy_start) */
 	int backend_timeout_ms;
 	int threads;     /* at most */
 	bool persistent; /* the queue outlives the sessions (admin only) */
@@ -40,7 +39,7 @@ struct proxy_config {
 
 void proxy_config_init(struct proxy_config *cfg, const char *prog);
 /* Takes one option at argv[*i] (advancing *i past its value): 1 when it was one of the
- * proxy's (--socket --queue --url --backend --strip-prefix --delegation --backend-timeout --threads),
+ * proxy's (--socket --queue --url --backend --strip-prefix --backend-timeout --threads),
  * 0 when it is not, -1 when its value is missing or wrong (*why says which). */
 int proxy_option(struct proxy_config *cfg, int argc, char **argv, int *i, const char **why);
 

@@ -15,7 +15,6 @@ static void usage(int status)
 	fprintf(status ? stderr : stdout,
 	        "usage: portshare-proxy [--socket PATH] --queue NAME [--url PREFIX]... --backend BACKEND\n"
 	        "                       [--strip-prefix] [--backend-timeout SECONDS] [--threads N]\n"
-	        "                       [--delegation]\n"
 	        "  BACKEND: http://127.0.0.1:PORT, http://[::1]:PORT or unix:/PATH\n"
 	        "  --socket PATH          the daemon's control socket ($PORTSHARE_SOCKET, else %s)\n"
 	        "  --queue NAME           the queue to create, or to join when it exists\n"
@@ -23,8 +22,6 @@ static void usage(int status)
 	        "  --backend BACKEND      where requests go\n"
 	        "  --strip-prefix         remove the matched prefix's path before forwarding\n"
 	        "  --backend-timeout S    wait for a reply head, and between reply bytes (default %d)\n"
-	        "  --delegation           keep client connections between requests (faster; only for\n"
-	        "                         backends whose replies are all quick, see the manual)\n"
 	        "  --threads N            threads at most, each a session of its own (default %d)\n"
 	        "  --help                 this text\n",
 	        PS_DEFAULT_SOCKET, PROXY_BACKEND_TIMEOUT_DEFAULT, PROXY_THREADS_DEFAULT);

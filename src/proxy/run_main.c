@@ -29,7 +29,6 @@ static void usage(int status)
 	fprintf(status ? stderr : stdout,
 	        "usage: portshare-run [--socket PATH] --url PREFIX [--url PREFIX]... [--queue NAME]\n"
 	        "                     [--strip-prefix] [--backend-timeout SECONDS] [--threads N]\n"
-	        "                     [--delegation]\n"
 	        "                     [--ready-timeout SECONDS] -- COMMAND [ARG]...\n"
 	        "  Runs COMMAND with {port} in its arguments (and $PORT) set to a free loopback port,\n"
 	        "  or {socket} set to a private unix socket path, and forwards PREFIX to it.\n"
@@ -38,8 +37,6 @@ static void usage(int status)
 	        "  --queue NAME           the queue's name (default run-PID)\n"
 	        "  --strip-prefix         remove the matched prefix's path before forwarding\n"
 	        "  --backend-timeout S    wait for a reply head, and between reply bytes (default %d)\n"
-	        "  --delegation           keep client connections between requests (faster; only for\n"
-	        "                         backends whose replies are all quick, see the manual)\n"
 	        "  --threads N            proxy threads at most (default %d)\n"
 	        "  --ready-timeout S      wait for the app to accept connections (default %d)\n"
 	        "  --help                 this text\n",

@@ -56,11 +56,12 @@ void delegate_forget(struct delegation *d)
 	fail_msg("no connection is delegated in these tests");
 }
 
-int client_send(ps_client *c, struct ps_msg *m)
+int client_send_untaken(ps_client *c, uint16_t type, uint64_t conn_id, uint64_t req_id)
 {
-	assert_int_equal(m->hdr.type, PS_MSG_NOFD);
+	assert_int_equal(type, PS_MSG_NOFD);
+	assert_int_equal(req_id, REQ_ID);
 	seen.nofd++;
-	seen.nofd_conn = m->u.conn.conn_id;
+	seen.nofd_conn = conn_id;
 	return 0;
 }
 
