@@ -14,7 +14,7 @@ import sys
 import time
 
 CLK = os.sysconf("SC_CLK_TCK")
-PROXIES = ("nginx", "haproxy", "nginx-tls", "haproxy-tls", "h2o-tls", "ps-proxy", "ps-proxy-deleg")  # in front of the plain direct server
+PROXIES = ("nginx", "haproxy", "h2o", "nginx-tls", "haproxy-tls", "h2o-tls", "ps-proxy")  # in front of the plain direct server
 BODY = {"/13": 13, "/16k": 16 * 1024, "/1m": 1024 * 1024}
 IDLE_CONNS = 10000
 EXTRA_PREFIXES_SMALL = 10
@@ -224,7 +224,7 @@ class Bench:
         self.port = {"direct": b + 1, "portshare": b + 2, "nginx": b + 3, "haproxy": b + 4,
                      "ps-10k": b + 5, "direct-unpinned": b + 6, "ps-2w-unpinned": b + 7,
                      "direct-tls": b + 8, "portshare-tls": b + 9, "nginx-tls": b + 10, "haproxy-tls": b + 11,
-                     "h2o-tls": b + 12, "ps-proxy": b + 13, "ps-proxy-deleg": b + 14}
+                     "h2o-tls": b + 12, "ps-proxy": b + 13, "h2o": b + 14}
         self.tls_seen = {}  # system -> what openssl s_client negotiated
         self.nofile = a.nofile
         self.deadline = time.monotonic() + a.time_limit
@@ -266,8 +266,8 @@ class Bench:
                                                           "--socket", sock],
                              cpu=0 if pinned else None, ready=r"ready portshare")
 
-    def start_ps_proxy(self, sysname, delegation):
-        """portshared + portshare-proxy forwarding to the direct server, as nginx does."""
+    def start_ps_proxy(self, sysname):
+        """portshared + portshare-proxy (its defaults) forwarding to the direct server, as nginx does."""
         d, sock = f"{sysname}-daemon", f"{self.run}/{sysname}.sock"
         state = f"{self.run}/state-{sysname}"
         os.makedirs(state, exist_ok=True)
@@ -278,8 +278,6 @@ class Bench:
                          cpu=0, ready=lambda: os.path.exists(sock), timeout=15)
         argv = [f"{self.run}/bin/portshare-proxy", "--socket", sock, "--queue", "bench", "--url",
                 f"http://+:{self.port[sysname]}/", "--backend", f"http://127.0.0.1:{self.port['direct']}"]
-        if delegation:
-            argv.append("--delegation")
         self.procs.start(f"{sysname}-proxy", argv, cpu=0, ready=r"ready queue=")
 
     def start_nginx(self, name="nginx"):
@@ -292,12 +290,12 @@ class Bench:
         self.procs.start(name, ["haproxy", "-db", "-f", f"{self.run}/{name}.cfg"],
                          cpu=0, ready=lambda: self.port_open(self.port[name]))
 
-    def start_h2o(self):
+    def start_h2o(self, name="h2o-tls"):
         # h2o forks a helper that does its private-key operations (neverbleed): it is in
         # the process tree sampled, like nginx's master and worker
         env = dict(os.environ, OPENSSL_CONF=f"{self.run}/tls/openssl.cnf")
-        self.procs.start("h2o-tls", ["h2o", "-c", f"{self.run}/h2o.conf"], cpu=0, env=env,
-                         ready=lambda: self.port_open(self.port["h2o-tls"]))
+        self.procs.start(name, ["h2o", "-c", f"{self.run}/{name}.conf"], cpu=0, env=env,
+                         ready=lambda: self.port_open(self.port[name]))
 
     def stack(self, system):
         """(front process names, daemon name or None, app names) of a system."""
@@ -306,14 +304,14 @@ class Bench:
             "portshare": (["portshare-daemon", "portshare-worker"], "portshare-daemon", ["portshare-worker"]),
             "nginx": (["nginx", "direct"], "nginx", ["direct"]),
             "haproxy": (["haproxy", "direct"], "haproxy", ["direct"]),
+            "h2o": (["h2o", "direct"], "h2o", ["direct"]),
             "ps-10k": (["ps-10k-daemon", "ps-10k-worker"], "ps-10k-daemon", ["ps-10k-worker"]),
             "direct-unpinned": (["direct-unpinned"], None, ["direct-unpinned"]),
             "ps-2w-unpinned": (["ps-2w-unpinned-daemon", "ps-2w-unpinned-worker", "ps-2w-unpinned-worker2"],
                                "ps-2w-unpinned-daemon", ["ps-2w-unpinned-worker", "ps-2w-unpinned-worker2"]),
-            # the proxy counts as the app here; the direct server behind it is in srv µs/req
-            "ps-proxy": (["ps-proxy-daemon", "ps-proxy-proxy", "direct"], "ps-proxy-daemon", ["ps-proxy-proxy"]),
-            "ps-proxy-deleg": (["ps-proxy-deleg-daemon", "ps-proxy-deleg-proxy", "direct"], "ps-proxy-deleg-daemon",
-                               ["ps-proxy-deleg-proxy"]),
+            # the proxy and the direct server behind it are the app, as the direct server is nginx's
+            "ps-proxy": (["ps-proxy-daemon", "ps-proxy-proxy", "direct"], "ps-proxy-daemon",
+                         ["ps-proxy-proxy", "direct"]),
             "direct-tls": (["direct-tls"], None, ["direct-tls"]),
             "portshare-tls": (["portshare-tls-daemon", "portshare-tls-worker"], "portshare-tls-daemon",
                               ["portshare-tls-worker"]),
@@ -336,16 +334,16 @@ class Bench:
             self.start_ps("portshare-tls", EXTRA_PREFIXES_SMALL)
         elif system in ("nginx-tls", "haproxy-tls"):
             (self.start_nginx if system == "nginx-tls" else self.start_haproxy)(system)
-        elif system == "h2o-tls":
-            self.start_h2o()
+        elif system in ("h2o", "h2o-tls"):
+            self.start_h2o(system)
         elif system == "portshare":
             self.start_ps("portshare", EXTRA_PREFIXES_SMALL)
         elif system == "ps-10k":
             self.start_ps("ps-10k", EXTRA_PREFIXES_BIG)
         elif system == "ps-2w-unpinned":
             self.start_ps("ps-2w-unpinned", 0, pinned=False, joiners=1)
-        elif system in ("ps-proxy", "ps-proxy-deleg"):
-            self.start_ps_proxy(system, system == "ps-proxy-deleg")
+        elif system == "ps-proxy":
+            self.start_ps_proxy(system)
         elif system == "nginx":
             self.start_nginx()
         elif system == "haproxy":
@@ -558,15 +556,15 @@ class Bench:
             if self.port_open(port):
                 raise SystemExit(f"port {port} ({name}) is already in use: set BENCH_PORT_BASE")
         main_sys = ["direct", "portshare", "nginx", "haproxy"]
-        proxy_sys = ["direct", "ps-proxy", "ps-proxy-deleg", "nginx"]
+        proxy_sys = ["direct", "ps-proxy", "nginx", "haproxy", "h2o"]
         log("starting servers")
         self.start_direct("direct")
         self.start_ps("portshare", EXTRA_PREFIXES_SMALL)
         self.start_nginx()
         self.start_haproxy()
         if any(x.startswith("p") for x in a.scenarios):
-            self.start_ps_proxy("ps-proxy", False)
-            self.start_ps_proxy("ps-proxy-deleg", True)
+            self.start_ps_proxy("ps-proxy")
+            self.start_h2o("h2o")
         scenarios = [
             dict(id="1", path="/13", conns=50, systems=main_sys, rounds=a.rounds),
             dict(id="2", path="/13", conns=1, systems=main_sys, rounds=a.lat_rounds),
@@ -575,7 +573,8 @@ class Bench:
             dict(id="4b", path="/1m", conns=50, systems=main_sys, rounds=a.rounds),
             dict(id="6", path="/13", conns=50, systems=["portshare", "ps-10k"], rounds=a.rounds),
             dict(id="1u", path="/13", conns=50, systems=["direct-unpinned", "ps-2w-unpinned"], rounds=a.rounds),
-            # the proxy for unmodified apps (docs/ADAPTERS.md) against nginx in front of the same server
+            # the proxy for unmodified apps (docs/ADAPTERS.md) against nginx, HAProxy and h2o in front of
+            # the same server
             dict(id="p1", path="/13", conns=50, systems=proxy_sys, rounds=a.rounds),
             dict(id="p3", path="/13", conns=50, close=True, systems=proxy_sys, rounds=a.rounds),
             dict(id="p4b", path="/1m", conns=50, systems=proxy_sys, rounds=a.rounds),
@@ -676,7 +675,8 @@ class Bench:
             "5": f"(5) {IDLE_CONNS:,} idle keep-alive connections held open while wrk loads 50 more (13 B); "
                  "fresh processes each round",
             "p1": "(p1) proxy: keep-alive, 13 B body, 50 connections; ps-proxy = portshared + portshare-proxy "
-                  "to the direct server (ps-proxy-deleg: with --delegation), nginx = proxy_pass to it",
+                  "(its defaults) to the direct server; nginx `proxy_pass`, HAProxy and h2o "
+                  "`proxy.reverse.url` to it",
             "p3": "(p3) proxy: a new connection per request (`Connection: close`), 13 B, 50 connections "
                   "(compare srv µs/req)",
             "p4b": "(p4b) proxy: 1 MiB body, keep-alive, 50 connections",
@@ -697,7 +697,7 @@ class Bench:
             for c in cells:
                 if c["system"] not in systems:
                     systems.append(c["system"])
-            pref = ["direct", "portshare", "ps-proxy", "ps-proxy-deleg", "nginx", "haproxy", "ps-10k",
+            pref = ["direct", "portshare", "ps-proxy", "nginx", "haproxy", "h2o", "ps-10k",
                     "direct-unpinned", "ps-2w-unpinned"] + TLS_SYSTEMS
             systems.sort(key=pref.index)
             L.append(f"### {titles[sid]}")
@@ -729,7 +729,7 @@ class Bench:
                 L.append("| " + " | ".join(row) + " |")
             # ratios, taken per round between cells of the same round
             proxy_pairs = [("ps-proxy", "direct"), ("nginx", "direct"), ("ps-proxy", "nginx"),
-                           ("ps-proxy-deleg", "nginx")]
+                           ("ps-proxy", "haproxy"), ("ps-proxy", "h2o")]
             pairs = {"6": [("ps-10k", "portshare")], "1u": [("ps-2w-unpinned", "direct-unpinned")],
                      "p1": proxy_pairs, "p3": proxy_pairs, "p4b": proxy_pairs}.get(
                 sid, [("portshare", "direct"), ("portshare", "nginx"), ("portshare", "haproxy")])
@@ -766,9 +766,10 @@ class Bench:
         return "\n".join(L)
 
     def targets(self):
-        """The Targets table of the Speed issue, as measured in this run."""
+        """The Targets tables of the Speed issues, for the scenarios measured in this run."""
         L = ["### Targets (issue 10), this run", "",
              "| scenario | target | measured | met |", "|---|---|---|---|"]
+        kinds = {c["scenario"][0] if c["scenario"][0] in "tp" else "" for c in self.cells}
 
         def line(name, target, r, ok):
             if not r:
@@ -804,10 +805,25 @@ class Bench:
              lambda v: v >= 0.93)
         L.append("| daemon syscalls per delegated keep-alive request | ≤ 0.001 | see `sh bench/syscalls.sh` | |")
         L.append("")
-        if not any(c["scenario"].startswith("t") for c in cells):
+        if "" not in kinds:
+            L = []  # a run of proxy or TLS scenarios only: issue 10's table would say "not measured" throughout
+        if "p" in kinds:
+            L += ["### Targets of the proxy for unmodified apps (issue 19), this run", "",
+                  "| scenario | target | measured | met |", "|---|---|---|---|"]
+            for sid, what in (("p1", "keep-alive 13 B"), ("p4b", "keep-alive 1 MiB")):
+                line(f"({sid}) {what} requests/s ps-proxy/nginx", "≥ 1.0",
+                     ratios(sc(sid), "ps-proxy", "nginx", "rps"), lambda v: v >= 1.0)
+                line(f"({sid}) {what} srv µs/req ps-proxy/nginx", "≤ 1.0",
+                     ratios(sc(sid), "ps-proxy", "nginx", "srv_us"), lambda v: v <= 1.0)
+                line(f"({sid}) {what} proc µs/req ps-proxy/nginx", "≤ 1.0",
+                     ratios(sc(sid), "ps-proxy", "nginx", "proc_us"), lambda v: v <= 1.0)
+            line("(p3) new connection per request srv µs/req ps-proxy/nginx", "≤ 1.3",
+                 ratios(sc("p3"), "ps-proxy", "nginx", "srv_us"), lambda v: v <= 1.3)
+            line("(p3) new connection per request proc µs/req ps-proxy/nginx", "≤ 1.3",
+                 ratios(sc("p3"), "ps-proxy", "nginx", "proc_us"), lambda v: v <= 1.3)
+            L.append("")
+        if "t" not in kinds:
             return L
-        if all(c["scenario"].startswith("t") for c in cells):
-            L = []  # a run over TLS only: issue 10's table would say "not measured" throughout
         L += ["### Targets over TLS (issue 18), this run", "",
               "| scenario | target | measured | met |", "|---|---|---|---|"]
         line("(t1) keep-alive requests/s portshare/direct TLS", "≥ 0.90",

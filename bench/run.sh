@@ -1,4 +1,4 @@
-# run.sh: the portshare benchmark suite: direct vs portshare vs nginx vs HAProxy (and h2o over TLS) on loopback (sh bench/run.sh [--quick|--full] [--scenarios 1,2,...]).
+# run.sh: the portshare benchmark suite: direct vs portshare vs nginx vs HAProxy (and h2o, over TLS and in the proxy scenarios) on loopback (sh bench/run.sh [--quick|--full] [--scenarios 1,2,...]).
 set -eu
 
 MODE=quick
@@ -79,10 +79,14 @@ nginx_conf nginx-tls $((PORT_BASE + 10)) "ssl " ""
 haproxy_conf haproxy $((PORT_BASE + 4)) ""
 haproxy_conf haproxy-tls $((PORT_BASE + 11)) \
 	" ssl crt $RUN/tls/haproxy.pem ssl-min-ver TLSv1.3 ciphersuites TLS_AES_128_GCM_SHA256 alpn http/1.1"
-sed -e "s|@RUN@|$RUN|g" -e "s|@PORT@|$((PORT_BASE + 12))|g" -e "s|@UPSTREAM@|$((PORT_BASE + 1))|g" \
-	-e "s|@NOFILE@|$NOFILE|g" bench/h2o.conf.in > "$RUN/h2o.conf"
-OPENSSL_CONF="$RUN/tls/openssl.cnf" h2o -t -c "$RUN/h2o.conf" > "$RUN/h2o-check.log" 2>&1 ||
-	{ cat "$RUN/h2o-check.log" >&2; exit 1; }
+h2o_conf() { # NAME PORT TLS-LINES (sed: keep them or drop them)
+	sed -e "s|@RUN@|$RUN|g" -e "s|@NAME@|$1|g" -e "s|@PORT@|$2|g" -e "s|@UPSTREAM@|$((PORT_BASE + 1))|g" \
+		-e "s|@NOFILE@|$NOFILE|g" -e "$3" bench/h2o.conf.in > "$RUN/$1.conf"
+	OPENSSL_CONF="$RUN/tls/openssl.cnf" h2o -t -c "$RUN/$1.conf" > "$RUN/$1-check.log" 2>&1 ||
+		{ cat "$RUN/$1-check.log" >&2; exit 1; }
+}
+h2o_conf h2o-tls $((PORT_BASE + 12)) 's|^#TLS#||'
+h2o_conf h2o $((PORT_BASE + 14)) '/^#TLS#/d'
 
 VERSIONS="$(wrk -v 2>&1 | head -1 | awk '{print "wrk " $2}'), $(nginx -v 2>&1 | sed 's|.*nginx/|nginx |'), $(haproxy -v | head -1 | awk '{print "HAProxy " $3}'), $(h2o -v | head -1 | awk '{print "h2o " $3}'), $(openssl version | awk '{print "OpenSSL " $2}'), GnuTLS $(certtool --version | head -1 | awk '{print $NF}')"
 echo "run.sh: $MODE run in $RUN (ports $((PORT_BASE + 1))-$((PORT_BASE + 14)))" >&2

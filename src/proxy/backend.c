@@ -274,7 +274,7 @@ int backend_send(struct backend_conn *bc, struct iovec *iov, int iovcnt, int64_t
 	return 0;
 }
 
-ssize_t backend_fill(struct backend_conn *bc, int64_t deadline_ms, bool wait_first)
+ssize_t backend_fill(struct backend_conn *bc, int64_t deadline_ms)
 {
 	if (bc->off > 0) {
 		memmove(bc->buf, bc->buf + bc->off, bc->len - bc->off);
@@ -285,14 +285,9 @@ ssize_t backend_fill(struct backend_conn *bc, int64_t deadline_ms, bool wait_fir
 		errno = ENOBUFS;
 		return -1;
 	}
-	if (wait_first) {
-		int w = backend_wait(bc->fd, POLLIN, deadline_ms, bc->alarm);
-		if (w <= 0) {
-			if (w == 0)
-				errno = ETIMEDOUT;
-			return -1;
-		}
-	}
+	/* recv first, even for a reply just asked for: a backend on the same CPU is woken by
+	 * our send and usually runs (and answers) before we get the CPU back, so a poll
+	 * first would be a call for nothing (bench/README.md, p1) */
 	for (;;) {
 		ssize_t n = recv(bc->fd, bc->buf + bc->len, sizeof(bc->buf) - bc->len, MSG_DONTWAIT);
 		if (n > 0) {

@@ -71,8 +71,7 @@ void backend_alarm_check(struct backend_alarm *alarm);
 int backend_send(struct backend_conn *bc, struct iovec *iov, int iovcnt, int64_t deadline_ms,
                  bool stop_on_input);
 /* Reads more into bc->buf (compacting it first). >0 bytes, 0 at EOF, -1 with errno
- * (ETIMEDOUT at the deadline, ENOBUFS when the buffer is full). wait_first: poll before
- * the first read (a reply just asked for is not there yet: saves a read that fails). */
-ssize_t backend_fill(struct backend_conn *bc, int64_t deadline_ms, bool wait_first);
+ * (ETIMEDOUT at the deadline, ENOBUFS when the buffer is full). */
+ssize_t backend_fill(struct backend_conn *bc, int64_t deadline_ms);
 
 #endif

@@ -397,7 +397,7 @@ static enum forward_head forward_read_head(struct forward *f, struct forward_sta
 				st->fail_status = 502;
 				return HEAD_FAILED;
 			}
-			ssize_t n = backend_fill(bc, deadline, bc->len == bc->off);
+			ssize_t n = backend_fill(bc, deadline);
 			if (n > 0) {
 				st->got_bytes = true;
 				continue;
@@ -527,7 +527,7 @@ static void forward_upgrade(struct forward *f, struct forward_state *st, int nh)
 static bool forward_more(struct forward *f, struct forward_state *st, bool close_ends)
 {
 	backend_alarm_check(&f->pool.alarm);
-	ssize_t n = backend_fill(st->bc, backend_now_ms() + f->cfg->backend_timeout_ms, false);
+	ssize_t n = backend_fill(st->bc, backend_now_ms() + f->cfg->backend_timeout_ms);
 	if (n > 0 || (n == 0 && close_ends && reply_eof(&f->reply) == 0))
 		return true;
 	if (n == 0)
