@@ -498,8 +498,9 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 		tcp_counters(r->conn->io.fd, &written, &consumed);
 		if (written != r->written0 || consumed != r->consumed0 ||
 		    (!nofd && r->conn->tls && tls_conn_resume(r->conn) < 0)) {
-			log_error_answer(r->conn, 0, nofd ? "BadNoFd: the worker used the connection"
-			                                  : "BadRequeue: the worker used the connection");
+			log_error_answer(r->conn, 0,
+			                 nofd ? "BadNoFd: the worker used the connection"
+			                      : "BadRequeue: the worker used the connection");
 			conn_abort(r->conn);
 			return;
 		}

@@ -32,7 +32,7 @@ struct backend_alarm {
 /* One connection to the backend. buf[off, len) holds bytes read and not parsed yet. */
 struct backend_conn {
 	int fd;
-	bool reused; /* taken from the pool: a failure before any answer may be a stale one */
+	bool reused;                 /* taken from the pool: a failure before any answer may be a stale one */
 	struct backend_alarm *alarm; /* its pool's, which every wait on it watches */
 	size_t off, len;
 	char buf[BACKEND_BUF];
