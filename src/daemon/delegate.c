@@ -93,7 +93,7 @@ void delegate_routes_changed(void)
 
 void delegate_send_routes(struct session *s)
 {
-	if (!s->page || dm->snapshot_fd < 0 || s->dead)
+	if (!s->page || !s->delegating || dm->snapshot_fd < 0 || s->dead)
 		return;
 	struct ps_msg m = {.hdr = {.type = PS_MSG_SHM}};
 	m.u.shm = (struct ps_shm){

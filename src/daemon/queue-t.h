@@ -35,6 +35,7 @@ struct request {
 	uint64_t written0, consumed0; /* TCP byte counters at handoff (DESIGN §2a) */
 	uint64_t wait_written;        /* ResponseWait: bytes written at its last check */
 	bool answered;                /* ResponseWait: a response is complete, no more checks */
+	uint64_t arrived_us;          /* CLOCK_MONOTONIC, with an access log: its lines' durations */
 };
 
 struct recv_token { /* one outstanding receive; queue->receives is oldest first */
