@@ -105,16 +105,16 @@ bool backend_addr_parse(const char *spec, struct backend_addr *out, const char *
 	return true;
 }
 
-static void backend_alarm_ring(struct backend_alarm *alarm)
+static void backend_alarm_ring(struct backend_alarm *alarm, bool waiting)
 {
 	alarm->at = 0;
-	alarm->fn(alarm->arg);
+	alarm->fn(alarm->arg, waiting);
 }
 
 void backend_alarm_check(struct backend_alarm *alarm)
 {
 	if (alarm->at != 0 && backend_now_ms() >= alarm->at)
-		backend_alarm_ring(alarm);
+		backend_alarm_ring(alarm, false);
 }
 
 int backend_wait(int fd, short events, int64_t deadline_ms, struct backend_alarm *alarm)
@@ -123,7 +123,7 @@ int backend_wait(int fd, short events, int64_t deadline_ms, struct backend_alarm
 	for (;;) {
 		int64_t now = backend_now_ms();
 		if (alarm && alarm->at != 0 && now >= alarm->at)
-			backend_alarm_ring(alarm);
+			backend_alarm_ring(alarm, true);
 		int64_t until = alarm && alarm->at != 0 && alarm->at < deadline_ms ? alarm->at : deadline_ms;
 		int64_t left = until - now;
 		if (left < 0)

@@ -20,12 +20,13 @@ struct backend_addr {
 	char name[128]; /* "127.0.0.1:8080" or "unix:/run/app.sock": for messages */
 };
 
-/* When the request in progress turns long: a wait that reaches `at` calls fn(arg) once
- * (at is then 0) and goes on waiting. The proxy gives back what its session holds then
- * (ps_client_yield). */
+/* When the request in progress turns long: a wait that reaches `at` calls fn(arg, true)
+ * once (at is then 0) and goes on waiting; backend_alarm_check, between the chunks of a
+ * transfer, calls fn(arg, false). The proxy gives back what its session holds then
+ * (ps_client_yield), and starts another thread only for a request that waits. */
 struct backend_alarm {
 	int64_t at; /* backend_now_ms() time; 0: none */
-	void (*fn)(void *arg);
+	void (*fn)(void *arg, bool waiting);
 	void *arg;
 };
 

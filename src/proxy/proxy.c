@@ -265,14 +265,17 @@ static void proxy_serve(struct proxy_thread *t)
 
 /* The thread's request turned long (forward.c's alarm): what its session holds but is
  * not serving (the prefetched receive and what it brought, kept connections) goes to
- * other threads, and one more starts at once when none is free. */
-static void proxy_long(void *arg)
+ * other threads. When it waits for the backend (a stream, a long poll) and no thread is
+ * free, one more starts at once; not when it is busy moving a large body, which on a
+ * loaded CPU is long too: threads added then only compete for that CPU (the watcher's
+ * 50 ms rule still applies). */
+static void proxy_long(void *arg, bool waiting)
 {
 	struct proxy_thread *t = arg;
 	int rc = ps_client_yield(t->c);
 	if (rc < 0 && rc != PS_EDISCONNECTED)
 		proxy_complain(t->cfg, t->c, rc, "giving back to queue", ps_queue_name(t->q));
-	if (atomic_load(&t->cfg->state->idle) == 0)
+	if (waiting && atomic_load(&t->cfg->state->idle) == 0)
 		proxy_grow(t->cfg);
 }
 
