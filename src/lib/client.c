@@ -74,25 +74,27 @@ int client_send_return(ps_client *c, const struct held_conn *cn, uint64_t conn_i
 	return client_send(c, &m);
 }
 
-int client_send_untaken(ps_client *c, uint16_t type, uint64_t conn_id, uint64_t req_id)
+/* A message that names one connection: NOFD and REQUEUE, or END with its flags. */
+static int client_send_conn(ps_client *c, uint16_t type, uint64_t conn_id, uint64_t req_id, uint32_t flags)
 {
 	struct ps_msg m;
 	memset(&m, 0, sizeof(m));
 	m.hdr.type = type;
-	m.u.conn.conn_id = conn_id;
-	m.u.conn.req_id = req_id;
+	if (type == PS_MSG_END)
+		m.u.end = (struct ps_end){.conn_id = conn_id, .req_id = req_id, .flags = flags};
+	else
+		m.u.conn = (struct ps_conn_ref){.conn_id = conn_id, .req_id = req_id};
 	return client_send(c, &m);
+}
+
+int client_send_untaken(ps_client *c, uint16_t type, uint64_t conn_id, uint64_t req_id)
+{
+	return client_send_conn(c, type, conn_id, req_id, 0);
 }
 
 int client_send_end(ps_client *c, uint64_t conn_id, uint64_t req_id, uint32_t flags)
 {
-	struct ps_msg m;
-	memset(&m, 0, sizeof(m));
-	m.hdr.type = PS_MSG_END;
-	m.u.end.conn_id = conn_id;
-	m.u.end.req_id = req_id;
-	m.u.end.flags = flags;
-	return client_send(c, &m);
+	return client_send_conn(c, PS_MSG_END, conn_id, req_id, flags);
 }
 
 void client_message(ps_client *c, const char *fmt, ...)
