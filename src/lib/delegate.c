@@ -479,7 +479,8 @@ bool delegate_give_back_request(ps_request *r)
 	    !client_connected(r->c))
 		return false;
 	memcpy(d->buf, r->head, r->head_len);
-	memcpy(d->buf + r->head_len, r->in + r->in_pos, tail);
+	if (tail > 0) /* r->in may be NULL then */
+		memcpy(d->buf + r->head_len, r->in + r->in_pos, tail);
 	d->len = r->head_len + tail;
 	d->busy = NULL;
 	r->delegation = NULL;
