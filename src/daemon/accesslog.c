@@ -28,7 +28,7 @@
 #include "tcp.h"
 
 #define ACCESSLOG_FLUSH_MS 1000
-#define ACCESSLOG_BATCH_MAX (256 * 1024) /* bytes of lines that make a write before the second is up */
+#define ACCESSLOG_BATCH_MAX (1024 * 1024) /* bytes of lines that make a write before the second is up */
 /* Responses a session may have begun (BEGIN seen, END not yet) that the daemon keeps
  * for it; past this its oldest is logged as it stands (a library that never ends them). */
 #define ACCESSLOG_OPEN_MAX 4096
