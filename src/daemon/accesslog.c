@@ -323,8 +323,10 @@ static void note_fields(struct accesslog_noted *n, const char *head, uint32_t le
 		}
 		l = le + 1;
 	}
-	memcpy(n->strings + rl, ref, ref_len);
-	memcpy(n->strings + rl + ref_len, agent, agent_len);
+	if (ref_len)
+		memcpy(n->strings + rl, ref, ref_len);
+	if (agent_len)
+		memcpy(n->strings + rl + ref_len, agent, agent_len);
 	n->referer_len = (uint16_t)ref_len;
 	n->agent_len = (uint16_t)agent_len;
 }

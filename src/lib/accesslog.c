@@ -151,9 +151,12 @@ static void accesslog_write(ps_request *r, struct shared_log *lg, enum shared_lo
 	    .remote = r->addr_remote,
 	};
 	char *p = (char *)(rec + 1);
-	memcpy(p, line, line_len);
-	memcpy(p + line_len, referer, referer_len);
-	memcpy(p + line_len + referer_len, agent, agent_len);
+	if (line_len)
+		memcpy(p, line, line_len);
+	if (referer_len)
+		memcpy(p + line_len, referer, referer_len);
+	if (agent_len)
+		memcpy(p + line_len + referer_len, agent, agent_len);
 	accesslog_publish(c, lg, head + size);
 }
 
