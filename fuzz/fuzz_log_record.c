@@ -66,7 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK((tail % SHARED_LOG_SIZE) + rec.size <= SHARED_LOG_SIZE);
 		if (rc == 0) {
 			FUZZ_CHECK(rec.size >= sizeof(rec));
-			FUZZ_CHECK(sizeof(rec) + rec.request_len + rec.referer_len + rec.agent_len <= rec.size);
+			FUZZ_CHECK(sizeof(rec) + rec.request_len + rec.referer_len + rec.agent_len <=
+			           rec.size);
 			struct log_line l = {
 			    .time_us = rec.time_us,
 			    .duration_us = rec.duration_us,

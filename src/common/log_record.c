@@ -80,7 +80,8 @@ static void out_quoted(struct out *o, const char *s, size_t n)
 static void out_addr(struct out *o, const struct ps_addr *a)
 {
 	char text[INET6_ADDRSTRLEN];
-	if ((a->family != AF_INET && a->family != AF_INET6) || !inet_ntop(a->family, a->addr, text, sizeof(text)))
+	if ((a->family != AF_INET && a->family != AF_INET6) ||
+	    !inet_ntop(a->family, a->addr, text, sizeof(text)))
 		snprintf(text, sizeof(text), "-");
 	out_str(o, text);
 }

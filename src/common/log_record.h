@@ -7,8 +7,17 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "shared.h"
+
+/* A clock in µs (CLOCK_REALTIME for a record's time, CLOCK_MONOTONIC for durations). */
+static inline uint64_t log_clock_us(clockid_t clock)
+{
+	struct timespec ts;
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 /* A line at most: the fields' longest escaped forms and the rest */
 #define LOG_LINE_MAX (4 * (SHARED_LOG_REQUEST_MAX + 2 * SHARED_LOG_FIELD_MAX) + 512)

@@ -75,16 +75,7 @@ static struct {
 
 uint64_t accesslog_now_us(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static uint64_t realtime_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return log_clock_us(CLOCK_MONOTONIC);
 }
 
 bool accesslog_on(void)
@@ -204,7 +195,8 @@ static void note_fields(struct accesslog_noted *n, const char *head, uint32_t le
 			while (se > s && (se[-1] == ' ' || se[-1] == '\t'))
 				se--;
 			*v = s;
-			*vl = (size_t)(se - s) > SHARED_LOG_FIELD_MAX ? SHARED_LOG_FIELD_MAX : (size_t)(se - s);
+			*vl =
+			    (size_t)(se - s) > SHARED_LOG_FIELD_MAX ? SHARED_LOG_FIELD_MAX : (size_t)(se - s);
 		}
 		l = le + 1;
 	}
@@ -216,7 +208,8 @@ static void note_fields(struct accesslog_noted *n, const char *head, uint32_t le
 	n->agent_len = (uint16_t)agent_len;
 }
 
-void accesslog_note(struct conn *c, const char *head, uint32_t len, uint64_t arrived_us, const struct queue *q)
+void accesslog_note(struct conn *c, const char *head, uint32_t len, uint64_t arrived_us,
+                    const struct queue *q)
 {
 	if (!accesslog_on())
 		return;
@@ -234,7 +227,7 @@ void accesslog_answer(struct conn *c, int status, uint64_t body_bytes)
 		accesslog_note(c, c->buf ? c->buf : "", c->buf ? c->len : 0, 0, NULL);
 	uint64_t now = accesslog_now_us();
 	struct log_line l = {
-	    .time_us = realtime_us(),
+	    .time_us = log_clock_us(CLOCK_REALTIME),
 	    .duration_us = now > noted.arrived_us ? now - noted.arrived_us : 0,
 	    .body_bytes = body_bytes,
 	    .status = (unsigned)status,
@@ -419,9 +412,10 @@ void accesslog_drain(struct session *s, bool dead)
 		tail = end;
 	}
 	if (bad) {
-		log_warning("session %u (pid %d): its access-log ring holds a malformed record; %llu bytes of "
-		            "it dropped",
-		            s->id, (int)s->pid, (unsigned long long)(head - tail));
+		log_warning(
+		    "session %u (pid %d): its access-log ring holds a malformed record; %llu bytes of "
+		    "it dropped",
+		    s->id, (int)s->pid, (unsigned long long)(head - tail));
 		tail = head;
 	}
 	sl->tail = tail;
@@ -438,8 +432,8 @@ void accesslog_drain(struct session *s, bool dead)
 	}
 	uint64_t dropped = __atomic_load_n(&lg->dropped, __ATOMIC_RELAXED);
 	if (dropped != sl->dropped_seen) {
-		log_warning("session %u (pid %d): %llu access-log records dropped: its ring stayed full", s->id,
-		            (int)s->pid, (unsigned long long)(dropped - sl->dropped_seen));
+		log_warning("session %u (pid %d): %llu access-log records dropped: its ring stayed full",
+		            s->id, (int)s->pid, (unsigned long long)(dropped - sl->dropped_seen));
 		sl->dropped_seen = dropped;
 	}
 	if (al.len >= ACCESSLOG_BATCH_MAX)
