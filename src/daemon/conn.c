@@ -177,6 +177,12 @@ static void conn_handshake(struct conn *c)
 	switch (tls_conn_handshake(c)) {
 	case TLS_STEP_DONE:
 		c->state = CONN_READING;
+		if (this_thread->handing_over) {
+			/* a handshake begun before a new daemon took over: it routes the request (our
+			 * route table is on its way there), from the records' state handed with it */
+			takeover_hand_over_conn(c);
+			return;
+		}
 		conn_read(c); /* the first request often came with the client's Finished */
 		if (c->io.fd < 0 || c->state != CONN_READING)
 			return;
