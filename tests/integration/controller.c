@@ -1,0 +1,146 @@
+/* controller.c: a process manager on demand start, for the stories: holds a queue open,
+ * waits with ps_queue_wait_demand, starts a worker command with PORTSHARE_QUEUE and
+ * PORTSHARE_SOCKET set, and prints each step on stdout. */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "portshare.h"
+
+struct options {
+	const char *socket_path;
+	const char *queue;
+	bool hold;       /* wait for SIGUSR1 before the first wait (a demand already there) */
+	int rounds;      /* demand, start, wait for the worker's exit: this many times */
+	int second_wait; /* ms of a wait while the worker runs (-1: none) */
+	char **command;  /* after "--" */
+};
+
+static volatile sig_atomic_t go;
+static volatile pid_t child = -1;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	go = 1;
+}
+
+static void on_term(int sig)
+{
+	(void)sig;
+	if (child > 0)
+		kill(child, SIGTERM);
+	_exit(0);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: controller --socket PATH --queue NAME [--hold] [--rounds N] "
+	                "[--second-wait MS] -- COMMAND [ARG]...\n");
+	exit(2);
+}
+
+static void parse(struct options *o, int argc, char **argv)
+{
+	*o = (struct options){.rounds = 1, .second_wait = -1};
+	int i;
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+		bool more = i + 1 < argc;
+		if (!strcmp(argv[i], "--hold"))
+			o->hold = true;
+		else if (!strcmp(argv[i], "--socket") && more)
+			o->socket_path = argv[++i];
+		else if (!strcmp(argv[i], "--queue") && more)
+			o->queue = argv[++i];
+		else if (!strcmp(argv[i], "--rounds") && more)
+			o->rounds = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--second-wait") && more)
+			o->second_wait = atoi(argv[++i]);
+		else
+			usage();
+	}
+	if (i + 1 >= argc || !o->socket_path || !o->queue || o->rounds < 1)
+		usage();
+	o->command = argv + i + 1;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ps_queue_wait_demand, printed as "controller: WHAT round=N rc=CODE (TEXT) ms=T". */
+static int wait_demand(ps_client *c, ps_queue *q, const char *what, int round, int timeout_ms)
+{
+	long long t0 = now_ms();
+	int rc = ps_queue_wait_demand(q, timeout_ms);
+	printf("controller: %s round=%d rc=%d (%s) ms=%lld%s%s\n", what, round, rc, ps_strerror(rc),
+	       now_ms() - t0, *ps_client_message(c) ? ": " : "", ps_client_message(c));
+	fflush(stdout);
+	return rc;
+}
+
+static pid_t start(const struct options *o)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv(PS_QUEUE_ENV, o->queue, 1);
+		setenv(PS_SOCKET_ENV, o->socket_path, 1);
+		execvp(o->command[0], o->command);
+		fprintf(stderr, "controller: cannot run %s: %s\n", o->command[0], strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	parse(&o, argc, argv);
+	signal(SIGUSR1, on_usr1);
+	signal(SIGTERM, on_term);
+	ps_client *c;
+	int rc = ps_connect(o.socket_path, &c);
+	if (rc < 0) {
+		fprintf(stderr, "controller: connecting to %s: %s\n", o.socket_path, ps_strerror(rc));
+		return 1;
+	}
+	ps_queue *q;
+	rc = ps_queue_open(c, o.queue, &q);
+	if (rc < 0) {
+		printf("controller: opening queue %s: rc=%d (%s): %s\n", o.queue, rc, ps_strerror(rc),
+		       ps_client_message(c));
+		return 3;
+	}
+	printf("controller: attached queue=%s\n", o.queue);
+	fflush(stdout);
+	for (int i = 0; o.hold && !go && i < 600; i++) /* a minute at most */
+		usleep(100000);
+	for (int round = 1; round <= o.rounds; round++) {
+		printf("controller: waiting round=%d\n", round);
+		fflush(stdout);
+		if (wait_demand(c, q, "demand", round, -1) != 0)
+			return 1;
+		child = start(&o);
+		printf("controller: started round=%d pid=%d\n", round, (int)child);
+		fflush(stdout);
+		if (o.second_wait >= 0)
+			wait_demand(c, q, "while-running", round, o.second_wait);
+		int status;
+		while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+			;
+		child = -1;
+		printf("controller: exited round=%d status=%d\n", round, status);
+		fflush(stdout);
+	}
+	ps_close(c);
+	return 0;
+}
