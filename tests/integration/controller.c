@@ -16,8 +16,10 @@
 struct options {
 	const char *socket_path;
 	const char *queue;
+	bool remove;     /* delete the queue (an admin's) instead, and say how that went */
 	bool hold;       /* wait for SIGUSR1 before the first wait (a demand already there) */
 	int rounds;      /* demand, start, wait for the worker's exit: this many times */
+	int timeout;     /* ms of each demand wait (-1: forever); on a timeout it exits 4 */
 	int second_wait; /* ms of a wait while the worker runs (-1: none) */
 	char **command;  /* after "--" */
 };
@@ -41,33 +43,37 @@ static void on_term(int sig)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: controller --socket PATH --queue NAME [--hold] [--rounds N] "
-	                "[--second-wait MS] -- COMMAND [ARG]...\n");
+	fprintf(stderr, "usage: controller --socket PATH --queue NAME [--delete] [--hold] [--rounds N] "
+	                "[--timeout MS] [--second-wait MS] -- COMMAND [ARG]...\n");
 	exit(2);
 }
 
 static void parse(struct options *o, int argc, char **argv)
 {
-	*o = (struct options){.rounds = 1, .second_wait = -1};
+	*o = (struct options){.rounds = 1, .timeout = -1, .second_wait = -1};
 	int i;
 	for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
 		bool more = i + 1 < argc;
 		if (!strcmp(argv[i], "--hold"))
 			o->hold = true;
+		else if (!strcmp(argv[i], "--delete"))
+			o->remove = true;
 		else if (!strcmp(argv[i], "--socket") && more)
 			o->socket_path = argv[++i];
 		else if (!strcmp(argv[i], "--queue") && more)
 			o->queue = argv[++i];
 		else if (!strcmp(argv[i], "--rounds") && more)
 			o->rounds = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--timeout") && more)
+			o->timeout = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--second-wait") && more)
 			o->second_wait = atoi(argv[++i]);
 		else
 			usage();
 	}
-	if (i + 1 >= argc || !o->socket_path || !o->queue || o->rounds < 1)
+	if ((!o->remove && i + 1 >= argc) || !o->socket_path || !o->queue || o->rounds < 1)
 		usage();
-	o->command = argv + i + 1;
+	o->command = i < argc ? argv + i + 1 : NULL;
 }
 
 static long long now_ms(void)
@@ -120,15 +126,21 @@ int main(int argc, char **argv)
 		       ps_client_message(c));
 		return 3;
 	}
-	printf("controller: attached queue=%s\n", o.queue);
+	if (o.remove) {
+		rc = ps_queue_delete(q);
+		printf("controller: deleted queue=%s rc=%d (%s)\n", o.queue, rc, ps_strerror(rc));
+		return rc ? 1 : 0;
+	}
+	printf("controller: attached queue=%s pid=%d\n", o.queue, (int)getpid());
 	fflush(stdout);
 	for (int i = 0; o.hold && !go && i < 600; i++) /* a minute at most */
 		usleep(100000);
 	for (int round = 1; round <= o.rounds; round++) {
 		printf("controller: waiting round=%d\n", round);
 		fflush(stdout);
-		if (wait_demand(c, q, "demand", round, -1) != 0)
-			return 1;
+		rc = wait_demand(c, q, "demand", round, o.timeout);
+		if (rc != 0)
+			return rc == PS_ETIMEDOUT ? 4 : 1;
 		child = start(&o);
 		printf("controller: started round=%d pid=%d\n", round, (int)child);
 		fflush(stdout);
