@@ -253,12 +253,9 @@ int watch_run(struct ctl *c, double interval, long count)
 		        WATCH_INTERVAL_MIN, WATCH_INTERVAL_MAX);
 		return 2;
 	}
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = watch_on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	/* nanosleep returns EINTR whatever SA_RESTART says (signal(7)): the view ends at once */
+	signal(SIGINT, watch_on_signal);
+	signal(SIGTERM, watch_on_signal);
 	bool tty = isatty(STDOUT_FILENO);
 	struct watch_snapshot prev, next;
 	if (ctl_open(c) < 0 || watch_take(c, &prev) < 0)

@@ -164,6 +164,9 @@ bool queue_attached(const ps_queue *q);
 int queue_attach(ps_queue *q, bool replay, int64_t deadline);
 void queue_push(ps_queue *q, ps_request *r);
 void queue_free(ps_queue *q);
+/* The start of an operation on q: clears the client message; PS_ENOTFOUND (and why) once
+ * q was deleted, else 0. */
+int queue_op_start(ps_queue *q);
 
 /* request.c: handles a DELIVER. fd: the attached fd or -1; fd_lost: PS_DELIVER_FD was
  * set but the kernel dropped the fd (MSG_CTRUNC). */

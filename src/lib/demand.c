@@ -40,17 +40,15 @@ int ps_queue_wait_demand(ps_queue *q, int timeout_ms)
 	if (!q)
 		return PS_EINVAL;
 	ps_client *c = q->c;
-	c->message[0] = '\0';
-	if (q->deleted) {
-		client_message(c, "queue %s was deleted", q->name);
-		return PS_ENOTFOUND;
-	}
+	int rc = queue_op_start(q);
+	if (rc < 0)
+		return rc;
 	int64_t deadline = deadline_after(timeout_ms);
 	/* the registration is a round trip like any queue operation's, even with timeout 0 */
 	int64_t call_deadline = timeout_ms == 0 ? deadline_after(CLIENT_CALL_MS) : deadline;
 	q->demand_gen = 0; /* a new registration: the daemon looks at the queue as it is now */
 	for (;;) {
-		int rc = client_ready(c, q, call_deadline);
+		rc = client_ready(c, q, call_deadline);
 		if (rc < 0)
 			return rc;
 		if (!c->daemon_demand) {
