@@ -107,6 +107,47 @@ static pid_t start(const struct options *o)
 	return pid;
 }
 
+/* Opens the queue and runs o's rounds (or deletes it). The exit status: 0, 1 on a
+ * failure, 3 when the queue cannot be opened, 4 when a demand wait timed out. */
+static int run(const struct options *o, ps_client *c)
+{
+	ps_queue *q;
+	int rc = ps_queue_open(c, o->queue, &q);
+	if (rc < 0) {
+		printf("controller: opening queue %s: rc=%d (%s): %s\n", o->queue, rc, ps_strerror(rc),
+		       ps_client_message(c));
+		return 3;
+	}
+	if (o->remove) {
+		rc = ps_queue_delete(q);
+		printf("controller: deleted queue=%s rc=%d (%s)\n", o->queue, rc, ps_strerror(rc));
+		return rc ? 1 : 0;
+	}
+	printf("controller: attached queue=%s pid=%d\n", o->queue, (int)getpid());
+	fflush(stdout);
+	for (int i = 0; o->hold && !go && i < 600; i++) /* a minute at most */
+		usleep(100000);
+	for (int round = 1; round <= o->rounds; round++) {
+		printf("controller: waiting round=%d\n", round);
+		fflush(stdout);
+		rc = wait_demand(c, q, "demand", round, o->timeout);
+		if (rc != 0)
+			return rc == PS_ETIMEDOUT ? 4 : 1;
+		child = start(o);
+		printf("controller: started round=%d pid=%d\n", round, (int)child);
+		fflush(stdout);
+		if (o->second_wait >= 0)
+			wait_demand(c, q, "while-running", round, o->second_wait);
+		int status;
+		while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+			;
+		child = -1;
+		printf("controller: exited round=%d status=%d\n", round, status);
+		fflush(stdout);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -119,40 +160,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "controller: connecting to %s: %s\n", o.socket_path, ps_strerror(rc));
 		return 1;
 	}
-	ps_queue *q;
-	rc = ps_queue_open(c, o.queue, &q);
-	if (rc < 0) {
-		printf("controller: opening queue %s: rc=%d (%s): %s\n", o.queue, rc, ps_strerror(rc),
-		       ps_client_message(c));
-		return 3;
-	}
-	if (o.remove) {
-		rc = ps_queue_delete(q);
-		printf("controller: deleted queue=%s rc=%d (%s)\n", o.queue, rc, ps_strerror(rc));
-		return rc ? 1 : 0;
-	}
-	printf("controller: attached queue=%s pid=%d\n", o.queue, (int)getpid());
-	fflush(stdout);
-	for (int i = 0; o.hold && !go && i < 600; i++) /* a minute at most */
-		usleep(100000);
-	for (int round = 1; round <= o.rounds; round++) {
-		printf("controller: waiting round=%d\n", round);
-		fflush(stdout);
-		rc = wait_demand(c, q, "demand", round, o.timeout);
-		if (rc != 0)
-			return rc == PS_ETIMEDOUT ? 4 : 1;
-		child = start(&o);
-		printf("controller: started round=%d pid=%d\n", round, (int)child);
-		fflush(stdout);
-		if (o.second_wait >= 0)
-			wait_demand(c, q, "while-running", round, o.second_wait);
-		int status;
-		while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-			;
-		child = -1;
-		printf("controller: exited round=%d status=%d\n", round, status);
-		fflush(stdout);
-	}
+	rc = run(&o, c);
 	ps_close(c);
-	return 0;
+	return rc;
 }
