@@ -133,7 +133,9 @@ int ps_queue_delete(ps_queue *q);
  * starts returns at once. While the controller holds q open its requests are held, not
  * answered 503 AppOffline. Each request is announced once: a call made again right after
  * starting a worker waits for a new request (or for the worker to die holding some),
- * not for the worker to attach.
+ * not for the worker to attach. The wait stays registered with the daemon after a call
+ * times out, and a demand that comes while no call waits is returned by the next call
+ * at once (as an HTTP.sys registration that completes while nobody looks).
  * Returns 0, PS_ETIMEDOUT (PS_EAGAIN with timeout 0, after a round trip to the daemon;
  * ps_queue_fd becomes readable when the demand comes, then call again), PS_ENOTFOUND
  * once q is deleted, PS_EVERSION when the daemon is older than demand start,

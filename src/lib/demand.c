@@ -9,10 +9,8 @@
 void demand_received(ps_client *c, const struct ps_msg *m)
 {
 	ps_queue *q = queue_find(c, m->u.demand.queue_id);
-	/* a DEMAND of an earlier registration (one that timed out) is stale: each call
-	 * registers anew, and the daemon looks again then */
 	if (!q || q->demand_gen != c->gen || m->hdr.seq != q->demand_seq)
-		return;
+		return; /* not this session's registration: nothing to keep */
 	q->demand_done = true;
 	q->demand_status = m->u.demand.status;
 }
@@ -35,6 +33,10 @@ static int demand_register(ps_queue *q, int64_t deadline)
 	return rc;
 }
 
+/* The registration stays in the daemon until its DEMAND comes, across calls that time
+ * out, and a DEMAND that comes while no call waits is kept for the next call: the daemon
+ * announces each request once, so a demand dropped here would never come again (as an
+ * HTTP.sys registration, it completes whether or not anyone is looking). */
 int ps_queue_wait_demand(ps_queue *q, int timeout_ms)
 {
 	if (!q)
@@ -46,7 +48,6 @@ int ps_queue_wait_demand(ps_queue *q, int timeout_ms)
 	int64_t deadline = deadline_after(timeout_ms);
 	/* the registration is a round trip like any queue operation's, even with timeout 0 */
 	int64_t call_deadline = timeout_ms == 0 ? deadline_after(CLIENT_CALL_MS) : deadline;
-	q->demand_gen = 0; /* a new registration: the daemon looks at the queue as it is now */
 	for (;;) {
 		rc = client_ready(c, q, call_deadline);
 		if (rc < 0)
@@ -57,7 +58,8 @@ int ps_queue_wait_demand(ps_queue *q, int timeout_ms)
 			               "this libportshare): upgrade the daemon");
 			return PS_EVERSION;
 		}
-		/* a new session (the daemon restarted or was upgraded) knows nothing of the wait */
+		/* none registered in this session: the first call, the last one answered, or a new
+		 * session (the daemon restarted or was upgraded, and knows nothing of the wait) */
 		if (q->demand_gen != c->gen) {
 			rc = demand_register(q, call_deadline);
 			if (rc == PS_EDISCONNECTED && !deadline_passed(call_deadline))
@@ -67,6 +69,7 @@ int ps_queue_wait_demand(ps_queue *q, int timeout_ms)
 		}
 		if (q->demand_done) {
 			q->demand_gen = 0;
+			q->demand_done = false;
 			if (q->demand_status == PS_ENOTFOUND)
 				client_message(c, "queue %s was deleted", q->name);
 			return q->demand_status;

@@ -1,4 +1,4 @@
-# 125-demand-start: a controller (tests/integration/controller.c, on the real libportshare) holds a persistent queue with URLs and no worker and waits with ps_queue_wait_demand: a request already waiting returns the wait at once, the controller starts portshare-hello with only PORTSHARE_QUEUE and PORTSHARE_SOCKET set, and that request gets the hello's answer (not a 503); a wait while the worker is there times out although requests flow; the worker's exit and a new request start another (the wait returns on the arrival); a wait goes on across portshared --upgrade; a queue deleted under a wait ends it with PS_ENOTFOUND; portshare-hello given no queue says so; a user who does not own the queue cannot open it to wait on it, and can with a grant. Needs root. Also with PORTSHARE_DEFAULTS=1.
+# 125-demand-start: a controller (tests/integration/controller.c, on the real libportshare) holds a persistent queue with URLs and no worker and waits with ps_queue_wait_demand: a request already waiting returns the wait at once, the controller starts portshare-hello with only PORTSHARE_QUEUE and PORTSHARE_SOCKET set, and that request gets the hello's answer (not a 503); a wait while the worker is there times out although requests flow; the worker's exit and a new request start another (the wait returns on the arrival); a demand that comes between two calls is kept for the next; a wait goes on across portshared --upgrade; a queue deleted under a wait ends it with PS_ENOTFOUND; portshare-hello given no queue says so; a user who does not own the queue cannot open it to wait on it, and can with a grant. Needs root. Also with PORTSHARE_DEFAULTS=1.
 import os
 import re
 import secrets
@@ -124,14 +124,35 @@ with Story(time_limit=110) as s:
     r = s.get(s.url(port, "/d/last", host))
     check_eq(served_by(r, "/d/last"), pid2, "the queue still serves after all that")
 
-    # 8. a wait goes on across portshared --upgrade: made again in the new daemon
+    # 8. a demand that comes while the controller is not waiting is kept for its next call
     os.kill(pid2, signal.SIGTERM)
     check_eq(c.wait(10), 0, "the controller's two rounds are over")
-    c4 = controller(s, d.sock, "dq", "--timeout", "30000", name="controller-upgrade")
-    step(c4, r"waiting round=1")
 
     def waiting():
         return any(x.get("demand_wait") for x in (find_queue(d.status(), "dq") or {}).get("workers", []))
+
+    c5 = controller(s, d.sock, "dq", "--probe", "300", "--hold", name="controller-kept")
+    m = step(c5, r"probe round=0 rc=(-?\d+)")
+    check_eq(int(m.group(1)), -7, "a first wait with nothing waiting times out")
+    check(waiting(), "its registration stays in the daemon after the timeout")
+    kept = {}
+    t = threading.Thread(target=lambda: kept.update(r=s.get(s.url(port, "/d/kept", host), timeout=25)))
+    t.start()
+    check(wait_until(lambda: not waiting(), 10), "the daemon sent the demand while no call waited")
+    c5.signal(signal.SIGUSR1)
+    m = step(c5, r"demand round=1 rc=(?P<rc>-?\d+) \([^)]*\) ms=(?P<ms>\d+)")
+    check_eq(int(m.group("rc")), 0, "the next call returns the kept demand")
+    check_between(int(m.group("ms")), 0, 400, "at once (ms)")
+    pid5 = int(step(c5, r"started round=1 pid=(\d+)").group(1))
+    t.join(25)
+    check_eq(served_by(kept.get("r"), "/d/kept") if kept.get("r") else None, pid5,
+             "the request behind the kept demand is served by the hello it started")
+    os.kill(pid5, signal.SIGTERM)
+    check_eq(c5.wait(10), 0, "that controller's round is over")
+
+    # 9. a wait goes on across portshared --upgrade: made again in the new daemon
+    c4 = controller(s, d.sock, "dq", "--timeout", "30000", name="controller-upgrade")
+    step(c4, r"waiting round=1")
 
     check(wait_until(waiting, 5), "the controller's wait is registered")
     d.expected_exit = True
@@ -146,7 +167,7 @@ with Story(time_limit=110) as s:
     pid3 = int(step(c4, r"started round=1 pid=(\d+)").group(1))
     check_eq(served_by(r, "/d/after"), pid3, "the request after the upgrade is served by the hello it started")
 
-    # 9. the queue deleted under a waiting controller: its wait ends with PS_ENOTFOUND
+    # 10. the queue deleted under a waiting controller: its wait ends with PS_ENOTFOUND
     c3 = controller(s, d.sock, "dq", "--timeout", "20000", name="controller-deleted")
     step(c3, r"waiting round=1")
     wait_until(lambda: any(x.get("demand_wait") for x in (find_queue(d.status(), "dq") or {}).get("workers", [])), 5)

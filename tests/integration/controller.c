@@ -17,6 +17,7 @@ struct options {
 	const char *socket_path;
 	const char *queue;
 	bool remove;     /* delete the queue (an admin's) instead, and say how that went */
+	int probe;       /* ms of a wait before the first --hold (-1: none): it leaves a registration */
 	bool hold;       /* wait for SIGUSR1 before the first wait (a demand already there) */
 	int rounds;      /* demand, start, wait for the worker's exit: this many times */
 	int timeout;     /* ms of each demand wait (-1: forever); on a timeout it exits 4 */
@@ -43,14 +44,14 @@ static void on_term(int sig)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: controller --socket PATH --queue NAME [--delete] [--hold] [--rounds N] "
-	                "[--timeout MS] [--second-wait MS] -- COMMAND [ARG]...\n");
+	fprintf(stderr, "usage: controller --socket PATH --queue NAME [--delete] [--probe MS] [--hold] "
+	                "[--rounds N] [--timeout MS] [--second-wait MS] -- COMMAND [ARG]...\n");
 	exit(2);
 }
 
 static void parse(struct options *o, int argc, char **argv)
 {
-	*o = (struct options){.rounds = 1, .timeout = -1, .second_wait = -1};
+	*o = (struct options){.rounds = 1, .timeout = -1, .second_wait = -1, .probe = -1};
 	int i;
 	for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
 		bool more = i + 1 < argc;
@@ -64,6 +65,8 @@ static void parse(struct options *o, int argc, char **argv)
 			o->queue = argv[++i];
 		else if (!strcmp(argv[i], "--rounds") && more)
 			o->rounds = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--probe") && more)
+			o->probe = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--timeout") && more)
 			o->timeout = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--second-wait") && more)
@@ -125,6 +128,8 @@ static int run(const struct options *o, ps_client *c)
 	}
 	printf("controller: attached queue=%s pid=%d\n", o->queue, (int)getpid());
 	fflush(stdout);
+	if (o->probe >= 0)
+		wait_demand(c, q, "probe", 0, o->probe);
 	for (int i = 0; o->hold && !go && i < 600; i++) /* a minute at most */
 		usleep(100000);
 	for (int round = 1; round <= o->rounds; round++) {
