@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "accesslog.h"
 #include "answer.h"
 #include "canon.h"
 #include "conn-t.h"
@@ -445,6 +446,7 @@ static void conn_route(struct conn *c, const struct http_head *h)
 		return;
 	}
 	if (h->asterisk_form) { /* OPTIONS *: about the server, not a resource */
+		accesslog_note(c, c->buf + h->skip, h->head_len, 0, NULL);
 		conn_consume(c, end);
 		answer_send(c, 200, NULL, !ka, false,
 		            "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH, TRACE\r\n");
@@ -461,6 +463,7 @@ static void conn_route(struct conn *c, const struct http_head *h)
 		dispatch_route(dm->routes, &d, path, scratch);
 	}
 	if (d.status) {
+		accesslog_note(c, c->buf + h->skip, h->head_len, 0, NULL); /* consumed before its answer */
 		/* 404 and an unknown host leave the connection usable; a bad path does not */
 		bool usable = d.status == 404 || (d.status == 400 && !strcmp(d.reason, "InvalidHostname"));
 		/* below every app's prefix: an admin's redirect to https (redirect.c) */
@@ -479,6 +482,7 @@ static void conn_route(struct conn *c, const struct http_head *h)
 	if (c->tls && tls_conn_misdirected(c, d.host)) {
 		/* RFC 9110 §15.5.20: another name than the one the handshake was for, which this
 		 * connection's certificate does not cover */
+		accesslog_note(c, c->buf + h->skip, h->head_len, 0, d.owner);
 		conn_consume(c, end);
 		answer_send(c, 421,
 		            "MisdirectedRequest: Host not covered by the certificate of the TLS server name",
@@ -516,6 +520,8 @@ static void conn_route(struct conn *c, const struct http_head *h)
 	r->method = h->method;
 	r->has_body = has_body;
 	r->keep_alive = h->keep_alive;
+	if (accesslog_on())
+		r->arrived_us = accesslog_now_us();
 	list_init(&r->link);
 	c->buf = NULL;
 	c->len = c->cap = 0;
