@@ -28,7 +28,29 @@ def step(p, pattern, timeout=10.0):
 
 def served_by(r, path):
     m = hello_body_re(TEXT, path).match(r.body.decode("utf-8", "replace"))
-    return int(m.group(1)) if r.status == 200 and m else None
+    return int(m.group(1)) if r and r.status == 200 and m else None
+
+
+def get_in_background(s, port, host, path):
+    """A request sent from a thread (it waits in the queue): the thread and where its answer goes."""
+    result = {}
+    t = threading.Thread(target=lambda: result.update(r=s.get(s.url(port, path, host), timeout=25)))
+    t.start()
+    return t, result
+
+
+def demand_at_once(c, t, result, path, what):
+    """The held controller c is let go: its wait returns a demand at once, it starts a hello,
+    and the waiting request (thread t) is answered by that hello. Returns the hello's pid."""
+    c.signal(signal.SIGUSR1)
+    m = step(c, r"demand round=1 rc=(?P<rc>-?\d+) \([^)]*\) ms=(?P<ms>\d+)")
+    check_eq(int(m.group("rc")), 0, "%s: the wait's status" % what)
+    check_between(int(m.group("ms")), 0, 400, "%s: the wait returned at once (ms)" % what)
+    pid = int(step(c, r"started round=1 pid=(\d+)").group(1))
+    t.join(25)
+    check(not t.is_alive(), "%s: the waiting request was answered" % what)
+    check_eq(served_by(result.get("r"), path), pid, "%s: the request is served by the hello it started" % what)
+    return pid
 
 
 with Story(time_limit=110) as s:
@@ -49,23 +71,14 @@ with Story(time_limit=110) as s:
     # 2. the controller holds it open: a request is held, not refused
     c = controller(s, d.sock, "dq", "--hold", "--rounds", "2", "--second-wait", "800")
     step(c, r"attached queue=dq")
-    first = {}
-    t = threading.Thread(target=lambda: first.update(r=s.get(s.url(port, "/d/first", host), timeout=25)))
-    t.start()
+    t, first = get_in_background(s, port, host, "/d/first")
     held = wait_until(lambda: (find_queue(d.status(), "dq") or {}).get("depth") == 1, 10)
     check(held, "the request waits in the queue while only the controller is attached")
     q = find_queue(d.status(), "dq")
     check([x["receives"] for x in q["workers"]] == [0], "the controller posts no receive", repr(q["workers"]))
 
     # 3. a demand already there: the wait returns at once; the started hello gets the request
-    c.signal(signal.SIGUSR1)
-    m = step(c, r"demand round=1 rc=(?P<rc>-?\d+) \([^)]*\) ms=(?P<ms>\d+)")
-    check_eq(int(m.group("rc")), 0, "first wait's status (a request waited, no worker)")
-    check_between(int(m.group("ms")), 0, 400, "first wait returned at once (ms)")
-    pid1 = int(step(c, r"started round=1 pid=(\d+)").group(1))
-    t.join(25)
-    check(not t.is_alive(), "the held request was answered")
-    check_eq(served_by(first["r"], "/d/first"), pid1, "the held request's answer comes from the started hello")
+    pid1 = demand_at_once(c, t, first, "/d/first", "a request waited, no worker")
 
     # 4. with the worker there, a wait times out although requests keep coming
     for i in range(5):
@@ -135,18 +148,9 @@ with Story(time_limit=110) as s:
     m = step(c5, r"probe round=0 rc=(-?\d+)")
     check_eq(int(m.group(1)), -7, "a first wait with nothing waiting times out")
     check(waiting(), "its registration stays in the daemon after the timeout")
-    kept = {}
-    t = threading.Thread(target=lambda: kept.update(r=s.get(s.url(port, "/d/kept", host), timeout=25)))
-    t.start()
+    t, kept = get_in_background(s, port, host, "/d/kept")
     check(wait_until(lambda: not waiting(), 10), "the daemon sent the demand while no call waited")
-    c5.signal(signal.SIGUSR1)
-    m = step(c5, r"demand round=1 rc=(?P<rc>-?\d+) \([^)]*\) ms=(?P<ms>\d+)")
-    check_eq(int(m.group("rc")), 0, "the next call returns the kept demand")
-    check_between(int(m.group("ms")), 0, 400, "at once (ms)")
-    pid5 = int(step(c5, r"started round=1 pid=(\d+)").group(1))
-    t.join(25)
-    check_eq(served_by(kept.get("r"), "/d/kept") if kept.get("r") else None, pid5,
-             "the request behind the kept demand is served by the hello it started")
+    pid5 = demand_at_once(c5, t, kept, "/d/kept", "the next call returns the kept demand")
     os.kill(pid5, signal.SIGTERM)
     check_eq(c5.wait(10), 0, "that controller's round is over")
 
