@@ -53,7 +53,7 @@ LIBS := $(BUILD)/lib/libportshare.a $(BUILD)/lib/libportshare.so $(BUILD)/lib/pk
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TEST_BINS := $(BUILD)/tests/testworker $(BUILD)/tests/controller $(BUILD)/tests/loadclient
 FUZZ_BUILD := build-fuzz
-FUZZ_TARGETS := fuzz_head fuzz_protocol fuzz_body fuzz_tls_record
+FUZZ_TARGETS := fuzz_head fuzz_protocol fuzz_body fuzz_tls_record fuzz_log_record
 FUZZ_SECONDS ?= 300
 
 .PHONY: all deps run test test-asan unit clean format fuzz fuzz-build fuzz-seeds install uninstall \

@@ -188,6 +188,12 @@ static void conn_handshake(struct conn *c)
 		break;
 	case TLS_STEP_PLAIN:
 		c->state = CONN_READING;
+		if (accesslog_on()) { /* the request line for its log line: the bytes are still unread */
+			char head[1024];
+			ssize_t n = recv(c->io.fd, head, sizeof(head), MSG_PEEK | MSG_DONTWAIT);
+			if (n > 0)
+				accesslog_note(c, head, (uint32_t)n, 0, NULL);
+		}
 		answer_send(c, 400, "BadRequest: plain HTTP sent to a TLS port", true, false, NULL);
 		return;
 	case TLS_STEP_FAILED:
