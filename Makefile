@@ -51,7 +51,7 @@ BINS := $(BUILD)/bin/portshared $(BUILD)/bin/portsharectl $(BUILD)/bin/portshare
 	$(BUILD)/bin/portshare-run
 LIBS := $(BUILD)/lib/libportshare.a $(BUILD)/lib/libportshare.so $(BUILD)/lib/pkgconfig/portshare.pc
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-TEST_BINS := $(BUILD)/tests/testworker $(BUILD)/tests/loadclient
+TEST_BINS := $(BUILD)/tests/testworker $(BUILD)/tests/controller $(BUILD)/tests/loadclient
 FUZZ_BUILD := build-fuzz
 FUZZ_TARGETS := fuzz_head fuzz_protocol fuzz_body fuzz_tls_record fuzz_log_record
 FUZZ_SECONDS ?= 300
@@ -131,7 +131,9 @@ $(BUILD)/bin/portshare-apps: $(call OBJ,src/proxy/apps_main.c $(APPS_SRC) $(PROX
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS) -pthread
 
-$(BUILD)/tests/testworker: $(call OBJ,tests/integration/testworker.c) $(BUILD)/lib/libportshare.a
+# the stories' own libportshare programs: a worker with test behaviours, a demand-start controller
+$(BUILD)/tests/testworker $(BUILD)/tests/controller: $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o \
+		$(BUILD)/lib/libportshare.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS)
 

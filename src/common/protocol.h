@@ -79,7 +79,13 @@ enum ps_msg_type {
 	PS_MSG_RETURN_TLS = 27,        /* c->d: RETURN of a TLS connection: + record state and ciphertext */
 	PS_MSG_CONN_HANDOVER_TLS = 28, /* old->new: CONN_HANDOVER of a TLS connection (fd attached) */
 	PS_MSG_LOG_DRAIN = 29,         /* c->d: the session page's access-log ring is half full; no REPLY */
-	PS_MSG_TYPE_END                /* first unused number */
+	/* demand start (HttpWaitForDemandStart): 30 and 31 by explicit number, 32 and 33
+	 * being given to other messages at the same time; only to a daemon whose HELLO reply
+	 * names PS_FEATURE_DEMAND */
+	PS_MSG_DEMAND_WAIT = 30, /* c->d: queue id: send DEMAND once q has a request and no worker;
+	                          * REPLY (0, or PS_ENOTFOUND: no such queue in this session) */
+	PS_MSG_DEMAND = 31,      /* d->c: queue id, status; seq = the DEMAND_WAIT's */
+	PS_MSG_TYPE_END          /* first unused number */
 };
 
 struct ps_msg_hdr {
@@ -112,6 +118,12 @@ struct ps_hello {
 	char program[PS_PROGRAM_MAX + 1]; /* NUL-terminated */
 };
 
+/* What a daemon does beyond version 1, named by words in its HELLO REPLY's text (an older
+ * library ignores a successful reply's text, an older daemon sends none), so that a library
+ * never sends a message the daemon would end the session for. */
+#define PS_FEATURE_DEMAND "demand" /* DEMAND_WAIT and DEMAND */
+#define PS_FEATURES PS_FEATURE_DEMAND
+
 struct ps_reply {
 	int32_t status; /* 0 or a negative PS_E* code of portshare.h */
 	uint32_t id;    /* queue or session id */
@@ -142,6 +154,14 @@ struct ps_url { /* URL_ADD, URL_DEL */
 struct ps_receive {
 	uint32_t queue_id;
 	uint32_t count;
+};
+
+/* DEMAND_WAIT (status 0) and DEMAND. DEMAND's status: 0, a request waits and the queue has
+ * no worker (no session attached to it has ever posted a RECEIVE, or all that did drain);
+ * PS_ENOTFOUND, the queue was deleted. */
+struct ps_demand {
+	uint32_t queue_id;
+	int32_t status;
 };
 
 /* DELIVER flags */
@@ -333,6 +353,7 @@ struct ps_msg {
 		struct ps_queue_ref queue;
 		struct ps_url url;
 		struct ps_receive receive;
+		struct ps_demand demand;
 		struct ps_deliver deliver;
 		struct ps_conn_ref conn;
 		struct ps_return ret;
@@ -376,5 +397,7 @@ bool protocol_queue_name_ok(const char *name);
 /* Whether m (decoded) carries exactly one fd (the rules above): SHM always, DELIVER with
  * PS_DELIVER_FD, and on the takeover link TAKEOVER_SOCKET and CONN_HANDOVER. */
 bool protocol_carries_fd(const struct ps_msg *m);
+/* Whether the HELLO REPLY text (len bytes, words separated by spaces) names feature. */
+bool protocol_has_feature(const char *text, size_t len, const char *feature);
 
 #endif

@@ -20,6 +20,7 @@
 #include "acl.h"
 #include "admin.h"
 #include "delegate.h"
+#include "demand.h"
 #include "handoff.h"
 #include "list.h"
 #include "log.h"
@@ -297,6 +298,14 @@ void session_send_conn_closed(uint32_t session_id, uint64_t conn_id)
 	session_send(s, &m, -1);
 }
 
+void session_send_demand(struct session *s, uint32_t seq, uint32_t queue_id, int status)
+{
+	struct ps_msg m = {.hdr = {.type = PS_MSG_DEMAND, .seq = seq}};
+	m.u.demand.queue_id = queue_id;
+	m.u.demand.status = status;
+	session_send(s, &m, -1);
+}
+
 static struct request *session_request(struct session *s, uint64_t conn_id, uint64_t req_id)
 {
 	struct list *p, *t;
@@ -414,7 +423,7 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 		}
 		s->hello = true;
 		s->tls = m->hdr.flags & PS_HELLO_TLS;
-		session_reply(s, m->hdr.seq, 0, s->id, NULL);
+		session_reply(s, m->hdr.seq, 0, s->id, PS_FEATURES);
 		session_send_limits(s);
 		s->delegating = m->hdr.flags & PS_HELLO_DELEGATE;
 		/* the page: delegation's slots, and the counters and access-log ring of every
@@ -475,6 +484,16 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 		session_reply(s, m->hdr.seq, rc, qid, err);
 		return;
 	}
+	case PS_MSG_DEMAND_WAIT:
+		a = queue_attach_find(s, m->u.demand.queue_id);
+		if (!a) {
+			session_reply(s, m->hdr.seq, PS_ENOTFOUND, 0, "this session has no such queue");
+			return;
+		}
+		demand_wait(a, m->hdr.seq);
+		session_reply(s, m->hdr.seq, 0, a->q->id, NULL);
+		demand_check(a->q); /* a demand already there is answered at once */
+		return;
 	case PS_MSG_RECEIVE:
 		a = queue_attach_find(s, m->u.receive.queue_id);
 		if (a) /* else stale: the queue was deleted meanwhile */

@@ -172,6 +172,9 @@ static void client_handle(ps_client *c, const struct ps_msg *m, int fd, bool fd_
 	case PS_MSG_DELIVER:
 		request_deliver(c, m, fd, fd_lost);
 		break;
+	case PS_MSG_DEMAND:
+		demand_received(c, m);
+		break;
 	case PS_MSG_CONN_CLOSED: {
 		struct held_conn *cn = conns_find(&c->conns, m->u.conn.conn_id);
 		if (cn && cn->delegation)
@@ -369,6 +372,7 @@ static int client_session_open(ps_client *c)
 	c->sock = s;
 	c->gen++;
 	c->session_id = m.u.reply.id;
+	c->daemon_demand = protocol_has_feature(m.text, m.text_len, PS_FEATURE_DEMAND);
 	c->backoff_ms = CLIENT_BACKOFF_MIN_MS;
 	/* Cached fds belong to the old daemon's conn ids; requests still using one keep
 	 * their reference and close it when they end. */

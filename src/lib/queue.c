@@ -146,17 +146,24 @@ int queue_attach(ps_queue *q, bool replay, int64_t deadline)
 
 /* Runs one operation on q, reconnecting (and re-making the queue) first if the daemon
  * restarted, and again if the session ends while the call waits. */
+int queue_op_start(ps_queue *q)
+{
+	q->c->message[0] = '\0';
+	if (!q->deleted)
+		return 0;
+	client_message(q->c, "queue %s was deleted", q->name);
+	return PS_ENOTFOUND;
+}
+
 static int queue_op(ps_queue *q, uint16_t type, const char *text)
 {
 	ps_client *c = q->c;
-	c->message[0] = '\0';
-	if (q->deleted) {
-		client_message(c, "queue %s was deleted", q->name);
-		return PS_ENOTFOUND;
-	}
+	int rc = queue_op_start(q);
+	if (rc < 0)
+		return rc;
 	int64_t deadline = deadline_after(CLIENT_CALL_MS);
 	for (;;) {
-		int rc = client_ready(c, q, deadline);
+		rc = client_ready(c, q, deadline);
 		if (rc < 0)
 			return rc;
 		rc = queue_send_simple(q, type, text, deadline);
