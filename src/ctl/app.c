@@ -1,5 +1,6 @@
-/* app.c: portsharectl app add|delete|show: checks the words, sends them to portshare-apps
- * as one message and prints its answer (apps_wire.h says what crosses). */
+/* app.c: portsharectl app add|delete|show|stop|start|restart: checks the words, sends them
+ * to portshare-apps as one message and prints its answer (apps_wire.h says what crosses);
+ * and the apps' part of status and who, asked the same way. */
 #include "app.h"
 
 #include <errno.h>
@@ -19,7 +20,9 @@ const char *app_help(void)
 	       "           (--backend http://127.0.0.1:PORT|unix:/PATH [--strip-prefix]\n"
 	       "            | [--user USER | --allow-root] [--workers N] [--idle-timeout S]\n"
 	       "              [--always-running] [--strip-prefix] -- COMMAND [ARG ...])\n"
+	       "           [--rapid-fail-count N] [--rapid-fail-interval S]\n"
 	       "       portsharectl app delete NAME\n"
+	       "       portsharectl app stop|start|restart NAME\n"
 	       "       portsharectl app show [--json]\n"
 	       "  Apps of the portshare-apps supervisor (root only: its socket is 0600 root).\n"
 	       "  --backend URL      a proxy queue in front of an app someone else runs\n"
@@ -31,6 +34,14 @@ const char *app_help(void)
 	       "  --workers N        requests forwarded at once, at most (default 64)\n"
 	       "  --idle-timeout S   stop the command after S seconds without a request\n"
 	       "                     (default 1200)\n"
+	       "  --rapid-fail-count N, --rapid-fail-interval S\n"
+	       "                     N crashes within S seconds and the app is failed: not\n"
+	       "                     started again, its URLs answer 503 until app start\n"
+	       "                     (default 5 in 300; N 0: never)\n"
+	       "  stop NAME          stop the command; its URLs answer 503 until app start\n"
+	       "  start NAME         a stopped or failed app serves again (started on demand)\n"
+	       "  restart NAME       a new process on a new port; requests go to it once it\n"
+	       "                     accepts, the old one stops when its requests are done\n"
 	       "  --apps-socket PATH before app: the supervisor's socket\n"
 	       "                     (default " APPS_DEFAULT_SOCKET ")\n";
 }
@@ -38,20 +49,23 @@ const char *app_help(void)
 int app_run(const char *apps_socket, int argc, char **argv)
 {
 	if (argc < 1)
-		return ctl_usage_error("app", "which? add, delete or show (try: portsharectl app --help)");
+		return ctl_usage_error("app", "which? add, delete, show, stop, start or restart (try: "
+		                              "portsharectl app --help)");
 	const char *verb = argv[0];
 	if (!strcmp(verb, "show")) {
 		if (argc > 2 || (argc == 2 && strcmp(argv[1], "--json")))
 			return ctl_usage_error("app", "show takes no argument but --json");
-	} else if (!strcmp(verb, "delete")) {
+	} else if (!strcmp(verb, "delete") || !strcmp(verb, "stop") || !strcmp(verb, "start") ||
+	           !strcmp(verb, "restart")) {
 		if (argc != 2)
-			return ctl_usage_error("app", "app delete takes one app name");
+			return ctl_usage_error("app", "app %s takes one app name", verb);
 	} else if (!strcmp(verb, "add")) {
 		if (argc < 4)
 			return ctl_usage_error("app", "app add needs a name, --url PREFIX and --backend URL "
 			                              "or -- COMMAND (try: portsharectl app --help)");
 	} else {
-		return ctl_usage_error("app", "unknown '%s': add, delete or show", verb);
+		return ctl_usage_error("app", "unknown '%s': add, delete, show, stop, start or restart",
+		                       verb);
 	}
 	static char msg[APPS_MSG_MAX];
 	size_t len = 0;

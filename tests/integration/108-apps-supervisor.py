@@ -46,7 +46,8 @@ with Story() as s:
         d = s.daemon()
         port = s.free_port()
         apps_dir, apps_sock = s.path("apps"), s.path("apps.sock")
-        sup_argv = [s.bin("portshare-apps"), "--socket", d.sock, "--apps-dir", apps_dir, "--apps-socket", apps_sock]
+        sup_argv = [s.bin("portshare-apps"), "--socket", d.sock, "--apps-dir", apps_dir, "--apps-socket", apps_sock,
+                    "--log-dir", s.path("logs")]
         ctl = [s.bin("portsharectl"), "--socket", d.sock, "--apps-socket", apps_sock]
 
         sup = Proc(s, sup_argv, "portshare-apps")
@@ -81,7 +82,7 @@ with Story() as s:
             words = f.read().split(b"\0")
         check(b"{port}" in words and b"--user" in words, "the definition keeps the argv as words", repr(words))
         apps = show(s, ctl)
-        check(apps["web"]["state"] == "stopped" and apps["web"]["pid"] == 0, "before a request the app is not running",
+        check(apps["web"]["state"] == "idle" and apps["web"]["pid"] == 0, "before a request the app is not running",
               repr(apps["web"]))
         check_eq(apps["be"]["state"], "proxy", "a --backend app is a proxy queue")
 
@@ -95,7 +96,7 @@ with Story() as s:
         check(ids is not None and all(x == uid for x in ids), "the app runs as %s (uid %d): Uid %r" % (user, uid, ids))
 
         # idle stop, then the next request starts it again
-        check(wait_until(lambda: show(s, ctl)["web"]["state"] == "stopped", 10), "the idle timeout stopped the app")
+        check(wait_until(lambda: show(s, ctl)["web"]["state"] == "idle", 10), "the idle timeout stopped the app (idle)")
         check(wait_until(lambda: not pid_alive(pid1), 5), "the app's process is gone (pid %d)" % pid1)
         results = []
         clients = [threading.Thread(target=lambda: results.append(s.get(s.url(port, "/web/")).status))

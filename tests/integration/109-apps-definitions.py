@@ -19,7 +19,8 @@ with Story() as s:
     d = s.daemon(limits={"ShutdownGrace": 1})
     port = s.free_port()
     apps_dir, apps_sock = s.path("apps"), s.path("apps.sock")
-    sup = Proc(s, [s.bin("portshare-apps"), "--socket", d.sock, "--apps-dir", apps_dir, "--apps-socket", apps_sock],
+    sup = Proc(s, [s.bin("portshare-apps"), "--socket", d.sock, "--apps-dir", apps_dir, "--apps-socket", apps_sock,
+                "--log-dir", s.path("logs")],
                "portshare-apps")
     sup.wait_for(r"ready apps-socket=", timeout=10)
     ctl = [s.bin("portsharectl"), "--socket", d.sock, "--apps-socket", apps_sock]
@@ -107,7 +108,8 @@ with Story() as s:
     d2.expected_exit = True
     d2.signal(signal.SIGTERM)
     check_eq(d2.wait(10), 0, "the daemon exits 0")
-    sup = Proc(s, [s.bin("portshare-apps"), "--socket", d.sock, "--apps-dir", apps_dir, "--apps-socket", apps_sock],
+    sup = Proc(s, [s.bin("portshare-apps"), "--socket", d.sock, "--apps-dir", apps_dir, "--apps-socket", apps_sock,
+                "--log-dir", s.path("logs")],
                "portshare-apps-2")
     sup.wait_for(r"late: its URLs could not be registered: trying again", stream="stderr", timeout=10)
     check_eq(show(s, ctl)["late"]["state"], "unregistered", "app show: the app is not registered yet")
