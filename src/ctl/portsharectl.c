@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "app.h"
 #include "apps_wire.h"
 #include "ctl.h"
+#include "json.h"
 #include "portshare.h"
 #include "protocol.h"
 #include "sslcert.h"
@@ -249,7 +251,9 @@ static int cmd_admin(struct ctl *c, const char *cmd, int argc, char **argv)
 	return run(c, json, n, words);
 }
 
-static int cmd_status(struct ctl *c, int argc, char **argv)
+/* status: the daemon's, then the apps of portshare-apps when its socket answers (root),
+ * else one line saying why not; in JSON they go into the daemon's object as "apps". */
+static int cmd_status(struct ctl *c, const char *apps_socket, int argc, char **argv)
 {
 	bool json = false;
 	for (int i = 0; i < argc; i++) {
@@ -259,10 +263,20 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
 			return ctl_usage_error(
 			    "status", "unknown option '%s' (try: portsharectl status --help)", argv[i]);
 	}
-	char *out;
+	char *out, err[PATH_MAX + 200];
 	if (ctl_open(c) < 0 || ctl_status(c, json, &out) < 0)
 		return 1;
-	fputs(out, stdout);
+	struct json *apps = app_list(apps_socket, err, sizeof(err));
+	char *end = json ? strrchr(out, '}') : NULL;
+	if (end) {
+		fwrite(out, 1, (size_t)(end - out), stdout);
+		app_print(apps, err, 0, true, "");
+		fputs("}\n", stdout);
+	} else {
+		fputs(out, stdout);
+		app_print(apps, err, 0, false, "");
+	}
+	json_free(apps);
 	free(out);
 	return 0;
 }
@@ -327,11 +341,11 @@ int main(int argc, char **argv)
 	}
 	int rc;
 	if (!strcmp(cmd, "status"))
-		rc = cmd_status(&c, cargc, cargv);
+		rc = cmd_status(&c, apps_socket, cargc, cargv);
 	else if (!strcmp(cmd, "metrics"))
 		rc = cmd_metrics(&c, cargc, cargv);
 	else if (!strcmp(cmd, "who"))
-		rc = who_run(&c, cargc, cargv);
+		rc = who_run(&c, apps_socket, cargc, cargv);
 	else if (!strcmp(cmd, "sslcert"))
 		rc = sslcert_run(&c, cargc, cargv);
 	else if (!strcmp(cmd, "app"))
