@@ -334,9 +334,9 @@ static int apps_command(char *msg, size_t len, uid_t peer, FILE *out)
 			return -1;
 		}
 		pthread_mutex_lock(&apps_proc_mu);
-		int rc = verb[2] == 'o'   ? apps_proc_stop(a, out)
-		         : verb[2] == 'a' ? apps_proc_start(a, out)
-		                          : apps_proc_restart(a, out);
+		int rc = !strcmp(verb, "stop")    ? apps_proc_stop(a, out)
+		         : !strcmp(verb, "start") ? apps_proc_start(a, out)
+		                                  : apps_proc_restart(a, out);
 		pthread_cond_broadcast(&apps_proc_cv);
 		pthread_mutex_unlock(&apps_proc_mu);
 		return rc;

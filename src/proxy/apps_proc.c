@@ -262,14 +262,23 @@ static void apps_switch(struct app *a, int64_t now)
 	a->next_target = NULL;
 }
 
+/* Whether t's address accepts a connection now (a copy in *addr): apps_proc_mu is let go
+ * meanwhile, so the caller checks again that its process is still the one it probed. */
+static bool apps_accepts(const struct backend_target *t, struct backend_addr *addr)
+{
+	*addr = t->addr;
+	pthread_mutex_unlock(&apps_proc_mu);
+	bool up = launch_accepts(addr);
+	pthread_mutex_lock(&apps_proc_mu);
+	return up;
+}
+
 /* A restart's new process: switched to once it accepts, abandoned after APPS_READY_MS. */
 static void apps_tick_next(struct app *a, int64_t now)
 {
-	struct backend_addr addr = a->next_target->addr;
+	struct backend_addr addr;
 	pid_t pid = a->next_pid;
-	pthread_mutex_unlock(&apps_proc_mu);
-	bool up = launch_accepts(&addr);
-	pthread_mutex_lock(&apps_proc_mu);
+	bool up = apps_accepts(a->next_target, &addr);
 	if (a->next_pid != pid || a->state != APP_RUNNING)
 		return;
 	if (up) {
@@ -323,11 +332,9 @@ void apps_proc_tick(struct app *a, int64_t now)
 		apps_tick_next(a, now);
 	switch (a->state) {
 	case APP_STARTING: {
-		struct backend_addr addr = a->cfg.target->addr;
+		struct backend_addr addr;
 		pid_t pid = a->pid;
-		pthread_mutex_unlock(&apps_proc_mu);
-		bool up = launch_accepts(&addr);
-		pthread_mutex_lock(&apps_proc_mu);
+		bool up = apps_accepts(a->cfg.target, &addr);
 		if (a->state != APP_STARTING || a->pid != pid)
 			break;
 		if (up) {

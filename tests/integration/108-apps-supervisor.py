@@ -1,27 +1,11 @@
 # 108-apps-supervisor: portshare-apps with a temporary apps directory and socket: `portsharectl app add` of a backend (a proxy queue in front of `python3 -m http.server` someone else runs) and of a command (`python3 -m http.server {port}` as a throwaway user); the first request starts the command (activation) and gets its answer; the app runs as that user (/proc/PID/status); the idle timeout stops it and the next requests (six at once) start it again, once; a killed app is started again; definitions are 0600 in a 0700 directory and survive a supervisor restart; a non-root user cannot add apps; `app delete` stops the app and removes its URLs, and removes a proxy queue; `app show` as text. Needs root.
-import json
 import os
-import secrets
 import signal
-import subprocess
 import sys
 import threading
 
-from harness import Proc, Story, check, check_eq, fail, find_queue, say, wait_until
-
-
-def show(s, ctl):
-    r = s.run(ctl + ["app", "show", "--json"])
-    check_eq(r.returncode, 0, "app show --json")
-    return {a["name"]: a for a in json.loads(r.stdout)["apps"]}
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
+from apps_help import pid_alive, show, user_add, user_del
+from harness import Proc, Story, check, check_eq, find_queue, say, wait_until
 
 
 def uid_of(pid):
@@ -33,15 +17,9 @@ def uid_of(pid):
 
 
 with Story() as s:
-    if os.geteuid() != 0:
-        fail("this story needs root: portshare-apps runs apps as a throwaway user (useradd)")
-    user = "ps108u" + secrets.token_hex(4)
-    r = s.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user], timeout=30)
-    check_eq(r.returncode, 0, "useradd --system %s" % user)
+    user, uid, gid = user_add(s, "ps108u")
     sup = None
     try:
-        uid = int(s.run(["id", "-u", user]).stdout)
-        gid = int(s.run(["id", "-g", user]).stdout)
         say("  throwaway user %s: uid %d" % (user, uid))
         d = s.daemon()
         port = s.free_port()
@@ -161,8 +139,4 @@ with Story() as s:
     finally:
         if sup is not None:
             sup.stop(10)
-        r = subprocess.run(["userdel", user], capture_output=True, text=True, timeout=30)
-        if r.returncode != 0:
-            say("  userdel %s exited %d: %s" % (user, r.returncode, r.stderr.strip()))
-        else:
-            say("  ok   userdel %s" % user)
+        user_del(user)

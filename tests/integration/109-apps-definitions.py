@@ -5,8 +5,8 @@ import signal
 import sys
 import time
 
+from apps_help import add_wsgi
 from harness import Proc, Story, check, check_eq, find_queue, wait_until
-from proxy_help import gunicorn
 
 
 def show(s, ctl):
@@ -83,13 +83,7 @@ with Story() as s:
     check(s.get(s.url(port, "/on/")).status in (0, 404), "nothing answers there (the port is not even listened on)")
 
     # {socket}: gunicorn on a unix socket in a private directory
-    with open(s.path("wsgiapp.py"), "w") as f:
-        f.write("def app(environ, start_response):\n"
-                "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
-                "    return [b'wsgi ' + environ['PATH_INFO'].encode()]\n")
-    r = s.run(ctl + ["app", "add", "wsgi", "--url", "http://+:%d/wsgi/" % port, "--strip-prefix", "--allow-root",
-                     "--", gunicorn(s), "--bind", "unix:{socket}", "--chdir", s.dir, "wsgiapp:app"])
-    check_eq(r.returncode, 0, "app add wsgi -- gunicorn --bind unix:{socket}: %s" % r.stderr.strip())
+    add_wsgi(s, ctl, port, "b'wsgi ' + environ['PATH_INFO'].encode()")
     r = s.get(s.url(port, "/wsgi/x"))
     check(r.status == 200 and r.body == b"wsgi /x", "the first request started gunicorn on its socket", repr(r))
     a = show(s, ctl)["wsgi"]

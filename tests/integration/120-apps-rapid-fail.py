@@ -1,37 +1,18 @@
 # 120-apps-rapid-fail: portshare-apps' rapid-fail protection (IIS/WAS's): an app whose command crashes (exit 3) 3 times within 60 s (--rapid-fail-count 3 --rapid-fail-interval 60) becomes `failed`, is not started again, and its URL answers 503 (no Retry-After) saying it is stopped after repeated failures, with the reason in the supervisor's log; `app show` has the crashes and the last exit status; `app start` makes it serve again. With --rapid-fail-count 1, neither an idle stop nor `app stop` counts as a crash (the app never fails), a SIGKILL does (status 137). Old definitions without the new options load with the defaults (5 in 300 s).
-import json
 import os
 import signal
 import sys
 import time
 
-from harness import Proc, Story, check, check_eq, fail, wait_until
-
-
-def show(s, ctl):
-    r = s.run(ctl + ["app", "show", "--json"])
-    if r.returncode != 0:
-        fail("app show --json exited %d: %s" % (r.returncode, r.stderr.strip()))
-    return {a["name"]: a for a in json.loads(r.stdout)["apps"]}
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
+from apps_help import pid_alive, show, supervisor
+from harness import Story, check, check_eq, wait_until
 
 
 with Story() as s:
     d = s.daemon()
     port = s.free_port()
-    apps_dir, apps_sock = s.path("apps"), s.path("apps.sock")
-    sup_argv = [s.bin("portshare-apps"), "--socket", d.sock, "--apps-dir", apps_dir, "--apps-socket", apps_sock,
-                "--log-dir", s.path("logs")]
-    sup = Proc(s, sup_argv, "portshare-apps")
-    sup.wait_for(r"ready apps-socket=", timeout=10)
-    ctl = [s.bin("portsharectl"), "--socket", d.sock, "--apps-socket", apps_sock]
+    apps_dir = s.path("apps")
+    sup, ctl = supervisor(s, d)
 
     # a command that crashes until a flag file exists, then serves
     flag = s.path("healthy")
@@ -111,8 +92,7 @@ with Story() as s:
     fd = os.open(os.path.join(apps_dir, "old"), os.O_WRONLY | os.O_CREAT, 0o600)
     os.write(fd, old)
     os.close(fd)
-    sup = Proc(s, sup_argv, "portshare-apps-2")
-    sup.wait_for(r"ready apps-socket=", timeout=10)
+    sup, ctl = supervisor(s, d, "portshare-apps-2")
     apps = show(s, ctl)
     check(apps["old"]["rapid_fail_count"] == 5 and apps["old"]["rapid_fail_interval"] == 300,
           "an old definition: 5 crashes in 300 s", repr(apps["old"]))

@@ -1,49 +1,12 @@
 # 121-apps-restart-overlapped: `portsharectl app restart` as IIS recycles an app pool: under a bounded load loop (4 keep-alive clients) the new process (a python http.server app that answers its pid) is started on a new port and accepting before the proxy switches to it; a slow request in flight to the old one finishes with the old one's answer; then the old one is stopped; 0 failed requests, the old pid gone, the new pid serving. A second restart while one is in progress is refused. A gunicorn app on {socket} restarts onto a new socket path and the old one's file goes. `app stop` / `app start` of a running app (SIGTERM to its group; 503 while stopped).
 import http.client
-import json
 import os
 import re
 import threading
 import time
 
-from harness import Proc, Story, check, check_eq, fail, wait_until
-from proxy_help import gunicorn
-
-PIDSERVER = r'''
-import os, sys, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-class H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: the proxy pools its connections
-    def do_GET(self):
-        if self.path.startswith("/slow"):
-            time.sleep(1.5)
-        body = str(os.getpid()).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-
-ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-'''
-
-
-def show(s, ctl):
-    r = s.run(ctl + ["app", "show", "--json"])
-    if r.returncode != 0:
-        fail("app show --json exited %d: %s" % (r.returncode, r.stderr.strip()))
-    return {a["name"]: a for a in json.loads(r.stdout)["apps"]}
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-
+from apps_help import add_wsgi, pid_alive, pidserver, show, supervisor
+from harness import Story, check, check_eq, wait_until
 
 def load(port, path, stop, out, max_requests=20000, max_seconds=30):
     """Requests on one keep-alive connection (a new one after any failure) until stop, at
@@ -76,15 +39,9 @@ def load(port, path, stop, out, max_requests=20000, max_seconds=30):
 with Story() as s:
     d = s.daemon()
     port = s.free_port()
-    apps_dir, apps_sock = s.path("apps"), s.path("apps.sock")
-    sup = Proc(s, [s.bin("portshare-apps"), "--socket", d.sock, "--apps-dir", apps_dir, "--apps-socket", apps_sock,
-                   "--log-dir", s.path("logs")], "portshare-apps")
-    sup.wait_for(r"ready apps-socket=", timeout=10)
-    ctl = [s.bin("portsharectl"), "--socket", d.sock, "--apps-socket", apps_sock]
-    with open(s.path("pidserver.py"), "w") as f:
-        f.write(PIDSERVER)
+    sup, ctl = supervisor(s, d)
     r = s.run(ctl + ["app", "add", "web", "--url", "http://+:%d/web/" % port, "--strip-prefix", "--allow-root",
-                     "--always-running", "--", "/usr/bin/python3", s.path("pidserver.py"), "{port}"])
+                     "--always-running", "--"] + pidserver(s) + ["{port}"])
     check_eq(r.returncode, 0, "app add web -- python3 pidserver.py {port}: %s" % r.stderr.strip())
     check(wait_until(lambda: show(s, ctl)["web"]["state"] == "running", 15), "the app runs")
     a = show(s, ctl)["web"]
@@ -96,7 +53,7 @@ with Story() as s:
     for t in loaders:
         t.start()
     slow = {}
-    slow_t = threading.Thread(target=lambda: slow.update(r=s.get(s.url(port, "/web/slow"))))
+    slow_t = threading.Thread(target=lambda: slow.update(r=s.get(s.url(port, "/web/slow?1.5"))))
     time.sleep(0.5)
     slow_t.start()
     time.sleep(0.3)  # the slow request is in the old process now
@@ -143,14 +100,7 @@ with Story() as s:
     check_eq(s.get(s.url(port, "/web/")).status, 200, "and serves")
 
     # gunicorn on {socket}: the new process gets a new socket path; the old one's file goes
-    with open(s.path("wsgiapp.py"), "w") as f:
-        f.write("import os\n"
-                "def app(environ, start_response):\n"
-                "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
-                "    return [str(os.getppid()).encode()]\n")
-    r = s.run(ctl + ["app", "add", "wsgi", "--url", "http://+:%d/wsgi/" % port, "--strip-prefix", "--allow-root",
-                     "--", gunicorn(s), "--bind", "unix:{socket}", "--chdir", s.dir, "wsgiapp:app"])
-    check_eq(r.returncode, 0, "app add wsgi -- gunicorn --bind unix:{socket}: %s" % r.stderr.strip())
+    add_wsgi(s, ctl, port, "str(os.getppid()).encode()")
     r = s.get(s.url(port, "/wsgi/"))
     check_eq(r.status, 200, "gunicorn started by the first request")
     a = show(s, ctl)["wsgi"]

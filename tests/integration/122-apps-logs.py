@@ -1,37 +1,19 @@
 # 122-apps-logs: each started app's stdout and stderr go to its own log file, DIR/NAME.log (portshare-apps --log-dir DIR, made 0755 root with its parents): owned by the app's user (a throwaway user the story creates), 0640, readable by that user, appended across starts (an idle stop and a restart); the app's own request log (python http.server writes it to stderr) is in it. The unit (contrib/portshare-apps.service) has systemd make the default directory. Needs root.
-import json
 import os
 import re
-import secrets
-import subprocess
 
-from harness import HERE, Proc, Story, check, check_eq, fail, say, wait_until
-
-
-def show(s, ctl):
-    r = s.run(ctl + ["app", "show", "--json"])
-    if r.returncode != 0:
-        fail("app show --json exited %d: %s" % (r.returncode, r.stderr.strip()))
-    return {a["name"]: a for a in json.loads(r.stdout)["apps"]}
+from apps_help import show, supervisor, user_add, user_del
+from harness import HERE, Story, check, check_eq, wait_until
 
 
 with Story() as s:
-    if os.geteuid() != 0:
-        fail("this story needs root: portshare-apps runs apps as a throwaway user (useradd)")
-    user = "ps122u" + secrets.token_hex(4)
-    r = s.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user], timeout=30)
-    check_eq(r.returncode, 0, "useradd --system %s" % user)
+    user, uid, gid = user_add(s, "ps122u")
     sup = None
     try:
-        uid = int(s.run(["id", "-u", user]).stdout)
-        gid = int(s.run(["id", "-g", user]).stdout)
         d = s.daemon()
         port = s.free_port()
-        apps_dir, apps_sock, log_dir = s.path("apps"), s.path("apps.sock"), s.path("log/portshare/apps")
-        sup = Proc(s, [s.bin("portshare-apps"), "--socket", d.sock, "--apps-dir", apps_dir, "--apps-socket",
-                       apps_sock, "--log-dir", log_dir], "portshare-apps")
-        sup.wait_for(r"ready apps-socket=", timeout=10)
-        ctl = [s.bin("portsharectl"), "--socket", d.sock, "--apps-socket", apps_sock]
+        log_dir = s.path("log/portshare/apps")
+        sup, ctl = supervisor(s, d, log_dir=log_dir)
         st = os.stat(log_dir)
         check(st.st_uid == 0 and st.st_mode & 0o777 == 0o755, "the log directory (and its parents) made 0755 root: %o"
               % (st.st_mode & 0o777))
@@ -81,8 +63,4 @@ with Story() as s:
     finally:
         if sup is not None:
             sup.stop(10)
-        r = subprocess.run(["userdel", user], capture_output=True, text=True, timeout=30)
-        if r.returncode != 0:
-            say("  userdel %s exited %d: %s" % (user, r.returncode, r.stderr.strip()))
-        else:
-            say("  ok   userdel %s" % user)
+        user_del(user)

@@ -5,48 +5,18 @@ import sys
 import threading
 import time
 
-from harness import Proc, Story, check, check_eq, fail, wait_until
-
-SLOW = r'''
-import os, sys, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-class H(BaseHTTPRequestHandler):
-    def do_GET(self):
-        if self.path.startswith("/slow"):
-            time.sleep(3)
-        body = str(os.getpid()).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-'''
-
-
-def show(s, ctl):
-    r = s.run(ctl + ["app", "show", "--json"])
-    if r.returncode != 0:
-        fail("app show --json exited %d: %s" % (r.returncode, r.stderr.strip()))
-    return {a["name"]: a for a in json.loads(r.stdout)["apps"]}
-
+from apps_help import pidserver, show, supervisor
+from harness import Proc, Story, check, check_eq, wait_until
 
 with Story() as s:
     d = s.daemon()
     port, port2 = s.free_port(), s.free_port()
-    apps_dir, apps_sock = s.path("apps"), s.path("apps.sock")
-    sup = Proc(s, [s.bin("portshare-apps"), "--socket", d.sock, "--apps-dir", apps_dir, "--apps-socket", apps_sock,
-                   "--log-dir", s.path("logs")], "portshare-apps")
-    sup.wait_for(r"ready apps-socket=", timeout=10)
-    ctl = [s.bin("portsharectl"), "--socket", d.sock, "--apps-socket", apps_sock]
-    with open(s.path("slow.py"), "w") as f:
-        f.write(SLOW)
+    sup, ctl = supervisor(s, d)
     bport = s.free_port()
     Proc(s, [sys.executable, "-m", "http.server", str(bport), "--bind", "127.0.0.1", "--directory", s.dir], "http")
     wait_until(lambda: s.run(["curl", "-s", "-o", "/dev/null", "http://127.0.0.1:%d/" % bport]).returncode == 0, 10)
-    adds = [["web", "--url", "http://+:%d/web/" % port, "--strip-prefix", "--allow-root", "--always-running", "--",
-             sys.executable, s.path("slow.py"), "{port}"],
+    adds = [["web", "--url", "http://+:%d/web/" % port, "--strip-prefix", "--allow-root", "--always-running", "--"]
+            + pidserver(s) + ["{port}"],
             ["be", "--url", "http://+:%d/be/" % port, "--backend", "http://127.0.0.1:%d" % bport],
             ["other", "--url", "http://+:%d/other/" % port2, "--allow-root", "--", "/bin/sleep", "1000"],
             ["halted", "--url", "http://+:%d/halted/" % port2, "--allow-root", "--", "/bin/sleep", "1000"]]
@@ -94,7 +64,7 @@ with Story() as s:
           "who URL --json: the route and the port's apps", repr(w))
 
     # during an overlapped restart: both pids
-    slow = threading.Thread(target=lambda: s.get(s.url(port, "/web/slow")))
+    slow = threading.Thread(target=lambda: s.get(s.url(port, "/web/slow?3")))
     slow.start()
     time.sleep(0.5)
     r = s.run(ctl + ["app", "restart", "web"])
