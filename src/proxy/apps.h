@@ -1,5 +1,5 @@
 /* apps.h: an app of portshare-apps: its definition (the words of `portsharectl app add`,
- * kept as written) parsed and stored, and its running state, which apps_main.c owns. */
+ * kept as written) parsed and stored, and its running state, which apps_proc.c owns. */
 #ifndef PS_PROXY_APPS_H
 #define PS_PROXY_APPS_H
 
@@ -46,7 +46,7 @@ struct app {
 	char sock_dir[64]; /* made (owned by the app's user) when the app is registered */
 	char sock[96];
 	struct proxy_config cfg;
-	/* running state: apps_main.c changes it, under its lock */
+	/* running state: apps_proc.c changes it (apps_main.c too, for the list), under apps_proc_mu */
 	enum app_state state;
 	enum app_state stop_to; /* what APP_STOPPING becomes: APP_IDLE or APP_STOPPED */
 	pid_t pid;

@@ -193,8 +193,8 @@ struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char 
 	}
 	for (size_t k = 0; a->cmd[k]; k++)
 		a->use_socket |= strstr(a->cmd[k], "{socket}") != NULL;
-	/* one port for the app's whole life here: the proxy's threads read the address (a
-	 * {socket} app gets its address when it is registered, apps_main.c) */
+	/* the port until an `app restart` moves the app to another (apps_proc.c); a {socket}
+	 * app gets its address when it is registered (apps_main.c) */
 	int port = launch_free_port();
 	if (port < 0) {
 		snprintf(err, errlen, "no free loopback port: %s", strerror(errno));

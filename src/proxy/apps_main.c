@@ -210,7 +210,10 @@ static void apps_show_one(FILE *out, bool json, const struct app *a, int64_t now
 	const char *backend = a->cfg.target ? a->cfg.target->addr.name : a->cfg.backend.name;
 	pid_t pids[] = {a->pid, a->next_pid, a->old_pid};
 	char log[PATH_MAX];
-	snprintf(log, sizeof(log), "%s/%s.log", apps_proc_log_dir, a->name);
+	if (apps_proc_log_dir)
+		snprintf(log, sizeof(log), "%s/%s.log", apps_proc_log_dir, a->name);
+	else
+		snprintf(log, sizeof(log), "(the supervisor's own output)");
 	if (!json) {
 		fprintf(out, "%s  queue %s  backend %s  %s", a->name, a->queue, backend, state);
 		for (size_t i = 0; i < 3; i++)
@@ -529,9 +532,17 @@ int main(int argc, char **argv)
 		        apps_dir);
 		return 1;
 	}
-	if (apps_mkdirs(apps_proc_log_dir) < 0)
-		fprintf(stderr, "portshare-apps: cannot make %s: %s (the apps' output goes to ours)\n",
-		        apps_proc_log_dir, strerror(errno));
+	/* a directory others may write would let them swap an app's log file for a link
+	 * to one we would chown to the app's user */
+	const char *unsafe =
+	    apps_mkdirs(apps_proc_log_dir) < 0 || stat(apps_proc_log_dir, &st) < 0 ? strerror(errno)
+	    : st.st_uid != geteuid() || (st.st_mode & 022) ? "not ours, or others may write it"
+	                                                   : NULL;
+	if (unsafe) {
+		fprintf(stderr, "portshare-apps: cannot use %s for the apps' output: %s (it goes to ours)\n",
+		        apps_proc_log_dir, unsafe);
+		apps_proc_log_dir = NULL;
+	}
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

@@ -38,12 +38,21 @@ const char *apps_proc_log_dir = APPS_DEFAULT_LOG_DIR;
  * ours (journald's, under systemd), and our log says why. */
 static int apps_log_open(const struct app *a)
 {
+	if (!apps_proc_log_dir)
+		return -1;
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/%s.log", apps_proc_log_dir, a->name);
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
+	struct stat st;
+	/* we chown what we opened: never a link to another file, nor a FIFO */
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)) {
+		close(fd);
+		fd = -1;
+		errno = EPERM;
+	}
 	if (fd < 0 || fchown(fd, a->uid, a->gid) < 0 || fchmod(fd, 0640) < 0) {
 		fprintf(stderr, "portshare-apps: %s: cannot use %s for its output: %s\n", a->name, path,
-		        strerror(errno));
+		        errno == EPERM ? "not a plain file of its own" : strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;

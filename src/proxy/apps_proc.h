@@ -20,8 +20,9 @@
 /* the lock over every app's running state, and its condition (a state changed) */
 extern pthread_mutex_t apps_proc_mu;
 extern pthread_cond_t apps_proc_cv;
-extern const char *apps_proc_log_dir;             /* DIR of DIR/NAME.log; set before the first start */
 extern const char *const apps_proc_state_names[]; /* by enum app_state */
+/* DIR of DIR/NAME.log, set before the first start; NULL: the apps' output goes to ours */
+extern const char *apps_proc_log_dir;
 
 /* Sets a's proxy hooks: activation before each request, the idle clock after it. */
 void apps_proc_hooks(struct app *a);

@@ -1,9 +1,9 @@
-# 122-apps-logs: each started app's stdout and stderr go to its own log file, DIR/NAME.log (portshare-apps --log-dir DIR, made 0755 root with its parents): owned by the app's user (a throwaway user the story creates), 0640, readable by that user, appended across starts (an idle stop and a restart); the app's own request log (python http.server writes it to stderr) is in it. The unit (contrib/portshare-apps.service) has systemd make the default directory. Needs root.
+# 122-apps-logs: each started app's stdout and stderr go to its own log file, DIR/NAME.log (portshare-apps --log-dir DIR, made 0755 root with its parents): owned by the app's user (a throwaway user the story creates), 0640, readable by that user, appended across starts (an idle stop and a restart); the app's own request log (python http.server writes it to stderr) is in it. A log file that is a hard link is not used (nor chowned), a log directory others may write is refused. The unit (contrib/portshare-apps.service) has systemd make the default directory. Needs root.
 import os
 import re
 
 from apps_help import show, supervisor, user_add, user_del
-from harness import HERE, Story, check, check_eq, wait_until
+from harness import HERE, Proc, Story, check, check_eq, wait_until
 
 
 with Story() as s:
@@ -55,6 +55,30 @@ with Story() as s:
         check(text.count("to stdout ") == 3 and text.index("GET /?first") < text.index("GET /?second")
               < text.index("GET /?third"), "appended across three starts, in order", text)
         check_eq(os.stat(log).st_mode & 0o777, 0o640, "still 0640")
+
+        # a log file that is a link to another file is not used (nor chowned), and a log
+        # directory others may write is not used at all: the output goes to the supervisor's
+        secret = s.path("secret")
+        with open(secret, "w") as f:
+            f.write("root's\n")
+        os.link(secret, os.path.join(log_dir, "linked.log"))
+        r = s.run(ctl + ["app", "add", "linked", "--url", "http://+:%d/linked/" % port, "--strip-prefix", "--user", user, "--",
+                         "/bin/sh", "-c", script])
+        check_eq(r.returncode, 0, "app add linked (its log file is a hard link to a root file)")
+        check_eq(s.get(s.url(port, "/linked/")).status, 200, "it starts and serves")
+        st = os.stat(secret)
+        check(st.st_uid == 0 and open(secret).read() == "root's\n", "the linked file is neither chowned nor written")
+        check("linked: cannot use %s/linked.log for its output: not a plain file of its own" % log_dir in sup.stderr()
+              and "to stderr %s" % user in sup.stderr(), "the supervisor says why, and has the app's output")
+        open_dir = s.path("open-logs")
+        os.makedirs(open_dir)
+        os.chmod(open_dir, 0o777)
+        other = Proc(s, [s.bin("portshare-apps"), "--socket", d.sock, "--apps-dir", s.path("apps2"), "--apps-socket",
+                         s.path("apps2.sock"), "--log-dir", open_dir], "portshare-apps-open")
+        other.wait_for(r"ready apps-socket=", timeout=10)
+        check("cannot use %s for the apps' output: not ours, or others may write it" % open_dir in other.stderr(),
+              "a log directory others may write is refused", other.stderr())
+        check_eq(other.stop(10), 0, "that supervisor exits 0")
 
         with open(os.path.join(HERE, "..", "..", "contrib", "portshare-apps.service")) as f:
             unit = f.read()
