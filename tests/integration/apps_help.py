@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the proxy pools its connections
+    disable_nagle_algorithm = True  # the head and the body are two writes
     def do_GET(self):
         url = urllib.parse.urlsplit(self.path)
         if url.path.startswith("/slow"):
@@ -27,6 +28,7 @@ class H(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
+ThreadingHTTPServer.request_queue_size = 128  # socketserver's 5 drops a burst of connects
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 '''
 
