@@ -52,8 +52,10 @@ static void usage(FILE *f)
 	           "                                     answer 308 to https where no app's prefix matches\n"
 	           "Apps (root; over portshare-apps' socket, not the daemon's):\n"
 	           "  app add NAME --url PREFIX [...] (--backend URL | [--user U] [--workers N]\n"
-	           "          [--idle-timeout S] [--always-running] -- COMMAND [ARG]...)\n"
-	           "  app delete NAME | show [--json]   proxy queues and apps started on demand\n"
+	           "          [--idle-timeout S] [--rapid-fail-count N] [--rapid-fail-interval S]\n"
+	           "          [--always-running] -- COMMAND [ARG]...)\n"
+	           "  app delete|stop|start|restart NAME | show [--json]\n"
+	           "                                     proxy queues and apps started on demand\n"
 	           "\n"
 	           "Options:\n"
 	           "  --socket PATH     the daemon's control socket (default: $" PS_SOCKET_ENV
