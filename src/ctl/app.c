@@ -51,8 +51,10 @@ const char *app_help(void)
 }
 
 /* Sends msg (len bytes of NUL-ended words) to portshare-apps and puts its answer in msg,
- * NUL-ended ('0' or '1', then text): 0, or -1 with why in err, one line for a person. */
-static int app_ask(const char *apps_socket, char msg[APPS_MSG_MAX], size_t len, char *err, size_t errlen)
+ * NUL-ended ('0' or '1', then text), waiting wait_s seconds at most: 0, or -1 with why in
+ * err, one line for a person. */
+static int app_ask(const char *apps_socket, char msg[APPS_MSG_MAX], size_t len, int wait_s, char *err,
+                   size_t errlen)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(apps_socket) >= sizeof(sa.sun_path)) {
@@ -70,7 +72,7 @@ static int app_ask(const char *apps_socket, char msg[APPS_MSG_MAX], size_t len, 
 			close(fd);
 		return -1;
 	}
-	struct timeval tv = {30, 0};
+	struct timeval tv = {wait_s, 0};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	ssize_t n = send(fd, msg, len, MSG_NOSIGNAL);
 	if (n == (ssize_t)len)
@@ -117,7 +119,7 @@ int app_run(const char *apps_socket, int argc, char **argv)
 		len += n;
 	}
 	char err[PATH_MAX + 160];
-	if (app_ask(apps_socket, msg, len, err, sizeof(err)) < 0) {
+	if (app_ask(apps_socket, msg, len, 30, err, sizeof(err)) < 0) {
 		fprintf(stderr, "portsharectl: %s\n", err);
 		return 1;
 	}
@@ -134,7 +136,8 @@ struct json *app_list(const char *apps_socket, char *err, size_t errlen)
 	static char msg[APPS_MSG_MAX];
 	static const char show[] = "show\0--json";
 	memcpy(msg, show, sizeof(show));
-	if (app_ask(apps_socket, msg, sizeof(show), err, errlen) < 0)
+	/* a stuck supervisor must not hold status and who up for long */
+	if (app_ask(apps_socket, msg, sizeof(show), 3, err, errlen) < 0)
 		return NULL;
 	char why[160];
 	struct json *j = msg[0] == '0' ? json_parse(msg + 1, why, sizeof(why)) : NULL;
