@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -501,6 +502,30 @@ static int apps_mkdirs(const char *dir)
 	}
 }
 
+/* Whether dir and every directory above it are root's (or ours) and closed to others'
+ * writes (above it, sticky ones such as /tmp may be open): else someone else could swap
+ * an app's log file, or the directory, for a link between our open and the chown that
+ * gives the file to the app's user. */
+static bool apps_dir_safe(const char *dir)
+{
+	char path[PATH_MAX];
+	if (!realpath(dir, path))
+		return false;
+	for (bool leaf = true;; leaf = false) {
+		struct stat st;
+		if (stat(path, &st) < 0 || (st.st_uid != 0 && st.st_uid != geteuid()) ||
+		    ((st.st_mode & 022) && (leaf || !(st.st_mode & S_ISVTX))))
+			return false;
+		if (!strcmp(path, "/"))
+			return true;
+		char *slash = strrchr(path, '/');
+		if (slash == path)
+			slash[1] = '\0'; /* "/var" -> "/" */
+		else
+			*slash = '\0';
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *apps_socket = APPS_DEFAULT_SOCKET;
@@ -532,12 +557,10 @@ int main(int argc, char **argv)
 		        apps_dir);
 		return 1;
 	}
-	/* a directory others may write would let them swap an app's log file for a link
-	 * to one we would chown to the app's user */
-	const char *unsafe =
-	    apps_mkdirs(apps_proc_log_dir) < 0 || stat(apps_proc_log_dir, &st) < 0 ? strerror(errno)
-	    : st.st_uid != geteuid() || (st.st_mode & 022) ? "not ours, or others may write it"
-	                                                   : NULL;
+	const char *unsafe = apps_mkdirs(apps_proc_log_dir) < 0 ? strerror(errno)
+	                     : !apps_dir_safe(apps_proc_log_dir)
+	                         ? "it, or a directory above it, is not root's or others may write it"
+	                         : NULL;
 	if (unsafe) {
 		fprintf(stderr, "portshare-apps: cannot use %s for the apps' output: %s (it goes to ours)\n",
 		        apps_proc_log_dir, unsafe);

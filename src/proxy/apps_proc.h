@@ -15,7 +15,7 @@
 
 #define APPS_TICK_MS 50   /* how often apps_proc_tick runs */
 #define APPS_STOP_MS 5000 /* SIGTERM, then SIGKILL */
-#define APPS_DEFAULT_LOG_DIR "/var/log/portshare/apps"
+#define APPS_DEFAULT_LOG_DIR "/var/log/portshare-apps"
 
 /* the lock over every app's running state, and its condition (a state changed) */
 extern pthread_mutex_t apps_proc_mu;

@@ -1,4 +1,4 @@
-# 122-apps-logs: each started app's stdout and stderr go to its own log file, DIR/NAME.log (portshare-apps --log-dir DIR, made 0755 root with its parents): owned by the app's user (a throwaway user the story creates), 0640, readable by that user, appended across starts (an idle stop and a restart); the app's own request log (python http.server writes it to stderr) is in it. A log file that is a hard link is not used (nor chowned), a log directory others may write is refused. The unit (contrib/portshare-apps.service) has systemd make the default directory. Needs root.
+# 122-apps-logs: each started app's stdout and stderr go to its own log file, DIR/NAME.log (portshare-apps --log-dir DIR, made 0755 root with its parents): owned by the app's user (a throwaway user the story creates), 0640, readable by that user, appended across starts (an idle stop and a restart); the app's own request log (python http.server writes it to stderr) is in it. A log file that is a hard link is not used (nor chowned), a log directory others may write, or below a directory another user owns, is refused. The unit (contrib/portshare-apps.service) has systemd make the default directory. Needs root.
 import os
 import re
 
@@ -76,13 +76,22 @@ with Story() as s:
         other = Proc(s, [s.bin("portshare-apps"), "--socket", d.sock, "--apps-dir", s.path("apps2"), "--apps-socket",
                          s.path("apps2.sock"), "--log-dir", open_dir], "portshare-apps-open")
         other.wait_for(r"ready apps-socket=", timeout=10)
-        check("cannot use %s for the apps' output: not ours, or others may write it" % open_dir in other.stderr(),
-              "a log directory others may write is refused", other.stderr())
+        check("cannot use %s for the apps' output: it, or a directory above it, is not root's or others may write it"
+              % open_dir in other.stderr(), "a log directory others may write is refused", other.stderr())
+        check_eq(other.stop(10), 0, "that supervisor exits 0")
+        users_dir = s.path("users")
+        os.makedirs(users_dir)
+        os.chown(users_dir, uid, gid)
+        other = Proc(s, [s.bin("portshare-apps"), "--socket", d.sock, "--apps-dir", s.path("apps2"), "--apps-socket",
+                         s.path("apps2.sock"), "--log-dir", os.path.join(users_dir, "apps")], "portshare-apps-users")
+        other.wait_for(r"ready apps-socket=", timeout=10)
+        check("is not root's or others may write it" in other.stderr() and os.stat(os.path.join(users_dir, "apps")).st_uid == 0,
+              "a log directory in a directory another user owns is refused (that user could swap it)", other.stderr())
         check_eq(other.stop(10), 0, "that supervisor exits 0")
 
         with open(os.path.join(HERE, "..", "..", "contrib", "portshare-apps.service")) as f:
             unit = f.read()
-        check("LogsDirectory=portshare/apps" in unit, "the unit has systemd make /var/log/portshare/apps")
+        check("LogsDirectory=portshare-apps" in unit, "the unit has systemd make /var/log/portshare-apps")
         check_eq(sup.stop(10), 0, "portshare-apps exits 0")
     finally:
         if sup is not None:
