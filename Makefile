@@ -53,7 +53,7 @@ LIBS := $(BUILD)/lib/libportshare.a $(BUILD)/lib/libportshare.so $(BUILD)/lib/pk
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TEST_BINS := $(BUILD)/tests/testworker $(BUILD)/tests/loadclient
 FUZZ_BUILD := build-fuzz
-FUZZ_TARGETS := fuzz_head fuzz_protocol fuzz_body fuzz_tls_record
+FUZZ_TARGETS := fuzz_head fuzz_protocol fuzz_body fuzz_tls_record fuzz_log_record
 FUZZ_SECONDS ?= 300
 
 .PHONY: all deps run test test-asan unit clean format fuzz fuzz-build fuzz-seeds install uninstall \
@@ -213,6 +213,7 @@ LIB := $(DESTDIR)$(LIBDIR)
 UNIT := $(DESTDIR)$(SYSTEMD_UNIT_DIR)/portshared.service
 APPS_UNIT := $(DESTDIR)$(SYSTEMD_UNIT_DIR)/portshare-apps.service
 CONF := $(DESTDIR)$(SYSCONFDIR)/portshare/portshare.conf
+LOGROTATE := $(DESTDIR)$(SYSCONFDIR)/logrotate.d/portshare
 # contrib/ names the Debian paths; an install elsewhere gets its own
 INSTALL_PATHS := sed -e 's|/usr/sbin/|$(PREFIX)/sbin/|g' -e 's|/etc/portshare/|$(SYSCONFDIR)/portshare/|g'
 INSTALLED := sbin/portshared sbin/portshare-apps bin/portsharectl bin/portshare-hello bin/portshare-static \
@@ -239,18 +240,20 @@ install: $(BINS) $(LIBS)
 	install -m 644 man/libportshare.3 $(INST)/share/man/man3/
 	install -m 644 man/portshare.conf.5 $(INST)/share/man/man5/
 	install -m 644 man/portshared.8 man/portsharectl.8 man/portshare-apps.8 $(INST)/share/man/man8/
-	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(SYSCONFDIR)/portshare
+	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(SYSCONFDIR)/portshare $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+	install -m 644 contrib/portshare.logrotate $(LOGROTATE)
 	$(INSTALL_PATHS) contrib/portshared.service > $(UNIT) && chmod 644 $(UNIT)
 	$(INSTALL_PATHS) contrib/portshare-apps.service > $(APPS_UNIT) && chmod 644 $(APPS_UNIT)
 	[ -e $(CONF) ] || { $(INSTALL_PATHS) contrib/portshare.conf > $(CONF) && chmod 644 $(CONF); }
 
 uninstall:
-	rm -f $(addprefix $(INST)/,$(INSTALLED)) $(addprefix $(LIB)/,$(LIB_INSTALLED)) $(UNIT) $(APPS_UNIT)
+	rm -f $(addprefix $(INST)/,$(INSTALLED)) $(addprefix $(LIB)/,$(LIB_INSTALLED)) $(UNIT) $(APPS_UNIT) $(LOGROTATE)
 	if $(INSTALL_PATHS) contrib/portshare.conf | cmp -s - $(CONF); then rm -f $(CONF); \
 	elif [ -e $(CONF) ]; then echo "make uninstall: $(CONF) was changed; it stays"; fi
 	-rmdir -p $(LIB)/pkgconfig $(INST)/share/man/man1 $(INST)/share/man/man3 $(INST)/share/man/man5 \
 		$(INST)/share/man/man8 $(INST)/sbin $(INST)/bin $(INST)/include \
-		$(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(SYSCONFDIR)/portshare 2>/dev/null
+		$(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(SYSCONFDIR)/portshare $(DESTDIR)$(SYSCONFDIR)/logrotate.d \
+		2>/dev/null
 
 # The Debian packages (debian/), built from a copy of the work tree into build-deb/, then
 # lintian (an error fails); package-test installs them into a throwaway Debian 12 root

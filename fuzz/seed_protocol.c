@@ -223,6 +223,10 @@ static void seed_messages(void)
 	m.text = "urlacl\0add\0http://+:8080/a/\0u:1000:alice\0g:100:users\0";
 	m.text_len = 53;
 	seed_msg("command", &m);
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_LOG_DRAIN;
+	seed_msg("log-drain", &m);
 }
 
 static uint32_t seed_owner_id(void *owner)

@@ -20,7 +20,7 @@ static uint16_t hdr_flags_allowed(unsigned type)
 	case PS_MSG_STATUS_DATA:
 		return PS_STATUS_MORE;
 	case PS_MSG_HELLO:
-		return PS_HELLO_DELEGATE | PS_HELLO_TAKEOVER | PS_HELLO_TLS;
+		return PS_HELLO_DELEGATE | PS_HELLO_TAKEOVER | PS_HELLO_TLS | PS_HELLO_LOG;
 	default:
 		return 0;
 	}
@@ -76,6 +76,8 @@ static size_t fixed_size(unsigned type)
 		return sizeof(struct ps_conn_handover_tls);
 	case PS_MSG_COMMAND:
 		return sizeof(struct ps_command);
+	case PS_MSG_LOG_DRAIN:
+		return sizeof(struct ps_log_drain);
 	default:
 		return 0;
 	}
@@ -110,6 +112,7 @@ static const char *const type_names[PS_MSG_TYPE_END] = {
     [PS_MSG_CONN_HANDOVER] = "CONN_HANDOVER",
     [PS_MSG_CONN_HANDOVER_TLS] = "CONN_HANDOVER_TLS",
     [PS_MSG_COMMAND] = "COMMAND",
+    [PS_MSG_LOG_DRAIN] = "LOG_DRAIN",
 };
 
 const char *protocol_type_name(unsigned type)
@@ -261,6 +264,10 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[5], size_t *npar
 	case PS_MSG_NOFD:
 	case PS_MSG_CONN_CLOSED:
 		return NULL;
+	case PS_MSG_LOG_DRAIN:
+		return m->u.log_drain.reserved[0] || m->u.log_drain.reserved[1]
+		           ? "LOG_DRAIN reserved field not zero"
+		           : NULL;
 	case PS_MSG_RETURN:
 		if (m->u.ret.flags & ~PS_RETURN_EOF)
 			return "RETURN unknown flags";
@@ -542,6 +549,9 @@ ssize_t protocol_encode(const struct ps_msg *m, void *buf, size_t cap)
 		break;
 	case PS_MSG_TAKEOVER_SOCKET:
 		w.u.usock.reserved = 0;
+		break;
+	case PS_MSG_LOG_DRAIN:
+		memset(&w.u.log_drain, 0, sizeof(w.u.log_drain));
 		break;
 	case PS_MSG_CONN_HANDOVER:
 		parts[nparts] = w.tail;

@@ -78,6 +78,7 @@ enum ps_msg_type {
 	                                * pieces (its output), then REPLY (0, or an error and why) */
 	PS_MSG_RETURN_TLS = 27,        /* c->d: RETURN of a TLS connection: + record state and ciphertext */
 	PS_MSG_CONN_HANDOVER_TLS = 28, /* old->new: CONN_HANDOVER of a TLS connection (fd attached) */
+	PS_MSG_LOG_DRAIN = 29,         /* c->d: the session page's access-log ring is half full; no REPLY */
 	PS_MSG_TYPE_END                /* first unused number */
 };
 
@@ -101,6 +102,9 @@ struct ps_addr {
 #define PS_HELLO_DELEGATE 0x1u /* this library serves delegated connections (DESIGN §6) */
 #define PS_HELLO_TAKEOVER 0x2u /* a new portshared that will take over (DESIGN §10); admins only */
 #define PS_HELLO_TLS 0x4u      /* this library takes TLS connections (DELIVER's TLS part, RETURN_TLS) */
+#define PS_HELLO_LOG                                                                                         \
+	0x8u /* this library writes access-log records and counts in the page (§9),                         \
+	      * delegating or not: the daemon maps it a session page */
 
 struct ps_hello {
 	uint32_t version; /* PS_PROTO_VERSION */
@@ -314,6 +318,11 @@ struct ps_command {
 	uint32_t reserved;
 };
 
+/* LOG_DRAIN: nothing but the call; the fields are for later and zero */
+struct ps_log_drain {
+	uint32_t reserved[2];
+};
+
 /* A decoded message: pointers into the receive buffer, valid while it lives. */
 struct ps_msg {
 	struct ps_msg_hdr hdr;
@@ -337,6 +346,7 @@ struct ps_msg {
 		struct ps_conn_handover handover;
 		struct ps_conn_handover_tls handover_tls;
 		struct ps_command command;
+		struct ps_log_drain log_drain;
 	} u;
 	const char *text; /* REPLY text, URL prefix (URL_*, TAKEOVER_URL), STATUS_DATA piece,
 	                   * COMMAND words */

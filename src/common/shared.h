@@ -16,7 +16,7 @@
 /* The page's layout: a library checks it before it maps a slot, so one built for another
  * layout (a worker started before a daemon upgrade) does not delegate rather than write at
  * wrong offsets. Changed with every layout change: "psP" and the layout's number. */
-#define SHARED_PAGE_MAGIC 0x70735003u
+#define SHARED_PAGE_MAGIC 0x70735004u
 
 /* One delegated connection, written by the library after every response it completes
  * on it, read by the daemon only when the session has ended or for the idle limit.
@@ -78,7 +78,73 @@ struct shared_counter {
 	uint64_t classes[SHARED_CLASSES]; /* every response completed, by status class */
 	uint64_t duration_us;             /* their durations' sum */
 	uint64_t buckets[SHARED_BUCKETS]; /* and their count by duration */
+	uint64_t bytes;                   /* response bytes (head and body, before TLS) sent */
 };
+
+/* The access log's ring (DESIGN §9): the library appends one record per request it
+ * answers; the daemon drains it off the request path (when the library says it is half
+ * full, once a second, and before it judges a dead worker's connections) and writes the
+ * lines itself, so no application holds the log's fd. One writer (the session's thread:
+ * a ps_client is single-threaded) and one reader; head and tail count bytes for ever
+ * and are taken modulo the size. */
+#define SHARED_LOG_SIZE (1u << 20)
+/* A record's strings are cut to these (the daemon formats and escapes them) */
+#define SHARED_LOG_REQUEST_MAX 2048
+#define SHARED_LOG_FIELD_MAX 512
+struct shared_log {
+	uint64_t head;    /* library: bytes committed (release after the record's bytes) */
+	uint64_t tail;    /* daemon: bytes drained */
+	uint32_t on;      /* daemon: 1 while an access log is configured: write records */
+	uint32_t nudged;  /* library: 1 once it asked for a drain (LOG_DRAIN); the daemon clears it */
+	uint64_t dropped; /* library: records it gave up on (the ring stayed full) */
+	/* library: the serial of the record whose response's last send is under way (0:
+	 * none; at most one, the session's thread is in that send). The daemon drains no
+	 * further than it while the session lives: were the worker killed in that send, its
+	 * verdict on the connection decides the record. */
+	uint64_t sending;
+	uint64_t reserved[3];
+	unsigned char data[SHARED_LOG_SIZE];
+};
+
+/* One record, 8-byte aligned, followed by the request line, Referer and User-Agent
+ * (raw bytes, lengths below) and padding to 8. A record that would cross the ring's end
+ * is preceded by a pad record filling the rest.
+ *
+ * A response sent in one go is one WHOLE record, committed just before its last send,
+ * together with the slot's end record (§6). A response sent in several sends is a BEGIN
+ * record before its first send and an END record (same serial, no strings) before its
+ * last. When a worker dies the daemon judges a record whose end it has not seen, or
+ * whose end_written the kernel has not reached, by the connection's counters: the
+ * response went whole (logged), in part (logged as aborted, with the bytes that went) or
+ * not at all (dropped: the daemon's own 503 or the next worker logs the request). So
+ * every request is logged exactly once, also across SIGKILL. */
+enum shared_log_kind {
+	SHARED_LOG_PAD = 0,
+	SHARED_LOG_WHOLE = 1,
+	SHARED_LOG_BEGIN = 2,
+	SHARED_LOG_END = 3,
+};
+#define SHARED_LOG_ABORTED 0x1u /* the response was cut short (the connection reset) */
+#define SHARED_LOG_UPGRADE 0x2u /* a 101: the connection went on as the application's */
+struct shared_log_record {
+	uint32_t size; /* this record's bytes, strings and padding included */
+	uint8_t kind;  /* enum shared_log_kind */
+	uint8_t flags; /* SHARED_LOG_* */
+	uint16_t status;
+	uint32_t queue_id;
+	uint16_t request_len, referer_len, agent_len, reserved;
+	uint32_t reserved2;
+	uint64_t serial;        /* the session's count of responses: pairs BEGIN and END */
+	uint64_t conn_id;       /* the daemon's */
+	uint64_t start_written; /* the connection's written counter before the response (§6) */
+	uint64_t end_written;   /* and after its last byte; 0: not known (not judged) */
+	uint64_t body_bytes;    /* response body bytes (combined's %b) */
+	uint64_t time_us;       /* CLOCK_REALTIME when the response ended */
+	uint64_t duration_us;   /* from the library having the request to then */
+	struct ps_addr remote;
+};
+#define SHARED_LOG_RECORD_MAX                                                                                \
+	((sizeof(struct shared_log_record) + SHARED_LOG_REQUEST_MAX + 2 * SHARED_LOG_FIELD_MAX + 7) & ~7u)
 
 struct shared_page {
 	uint32_t magic;
@@ -91,6 +157,7 @@ struct shared_page {
 	uint64_t reserved[5];
 	struct shared_counter counters[SHARED_QUEUES];
 	struct shared_slot slots[SHARED_SLOTS];
+	struct shared_log log;
 };
 
 /* Route snapshot: a header, the queues, then the prefixes, each record padded to 8. */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accesslog.h"
 #include "conn.h"
 #include "http_date.h"
 #include "http_head.h"
@@ -36,6 +37,7 @@ void answer_send(struct conn *c, int status, const char *reason, bool close, boo
 		conn_abort(c);
 		return;
 	}
+	accesslog_answer(c, status, head_method ? 0 : (uint64_t)body_len);
 	conn_write(c, out, (size_t)n, close);
 }
 
@@ -55,6 +57,8 @@ void answer_request(struct conn *c, int status, const char *reason, bool close)
 		}
 		close = true;
 	}
+	if (r)
+		accesslog_note(c, r->data, r->head_len, r->arrived_us, r->queue);
 	if (r) {
 		/* a request that had a body: no 100 was sent, so close rather than read it */
 		close = close || r->has_body || !r->keep_alive;

@@ -112,7 +112,8 @@ static int parse_limit(struct limits *l, const char *name, const char *value, ch
 		return 0;
 	}
 	snprintf(why, whylen,
-	         "unknown setting '%s' (known: listen, AdminGroup, LogLevel, MetricsListen, HeaderWait, "
+	         "unknown setting '%s' (known: listen, AdminGroup, LogLevel, AccessLog, MetricsListen, "
+	         "HeaderWait, "
 	         "IdleConnection, RequestQueue, "
 	         "EntityBody, DrainEntityBody, ShutdownGrace, Linger, ReattachGrace, MinSendRate, "
 	         "MaxRequestBytes, MaxFieldLength, UrlSegmentMaxLength, UrlSegmentMaxCount)",
@@ -162,6 +163,17 @@ static int parse_line(struct config *c, char *line, char *why, size_t whylen)
 			}
 		snprintf(why, whylen, "LogLevel is error, warning, info or debug, not '%s'", words[1]);
 		return -1;
+	}
+	if (!strcasecmp(words[0], "AccessLog")) {
+		if (words[1][0] != '/' || strlen(words[1]) >= sizeof(c->access_log)) {
+			snprintf(
+			    why, whylen,
+			    "AccessLog takes an absolute file path (/var/log/portshare/access.log), not '%s'",
+			    words[1]);
+			return -1;
+		}
+		snprintf(c->access_log, sizeof(c->access_log), "%s", words[1]);
+		return 0;
 	}
 	if (!strcasecmp(words[0], "MetricsListen")) {
 		char *colon = strrchr(words[1], ':');

@@ -39,6 +39,8 @@ struct config {
 	/* MetricsListen ADDR:PORT: the daemon serves /metrics there (read at start only) */
 	bool metrics_listen_set;
 	struct ps_addr metrics_listen;
+	/* AccessLog PATH: one line per request (accesslog.c); "" off */
+	char access_log[1024];
 };
 
 void config_defaults(struct config *c);

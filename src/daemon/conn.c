@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "accesslog.h"
 #include "answer.h"
 #include "canon.h"
 #include "conn-t.h"
@@ -187,6 +188,12 @@ static void conn_handshake(struct conn *c)
 		break;
 	case TLS_STEP_PLAIN:
 		c->state = CONN_READING;
+		if (accesslog_on()) { /* the request line for its log line: the bytes are still unread */
+			char head[1024];
+			ssize_t n = recv(c->io.fd, head, sizeof(head), MSG_PEEK | MSG_DONTWAIT);
+			if (n > 0)
+				accesslog_note(c, head, (uint32_t)n, 0, NULL);
+		}
 		answer_send(c, 400, "BadRequest: plain HTTP sent to a TLS port", true, false, NULL);
 		return;
 	case TLS_STEP_FAILED:
@@ -445,6 +452,7 @@ static void conn_route(struct conn *c, const struct http_head *h)
 		return;
 	}
 	if (h->asterisk_form) { /* OPTIONS *: about the server, not a resource */
+		accesslog_note(c, c->buf + h->skip, h->head_len, 0, NULL);
 		conn_consume(c, end);
 		answer_send(c, 200, NULL, !ka, false,
 		            "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH, TRACE\r\n");
@@ -461,6 +469,7 @@ static void conn_route(struct conn *c, const struct http_head *h)
 		dispatch_route(dm->routes, &d, path, scratch);
 	}
 	if (d.status) {
+		accesslog_note(c, c->buf + h->skip, h->head_len, 0, NULL); /* consumed before its answer */
 		/* 404 and an unknown host leave the connection usable; a bad path does not */
 		bool usable = d.status == 404 || (d.status == 400 && !strcmp(d.reason, "InvalidHostname"));
 		/* below every app's prefix: an admin's redirect to https (redirect.c) */
@@ -479,6 +488,7 @@ static void conn_route(struct conn *c, const struct http_head *h)
 	if (c->tls && tls_conn_misdirected(c, d.host)) {
 		/* RFC 9110 §15.5.20: another name than the one the handshake was for, which this
 		 * connection's certificate does not cover */
+		accesslog_note(c, c->buf + h->skip, h->head_len, 0, d.owner);
 		conn_consume(c, end);
 		answer_send(c, 421,
 		            "MisdirectedRequest: Host not covered by the certificate of the TLS server name",
@@ -516,6 +526,8 @@ static void conn_route(struct conn *c, const struct http_head *h)
 	r->method = h->method;
 	r->has_body = has_body;
 	r->keep_alive = h->keep_alive;
+	if (accesslog_on())
+		r->arrived_us = accesslog_now_us();
 	list_init(&r->link);
 	c->buf = NULL;
 	c->len = c->cap = 0;

@@ -93,7 +93,7 @@ void delegate_routes_changed(void)
 
 void delegate_send_routes(struct session *s)
 {
-	if (!s->page || dm->snapshot_fd < 0 || s->dead)
+	if (!s->page || !s->delegating || dm->snapshot_fd < 0 || s->dead)
 		return;
 	struct ps_msg m = {.hdr = {.type = PS_MSG_SHM}};
 	m.u.shm = (struct ps_shm){
@@ -146,6 +146,7 @@ void delegate_session_end(struct session *s)
 		a->q->duration_us += __atomic_load_n(&ct->duration_us, __ATOMIC_RELAXED);
 		for (size_t k = 0; k < SHARED_BUCKETS; k++)
 			a->q->buckets[k] += __atomic_load_n(&ct->buckets[k], __ATOMIC_RELAXED);
+		a->q->bytes += __atomic_load_n(&ct->bytes, __ATOMIC_RELAXED);
 	}
 	munmap(s->page, sizeof(struct shared_page));
 	s->page = NULL;
@@ -290,6 +291,7 @@ void delegate_counts(const struct queue *q, struct delegate_counts *out)
 			out->duration_us += __atomic_load_n(&ct->duration_us, __ATOMIC_RELAXED);
 			for (size_t k = 0; k < SHARED_BUCKETS; k++)
 				out->buckets[k] += __atomic_load_n(&ct->buckets[k], __ATOMIC_RELAXED);
+			out->bytes += __atomic_load_n(&ct->bytes, __ATOMIC_RELAXED);
 		}
 	}
 }

@@ -45,6 +45,7 @@ uint64_t delegate_served(const struct queue *q);
 struct delegate_counts {
 	uint64_t served, delivered, classes[SHARED_CLASSES];
 	uint64_t duration_us, buckets[SHARED_BUCKETS];
+	uint64_t bytes;
 };
 void delegate_counts(const struct queue *q, struct delegate_counts *out);
 /* Whether s's library counts the responses to the requests the daemon delivered. */

@@ -64,7 +64,7 @@ static int handoff_send(struct session *s, struct request *r)
 	d->queue_id = r->queue->id;
 	/* delegation: the library may keep the connection after this response (DESIGN §6);
 	 * a TLS one too, its slot recording the records' position */
-	r->delegated = s->page && !dm->stopping;
+	r->delegated = s->page && s->delegating && !dm->stopping;
 	d->flags = (pass_fd ? PS_DELIVER_FD : 0) | (r->delegated ? PS_DELIVER_DELEGATE : 0);
 	if (c->tls) {
 		d->flags |= PS_DELIVER_TLS;

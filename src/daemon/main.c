@@ -1,5 +1,6 @@
 /* main.c: portshared's start-up (arguments, config, state directory, control socket),
- * signals (SIGTERM: finish and exit; SIGHUP: reload), and the orderly shutdown. */
+ * signals (SIGTERM: finish and exit; SIGHUP: reload; SIGUSR1: reopen the access log), and the orderly
+ * shutdown. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -18,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "accesslog.h"
 #include "admin.h"
 #include "certs.h"
 #include "conn.h"
@@ -72,8 +74,8 @@ static void usage(FILE *f)
 	    "                    exit 0 if it was refused\n"
 	    "  -h, --help        this text\n"
 	    "Runs in the foreground and logs to stderr. SIGTERM or SIGINT: finish in-flight requests\n"
-	    "and exit 0; SIGHUP: reload the config file and the certificate bindings. Exit status: 0\n"
-	    "after a stop, 1 when it cannot start, 2 on a usage error.\n");
+	    "and exit 0; SIGHUP: reload the config file and the certificate bindings; SIGUSR1: reopen\n"
+	    "the access log. Exit status: 0 after a stop, 1 when it cannot start, 2 on a usage error.\n");
 }
 
 static int mkdir_parents(const char *path, mode_t mode)
@@ -248,6 +250,7 @@ static void reload(void)
 	}
 	dm->cfg = next;
 	log_level_set((enum log_level)dm->cfg.log_level);
+	accesslog_configure(dm->cfg.access_log);
 	threads_limits_changed();
 	session_send_limits_all();
 	if (!dm->stopping) {
@@ -266,6 +269,8 @@ static void on_signal(struct loop_io *io, uint32_t events)
 	while (read(io->fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP)
 			reload();
+		else if (si.ssi_signo == SIGUSR1)
+			accesslog_reopen();
 		else
 			begin_stop();
 	}
@@ -454,6 +459,7 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 
 	list_init(&dm->endpoints);
@@ -485,6 +491,10 @@ int main(int argc, char **argv)
 			unlink(dm->socket_path);
 		return 1;
 	}
+	/* opened before privileges go, as the error log is; reopened (SIGUSR1) as the daemon's
+	 * user, in a directory it can write (docs/LOGGING.md) */
+	tzset();
+	accesslog_configure(dm->cfg.access_log);
 	/* everything that needs root is done; listeners are bound later, by the kept capability */
 	const char *owned[] = {dm->state_dir, dm->socket_path, NULL};
 	if (sandbox_apply(&user, owned, err, sizeof(err)) < 0) {
@@ -527,8 +537,10 @@ int main(int argc, char **argv)
 		metrics_carry_write(); /* before the link closes at exit: the new daemon reads it then */
 	listener_close_all();
 	threads_join();
+	accesslog_flush_all(); /* the live sessions' records, before their connections go */
 	conn_close_all();
 	session_close_all();
+	accesslog_close();
 	delegate_close();
 	route_free(dm->routes);
 	certs_shutdown();

@@ -27,10 +27,15 @@
 #define REASON_LEN 40                /* a reason name's bytes kept */
 #define RETIRED_MAX 256              /* queues gone whose counts are kept */
 #define CLASS_UNKNOWN SHARED_CLASSES /* a response whose status class is not known */
-/* a queue's counts: by class, unknown class, the durations' sum (µs), the buckets */
+/* a queue's counts: by class, unknown class, the durations' sum (µs), the buckets, the body
+ * bytes sent, the requests served (status's count) */
 #define Q_SUM (SHARED_CLASSES + 1)
 #define Q_BUCKET (SHARED_CLASSES + 2)
-#define Q_COUNTS (Q_BUCKET + SHARED_BUCKETS)
+#define Q_BYTES (Q_BUCKET + SHARED_BUCKETS)
+#define Q_SERVED (Q_BYTES + 1)
+#define Q_COUNTS (Q_SERVED + 1)
+/* what a carry file of a daemon from before Q_BYTES has per queue */
+#define Q_COUNTS_BEFORE_BYTES Q_BYTES
 
 static _Atomic uint64_t handoffs, returns, tls_ok, tls_failed;
 static uint64_t accepted_carried; /* accepted by the daemons this one took over from */
@@ -95,6 +100,14 @@ void metrics_tls_handshake(int ok)
 	atomic_fetch_add_explicit(ok ? &tls_ok : &tls_failed, 1, memory_order_relaxed);
 }
 
+static struct retired *retired_find(const char *name)
+{
+	for (unsigned i = 0; i < nretired; i++)
+		if (!strcmp(retired[i].name, name))
+			return &retired[i];
+	return NULL;
+}
+
 /* q's requests by class, [CLASS_UNKNOWN] those of libraries that count none */
 static void queue_classes(const struct queue *q, uint64_t out[Q_COUNTS])
 {
@@ -106,15 +119,16 @@ static void queue_classes(const struct queue *q, uint64_t out[Q_COUNTS])
 	out[Q_SUM] = q->duration_us + dc.duration_us;
 	for (int k = 0; k < SHARED_BUCKETS; k++)
 		out[Q_BUCKET + k] = q->buckets[k] + dc.buckets[k];
+	out[Q_BYTES] = q->bytes + dc.bytes;
+	out[Q_SERVED] = q->served + dc.served + dc.delivered;
 }
 
-static struct retired *retired_find(const char *name)
+uint64_t metrics_served_before(const char *queue)
 {
-	for (unsigned i = 0; i < nretired; i++)
-		if (!strcmp(retired[i].name, name))
-			return &retired[i];
-	return NULL;
+	const struct retired *r = retired_find(queue);
+	return r ? r->classes[Q_SERVED] : 0;
 }
+
 
 void metrics_queue_gone(const struct queue *q)
 {
@@ -235,6 +249,13 @@ static void render_answers(FILE *f)
 	pthread_mutex_unlock(&answers_lock);
 }
 
+static void bytes_line(FILE *f, const char *queue, const uint64_t c[Q_COUNTS])
+{
+	fputs("portshare_response_body_bytes_total{queue=", f);
+	label(f, queue);
+	fprintf(f, "} %llu\n", (unsigned long long)c[Q_BYTES]);
+}
+
 static void render_queues(FILE *f)
 {
 	struct list *p, *t;
@@ -316,6 +337,9 @@ char *metrics_render(size_t *len)
 	       "Requests' time in the worker, from the library having the request to its response's "
 	       "last send, by queue (libraries that count in the session page only).");
 	each_queue(f, duration_lines);
+	family(f, "portshare_response_body_bytes_total", "counter",
+	       "Response body bytes sent, by queue (libraries that count in the session page only).");
+	each_queue(f, bytes_line);
 	render_answers(f);
 	render_queues(f);
 	gauge(f, "portshare_connections_open", "Client connections the daemon holds.", threads_conns());
@@ -461,7 +485,8 @@ void metrics_carry_read(pid_t old_pid)
 		}
 		/* "queue NAME n...": the numbers after the name */
 		if (nrows <= RETIRED_MAX && sscanf(line, "queue %63s", name) == 1 &&
-		    carry_numbers(line + 6, rows[nrows].c, Q_COUNTS)) {
+		    (carry_numbers(line + 6, rows[nrows].c, Q_COUNTS) ||
+		     carry_numbers(line + 6, rows[nrows].c, Q_COUNTS_BEFORE_BYTES))) {
 			snprintf(rows[nrows].name, sizeof(rows[nrows].name), "%s", name);
 			nrows++;
 			continue;

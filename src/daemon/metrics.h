@@ -24,6 +24,9 @@ void metrics_queue_gone(const struct queue *q);
  * closes, so counters do not go back across an upgrade. A file of another pid is ignored. */
 void metrics_carry_write(void);
 void metrics_carry_read(pid_t old_pid);
+/* Requests served by the queue of that name before: by the daemons an upgrade took over
+ * from, and by a removed queue of the name (status adds them to its own count). */
+uint64_t metrics_served_before(const char *queue);
 
 /* Main thread: the whole exposition (text format 0.0.4), malloc'd; NULL when out of memory. */
 char *metrics_render(size_t *len);

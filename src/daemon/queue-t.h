@@ -35,6 +35,7 @@ struct request {
 	uint64_t written0, consumed0; /* TCP byte counters at handoff (DESIGN §2a) */
 	uint64_t wait_written;        /* ResponseWait: bytes written at its last check */
 	bool answered;                /* ResponseWait: a response is complete, no more checks */
+	uint64_t arrived_us;          /* CLOCK_MONOTONIC, with an access log: its lines' durations */
 };
 
 struct recv_token { /* one outstanding receive; queue->receives is oldest first */
@@ -79,6 +80,7 @@ struct queue {
 	 * requests served whose status the daemon does not know (a library without a page) */
 	uint64_t classes[SHARED_CLASSES], unclassed;
 	uint64_t duration_us, buckets[SHARED_BUCKETS]; /* durations (shared.h), folded likewise */
+	uint64_t bytes;                                /* response body bytes, folded likewise */
 	/* portshared --upgrade, in the new daemon (DESIGN §10) */
 	bool adopted;       /* came from the old daemon: re-adding one of its URLs is a no-op */
 	bool recreate_due;  /* its owner's QUEUE_CREATE re-attaches (once) instead of "exists" */

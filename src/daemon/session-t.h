@@ -12,6 +12,8 @@
 #include "shared.h"
 #include "acl.h"
 
+struct accesslog_session;
+
 struct outmsg {
 	struct outmsg *next;
 	int fd; /* a dup of the fd to pass, or -1; closed once sent */
@@ -37,8 +39,10 @@ struct session {
 	bool hung_up;             /* its process closed its end: read what is left, send nothing */
 	struct shared_page *page; /* delegation (DESIGN §6): mapped by both sides, or NULL */
 	bool lib_counts;          /* its library counts delivered requests in the page (delegate_count) */
-	struct list attached;     /* struct attach */
-	struct list requests;     /* delivered, not yet returned */
+	bool delegating;          /* its HELLO asked for delegation (PS_HELLO_DELEGATE) */
+	struct accesslog_session *log; /* records of the page's ring begun, not ended (accesslog.c) */
+	struct list attached;          /* struct attach */
+	struct list requests;          /* delivered, not yet returned */
 	struct outmsg *out_head, *out_tail;
 	size_t out_bytes;
 	struct list link;

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "accesslog.h"
 #include "answer.h"
 #include "conn.h"
 #include "daemon-t.h"
@@ -415,9 +416,13 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 		s->tls = m->hdr.flags & PS_HELLO_TLS;
 		session_reply(s, m->hdr.seq, 0, s->id, NULL);
 		session_send_limits(s);
-		if ((m->hdr.flags & PS_HELLO_DELEGATE) && delegate_session_start(s) < 0)
+		s->delegating = m->hdr.flags & PS_HELLO_DELEGATE;
+		/* the page: delegation's slots, and the counters and access-log ring of every
+		 * library that knows them */
+		if ((m->hdr.flags & (PS_HELLO_DELEGATE | PS_HELLO_LOG)) && delegate_session_start(s) < 0)
 			log_info("session %u (pid %d): no shared page (%s); requests go through the daemon",
 			         s->id, (int)s->pid, strerror(errno));
+		accesslog_session_start(s);
 		/* accepted just before a new daemon took the control socket over */
 		if (this_thread->handing_over)
 			takeover_send_reattach(s);
@@ -464,6 +469,7 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 			snprintf(err, sizeof(err), "deleting a queue is for admins");
 			rc = PS_EDENIED;
 		} else {
+			accesslog_flush_all(); /* lines written before the queue's name goes */
 			rc = queue_delete(a->q);
 		}
 		session_reply(s, m->hdr.seq, rc, qid, err);
@@ -530,6 +536,9 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 	case PS_MSG_STATUS:
 		session_status(s, m);
 		return;
+	case PS_MSG_LOG_DRAIN:
+		accesslog_drain(s, false);
+		return;
 	case PS_MSG_COMMAND:
 		session_command(s, m);
 		return;
@@ -570,6 +579,11 @@ static void session_read(struct session *s)
 			return;
 		}
 		session_handle(s, &m);
+		/* a LOG_DRAIN comes alone, while the worker serves delegated requests: the read
+		 * that would find nothing more is left out (the socket is level-triggered: any
+		 * message behind it wakes the loop again), one syscall fewer per drain */
+		if (m.hdr.type == PS_MSG_LOG_DRAIN)
+			return;
 	}
 }
 
@@ -661,7 +675,9 @@ static void session_close(struct session *s, const char *why)
 	{
 		handoff_cache_del(container_of(p, struct conn, link), s->id);
 	}
-	/* 3. requests it held: another worker, 503, or abort */
+	/* 3. its access-log records, judged with its connections; then the requests it held:
+	 * another worker, 503, or abort */
+	accesslog_drain(s, true);
 	bool alive = s->killed; /* the daemon ended it; its process did not die */
 	list_for_each_safe(p, t, &s->requests)
 	{
@@ -670,6 +686,7 @@ static void session_close(struct session *s, const char *why)
 	/* 4. its counters go to the queues, its page goes; then the queues it held (the
 	 * last one out removes a non-persistent queue) */
 	delegate_session_end(s);
+	accesslog_session_end(s);
 	list_for_each_safe(p, t, &s->attached)
 	{
 		queue_detach(container_of(p, struct attach, slink));

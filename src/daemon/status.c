@@ -15,6 +15,7 @@
 #include "json_write.h"
 #include "delegate.h"
 #include "list.h"
+#include "metrics.h"
 #include "listener.h"
 #include "queue-t.h"
 #include "route.h"
@@ -119,7 +120,8 @@ static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 	struct list *p, *t;
 	struct delegate_counts dc;
 	delegate_counts(q, &dc);
-	uint64_t delegated = dc.served, served = q->served + dc.served + dc.delivered;
+	uint64_t delegated = dc.served,
+	         served = q->served + dc.served + dc.delivered + metrics_served_before(q->name);
 	struct ident owner;
 	acl_ident_of_user(q->uid, q->creator_user, &owner);
 	if (json) {

@@ -100,6 +100,7 @@ struct ps_client {
 	uint16_t *slot_free;                       /* free slots of the page, a stack */
 	unsigned nslot_free;
 	uint64_t delegate_ids;   /* ids given to requests read from delegated connections */
+	uint64_t log_serials;    /* responses given an access-log serial (accesslog.c) */
 	struct http_head *dhead; /* room to parse a delegated connection's head in */
 	char *dpath, *dscratch;  /* room for its canonical path */
 };

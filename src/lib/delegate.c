@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "accesslog.h"
 #include "deadline.h"
 #include "dispatch.h"
 #include "request.h"
@@ -210,12 +211,11 @@ void delegate_shm(ps_client *c, const struct ps_msg *m, int fd)
 			delegate_drop_snapshot(c);
 		return;
 	}
-	if (c->delegation) {
-		if (m->u.shm.kind == PS_SHM_SESSION_PAGE)
-			delegate_page(c, fd, m->u.shm.size);
-		else
-			delegate_routes(c, fd, &m->u.shm);
-	}
+	/* the page is mapped delegating or not: its counters and access-log ring serve both */
+	if (m->u.shm.kind == PS_SHM_SESSION_PAGE)
+		delegate_page(c, fd, m->u.shm.size);
+	else if (c->delegation)
+		delegate_routes(c, fd, &m->u.shm);
 	close(fd); /* the mapping (or the private copy of the routes) is all we keep */
 }
 
@@ -252,6 +252,7 @@ void delegate_served(ps_request *r)
 	uint64_t us = now > r->start_us ? now - r->start_us : 0;
 	__atomic_fetch_add(&ct->duration_us, us, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&ct->buckets[shared_bucket(us)], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&ct->bytes, r->body_sent, __ATOMIC_RELAXED);
 	__atomic_fetch_add(r->delegated ? &ct->served : &ct->delivered, 1, __ATOMIC_RELEASE);
 }
 
@@ -263,6 +264,9 @@ static void delegate_pre_end_at(ps_request *r, uint64_t end_written, const struc
 	ps_client *c = r->c;
 	if (!c || !c->page || r->gen != c->gen)
 		return;
+	/* the request's access-log record goes with the slot's end record: a worker killed
+	 * after either has left both (accesslog.c) */
+	accesslog_last(r, end_written);
 	int slot;
 	if (d && d->slot >= 0) {
 		slot = d->slot; /* holds the last response recorded: it stays */

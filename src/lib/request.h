@@ -38,6 +38,12 @@ enum response_framing {
 	FRAMING_CLOSE,   /* the end of the body is the end of the connection (HTTP/1.0) */
 };
 
+enum accesslog_state {
+	ACCESSLOG_NONE,  /* no record yet */
+	ACCESSLOG_BEGUN, /* its BEGIN record is in the ring; its END is owed */
+	ACCESSLOG_DONE,  /* logged (or not to be) */
+};
+
 struct ps_request {
 	ps_client *c; /* NULL once ps_close() ended the session under it */
 	ps_queue *q;
@@ -100,7 +106,10 @@ struct ps_request {
 	bool shut;      /* shutdown(SHUT_WR) done */
 	bool aborted;
 	uint64_t remaining; /* FRAMING_LENGTH: bytes still owed */
-	char *out;          /* response bytes built and not sent yet */
+	uint64_t body_sent; /* body bytes given to the socket (the access log's %b) */
+	enum accesslog_state log_state;
+	uint64_t log_serial, log_start_written; /* accesslog.c */
+	char *out;                              /* response bytes built and not sent yet */
 	size_t out_len, out_cap;
 	/* last: a new request clears everything before the head's unused fields (a few
 	 * KiB of them), which are never read */

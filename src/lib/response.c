@@ -17,6 +17,7 @@
 #include "delegate.h"
 #include "http_date.h"
 #include "request.h"
+#include "accesslog.h"
 #include "conn_io.h"
 #include "stream.h"
 #include "sock.h"
@@ -265,6 +266,7 @@ void response_abort(ps_request *r)
 	if (!r->conn)
 		return;
 	int e = errno;
+	accesslog_abort(r);
 	sock_abort(r->fd);
 	r->aborted = true;
 	r->state = RESPONSE_DONE;
@@ -306,6 +308,10 @@ static int response_send(ps_request *r, const void *data, size_t len, bool last)
 		total += iov[i].iov_len;
 	bool fin = last && r->close;
 	int rc;
+	if (len > 0 && r->framing != FRAMING_NONE)
+		r->body_sent += len;
+	if (!last)
+		accesslog_send(r);
 	/* counted before its last bytes go: a worker killed right after them still counted
 	 * the response the client got (the daemon does not count it again) */
 	if (last)
@@ -338,6 +344,7 @@ static void response_finish(ps_request *r)
 {
 	r->state = RESPONSE_DONE;
 	delegate_served(r);
+	accesslog_sent(r);
 	if (!r->close && response_current(r) && request_drain(r) == 0) {
 		struct delegation *d = delegate_keep(r);
 		if (d) {
@@ -401,6 +408,7 @@ static int response_interim(ps_request *r, int status, const ps_header *h, size_
 		/* an upgraded request is counted at its 101: what follows is no HTTP response */
 		r->status = 101;
 		delegate_served(r);
+		accesslog_upgrade(r);
 	}
 	rc = conn_io_send(r->conn, &iov, 1, 0);
 	r->out_len = 0;
@@ -479,8 +487,11 @@ int ps_respond_sendfile(ps_request *r, int fd, off_t offset, size_t len)
 	rc = r->head_open ? response_head_end(r) : 0;
 	if (rc == 0 && r->framing == FRAMING_CHUNKED)
 		rc = response_number(r, "", len, 16, "\r\n");
+	r->body_sent += len;
 	if (rc == 0 && r->framing == FRAMING_LENGTH && r->remaining == 0)
 		delegate_pre_end(r, r->out_len + len); /* these are the response's last bytes */
+	else if (rc == 0)
+		accesslog_send(r);
 	if (rc == 0 && r->out_len > 0) {
 		/* MSG_MORE: the head leaves in the same segment as the file's first bytes */
 		struct iovec iov = {r->out, r->out_len};

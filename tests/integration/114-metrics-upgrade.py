@@ -1,5 +1,5 @@
-# 114-metrics-upgrade: portshared --upgrade carries the counters: requests by queue and class (delegated ones too), the daemon's answers by reason, handoffs and accepted connections are never lower in the new daemon than in the old one just before, and go on counting. Also with PORTSHARE_DEFAULTS=1.
-from harness import Story, check, check_eq, get_req, wait_until
+# 114-metrics-upgrade: portshared --upgrade carries the counters: requests by queue and class (delegated ones too), the daemon's answers by reason, handoffs, accepted connections and the response body bytes are never lower in the new daemon than in the old one just before, and go on counting; status's served count carries over too. Also with PORTSHARE_DEFAULTS=1.
+from harness import Story, check, check_eq, find_queue, get_req, wait_until
 from metrics_parse import parse, value
 
 N = 6
@@ -19,6 +19,9 @@ with Story() as s:
     c.close()
     before = parse(d1.ctl("metrics").stdout)
     check_eq(value(before, "portshare_requests_total", queue="u", code="2xx"), N, "the old daemon counts %d" % N)
+    body = value(before, "portshare_response_body_bytes_total", queue="u")
+    check(body > 0, "the old daemon counts the body bytes sent (%r)" % body)
+    check_eq(find_queue(d1.status(), "u")["served"], N, "status: the old daemon served %d" % N)
     d1.expected_exit = True
     d2 = s.daemon(sock=d1.sock, state_dir=d1.state_dir, args=["--upgrade"], name="portshared-new")
     d2.wait_log(r"upgrade complete", timeout=15)
@@ -32,6 +35,9 @@ with Story() as s:
              "the new daemon's requests_total{queue=u,code=2xx} carries the %d" % N)
     check_eq(value(after, "portshare_daemon_answers_total", reason="NotFound"), 1, "and the one NotFound")
     check_eq(value(after, "portshare_request_duration_seconds_count", queue="u"), N, "and the duration histogram's count")
+    check_eq(value(after, "portshare_response_body_bytes_total", queue="u"), body, "and the body bytes")
+    q = wait_until(lambda: find_queue(d2.status(), "u"), 10, 0.1)
+    check_eq(q and q["served"], N, "status: the new daemon's served count carries the %d" % N)
     # the worker re-attached: new requests add to the carried count
     ok = wait_until(lambda: s.get("http://127.0.0.1:%d/u/after" % port).status == 200, 10, 0.2)
     check(ok, "the queue serves after the upgrade")

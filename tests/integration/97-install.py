@@ -12,7 +12,7 @@ FILES = ["sbin/portshared", "sbin/portshare-apps", "share/man/man8/portshare-app
          "share/man/man1/portshare-hello.1", "share/man/man1/portshare-static.1",
          "share/man/man1/portshare-upload-echo.1", "share/man/man1/portshare-proxy.1",
          "share/man/man1/portshare-run.1", "lib/systemd/system/portshared.service",
-         "etc/portshare/portshare.conf"]
+         "etc/portshare/portshare.conf", "etc/logrotate.d/portshare"]
 
 with Story() as s:
     dest = s.path("dest")

@@ -297,6 +297,9 @@ static size_t sample_messages(struct ps_msg *out)
 	m->text = "urlacl\0add\0http://+:8080/a/\0u:1000:alice\0";
 	m->text_len = 41;
 
+	m = &out[n++];
+	m->hdr.type = PS_MSG_LOG_DRAIN;
+
 	/* variants with empty variable parts */
 	m = &out[n++];
 	m->hdr.type = PS_MSG_REPLY;
@@ -434,6 +437,9 @@ static void test_round_trip_every_type(void **state)
 			break;
 		case PS_MSG_TAKEOVER_QUEUE:
 			assert_memory_equal(&out.u.uqueue, &in[k].u.uqueue, sizeof(out.u.uqueue));
+			break;
+		case PS_MSG_LOG_DRAIN:
+			assert_memory_equal(&out.u.log_drain, &in[k].u.log_drain, sizeof(out.u.log_drain));
 			break;
 		case PS_MSG_COMMAND:
 			assert_int_equal(out.hdr.flags, PS_STATUS_JSON);
@@ -801,6 +807,8 @@ static const struct {
     {PS_MSG_TAKEOVER_QUEUE, offsetof(struct ps_takeover_queue, name) + 5, 1},
     {PS_MSG_TAKEOVER_QUEUE, offsetof(struct ps_takeover_queue, name) + PS_QUEUE_NAME_MAX, 1},
     {PS_MSG_TAKEOVER_QUEUE, offsetof(struct ps_takeover_queue, creator_user) + PS_USER_MAX, 1},
+    {PS_MSG_LOG_DRAIN, offsetof(struct ps_log_drain, reserved), sizeof(uint32_t)},
+    {PS_MSG_LOG_DRAIN, offsetof(struct ps_log_drain, reserved) + sizeof(uint32_t), sizeof(uint32_t)},
 };
 
 /* The first sample of a type (sample_messages() has one of each). */
