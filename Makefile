@@ -35,8 +35,8 @@ DAEMON_SRC := $(wildcard src/daemon/*.c)
 CTL_SRC := $(wildcard src/ctl/*.c)
 # src/proxy/: the adapters for unmodified apps, three programs over the same objects
 PROXY_MAINS := src/proxy/proxy_main.c src/proxy/run_main.c src/proxy/apps_main.c
-# portshare-apps' definitions are its own
-APPS_SRC := src/proxy/apps_def.c
+# portshare-apps' own objects: its app definitions and the apps' processes
+APPS_SRC := src/proxy/apps_def.c src/proxy/apps_proc.c
 PROXY_SRC := $(filter-out $(PROXY_MAINS) $(APPS_SRC),$(wildcard src/proxy/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 LLHTTP_C := llhttp.c api.c http.c

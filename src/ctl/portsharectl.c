@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "app.h"
 #include "apps_wire.h"
 #include "ctl.h"
+#include "json.h"
 #include "portshare.h"
 #include "protocol.h"
 #include "sslcert.h"
@@ -52,8 +54,10 @@ static void usage(FILE *f)
 	           "                                     answer 308 to https where no app's prefix matches\n"
 	           "Apps (root; over portshare-apps' socket, not the daemon's):\n"
 	           "  app add NAME --url PREFIX [...] (--backend URL | [--user U] [--workers N]\n"
-	           "          [--idle-timeout S] [--always-running] -- COMMAND [ARG]...)\n"
-	           "  app delete NAME | show [--json]   proxy queues and apps started on demand\n"
+	           "          [--idle-timeout S] [--rapid-fail-count N] [--rapid-fail-interval S]\n"
+	           "          [--always-running] -- COMMAND [ARG]...)\n"
+	           "  app delete|stop|start|restart NAME | show [--json]\n"
+	           "                                     proxy queues and apps started on demand\n"
 	           "\n"
 	           "Options:\n"
 	           "  --socket PATH     the daemon's control socket (default: $" PS_SOCKET_ENV
@@ -267,7 +271,9 @@ static bool number_arg(const char *text, double *out)
 	return *text && !*end && !errno && *out > 0;
 }
 
-static int cmd_status(struct ctl *c, int argc, char **argv)
+/* status: the daemon's, then the apps of portshare-apps when its socket answers (root),
+ * else one line saying why not; in JSON they go into the daemon's object as "apps". */
+static int cmd_status(struct ctl *c, const char *apps_socket, int argc, char **argv)
 {
 	bool json = false, watch = false;
 	double interval = 1, count = 0;
@@ -293,10 +299,20 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
 		return ctl_usage_error("status", "--count is for --watch");
 	if (watch)
 		return watch_run(c, interval, (long)count);
-	char *out;
+	char *out, err[PATH_MAX + 200];
 	if (ctl_open(c) < 0 || ctl_status(c, json, &out) < 0)
 		return 1;
-	fputs(out, stdout);
+	struct json *apps = app_list(apps_socket, err, sizeof(err));
+	char *end = json ? strrchr(out, '}') : NULL;
+	if (end) {
+		fwrite(out, 1, (size_t)(end - out), stdout);
+		app_print(apps, err, 0, true, "");
+		fputs("}\n", stdout);
+	} else {
+		fputs(out, stdout);
+		app_print(apps, err, 0, false, "");
+	}
+	json_free(apps);
 	free(out);
 	return 0;
 }
@@ -361,11 +377,11 @@ int main(int argc, char **argv)
 	}
 	int rc;
 	if (!strcmp(cmd, "status"))
-		rc = cmd_status(&c, cargc, cargv);
+		rc = cmd_status(&c, apps_socket, cargc, cargv);
 	else if (!strcmp(cmd, "metrics"))
 		rc = cmd_metrics(&c, cargc, cargv);
 	else if (!strcmp(cmd, "who"))
-		rc = who_run(&c, cargc, cargv);
+		rc = who_run(&c, apps_socket, cargc, cargv);
 	else if (!strcmp(cmd, "sslcert"))
 		rc = sslcert_run(&c, cargc, cargv);
 	else if (!strcmp(cmd, "app"))

@@ -49,7 +49,7 @@ static void forward_log(struct forward *f, ps_request *r, const char *what, cons
 {
 	char msg[512];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	fprintf(stderr, "%s: error: %s: backend %s: %s (%s %s)\n", f->cfg->prog, what, f->cfg->backend.name,
+	fprintf(stderr, "%s: error: %s: backend %s: %s (%s %s)\n", f->cfg->prog, what, f->target->addr.name,
 	        msg, ps_request_method(r), ps_request_target(r));
 }
 
@@ -658,9 +658,10 @@ static bool forward_wants_upgrade(ps_request *r)
 	return false;
 }
 
-void forward_request(struct forward *f, ps_request *r)
+void forward_request(struct forward *f, ps_request *r, const struct backend_target *target)
 {
 	const struct proxy_config *cfg = f->cfg;
+	f->target = target;
 	struct forward_state st;
 	memset(&st, 0, sizeof(st));
 	st.r = r;
@@ -682,7 +683,7 @@ void forward_request(struct forward *f, ps_request *r)
 	enum forward_head hr = HEAD_FAILED;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int64_t deadline = backend_now_ms() + cfg->backend_timeout_ms;
-		st.bc = backend_get(&f->pool, &cfg->backend, deadline);
+		st.bc = backend_get(&f->pool, target, deadline);
 		if (!st.bc) {
 			if (errno == ETIMEDOUT)
 				forward_fail(f, r, 504, "connect timed out after %d s",
