@@ -35,8 +35,8 @@ DAEMON_SRC := $(wildcard src/daemon/*.c)
 CTL_SRC := $(wildcard src/ctl/*.c)
 # src/proxy/: the adapters for unmodified apps, three programs over the same objects
 PROXY_MAINS := src/proxy/proxy_main.c src/proxy/run_main.c src/proxy/apps_main.c
-# portshare-apps' definitions are its own
-APPS_SRC := src/proxy/apps_def.c
+# portshare-apps' own objects: its app definitions and the apps' processes
+APPS_SRC := src/proxy/apps_def.c src/proxy/apps_proc.c
 PROXY_SRC := $(filter-out $(PROXY_MAINS) $(APPS_SRC),$(wildcard src/proxy/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 LLHTTP_C := llhttp.c api.c http.c
@@ -51,9 +51,9 @@ BINS := $(BUILD)/bin/portshared $(BUILD)/bin/portsharectl $(BUILD)/bin/portshare
 	$(BUILD)/bin/portshare-run
 LIBS := $(BUILD)/lib/libportshare.a $(BUILD)/lib/libportshare.so $(BUILD)/lib/pkgconfig/portshare.pc
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-TEST_BINS := $(BUILD)/tests/testworker $(BUILD)/tests/loadclient
+TEST_BINS := $(BUILD)/tests/testworker $(BUILD)/tests/controller $(BUILD)/tests/loadclient
 FUZZ_BUILD := build-fuzz
-FUZZ_TARGETS := fuzz_head fuzz_protocol fuzz_body fuzz_tls_record
+FUZZ_TARGETS := fuzz_head fuzz_protocol fuzz_body fuzz_tls_record fuzz_log_record
 FUZZ_SECONDS ?= 300
 
 .PHONY: all deps run test test-asan unit clean format fuzz fuzz-build fuzz-seeds install uninstall \
@@ -131,7 +131,9 @@ $(BUILD)/bin/portshare-apps: $(call OBJ,src/proxy/apps_main.c $(APPS_SRC) $(PROX
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS) -pthread
 
-$(BUILD)/tests/testworker: $(call OBJ,tests/integration/testworker.c) $(BUILD)/lib/libportshare.a
+# the stories' own libportshare programs: a worker with test behaviours, a demand-start controller
+$(BUILD)/tests/testworker $(BUILD)/tests/controller: $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o \
+		$(BUILD)/lib/libportshare.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS)
 

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "portshare.h"
 #include "protocol.h"
 #include "route.h"
 #include "shared.h"
@@ -91,6 +92,11 @@ static void seed_messages(void)
 	seed_msg("reply", &m);
 	m.hdr.type = PS_MSG_REPLY;
 	seed_msg("reply-empty", &m);
+	m.hdr.type = PS_MSG_REPLY;
+	m.u.reply.id = 9;
+	m.text = PS_FEATURES; /* HELLO's reply */
+	m.text_len = strlen(m.text);
+	seed_msg("reply-hello-features", &m);
 
 	m.hdr.type = PS_MSG_QUEUE_CREATE;
 	m.u.create.opt_flags = PS_QUEUE_PERSISTENT;
@@ -127,6 +133,20 @@ static void seed_messages(void)
 	m.u.receive.queue_id = 3;
 	m.u.receive.count = 16;
 	seed_msg("receive", &m);
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PS_MSG_DEMAND_WAIT;
+	m.hdr.seq = 12;
+	m.u.demand.queue_id = 3;
+	seed_msg("demand-wait", &m);
+	m.hdr.type = PS_MSG_DEMAND;
+	m.hdr.seq = 12;
+	m.u.demand.queue_id = 3;
+	seed_msg("demand", &m);
+	m.hdr.type = PS_MSG_DEMAND;
+	m.u.demand.queue_id = 3;
+	m.u.demand.status = PS_ENOTFOUND;
+	seed_msg("demand-queue-gone", &m);
 
 	m.hdr.type = PS_MSG_DELIVER;
 	m.u.deliver.conn_id = 77;

@@ -41,6 +41,9 @@ extern "C" {
 
 #define PS_DEFAULT_SOCKET "/run/portshare/control.sock"
 #define PS_SOCKET_ENV "PORTSHARE_SOCKET"
+/* The queue a started worker joins: set by whoever starts it on demand (a controller
+ * after ps_queue_wait_demand, portshare-apps); read by the examples, not the library. */
+#define PS_QUEUE_ENV "PORTSHARE_QUEUE"
 #define PS_DELEGATION_ENV "PORTSHARE_DELEGATION" /* "0": no delegation (see above) */
 /* "0": ps_receive posts the next receive only when it is called again, instead of as
  * soon as it returns a request. The posted receive makes the next handoff faster, but
@@ -120,6 +123,25 @@ int ps_queue_remove_url(ps_queue *q, const char *prefix);
 int ps_queue_drain(ps_queue *q);
 /* Deletes a persistent queue (admin only) and its URLs. */
 int ps_queue_delete(ps_queue *q);
+/* Demand start (HTTP.sys's HttpWaitForDemandStart), for a controller: a process manager
+ * that holds q open (created it, or opened it as its owner, an admin or by a grant)
+ * without receiving from it, and starts workers when they are needed. Waits until a
+ * request waits in q while q has no worker (no process attached to q has called
+ * ps_receive on it, or every one that did has drained or gone), then returns 0: start a
+ * worker; the request stays queued (RequestQueue and the queue's length apply as usual)
+ * and goes to the first worker that receives. A demand already there when the call
+ * starts returns at once. While the controller holds q open its requests are held, not
+ * answered 503 AppOffline. Each request is announced once: a call made again right after
+ * starting a worker waits for a new request (or for the worker to die holding some),
+ * not for the worker to attach. The wait stays registered with the daemon after a call
+ * times out, and a demand that comes while no call waits is returned by the next call
+ * at once (as an HTTP.sys registration that completes while nobody looks).
+ * Returns 0, PS_ETIMEDOUT (PS_EAGAIN with timeout 0, after a round trip to the daemon;
+ * ps_queue_fd becomes readable when the demand comes, then call again), PS_ENOTFOUND
+ * once q is deleted, PS_EVERSION when the daemon is older than demand start,
+ * PS_ESYSTEM with errno EINTR when a signal interrupted the wait. A daemon restart or
+ * upgrade during the wait is followed (the wait is made again in the new session). */
+int ps_queue_wait_demand(ps_queue *q, int timeout_ms);
 /* A descriptor that becomes readable when ps_receive() may have something: one per
  * client, shared by its queues, and the same for the client's whole life (an epoll
  * descriptor watching the session socket, the timer and the connections kept by
@@ -148,7 +170,9 @@ int ps_receive(ps_queue *q, ps_request **out, int timeout_ms);
  * receive (withdrawn; the next ps_receive posts one again), every request delivered or
  * read but not yet returned by ps_receive, and every connection kept by delegation that
  * is between requests. Requests already returned by ps_receive stay this thread's.
- * Costs one round trip to the daemon when a receive is posted, nothing otherwise.
+ * Costs one round trip to the daemon when a receive is posted, nothing otherwise. A
+ * daemon older than this call keeps the receive and what it delivered: only kept
+ * connections and the requests read from them go back then.
  * Returns 0, or an error of the round trip (what could go back still did). */
 int ps_client_yield(ps_client *c);
 

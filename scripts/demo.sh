@@ -15,7 +15,7 @@ else
 fi
 conf="$demo/portshared.conf"
 # the demo listens on loopback only; an empty listen list would bind every address
-printf '# written by make run\nlisten 127.0.0.1\n' >"$conf"
+printf '# written by make run\nlisten 127.0.0.1\nAccessLog %s/access.log\n' "$demo" >"$conf"
 
 pids=""
 stop() {
@@ -52,6 +52,8 @@ Try, in another terminal:
   curl http://127.0.0.1:$port/hello        # also "hello": /hello/ matches the bare segment
   curl http://127.0.0.1:$port/helloworld   # "site": prefixes match whole segments only
   PORTSHARE_SOCKET=$sock $build/bin/portsharectl status
+  PORTSHARE_SOCKET=$sock $build/bin/portsharectl metrics
+  tail -f $demo/access.log                 # one line per request, about a second later
 
 Press Ctrl-C to stop everything.
 MSG

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "portshare.h"
 #include "protocol.h"
 
 #define RECEIVE_COUNT_MAX 1024
@@ -20,7 +21,7 @@ static uint16_t hdr_flags_allowed(unsigned type)
 	case PS_MSG_STATUS_DATA:
 		return PS_STATUS_MORE;
 	case PS_MSG_HELLO:
-		return PS_HELLO_DELEGATE | PS_HELLO_TAKEOVER | PS_HELLO_TLS | PS_HELLO_LOG;
+		return PS_HELLO_DELEGATE | PS_HELLO_TAKEOVER | PS_HELLO_TLS;
 	default:
 		return 0;
 	}
@@ -46,6 +47,9 @@ static size_t fixed_size(unsigned type)
 		return sizeof(struct ps_url);
 	case PS_MSG_RECEIVE:
 		return sizeof(struct ps_receive);
+	case PS_MSG_DEMAND_WAIT:
+	case PS_MSG_DEMAND:
+		return sizeof(struct ps_demand);
 	case PS_MSG_DELIVER:
 		return sizeof(struct ps_deliver);
 	case PS_MSG_NOFD:
@@ -115,6 +119,8 @@ static const char *const type_names[PS_MSG_TYPE_END] = {
     [PS_MSG_CONN_HANDOVER_TLS] = "CONN_HANDOVER_TLS",
     [PS_MSG_COMMAND] = "COMMAND",
     [PS_MSG_LOG_DRAIN] = "LOG_DRAIN",
+    [PS_MSG_DEMAND_WAIT] = "DEMAND_WAIT",
+    [PS_MSG_DEMAND] = "DEMAND",
     [PS_MSG_RECEIVE_CANCEL] = "RECEIVE_CANCEL",
     [PS_MSG_REQUEUE] = "REQUEUE",
 };
@@ -139,6 +145,20 @@ bool protocol_carries_fd(const struct ps_msg *m)
 	default:
 		return false;
 	}
+}
+
+bool protocol_has_feature(const char *text, size_t len, const char *feature)
+{
+	size_t flen = strlen(feature);
+	for (size_t i = 0; i < len;) {
+		size_t n = 0;
+		while (i + n < len && text[i + n] != ' ')
+			n++;
+		if (n == flen && memcmp(text + i, feature, flen) == 0)
+			return true;
+		i += n + 1;
+	}
+	return false;
 }
 
 static bool all_zero(const void *p, size_t n)
@@ -245,6 +265,12 @@ static const char *check_fixed(struct ps_msg *m, uint32_t parts[5], size_t *npar
 	case PS_MSG_RECEIVE:
 		if (m->u.receive.count == 0 || m->u.receive.count > RECEIVE_COUNT_MAX)
 			return "RECEIVE count out of range";
+		return NULL;
+	case PS_MSG_DEMAND_WAIT:
+		return m->u.demand.status ? "DEMAND_WAIT status not zero" : NULL;
+	case PS_MSG_DEMAND:
+		if (m->u.demand.status != 0 && m->u.demand.status != PS_ENOTFOUND)
+			return "DEMAND status neither 0 nor PS_ENOTFOUND";
 		return NULL;
 	case PS_MSG_DELIVER: {
 		const struct ps_deliver *d = &m->u.deliver;

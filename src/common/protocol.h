@@ -79,7 +79,14 @@ enum ps_msg_type {
 	PS_MSG_RETURN_TLS = 27,        /* c->d: RETURN of a TLS connection: + record state and ciphertext */
 	PS_MSG_CONN_HANDOVER_TLS = 28, /* old->new: CONN_HANDOVER of a TLS connection (fd attached) */
 	PS_MSG_LOG_DRAIN = 29,         /* c->d: the session page's access-log ring is half full; no REPLY */
-	/* ps_client_yield: a session about to block gives back what it is not serving */
+	/* demand start (HttpWaitForDemandStart): 30 and 31 by explicit number, 32 and 33
+	 * being given to other messages at the same time; only to a daemon whose HELLO reply
+	 * names PS_FEATURE_DEMAND */
+	PS_MSG_DEMAND_WAIT = 30, /* c->d: queue id: send DEMAND once q has a request and no worker;
+	                          * REPLY (0, or PS_ENOTFOUND: no such queue in this session) */
+	PS_MSG_DEMAND = 31,      /* d->c: queue id, status; seq = the DEMAND_WAIT's */
+	/* ps_client_yield: a session about to block gives back what it is not serving; only to
+	 * a daemon whose HELLO reply names PS_FEATURE_YIELD */
 	PS_MSG_RECEIVE_CANCEL = 32, /* c->d: queue id: withdraw this session's posted receives; REPLY */
 	PS_MSG_REQUEUE = 33,        /* c->d: a DELIVER the application has not taken: to another receive */
 	PS_MSG_TYPE_END             /* one past the highest number (numbers may be unused: no name) */
@@ -105,15 +112,19 @@ struct ps_addr {
 #define PS_HELLO_DELEGATE 0x1u /* this library serves delegated connections (DESIGN §6) */
 #define PS_HELLO_TAKEOVER 0x2u /* a new portshared that will take over (DESIGN §10); admins only */
 #define PS_HELLO_TLS 0x4u      /* this library takes TLS connections (DELIVER's TLS part, RETURN_TLS) */
-#define PS_HELLO_LOG                                                                                         \
-	0x8u /* this library writes access-log records and counts in the page (§9),                         \
-	      * delegating or not: the daemon maps it a session page */
 
 struct ps_hello {
 	uint32_t version; /* PS_PROTO_VERSION */
 	uint32_t pid;
 	char program[PS_PROGRAM_MAX + 1]; /* NUL-terminated */
 };
+
+/* What a daemon does beyond version 1, named by words in its HELLO REPLY's text (an older
+ * library ignores a successful reply's text, an older daemon sends none), so that a library
+ * never sends a message the daemon would end the session for. */
+#define PS_FEATURE_DEMAND "demand" /* DEMAND_WAIT and DEMAND */
+#define PS_FEATURE_YIELD "yield"   /* RECEIVE_CANCEL and REQUEUE */
+#define PS_FEATURES PS_FEATURE_DEMAND " " PS_FEATURE_YIELD
 
 struct ps_reply {
 	int32_t status; /* 0 or a negative PS_E* code of portshare.h */
@@ -145,6 +156,14 @@ struct ps_url { /* URL_ADD, URL_DEL */
 struct ps_receive {
 	uint32_t queue_id;
 	uint32_t count;
+};
+
+/* DEMAND_WAIT (status 0) and DEMAND. DEMAND's status: 0, a request waits and the queue has
+ * no worker (no session attached to it has ever posted a RECEIVE, or all that did drain);
+ * PS_ENOTFOUND, the queue was deleted. */
+struct ps_demand {
+	uint32_t queue_id;
+	int32_t status;
 };
 
 /* DELIVER flags */
@@ -336,6 +355,7 @@ struct ps_msg {
 		struct ps_queue_ref queue;
 		struct ps_url url;
 		struct ps_receive receive;
+		struct ps_demand demand;
 		struct ps_deliver deliver;
 		struct ps_conn_ref conn;
 		struct ps_return ret;
@@ -379,5 +399,7 @@ bool protocol_queue_name_ok(const char *name);
 /* Whether m (decoded) carries exactly one fd (the rules above): SHM always, DELIVER with
  * PS_DELIVER_FD, and on the takeover link TAKEOVER_SOCKET and CONN_HANDOVER. */
 bool protocol_carries_fd(const struct ps_msg *m);
+/* Whether the HELLO REPLY text (len bytes, words separated by spaces) names feature. */
+bool protocol_has_feature(const char *text, size_t len, const char *feature);
 
 #endif

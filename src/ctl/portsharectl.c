@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,9 +14,11 @@
 #include "app.h"
 #include "apps_wire.h"
 #include "ctl.h"
+#include "json.h"
 #include "portshare.h"
 #include "protocol.h"
 #include "sslcert.h"
+#include "watch.h"
 #include "who.h"
 
 #define WORDS_MAX 40
@@ -28,6 +31,7 @@ static void usage(FILE *f)
 	           "Seeing what is going on:\n"
 	           "  status [--json]                    endpoints (bound or not, and why), URL prefixes ->\n"
 	           "                                     queue -> workers, reservations, exclusions\n"
+	           "  status --watch [SECONDS] [--count N]   requests/s, errors/s and depth per queue, live\n"
 	           "  metrics                            counters and gauges, Prometheus text format\n"
 	           "  who PORT|ADDR:PORT|URL [--json]    what holds a port (any program), and which app\n"
 	           "                                     gets a URL; works without the daemon\n"
@@ -50,8 +54,10 @@ static void usage(FILE *f)
 	           "                                     answer 308 to https where no app's prefix matches\n"
 	           "Apps (root; over portshare-apps' socket, not the daemon's):\n"
 	           "  app add NAME --url PREFIX [...] (--backend URL | [--user U] [--workers N]\n"
-	           "          [--idle-timeout S] [--always-running] -- COMMAND [ARG]...)\n"
-	           "  app delete NAME | show [--json]   proxy queues and apps started on demand\n"
+	           "          [--idle-timeout S] [--rapid-fail-count N] [--rapid-fail-interval S]\n"
+	           "          [--always-running] -- COMMAND [ARG]...)\n"
+	           "  app delete|stop|start|restart NAME | show [--json]\n"
+	           "                                     proxy queues and apps started on demand\n"
 	           "\n"
 	           "Options:\n"
 	           "  --socket PATH     the daemon's control socket (default: $" PS_SOCKET_ENV
@@ -72,9 +78,16 @@ struct command_help {
 
 static const struct command_help helps[] = {
     {"status", "usage: portsharectl status [--json]\n"
+               "       portsharectl status --watch [SECONDS] [--count N]\n"
                "  What the daemon serves: each endpoint (bound, or why not), each queue with its URL\n"
                "  prefixes, workers (pid, program, user) and counters, the URL reservations and the\n"
-               "  exclusions.\n"},
+               "  exclusions.\n"
+               "  --watch: a live view, every SECONDS (default 1; 0.1 to 3600), of each queue's\n"
+               "  requests/s (its workers' responses and the daemon's refusals for it), errors/s\n"
+               "  (5xx responses and refusals), depth and workers, and a (daemon) row for the\n"
+               "  daemon's own answers no queue counts (errors: 4xx and 5xx), each rate from two\n"
+               "  successive snapshots. On a terminal the view is redrawn in place, else each one is\n"
+               "  printed after the last. It ends on SIGINT (Ctrl-C) or after N views (--count N).\n"},
     {"metrics", "usage: portsharectl metrics\n"
                 "  The daemon's counters and gauges in the Prometheus text format (0.0.4): requests\n"
                 "  by queue and status class, their time in the worker (a histogram), the daemon's\n"
@@ -249,20 +262,57 @@ static int cmd_admin(struct ctl *c, const char *cmd, int argc, char **argv)
 	return run(c, json, n, words);
 }
 
-static int cmd_status(struct ctl *c, int argc, char **argv)
+/* A positive number, all of text. */
+static bool number_arg(const char *text, double *out)
 {
-	bool json = false;
+	char *end;
+	errno = 0;
+	*out = strtod(text, &end);
+	return *text && !*end && !errno && *out > 0;
+}
+
+/* status: the daemon's, then the apps of portshare-apps when its socket answers (root),
+ * else one line saying why not; in JSON they go into the daemon's object as "apps". */
+static int cmd_status(struct ctl *c, const char *apps_socket, int argc, char **argv)
+{
+	bool json = false, watch = false;
+	double interval = 1, count = 0;
 	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
+		if (!strcmp(argv[i], "--json")) {
 			json = true;
-		else
+		} else if (!strcmp(argv[i], "--watch")) {
+			watch = true;
+			if (i + 1 < argc && argv[i + 1][0] != '-' && !number_arg(argv[++i], &interval))
+				return ctl_usage_error(
+				    "status", "--watch takes a number of seconds, not '%s'", argv[i]);
+		} else if (!strcmp(argv[i], "--count")) {
+			if (i + 1 >= argc || !number_arg(argv[++i], &count) || count != (long)count)
+				return ctl_usage_error("status", "--count takes a whole number above 0");
+		} else {
 			return ctl_usage_error(
 			    "status", "unknown option '%s' (try: portsharectl status --help)", argv[i]);
+		}
 	}
-	char *out;
+	if (watch && json)
+		return ctl_usage_error("status", "--watch shows a view for people: no --json with it");
+	if (count && !watch)
+		return ctl_usage_error("status", "--count is for --watch");
+	if (watch)
+		return watch_run(c, interval, (long)count);
+	char *out, err[PATH_MAX + 200];
 	if (ctl_open(c) < 0 || ctl_status(c, json, &out) < 0)
 		return 1;
-	fputs(out, stdout);
+	struct json *apps = app_list(apps_socket, err, sizeof(err));
+	char *end = json ? strrchr(out, '}') : NULL;
+	if (end) {
+		fwrite(out, 1, (size_t)(end - out), stdout);
+		app_print(apps, err, 0, true, "");
+		fputs("}\n", stdout);
+	} else {
+		fputs(out, stdout);
+		app_print(apps, err, 0, false, "");
+	}
+	json_free(apps);
 	free(out);
 	return 0;
 }
@@ -327,11 +377,11 @@ int main(int argc, char **argv)
 	}
 	int rc;
 	if (!strcmp(cmd, "status"))
-		rc = cmd_status(&c, cargc, cargv);
+		rc = cmd_status(&c, apps_socket, cargc, cargv);
 	else if (!strcmp(cmd, "metrics"))
 		rc = cmd_metrics(&c, cargc, cargv);
 	else if (!strcmp(cmd, "who"))
-		rc = who_run(&c, cargc, cargv);
+		rc = who_run(&c, apps_socket, cargc, cargv);
 	else if (!strcmp(cmd, "sslcert"))
 		rc = sslcert_run(&c, cargc, cargv);
 	else if (!strcmp(cmd, "app"))

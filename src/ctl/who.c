@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "app.h"
 #include "json.h"
 #include "json_write.h"
 #include "port_owner.h"
@@ -54,6 +56,8 @@ struct who {
 	size_t nholders, holders_total; /* looked at, and found */
 	unsigned unreadable;            /* processes whose fds we may not read */
 	struct who_daemon d;
+	struct json *apps;               /* portshare-apps' apps, or NULL: */
+	char apps_error[PATH_MAX + 200]; /* why not */
 };
 
 const char *who_help(void)
@@ -582,11 +586,12 @@ static void who_print_text(const struct who *w)
 		return;
 	if (!who) {
 		printf("  %s%s\n", w->d.running ? "portshared's answer is unavailable: " : "", w->d.error);
-		return;
+	} else {
+		print_daemon(w);
+		if (w->q.url[0])
+			print_route(w);
 	}
-	print_daemon(w);
-	if (w->q.url[0])
-		print_route(w);
+	app_print(w->apps, w->apps_error, w->q.addr.port, false, "  ");
 }
 
 /* ---------------------------------------------------------------- JSON */
@@ -681,10 +686,12 @@ static void who_print_json(const struct who *w, const char *socket_path)
 		printf(",\"route\":%s", w->d.route_text);
 	else if (w->d.who && w->q.url[0])
 		json_key_string("route_error", w->d.route_error);
-	fputs("}}\n", stdout);
+	putchar('}');
+	app_print(w->apps, w->apps_error, w->q.addr.port, true, "");
+	fputs("}\n", stdout);
 }
 
-int who_run(struct ctl *c, int argc, char **argv)
+int who_run(struct ctl *c, const char *apps_socket, int argc, char **argv)
 {
 	struct who w = {0};
 	bool json;
@@ -695,6 +702,7 @@ int who_run(struct ctl *c, int argc, char **argv)
 		rc = 2;
 	} else {
 		who_ask(c, &w);
+		w.apps = app_list(apps_socket, w.apps_error, sizeof(w.apps_error));
 		if (json)
 			who_print_json(&w, c->socket_path);
 		else
@@ -703,6 +711,7 @@ int who_run(struct ctl *c, int argc, char **argv)
 	}
 	json_free(w.d.who);
 	json_free(w.d.route);
+	json_free(w.apps);
 	free(w.d.who_text);
 	free(w.d.route_text);
 	free(w.sockets);

@@ -6,8 +6,9 @@
 
 /* The command's --help text. */
 const char *who_help(void);
-/* portsharectl who ARGS; c is not open yet (the daemon may be down). The exit status:
- * 0 the port is held, 1 it is free, 2 an error. */
-int who_run(struct ctl *c, int argc, char **argv);
+/* portsharectl who ARGS; c is not open yet (the daemon may be down); the apps of
+ * portshare-apps on the port are asked at apps_socket. The exit status: 0 the port is
+ * held, 1 it is free, 2 an error. */
+int who_run(struct ctl *c, const char *apps_socket, int argc, char **argv);
 
 #endif

@@ -7,7 +7,6 @@
  * with the request rate and lines are never torn or interleaved. */
 #include "accesslog.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -21,6 +20,7 @@
 #include "conn.h"
 #include "daemon-t.h"
 #include "list.h"
+#include "log_record.h"
 #include "log.h"
 #include "queue.h"
 #include "session.h"
@@ -28,12 +28,10 @@
 #include "tcp.h"
 
 #define ACCESSLOG_FLUSH_MS 1000
-#define ACCESSLOG_BATCH_MAX (256 * 1024) /* bytes of lines that make a write before the second is up */
+#define ACCESSLOG_BATCH_MAX (1024 * 1024) /* bytes of lines that make a write before the second is up */
 /* Responses a session may have begun (BEGIN seen, END not yet) that the daemon keeps
  * for it; past this its oldest is logged as it stands (a library that never ends them). */
 #define ACCESSLOG_OPEN_MAX 4096
-/* A line at most: the fields' longest escaped forms and the rest */
-#define ACCESSLOG_LINE_MAX (4 * (SHARED_LOG_REQUEST_MAX + 2 * SHARED_LOG_FIELD_MAX) + 512)
 
 struct accesslog_entry {
 	uint64_t time_us;
@@ -59,7 +57,7 @@ struct accesslog_noted {
 	const struct conn *c;
 	uint64_t arrived_us;
 	uint16_t request_len, referer_len, agent_len;
-	char strings[SHARED_LOG_REQUEST_MAX + 2 * SHARED_LOG_FIELD_MAX];
+	char strings[LOG_STRINGS_MAX];
 	char queue[PS_QUEUE_NAME_MAX + 1];
 };
 static _Thread_local struct accesslog_noted noted;
@@ -77,16 +75,7 @@ static struct {
 
 uint64_t accesslog_now_us(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static uint64_t realtime_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return log_clock_us(CLOCK_MONOTONIC);
 }
 
 bool accesslog_on(void)
@@ -94,103 +83,14 @@ bool accesslog_on(void)
 	return __atomic_load_n(&al.fd, __ATOMIC_RELAXED) >= 0;
 }
 
-/* ---- formatting ---- */
-
-struct out {
-	char *p, *end;
-};
-
-static void out_bytes(struct out *o, const char *s, size_t n)
-{
-	if ((size_t)(o->end - o->p) < n)
-		n = (size_t)(o->end - o->p);
-	memcpy(o->p, s, n);
-	o->p += n;
-}
-
-static void out_str(struct out *o, const char *s)
-{
-	out_bytes(o, s, strlen(s));
-}
-
-static void out_u64(struct out *o, uint64_t v)
-{
-	char d[24];
-	int n = snprintf(d, sizeof(d), "%llu", (unsigned long long)v);
-	out_bytes(o, d, (size_t)n);
-}
-
-/* A request's bytes inside quotes, as nginx escapes them: '"', '\' and bytes outside
- * printable ASCII as \xHH, so no client can end a field or a line. Empty: "-". */
-static void out_quoted(struct out *o, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	out_bytes(o, "\"", 1);
-	if (n == 0)
-		out_bytes(o, "-", 1);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') {
-			if (o->p < o->end)
-				*o->p++ = (char)ch;
-		} else {
-			char e[4] = {'\\', 'x', hex[ch >> 4], hex[ch & 15]};
-			out_bytes(o, e, 4);
-		}
-	}
-	out_bytes(o, "\"", 1);
-}
-
-static void out_addr(struct out *o, const struct ps_addr *a)
-{
-	char text[INET6_ADDRSTRLEN];
-	if ((a->family != AF_INET && a->family != AF_INET6) || !inet_ntop(a->family, a->addr, text, sizeof(text)))
-		snprintf(text, sizeof(text), "-");
-	out_str(o, text);
-}
-
-/* [10/Oct/2000:13:55:36 -0700]: local time, as combined has it; the text of the current
- * second is kept (per thread) */
-static void out_time(struct out *o, uint64_t us)
-{
-	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-	                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	static _Thread_local time_t cached = -1;
-	static _Thread_local char text[64];
-	time_t t = (time_t)(us / 1000000u);
-	if (t != cached) {
-		struct tm tm;
-		localtime_r(&t, &tm);
-		int off = (int)(tm.tm_gmtoff / 60) % (24 * 60);
-		char sign = off < 0 ? '-' : '+';
-		if (off < 0)
-			off = -off;
-		snprintf(text, sizeof(text), "[%02d/%s/%04d:%02d:%02d:%02d %c%02d%02d]", tm.tm_mday,
-		         months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, sign,
-		         off / 60, off % 60);
-		cached = t;
-	}
-	out_str(o, text);
-}
-
-struct line {
-	uint64_t time_us, duration_us, body_bytes;
-	unsigned status;
-	const struct ps_addr *remote;
-	const char *strings;
-	uint16_t request_len, referer_len, agent_len;
-	const char *queue; /* NULL: "-" */
-	pid_t pid;         /* 0: "-" (the daemon answered) */
-};
-
 /* Appends one formatted line to the batch. Called with al.lock held. */
-static void batch_add(const struct line *l)
+static void batch_add(const struct log_line *l)
 {
 	if (al.fd < 0)
 		return;
-	if (al.cap - al.len < ACCESSLOG_LINE_MAX) {
+	if (al.cap - al.len < LOG_LINE_MAX) {
 		size_t cap = al.cap ? al.cap * 2 : 64 * 1024;
-		while (cap - al.len < ACCESSLOG_LINE_MAX)
+		while (cap - al.len < LOG_LINE_MAX)
 			cap *= 2;
 		char *b = realloc(al.buf, cap);
 		if (!b)
@@ -206,33 +106,9 @@ static void batch_add(const struct line *l)
 		al.entries = e;
 		al.capentries = cap;
 	}
-	struct out o = {al.buf + al.len, al.buf + al.cap};
-	char *start = o.p;
-	out_addr(&o, l->remote);
-	out_str(&o, " - - ");
-	out_time(&o, l->time_us);
-	out_bytes(&o, " ", 1);
-	out_quoted(&o, l->strings, l->request_len);
-	char status[8];
-	snprintf(status, sizeof(status), " %03u ", l->status % 1000);
-	out_str(&o, status);
-	out_u64(&o, l->body_bytes);
-	out_bytes(&o, " ", 1);
-	out_quoted(&o, l->strings + l->request_len, l->referer_len);
-	out_bytes(&o, " ", 1);
-	out_quoted(&o, l->strings + l->request_len + l->referer_len, l->agent_len);
-	out_bytes(&o, " ", 1);
-	out_str(&o, l->queue && l->queue[0] ? l->queue : "-");
-	out_bytes(&o, " ", 1);
-	if (l->pid)
-		out_u64(&o, (uint64_t)l->pid);
-	else
-		out_bytes(&o, "-", 1);
-	out_bytes(&o, " ", 1);
-	out_u64(&o, l->duration_us);
-	out_bytes(&o, "\n", 1);
-	al.entries[al.nentries++] = (struct accesslog_entry){l->time_us, (uint32_t)al.len, (uint32_t)(o.p - start)};
-	al.len += (size_t)(o.p - start);
+	size_t n = log_line_format(al.buf + al.len, l);
+	al.entries[al.nentries++] = (struct accesslog_entry){l->time_us, (uint32_t)al.len, (uint32_t)n};
+	al.len += n;
 }
 
 static int entry_cmp(const void *a, const void *b)
@@ -319,17 +195,21 @@ static void note_fields(struct accesslog_noted *n, const char *head, uint32_t le
 			while (se > s && (se[-1] == ' ' || se[-1] == '\t'))
 				se--;
 			*v = s;
-			*vl = (size_t)(se - s) > SHARED_LOG_FIELD_MAX ? SHARED_LOG_FIELD_MAX : (size_t)(se - s);
+			*vl =
+			    (size_t)(se - s) > SHARED_LOG_FIELD_MAX ? SHARED_LOG_FIELD_MAX : (size_t)(se - s);
 		}
 		l = le + 1;
 	}
-	memcpy(n->strings + rl, ref, ref_len);
-	memcpy(n->strings + rl + ref_len, agent, agent_len);
+	if (ref_len)
+		memcpy(n->strings + rl, ref, ref_len);
+	if (agent_len)
+		memcpy(n->strings + rl + ref_len, agent, agent_len);
 	n->referer_len = (uint16_t)ref_len;
 	n->agent_len = (uint16_t)agent_len;
 }
 
-void accesslog_note(struct conn *c, const char *head, uint32_t len, uint64_t arrived_us, const struct queue *q)
+void accesslog_note(struct conn *c, const char *head, uint32_t len, uint64_t arrived_us,
+                    const struct queue *q)
 {
 	if (!accesslog_on())
 		return;
@@ -346,8 +226,8 @@ void accesslog_answer(struct conn *c, int status, uint64_t body_bytes)
 	if (noted.c != c) /* nothing noted for it: what its buffer starts with, if anything */
 		accesslog_note(c, c->buf ? c->buf : "", c->buf ? c->len : 0, 0, NULL);
 	uint64_t now = accesslog_now_us();
-	struct line l = {
-	    .time_us = realtime_us(),
+	struct log_line l = {
+	    .time_us = log_clock_us(CLOCK_REALTIME),
 	    .duration_us = now > noted.arrived_us ? now - noted.arrived_us : 0,
 	    .body_bytes = body_bytes,
 	    .status = (unsigned)status,
@@ -418,7 +298,7 @@ static bool record_judge(struct session *s, struct shared_log_record *rec)
 static void record_emit(struct session *s, const struct shared_log_record *rec, const char *strings)
 {
 	struct attach *a = rec->queue_id ? queue_attach_find(s, rec->queue_id) : NULL;
-	struct line l = {
+	struct log_line l = {
 	    .time_us = rec->time_us,
 	    .duration_us = rec->duration_us,
 	    .body_bytes = rec->body_bytes,
@@ -465,32 +345,6 @@ static void open_add(struct session *s, struct accesslog_session *sl, const stru
 	sl->open[sl->nopen++] = (struct accesslog_open){*rec, copy};
 }
 
-/* The record at tail: its header copied out once (the library could change the page
- * under us: nothing is read from it twice). 0 ok, 1 a pad, -1 malformed. */
-static int record_read(const struct shared_log *lg, uint64_t tail, uint64_t head, struct shared_log_record *rec,
-                       char *strings)
-{
-	size_t off = (size_t)(tail % SHARED_LOG_SIZE);
-	uint32_t size;
-	memcpy(&size, &lg->data[off], sizeof(size));
-	if (size < 8 || size % 8 || size > SHARED_LOG_SIZE - off || size > head - tail)
-		return -1;
-	if (lg->data[off + 4] == SHARED_LOG_PAD) {
-		rec->size = size;
-		return off + size == SHARED_LOG_SIZE ? 1 : -1;
-	}
-	if (size < sizeof(*rec))
-		return -1;
-	memcpy(rec, &lg->data[off], sizeof(*rec));
-	rec->size = size;
-	size_t n = (size_t)rec->request_len + rec->referer_len + rec->agent_len;
-	if (rec->request_len > SHARED_LOG_REQUEST_MAX || rec->referer_len > SHARED_LOG_FIELD_MAX ||
-	    rec->agent_len > SHARED_LOG_FIELD_MAX || sizeof(*rec) + n > size || rec->kind > SHARED_LOG_END)
-		return -1;
-	memcpy(strings, &lg->data[off + sizeof(*rec)], n);
-	return 0;
-}
-
 void accesslog_drain(struct session *s, bool dead)
 {
 	if (!s->page || al.fd < 0)
@@ -501,13 +355,13 @@ void accesslog_drain(struct session *s, bool dead)
 	struct accesslog_session *sl = session_log(s);
 	if (!sl || (head == sl->tail && !dead))
 		return;
-	static char strings[2][SHARED_LOG_REQUEST_MAX + 2 * SHARED_LOG_FIELD_MAX];
+	static char strings[2][LOG_STRINGS_MAX];
 	pthread_mutex_lock(&al.lock);
 	uint64_t tail = sl->tail;
 	bool bad = head - tail > SHARED_LOG_SIZE;
 	while (!bad && tail != head) {
 		struct shared_log_record rec, next;
-		int rc = record_read(lg, tail, head, &rec, strings[0]);
+		int rc = log_record_read(lg, tail, head, &rec, strings[0]);
 		if (rc < 0) {
 			bad = true;
 			break;
@@ -527,7 +381,7 @@ void accesslog_drain(struct session *s, bool dead)
 			break;
 		uint64_t end = tail + rec.size;
 		/* an END right behind for the same serial says that send failed */
-		if (end != head && record_read(lg, end, head, &next, strings[1]) == 0 &&
+		if (end != head && log_record_read(lg, end, head, &next, strings[1]) == 0 &&
 		    next.kind == SHARED_LOG_END && next.serial == rec.serial) {
 			rec.flags |= next.flags;
 			end += next.size;
@@ -558,9 +412,10 @@ void accesslog_drain(struct session *s, bool dead)
 		tail = end;
 	}
 	if (bad) {
-		log_warning("session %u (pid %d): its access-log ring holds a malformed record; %llu bytes of "
-		            "it dropped",
-		            s->id, (int)s->pid, (unsigned long long)(head - tail));
+		log_warning(
+		    "session %u (pid %d): its access-log ring holds a malformed record; %llu bytes of "
+		    "it dropped",
+		    s->id, (int)s->pid, (unsigned long long)(head - tail));
 		tail = head;
 	}
 	sl->tail = tail;
@@ -577,8 +432,8 @@ void accesslog_drain(struct session *s, bool dead)
 	}
 	uint64_t dropped = __atomic_load_n(&lg->dropped, __ATOMIC_RELAXED);
 	if (dropped != sl->dropped_seen) {
-		log_warning("session %u (pid %d): %llu access-log records dropped: its ring stayed full", s->id,
-		            (int)s->pid, (unsigned long long)(dropped - sl->dropped_seen));
+		log_warning("session %u (pid %d): %llu access-log records dropped: its ring stayed full",
+		            s->id, (int)s->pid, (unsigned long long)(dropped - sl->dropped_seen));
 		sl->dropped_seen = dropped;
 	}
 	if (al.len >= ACCESSLOG_BATCH_MAX)

@@ -30,7 +30,8 @@ void accesslog_session_end(struct session *s);
 /* The head of the request the daemon is about to answer on c (a copy: the buffer it lies
  * in is consumed before the answer), when it came (CLOCK_MONOTONIC µs, 0: now) and the
  * queue it was for (NULL: none). Any thread. */
-void accesslog_note(struct conn *c, const char *head, uint32_t len, uint64_t arrived_us, const struct queue *q);
+void accesslog_note(struct conn *c, const char *head, uint32_t len, uint64_t arrived_us,
+                    const struct queue *q);
 /* CLOCK_MONOTONIC in µs, for arrived_us. */
 uint64_t accesslog_now_us(void);
 /* The daemon answered c itself (status, body bytes), the request noted for c or else

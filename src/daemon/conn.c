@@ -177,6 +177,12 @@ static void conn_handshake(struct conn *c)
 	switch (tls_conn_handshake(c)) {
 	case TLS_STEP_DONE:
 		c->state = CONN_READING;
+		if (this_thread->handing_over) {
+			/* a handshake begun before a new daemon took over: it routes the request (our
+			 * route table is on its way there), from the records' state handed with it */
+			takeover_hand_over_conn(c);
+			return;
+		}
 		conn_read(c); /* the first request often came with the client's Finished */
 		if (c->io.fd < 0 || c->state != CONN_READING)
 			return;
@@ -188,6 +194,12 @@ static void conn_handshake(struct conn *c)
 		break;
 	case TLS_STEP_PLAIN:
 		c->state = CONN_READING;
+		if (accesslog_on()) { /* the request line for its log line: the bytes are still unread */
+			char head[1024];
+			ssize_t n = recv(c->io.fd, head, sizeof(head), MSG_PEEK | MSG_DONTWAIT);
+			if (n > 0)
+				accesslog_note(c, head, (uint32_t)n, 0, NULL);
+		}
 		answer_send(c, 400, "BadRequest: plain HTTP sent to a TLS port", true, false, NULL);
 		return;
 	case TLS_STEP_FAILED:

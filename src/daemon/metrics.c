@@ -129,7 +129,6 @@ uint64_t metrics_served_before(const char *queue)
 	return r ? r->classes[Q_SERVED] : 0;
 }
 
-
 void metrics_queue_gone(const struct queue *q)
 {
 	uint64_t c[Q_COUNTS];

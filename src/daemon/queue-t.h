@@ -36,6 +36,7 @@ struct request {
 	uint64_t wait_written;        /* ResponseWait: bytes written at its last check */
 	bool answered;                /* ResponseWait: a response is complete, no more checks */
 	uint64_t arrived_us;          /* CLOCK_MONOTONIC, with an access log: its lines' durations */
+	bool demand_told;             /* a DEMAND was sent while it waited (demand.c) */
 };
 
 struct recv_token { /* one outstanding receive; queue->receives is oldest first */
@@ -50,6 +51,9 @@ struct attach {
 	uint32_t receives; /* outstanding */
 	bool draining;
 	bool creator;
+	bool worker;      /* it has posted a RECEIVE on the queue (demand.c) */
+	bool demand_wait; /* its DEMAND_WAIT (seq demand_seq) is not answered yet */
+	uint32_t demand_seq;
 	struct list qlink, slink;
 };
 
@@ -75,6 +79,7 @@ struct queue {
 	struct list receives; /* struct recv_token */
 	struct list attached; /* struct attach */
 	uint32_t nattached;
+	uint32_t demand_waits; /* attachments with demand_wait set */
 	uint64_t served, refused;
 	/* folded from ended sessions' pages: responses by status class (1xx..5xx); and the
 	 * requests served whose status the daemon does not know (a library without a page) */

@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "daemon-t.h"
 #include "delegate.h"
+#include "demand.h"
 #include "handoff.h"
 #include "list.h"
 #include "listener.h"
@@ -310,6 +311,7 @@ static void queue_forget_delivered(struct queue *q)
 
 static void queue_destroy(struct queue *q)
 {
+	demand_queue_gone(q);
 	metrics_queue_gone(q);
 	answer_all_pending(q, "AppOffline");
 	queue_forget_delivered(q);
@@ -320,6 +322,7 @@ static void queue_destroy(struct queue *q)
 	{
 		struct attach *a = container_of(p, struct attach, qlink);
 		attach_drop_receives(a);
+		demand_detach(a);
 		list_del(&a->qlink);
 		list_del(&a->slink);
 		free(a);
@@ -340,11 +343,14 @@ void queue_detach(struct attach *a)
 {
 	struct queue *q = a->q;
 	attach_drop_receives(a);
+	demand_detach(a);
 	list_del(&a->qlink);
 	list_del(&a->slink);
 	free(a);
-	if (--q->nattached)
+	if (--q->nattached) {
+		demand_check(q); /* it may have been the last worker */
 		return;
+	}
 	if (!q->persistent)
 		queue_destroy(q);
 	else
@@ -364,12 +370,14 @@ static void queue_pump(struct queue *q)
 		q->depth--;
 		handoff_deliver(a, r);
 	}
+	demand_check(q);
 }
 
 void queue_receive(struct attach *a, uint32_t count)
 {
 	if (a->draining)
 		return;
+	a->worker = true;
 	while (count-- && a->receives < ATTACH_MAX_RECEIVES) {
 		struct recv_token *tok = calloc(1, sizeof(*tok));
 		if (!tok)
@@ -390,6 +398,7 @@ void queue_drain(struct attach *a)
 {
 	a->draining = true;
 	attach_drop_receives(a);
+	demand_check(a->q);
 }
 
 void queue_push(struct queue *q, struct request *r)
@@ -430,6 +439,7 @@ void queue_requeue(struct request *r, enum queue_again why)
 		answer_request(r->conn, 503, nofd ? "NoFileDescriptors" : "WorkerDied", true);
 		return;
 	}
+	r->demand_told = false; /* its worker is gone: a controller may have to start one */
 	handoff_hold(q, r, true);
 	queue_pump(q);
 }

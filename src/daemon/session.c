@@ -20,6 +20,7 @@
 #include "acl.h"
 #include "admin.h"
 #include "delegate.h"
+#include "demand.h"
 #include "handoff.h"
 #include "list.h"
 #include "log.h"
@@ -297,6 +298,14 @@ void session_send_conn_closed(uint32_t session_id, uint64_t conn_id)
 	session_send(s, &m, -1);
 }
 
+void session_send_demand(struct session *s, uint32_t seq, uint32_t queue_id, int status)
+{
+	struct ps_msg m = {.hdr = {.type = PS_MSG_DEMAND, .seq = seq}};
+	m.u.demand.queue_id = queue_id;
+	m.u.demand.status = status;
+	session_send(s, &m, -1);
+}
+
 static struct request *session_request(struct session *s, uint64_t conn_id, uint64_t req_id)
 {
 	struct list *p, *t;
@@ -372,6 +381,23 @@ static int session_queue_limit(const struct session *s, bool create, char *err, 
 	return 0;
 }
 
+/* A worker's session gets its page when it first holds a queue (portsharectl's never do):
+ * delegation's slots, and the counters and access-log ring that serve libraries that do
+ * not delegate too. No HELLO flag asks for it: a daemon refuses flags it does not know, so
+ * a new library would not reach an older daemon. A library that does not know the page
+ * closes the fd, or (another layout) leaves it unused; the daemon then counts for it as
+ * before. */
+static void session_page(struct session *s)
+{
+	if (s->page_offered)
+		return;
+	s->page_offered = true;
+	if (delegate_session_start(s) < 0)
+		log_info("session %u (pid %d): no shared page (%s); requests go through the daemon", s->id,
+		         (int)s->pid, strerror(errno));
+	accesslog_session_start(s);
+}
+
 static void session_handle(struct session *s, const struct ps_msg *m)
 {
 	char err[PS_TEXT_MAX];
@@ -414,15 +440,9 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 		}
 		s->hello = true;
 		s->tls = m->hdr.flags & PS_HELLO_TLS;
-		session_reply(s, m->hdr.seq, 0, s->id, NULL);
+		session_reply(s, m->hdr.seq, 0, s->id, PS_FEATURES);
 		session_send_limits(s);
 		s->delegating = m->hdr.flags & PS_HELLO_DELEGATE;
-		/* the page: delegation's slots, and the counters and access-log ring of every
-		 * library that knows them */
-		if ((m->hdr.flags & (PS_HELLO_DELEGATE | PS_HELLO_LOG)) && delegate_session_start(s) < 0)
-			log_info("session %u (pid %d): no shared page (%s); requests go through the daemon",
-			         s->id, (int)s->pid, strerror(errno));
-		accesslog_session_start(s);
 		/* accepted just before a new daemon took the control socket over */
 		if (this_thread->handing_over)
 			takeover_send_reattach(s);
@@ -431,6 +451,8 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 		rc = session_queue_limit(s, true, err, sizeof(err));
 		if (rc == 0)
 			rc = queue_create(s, &m->u.create, &q, err, sizeof(err));
+		if (rc == 0)
+			session_page(s);
 		session_reply(s, m->hdr.seq, rc, rc ? 0 : q->id, err);
 		return;
 	case PS_MSG_QUEUE_OPEN:
@@ -439,6 +461,8 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 		rc = q && queue_attach_find(s, q->id) ? 0 : session_queue_limit(s, false, err, sizeof(err));
 		if (rc == 0)
 			rc = queue_open(s, m->u.queue.name, &q, err, sizeof(err));
+		if (rc == 0)
+			session_page(s);
 		session_reply(s, m->hdr.seq, rc, rc ? 0 : q->id, err);
 		return;
 	case PS_MSG_QUEUE_DELETE:
@@ -481,6 +505,16 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 		session_reply(s, m->hdr.seq, rc, qid, err);
 		return;
 	}
+	case PS_MSG_DEMAND_WAIT:
+		a = queue_attach_find(s, m->u.demand.queue_id);
+		if (!a) {
+			session_reply(s, m->hdr.seq, PS_ENOTFOUND, 0, "this session has no such queue");
+			return;
+		}
+		demand_wait(a, m->hdr.seq);
+		session_reply(s, m->hdr.seq, 0, a->q->id, NULL);
+		demand_check(a->q); /* a demand already there is answered at once */
+		return;
 	case PS_MSG_RECEIVE:
 		a = queue_attach_find(s, m->u.receive.queue_id);
 		if (a) /* else stale: the queue was deleted meanwhile */
@@ -595,6 +629,11 @@ static void session_read(struct session *s)
 			return;
 		}
 		session_handle(s, &m);
+		/* a LOG_DRAIN comes alone, while the worker serves delegated requests: the read
+		 * that would find nothing more is left out (the socket is level-triggered: any
+		 * message behind it wakes the loop again), one syscall fewer per drain */
+		if (m.hdr.type == PS_MSG_LOG_DRAIN)
+			return;
 	}
 }
 

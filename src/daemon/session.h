@@ -12,6 +12,8 @@ int session_deliver(struct session *s, struct request *req);
 /* Sends a message with an fd (SHM); the fd stays the caller's. 0 or -1. */
 int session_send_fd(struct session *s, const struct ps_msg *m, int fd);
 void session_send_conn_closed(uint32_t session_id, uint64_t conn_id);
+/* DEMAND answering the DEMAND_WAIT of that seq (demand.c). */
+void session_send_demand(struct session *s, uint32_t seq, uint32_t queue_id, int status);
 /* LIMITS: what the library enforces (EntityBody, DrainEntityBody, MinSendRate). */
 void session_send_limits(struct session *s);
 void session_send_limits_all(void); /* after a reload */

@@ -175,12 +175,13 @@ static void render_queue(FILE *f, bool json, const struct queue *q, bool first)
 			json_write_string(f, s->user);
 			fputs(",\"program\":", f);
 			json_write_string(f, s->program);
-			fprintf(f, ",\"receives\":%u,\"draining\":%s}", a->receives,
-			        a->draining ? "true" : "false");
+			fprintf(f, ",\"receives\":%u,\"draining\":%s,\"demand_wait\":%s}", a->receives,
+			        a->draining ? "true" : "false", a->demand_wait ? "true" : "false");
 		} else {
-			fprintf(f, "    worker pid %d (%s, user %s), %u receive%s waiting%s\n", (int)s->pid,
+			fprintf(f, "    worker pid %d (%s, user %s), %u receive%s waiting%s%s\n", (int)s->pid,
 			        s->program, s->user, a->receives, a->receives == 1 ? "" : "s",
-			        a->draining ? ", draining" : "");
+			        a->draining ? ", draining" : "",
+			        a->demand_wait ? ", waiting for demand" : "");
 		}
 		wfirst = false;
 	}

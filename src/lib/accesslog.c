@@ -10,6 +10,7 @@
 
 #include "client.h"
 #include "conns.h"
+#include "log_record.h"
 #include "request.h"
 #include "shared.h"
 
@@ -25,20 +26,6 @@ static struct shared_log *accesslog_ring(const ps_request *r)
 		return NULL;
 	struct shared_log *lg = &c->page->log;
 	return __atomic_load_n(&lg->on, __ATOMIC_RELAXED) ? lg : NULL;
-}
-
-static uint64_t now_realtime_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static uint64_t now_monotonic_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 /* Tells the daemon once that the ring is half full (it clears `nudged` as it drains). */
@@ -126,12 +113,13 @@ static void accesslog_write(ps_request *r, struct shared_log *lg, enum shared_lo
 		referer_len = accesslog_cut(referer, SHARED_LOG_FIELD_MAX);
 		agent_len = accesslog_cut(agent, SHARED_LOG_FIELD_MAX);
 	}
-	size_t size = (sizeof(struct shared_log_record) + line_len + referer_len + agent_len + 7) & ~(size_t)7;
+	size_t size =
+	    (sizeof(struct shared_log_record) + line_len + referer_len + agent_len + 7) & ~(size_t)7;
 	uint64_t head;
 	struct shared_log_record *rec = accesslog_room(c, lg, size, &head);
 	if (!rec)
 		return;
-	uint64_t now = now_monotonic_us();
+	uint64_t now = log_clock_us(CLOCK_MONOTONIC);
 	*rec = (struct shared_log_record){
 	    .size = (uint32_t)size,
 	    .kind = (uint8_t)kind,
@@ -146,14 +134,17 @@ static void accesslog_write(ps_request *r, struct shared_log *lg, enum shared_lo
 	    .start_written = r->log_start_written,
 	    .end_written = end_written,
 	    .body_bytes = r->body_sent,
-	    .time_us = now_realtime_us(),
+	    .time_us = log_clock_us(CLOCK_REALTIME),
 	    .duration_us = now > r->start_us ? now - r->start_us : 0,
 	    .remote = r->addr_remote,
 	};
 	char *p = (char *)(rec + 1);
-	memcpy(p, line, line_len);
-	memcpy(p + line_len, referer, referer_len);
-	memcpy(p + line_len + referer_len, agent, agent_len);
+	if (line_len)
+		memcpy(p, line, line_len);
+	if (referer_len)
+		memcpy(p + line_len, referer, referer_len);
+	if (agent_len)
+		memcpy(p + line_len + referer_len, agent, agent_len);
 	accesslog_publish(c, lg, head + size);
 }
 

@@ -184,6 +184,9 @@ static void client_handle(ps_client *c, const struct ps_msg *m, int fd, bool fd_
 	case PS_MSG_DELIVER:
 		request_deliver(c, m, fd, fd_lost);
 		break;
+	case PS_MSG_DEMAND:
+		demand_received(c, m);
+		break;
 	case PS_MSG_CONN_CLOSED: {
 		struct held_conn *cn = conns_find(&c->conns, m->u.conn.conn_id);
 		if (cn && cn->delegation)
@@ -331,7 +334,7 @@ static int client_session_open(ps_client *c)
 	struct ps_msg m;
 	memset(&m, 0, sizeof(m));
 	m.hdr.type = PS_MSG_HELLO;
-	m.hdr.flags = (c->delegation ? PS_HELLO_DELEGATE : 0) | PS_HELLO_TLS | PS_HELLO_LOG;
+	m.hdr.flags = (c->delegation ? PS_HELLO_DELEGATE : 0) | PS_HELLO_TLS;
 	m.hdr.seq = ++c->seq;
 	m.u.hello.version = PS_PROTO_VERSION;
 	m.u.hello.pid = (uint32_t)getpid();
@@ -381,6 +384,8 @@ static int client_session_open(ps_client *c)
 	c->sock = s;
 	c->gen++;
 	c->session_id = m.u.reply.id;
+	c->daemon_demand = protocol_has_feature(m.text, m.text_len, PS_FEATURE_DEMAND);
+	c->daemon_yield = protocol_has_feature(m.text, m.text_len, PS_FEATURE_YIELD);
 	c->backoff_ms = CLIENT_BACKOFF_MIN_MS;
 	/* Cached fds belong to the old daemon's conn ids; requests still using one keep
 	 * their reference and close it when they end. */

@@ -45,6 +45,11 @@ struct ps_queue {
 	struct ps_request *first, *last; /* deliveries ps_receive has not returned yet */
 	int counter;                     /* its entry in the session page's counters, or -1 */
 	uint32_t counter_gen;            /* the session `counter` was found in (0: not looked up) */
+	/* ps_queue_wait_demand (demand.c): its DEMAND_WAIT's seq, in session generation
+	 * demand_gen (0: none registered), and the DEMAND that answered it */
+	uint32_t demand_seq, demand_gen;
+	bool demand_done;
+	int demand_status;
 };
 
 struct delegation;
@@ -68,6 +73,8 @@ struct ps_client {
 	int64_t timer_due;   /* what the timer is armed for (-1: disarmed): re-armed only on change */
 	uint32_t gen;        /* bumps on every new session */
 	uint32_t session_id;
+	bool daemon_demand; /* this session's daemon takes DEMAND_WAIT (its HELLO reply says so) */
+	bool daemon_yield;  /* and RECEIVE_CANCEL and REQUEUE (ps_client_yield) */
 	uint32_t seq;
 	int64_t retry_at; /* next reconnect attempt while sock < 0 */
 	int backoff_ms;
@@ -115,6 +122,12 @@ void client_message(ps_client *c, const char *fmt, ...) __attribute__((format(pr
 /* Sends one message (a fresh seq is set). 0, or PS_EDISCONNECTED after ending the
  * session, or PS_EPROTO when the message cannot be encoded. */
 int client_send(ps_client *c, struct ps_msg *m);
+/* The seq client_send gives the next message: for an answer that may be handled before
+ * its sender hears back (DEMAND after the REPLY in one read). */
+static inline uint32_t client_next_seq(const ps_client *c)
+{
+	return c->seq + 1;
+}
 /* RETURN: the daemon reads the connection again, starting with tail; cn's byte counts
  * since the DELIVER go with it. 0 or as client_send. */
 int client_send_return(ps_client *c, const struct held_conn *cn, uint64_t conn_id, uint64_t req_id, bool eof,
@@ -156,10 +169,16 @@ bool queue_attached(const ps_queue *q);
 int queue_attach(ps_queue *q, bool replay, int64_t deadline);
 void queue_push(ps_queue *q, ps_request *r);
 void queue_free(ps_queue *q);
+/* The start of an operation on q: clears the client message; PS_ENOTFOUND (and why) once
+ * q was deleted, else 0. */
+int queue_op_start(ps_queue *q);
 
 /* request.c: handles a DELIVER. fd: the attached fd or -1; fd_lost: PS_DELIVER_FD was
  * set but the kernel dropped the fd (MSG_CTRUNC). */
 void request_deliver(ps_client *c, const struct ps_msg *m, int fd, bool fd_lost);
+
+/* demand.c: handles a DEMAND. */
+void demand_received(ps_client *c, const struct ps_msg *m);
 
 /* response.c: what ps_close() does to a request it still finds. */
 void response_orphan(ps_request *r);

@@ -147,17 +147,24 @@ int queue_attach(ps_queue *q, bool replay, int64_t deadline)
 
 /* Runs one operation on q, reconnecting (and re-making the queue) first if the daemon
  * restarted, and again if the session ends while the call waits. */
+int queue_op_start(ps_queue *q)
+{
+	q->c->message[0] = '\0';
+	if (!q->deleted)
+		return 0;
+	client_message(q->c, "queue %s was deleted", q->name);
+	return PS_ENOTFOUND;
+}
+
 static int queue_op(ps_queue *q, uint16_t type, const char *text)
 {
 	ps_client *c = q->c;
-	c->message[0] = '\0';
-	if (q->deleted) {
-		client_message(c, "queue %s was deleted", q->name);
-		return PS_ENOTFOUND;
-	}
+	int rc = queue_op_start(q);
+	if (rc < 0)
+		return rc;
 	int64_t deadline = deadline_after(CLIENT_CALL_MS);
 	for (;;) {
-		int rc = client_ready(c, q, deadline);
+		rc = client_ready(c, q, deadline);
 		if (rc < 0)
 			return rc;
 		rc = queue_send_simple(q, type, text, deadline);
@@ -419,9 +426,9 @@ static bool queue_give_back(ps_request *r)
 	if (r->delegated) {
 		if (!delegate_give_back_request(r))
 			return false;
-	} else if (r->gen != c->gen || r->read_sock ||
+	} else if (!c->daemon_yield || r->gen != c->gen || r->read_sock ||
 	           client_send_untaken(c, PS_MSG_REQUEUE, r->conn_id, r->req_id) < 0) {
-		return false; /* an older daemon's, or touched: it is served here */
+		return false; /* a daemon without REQUEUE, an older session's, or touched: served here */
 	}
 	request_destroy(r);
 	return true;
@@ -441,8 +448,8 @@ int ps_client_yield(ps_client *c)
 	 * client_call takes those in (queue_push) while it waits for that answer. */
 	int rc = 0;
 	for (ps_queue *q = c->queues; q && client_connected(c); q = q->next) {
-		if (!queue_attached(q) || q->outstanding == 0)
-			continue;
+		if (!queue_attached(q) || q->outstanding == 0 || !c->daemon_yield)
+			continue; /* a daemon without RECEIVE_CANCEL: only what RETURN gives back goes */
 		int sent = queue_send_simple(q, PS_MSG_RECEIVE_CANCEL, NULL, deadline_after(CLIENT_CALL_MS));
 		if (sent == 0 || sent == PS_ENOTFOUND) /* ENOTFOUND: the queue went meanwhile */
 			q->outstanding = 0;

@@ -1,5 +1,5 @@
 /* apps.h: an app of portshare-apps: its definition (the words of `portsharectl app add`,
- * kept as written) parsed and stored, and its running state, which apps_main.c owns. */
+ * kept as written) parsed and stored, and its running state, which apps_proc.c owns. */
 #ifndef PS_PROXY_APPS_H
 #define PS_PROXY_APPS_H
 
@@ -14,8 +14,15 @@
 #define APPS_WORDS_MAX 256
 #define APPS_GROUPS_MAX 256
 #define APPS_IDLE_DEFAULT 1200 /* seconds, IIS's idle timeout */
+/* rapid-fail protection, as IIS's: this many crashes within this many seconds and the app
+ * is failed (503) until `app start` */
+#define APPS_RAPID_FAIL_COUNT 5
+#define APPS_RAPID_FAIL_INTERVAL 300
+#define APPS_RAPID_FAIL_MAX 100
 
-enum app_state { APP_STOPPED, APP_STARTING, APP_RUNNING, APP_STOPPING, APP_BACKOFF };
+/* APP_IDLE: not running, started by the next request; APP_STOPPED: stopped by `app stop`;
+ * APP_FAILED: stopped by rapid-fail protection. The last two answer 503 until `app start`. */
+enum app_state { APP_IDLE, APP_STARTING, APP_RUNNING, APP_STOPPING, APP_BACKOFF, APP_STOPPED, APP_FAILED };
 
 struct app {
 	struct app *next;
@@ -31,19 +38,35 @@ struct app {
 	int ngroups;
 	char *home;
 	bool always_running;
-	int idle_timeout; /* seconds */
+	int idle_timeout;        /* seconds */
+	int rapid_fail_count;    /* 0: no rapid-fail protection */
+	int rapid_fail_interval; /* seconds */
 	char port[12];
 	bool use_socket;   /* {socket} in the command: a unix socket in a private directory */
 	char sock_dir[64]; /* made (owned by the app's user) when the app is registered */
 	char sock[96];
 	struct proxy_config cfg;
-	/* running state: apps_main.c changes it, under its lock */
+	/* running state: apps_proc.c changes it (apps_main.c too, for the list), under apps_proc_mu */
 	enum app_state state;
+	enum app_state stop_to; /* what APP_STOPPING becomes: APP_IDLE or APP_STOPPED */
 	pid_t pid;
 	int64_t since; /* when the state began */
 	int64_t last_use;
 	int active;
-	int failures; /* deaths in a row, for the backoff */
+	int failures;                          /* deaths in a row, for the backoff */
+	int64_t crash_at[APPS_RAPID_FAIL_MAX]; /* the last crashes (a ring; 0: none) */
+	int crash_next;                        /* where the next one goes in crash_at */
+	int last_status;                       /* of the last exit: 128+N for signal N; -1 none */
+	unsigned gen;                          /* of the latest target (each restart: one more) */
+	/* an overlapped restart: the new process starts on a new address while pid serves on */
+	pid_t next_pid;
+	struct backend_target *next_target;
+	char next_port[12], next_sock[96];
+	int64_t next_since;
+	/* after the switch: the old process, stopped once no request uses old_target */
+	pid_t old_pid;
+	struct backend_target *old_target;
+	int64_t old_since, old_term_at; /* when it was switched away from, when it got SIGTERM */
 	bool deleted;
 	bool registered; /* its queue and URLs are in the daemon, its proxy runs */
 };

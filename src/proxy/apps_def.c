@@ -77,6 +77,9 @@ struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char 
 	a->cfg.socket = daemon_socket;
 	a->cfg.persistent = true;
 	a->idle_timeout = APPS_IDLE_DEFAULT;
+	a->rapid_fail_count = APPS_RAPID_FAIL_COUNT;
+	a->rapid_fail_interval = APPS_RAPID_FAIL_INTERVAL;
+	a->last_status = -1;
 	bool allow_root = false, idle_given = false;
 	int i = 1;
 	for (; i < n; i++) {
@@ -89,6 +92,18 @@ struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char 
 			a->always_running = true;
 		} else if (!strcmp(w[i], "--allow-root")) {
 			allow_root = true;
+		} else if (!strcmp(w[i], "--rapid-fail-count") || !strcmp(w[i], "--rapid-fail-interval")) {
+			const char *opt = w[i];
+			bool count = !strcmp(opt, "--rapid-fail-count");
+			if (i + 1 >= n ||
+			    !apps_number(w[++i], count ? 0 : 1, count ? APPS_RAPID_FAIL_MAX : 86400, &v)) {
+				snprintf(err, errlen, "%s takes %s", opt,
+				         count ? "a number of crashes, 0-100 (0: never fail)"
+				               : "seconds, 1-86400");
+				goto fail;
+			}
+			*(count ? &a->rapid_fail_count : &a->rapid_fail_interval) = (int)v;
+			idle_given = true; /* for a command only, as --idle-timeout */
 		} else if (!strcmp(w[i], "--user") || !strcmp(w[i], "--workers") ||
 		           !strcmp(w[i], "--idle-timeout")) {
 			if (i + 1 >= n) {
@@ -135,8 +150,8 @@ struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char 
 	if (!has_cmd) {
 		if (a->user || a->always_running || idle_given || allow_root) {
 			snprintf(err, errlen,
-			         "--user, --idle-timeout, --always-running and --allow-root "
-			         "are for a command");
+			         "--user, --idle-timeout, --rapid-fail-*, --always-running and "
+			         "--allow-root are for a command");
 			goto fail;
 		}
 		return a;
@@ -178,8 +193,8 @@ struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char 
 	}
 	for (size_t k = 0; a->cmd[k]; k++)
 		a->use_socket |= strstr(a->cmd[k], "{socket}") != NULL;
-	/* one port for the app's whole life here: the proxy's threads read the address (a
-	 * {socket} app gets its address when it is registered, apps_main.c) */
+	/* the port until an `app restart` moves the app to another (apps_proc.c); a {socket}
+	 * app gets its address when it is registered (apps_main.c) */
 	int port = launch_free_port();
 	if (port < 0) {
 		snprintf(err, errlen, "no free loopback port: %s", strerror(errno));

@@ -1,15 +1,14 @@
 /* apps_main.c: portshare-apps, the root supervisor that keeps app definitions in a
- * root-only directory, serves each app's URLs with an in-process proxy, starts its
- * command on the first request (or at once with --always-running), restarts it when
- * it dies, stops it when idle, and takes `portsharectl app` commands on its own socket
- * (docs/ADAPTERS.md). The daemon never runs application code; this process does. */
+ * root-only directory, serves each app's URLs with an in-process proxy, has their
+ * commands run (apps_proc.c: on demand, restarted, stopped when idle) and takes
+ * `portsharectl app` commands on its own socket (docs/ADAPTERS.md). The daemon never
+ * runs application code; this process does. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,24 +21,14 @@
 #include <unistd.h>
 
 #include "apps.h"
+#include "apps_proc.h"
 #include "apps_wire.h"
 #include "json_write.h"
-#include "launch.h"
 #include "portshare.h"
 #include "proxy.h"
 
-#define APPS_READY_MS 60000 /* for a started command to accept a connection */
-#define APPS_STOP_MS 5000   /* SIGTERM, then SIGKILL */
-#define APPS_BACKOFF_MAX_MS 30000
-#define APPS_TICK_MS 50
 #define APPS_RETRY_MS 5000 /* registering an app's URLs again after a failure */
 
-extern char **environ;
-
-static const char *const app_state_names[] = {"stopped", "starting", "running", "stopping", "backoff"};
-
-static pthread_mutex_t apps_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t apps_cv = PTHREAD_COND_INITIALIZER;
 static struct app *apps;
 static const char *apps_dir = APPS_DEFAULT_DIR;
 static const char *apps_daemon_socket;
@@ -48,256 +37,22 @@ static void usage(int status)
 {
 	fprintf(status ? stderr : stdout,
 	        "usage: portshare-apps [--socket PATH] [--apps-dir DIR] [--apps-socket PATH]\n"
+	        "                      [--log-dir DIR]\n"
 	        "  Runs as root: serves the apps defined in DIR (one file per app, written by\n"
 	        "  `portsharectl app add`), starting their commands on demand.\n"
 	        "  --socket PATH       the daemon's control socket ($PORTSHARE_SOCKET, else %s)\n"
 	        "  --apps-dir DIR      the app definitions (default %s, made 0700)\n"
 	        "  --apps-socket PATH  where portsharectl's app commands come (default %s, 0600)\n"
+	        "  --log-dir DIR       each app's stdout and stderr go to DIR/NAME.log, owned by\n"
+	        "                      the app's user (default %s, made 0755)\n"
 	        "  --help              this text\n",
-	        PS_DEFAULT_SOCKET, APPS_DEFAULT_DIR, APPS_DEFAULT_SOCKET);
+	        PS_DEFAULT_SOCKET, APPS_DEFAULT_DIR, APPS_DEFAULT_SOCKET, APPS_DEFAULT_LOG_DIR);
 	exit(status);
 }
 
 static int64_t apps_now(void)
 {
 	return backend_now_ms();
-}
-
-/* ---------------------------------------------------------------- the app's process */
-
-/* Starts a's command (under apps_mu). The child only makes system calls between fork
- * and exec: this process has threads. */
-static void apps_spawn(struct app *a)
-{
-	size_t ncmd = 0;
-	while (a->cmd[ncmd])
-		ncmd++;
-	char **argv = calloc(ncmd + 1, sizeof(char *));
-	size_t nenv = 0;
-	while (environ[nenv])
-		nenv++;
-	char **envp = calloc(nenv + 5, sizeof(char *));
-	char port_env[24], home_env[PATH_MAX + 8], user_env[64], logname_env[72];
-	if (!argv || !envp)
-		goto fail;
-	for (size_t i = 0; i < ncmd; i++)
-		if (!(argv[i] = launch_substitute(a->cmd[i], a->port, a->sock)))
-			goto fail;
-	size_t k = 0;
-	for (size_t i = 0; i < nenv; i++) {
-		const char *e = environ[i];
-		if (!strncmp(e, "PORT=", 5) || !strncmp(e, PS_SOCKET_ENV "=", strlen(PS_SOCKET_ENV) + 1) ||
-		    (a->user &&
-		     (!strncmp(e, "HOME=", 5) || !strncmp(e, "USER=", 5) || !strncmp(e, "LOGNAME=", 8))))
-			continue;
-		envp[k++] = environ[i];
-	}
-	snprintf(port_env, sizeof(port_env), "PORT=%s", a->port);
-	envp[k++] = port_env;
-	if (a->user) {
-		snprintf(home_env, sizeof(home_env), "HOME=%s", a->home);
-		snprintf(user_env, sizeof(user_env), "USER=%s", a->user);
-		snprintf(logname_env, sizeof(logname_env), "LOGNAME=%s", a->user);
-		envp[k++] = home_env;
-		envp[k++] = user_env;
-		envp[k++] = logname_env;
-	}
-	if (a->use_socket)
-		unlink(a->sock); /* left by the app's last run: it must bind anew */
-	pid_t pid = fork();
-	if (pid < 0)
-		goto fail;
-	if (pid == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		setpgid(0, 0);
-		if (a->user && (setgroups((size_t)a->ngroups, a->groups) < 0 || setgid(a->gid) < 0 ||
-		                setuid(a->uid) < 0 || (chdir(a->home) < 0 && chdir("/") < 0))) {
-			static const char msg[] = "portshare-apps: cannot become the app's user\n";
-			if (write(2, msg, sizeof(msg) - 1) < 0)
-				_exit(126);
-			_exit(126);
-		}
-		execvpe(argv[0], argv, envp);
-		const char *parts[] = {"portshare-apps: cannot run ", argv[0], ": ", strerror(errno), "\n"};
-		for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
-			if (write(2, parts[i], strlen(parts[i])) < 0)
-				break;
-		_exit(127);
-	}
-	setpgid(pid, pid); /* both sides, so that a kill of the group never misses */
-	a->pid = pid;
-	a->state = APP_STARTING;
-	a->since = apps_now();
-	fprintf(stderr, "portshare-apps: %s: started %s (pid %d, port %s)\n", a->name, argv[0], (int)pid,
-	        a->port);
-	for (size_t i = 0; i < ncmd; i++)
-		free(argv[i]);
-	free(argv);
-	free(envp);
-	return;
-fail:
-	fprintf(stderr, "portshare-apps: %s: cannot start: %s\n", a->name, strerror(errno));
-	if (argv)
-		for (size_t i = 0; i < ncmd; i++)
-			free(argv[i]);
-	free(argv);
-	free(envp);
-	a->state = APP_BACKOFF;
-	a->since = apps_now();
-}
-
-/* Stops a's process (under apps_mu): SIGTERM to its group, SIGKILL after APPS_STOP_MS. */
-static void apps_stop(struct app *a)
-{
-	if (a->pid <= 0 || a->state == APP_STOPPING)
-		return;
-	kill(-a->pid, SIGTERM);
-	a->state = APP_STOPPING;
-	a->since = apps_now();
-}
-
-/* The proxy's hook before each request: the app is started when it is not running and
- * the request waits until it accepts connections (activation). */
-static bool apps_before_request(void *arg)
-{
-	struct app *a = arg;
-	if (!a->cmd)
-		return true;
-	pthread_mutex_lock(&apps_mu);
-	a->active++;
-	a->last_use = apps_now();
-	int64_t deadline = apps_now() + APPS_READY_MS;
-	bool ok = false;
-	while (!a->deleted && apps_now() < deadline) {
-		if (a->state == APP_RUNNING) {
-			ok = true;
-			break;
-		}
-		if (a->state == APP_STOPPED)
-			apps_spawn(a);
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += APPS_TICK_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&apps_cv, &apps_mu, &ts);
-	}
-	if (!ok) {
-		a->active--;
-		fprintf(stderr, "portshare-apps: %s: the app is not accepting connections: 503\n", a->name);
-	}
-	pthread_mutex_unlock(&apps_mu);
-	return ok;
-}
-
-static void apps_after_request(void *arg)
-{
-	struct app *a = arg;
-	if (!a->cmd)
-		return;
-	pthread_mutex_lock(&apps_mu);
-	a->active--;
-	a->last_use = apps_now();
-	pthread_mutex_unlock(&apps_mu);
-}
-
-static void apps_deleted(void *arg)
-{
-	struct app *a = arg;
-	fprintf(stderr, "portshare-apps: %s: queue %s was deleted\n", a->name, a->queue);
-}
-
-/* How long a dead app waits before it is started again: 2, 4, ... 30 s. */
-static int64_t apps_backoff_ms(int failures)
-{
-	int64_t wait = (int64_t)1000 << (failures > 5 ? 5 : failures);
-	return wait > APPS_BACKOFF_MAX_MS ? APPS_BACKOFF_MAX_MS : wait;
-}
-
-/* Every APPS_TICK_MS: whether the app's state needs a change. Under apps_mu. */
-static void apps_tick_one(struct app *a, int64_t now)
-{
-	if (a->state == APP_STOPPING && a->pid > 0 && now - a->since > APPS_STOP_MS)
-		kill(-a->pid, SIGKILL);
-	if (!a->cmd || a->deleted || !a->registered)
-		return;
-	switch (a->state) {
-	case APP_STARTING: {
-		struct backend_addr addr = a->cfg.backend;
-		pid_t pid = a->pid;
-		pthread_mutex_unlock(&apps_mu);
-		bool up = launch_accepts(&addr);
-		pthread_mutex_lock(&apps_mu);
-		if (a->state != APP_STARTING || a->pid != pid)
-			break;
-		if (up) {
-			a->state = APP_RUNNING;
-			a->since = now;
-			a->last_use = now;
-			pthread_cond_broadcast(&apps_cv);
-		} else if (now - a->since > APPS_READY_MS) {
-			fprintf(stderr,
-			        "portshare-apps: %s: no connection accepted on port %s within %d s: "
-			        "stopping it\n",
-			        a->name, a->port, APPS_READY_MS / 1000);
-			apps_stop(a);
-		}
-		break;
-	}
-	case APP_RUNNING:
-		if (!a->always_running && a->active == 0 &&
-		    now - a->last_use >= (int64_t)a->idle_timeout * 1000) {
-			fprintf(stderr, "portshare-apps: %s: idle for %d s: stopping pid %d\n", a->name,
-			        a->idle_timeout, (int)a->pid);
-			apps_stop(a);
-		}
-		break;
-	case APP_STOPPING:
-		break;
-	case APP_BACKOFF:
-		if (now - a->since >= apps_backoff_ms(a->failures))
-			apps_spawn(a);
-		break;
-	case APP_STOPPED:
-		if (a->always_running)
-			apps_spawn(a);
-		break;
-	}
-}
-
-/* A child ended: stopped by us, or died (then it is started again after a backoff). */
-static void apps_reaped(pid_t pid, int ws)
-{
-	int64_t now = apps_now();
-	for (struct app *a = apps; a; a = a->next) {
-		if (a->pid != pid)
-			continue;
-		a->pid = 0;
-		int status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-		if (a->state == APP_STOPPING || a->deleted) {
-			fprintf(stderr, "portshare-apps: %s: pid %d stopped (status %d)\n", a->name, (int)pid,
-			        status);
-			a->state = APP_STOPPED;
-			a->failures = 0;
-		} else {
-			/* a run of a minute or more counts as healthy: the backoff starts over */
-			if (a->state == APP_RUNNING && now - a->since > 60000)
-				a->failures = 0;
-			a->failures++;
-			fprintf(stderr,
-			        "portshare-apps: %s: pid %d died (status %d): starting it again in "
-			        "%d s\n",
-			        a->name, (int)pid, status, (int)(apps_backoff_ms(a->failures) / 1000));
-			a->state = APP_BACKOFF;
-		}
-		a->since = now;
-		pthread_cond_broadcast(&apps_cv);
-		return;
-	}
 }
 
 /* ---------------------------------------------------------------- the apps' list */
@@ -352,6 +107,8 @@ static void apps_socket_remove(struct app *a)
 	if (!a->sock_dir[0])
 		return;
 	unlink(a->sock);
+	apps_proc_target_unlink(a->next_target);
+	apps_proc_target_unlink(a->old_target);
 	rmdir(a->sock_dir);
 }
 
@@ -362,10 +119,7 @@ static int apps_register(struct app *a)
 {
 	if (a->use_socket && !a->sock_dir[0] && apps_socket_make(a) < 0)
 		return -1;
-	a->cfg.before_request = apps_before_request;
-	a->cfg.after_request = apps_after_request;
-	a->cfg.deleted = apps_deleted;
-	a->cfg.hook_arg = a;
+	apps_proc_hooks(a);
 	apps_queue_delete(a->queue, true);
 	if (proxy_start(&a->cfg) < 0)
 		return -1;
@@ -376,12 +130,12 @@ static int apps_register(struct app *a)
 /* Adds a to the list; registered or not (then apps_retry tries again). */
 static void apps_insert(struct app *a)
 {
-	pthread_mutex_lock(&apps_mu);
-	a->state = APP_STOPPED;
+	pthread_mutex_lock(&apps_proc_mu);
+	a->state = APP_IDLE;
 	a->since = a->last_use = apps_now();
 	a->next = apps;
 	apps = a;
-	pthread_mutex_unlock(&apps_mu);
+	pthread_mutex_unlock(&apps_proc_mu);
 }
 
 /* Every APPS_RETRY_MS: the apps loaded while the daemon was unreachable or refused
@@ -448,60 +202,107 @@ static void apps_load(void)
 
 /* ---------------------------------------------------------------- the command socket */
 
+/* What `app show` prints of one app (text, or a JSON object); under apps_proc_mu. */
+static void apps_show_one(FILE *out, bool json, const struct app *a, int64_t now)
+{
+	const char *state = !a->registered ? "unregistered"
+	                    : a->cmd       ? apps_proc_state_names[a->state]
+	                                   : "proxy";
+	const char *backend = a->cfg.target ? a->cfg.target->addr.name : a->cfg.backend.name;
+	pid_t pids[] = {a->pid, a->next_pid, a->old_pid};
+	char log[PATH_MAX];
+	if (apps_proc_log_dir)
+		snprintf(log, sizeof(log), "%s/%s.log", apps_proc_log_dir, a->name);
+	else
+		snprintf(log, sizeof(log), "(the supervisor's own output)");
+	if (!json) {
+		fprintf(out, "%s  queue %s  backend %s  %s", a->name, a->queue, backend, state);
+		for (size_t i = 0; i < 3; i++)
+			if (pids[i] > 0)
+				fprintf(out, "%s %d",
+				        i == 0   ? " pid"
+				        : i == 1 ? ", new pid"
+				                 : ", old pid",
+				        (int)pids[i]);
+		fputc('\n', out);
+		for (size_t i = 0; i < a->cfg.nurls; i++)
+			fprintf(out, "  url %s\n", a->cfg.urls[i]);
+		if (!a->cmd)
+			return;
+		fprintf(out, "  command");
+		for (size_t i = 0; a->cmd[i]; i++)
+			fprintf(out, " %s", a->cmd[i]);
+		fprintf(out, "\n  user %s  %s\n", a->user ? a->user : "(root)",
+		        a->always_running ? "always running" : "on demand");
+		if (!a->always_running)
+			fprintf(out, "  idle timeout %d s\n", a->idle_timeout);
+		fprintf(out,
+		        "  crashes %d in the last %d s (rapid-fail protection: ", apps_proc_crashes(a, now),
+		        a->rapid_fail_interval);
+		if (a->rapid_fail_count)
+			fprintf(out, "failed at %d)", a->rapid_fail_count);
+		else
+			fputs("off)", out);
+		if (a->last_status >= 0)
+			fprintf(out, ", last exit status %d", a->last_status);
+		fprintf(out, "\n  log %s\n", log);
+		return;
+	}
+	fputs("{\"name\":", out);
+	json_write_string(out, a->name);
+	fputs(",\"queue\":", out);
+	json_write_string(out, a->queue);
+	fputs(",\"urls\":[", out);
+	for (size_t i = 0; i < a->cfg.nurls; i++) {
+		if (i)
+			fputc(',', out);
+		json_write_string(out, a->cfg.urls[i]);
+	}
+	fputs("],\"backend\":", out);
+	json_write_string(out, backend);
+	fputs(",\"state\":", out);
+	json_write_string(out, state);
+	fprintf(out, ",\"pid\":%d,\"pids\":[", (int)a->pid);
+	for (size_t i = 0, n = 0; i < 3; i++)
+		if (pids[i] > 0)
+			fprintf(out, "%s%d", n++ ? "," : "", (int)pids[i]);
+	fprintf(out, "],\"new_pid\":%d,\"old_pid\":%d,\"always_running\":%s,\"idle_timeout\":%d",
+	        (int)a->next_pid, (int)a->old_pid, a->always_running ? "true" : "false", a->idle_timeout);
+	fprintf(out,
+	        ",\"rapid_fail_count\":%d,\"rapid_fail_interval\":%d,\"crashes\":%d,\"last_exit_status\":",
+	        a->rapid_fail_count, a->rapid_fail_interval, apps_proc_crashes(a, now));
+	if (a->last_status >= 0)
+		fprintf(out, "%d", a->last_status);
+	else
+		fputs("null", out);
+	fputs(",\"log\":", out);
+	if (a->cmd)
+		json_write_string(out, log);
+	else
+		fputs("null", out);
+	fputs(",\"user\":", out);
+	json_write_string(out, a->user ? a->user : "");
+	fputs(",\"command\":[", out);
+	for (size_t i = 0; a->cmd && a->cmd[i]; i++) {
+		if (i)
+			fputc(',', out);
+		json_write_string(out, a->cmd[i]);
+	}
+	fputs("]}", out);
+}
+
 static void apps_show(FILE *out, bool json)
 {
+	int64_t now = apps_now();
+	bool first = true;
 	if (json)
 		fputs("{\"apps\":[", out);
-	bool first = true;
 	for (struct app *a = apps; a; a = a->next) {
 		if (a->deleted)
 			continue;
-		const char *state = !a->registered ? "unregistered"
-		                    : a->cmd       ? app_state_names[a->state]
-		                                   : "proxy";
-		if (json) {
-			fputs(first ? "{\"name\":" : ",{\"name\":", out);
-			json_write_string(out, a->name);
-			fputs(",\"queue\":", out);
-			json_write_string(out, a->queue);
-			fputs(",\"urls\":[", out);
-			for (size_t i = 0; i < a->cfg.nurls; i++) {
-				if (i)
-					fputc(',', out);
-				json_write_string(out, a->cfg.urls[i]);
-			}
-			fputs("],\"backend\":", out);
-			json_write_string(out, a->cfg.backend.name);
-			fputs(",\"state\":", out);
-			json_write_string(out, state);
-			fprintf(out, ",\"pid\":%d,\"always_running\":%s,\"idle_timeout\":%d,\"user\":",
-			        (int)a->pid, a->always_running ? "true" : "false", a->idle_timeout);
-			json_write_string(out, a->user ? a->user : "");
-			fputs(",\"command\":[", out);
-			for (size_t i = 0; a->cmd && a->cmd[i]; i++) {
-				if (i)
-					fputc(',', out);
-				json_write_string(out, a->cmd[i]);
-			}
-			fputs("]}", out);
-		} else {
-			fprintf(out, "%s  queue %s  backend %s  %s", a->name, a->queue, a->cfg.backend.name,
-			        state);
-			if (a->pid > 0)
-				fprintf(out, " pid %d", (int)a->pid);
-			fputc('\n', out);
-			for (size_t i = 0; i < a->cfg.nurls; i++)
-				fprintf(out, "  url %s\n", a->cfg.urls[i]);
-			if (a->cmd) {
-				fprintf(out, "  command");
-				for (size_t i = 0; a->cmd[i]; i++)
-					fprintf(out, " %s", a->cmd[i]);
-				fprintf(out, "\n  user %s  %s\n", a->user ? a->user : "(root)",
-				        a->always_running ? "always running" : "on demand");
-				if (!a->always_running)
-					fprintf(out, "  idle timeout %d s\n", a->idle_timeout);
-			}
-		}
+		if (json && !first)
+			fputc(',', out);
+		apps_show_one(out, json, a, now);
 		first = false;
 	}
 	if (json)
@@ -518,14 +319,31 @@ static int apps_command(char *msg, size_t len, uid_t peer, FILE *out)
 	char *rest = msg + vlen;
 	size_t rlen = len - vlen;
 	if (!strcmp(verb, "show")) {
-		pthread_mutex_lock(&apps_mu);
+		pthread_mutex_lock(&apps_proc_mu);
 		apps_show(out, rlen > 0 && !strcmp(rest, "--json"));
-		pthread_mutex_unlock(&apps_mu);
+		pthread_mutex_unlock(&apps_proc_mu);
 		return 0;
 	}
 	if (peer != 0 && peer != geteuid()) {
-		fprintf(out, "only root may add or delete apps\n");
+		fprintf(out, "only root may add, delete, stop, start or restart apps\n");
 		return -1;
+	}
+	if (!strcmp(verb, "stop") || !strcmp(verb, "start") || !strcmp(verb, "restart")) {
+		struct app *a = rlen ? apps_find(rest) : NULL;
+		if (!a || !a->cmd) {
+			fprintf(out,
+			        a ? "app %s has no command (a --backend proxy queue): nothing to %s\n"
+			          : "no app %s%s\n",
+			        rlen ? rest : "", a ? verb : "");
+			return -1;
+		}
+		pthread_mutex_lock(&apps_proc_mu);
+		int rc = !strcmp(verb, "stop")    ? apps_proc_stop(a, out)
+		         : !strcmp(verb, "start") ? apps_proc_start(a, out)
+		                                  : apps_proc_restart(a, out);
+		pthread_cond_broadcast(&apps_proc_cv);
+		pthread_mutex_unlock(&apps_proc_mu);
+		return rc;
 	}
 	if (!strcmp(verb, "add")) {
 		char err[512];
@@ -579,15 +397,15 @@ static int apps_command(char *msg, size_t len, uid_t peer, FILE *out)
 			fprintf(out, "cannot remove %s: %s\n", path, strerror(errno));
 			return -1;
 		}
-		pthread_mutex_lock(&apps_mu);
+		pthread_mutex_lock(&apps_proc_mu);
 		a->deleted = true;
+		apps_proc_signal(a, SIGTERM);
 		if (a->pid > 0) {
-			kill(-a->pid, SIGTERM);
 			a->state = APP_STOPPING;
 			a->since = apps_now();
 		}
-		pthread_cond_broadcast(&apps_cv);
-		pthread_mutex_unlock(&apps_mu);
+		pthread_cond_broadcast(&apps_proc_cv);
+		pthread_mutex_unlock(&apps_proc_mu);
 		apps_queue_delete(a->queue, false);
 		apps_socket_remove(a);
 		fprintf(out, "app %s deleted\n", a->name);
@@ -666,6 +484,48 @@ static int apps_listen(const char *path)
 	return fd;
 }
 
+/* DIR and its missing parents, 0755 (the apps' users must reach their log files). */
+static int apps_mkdirs(const char *dir)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s", dir);
+	for (char *p = strchr(path + 1, '/');; p = strchr(p + 1, '/')) {
+		if (p)
+			*p = '\0';
+		if (mkdir(path, 0755) == 0)
+			chmod(path, 0755); /* not what our umask (the unit's 0077) left */
+		else if (errno != EEXIST)
+			return -1;
+		if (!p)
+			return 0;
+		*p = '/';
+	}
+}
+
+/* Whether dir and every directory above it are root's (or ours) and closed to others'
+ * writes (above it, sticky ones such as /tmp may be open): else someone else could swap
+ * an app's log file, or the directory, for a link between our open and the chown that
+ * gives the file to the app's user. */
+static bool apps_dir_safe(const char *dir)
+{
+	char path[PATH_MAX];
+	if (!realpath(dir, path))
+		return false;
+	for (bool leaf = true;; leaf = false) {
+		struct stat st;
+		if (stat(path, &st) < 0 || (st.st_uid != 0 && st.st_uid != geteuid()) ||
+		    ((st.st_mode & 022) && (leaf || !(st.st_mode & S_ISVTX))))
+			return false;
+		if (!strcmp(path, "/"))
+			return true;
+		char *slash = strrchr(path, '/');
+		if (slash == path)
+			slash[1] = '\0'; /* "/var" -> "/" */
+		else
+			*slash = '\0';
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *apps_socket = APPS_DEFAULT_SOCKET;
@@ -678,6 +538,8 @@ int main(int argc, char **argv)
 			apps_dir = argv[++i];
 		else if (i + 1 < argc && !strcmp(argv[i], "--apps-socket"))
 			apps_socket = argv[++i];
+		else if (i + 1 < argc && !strcmp(argv[i], "--log-dir"))
+			apps_proc_log_dir = argv[++i];
 		else {
 			fprintf(stderr, "portshare-apps: unknown argument %s\n", argv[i]);
 			usage(2);
@@ -694,6 +556,15 @@ int main(int argc, char **argv)
 		        "read or write (chmod 700)\n",
 		        apps_dir);
 		return 1;
+	}
+	const char *unsafe = apps_mkdirs(apps_proc_log_dir) < 0 ? strerror(errno)
+	                     : !apps_dir_safe(apps_proc_log_dir)
+	                         ? "it, or a directory above it, is not root's or others may write it"
+	                         : NULL;
+	if (unsafe) {
+		fprintf(stderr, "portshare-apps: cannot use %s for the apps' output: %s (it goes to ours)\n",
+		        apps_proc_log_dir, unsafe);
+		apps_proc_log_dir = NULL;
 	}
 	sigset_t set;
 	sigemptyset(&set);
@@ -725,29 +596,32 @@ int main(int argc, char **argv)
 			if ((sig == SIGTERM || sig == SIGINT) && !quit_at) {
 				fprintf(stderr, "portshare-apps: stopping the apps (their queues stay)\n");
 				quit_at = apps_now() + APPS_STOP_MS;
-				pthread_mutex_lock(&apps_mu);
+				pthread_mutex_lock(&apps_proc_mu);
 				for (struct app *a = apps; a; a = a->next) {
 					a->deleted = true; /* nothing starts again */
-					if (a->pid > 0)
-						kill(-a->pid, SIGTERM);
+					apps_proc_signal(a, SIGTERM);
 				}
-				pthread_mutex_unlock(&apps_mu);
+				pthread_mutex_unlock(&apps_proc_mu);
 			}
 		}
-		pthread_mutex_lock(&apps_mu);
+		pthread_mutex_lock(&apps_proc_mu);
 		int ws;
 		pid_t pid;
-		while ((pid = waitpid(-1, &ws, WNOHANG)) > 0)
-			apps_reaped(pid, ws);
+		while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
+			int status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+			for (struct app *a = apps; a && !apps_proc_reaped(a, pid, status, apps_now());
+			     a = a->next)
+				;
+		}
 		int64_t now = apps_now();
 		bool left = false;
 		for (struct app *a = apps; a; a = a->next) {
-			apps_tick_one(a, now);
-			left |= a->pid > 0;
-			if (quit_at && a->pid > 0 && now > quit_at)
-				kill(-a->pid, SIGKILL);
+			apps_proc_tick(a, now);
+			left |= a->pid > 0 || a->next_pid > 0 || a->old_pid > 0;
+			if (quit_at && now > quit_at)
+				apps_proc_signal(a, SIGKILL);
 		}
-		pthread_mutex_unlock(&apps_mu);
+		pthread_mutex_unlock(&apps_proc_mu);
 		if (quit_at && (!left || now > quit_at + 1000)) {
 			for (struct app *a = apps; a; a = a->next)
 				apps_socket_remove(a);

@@ -21,6 +21,17 @@ int64_t backend_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+struct backend_target *backend_target_new(const struct backend_addr *addr, unsigned gen)
+{
+	struct backend_target *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->addr = *addr;
+	t->gen = gen;
+	atomic_init(&t->users, 0);
+	return t;
+}
+
 static bool backend_port(const char *s, uint16_t *port)
 {
 	char *end;
@@ -186,13 +197,13 @@ fail:;
 	return NULL;
 }
 
-struct backend_conn *backend_get(struct backend_pool *p, const struct backend_addr *a, int64_t deadline_ms)
+struct backend_conn *backend_get(struct backend_pool *p, const struct backend_target *t, int64_t deadline_ms)
 {
 	while (p->n > 0) {
 		struct backend_conn *bc = p->idle[--p->n];
 		/* anything readable now is a close, a reset or bytes no request asked for */
 		char probe;
-		ssize_t n = recv(bc->fd, &probe, 1, MSG_DONTWAIT | MSG_PEEK);
+		ssize_t n = bc->gen == t->gen ? recv(bc->fd, &probe, 1, MSG_DONTWAIT | MSG_PEEK) : 0;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			bc->reused = true;
 			bc->alarm = &p->alarm;
@@ -200,7 +211,10 @@ struct backend_conn *backend_get(struct backend_pool *p, const struct backend_ad
 		}
 		backend_drop(bc);
 	}
-	return backend_connect(a, deadline_ms, &p->alarm);
+	struct backend_conn *bc = backend_connect(&t->addr, deadline_ms, &p->alarm);
+	if (bc)
+		bc->gen = t->gen;
+	return bc;
 }
 
 void backend_put(struct backend_pool *p, struct backend_conn *bc)

@@ -4,6 +4,7 @@
 #ifndef PS_PROXY_BACKEND_H
 #define PS_PROXY_BACKEND_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +21,15 @@ struct backend_addr {
 	char name[128]; /* "127.0.0.1:8080" or "unix:/run/app.sock": for messages */
 };
 
+/* Where requests go, as one generation of it: portshare-apps gives an app a new target
+ * when it restarts the app on a new port or socket (proxy_target_swap). users counts the
+ * requests forwarding to it now; the supervisor stops the old process once it is 0. */
+struct backend_target {
+	struct backend_addr addr;
+	unsigned gen;
+	atomic_int users;
+};
+
 /* When the request in progress turns long: a wait that reaches `at` calls fn(arg, true)
  * once (at is then 0) and goes on waiting; backend_alarm_check, between the chunks of a
  * transfer, calls fn(arg, false). The proxy gives back what its session holds then
@@ -33,7 +43,8 @@ struct backend_alarm {
 /* One connection to the backend. buf[off, len) holds bytes read and not parsed yet. */
 struct backend_conn {
 	int fd;
-	bool reused;                 /* taken from the pool: a failure before any answer may be a stale one */
+	unsigned gen; /* the target's generation it was opened to: another one's is never reused */
+	bool reused;  /* taken from the pool: a failure before any answer may be a stale one */
 	struct backend_alarm *alarm; /* its pool's, which every wait on it watches */
 	size_t off, len;
 	char buf[BACKEND_BUF];
@@ -50,10 +61,14 @@ bool backend_addr_parse(const char *spec, struct backend_addr *out, const char *
 
 int64_t backend_now_ms(void);
 
-/* An idle pooled connection that is still clean (nothing arrived on it since its last
+/* A new target for addr (copied), no users yet; NULL when out of memory. Freed with free(). */
+struct backend_target *backend_target_new(const struct backend_addr *addr, unsigned gen);
+
+/* An idle pooled connection to t that is still clean (nothing arrived on it since its last
  * response: a backend must not slip a second response in), else a new one connected
- * before deadline_ms. NULL with errno set (ETIMEDOUT for the deadline). */
-struct backend_conn *backend_get(struct backend_pool *p, const struct backend_addr *a, int64_t deadline_ms);
+ * before deadline_ms; pooled connections to an earlier target are closed. NULL with errno
+ * set (ETIMEDOUT for the deadline). */
+struct backend_conn *backend_get(struct backend_pool *p, const struct backend_target *t, int64_t deadline_ms);
 /* Back to the pool for the next request (closed when the pool is full). */
 void backend_put(struct backend_pool *p, struct backend_conn *bc);
 /* Closes and frees; the connection is never reused. */

@@ -54,7 +54,7 @@ static void forward_log(struct forward *f, ps_request *r, const char *what, cons
 {
 	char msg[512];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	fprintf(stderr, "%s: error: %s: backend %s: %s (%s %s)\n", f->cfg->prog, what, f->cfg->backend.name,
+	fprintf(stderr, "%s: error: %s: backend %s: %s (%s %s)\n", f->cfg->prog, what, f->target->addr.name,
 	        msg, ps_request_method(r), ps_request_target(r));
 }
 
@@ -665,9 +665,10 @@ static bool forward_wants_upgrade(ps_request *r)
 	return false;
 }
 
-static void forward_one(struct forward *f, ps_request *r)
+static void forward_one(struct forward *f, ps_request *r, const struct backend_target *target)
 {
 	const struct proxy_config *cfg = f->cfg;
+	f->target = target;
 	struct forward_state st;
 	memset(&st, 0, sizeof(st));
 	st.r = r;
@@ -689,7 +690,7 @@ static void forward_one(struct forward *f, ps_request *r)
 	enum forward_head hr = HEAD_FAILED;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int64_t deadline = backend_now_ms() + cfg->backend_timeout_ms;
-		st.bc = backend_get(&f->pool, &cfg->backend, deadline);
+		st.bc = backend_get(&f->pool, target, deadline);
 		if (!st.bc) {
 			if (errno == ETIMEDOUT)
 				forward_fail(f, r, 504, "connect timed out after %d s",
@@ -740,10 +741,10 @@ static void forward_one(struct forward *f, ps_request *r)
 		backend_drop(st.bc);
 }
 
-void forward_request(struct forward *f, ps_request *r)
+void forward_request(struct forward *f, ps_request *r, const struct backend_target *target)
 {
 	if (f->pool.alarm.fn)
 		f->pool.alarm.at = backend_now_ms() + FORWARD_LONG_MS;
-	forward_one(f, r);
+	forward_one(f, r, target);
 	f->pool.alarm.at = 0;
 }

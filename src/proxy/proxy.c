@@ -27,6 +27,7 @@ struct proxy_thread {
 void proxy_config_init(struct proxy_config *cfg, const char *prog)
 {
 	memset(cfg, 0, sizeof(*cfg));
+	pthread_mutex_init(&cfg->target_mu, NULL);
 	cfg->prog = prog;
 	cfg->backend_timeout_ms = PROXY_BACKEND_TIMEOUT_DEFAULT * 1000;
 	cfg->threads = PROXY_THREADS_DEFAULT;
@@ -203,11 +204,33 @@ static void *proxy_watch(void *arg)
 	return NULL;
 }
 
-static void proxy_unavailable(ps_request *r)
+struct backend_target *proxy_target_hold(struct proxy_config *cfg)
 {
-	static const char body[] = "503 Service Unavailable: the app could not be started\n";
+	pthread_mutex_lock(&cfg->target_mu);
+	struct backend_target *t = cfg->target;
+	atomic_fetch_add(&t->users, 1);
+	pthread_mutex_unlock(&cfg->target_mu);
+	return t;
+}
+
+void proxy_target_release(struct backend_target *t)
+{
+	atomic_fetch_sub(&t->users, 1);
+}
+
+struct backend_target *proxy_target_swap(struct proxy_config *cfg, struct backend_target *t)
+{
+	pthread_mutex_lock(&cfg->target_mu);
+	struct backend_target *old = cfg->target;
+	cfg->target = t;
+	pthread_mutex_unlock(&cfg->target_mu);
+	return old;
+}
+
+static void proxy_unavailable(ps_request *r, const char *why)
+{
 	ps_header h = {"Content-Type", "text/plain"};
-	ps_respond(r, 503, &h, 1, body, sizeof(body) - 1);
+	ps_respond(r, 503, &h, 1, why, strlen(why));
 }
 
 static void proxy_serve(struct proxy_thread *t)
@@ -247,13 +270,17 @@ static void proxy_serve(struct proxy_thread *t)
 			atomic_store(started, backend_now_ms());
 		if (atomic_fetch_sub(&st->idle, 1) == 1 && atomic_load(&st->total) < st->cpus)
 			proxy_grow(t->cfg);
-		bool forward = !cfg->before_request || cfg->before_request(cfg->hook_arg);
-		if (forward)
-			forward_request(&t->f, r);
-		else
-			proxy_unavailable(r);
-		ps_request_free(r);
-		if (forward && cfg->after_request)
+		const char *refused = cfg->before_request ? cfg->before_request(cfg->hook_arg) : NULL;
+		if (!refused) {
+			struct backend_target *target = proxy_target_hold(t->cfg);
+			forward_request(&t->f, r, target);
+			ps_request_free(r);
+			proxy_target_release(target);
+		} else {
+			proxy_unavailable(r, refused);
+			ps_request_free(r);
+		}
+		if (!refused && cfg->after_request)
 			cfg->after_request(cfg->hook_arg);
 		if (started)
 			atomic_store(started, 0);
@@ -309,8 +336,10 @@ int proxy_start(struct proxy_config *cfg)
 	const char *path = proxy_socket(cfg);
 	if (!cfg->state)
 		cfg->state = calloc(1, sizeof(*cfg->state));
+	if (!cfg->target)
+		cfg->target = backend_target_new(&cfg->backend, 0);
 	struct proxy_thread *t = calloc(1, sizeof(*t));
-	if (!t || !cfg->state) {
+	if (!t || !cfg->state || !cfg->target) {
 		free(t);
 		return -1;
 	}
@@ -346,7 +375,7 @@ int proxy_start(struct proxy_config *cfg)
 			return -1;
 		}
 	}
-	printf("%s: ready queue=%s backend=%s\n", cfg->prog, ps_queue_name(t->q), cfg->backend.name);
+	printf("%s: ready queue=%s backend=%s\n", cfg->prog, ps_queue_name(t->q), cfg->target->addr.name);
 	fflush(stdout);
 	cpu_set_t cpus;
 	cfg->state->cpus = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;

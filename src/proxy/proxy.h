@@ -4,6 +4,7 @@
 #ifndef PS_PROXY_PROXY_H
 #define PS_PROXY_PROXY_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -27,14 +28,20 @@ struct proxy_config {
 	int threads;     /* at most */
 	bool persistent; /* the queue outlives the sessions (admin only) */
 	/* For portshare-apps, which runs many proxies in one process (all may be NULL):
-	 * before_request is called before each request is forwarded (false: answer 503);
-	 * after_request once a forwarded request is answered; deleted when the queue was deleted (without it
-	 * the process exits). */
-	bool (*before_request)(void *arg);
+	 * before_request is called before each request is forwarded (NULL: forward it; else
+	 * the request is answered 503 with that text as its body); after_request once a
+	 * forwarded request is answered; deleted when the queue was deleted (without it the
+	 * process exits). */
+	const char *(*before_request)(void *arg);
 	void (*after_request)(void *arg);
 	void (*deleted)(void *arg);
 	void *hook_arg;
 	struct proxy_state *state; /* the threads' counters, made by proxy_start */
+	/* where requests go now: made from backend by proxy_start, replaced by
+	 * proxy_target_swap; read under target_mu, since the threads read it while the
+	 * supervisor replaces it */
+	struct backend_target *target;
+	pthread_mutex_t target_mu;
 };
 
 void proxy_config_init(struct proxy_config *cfg, const char *prog);
@@ -48,5 +55,12 @@ int proxy_option(struct proxy_config *cfg, int argc, char **argv, int *i, const 
  * Call with SIGTERM/SIGINT/SIGHUP/SIGCHLD blocked: the threads inherit the mask and
  * the caller waits for signals. */
 int proxy_start(struct proxy_config *cfg);
+
+/* The target requests go to now, held (users + 1) until proxy_target_release. */
+struct backend_target *proxy_target_hold(struct proxy_config *cfg);
+void proxy_target_release(struct backend_target *t);
+/* Makes t the target of the requests that come next and returns the one before, whose
+ * users finish with it (the caller frees it once its users are 0). */
+struct backend_target *proxy_target_swap(struct proxy_config *cfg, struct backend_target *t);
 
 #endif

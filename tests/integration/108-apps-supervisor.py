@@ -1,27 +1,11 @@
 # 108-apps-supervisor: portshare-apps with a temporary apps directory and socket: `portsharectl app add` of a backend (a proxy queue in front of `python3 -m http.server` someone else runs) and of a command (`python3 -m http.server {port}` as a throwaway user); the first request starts the command (activation) and gets its answer; the app runs as that user (/proc/PID/status); the idle timeout stops it and the next requests (six at once) start it again, once; a killed app is started again; definitions are 0600 in a 0700 directory and survive a supervisor restart; a non-root user cannot add apps; `app delete` stops the app and removes its URLs, and removes a proxy queue; `app show` as text. Needs root.
-import json
 import os
-import secrets
 import signal
-import subprocess
 import sys
 import threading
 
-from harness import Proc, Story, check, check_eq, fail, find_queue, say, wait_until
-
-
-def show(s, ctl):
-    r = s.run(ctl + ["app", "show", "--json"])
-    check_eq(r.returncode, 0, "app show --json")
-    return {a["name"]: a for a in json.loads(r.stdout)["apps"]}
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
+from apps_help import pid_alive, show, user_add, user_del
+from harness import Proc, Story, check, check_eq, find_queue, say, wait_until
 
 
 def uid_of(pid):
@@ -33,20 +17,15 @@ def uid_of(pid):
 
 
 with Story() as s:
-    if os.geteuid() != 0:
-        fail("this story needs root: portshare-apps runs apps as a throwaway user (useradd)")
-    user = "ps108u" + secrets.token_hex(4)
-    r = s.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user], timeout=30)
-    check_eq(r.returncode, 0, "useradd --system %s" % user)
+    user, uid, gid = user_add(s, "ps108u")
     sup = None
     try:
-        uid = int(s.run(["id", "-u", user]).stdout)
-        gid = int(s.run(["id", "-g", user]).stdout)
         say("  throwaway user %s: uid %d" % (user, uid))
         d = s.daemon()
         port = s.free_port()
         apps_dir, apps_sock = s.path("apps"), s.path("apps.sock")
-        sup_argv = [s.bin("portshare-apps"), "--socket", d.sock, "--apps-dir", apps_dir, "--apps-socket", apps_sock]
+        sup_argv = [s.bin("portshare-apps"), "--socket", d.sock, "--apps-dir", apps_dir, "--apps-socket", apps_sock,
+                    "--log-dir", s.path("logs")]
         ctl = [s.bin("portsharectl"), "--socket", d.sock, "--apps-socket", apps_sock]
 
         sup = Proc(s, sup_argv, "portshare-apps")
@@ -81,7 +60,7 @@ with Story() as s:
             words = f.read().split(b"\0")
         check(b"{port}" in words and b"--user" in words, "the definition keeps the argv as words", repr(words))
         apps = show(s, ctl)
-        check(apps["web"]["state"] == "stopped" and apps["web"]["pid"] == 0, "before a request the app is not running",
+        check(apps["web"]["state"] == "idle" and apps["web"]["pid"] == 0, "before a request the app is not running",
               repr(apps["web"]))
         check_eq(apps["be"]["state"], "proxy", "a --backend app is a proxy queue")
 
@@ -95,7 +74,7 @@ with Story() as s:
         check(ids is not None and all(x == uid for x in ids), "the app runs as %s (uid %d): Uid %r" % (user, uid, ids))
 
         # idle stop, then the next request starts it again
-        check(wait_until(lambda: show(s, ctl)["web"]["state"] == "stopped", 10), "the idle timeout stopped the app")
+        check(wait_until(lambda: show(s, ctl)["web"]["state"] == "idle", 10), "the idle timeout stopped the app (idle)")
         check(wait_until(lambda: not pid_alive(pid1), 5), "the app's process is gone (pid %d)" % pid1)
         results = []
         clients = [threading.Thread(target=lambda: results.append(s.get(s.url(port, "/web/")).status))
@@ -160,8 +139,4 @@ with Story() as s:
     finally:
         if sup is not None:
             sup.stop(10)
-        r = subprocess.run(["userdel", user], capture_output=True, text=True, timeout=30)
-        if r.returncode != 0:
-            say("  userdel %s exited %d: %s" % (user, r.returncode, r.stderr.strip()))
-        else:
-            say("  ok   userdel %s" % user)
+        user_del(user)

@@ -5,8 +5,8 @@ import signal
 import sys
 import time
 
+from apps_help import add_wsgi
 from harness import Proc, Story, check, check_eq, find_queue, wait_until
-from proxy_help import gunicorn
 
 
 def show(s, ctl):
@@ -19,7 +19,8 @@ with Story() as s:
     d = s.daemon(limits={"ShutdownGrace": 1})
     port = s.free_port()
     apps_dir, apps_sock = s.path("apps"), s.path("apps.sock")
-    sup = Proc(s, [s.bin("portshare-apps"), "--socket", d.sock, "--apps-dir", apps_dir, "--apps-socket", apps_sock],
+    sup = Proc(s, [s.bin("portshare-apps"), "--socket", d.sock, "--apps-dir", apps_dir, "--apps-socket", apps_sock,
+                "--log-dir", s.path("logs")],
                "portshare-apps")
     sup.wait_for(r"ready apps-socket=", timeout=10)
     ctl = [s.bin("portsharectl"), "--socket", d.sock, "--apps-socket", apps_sock]
@@ -82,13 +83,7 @@ with Story() as s:
     check(s.get(s.url(port, "/on/")).status in (0, 404), "nothing answers there (the port is not even listened on)")
 
     # {socket}: gunicorn on a unix socket in a private directory
-    with open(s.path("wsgiapp.py"), "w") as f:
-        f.write("def app(environ, start_response):\n"
-                "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
-                "    return [b'wsgi ' + environ['PATH_INFO'].encode()]\n")
-    r = s.run(ctl + ["app", "add", "wsgi", "--url", "http://+:%d/wsgi/" % port, "--strip-prefix", "--allow-root",
-                     "--", gunicorn(s), "--bind", "unix:{socket}", "--chdir", s.dir, "wsgiapp:app"])
-    check_eq(r.returncode, 0, "app add wsgi -- gunicorn --bind unix:{socket}: %s" % r.stderr.strip())
+    add_wsgi(s, ctl, port, "b'wsgi ' + environ['PATH_INFO'].encode()")
     r = s.get(s.url(port, "/wsgi/x"))
     check(r.status == 200 and r.body == b"wsgi /x", "the first request started gunicorn on its socket", repr(r))
     a = show(s, ctl)["wsgi"]
@@ -107,7 +102,8 @@ with Story() as s:
     d2.expected_exit = True
     d2.signal(signal.SIGTERM)
     check_eq(d2.wait(10), 0, "the daemon exits 0")
-    sup = Proc(s, [s.bin("portshare-apps"), "--socket", d.sock, "--apps-dir", apps_dir, "--apps-socket", apps_sock],
+    sup = Proc(s, [s.bin("portshare-apps"), "--socket", d.sock, "--apps-dir", apps_dir, "--apps-socket", apps_sock,
+                "--log-dir", s.path("logs")],
                "portshare-apps-2")
     sup.wait_for(r"late: its URLs could not be registered: trying again", stream="stderr", timeout=10)
     check_eq(show(s, ctl)["late"]["state"], "unregistered", "app show: the app is not registered yet")

@@ -1,4 +1,4 @@
-# 115-access-log: AccessLog writes every request exactly once with its status, queue, worker pid and duration: 1,000 delegated keep-alive requests on one connection, requests pipelined to two queues, the daemon's own answers (404, 400, OPTIONS *), a worker killed after a whole response, in the middle of one and with a request read, an upgrade (at its 101); Referer and User-Agent escaped; a reload that turns it off and on; goaccess --log-format=COMBINED parses every line. Also with PORTSHARE_DEFAULTS=1.
+# 115-access-log: AccessLog writes every request exactly once with its status, queue, worker pid and duration: 1,000 delegated keep-alive requests on one connection, requests pipelined to two queues, the daemon's own answers (404, 400, OPTIONS *), a worker killed after a whole response, in the middle of one and with a request read, an upgrade (at its 101), requests over TLS (delegated too) and plain HTTP sent to a TLS port; Referer and User-Agent escaped; a reload that turns it off and on; goaccess --log-format=COMBINED parses every line. Also with PORTSHARE_DEFAULTS=1.
 import json
 import os
 import re
@@ -104,6 +104,24 @@ with Story() as s:
             pass
         c.close()
         proc.wait(5)
+    # over TLS: three requests on one connection (the worker keeps it), and plain HTTP sent
+    # to the TLS port (the daemon's 400)
+    tport = s.free_port()
+    cert, key = s.tls_certificate()
+    for ep in ("0.0.0.0:%d" % tport, "[::]:%d" % tport):
+        check_eq(d.ctl("sslcert", "add", "--ipport", ep, "--cert", cert, "--key", key).returncode, 0,
+                 "sslcert add --ipport %s" % ep)
+    t = s.hello(["https://+:%d/t/" % tport], queue="qt", text="T")
+    time.sleep(0.1)
+    r = s.curl(["--cacert", cert, "-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null", "-w", "%{http_code} ",
+                "https://localhost:%d/t/1" % tport, "https://localhost:%d/t/2" % tport,
+                "https://localhost:%d/t/3" % tport])
+    check_eq(r.stdout.split(), ["200", "200", "200"], "three requests over TLS on one connection")
+    c = s.conn(tport)
+    c.send(get_req("/t/plain"))
+    check_eq(c.read_response().status, 400, "plain HTTP to the TLS port: 400")
+    c.close()
+
     # a reload that turns the log off: what comes then is not logged; on again, it is
     d.write_config(["listen 127.0.0.1"] if not s.defaults else [])
     mark = d.mark()
@@ -146,6 +164,9 @@ with Story() as s:
     ln = one("GET /dm/kill HTTP/1.1", "200", "qdm", dm.pid, "killed mid-response")
     check_eq(ln[4], "100", "killed mid-response: the body bytes that went")
     one("GET /dd/kill HTTP/1.1", "503", "qdd", None, "killed with the request read: the daemon's 503")
+    for i in (1, 2, 3):
+        one("GET /t/%d HTTP/1.1" % i, "200", "qt", t.pid, "over TLS, request %d" % i)
+    one("GET /t/plain HTTP/1.1", "400", "-", None, "plain HTTP to the TLS port")
     check("GET /a/off HTTP/1.1" not in seen, "nothing logged while the log was off")
     one("GET /a/on HTTP/1.1", "200", "qa", a.pid, "logged again once it is back on")
     check(all(ln[0] in ("127.0.0.1", "::1") for ln in lines), "the client's address")

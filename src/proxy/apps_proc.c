@@ -1,0 +1,568 @@
+/* apps_proc.c: the processes of portshare-apps' apps: a command started on the first
+ * request (the proxy's hooks hold the request until it accepts), stopped when idle,
+ * started again after a crash with a backoff or failed by rapid-fail protection, stopped,
+ * started and restarted (overlapped, as IIS recycles) by command; its stdout and stderr
+ * go to a log file of its own (docs/ADAPTERS.md). */
+#include "apps_proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "launch.h"
+#include "portshare.h"
+
+#define APPS_READY_MS 60000 /* for a started command to accept a connection */
+#define APPS_BACKOFF_MAX_MS 30000
+#define APPS_DRAIN_MS 90000 /* a restart's old process: its requests' time to finish (IIS's 90 s) */
+
+extern char **environ;
+
+const char *const apps_proc_state_names[] = {"idle",    "starting", "running", "stopping",
+                                             "backoff", "stopped",  "failed"};
+pthread_mutex_t apps_proc_mu = PTHREAD_MUTEX_INITIALIZER;
+pthread_cond_t apps_proc_cv = PTHREAD_COND_INITIALIZER;
+const char *apps_proc_log_dir = APPS_DEFAULT_LOG_DIR;
+
+/* The app's log file, DIR/NAME.log: appended, owned by the app's user (who may read
+ * what the app wrote), 0640. -1 when it cannot be opened: the app's output then goes to
+ * ours (journald's, under systemd), and our log says why. */
+static int apps_log_open(const struct app *a)
+{
+	if (!apps_proc_log_dir)
+		return -1;
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%s.log", apps_proc_log_dir, a->name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
+	struct stat st;
+	/* we chown what we opened: never a link to another file, nor a FIFO */
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)) {
+		close(fd);
+		fd = -1;
+		errno = EPERM;
+	}
+	if (fd < 0 || fchown(fd, a->uid, a->gid) < 0 || fchmod(fd, 0640) < 0) {
+		fprintf(stderr, "portshare-apps: %s: cannot use %s for its output: %s\n", a->name, path,
+		        errno == EPERM ? "not a plain file of its own" : strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Starts a's command with {port}/$PORT = port and {socket} = sock (under apps_proc_mu): its
+ * pid, or -1 after saying why. The child only makes system calls between fork and exec:
+ * this process has threads. */
+static pid_t apps_exec(struct app *a, const char *port, const char *sock)
+{
+	size_t ncmd = 0;
+	while (a->cmd[ncmd])
+		ncmd++;
+	char **argv = calloc(ncmd + 1, sizeof(char *));
+	size_t nenv = 0;
+	while (environ[nenv])
+		nenv++;
+	char **envp = calloc(nenv + 5, sizeof(char *));
+	char port_env[24], home_env[PATH_MAX + 8], user_env[64], logname_env[72];
+	pid_t pid = -1;
+	int log_fd = -1;
+	if (!argv || !envp)
+		goto out;
+	for (size_t i = 0; i < ncmd; i++)
+		if (!(argv[i] = launch_substitute(a->cmd[i], port, sock)))
+			goto out;
+	size_t k = 0;
+	for (size_t i = 0; i < nenv; i++) {
+		const char *e = environ[i];
+		if (!strncmp(e, "PORT=", 5) || !strncmp(e, PS_SOCKET_ENV "=", strlen(PS_SOCKET_ENV) + 1) ||
+		    (a->user &&
+		     (!strncmp(e, "HOME=", 5) || !strncmp(e, "USER=", 5) || !strncmp(e, "LOGNAME=", 8))))
+			continue;
+		envp[k++] = environ[i];
+	}
+	snprintf(port_env, sizeof(port_env), "PORT=%s", port);
+	envp[k++] = port_env;
+	if (a->user) {
+		snprintf(home_env, sizeof(home_env), "HOME=%s", a->home);
+		snprintf(user_env, sizeof(user_env), "USER=%s", a->user);
+		snprintf(logname_env, sizeof(logname_env), "LOGNAME=%s", a->user);
+		envp[k++] = home_env;
+		envp[k++] = user_env;
+		envp[k++] = logname_env;
+	}
+	if (a->use_socket)
+		unlink(sock); /* left by an earlier run: the app must bind anew */
+	log_fd = apps_log_open(a);
+	pid = fork();
+	if (pid < 0)
+		goto out;
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		setpgid(0, 0);
+		if (log_fd >= 0 && (dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0))
+			_exit(126);
+		if (a->user && (setgroups((size_t)a->ngroups, a->groups) < 0 || setgid(a->gid) < 0 ||
+		                setuid(a->uid) < 0 || (chdir(a->home) < 0 && chdir("/") < 0))) {
+			static const char msg[] = "portshare-apps: cannot become the app's user\n";
+			if (write(2, msg, sizeof(msg) - 1) < 0)
+				_exit(126);
+			_exit(126);
+		}
+		execvpe(argv[0], argv, envp);
+		const char *parts[] = {"portshare-apps: cannot run ", argv[0], ": ", strerror(errno), "\n"};
+		for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+			if (write(2, parts[i], strlen(parts[i])) < 0)
+				break;
+		_exit(127);
+	}
+	setpgid(pid, pid); /* both sides, so that a kill of the group never misses */
+	fprintf(stderr, "portshare-apps: %s: started %s (pid %d, %s %s)\n", a->name, argv[0], (int)pid,
+	        a->use_socket ? "socket" : "port", a->use_socket ? sock : port);
+out:
+	if (pid < 0)
+		fprintf(stderr, "portshare-apps: %s: cannot start: %s\n", a->name, strerror(errno));
+	if (log_fd >= 0)
+		close(log_fd);
+	if (argv)
+		for (size_t i = 0; i < ncmd; i++)
+			free(argv[i]);
+	free(argv);
+	free(envp);
+	return pid;
+}
+
+/* Starts a's command on its current address (under apps_proc_mu). */
+static void apps_spawn(struct app *a)
+{
+	pid_t pid = apps_exec(a, a->port, a->sock);
+	a->pid = pid > 0 ? pid : 0;
+	a->state = pid > 0 ? APP_STARTING : APP_BACKOFF;
+	a->since = backend_now_ms();
+}
+
+/* SIGTERM (or SIGKILL) to the process groups of a's processes: the one serving, the new
+ * one of a restart and the old one it replaces. */
+void apps_proc_signal(const struct app *a, int sig)
+{
+	pid_t pids[] = {a->pid, a->next_pid, a->old_pid};
+	for (size_t i = 0; i < sizeof(pids) / sizeof(pids[0]); i++)
+		if (pids[i] > 0)
+			kill(-pids[i], sig);
+}
+
+/* Stops a's process (under apps_proc_mu): SIGTERM to its group, SIGKILL after APPS_STOP_MS;
+ * then the app is in state `to` (APP_IDLE: the next request starts it; APP_STOPPED). */
+static void apps_stop(struct app *a, enum app_state to)
+{
+	a->stop_to = to;
+	if (a->pid <= 0 || a->state == APP_STOPPING)
+		return;
+	kill(-a->pid, SIGTERM);
+	a->state = APP_STOPPING;
+	a->since = backend_now_ms();
+}
+
+/* The proxy's hook before each request: the app is started when it is not running and
+ * the request waits until it accepts connections (activation). A stopped or failed app's
+ * requests are answered 503 at once (IIS answers so while an app pool is stopped). */
+static const char *apps_before_request(void *arg)
+{
+	static const char not_started[] = "503 Service Unavailable: the app could not be started\n";
+	static const char stopped[] = "503 Service Unavailable: the app is stopped\n";
+	static const char failed[] = "503 Service Unavailable: the app is stopped after repeated failures\n";
+	struct app *a = arg;
+	if (!a->cmd)
+		return NULL;
+	pthread_mutex_lock(&apps_proc_mu);
+	a->active++;
+	a->last_use = backend_now_ms();
+	int64_t deadline = backend_now_ms() + APPS_READY_MS;
+	const char *refused = not_started;
+	while (!a->deleted && backend_now_ms() < deadline) {
+		if (a->state == APP_RUNNING || a->state == APP_STOPPED || a->state == APP_FAILED) {
+			refused = a->state == APP_RUNNING ? NULL : a->state == APP_STOPPED ? stopped : failed;
+			break;
+		}
+		if (a->state == APP_IDLE)
+			apps_spawn(a);
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += APPS_TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&apps_proc_cv, &apps_proc_mu, &ts);
+	}
+	if (refused) {
+		a->active--;
+		if (refused == not_started)
+			fprintf(stderr, "portshare-apps: %s: the app is not accepting connections: 503\n",
+			        a->name);
+	}
+	pthread_mutex_unlock(&apps_proc_mu);
+	return refused;
+}
+
+static void apps_after_request(void *arg)
+{
+	struct app *a = arg;
+	if (!a->cmd)
+		return;
+	pthread_mutex_lock(&apps_proc_mu);
+	a->active--;
+	a->last_use = backend_now_ms();
+	pthread_mutex_unlock(&apps_proc_mu);
+}
+
+static void apps_deleted(void *arg)
+{
+	struct app *a = arg;
+	fprintf(stderr, "portshare-apps: %s: queue %s was deleted\n", a->name, a->queue);
+}
+
+/* How long a dead app waits before it is started again: 2, 4, ... 30 s. */
+static int64_t apps_backoff_ms(int failures)
+{
+	int64_t wait = (int64_t)1000 << (failures > 5 ? 5 : failures);
+	return wait > APPS_BACKOFF_MAX_MS ? APPS_BACKOFF_MAX_MS : wait;
+}
+
+/* Crashes within the app's rapid-fail interval before now. */
+int apps_proc_crashes(const struct app *a, int64_t now)
+{
+	int n = 0;
+	for (int i = 0; i < APPS_RAPID_FAIL_MAX; i++)
+		n += a->crash_at[i] && now - a->crash_at[i] < (int64_t)a->rapid_fail_interval * 1000;
+	return n;
+}
+
+/* Removes a unix socket target's file (its process is gone or never bound it). */
+void apps_proc_target_unlink(const struct backend_target *t)
+{
+	if (t && t->addr.sa.ss_family == AF_UNIX)
+		unlink(((const struct sockaddr_un *)&t->addr.sa)->sun_path);
+}
+
+/* A restart's new process takes the requests that come next; the one it replaces (if it
+ * still runs) drains: apps_tick_old stops it once no request uses its target. */
+static void apps_switch(struct app *a, int64_t now)
+{
+	a->old_target = proxy_target_swap(&a->cfg, a->next_target);
+	a->old_pid = a->pid;
+	a->old_since = now;
+	a->old_term_at = 0;
+	a->pid = a->next_pid;
+	memcpy(a->port, a->next_port, sizeof(a->port));
+	memcpy(a->sock, a->next_sock, sizeof(a->sock));
+	a->next_pid = 0;
+	a->next_target = NULL;
+}
+
+/* Whether t's address accepts a connection now (a copy in *addr): apps_proc_mu is let go
+ * meanwhile, so the caller checks again that its process is still the one it probed. */
+static bool apps_accepts(const struct backend_target *t, struct backend_addr *addr)
+{
+	*addr = t->addr;
+	pthread_mutex_unlock(&apps_proc_mu);
+	bool up = launch_accepts(addr);
+	pthread_mutex_lock(&apps_proc_mu);
+	return up;
+}
+
+/* A restart's new process: switched to once it accepts, abandoned after APPS_READY_MS. */
+static void apps_tick_next(struct app *a, int64_t now)
+{
+	struct backend_addr addr;
+	pid_t pid = a->next_pid;
+	bool up = apps_accepts(a->next_target, &addr);
+	if (a->next_pid != pid || a->state != APP_RUNNING)
+		return;
+	if (up) {
+		fprintf(stderr,
+		        "portshare-apps: %s: the new pid %d accepts on %s: requests go to it; the old pid "
+		        "%d stops once its requests are done\n",
+		        a->name, (int)pid, addr.name, (int)a->pid);
+		apps_switch(a, now);
+		a->since = a->last_use = now;
+	} else if (now - a->next_since > APPS_READY_MS) {
+		fprintf(stderr,
+		        "portshare-apps: %s: error: the new pid %d did not accept a connection on %s "
+		        "within %d s: stopping it; pid %d serves on\n",
+		        a->name, (int)pid, addr.name, APPS_READY_MS / 1000, (int)a->pid);
+		kill(-pid, SIGKILL);
+		a->next_since = now; /* reaped soon; no second kill every tick */
+	}
+}
+
+/* The process a restart replaced: SIGTERM once no request uses its target (or after
+ * APPS_DRAIN_MS, IIS's shutdownTimeLimit), SIGKILL APPS_STOP_MS later; its target is
+ * freed once it is gone and unused. */
+static void apps_tick_old(struct app *a, int64_t now)
+{
+	int users = atomic_load(&a->old_target->users);
+	if (a->old_pid > 0 && !a->old_term_at && (users == 0 || now - a->old_since > APPS_DRAIN_MS)) {
+		fprintf(stderr, "portshare-apps: %s: %s: stopping the old pid %d\n", a->name,
+		        users ? "drain time is over" : "no request uses it any more", (int)a->old_pid);
+		kill(-a->old_pid, SIGTERM);
+		a->old_term_at = now;
+	} else if (a->old_pid > 0 && a->old_term_at && now - a->old_term_at > APPS_STOP_MS) {
+		kill(-a->old_pid, SIGKILL);
+	}
+	if (a->old_pid <= 0 && users == 0) {
+		apps_proc_target_unlink(a->old_target);
+		free(a->old_target);
+		a->old_target = NULL;
+	}
+}
+
+/* Every APPS_TICK_MS: whether the app's state needs a change. Under apps_proc_mu. */
+void apps_proc_tick(struct app *a, int64_t now)
+{
+	if (a->state == APP_STOPPING && a->pid > 0 && now - a->since > APPS_STOP_MS)
+		kill(-a->pid, SIGKILL);
+	if (a->old_target)
+		apps_tick_old(a, now);
+	if (!a->cmd || a->deleted || !a->registered)
+		return;
+	if (a->next_pid > 0)
+		apps_tick_next(a, now);
+	switch (a->state) {
+	case APP_STARTING: {
+		struct backend_addr addr;
+		pid_t pid = a->pid;
+		bool up = apps_accepts(a->cfg.target, &addr);
+		if (a->state != APP_STARTING || a->pid != pid)
+			break;
+		if (up) {
+			a->state = APP_RUNNING;
+			a->since = now;
+			a->last_use = now;
+			pthread_cond_broadcast(&apps_proc_cv);
+		} else if (now - a->since > APPS_READY_MS) {
+			fprintf(stderr,
+			        "portshare-apps: %s: no connection accepted on %s within %d s: "
+			        "stopping it\n",
+			        a->name, addr.name, APPS_READY_MS / 1000);
+			apps_stop(a, APP_IDLE);
+		}
+		break;
+	}
+	case APP_RUNNING:
+		if (!a->always_running && a->active == 0 && !a->next_pid &&
+		    now - a->last_use >= (int64_t)a->idle_timeout * 1000) {
+			fprintf(stderr, "portshare-apps: %s: idle for %d s: stopping pid %d\n", a->name,
+			        a->idle_timeout, (int)a->pid);
+			apps_stop(a, APP_IDLE);
+		}
+		break;
+	case APP_BACKOFF:
+		if (now - a->since >= apps_backoff_ms(a->failures))
+			apps_spawn(a);
+		break;
+	case APP_IDLE:
+		if (a->always_running)
+			apps_spawn(a);
+		break;
+	case APP_STOPPING:
+	case APP_STOPPED:
+	case APP_FAILED:
+		break;
+	}
+}
+
+/* The serving process died while it was meant to run: a crash unless it exited 0. It is
+ * started again after a backoff, or the app fails (rapid-fail protection), or a restart's
+ * new process, already starting, takes over. */
+static void apps_died(struct app *a, pid_t pid, int status, int64_t now)
+{
+	if (status != 0) {
+		a->crash_at[a->crash_next] = now;
+		a->crash_next = (a->crash_next + 1) % APPS_RAPID_FAIL_MAX;
+	}
+	/* a run of a minute or more counts as healthy: the backoff starts over */
+	if (a->state == APP_RUNNING && now - a->since > 60000)
+		a->failures = 0;
+	a->failures++;
+	int recent = apps_proc_crashes(a, now);
+	if (a->next_pid > 0) {
+		fprintf(stderr, "portshare-apps: %s: pid %d died (status %d): the new pid %d takes over\n",
+		        a->name, (int)pid, status, (int)a->next_pid);
+		int64_t since = a->next_since;
+		apps_switch(a, now);
+		a->state = APP_STARTING;
+		a->since = since;
+	} else if (status != 0 && a->rapid_fail_count > 0 && recent >= a->rapid_fail_count) {
+		fprintf(stderr,
+		        "portshare-apps: %s: error: pid %d died (status %d), %d crashes within %d s: "
+		        "rapid-fail protection stops the app; its URLs answer 503 until `portsharectl "
+		        "app start %s`\n",
+		        a->name, (int)pid, status, recent, a->rapid_fail_interval, a->name);
+		a->state = APP_FAILED;
+	} else {
+		fprintf(stderr,
+		        "portshare-apps: %s: pid %d died (status %d): starting it again in "
+		        "%d s\n",
+		        a->name, (int)pid, status, (int)(apps_backoff_ms(a->failures) / 1000));
+		a->state = APP_BACKOFF;
+	}
+}
+
+/* A child ended: the one serving (stopped by us, or died), a restart's new one before the
+ * switch, or the old one a restart replaced. */
+bool apps_proc_reaped(struct app *a, pid_t pid, int status, int64_t now)
+{
+	if (pid == a->old_pid) {
+		fprintf(stderr, "portshare-apps: %s: the old pid %d stopped (status %d)\n", a->name, (int)pid,
+		        status);
+		a->old_pid = 0;
+		return true;
+	}
+	if (pid == a->next_pid) {
+		fprintf(stderr,
+		        "portshare-apps: %s: error: the new pid %d ended (status %d) before it "
+		        "accepted a connection: the restart is abandoned\n",
+		        a->name, (int)pid, status);
+		a->last_status = status;
+		a->next_pid = 0;
+		apps_proc_target_unlink(a->next_target);
+		free(a->next_target);
+		a->next_target = NULL;
+		return true;
+	}
+	if (a->pid != pid)
+		return false;
+	a->pid = 0;
+	a->last_status = status;
+	if (a->state == APP_STOPPING || a->deleted) {
+		fprintf(stderr, "portshare-apps: %s: pid %d stopped (status %d)\n", a->name, (int)pid,
+		        status);
+		a->state = a->deleted ? APP_IDLE : a->stop_to;
+		a->failures = 0;
+	} else {
+		apps_died(a, pid, status, now);
+	}
+	a->since = a->state == APP_STARTING ? a->since : now;
+	pthread_cond_broadcast(&apps_proc_cv);
+	return true;
+}
+/* app stop: the process stopped (SIGTERM, SIGKILL after APPS_STOP_MS), a restart in
+ * progress abandoned; its URLs answer 503 until app start. Under apps_proc_mu. */
+int apps_proc_stop(struct app *a, FILE *out)
+{
+	if (a->state == APP_STOPPED) {
+		fprintf(out, "app %s is stopped already\n", a->name);
+		return 0;
+	}
+	if (a->next_pid > 0)
+		kill(-a->next_pid, SIGTERM);
+	if (a->old_pid > 0 && !a->old_term_at) {
+		kill(-a->old_pid, SIGTERM);
+		a->old_term_at = backend_now_ms();
+	}
+	if (a->pid > 0) {
+		apps_stop(a, APP_STOPPED);
+		fprintf(out, "app %s: stopping pid %d; its URLs answer 503 until app start %s\n", a->name,
+		        (int)a->pid, a->name);
+	} else {
+		a->state = APP_STOPPED;
+		a->since = backend_now_ms();
+		fprintf(out, "app %s stopped; its URLs answer 503 until app start %s\n", a->name, a->name);
+	}
+	return 0;
+}
+
+/* app start: a stopped or failed app (rapid-fail protection) serves again, from the next
+ * request (at once when always running). Under apps_proc_mu. */
+int apps_proc_start(struct app *a, FILE *out)
+{
+	const char *when = a->always_running ? "it starts now" : "the next request starts it";
+	if (a->state == APP_STOPPING && a->stop_to == APP_STOPPED) {
+		a->stop_to = APP_IDLE;
+		fprintf(out, "app %s started: %s once its old process is gone\n", a->name, when);
+		return 0;
+	}
+	if (a->state != APP_STOPPED && a->state != APP_FAILED) {
+		fprintf(out, "app %s is %s already\n", a->name, apps_proc_state_names[a->state]);
+		return 0;
+	}
+	a->state = APP_IDLE;
+	a->since = a->last_use = backend_now_ms();
+	a->failures = 0;
+	memset(a->crash_at, 0, sizeof(a->crash_at));
+	fprintf(out, "app %s started: %s\n", a->name, when);
+	return 0;
+}
+
+/* app restart, overlapped as IIS recycles an app pool: a new process on a new port (or
+ * socket) while the old one serves on; the proxy switches to it once it accepts, and the
+ * old one is stopped once the requests it has are done (apps_tick_next, apps_tick_old).
+ * Under apps_proc_mu. */
+int apps_proc_restart(struct app *a, FILE *out)
+{
+	if (a->state == APP_STOPPED || a->state == APP_FAILED)
+		return apps_proc_start(a, out);
+	if (a->state == APP_IDLE) {
+		fprintf(out, "app %s is not running: the next request starts it\n", a->name);
+		return 0;
+	}
+	if (a->state != APP_RUNNING || a->next_pid > 0 || a->old_target) {
+		fprintf(out, "app %s is %s: try again once it is running\n", a->name,
+		        a->next_pid > 0 || a->old_target ? "restarting already"
+		                                         : apps_proc_state_names[a->state]);
+		return -1;
+	}
+	char port[sizeof(a->port)], sock[sizeof(a->sock)] = "", spec[sizeof(sock) + 8];
+	const char *why = "out of memory";
+	int p = launch_free_port();
+	snprintf(port, sizeof(port), "%d", p);
+	if (a->use_socket) {
+		snprintf(sock, sizeof(sock), "%s/app.%u.sock", a->sock_dir, a->gen + 1);
+		snprintf(spec, sizeof(spec), "unix:%s", sock);
+	} else {
+		snprintf(spec, sizeof(spec), "http://127.0.0.1:%s", port);
+	}
+	struct backend_addr addr;
+	struct backend_target *t = NULL;
+	if (p < 0 || !backend_addr_parse(spec, &addr, &why) || !(t = backend_target_new(&addr, a->gen + 1))) {
+		fprintf(out, "app %s: cannot restart: %s\n", a->name, p < 0 ? strerror(errno) : why);
+		return -1;
+	}
+	pid_t pid = apps_exec(a, port, sock);
+	if (pid < 0) {
+		free(t);
+		fprintf(out, "app %s: cannot start its command: %s\n", a->name, strerror(errno));
+		return -1;
+	}
+	a->gen++;
+	a->next_pid = pid;
+	a->next_target = t;
+	a->next_since = backend_now_ms();
+	memcpy(a->next_port, port, sizeof(port));
+	memcpy(a->next_sock, sock, sizeof(sock));
+	fprintf(out,
+	        "app %s: restarting: new pid %d on %s; pid %d serves until it accepts, then stops once "
+	        "its requests are done\n",
+	        a->name, (int)pid, addr.name, (int)a->pid);
+	return 0;
+}
+
+void apps_proc_hooks(struct app *a)
+{
+	a->cfg.before_request = apps_before_request;
+	a->cfg.after_request = apps_after_request;
+	a->cfg.deleted = apps_deleted;
+	a->cfg.hook_arg = a;
+}
