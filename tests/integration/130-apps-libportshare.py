@@ -1,4 +1,4 @@
-# 130-apps-libportshare: `portsharectl app add hi --url … --user U -- portshare-hello --text hi` (no {port}, {socket} or --port-env) is a libportshare app: app show says backend libportshare and no process runs before the first request; the daemon's grant lets U join queue app-hi; the first request starts portshare-hello as U (uid in /proc) with PORTSHARE_QUEUE and PORTSHARE_SOCKET in its environment, and gets its answer, not a 503; requests it serves by delegation keep it from idling out; it stops after --idle-timeout and the next request starts it again; a command reading $PORT in a shell line, or given --port-env, stays an HTTP app; --strip-prefix is refused for a libportshare app; app delete removes the grant, the queue and the process. Needs root.
+# 130-apps-libportshare: `portsharectl app add hi --url … --user U -- portshare-hello --text hi` (no {port}, {socket} or --port-env) is a libportshare app: app show says backend libportshare and no process runs before the first request; the daemon's grant lets U join queue app-hi; the first request starts portshare-hello as U (uid in /proc) with PORTSHARE_QUEUE and PORTSHARE_SOCKET in its environment, and gets its answer, not a 503; status and who show it with backend libportshare and its pid; requests it serves by delegation keep it from idling out; it stops after --idle-timeout and the next request starts it again; a command reading $PORT in a shell line, or given --port-env, stays an HTTP app; --strip-prefix is refused for a libportshare app; app delete removes the grant, the queue and the process. Needs root.
 import http.client
 import re
 import time
@@ -57,6 +57,12 @@ with Story() as s:
               repr({k: v for k, v in env.items() if "PORT" in k}))
         check(wait_until(lambda: show(s, ctl)["hi"]["state"] == "running", 5), "app show: running")
         check_eq(show(s, ctl)["hi"]["pid"], pid, "app show: its pid")
+        line = "  app hi (queue app-hi): running, backend libportshare, pid %d %s" % (pid, url)
+        r = s.run(ctl + ["status"])
+        check(line in r.stdout.splitlines(), "portsharectl status: %s" % line.strip(), r.stdout[-600:])
+        r = s.run(ctl + ["who", str(port)])
+        check("  app hi (queue app-hi): running, backend libportshare, pid %d" % pid in r.stdout.splitlines(),
+              "portsharectl who PORT: the app, backend libportshare, its pid", r.stdout)
         q = [x for x in d.status()["queues"] if x["name"] == "app-hi"][0]
         check(any(w["pid"] == pid for w in q["workers"]), "the daemon's status: pid %d is a worker of app-hi" % pid)
 
