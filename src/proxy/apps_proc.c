@@ -541,31 +541,34 @@ int apps_proc_start(struct app *a, FILE *out)
 	return 0;
 }
 
-/* app restart of a libportshare app: a second process joins the queue while the first
- * serves on; once it has joined (apps_native.c sees it in the daemon's status), the first
- * gets SIGTERM and its library finishes the requests it has (apps_tick_next, apps_tick_old). */
-static int apps_restart_native(struct app *a, FILE *out)
+/* A restart's new address: a new loopback port, or a new socket in the app's directory;
+ * NULL after saying why in out. */
+static struct backend_target *apps_next_target(struct app *a, char *port, size_t port_len, char *sock,
+                                               size_t sock_len, FILE *out)
 {
-	pid_t pid = apps_exec(a, "", "");
-	if (pid < 0) {
-		fprintf(out, "app %s: cannot start its command: %s\n", a->name, strerror(errno));
-		return -1;
+	char spec[sizeof(a->sock) + 8];
+	const char *why = "out of memory";
+	int p = launch_free_port();
+	snprintf(port, port_len, "%d", p);
+	if (a->use_socket) {
+		snprintf(sock, sock_len, "%s/app.%u.sock", a->sock_dir, a->gen + 1);
+		snprintf(spec, sizeof(spec), "unix:%s", sock);
+	} else {
+		snprintf(spec, sizeof(spec), "http://127.0.0.1:%s", port);
 	}
-	a->gen++;
-	a->next_pid = pid;
-	a->next_joined = false;
-	a->next_since = backend_now_ms();
-	fprintf(out,
-	        "app %s: restarting: new pid %d joins queue %s; pid %d serves until it has joined, "
-	        "then stops once its requests are done\n",
-	        a->name, (int)pid, a->queue, (int)a->pid);
-	return 0;
+	struct backend_addr addr;
+	struct backend_target *t = NULL;
+	if (p < 0 || !backend_addr_parse(spec, &addr, &why) || !(t = backend_target_new(&addr, a->gen + 1)))
+		fprintf(out, "app %s: cannot restart: %s\n", a->name, p < 0 ? strerror(errno) : why);
+	return t;
 }
 
 /* app restart, overlapped as IIS recycles an app pool: a new process on a new port (or
  * socket) while the old one serves on; the proxy switches to it once it accepts, and the
  * old one is stopped once the requests it has are done (apps_tick_next, apps_tick_old).
- * Under apps_proc_mu. */
+ * A libportshare app's new process joins the same queue; once it has (apps_native.c sees
+ * it in the daemon's status) the old one gets SIGTERM and its library finishes the
+ * requests it has. Under apps_proc_mu. */
 int apps_proc_restart(struct app *a, FILE *out)
 {
 	if (a->state == APP_STOPPED || a->state == APP_FAILED)
@@ -580,24 +583,10 @@ int apps_proc_restart(struct app *a, FILE *out)
 		        restarting ? "restarting already" : apps_proc_state_names[a->state]);
 		return -1;
 	}
-	if (a->native)
-		return apps_restart_native(a, out);
-	char port[sizeof(a->port)], sock[sizeof(a->sock)] = "", spec[sizeof(sock) + 8];
-	const char *why = "out of memory";
-	int p = launch_free_port();
-	snprintf(port, sizeof(port), "%d", p);
-	if (a->use_socket) {
-		snprintf(sock, sizeof(sock), "%s/app.%u.sock", a->sock_dir, a->gen + 1);
-		snprintf(spec, sizeof(spec), "unix:%s", sock);
-	} else {
-		snprintf(spec, sizeof(spec), "http://127.0.0.1:%s", port);
-	}
-	struct backend_addr addr;
+	char port[sizeof(a->port)] = "", sock[sizeof(a->sock)] = "";
 	struct backend_target *t = NULL;
-	if (p < 0 || !backend_addr_parse(spec, &addr, &why) || !(t = backend_target_new(&addr, a->gen + 1))) {
-		fprintf(out, "app %s: cannot restart: %s\n", a->name, p < 0 ? strerror(errno) : why);
+	if (!a->native && !(t = apps_next_target(a, port, sizeof(port), sock, sizeof(sock), out)))
 		return -1;
-	}
 	pid_t pid = apps_exec(a, port, sock);
 	if (pid < 0) {
 		free(t);
@@ -607,13 +596,15 @@ int apps_proc_restart(struct app *a, FILE *out)
 	a->gen++;
 	a->next_pid = pid;
 	a->next_target = t;
+	a->next_joined = false;
 	a->next_since = backend_now_ms();
 	memcpy(a->next_port, port, sizeof(port));
 	memcpy(a->next_sock, sock, sizeof(sock));
 	fprintf(out,
-	        "app %s: restarting: new pid %d on %s; pid %d serves until it accepts, then stops once "
+	        "app %s: restarting: new pid %d %s %s; pid %d serves until it %s, then stops once "
 	        "its requests are done\n",
-	        a->name, (int)pid, addr.name, (int)a->pid);
+	        a->name, (int)pid, a->native ? "joins queue" : "on", a->native ? a->queue : t->addr.name,
+	        (int)a->pid, a->native ? "has joined" : "accepts");
 	return 0;
 }
 

@@ -1,15 +1,9 @@
 # 130-apps-libportshare: `portsharectl app add hi --url … --user U -- portshare-hello --text hi` (no {port}, {socket} or --port-env) is a libportshare app: app show says backend libportshare and no process runs before the first request; the daemon's grant lets U join queue app-hi; the first request starts portshare-hello as U (uid in /proc) with PORTSHARE_QUEUE and PORTSHARE_SOCKET in its environment, and gets its answer, not a 503; status and who show it with backend libportshare and its pid; requests it serves by delegation keep it from idling out; it stops after --idle-timeout and the next request starts it again; a command reading $PORT in a shell line, or given --port-env, stays an HTTP app; --strip-prefix is refused for a libportshare app; app delete removes the grant, the queue and the process. Needs root.
 import http.client
-import re
 import time
 
-from apps_help import pid_alive, show, supervisor, user_add, user_del
+from apps_help import hello_pid, pid_alive, show, supervised_user
 from harness import Story, check, check_eq, wait_until
-
-
-def hello_pid(r, text="hi"):
-    m = re.match(r"%s pid=(\d+) " % text, r.body.decode(errors="replace")) if r and r.status == 200 else None
-    return int(m.group(1)) if m else None
 
 
 def proc_field(pid, name):
@@ -28,10 +22,7 @@ def environ(pid):
 with Story() as s:
     d = s.daemon()
     port = s.free_port()
-    user, uid, gid = user_add(s, "ps130u")
-    sup = None
-    try:
-        sup, ctl = supervisor(s, d)
+    with supervised_user(s, d, "ps130u") as (user, uid, sup, ctl):
         url = "http://+:%d/hi/" % port
         r = s.run(ctl + ["app", "add", "hi", "--url", url, "--user", user, "--idle-timeout", "3", "--",
                          s.bin("portshare-hello"), "--text", "hi"])
@@ -115,9 +106,3 @@ with Story() as s:
         check_eq(r.status, 404, "its URL answers 404")
         for name in ("shell", "env"):
             s.run(ctl + ["app", "delete", name])
-        sup.stop()
-        sup = None
-    finally:
-        if sup:
-            sup.stop()
-        user_del(user)

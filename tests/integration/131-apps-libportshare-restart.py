@@ -1,52 +1,20 @@
 # 131-apps-libportshare-restart: a libportshare app (portshare-hello as a throwaway user) under portshare-apps: `app restart` overlapped under a bounded load loop (4 clients, keep-alive and a new connection per request): the new process has joined the queue (a worker in the daemon's status) before the old one gets SIGTERM, 0 failed requests, the old pid gone and the new one serving; a second restart meanwhile is refused; `app stop` answers 503 at once (no controller left on the queue) until `app start`, after which the next request starts it again; --always-running starts it before any request and the idle timeout never stops it. Needs root.
-import http.client
 import re
 import threading
 import time
 
-from apps_help import pid_alive, show, supervisor, user_add, user_del
+from apps_help import load, load_end, restart, pid_alive, show, supervised_user
 from harness import Story, check, check_eq, find_queue, wait_until
 
 
-def load(port, path, keepalive, stop, out, max_requests=20000, max_seconds=30):
-    """Requests until stop (at most max_requests or max_seconds), on one keep-alive
-    connection or a new one each; out gets (ok, failed, pids seen in order)."""
-    ok = failed = 0
-    pids = []
-    conn = None
-    end = time.monotonic() + max_seconds
-    while not stop.is_set() and ok + failed < max_requests and time.monotonic() < end:
-        try:
-            if conn is None:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            body = resp.read()
-            m = re.match(rb"hi pid=(\d+) ", body)
-            if resp.status == 200 and m:
-                ok += 1
-                if not pids or pids[-1] != int(m.group(1)):
-                    pids.append(int(m.group(1)))
-            else:
-                failed += 1
-                out.setdefault("bad", []).append((resp.status, body[:100]))
-            if not keepalive:
-                conn.close()
-                conn = None
-        except Exception as e:  # a failed request: counted, and a new connection
-            failed += 1
-            out.setdefault("bad", []).append(repr(e))
-            conn = None
-    out.update(ok=ok, failed=failed, pids=pids)
+def pid_of(body):
+    return int(re.match(rb"hi pid=(\d+) ", body).group(1))
 
 
 with Story() as s:
     d = s.daemon()
     port = s.free_port()
-    user, uid, gid = user_add(s, "ps131u")
-    sup = None
-    try:
-        sup, ctl = supervisor(s, d)
+    with supervised_user(s, d, "ps131u") as (user, uid, sup, ctl):
         r = s.run(ctl + ["app", "add", "hi", "--url", "http://+:%d/hi/" % port, "--user", user, "--",
                          s.bin("portshare-hello"), "--text", "hi"])
         check_eq(r.returncode, 0, "app add hi -- portshare-hello --text hi: %s" % r.stderr.strip())
@@ -57,34 +25,19 @@ with Story() as s:
 
         stop = threading.Event()
         results = [{} for _ in range(4)]
-        loaders = [threading.Thread(target=load, args=(port, "/hi/load", i % 2 == 0, stop, results[i]))
+        loaders = [threading.Thread(target=load, args=(port, "/hi/load", stop, results[i], pid_of, i % 2 == 0))
                    for i in range(4)]
         for t in loaders:
             t.start()
         time.sleep(0.5)
         t0 = time.monotonic()
-        r = s.run(ctl + ["app", "restart", "hi"])
-        check(r.returncode == 0 and "joins queue app-hi" in r.stdout, "app restart hi: %s" % r.stdout.strip())
-        new_pid = int(re.search(r"new pid (\d+)", r.stdout).group(1))
-        r = s.run(ctl + ["app", "restart", "hi"])
-        check(r.returncode == 1 and "restarting already" in r.stderr, "a second restart meanwhile is refused: %s"
-              % r.stderr.strip())
-        check(wait_until(lambda: show(s, ctl)["hi"]["pid"] == new_pid, 15), "the app's pid is now %d" % new_pid)
+        new_pid = restart(s, ctl, "hi", "joins queue app-hi")
         took = time.monotonic() - t0
         check(wait_until(lambda: not pid_alive(pid0), 10), "the old pid %d is gone (%.2f s to the switch)"
               % (pid0, took))
         check(("the new pid %d joined app-hi" % new_pid) in sup.stderr(),
               "the supervisor switched once the new pid had joined the queue")
-        time.sleep(1)
-        stop.set()
-        for t in loaders:
-            t.join(40)
-        total_ok = sum(x.get("ok", 0) for x in results)
-        total_failed = sum(x.get("failed", 0) for x in results)
-        check(total_failed == 0 and total_ok > 100, "under load: %d requests, %d failed" % (total_ok, total_failed),
-              repr([x.get("bad", [])[:3] for x in results]))
-        check(all(x["pids"][0] == pid0 and x["pids"][-1] == new_pid for x in results),
-              "every client went from pid %d to pid %d" % (pid0, new_pid), repr([x["pids"] for x in results]))
+        load_end(stop, loaders, results, pid0, new_pid)
         q = find_queue(d.status(), "app-hi")
         check([w["pid"] for w in q["workers"] if w["pid"] != sup.pid] == [new_pid],
               "the daemon's status: the new pid is the queue's one worker (besides the controller)", repr(q))
@@ -118,9 +71,3 @@ with Story() as s:
         r = s.get(s.url(port, "/always/x"))
         check(r.status == 200 and r.body.startswith(b"hi pid=%d " % pid), "it answers: %r" % r.body[:60])
         s.run(ctl + ["app", "delete", "always"])
-        sup.stop()
-        sup = None
-    finally:
-        if sup:
-            sup.stop()
-        user_del(user)

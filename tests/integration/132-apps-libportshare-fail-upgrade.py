@@ -1,15 +1,9 @@
 # 132-apps-libportshare-fail-upgrade: a libportshare app whose command exits 3 at once (a shell line that runs portshare-hello only once a flag file exists): the first request starts it, the crashes are restarted with the backoff, rapid-fail protection (--rapid-fail-count 3) fails the app, and the request that was held all along gets 503, as does the next one at once; with the flag made, `app start` and the next request is served by portshare-hello. Then the daemon is upgraded (portshared --upgrade): the running app serves on through the new daemon without a restart, and once it idles out a request starts it again through the new daemon (the controller's demand wait went on across the upgrade). Needs root.
-import re
 import threading
 import time
 
-from apps_help import pid_alive, show, supervisor
+from apps_help import hello_pid, pid_alive, show, supervisor
 from harness import Story, check, check_eq, find_queue, wait_until
-
-
-def hello_pid(r):
-    m = re.match(r"hi pid=(\d+) ", r.body.decode(errors="replace")) if r and r.status == 200 else None
-    return int(m.group(1)) if m else None
 
 
 with Story() as s:
