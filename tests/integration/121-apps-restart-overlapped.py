@@ -3,7 +3,7 @@ import os
 import threading
 import time
 
-from apps_help import add_wsgi, load, load_end, restart, pid_alive, pidserver, show, supervisor
+from apps_help import add_wsgi, load, load_end, pid_alive, pidserver, restart, show, supervisor
 from harness import Story, check, check_eq, wait_until
 
 with Story() as s:

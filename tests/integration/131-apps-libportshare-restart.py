@@ -3,7 +3,7 @@ import re
 import threading
 import time
 
-from apps_help import load, load_end, restart, pid_alive, show, supervised_user
+from apps_help import load, load_end, pid_alive, restart, show, supervised_user
 from harness import Story, check, check_eq, find_queue, wait_until
 
 
