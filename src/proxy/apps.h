@@ -71,7 +71,7 @@ struct app {
 	struct backend_target *old_target;
 	int64_t old_since, old_term_at; /* when it was switched away from, when it got SIGTERM */
 	bool deleted;
-	bool registered; /* its queue and URLs are in the daemon, its proxy runs */
+	bool registered; /* its queue and URLs are in the daemon, its proxy (or controller) runs */
 	/* a libportshare app (apps_native.c): a request waits that no process serves (its
 	 * controller thread saw the demand); a restart's new process has joined the queue */
 	bool demand;
