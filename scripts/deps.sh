@@ -3,7 +3,7 @@
 # As root it runs apt-get update then apt-get install; otherwise it prints the exact line to run.
 # usage: sh scripts/deps.sh [package]   (package: also what make deb and make package-test need)
 set -e
-pkgs="build-essential pkg-config node-llhttp libseccomp-dev libcmocka-dev libgnutls28-dev gnutls-bin clang libclang-rt-dev groff-base curl python3 iproute2 strace procps wrk testssl.sh chromium gunicorn prometheus goaccess logrotate"
+pkgs="build-essential pkg-config node-llhttp libseccomp-dev libcmocka-dev libgnutls28-dev gnutls-bin clang libclang-rt-dev groff-base curl python3 iproute2 strace procps wrk testssl.sh chromium gunicorn python3-flask python3-websockets nginx-light prometheus goaccess logrotate"
 if [ "$1" = package ]; then
 	pkgs="$pkgs debhelper dpkg-dev lintian mmdebstrap systemd-container"
 fi

@@ -21,7 +21,7 @@ static uint16_t hdr_flags_allowed(unsigned type)
 	case PS_MSG_STATUS_DATA:
 		return PS_STATUS_MORE;
 	case PS_MSG_HELLO:
-		return PS_HELLO_DELEGATE | PS_HELLO_TAKEOVER | PS_HELLO_TLS | PS_HELLO_LOG;
+		return PS_HELLO_DELEGATE | PS_HELLO_TAKEOVER | PS_HELLO_TLS;
 	default:
 		return 0;
 	}

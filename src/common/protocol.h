@@ -108,9 +108,6 @@ struct ps_addr {
 #define PS_HELLO_DELEGATE 0x1u /* this library serves delegated connections (DESIGN §6) */
 #define PS_HELLO_TAKEOVER 0x2u /* a new portshared that will take over (DESIGN §10); admins only */
 #define PS_HELLO_TLS 0x4u      /* this library takes TLS connections (DELIVER's TLS part, RETURN_TLS) */
-#define PS_HELLO_LOG                                                                                         \
-	0x8u /* this library writes access-log records and counts in the page (§9),                         \
-	      * delegating or not: the daemon maps it a session page */
 
 struct ps_hello {
 	uint32_t version; /* PS_PROTO_VERSION */

@@ -40,6 +40,7 @@ struct session {
 	struct shared_page *page; /* delegation (DESIGN §6): mapped by both sides, or NULL */
 	bool lib_counts;          /* its library counts delivered requests in the page (delegate_count) */
 	bool delegating;          /* its HELLO asked for delegation (PS_HELLO_DELEGATE) */
+	bool page_offered;        /* its page was made (or failed) when it first held a queue */
 	struct accesslog_session *log; /* records of the page's ring begun, not ended (accesslog.c) */
 	struct list attached;          /* struct attach */
 	struct list requests;          /* delivered, not yet returned */

@@ -381,6 +381,23 @@ static int session_queue_limit(const struct session *s, bool create, char *err, 
 	return 0;
 }
 
+/* A worker's session gets its page when it first holds a queue (portsharectl's never do):
+ * delegation's slots, and the counters and access-log ring that serve libraries that do
+ * not delegate too. No HELLO flag asks for it: a daemon refuses flags it does not know, so
+ * a new library would not reach an older daemon. A library that does not know the page
+ * closes the fd, or (another layout) leaves it unused; the daemon then counts for it as
+ * before. */
+static void session_page(struct session *s)
+{
+	if (s->page_offered)
+		return;
+	s->page_offered = true;
+	if (delegate_session_start(s) < 0)
+		log_info("session %u (pid %d): no shared page (%s); requests go through the daemon", s->id,
+		         (int)s->pid, strerror(errno));
+	accesslog_session_start(s);
+}
+
 static void session_handle(struct session *s, const struct ps_msg *m)
 {
 	char err[PS_TEXT_MAX];
@@ -426,12 +443,6 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 		session_reply(s, m->hdr.seq, 0, s->id, PS_FEATURES);
 		session_send_limits(s);
 		s->delegating = m->hdr.flags & PS_HELLO_DELEGATE;
-		/* the page: delegation's slots, and the counters and access-log ring of every
-		 * library that knows them */
-		if ((m->hdr.flags & (PS_HELLO_DELEGATE | PS_HELLO_LOG)) && delegate_session_start(s) < 0)
-			log_info("session %u (pid %d): no shared page (%s); requests go through the daemon",
-			         s->id, (int)s->pid, strerror(errno));
-		accesslog_session_start(s);
 		/* accepted just before a new daemon took the control socket over */
 		if (this_thread->handing_over)
 			takeover_send_reattach(s);
@@ -440,6 +451,8 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 		rc = session_queue_limit(s, true, err, sizeof(err));
 		if (rc == 0)
 			rc = queue_create(s, &m->u.create, &q, err, sizeof(err));
+		if (rc == 0)
+			session_page(s);
 		session_reply(s, m->hdr.seq, rc, rc ? 0 : q->id, err);
 		return;
 	case PS_MSG_QUEUE_OPEN:
@@ -448,6 +461,8 @@ static void session_handle(struct session *s, const struct ps_msg *m)
 		rc = q && queue_attach_find(s, q->id) ? 0 : session_queue_limit(s, false, err, sizeof(err));
 		if (rc == 0)
 			rc = queue_open(s, m->u.queue.name, &q, err, sizeof(err));
+		if (rc == 0)
+			session_page(s);
 		session_reply(s, m->hdr.seq, rc, rc ? 0 : q->id, err);
 		return;
 	case PS_MSG_QUEUE_DELETE:

@@ -322,7 +322,7 @@ static int client_session_open(ps_client *c)
 	struct ps_msg m;
 	memset(&m, 0, sizeof(m));
 	m.hdr.type = PS_MSG_HELLO;
-	m.hdr.flags = (c->delegation ? PS_HELLO_DELEGATE : 0) | PS_HELLO_TLS | PS_HELLO_LOG;
+	m.hdr.flags = (c->delegation ? PS_HELLO_DELEGATE : 0) | PS_HELLO_TLS;
 	m.hdr.seq = ++c->seq;
 	m.u.hello.version = PS_PROTO_VERSION;
 	m.u.hello.pid = (uint32_t)getpid();
