@@ -35,8 +35,10 @@ DAEMON_SRC := $(wildcard src/daemon/*.c)
 CTL_SRC := $(wildcard src/ctl/*.c)
 # src/proxy/: the adapters for unmodified apps, three programs over the same objects
 PROXY_MAINS := src/proxy/proxy_main.c src/proxy/run_main.c src/proxy/apps_main.c
-# portshare-apps' own objects: its app definitions and the apps' processes
-APPS_SRC := src/proxy/apps_def.c src/proxy/apps_proc.c
+# portshare-apps' own objects: its app definitions, the apps' processes, libportshare apps
+APPS_SRC := src/proxy/apps_def.c src/proxy/apps_proc.c src/proxy/apps_native.c
+# and what it takes from portsharectl for libportshare apps: commands (grant) and the status
+APPS_CTL_SRC := src/ctl/ctl.c src/ctl/json.c
 PROXY_SRC := $(filter-out $(PROXY_MAINS) $(APPS_SRC),$(wildcard src/proxy/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 LLHTTP_C := llhttp.c api.c http.c
@@ -127,7 +129,7 @@ $(BUILD)/bin/portshare-run: $(call OBJ,src/proxy/run_main.c $(PROXY_SRC)) $(BUIL
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS) -pthread
 
-$(BUILD)/bin/portshare-apps: $(call OBJ,src/proxy/apps_main.c $(APPS_SRC) $(PROXY_SRC) src/common/json_write.c) $(BUILD)/lib/libportshare.a $(LLHTTP_OBJ)
+$(BUILD)/bin/portshare-apps: $(call OBJ,src/proxy/apps_main.c $(APPS_SRC) $(PROXY_SRC) $(APPS_CTL_SRC)) $(COMMON_OBJ) $(BUILD)/lib/libportshare.a $(LLHTTP_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(COMMON_LIBS) -pthread
 

@@ -31,6 +31,9 @@ struct app {
 	char *words; /* the definition as stored: NUL-ended words, NAME first */
 	size_t words_len;
 	char **cmd; /* NULL: a proxy queue in front of --backend */
+	/* a libportshare app: no {port}, {socket}, $PORT or --port-env; it joins its queue
+	 * itself ($PORTSHARE_QUEUE) and apps_native.c waits for demand instead of a proxy */
+	bool native;
 	char *user;
 	uid_t uid;
 	gid_t gid;
@@ -68,7 +71,12 @@ struct app {
 	struct backend_target *old_target;
 	int64_t old_since, old_term_at; /* when it was switched away from, when it got SIGTERM */
 	bool deleted;
-	bool registered; /* its queue and URLs are in the daemon, its proxy runs */
+	bool registered; /* its queue and URLs are in the daemon, its proxy (or controller) runs */
+	/* a libportshare app (apps_native.c): a request waits that no process serves (its
+	 * controller thread saw the demand); a restart's new process has joined the queue */
+	bool demand;
+	bool next_joined;
+	bool native_thread; /* its controller thread runs */
 };
 
 /* Parses a definition (words[0] is the name, NUL-ended words) into a new app that keeps

@@ -80,7 +80,8 @@ struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char 
 	a->rapid_fail_count = APPS_RAPID_FAIL_COUNT;
 	a->rapid_fail_interval = APPS_RAPID_FAIL_INTERVAL;
 	a->last_status = -1;
-	bool allow_root = false, idle_given = false;
+	/* port_env: --port-env; http_given: an option of the proxy in front of an HTTP app */
+	bool allow_root = false, idle_given = false, port_env = false, http_given = false;
 	int i = 1;
 	for (; i < n; i++) {
 		const char *why = NULL;
@@ -92,6 +93,8 @@ struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char 
 			a->always_running = true;
 		} else if (!strcmp(w[i], "--allow-root")) {
 			allow_root = true;
+		} else if (!strcmp(w[i], "--port-env")) {
+			port_env = true;
 		} else if (!strcmp(w[i], "--rapid-fail-count") || !strcmp(w[i], "--rapid-fail-interval")) {
 			const char *opt = w[i];
 			bool count = !strcmp(opt, "--rapid-fail-count");
@@ -118,6 +121,7 @@ struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char 
 					goto fail;
 				}
 				a->cfg.threads = (int)v;
+				http_given = true;
 			} else {
 				if (!apps_number(w[++i], 1, 86400, &v)) {
 					snprintf(err, errlen, "--idle-timeout takes seconds, 1-86400");
@@ -128,6 +132,7 @@ struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char 
 			}
 		} else if (!strcmp(w[i], "--url") || !strcmp(w[i], "--backend") ||
 		           !strcmp(w[i], "--strip-prefix") || !strcmp(w[i], "--backend-timeout")) {
+			http_given |= !strcmp(w[i], "--strip-prefix") || !strcmp(w[i], "--backend-timeout");
 			int rc = proxy_option(&a->cfg, n, w, &i, &why);
 			if (rc < 0) {
 				snprintf(err, errlen, "%s: %s", w[i], why);
@@ -148,10 +153,10 @@ struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char 
 		goto fail;
 	}
 	if (!has_cmd) {
-		if (a->user || a->always_running || idle_given || allow_root) {
+		if (a->user || a->always_running || idle_given || allow_root || port_env) {
 			snprintf(err, errlen,
-			         "--user, --idle-timeout, --rapid-fail-*, --always-running and "
-			         "--allow-root are for a command");
+			         "--user, --idle-timeout, --rapid-fail-*, --always-running, --port-env "
+			         "and --allow-root are for a command");
 			goto fail;
 		}
 		return a;
@@ -191,8 +196,25 @@ struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char 
 		snprintf(err, errlen, "the app would run as root: give --user USER (or --allow-root)");
 		goto fail;
 	}
-	for (size_t k = 0; a->cmd[k]; k++)
+	bool port_arg = false;
+	for (size_t k = 0; a->cmd[k]; k++) {
 		a->use_socket |= strstr(a->cmd[k], "{socket}") != NULL;
+		/* "$PORT" in an argument is a shell's command line that reads it (sh -c '... $PORT') */
+		port_arg |=
+		    strstr(a->cmd[k], "{port}") || strstr(a->cmd[k], "$PORT") || strstr(a->cmd[k], "${PORT}");
+	}
+	/* neither a port nor a socket to listen on: a libportshare app, which joins its queue
+	 * itself (docs/ADAPTERS.md, "Which kind an app is") */
+	a->native = !a->use_socket && !port_arg && !port_env;
+	if (a->native) {
+		if (http_given) {
+			snprintf(err, errlen,
+			         "--strip-prefix, --backend-timeout and --workers are for an HTTP app "
+			         "({port}, {socket} or --port-env); this command is a libportshare app");
+			goto fail;
+		}
+		return a;
+	}
 	/* the port until an `app restart` moves the app to another (apps_proc.c); a {socket}
 	 * app gets its address when it is registered (apps_main.c) */
 	int port = launch_free_port();

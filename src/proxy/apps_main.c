@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "apps.h"
+#include "apps_native.h"
 #include "apps_proc.h"
 #include "apps_wire.h"
 #include "json_write.h"
@@ -119,8 +120,10 @@ static int apps_register(struct app *a)
 {
 	if (a->use_socket && !a->sock_dir[0] && apps_socket_make(a) < 0)
 		return -1;
-	apps_proc_hooks(a);
 	apps_queue_delete(a->queue, true);
+	if (a->native) /* it joins its queue itself: a controller waits for demand, no proxy */
+		return apps_native_register(a);
+	apps_proc_hooks(a);
 	if (proxy_start(&a->cfg) < 0)
 		return -1;
 	a->registered = true;
@@ -143,7 +146,7 @@ static void apps_insert(struct app *a)
 static void apps_retry(void)
 {
 	for (struct app *a = apps; a; a = a->next)
-		if (!a->registered && !a->deleted && apps_register(a) == 0)
+		if (!a->registered && !a->deleted && !a->native_thread && apps_register(a) == 0)
 			fprintf(stderr, "portshare-apps: %s: registered\n", a->name);
 }
 
@@ -208,7 +211,9 @@ static void apps_show_one(FILE *out, bool json, const struct app *a, int64_t now
 	const char *state = !a->registered ? "unregistered"
 	                    : a->cmd       ? apps_proc_state_names[a->state]
 	                                   : "proxy";
-	const char *backend = a->cfg.target ? a->cfg.target->addr.name : a->cfg.backend.name;
+	const char *backend = a->native       ? "libportshare"
+	                      : a->cfg.target ? a->cfg.target->addr.name
+	                                      : a->cfg.backend.name;
 	pid_t pids[] = {a->pid, a->next_pid, a->old_pid};
 	char log[PATH_MAX];
 	if (apps_proc_log_dir)
@@ -406,6 +411,8 @@ static int apps_command(char *msg, size_t len, uid_t peer, FILE *out)
 		}
 		pthread_cond_broadcast(&apps_proc_cv);
 		pthread_mutex_unlock(&apps_proc_mu);
+		if (a->native) /* while the queue exists: the daemon finds the grant's owner in it */
+			apps_native_unregister(a);
 		apps_queue_delete(a->queue, false);
 		apps_socket_remove(a);
 		fprintf(out, "app %s deleted\n", a->name);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "apps_native.h"
 #include "launch.h"
 #include "portshare.h"
 
@@ -60,8 +61,9 @@ static int apps_log_open(const struct app *a)
 	return fd;
 }
 
-/* Starts a's command with {port}/$PORT = port and {socket} = sock (under apps_proc_mu): its
- * pid, or -1 after saying why. The child only makes system calls between fork and exec:
+/* Starts a's command with {port}/$PORT = port and {socket} = sock, or, a libportshare
+ * app, with $PORTSHARE_SOCKET and $PORTSHARE_QUEUE (under apps_proc_mu): its pid, or -1
+ * after saying why. The child only makes system calls between fork and exec:
  * this process has threads. */
 static pid_t apps_exec(struct app *a, const char *port, const char *sock)
 {
@@ -72,8 +74,9 @@ static pid_t apps_exec(struct app *a, const char *port, const char *sock)
 	size_t nenv = 0;
 	while (environ[nenv])
 		nenv++;
-	char **envp = calloc(nenv + 5, sizeof(char *));
+	char **envp = calloc(nenv + 6, sizeof(char *));
 	char port_env[24], home_env[PATH_MAX + 8], user_env[64], logname_env[72];
+	char socket_env[PATH_MAX + 24], queue_env[sizeof(a->queue) + 24];
 	pid_t pid = -1;
 	int log_fd = -1;
 	if (!argv || !envp)
@@ -85,13 +88,21 @@ static pid_t apps_exec(struct app *a, const char *port, const char *sock)
 	for (size_t i = 0; i < nenv; i++) {
 		const char *e = environ[i];
 		if (!strncmp(e, "PORT=", 5) || !strncmp(e, PS_SOCKET_ENV "=", strlen(PS_SOCKET_ENV) + 1) ||
+		    !strncmp(e, PS_QUEUE_ENV "=", strlen(PS_QUEUE_ENV) + 1) ||
 		    (a->user &&
 		     (!strncmp(e, "HOME=", 5) || !strncmp(e, "USER=", 5) || !strncmp(e, "LOGNAME=", 8))))
 			continue;
 		envp[k++] = environ[i];
 	}
-	snprintf(port_env, sizeof(port_env), "PORT=%s", port);
-	envp[k++] = port_env;
+	if (a->native) {
+		snprintf(socket_env, sizeof(socket_env), PS_SOCKET_ENV "=%s", apps_native_socket(a));
+		snprintf(queue_env, sizeof(queue_env), PS_QUEUE_ENV "=%s", a->queue);
+		envp[k++] = socket_env;
+		envp[k++] = queue_env;
+	} else {
+		snprintf(port_env, sizeof(port_env), "PORT=%s", port);
+		envp[k++] = port_env;
+	}
 	if (a->user) {
 		snprintf(home_env, sizeof(home_env), "HOME=%s", a->home);
 		snprintf(user_env, sizeof(user_env), "USER=%s", a->user);
@@ -129,7 +140,12 @@ static pid_t apps_exec(struct app *a, const char *port, const char *sock)
 	}
 	setpgid(pid, pid); /* both sides, so that a kill of the group never misses */
 	fprintf(stderr, "portshare-apps: %s: started %s (pid %d, %s %s)\n", a->name, argv[0], (int)pid,
-	        a->use_socket ? "socket" : "port", a->use_socket ? sock : port);
+	        a->native       ? "queue"
+	        : a->use_socket ? "socket"
+	                        : "port",
+	        a->native       ? a->queue
+	        : a->use_socket ? sock
+	                        : port);
 out:
 	if (pid < 0)
 		fprintf(stderr, "portshare-apps: %s: cannot start: %s\n", a->name, strerror(errno));
@@ -150,6 +166,19 @@ static void apps_spawn(struct app *a)
 	a->pid = pid > 0 ? pid : 0;
 	a->state = pid > 0 ? APP_STARTING : APP_BACKOFF;
 	a->since = backend_now_ms();
+	a->demand = false;
+}
+
+/* A libportshare app's controller saw a request wait with no process to take it: the app
+ * starts now when idle, or once it may (apps_proc_tick: after a stop or the backoff). */
+void apps_proc_demand(struct app *a)
+{
+	pthread_mutex_lock(&apps_proc_mu);
+	a->demand = true;
+	a->last_use = backend_now_ms();
+	if (a->state == APP_IDLE && !a->deleted)
+		apps_spawn(a);
+	pthread_mutex_unlock(&apps_proc_mu);
 }
 
 /* SIGTERM (or SIGKILL) to the process groups of a's processes: the one serving, the new
@@ -260,7 +289,8 @@ void apps_proc_target_unlink(const struct backend_target *t)
  * still runs) drains: apps_tick_old stops it once no request uses its target. */
 static void apps_switch(struct app *a, int64_t now)
 {
-	a->old_target = proxy_target_swap(&a->cfg, a->next_target);
+	/* a libportshare app has no target: both processes take requests from the queue */
+	a->old_target = a->native ? NULL : proxy_target_swap(&a->cfg, a->next_target);
 	a->old_pid = a->pid;
 	a->old_since = now;
 	a->old_term_at = 0;
@@ -269,6 +299,7 @@ static void apps_switch(struct app *a, int64_t now)
 	memcpy(a->sock, a->next_sock, sizeof(a->sock));
 	a->next_pid = 0;
 	a->next_target = NULL;
+	a->next_joined = false;
 }
 
 /* Whether t's address accepts a connection now (a copy in *addr): apps_proc_mu is let go
@@ -287,21 +318,24 @@ static void apps_tick_next(struct app *a, int64_t now)
 {
 	struct backend_addr addr;
 	pid_t pid = a->next_pid;
-	bool up = apps_accepts(a->next_target, &addr);
+	/* a libportshare app's new process is ready once it has joined the queue */
+	bool up = a->native ? a->next_joined : apps_accepts(a->next_target, &addr);
+	const char *where = a->native ? a->queue : addr.name;
 	if (a->next_pid != pid || a->state != APP_RUNNING)
 		return;
 	if (up) {
 		fprintf(stderr,
-		        "portshare-apps: %s: the new pid %d accepts on %s: requests go to it; the old pid "
+		        "portshare-apps: %s: the new pid %d %s %s: requests go to it; the old pid "
 		        "%d stops once its requests are done\n",
-		        a->name, (int)pid, addr.name, (int)a->pid);
+		        a->name, (int)pid, a->native ? "joined" : "accepts on", where, (int)a->pid);
 		apps_switch(a, now);
 		a->since = a->last_use = now;
 	} else if (now - a->next_since > APPS_READY_MS) {
 		fprintf(stderr,
-		        "portshare-apps: %s: error: the new pid %d did not accept a connection on %s "
-		        "within %d s: stopping it; pid %d serves on\n",
-		        a->name, (int)pid, addr.name, APPS_READY_MS / 1000, (int)a->pid);
+		        "portshare-apps: %s: error: the new pid %d did not %s %s within %d s: stopping it; "
+		        "pid %d serves on\n",
+		        a->name, (int)pid, a->native ? "join" : "accept a connection on", where,
+		        APPS_READY_MS / 1000, (int)a->pid);
 		kill(-pid, SIGKILL);
 		a->next_since = now; /* reaped soon; no second kill every tick */
 	}
@@ -309,10 +343,11 @@ static void apps_tick_next(struct app *a, int64_t now)
 
 /* The process a restart replaced: SIGTERM once no request uses its target (or after
  * APPS_DRAIN_MS, IIS's shutdownTimeLimit), SIGKILL APPS_STOP_MS later; its target is
- * freed once it is gone and unused. */
+ * freed once it is gone and unused. A libportshare app's old process has no target: it
+ * gets SIGTERM at once, and its library finishes the requests it has. */
 static void apps_tick_old(struct app *a, int64_t now)
 {
-	int users = atomic_load(&a->old_target->users);
+	int users = a->old_target ? atomic_load(&a->old_target->users) : 0;
 	if (a->old_pid > 0 && !a->old_term_at && (users == 0 || now - a->old_since > APPS_DRAIN_MS)) {
 		fprintf(stderr, "portshare-apps: %s: %s: stopping the old pid %d\n", a->name,
 		        users ? "drain time is over" : "no request uses it any more", (int)a->old_pid);
@@ -321,7 +356,7 @@ static void apps_tick_old(struct app *a, int64_t now)
 	} else if (a->old_pid > 0 && a->old_term_at && now - a->old_term_at > APPS_STOP_MS) {
 		kill(-a->old_pid, SIGKILL);
 	}
-	if (a->old_pid <= 0 && users == 0) {
+	if (a->old_pid <= 0 && users == 0 && a->old_target) {
 		apps_proc_target_unlink(a->old_target);
 		free(a->old_target);
 		a->old_target = NULL;
@@ -333,7 +368,7 @@ void apps_proc_tick(struct app *a, int64_t now)
 {
 	if (a->state == APP_STOPPING && a->pid > 0 && now - a->since > APPS_STOP_MS)
 		kill(-a->pid, SIGKILL);
-	if (a->old_target)
+	if (a->old_target || a->old_pid > 0)
 		apps_tick_old(a, now);
 	if (!a->cmd || a->deleted || !a->registered)
 		return;
@@ -341,9 +376,10 @@ void apps_proc_tick(struct app *a, int64_t now)
 		apps_tick_next(a, now);
 	switch (a->state) {
 	case APP_STARTING: {
-		struct backend_addr addr;
+		struct backend_addr addr = {.name = ""};
 		pid_t pid = a->pid;
-		bool up = apps_accepts(a->cfg.target, &addr);
+		/* a libportshare app is running once it joins its queue (apps_native.c) */
+		bool up = !a->native && apps_accepts(a->cfg.target, &addr);
 		if (a->state != APP_STARTING || a->pid != pid)
 			break;
 		if (up) {
@@ -352,10 +388,9 @@ void apps_proc_tick(struct app *a, int64_t now)
 			a->last_use = now;
 			pthread_cond_broadcast(&apps_proc_cv);
 		} else if (now - a->since > APPS_READY_MS) {
-			fprintf(stderr,
-			        "portshare-apps: %s: no connection accepted on %s within %d s: "
-			        "stopping it\n",
-			        a->name, addr.name, APPS_READY_MS / 1000);
+			fprintf(stderr, "portshare-apps: %s: %s %s within %d s: stopping it\n", a->name,
+			        a->native ? "it did not join queue" : "no connection accepted on",
+			        a->native ? a->queue : addr.name, APPS_READY_MS / 1000);
 			apps_stop(a, APP_IDLE);
 		}
 		break;
@@ -373,7 +408,7 @@ void apps_proc_tick(struct app *a, int64_t now)
 			apps_spawn(a);
 		break;
 	case APP_IDLE:
-		if (a->always_running)
+		if (a->always_running || a->demand)
 			apps_spawn(a);
 		break;
 	case APP_STOPPING:
@@ -506,10 +541,34 @@ int apps_proc_start(struct app *a, FILE *out)
 	return 0;
 }
 
+/* A restart's new address: a new loopback port, or a new socket in the app's directory;
+ * NULL after saying why in out. */
+static struct backend_target *apps_next_target(struct app *a, char *port, size_t port_len, char *sock,
+                                               size_t sock_len, FILE *out)
+{
+	char spec[sizeof(a->sock) + 8];
+	const char *why = "out of memory";
+	int p = launch_free_port();
+	snprintf(port, port_len, "%d", p);
+	if (a->use_socket) {
+		snprintf(sock, sock_len, "%s/app.%u.sock", a->sock_dir, a->gen + 1);
+		snprintf(spec, sizeof(spec), "unix:%s", sock);
+	} else {
+		snprintf(spec, sizeof(spec), "http://127.0.0.1:%s", port);
+	}
+	struct backend_addr addr;
+	struct backend_target *t = NULL;
+	if (p < 0 || !backend_addr_parse(spec, &addr, &why) || !(t = backend_target_new(&addr, a->gen + 1)))
+		fprintf(out, "app %s: cannot restart: %s\n", a->name, p < 0 ? strerror(errno) : why);
+	return t;
+}
+
 /* app restart, overlapped as IIS recycles an app pool: a new process on a new port (or
  * socket) while the old one serves on; the proxy switches to it once it accepts, and the
  * old one is stopped once the requests it has are done (apps_tick_next, apps_tick_old).
- * Under apps_proc_mu. */
+ * A libportshare app's new process joins the same queue; once it has (apps_native.c sees
+ * it in the daemon's status) the old one gets SIGTERM and its library finishes the
+ * requests it has. Under apps_proc_mu. */
 int apps_proc_restart(struct app *a, FILE *out)
 {
 	if (a->state == APP_STOPPED || a->state == APP_FAILED)
@@ -518,28 +577,16 @@ int apps_proc_restart(struct app *a, FILE *out)
 		fprintf(out, "app %s is not running: the next request starts it\n", a->name);
 		return 0;
 	}
-	if (a->state != APP_RUNNING || a->next_pid > 0 || a->old_target) {
+	bool restarting = a->next_pid > 0 || a->old_target || a->old_pid > 0;
+	if (a->state != APP_RUNNING || restarting) {
 		fprintf(out, "app %s is %s: try again once it is running\n", a->name,
-		        a->next_pid > 0 || a->old_target ? "restarting already"
-		                                         : apps_proc_state_names[a->state]);
+		        restarting ? "restarting already" : apps_proc_state_names[a->state]);
 		return -1;
 	}
-	char port[sizeof(a->port)], sock[sizeof(a->sock)] = "", spec[sizeof(sock) + 8];
-	const char *why = "out of memory";
-	int p = launch_free_port();
-	snprintf(port, sizeof(port), "%d", p);
-	if (a->use_socket) {
-		snprintf(sock, sizeof(sock), "%s/app.%u.sock", a->sock_dir, a->gen + 1);
-		snprintf(spec, sizeof(spec), "unix:%s", sock);
-	} else {
-		snprintf(spec, sizeof(spec), "http://127.0.0.1:%s", port);
-	}
-	struct backend_addr addr;
+	char port[sizeof(a->port)] = "", sock[sizeof(a->sock)] = "";
 	struct backend_target *t = NULL;
-	if (p < 0 || !backend_addr_parse(spec, &addr, &why) || !(t = backend_target_new(&addr, a->gen + 1))) {
-		fprintf(out, "app %s: cannot restart: %s\n", a->name, p < 0 ? strerror(errno) : why);
+	if (!a->native && !(t = apps_next_target(a, port, sizeof(port), sock, sizeof(sock), out)))
 		return -1;
-	}
 	pid_t pid = apps_exec(a, port, sock);
 	if (pid < 0) {
 		free(t);
@@ -549,13 +596,15 @@ int apps_proc_restart(struct app *a, FILE *out)
 	a->gen++;
 	a->next_pid = pid;
 	a->next_target = t;
+	a->next_joined = false;
 	a->next_since = backend_now_ms();
 	memcpy(a->next_port, port, sizeof(port));
 	memcpy(a->next_sock, sock, sizeof(sock));
 	fprintf(out,
-	        "app %s: restarting: new pid %d on %s; pid %d serves until it accepts, then stops once "
+	        "app %s: restarting: new pid %d %s %s; pid %d serves until it %s, then stops once "
 	        "its requests are done\n",
-	        a->name, (int)pid, addr.name, (int)a->pid);
+	        a->name, (int)pid, a->native ? "joins queue" : "on", a->native ? a->queue : t->addr.name,
+	        (int)a->pid, a->native ? "has joined" : "accepts");
 	return 0;
 }
 

@@ -29,6 +29,8 @@ void apps_proc_hooks(struct app *a);
 /* Every APPS_TICK_MS: starts, switches, stops what needs it (unlocks apps_proc_mu while
  * it probes whether an app accepts). */
 void apps_proc_tick(struct app *a, int64_t now);
+/* A libportshare app's controller saw demand: starts the app, now or once it may. */
+void apps_proc_demand(struct app *a);
 /* A child of ours ended with status (128+N: signal N): true when it was one of a's. */
 bool apps_proc_reaped(struct app *a, pid_t pid, int status, int64_t now);
 /* sig to the process groups of a's processes (serving, a restart's new and old ones). */

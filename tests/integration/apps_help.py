@@ -1,11 +1,15 @@
-# apps_help.py: what the stories of portshare-apps (108, 120-123) share: starting the supervisor on a story's own directories, `app show --json`, a throwaway user, and an app that answers its pid.
+# apps_help.py: what the stories of portshare-apps (108, 120-123, 130-132) share: starting the supervisor on a story's own directories, `app show --json`, a throwaway user, an app that answers its pid, portshare-hello's answer, and a load loop.
+import contextlib
+import http.client
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
+import time
 
-from harness import Proc, check_eq, fail, say
+from harness import Proc, check, check_eq, fail, say, wait_until
 from proxy_help import gunicorn
 
 # a python http.server app that answers its pid; /slow?SECONDS waits first (a request in flight)
@@ -98,3 +102,87 @@ def user_del(name):
         say("  userdel %s exited %d: %s" % (name, r.returncode, r.stderr.strip()))
     else:
         say("  ok   userdel %s" % name)
+
+
+@contextlib.contextmanager
+def supervised_user(s, d, prefix):
+    """A throwaway user and portshare-apps on the story's directories: yields (user, uid,
+    supervisor Proc, portsharectl argv); after, stops the supervisor (and its apps), then
+    removes the user."""
+    user, uid, _ = user_add(s, prefix)
+    sup = None
+    try:
+        sup, ctl = supervisor(s, d)
+        yield user, uid, sup, ctl
+    finally:
+        if sup:
+            sup.stop()
+        user_del(user)
+
+
+def hello_pid(r, text="hi"):
+    """The pid in portshare-hello's answer ("TEXT pid=N path=..."), or None."""
+    m = re.match(r"%s pid=(\d+) " % text, r.body.decode(errors="replace")) if r and r.status == 200 else None
+    return int(m.group(1)) if m else None
+
+
+def load(port, path, stop, out, pid_of=int, keepalive=True, max_requests=20000, max_seconds=30):
+    """Requests until stop (at most max_requests or max_seconds) on one keep-alive
+    connection (a new one after any failure), or a new connection each; pid_of(body) is
+    the pid that answered (an exception: a failed request). out gets (ok, failed, pids seen
+    in order, and "bad": what failed)."""
+    ok = failed = 0
+    pids = []
+    conn = None
+    end = time.monotonic() + max_seconds
+    while not stop.is_set() and ok + failed < max_requests and time.monotonic() < end:
+        try:
+            if conn is None:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status == 200:
+                pid = pid_of(body)
+                ok += 1
+                if not pids or pids[-1] != pid:
+                    pids.append(pid)
+            else:
+                failed += 1
+                out.setdefault("bad", []).append((resp.status, body[:100]))
+            if not keepalive:
+                conn.close()
+                conn = None
+        except Exception as e:  # a failed request: counted, and a new connection
+            failed += 1
+            out.setdefault("bad", []).append(repr(e))
+            conn = None
+    out.update(ok=ok, failed=failed, pids=pids)
+
+
+def load_end(stop, loaders, results, pid0, new_pid):
+    """Ends the load loops of a restart (after a second more of load) and checks them: no
+    failed request, and every client went from pid0 to new_pid."""
+    time.sleep(1)
+    stop.set()
+    for t in loaders:
+        t.join(40)
+    total_ok = sum(x.get("ok", 0) for x in results)
+    total_failed = sum(x.get("failed", 0) for x in results)
+    check(total_failed == 0 and total_ok > 100, "under load: %d requests, %d failed" % (total_ok, total_failed),
+          repr([x.get("bad", [])[:3] for x in results]))
+    check(all(x["pids"][0] == pid0 and x["pids"][-1] == new_pid for x in results),
+          "every client went from pid %d to pid %d" % (pid0, new_pid), repr([x["pids"] for x in results]))
+
+
+def restart(s, ctl, name, says):
+    """app restart NAME (its answer has says), a second one refused meanwhile, and the
+    app's pid becoming the new one's: returns the new pid."""
+    r = s.run(ctl + ["app", "restart", name])
+    check(r.returncode == 0 and says in r.stdout, "app restart %s: %s" % (name, r.stdout.strip()))
+    new_pid = int(re.search(r"new pid (\d+)", r.stdout).group(1))
+    r = s.run(ctl + ["app", "restart", name])
+    check(r.returncode == 1 and "restarting already" in r.stderr, "a second restart meanwhile is refused: %s"
+          % r.stderr.strip())
+    check(wait_until(lambda: show(s, ctl)[name]["pid"] == new_pid, 15), "app %s's pid is now %d" % (name, new_pid))
+    return new_pid
