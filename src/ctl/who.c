@@ -446,10 +446,26 @@ static void print_workers(const struct json *workers)
 		fputs("no worker", stdout);
 		return;
 	}
+	/* a process with several sessions on the queue (a proxy's threads) is named once, with
+	 * how many */
+	bool first = true;
 	for (size_t i = 0; i < json_count(workers); i++) {
+		long long pid = json_int(json_get(json_at(workers, i), "pid"), 0);
+		size_t n = 1, seen = 0;
+		for (size_t j = 0; j < json_count(workers); j++) {
+			if (json_int(json_get(json_at(workers, j), "pid"), 0) != pid)
+				continue;
+			seen += j < i;
+			n += j > i;
+		}
+		if (seen)
+			continue;
 		const struct json *k = json_at(workers, i);
-		printf("%spid %lld %s (user %s)", i ? ", " : "", json_int(json_get(k, "pid"), 0),
-		       json_string(json_get(k, "program"), "?"), json_string(json_get(k, "user"), "?"));
+		printf("%spid %lld %s (user %s)", first ? "" : ", ", pid, json_string(json_get(k, "program"), "?"),
+		       json_string(json_get(k, "user"), "?"));
+		if (n > 1)
+			printf(", %zu sessions", n);
+		first = false;
 	}
 }
 
