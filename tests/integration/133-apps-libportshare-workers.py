@@ -1,4 +1,4 @@
-# 133-apps-libportshare-workers: `portsharectl app add … --workers 3 -- portshare-hello …` as a throwaway user is a web garden (IIS's maxProcesses): no process before the first request; after it three pids, all the user's, all workers of queue app-hw in `portsharectl status --json` and listed by app show, status and who; requests on many connections are answered by more than one of them; one SIGKILLed is started again on its own (a crash counted for rapid-fail protection) while the others serve every request begun after the kill (a keep-alive connection the killed one held by delegation goes with it, DESIGN §2a: so the clients open a connection per request); an overlapped `app restart` under a bounded load loop (keep-alive and not) starts a new set of three that all join before the old three get SIGTERM, with 0 failed requests; the idle timeout stops all three; --workers above the bound is refused for a libportshare app, while an HTTP app keeps its meaning (requests forwarded at once). Needs root.
+# 133-apps-libportshare-workers: `portsharectl app add … --workers 3 -- portshare-hello …` as a throwaway user is a web garden (IIS's maxProcesses): no process before the first request; after it three pids, all the user's, all workers of queue app-hw in `portsharectl status --json` and listed by app show, status and who; requests on many connections are answered by more than one of them; one SIGKILLed is started again on its own (a crash counted for rapid-fail protection) while the others serve every request begun after the kill (a keep-alive connection the killed one held by delegation goes with it, DESIGN §2a: so the clients open a connection per request); an overlapped `app restart` under a bounded load loop (keep-alive and not) starts a new set of three that all join before the old three get SIGTERM, with 0 failed requests; the idle timeout stops all three; two of another app's three killed fail it by rapid-fail protection (--rapid-fail-count 2), which stops the third, answers 503 until app start, after which the next request starts all three; --workers above the bound is refused for a libportshare app, while an HTTP app keeps its meaning (requests forwarded at once). Needs root.
 import os
 import re
 import signal
@@ -143,6 +143,29 @@ with Story() as s:
         check(wait_until(lambda: show(s, ctl)["hw"]["state"] == "idle" and not any(pid_alive(p) for p in new), 15),
               "idle stop: all %d stopped after %.1f s without a request" % (N, time.monotonic() - t0))
         check(not procs_of(uid), "no process of %s is left" % user)
+
+        # a crash of any of them counts toward rapid-fail protection, which stops them all
+        r = s.run(ctl + ["app", "add", "rf", "--url", "http://+:%d/rf/" % port, "--user", user, "--workers",
+                         str(N), "--rapid-fail-count", "2", "--", s.bin("portshare-hello"), "--text", "hi"])
+        check_eq(r.returncode, 0, "app add rf --workers %d --rapid-fail-count 2: %s" % (N, r.stderr.strip()))
+        check_eq(s.get(s.url(port, "/rf/first")).status, 200, "rf's first request")
+        check(wait_until(lambda: show(s, ctl)["rf"]["state"] == "running" and len(show(s, ctl)["rf"]["pids"]) == N,
+                         10), "rf runs %d processes, all joined" % N)
+        rf = show(s, ctl)["rf"]["pids"]
+        os.kill(rf[0], signal.SIGKILL)
+        check(wait_until(lambda: show(s, ctl)["rf"]["crashes"] == 1, 5) and show(s, ctl)["rf"]["state"] == "running",
+              "one killed: 1 crash, the app runs on")
+        os.kill(rf[2], signal.SIGKILL)
+        check(wait_until(lambda: show(s, ctl)["rf"]["state"] == "failed" and not any(pid_alive(p) for p in rf), 10),
+              "a second killed: rapid-fail protection stops all %d (state failed)" % N, repr(show(s, ctl)["rf"]))
+        check_eq(s.get(s.url(port, "/rf/failed"), timeout=5).status, 503, "a failed app's request: 503")
+        r = s.run(ctl + ["app", "start", "rf"])
+        check_eq(r.returncode, 0, "app start rf")
+        check(wait_until(lambda: s.get(s.url(port, "/rf/again"), timeout=5).status == 200, 10, 0.3) and
+              wait_until(lambda: len(show(s, ctl)["rf"]["pids"]) == N, 10),
+              "after app start the next request starts all %d again" % N)
+        s.run(ctl + ["app", "delete", "rf"])
+        check(wait_until(lambda: not procs_of(uid), 10), "app delete stopped them all")
 
         # the bound; an HTTP app's --workers is its proxy's
         r = s.run(ctl + ["app", "add", "big", "--url", "http://+:%d/big/" % port, "--user", user, "--workers",
