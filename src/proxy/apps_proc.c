@@ -511,6 +511,7 @@ void apps_proc_tick(struct app *a, int64_t now)
  * restart's new processes, already starting, take over. */
 static void apps_died(struct app *a, int slot, pid_t pid, int status, int64_t now)
 {
+	a->died_at[slot] = now; /* its backoff, should it be started again alone */
 	if (status != 0) {
 		a->crash_at[a->crash_next] = now;
 		a->crash_next = (a->crash_next + 1) % APPS_RAPID_FAIL_MAX;
@@ -545,7 +546,6 @@ static void apps_died(struct app *a, int slot, pid_t pid, int status, int64_t no
 		        "portshare-apps: %s: pid %d died (status %d): starting it again in %d s; the "
 		        "others serve on\n",
 		        a->name, (int)pid, status, (int)(apps_backoff_ms(a->failures) / 1000));
-		a->died_at[slot] = now;
 	} else {
 		fprintf(stderr,
 		        "portshare-apps: %s: pid %d died (status %d): starting it again in "
