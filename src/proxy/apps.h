@@ -19,6 +19,8 @@
 #define APPS_RAPID_FAIL_COUNT 5
 #define APPS_RAPID_FAIL_INTERVAL 300
 #define APPS_RAPID_FAIL_MAX 100
+/* --workers of a libportshare app: its processes on the queue (IIS's web garden), at most */
+#define APPS_PROCS_MAX 16
 
 /* APP_IDLE: not running, started by the next request; APP_STOPPED: stopped by `app stop`;
  * APP_FAILED: stopped by rapid-fail protection. The last two answer 503 until `app start`. */
@@ -34,6 +36,7 @@ struct app {
 	/* a libportshare app: no {port}, {socket}, $PORT or --port-env; it joins its queue
 	 * itself ($PORTSHARE_QUEUE) and apps_native.c waits for demand instead of a proxy */
 	bool native;
+	int nprocs; /* processes of the command: --workers of a libportshare app, else 1 */
 	char *user;
 	uid_t uid;
 	gid_t gid;
@@ -52,7 +55,10 @@ struct app {
 	/* running state: apps_proc.c changes it (apps_main.c too, for the list), under apps_proc_mu */
 	enum app_state state;
 	enum app_state stop_to; /* what APP_STOPPING becomes: APP_IDLE or APP_STOPPED */
-	pid_t pid;
+	/* the serving processes, one a slot (the first nprocs are used; 0: none, a slot whose
+	 * process died waits out its backoff from died_at while the others serve on) */
+	pid_t pid[APPS_PROCS_MAX];
+	int64_t died_at[APPS_PROCS_MAX];
 	int64_t since; /* when the state began */
 	int64_t last_use;
 	int active;
@@ -61,21 +67,23 @@ struct app {
 	int crash_next;                        /* where the next one goes in crash_at */
 	int last_status;                       /* of the last exit: 128+N for signal N; -1 none */
 	unsigned gen;                          /* of the latest target (each restart: one more) */
-	/* an overlapped restart: the new process starts on a new address while pid serves on */
-	pid_t next_pid;
+	/* an overlapped restart: the new processes start on a new address while pid serve on */
+	pid_t next_pid[APPS_PROCS_MAX];
 	struct backend_target *next_target;
 	char next_port[12], next_sock[96];
 	int64_t next_since;
-	/* after the switch: the old process, stopped once no request uses old_target */
-	pid_t old_pid;
+	/* after the switch: the old processes, stopped once no request uses old_target */
+	pid_t old_pid[APPS_PROCS_MAX];
 	struct backend_target *old_target;
 	int64_t old_since, old_term_at; /* when it was switched away from, when it got SIGTERM */
 	bool deleted;
 	bool registered; /* its queue and URLs are in the daemon, its proxy (or controller) runs */
 	/* a libportshare app (apps_native.c): a request waits that no process serves (its
-	 * controller thread saw the demand); a restart's new process has joined the queue */
+	 * controller thread saw the demand); a slot's process, a restart's new one, has joined
+	 * the queue */
 	bool demand;
-	bool next_joined;
+	bool joined[APPS_PROCS_MAX];
+	bool next_joined[APPS_PROCS_MAX];
 	bool native_thread; /* its controller thread runs */
 };
 

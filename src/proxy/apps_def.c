@@ -82,6 +82,7 @@ struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char 
 	a->last_status = -1;
 	/* port_env: --port-env; http_given: an option of the proxy in front of an HTTP app */
 	bool allow_root = false, idle_given = false, port_env = false, http_given = false;
+	int workers = 0; /* --workers: 0 not given */
 	int i = 1;
 	for (; i < n; i++) {
 		const char *why = NULL;
@@ -116,12 +117,12 @@ struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char 
 			if (w[i][2] == 'u') {
 				a->user = w[++i];
 			} else if (w[i][2] == 'w') {
+				/* its meaning depends on the kind of app, known once the command is read */
 				if (!apps_number(w[++i], 1, PROXY_THREADS_MAX, &v)) {
 					snprintf(err, errlen, "--workers takes 1-%d", PROXY_THREADS_MAX);
 					goto fail;
 				}
-				a->cfg.threads = (int)v;
-				http_given = true;
+				workers = (int)v;
 			} else {
 				if (!apps_number(w[++i], 1, 86400, &v)) {
 					snprintf(err, errlen, "--idle-timeout takes seconds, 1-86400");
@@ -147,6 +148,9 @@ struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char 
 		snprintf(err, errlen, "at least one --url PREFIX is needed");
 		goto fail;
 	}
+	a->nprocs = 1;
+	if (workers)
+		a->cfg.threads = workers; /* an HTTP app's: the requests its proxy forwards at once */
 	bool has_cmd = i < n;
 	if (has_cmd == (a->cfg.backend_spec != NULL)) {
 		snprintf(err, errlen, "give either --backend URL or a command after --, not both");
@@ -209,10 +213,17 @@ struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char 
 	if (a->native) {
 		if (http_given) {
 			snprintf(err, errlen,
-			         "--strip-prefix, --backend-timeout and --workers are for an HTTP app "
-			         "({port}, {socket} or --port-env); this command is a libportshare app");
+			         "--strip-prefix and --backend-timeout are for an HTTP app ({port}, "
+			         "{socket} or --port-env); this command is a libportshare app");
 			goto fail;
 		}
+		/* a libportshare app's --workers: its processes on the queue (a web garden) */
+		if (workers > APPS_PROCS_MAX) {
+			snprintf(err, errlen, "--workers of a libportshare app takes 1-%d (processes)",
+			         APPS_PROCS_MAX);
+			goto fail;
+		}
+		a->nprocs = workers ? workers : 1;
 		return a;
 	}
 	/* the port until an `app restart` moves the app to another (apps_proc.c); a {socket}

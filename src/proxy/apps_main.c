@@ -214,7 +214,11 @@ static void apps_show_one(FILE *out, bool json, const struct app *a, int64_t now
 	const char *backend = a->native       ? "libportshare"
 	                      : a->cfg.target ? a->cfg.target->addr.name
 	                                      : a->cfg.backend.name;
-	pid_t pids[] = {a->pid, a->next_pid, a->old_pid};
+	/* the sets of processes: serving, a restart's new one, the old one it replaces */
+	const pid_t *sets[] = {a->pid, a->next_pid, a->old_pid};
+	char pids[3][APPS_PIDS_TEXT];
+	for (size_t i = 0; i < 3; i++)
+		apps_proc_pids(sets[i], pids[i], sizeof(pids[i]));
 	char log[PATH_MAX];
 	if (apps_proc_log_dir)
 		snprintf(log, sizeof(log), "%s/%s.log", apps_proc_log_dir, a->name);
@@ -223,12 +227,12 @@ static void apps_show_one(FILE *out, bool json, const struct app *a, int64_t now
 	if (!json) {
 		fprintf(out, "%s  queue %s  backend %s  %s", a->name, a->queue, backend, state);
 		for (size_t i = 0; i < 3; i++)
-			if (pids[i] > 0)
-				fprintf(out, "%s %d",
+			if (pids[i][0])
+				fprintf(out, "%s %s",
 				        i == 0   ? " pid"
 				        : i == 1 ? ", new pid"
 				                 : ", old pid",
-				        (int)pids[i]);
+				        pids[i]);
 		fputc('\n', out);
 		for (size_t i = 0; i < a->cfg.nurls; i++)
 			fprintf(out, "  url %s\n", a->cfg.urls[i]);
@@ -237,8 +241,11 @@ static void apps_show_one(FILE *out, bool json, const struct app *a, int64_t now
 		fprintf(out, "  command");
 		for (size_t i = 0; a->cmd[i]; i++)
 			fprintf(out, " %s", a->cmd[i]);
-		fprintf(out, "\n  user %s  %s\n", a->user ? a->user : "(root)",
+		fprintf(out, "\n  user %s  %s", a->user ? a->user : "(root)",
 		        a->always_running ? "always running" : "on demand");
+		if (a->native)
+			fprintf(out, "  %d process%s on the queue", a->nprocs, a->nprocs > 1 ? "es" : "");
+		fputc('\n', out);
 		if (!a->always_running)
 			fprintf(out, "  idle timeout %d s\n", a->idle_timeout);
 		fprintf(out,
@@ -267,12 +274,20 @@ static void apps_show_one(FILE *out, bool json, const struct app *a, int64_t now
 	json_write_string(out, backend);
 	fputs(",\"state\":", out);
 	json_write_string(out, state);
-	fprintf(out, ",\"pid\":%d,\"pids\":[", (int)a->pid);
+	/* pid, new_pid, old_pid: the first of each set (0: none); pids: all, serving first */
+	pid_t first[3] = {0, 0, 0};
+	for (size_t i = 0; i < 3; i++)
+		for (int k = APPS_PROCS_MAX - 1; k >= 0; k--)
+			first[i] = sets[i][k] > 0 ? sets[i][k] : first[i];
+	fprintf(out, ",\"pid\":%d,\"pids\":[", (int)first[0]);
 	for (size_t i = 0, n = 0; i < 3; i++)
-		if (pids[i] > 0)
-			fprintf(out, "%s%d", n++ ? "," : "", (int)pids[i]);
-	fprintf(out, "],\"new_pid\":%d,\"old_pid\":%d,\"always_running\":%s,\"idle_timeout\":%d",
-	        (int)a->next_pid, (int)a->old_pid, a->always_running ? "true" : "false", a->idle_timeout);
+		for (int k = 0; k < APPS_PROCS_MAX; k++)
+			if (sets[i][k] > 0)
+				fprintf(out, "%s%d", n++ ? "," : "", (int)sets[i][k]);
+	fprintf(out, "],\"new_pid\":%d,\"old_pid\":%d,\"processes\":%d", (int)first[1], (int)first[2],
+	        a->nprocs);
+	fprintf(out, ",\"always_running\":%s,\"idle_timeout\":%d", a->always_running ? "true" : "false",
+	        a->idle_timeout);
 	fprintf(out,
 	        ",\"rapid_fail_count\":%d,\"rapid_fail_interval\":%d,\"crashes\":%d,\"last_exit_status\":",
 	        a->rapid_fail_count, a->rapid_fail_interval, apps_proc_crashes(a, now));
@@ -405,7 +420,7 @@ static int apps_command(char *msg, size_t len, uid_t peer, FILE *out)
 		pthread_mutex_lock(&apps_proc_mu);
 		a->deleted = true;
 		apps_proc_signal(a, SIGTERM);
-		if (a->pid > 0) {
+		if (apps_proc_count(a->pid)) {
 			a->state = APP_STOPPING;
 			a->since = apps_now();
 		}
@@ -624,7 +639,8 @@ int main(int argc, char **argv)
 		bool left = false;
 		for (struct app *a = apps; a; a = a->next) {
 			apps_proc_tick(a, now);
-			left |= a->pid > 0 || a->next_pid > 0 || a->old_pid > 0;
+			left |= apps_proc_count(a->pid) || apps_proc_count(a->next_pid) ||
+			        apps_proc_count(a->old_pid);
 			if (quit_at && now > quit_at)
 				apps_proc_signal(a, SIGKILL);
 		}

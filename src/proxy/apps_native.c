@@ -75,8 +75,9 @@ static pid_t native_pgrp(pid_t pid)
 	return end && sscanf(end + 1, " %*c %*d %d", &pgrp) == 1 ? (pid_t)pgrp : -1;
 }
 
-/* Reads the app's queue in the daemon's status: a starting process that has joined makes
- * the app running, a restart's new one that has joined is switched to (apps_proc_tick),
+/* Reads the app's queue in the daemon's status: a process that has joined is marked so
+ * (once all of a starting app's have, it is running; once all of a restart's new set have,
+ * it is switched to: apps_proc_tick),
  * and requests served or waiting since the last read count as use for the idle clock
  * (requests the app serves by delegation never pass through us: the served count is the
  * daemon's, the app's library reports them in it). */
@@ -117,14 +118,14 @@ static void native_watch(struct native *n)
 	if (used)
 		a->last_use = now;
 	for (size_t i = 0; i < ngroups; i++) {
-		if (a->state == APP_STARTING && groups[i] == a->pid) {
-			a->state = APP_RUNNING;
-			a->since = a->last_use = now;
-			fprintf(stderr, "portshare-apps: %s: pid %d joined queue %s\n", a->name, (int)a->pid,
-			        a->queue);
+		for (int k = 0; k < APPS_PROCS_MAX; k++) {
+			if (a->pid[k] > 0 && groups[i] == a->pid[k] && !a->joined[k]) {
+				a->joined[k] = true;
+				fprintf(stderr, "portshare-apps: %s: pid %d joined queue %s\n", a->name,
+				        (int)a->pid[k], a->queue);
+			}
+			a->next_joined[k] |= a->next_pid[k] > 0 && groups[i] == a->next_pid[k];
 		}
-		if (a->next_pid > 0 && groups[i] == a->next_pid)
-			a->next_joined = true;
 	}
 	pthread_cond_broadcast(&apps_proc_cv);
 	pthread_mutex_unlock(&apps_proc_mu);
@@ -155,9 +156,9 @@ static void *native_thread(void *arg)
 		bool deleted = a->deleted;
 		/* stopped or failed: no controller, so that the daemon answers 503 at once */
 		bool off = a->state == APP_STOPPED || a->state == APP_FAILED ||
-		           (a->state == APP_STOPPING && a->stop_to == APP_STOPPED);
-		bool busy = a->state == APP_STARTING || a->next_pid > 0;
-		bool runs = a->pid > 0 || busy;
+		           (a->state == APP_STOPPING && a->stop_to != APP_IDLE);
+		bool busy = a->state == APP_STARTING || apps_proc_count(a->next_pid);
+		bool runs = apps_proc_count(a->pid) || busy;
 		pthread_mutex_unlock(&apps_proc_mu);
 		if (deleted)
 			break;

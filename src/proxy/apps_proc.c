@@ -159,14 +159,82 @@ out:
 	return pid;
 }
 
-/* Starts a's command on its current address (under apps_proc_mu). */
-static void apps_spawn(struct app *a)
+/* How long a dead app waits before it is started again: 2, 4, ... 30 s. */
+static int64_t apps_backoff_ms(int failures)
+{
+	int64_t wait = (int64_t)1000 << (failures > 5 ? 5 : failures);
+	return wait > APPS_BACKOFF_MAX_MS ? APPS_BACKOFF_MAX_MS : wait;
+}
+
+/* The live processes among pids (the APPS_PROCS_MAX slots of a set). */
+int apps_proc_count(const pid_t *pids)
+{
+	int n = 0;
+	for (int i = 0; i < APPS_PROCS_MAX; i++)
+		n += pids[i] > 0;
+	return n;
+}
+
+/* pid's slot in pids, or -1. */
+static int apps_slot(const pid_t *pids, pid_t pid)
+{
+	for (int i = 0; i < APPS_PROCS_MAX; i++)
+		if (pids[i] > 0 && pids[i] == pid)
+			return i;
+	return -1;
+}
+
+/* sig to the process group of each process of a set. */
+static void apps_kill(const pid_t *pids, int sig)
+{
+	for (int i = 0; i < APPS_PROCS_MAX; i++)
+		if (pids[i] > 0)
+			kill(-pids[i], sig);
+}
+
+/* The live pids of a set as "1, 2, 3" in buf (for our log and app show). */
+const char *apps_proc_pids(const pid_t *pids, char *buf, size_t len)
+{
+	size_t off = 0;
+	buf[0] = '\0';
+	for (int i = 0; i < APPS_PROCS_MAX && off < len; i++)
+		if (pids[i] > 0)
+			off += (size_t)snprintf(buf + off, len - off, "%s%d", off ? ", " : "", (int)pids[i]);
+	return buf;
+}
+
+/* Starts a's command in slot i on its current address (under apps_proc_mu). */
+static void apps_spawn_slot(struct app *a, int i)
 {
 	pid_t pid = apps_exec(a, a->port, a->sock);
-	a->pid = pid > 0 ? pid : 0;
-	a->state = pid > 0 ? APP_STARTING : APP_BACKOFF;
+	a->pid[i] = pid > 0 ? pid : 0;
+	a->joined[i] = false;
+	a->died_at[i] = backend_now_ms(); /* a failed start waits a backoff as a death does */
+}
+
+/* Starts a's command in each of its slots (a libportshare app's N at once, in parallel:
+ * each joins the queue on its own) (under apps_proc_mu). */
+static void apps_spawn(struct app *a)
+{
+	for (int i = 0; i < a->nprocs; i++)
+		if (a->pid[i] <= 0)
+			apps_spawn_slot(a, i);
+	a->state = apps_proc_count(a->pid) ? APP_STARTING : APP_BACKOFF;
 	a->since = backend_now_ms();
 	a->demand = false;
+}
+
+/* The slots whose process died while others serve on: started again once their backoff
+ * is over (not during a restart: its new set replaces them all). */
+static void apps_respawn(struct app *a, int64_t now)
+{
+	if (apps_proc_count(a->next_pid))
+		return;
+	for (int i = 0; i < a->nprocs; i++)
+		if (a->pid[i] <= 0 && now - a->died_at[i] >= apps_backoff_ms(a->failures)) {
+			apps_spawn_slot(a, i);
+			fprintf(stderr, "portshare-apps: %s: started again in slot %d\n", a->name, i);
+		}
 }
 
 /* A libportshare app's controller saw a request wait with no process to take it: the app
@@ -185,20 +253,20 @@ void apps_proc_demand(struct app *a)
  * one of a restart and the old one it replaces. */
 void apps_proc_signal(const struct app *a, int sig)
 {
-	pid_t pids[] = {a->pid, a->next_pid, a->old_pid};
-	for (size_t i = 0; i < sizeof(pids) / sizeof(pids[0]); i++)
-		if (pids[i] > 0)
-			kill(-pids[i], sig);
+	apps_kill(a->pid, sig);
+	apps_kill(a->next_pid, sig);
+	apps_kill(a->old_pid, sig);
 }
 
-/* Stops a's process (under apps_proc_mu): SIGTERM to its group, SIGKILL after APPS_STOP_MS;
- * then the app is in state `to` (APP_IDLE: the next request starts it; APP_STOPPED). */
+/* Stops a's processes (under apps_proc_mu): SIGTERM to their groups, SIGKILL after
+ * APPS_STOP_MS; then the app is in state `to` (APP_IDLE: the next request starts it;
+ * APP_STOPPED; APP_FAILED). */
 static void apps_stop(struct app *a, enum app_state to)
 {
 	a->stop_to = to;
-	if (a->pid <= 0 || a->state == APP_STOPPING)
+	if (!apps_proc_count(a->pid) || a->state == APP_STOPPING)
 		return;
-	kill(-a->pid, SIGTERM);
+	apps_kill(a->pid, SIGTERM);
 	a->state = APP_STOPPING;
 	a->since = backend_now_ms();
 }
@@ -262,13 +330,6 @@ static void apps_deleted(void *arg)
 	fprintf(stderr, "portshare-apps: %s: queue %s was deleted\n", a->name, a->queue);
 }
 
-/* How long a dead app waits before it is started again: 2, 4, ... 30 s. */
-static int64_t apps_backoff_ms(int failures)
-{
-	int64_t wait = (int64_t)1000 << (failures > 5 ? 5 : failures);
-	return wait > APPS_BACKOFF_MAX_MS ? APPS_BACKOFF_MAX_MS : wait;
-}
-
 /* Crashes within the app's rapid-fail interval before now. */
 int apps_proc_crashes(const struct app *a, int64_t now)
 {
@@ -285,21 +346,34 @@ void apps_proc_target_unlink(const struct backend_target *t)
 		unlink(((const struct sockaddr_un *)&t->addr.sa)->sun_path);
 }
 
-/* A restart's new process takes the requests that come next; the one it replaces (if it
- * still runs) drains: apps_tick_old stops it once no request uses its target. */
+/* A restart's new processes take the requests that come next; the ones they replace (if
+ * they still run) drain: apps_tick_old stops them once no request uses their target. */
 static void apps_switch(struct app *a, int64_t now)
 {
-	/* a libportshare app has no target: both processes take requests from the queue */
+	/* a libportshare app has no target: both sets take requests from the queue */
 	a->old_target = a->native ? NULL : proxy_target_swap(&a->cfg, a->next_target);
-	a->old_pid = a->pid;
+	memcpy(a->old_pid, a->pid, sizeof(a->old_pid));
 	a->old_since = now;
 	a->old_term_at = 0;
-	a->pid = a->next_pid;
+	memcpy(a->pid, a->next_pid, sizeof(a->pid));
+	memcpy(a->joined, a->next_joined, sizeof(a->joined));
 	memcpy(a->port, a->next_port, sizeof(a->port));
 	memcpy(a->sock, a->next_sock, sizeof(a->sock));
-	a->next_pid = 0;
+	memset(a->next_pid, 0, sizeof(a->next_pid));
+	memset(a->next_joined, 0, sizeof(a->next_joined));
 	a->next_target = NULL;
-	a->next_joined = false;
+}
+
+/* Whether every live process of a set has joined the queue (and one at least). */
+static bool apps_joined(const pid_t *pids, const bool *joined)
+{
+	int n = 0;
+	for (int i = 0; i < APPS_PROCS_MAX; i++) {
+		if (pids[i] > 0 && !joined[i])
+			return false;
+		n += pids[i] > 0;
+	}
+	return n > 0;
 }
 
 /* Whether t's address accepts a connection now (a copy in *addr): apps_proc_mu is let go
@@ -313,30 +387,33 @@ static bool apps_accepts(const struct backend_target *t, struct backend_addr *ad
 	return up;
 }
 
-/* A restart's new process: switched to once it accepts, abandoned after APPS_READY_MS. */
+/* A restart's new processes: switched to once they accept (a libportshare app's: once
+ * every one has joined the queue), abandoned after APPS_READY_MS. */
 static void apps_tick_next(struct app *a, int64_t now)
 {
 	struct backend_addr addr;
-	pid_t pid = a->next_pid;
-	/* a libportshare app's new process is ready once it has joined the queue */
-	bool up = a->native ? a->next_joined : apps_accepts(a->next_target, &addr);
+	pid_t pid = a->next_pid[0];
+	bool up = a->native ? apps_joined(a->next_pid, a->next_joined) : apps_accepts(a->next_target, &addr);
 	const char *where = a->native ? a->queue : addr.name;
-	if (a->next_pid != pid || a->state != APP_RUNNING)
+	if (a->next_pid[0] != pid || a->state != APP_RUNNING)
 		return;
+	char next[APPS_PIDS_TEXT], cur[APPS_PIDS_TEXT];
+	apps_proc_pids(a->next_pid, next, sizeof(next));
+	apps_proc_pids(a->pid, cur, sizeof(cur));
 	if (up) {
 		fprintf(stderr,
-		        "portshare-apps: %s: the new pid %d %s %s: requests go to it; the old pid "
-		        "%d stops once its requests are done\n",
-		        a->name, (int)pid, a->native ? "joined" : "accepts on", where, (int)a->pid);
+		        "portshare-apps: %s: the new pid %s %s %s: requests go to it; the old pid "
+		        "%s stops once its requests are done\n",
+		        a->name, next, a->native ? "joined" : "accepts on", where, cur);
 		apps_switch(a, now);
 		a->since = a->last_use = now;
 	} else if (now - a->next_since > APPS_READY_MS) {
 		fprintf(stderr,
-		        "portshare-apps: %s: error: the new pid %d did not %s %s within %d s: stopping it; "
-		        "pid %d serves on\n",
-		        a->name, (int)pid, a->native ? "join" : "accept a connection on", where,
-		        APPS_READY_MS / 1000, (int)a->pid);
-		kill(-pid, SIGKILL);
+		        "portshare-apps: %s: error: the new pid %s did not %s %s within %d s: stopping it; "
+		        "pid %s serves on\n",
+		        a->name, next, a->native ? "join" : "accept a connection on", where,
+		        APPS_READY_MS / 1000, cur);
+		apps_kill(a->next_pid, SIGKILL);
 		a->next_since = now; /* reaped soon; no second kill every tick */
 	}
 }
@@ -348,15 +425,18 @@ static void apps_tick_next(struct app *a, int64_t now)
 static void apps_tick_old(struct app *a, int64_t now)
 {
 	int users = a->old_target ? atomic_load(&a->old_target->users) : 0;
-	if (a->old_pid > 0 && !a->old_term_at && (users == 0 || now - a->old_since > APPS_DRAIN_MS)) {
-		fprintf(stderr, "portshare-apps: %s: %s: stopping the old pid %d\n", a->name,
-		        users ? "drain time is over" : "no request uses it any more", (int)a->old_pid);
-		kill(-a->old_pid, SIGTERM);
+	bool old = apps_proc_count(a->old_pid) > 0;
+	if (old && !a->old_term_at && (users == 0 || now - a->old_since > APPS_DRAIN_MS)) {
+		char pids[APPS_PIDS_TEXT];
+		fprintf(stderr, "portshare-apps: %s: %s: stopping the old pid %s\n", a->name,
+		        users ? "drain time is over" : "no request uses it any more",
+		        apps_proc_pids(a->old_pid, pids, sizeof(pids)));
+		apps_kill(a->old_pid, SIGTERM);
 		a->old_term_at = now;
-	} else if (a->old_pid > 0 && a->old_term_at && now - a->old_term_at > APPS_STOP_MS) {
-		kill(-a->old_pid, SIGKILL);
+	} else if (old && a->old_term_at && now - a->old_term_at > APPS_STOP_MS) {
+		apps_kill(a->old_pid, SIGKILL);
 	}
-	if (a->old_pid <= 0 && users == 0 && a->old_target) {
+	if (!old && users == 0 && a->old_target) {
 		apps_proc_target_unlink(a->old_target);
 		free(a->old_target);
 		a->old_target = NULL;
@@ -366,21 +446,22 @@ static void apps_tick_old(struct app *a, int64_t now)
 /* Every APPS_TICK_MS: whether the app's state needs a change. Under apps_proc_mu. */
 void apps_proc_tick(struct app *a, int64_t now)
 {
-	if (a->state == APP_STOPPING && a->pid > 0 && now - a->since > APPS_STOP_MS)
-		kill(-a->pid, SIGKILL);
-	if (a->old_target || a->old_pid > 0)
+	if (a->state == APP_STOPPING && now - a->since > APPS_STOP_MS)
+		apps_kill(a->pid, SIGKILL);
+	if (a->old_target || apps_proc_count(a->old_pid))
 		apps_tick_old(a, now);
 	if (!a->cmd || a->deleted || !a->registered)
 		return;
-	if (a->next_pid > 0)
+	if (apps_proc_count(a->next_pid))
 		apps_tick_next(a, now);
 	switch (a->state) {
 	case APP_STARTING: {
 		struct backend_addr addr = {.name = ""};
-		pid_t pid = a->pid;
-		/* a libportshare app is running once it joins its queue (apps_native.c) */
-		bool up = !a->native && apps_accepts(a->cfg.target, &addr);
-		if (a->state != APP_STARTING || a->pid != pid)
+		pid_t pid = a->pid[0];
+		/* a libportshare app is running once its processes have joined its queue (the
+		 * controller sees them in the daemon's status, apps_native.c) */
+		bool up = a->native ? apps_joined(a->pid, a->joined) : apps_accepts(a->cfg.target, &addr);
+		if (a->state != APP_STARTING || a->pid[0] != pid)
 			break;
 		if (up) {
 			a->state = APP_RUNNING;
@@ -392,15 +473,20 @@ void apps_proc_tick(struct app *a, int64_t now)
 			        a->native ? "it did not join queue" : "no connection accepted on",
 			        a->native ? a->queue : addr.name, APPS_READY_MS / 1000);
 			apps_stop(a, APP_IDLE);
+		} else {
+			apps_respawn(a, now);
 		}
 		break;
 	}
 	case APP_RUNNING:
-		if (!a->always_running && a->active == 0 && !a->next_pid &&
+		if (!a->always_running && a->active == 0 && !apps_proc_count(a->next_pid) &&
 		    now - a->last_use >= (int64_t)a->idle_timeout * 1000) {
-			fprintf(stderr, "portshare-apps: %s: idle for %d s: stopping pid %d\n", a->name,
-			        a->idle_timeout, (int)a->pid);
+			char pids[APPS_PIDS_TEXT];
+			fprintf(stderr, "portshare-apps: %s: idle for %d s: stopping pid %s\n", a->name,
+			        a->idle_timeout, apps_proc_pids(a->pid, pids, sizeof(pids)));
 			apps_stop(a, APP_IDLE);
+		} else {
+			apps_respawn(a, now);
 		}
 		break;
 	case APP_BACKOFF:
@@ -418,11 +504,14 @@ void apps_proc_tick(struct app *a, int64_t now)
 	}
 }
 
-/* The serving process died while it was meant to run: a crash unless it exited 0. It is
- * started again after a backoff, or the app fails (rapid-fail protection), or a restart's
- * new process, already starting, takes over. */
-static void apps_died(struct app *a, pid_t pid, int status, int64_t now)
+/* A serving process (slot) died while it was meant to run: a crash unless it exited 0,
+ * counted for rapid-fail protection whichever of the app's processes it was. The slot is
+ * started again after a backoff while the others serve on, or the whole app is once none
+ * is left; or the app fails (rapid-fail protection: the others are stopped); or a
+ * restart's new processes, already starting, take over. */
+static void apps_died(struct app *a, int slot, pid_t pid, int status, int64_t now)
 {
+	a->died_at[slot] = now; /* its backoff, should it be started again alone */
 	if (status != 0) {
 		a->crash_at[a->crash_next] = now;
 		a->crash_next = (a->crash_next + 1) % APPS_RAPID_FAIL_MAX;
@@ -432,20 +521,31 @@ static void apps_died(struct app *a, pid_t pid, int status, int64_t now)
 		a->failures = 0;
 	a->failures++;
 	int recent = apps_proc_crashes(a, now);
-	if (a->next_pid > 0) {
-		fprintf(stderr, "portshare-apps: %s: pid %d died (status %d): the new pid %d takes over\n",
-		        a->name, (int)pid, status, (int)a->next_pid);
-		int64_t since = a->next_since;
-		apps_switch(a, now);
-		a->state = APP_STARTING;
-		a->since = since;
+	bool others = apps_proc_count(a->pid) > 0;
+	char next[APPS_PIDS_TEXT];
+	apps_proc_pids(a->next_pid, next, sizeof(next));
+	if (next[0]) {
+		fprintf(stderr, "portshare-apps: %s: pid %d died (status %d): the new pid %s %s\n", a->name,
+		        (int)pid, status, next, others ? "will replace it" : "takes over");
+		if (!others) {
+			int64_t since = a->next_since;
+			apps_switch(a, now);
+			a->state = APP_STARTING;
+			a->since = since;
+		}
 	} else if (status != 0 && a->rapid_fail_count > 0 && recent >= a->rapid_fail_count) {
 		fprintf(stderr,
 		        "portshare-apps: %s: error: pid %d died (status %d), %d crashes within %d s: "
 		        "rapid-fail protection stops the app; its URLs answer 503 until `portsharectl "
 		        "app start %s`\n",
 		        a->name, (int)pid, status, recent, a->rapid_fail_interval, a->name);
-		a->state = APP_FAILED;
+		a->state = others ? a->state : APP_FAILED;
+		apps_stop(a, APP_FAILED);
+	} else if (others) {
+		fprintf(stderr,
+		        "portshare-apps: %s: pid %d died (status %d): starting it again in %d s; the "
+		        "others serve on\n",
+		        a->name, (int)pid, status, (int)(apps_backoff_ms(a->failures) / 1000));
 	} else {
 		fprintf(stderr,
 		        "portshare-apps: %s: pid %d died (status %d): starting it again in "
@@ -455,41 +555,48 @@ static void apps_died(struct app *a, pid_t pid, int status, int64_t now)
 	}
 }
 
-/* A child ended: the one serving (stopped by us, or died), a restart's new one before the
- * switch, or the old one a restart replaced. */
+/* A child ended: one serving (stopped by us, or died), one of a restart's new set before
+ * the switch, or one of the old set a restart replaced. */
 bool apps_proc_reaped(struct app *a, pid_t pid, int status, int64_t now)
 {
-	if (pid == a->old_pid) {
+	int i = apps_slot(a->old_pid, pid);
+	if (i >= 0) {
 		fprintf(stderr, "portshare-apps: %s: the old pid %d stopped (status %d)\n", a->name, (int)pid,
 		        status);
-		a->old_pid = 0;
+		a->old_pid[i] = 0;
 		return true;
 	}
-	if (pid == a->next_pid) {
+	if (apps_slot(a->next_pid, pid) >= 0) {
 		fprintf(stderr,
 		        "portshare-apps: %s: error: the new pid %d ended (status %d) before it "
-		        "accepted a connection: the restart is abandoned\n",
-		        a->name, (int)pid, status);
+		        "%s: the restart is abandoned\n",
+		        a->name, (int)pid, status, a->native ? "joined the queue" : "accepted a connection");
 		a->last_status = status;
-		a->next_pid = 0;
+		apps_kill(a->next_pid, SIGKILL); /* the rest of the new set, if any */
+		memset(a->next_pid, 0, sizeof(a->next_pid));
 		apps_proc_target_unlink(a->next_target);
 		free(a->next_target);
 		a->next_target = NULL;
 		return true;
 	}
-	if (a->pid != pid)
+	if ((i = apps_slot(a->pid, pid)) < 0)
 		return false;
-	a->pid = 0;
+	a->pid[i] = 0;
+	a->joined[i] = false;
 	a->last_status = status;
+	enum app_state was = a->state;
 	if (a->state == APP_STOPPING || a->deleted) {
 		fprintf(stderr, "portshare-apps: %s: pid %d stopped (status %d)\n", a->name, (int)pid,
 		        status);
-		a->state = a->deleted ? APP_IDLE : a->stop_to;
-		a->failures = 0;
+		if (!apps_proc_count(a->pid)) {
+			a->state = a->deleted ? APP_IDLE : a->stop_to;
+			a->failures = 0;
+		}
 	} else {
-		apps_died(a, pid, status, now);
+		apps_died(a, i, pid, status, now);
 	}
-	a->since = a->state == APP_STARTING ? a->since : now;
+	if (a->state != was && a->state != APP_STARTING)
+		a->since = now;
 	pthread_cond_broadcast(&apps_proc_cv);
 	return true;
 }
@@ -501,16 +608,16 @@ int apps_proc_stop(struct app *a, FILE *out)
 		fprintf(out, "app %s is stopped already\n", a->name);
 		return 0;
 	}
-	if (a->next_pid > 0)
-		kill(-a->next_pid, SIGTERM);
-	if (a->old_pid > 0 && !a->old_term_at) {
-		kill(-a->old_pid, SIGTERM);
+	apps_kill(a->next_pid, SIGTERM);
+	if (apps_proc_count(a->old_pid) && !a->old_term_at) {
+		apps_kill(a->old_pid, SIGTERM);
 		a->old_term_at = backend_now_ms();
 	}
-	if (a->pid > 0) {
+	char pids[APPS_PIDS_TEXT];
+	if (apps_proc_pids(a->pid, pids, sizeof(pids))[0]) {
 		apps_stop(a, APP_STOPPED);
-		fprintf(out, "app %s: stopping pid %d; its URLs answer 503 until app start %s\n", a->name,
-		        (int)a->pid, a->name);
+		fprintf(out, "app %s: stopping pid %s; its URLs answer 503 until app start %s\n", a->name,
+		        pids, a->name);
 	} else {
 		a->state = APP_STOPPED;
 		a->since = backend_now_ms();
@@ -524,8 +631,10 @@ int apps_proc_stop(struct app *a, FILE *out)
 int apps_proc_start(struct app *a, FILE *out)
 {
 	const char *when = a->always_running ? "it starts now" : "the next request starts it";
-	if (a->state == APP_STOPPING && a->stop_to == APP_STOPPED) {
-		a->stop_to = APP_IDLE;
+	if (a->state == APP_STOPPING && a->stop_to != APP_IDLE) {
+		a->stop_to = APP_IDLE; /* stopped, or failed with processes still stopping */
+		a->failures = 0;
+		memset(a->crash_at, 0, sizeof(a->crash_at));
 		fprintf(out, "app %s started: %s once its old process is gone\n", a->name, when);
 		return 0;
 	}
@@ -566,9 +675,9 @@ static struct backend_target *apps_next_target(struct app *a, char *port, size_t
 /* app restart, overlapped as IIS recycles an app pool: a new process on a new port (or
  * socket) while the old one serves on; the proxy switches to it once it accepts, and the
  * old one is stopped once the requests it has are done (apps_tick_next, apps_tick_old).
- * A libportshare app's new process joins the same queue; once it has (apps_native.c sees
- * it in the daemon's status) the old one gets SIGTERM and its library finishes the
- * requests it has. Under apps_proc_mu. */
+ * A libportshare app's new processes (all its --workers, as one set) join the same
+ * queue; once every one has (apps_native.c sees them in the daemon's status) the old set
+ * gets SIGTERM and its library finishes the requests it has. Under apps_proc_mu. */
 int apps_proc_restart(struct app *a, FILE *out)
 {
 	if (a->state == APP_STOPPED || a->state == APP_FAILED)
@@ -577,7 +686,7 @@ int apps_proc_restart(struct app *a, FILE *out)
 		fprintf(out, "app %s is not running: the next request starts it\n", a->name);
 		return 0;
 	}
-	bool restarting = a->next_pid > 0 || a->old_target || a->old_pid > 0;
+	bool restarting = apps_proc_count(a->next_pid) || a->old_target || apps_proc_count(a->old_pid);
 	if (a->state != APP_RUNNING || restarting) {
 		fprintf(out, "app %s is %s: try again once it is running\n", a->name,
 		        restarting ? "restarting already" : apps_proc_state_names[a->state]);
@@ -587,24 +696,30 @@ int apps_proc_restart(struct app *a, FILE *out)
 	struct backend_target *t = NULL;
 	if (!a->native && !(t = apps_next_target(a, port, sizeof(port), sock, sizeof(sock), out)))
 		return -1;
-	pid_t pid = apps_exec(a, port, sock);
-	if (pid < 0) {
-		free(t);
-		fprintf(out, "app %s: cannot start its command: %s\n", a->name, strerror(errno));
-		return -1;
+	for (int i = 0; i < a->nprocs; i++) {
+		pid_t pid = apps_exec(a, port, sock);
+		if (pid < 0) {
+			fprintf(out, "app %s: cannot start its command: %s\n", a->name, strerror(errno));
+			apps_kill(a->next_pid, SIGKILL);
+			memset(a->next_pid, 0, sizeof(a->next_pid));
+			free(t);
+			return -1;
+		}
+		a->next_pid[i] = pid;
+		a->next_joined[i] = false;
 	}
 	a->gen++;
-	a->next_pid = pid;
 	a->next_target = t;
-	a->next_joined = false;
 	a->next_since = backend_now_ms();
 	memcpy(a->next_port, port, sizeof(port));
 	memcpy(a->next_sock, sock, sizeof(sock));
+	char next[APPS_PIDS_TEXT], cur[APPS_PIDS_TEXT];
 	fprintf(out,
-	        "app %s: restarting: new pid %d %s %s; pid %d serves until it %s, then stops once "
+	        "app %s: restarting: new pid %s %s %s; pid %s serves until it %s, then stops once "
 	        "its requests are done\n",
-	        a->name, (int)pid, a->native ? "joins queue" : "on", a->native ? a->queue : t->addr.name,
-	        (int)a->pid, a->native ? "has joined" : "accepts");
+	        a->name, apps_proc_pids(a->next_pid, next, sizeof(next)), a->native ? "joins queue" : "on",
+	        a->native ? a->queue : t->addr.name, apps_proc_pids(a->pid, cur, sizeof(cur)),
+	        a->native ? "has joined" : "accepts");
 	return 0;
 }
 

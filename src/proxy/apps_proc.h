@@ -35,6 +35,11 @@ void apps_proc_demand(struct app *a);
 bool apps_proc_reaped(struct app *a, pid_t pid, int status, int64_t now);
 /* sig to the process groups of a's processes (serving, a restart's new and old ones). */
 void apps_proc_signal(const struct app *a, int sig);
+/* The live processes of a set of APPS_PROCS_MAX slots (a->pid, next_pid, old_pid). */
+int apps_proc_count(const pid_t *pids);
+/* The live pids of a set as "1, 2, 3" in buf (APPS_PIDS_TEXT bytes hold them all): buf. */
+#define APPS_PIDS_TEXT (APPS_PROCS_MAX * 12)
+const char *apps_proc_pids(const pid_t *pids, char *buf, size_t len);
 /* Crashes within a's rapid-fail interval before now. */
 int apps_proc_crashes(const struct app *a, int64_t now);
 /* Removes a unix socket target's file (its process is gone or never bound it). */
