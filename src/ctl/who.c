@@ -461,8 +461,8 @@ static void print_workers(const struct json *workers)
 		if (seen)
 			continue;
 		const struct json *k = json_at(workers, i);
-		printf("%spid %lld %s (user %s)", first ? "" : ", ", pid, json_string(json_get(k, "program"), "?"),
-		       json_string(json_get(k, "user"), "?"));
+		printf("%spid %lld %s (user %s)", first ? "" : ", ", pid,
+		       json_string(json_get(k, "program"), "?"), json_string(json_get(k, "user"), "?"));
 		if (n > 1)
 			printf(", %zu sessions", n);
 		first = false;

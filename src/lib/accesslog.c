@@ -119,7 +119,15 @@ static void accesslog_write(ps_request *r, struct shared_log *lg, enum shared_lo
 	struct shared_log_record *rec = accesslog_room(c, lg, size, &head);
 	if (!rec)
 		return;
-	uint64_t now = log_clock_us(CLOCK_MONOTONIC);
+	/* a BEGIN's duration is the time to the response's first send (an END replaces it);
+	 * the others take the response's end, as the page's counters do */
+	uint64_t duration;
+	if (kind == SHARED_LOG_BEGIN) {
+		uint64_t now = log_clock_us(CLOCK_MONOTONIC);
+		duration = now > r->start_us ? now - r->start_us : 0;
+	} else {
+		duration = request_duration_us(r);
+	}
 	*rec = (struct shared_log_record){
 	    .size = (uint32_t)size,
 	    .kind = (uint8_t)kind,
@@ -135,7 +143,7 @@ static void accesslog_write(ps_request *r, struct shared_log *lg, enum shared_lo
 	    .end_written = end_written,
 	    .body_bytes = r->body_sent,
 	    .time_us = log_clock_us(CLOCK_REALTIME),
-	    .duration_us = now > r->start_us ? now - r->start_us : 0,
+	    .duration_us = duration,
 	    .remote = r->addr_remote,
 	};
 	char *p = (char *)(rec + 1);

@@ -246,10 +246,7 @@ void delegate_served(ps_request *r)
 	struct shared_counter *ct = &c->page->counters[q->counter];
 	if (r->status >= 100 && r->status < 600)
 		__atomic_fetch_add(&ct->classes[r->status / 100 - 1], 1, __ATOMIC_RELAXED);
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-	uint64_t us = now > r->start_us ? now - r->start_us : 0;
+	uint64_t us = request_duration_us(r);
 	__atomic_fetch_add(&ct->duration_us, us, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&ct->buckets[shared_bucket(us)], 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&ct->bytes, r->body_sent, __ATOMIC_RELAXED);

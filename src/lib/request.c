@@ -13,6 +13,7 @@
 #include "deadline.h"
 #include "delegate.h"
 #include "http_body.h"
+#include "log_record.h"
 #include "conn_io.h"
 #include "sock.h"
 
@@ -91,9 +92,7 @@ static ps_request *request_new(ps_client *c, ps_queue *q, const struct ps_msg *m
 	if (!r)
 		return NULL;
 	memset(r, 0, offsetof(ps_request, h.fields));
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	r->start_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	r->start_us = log_clock_us(CLOCK_MONOTONIC);
 	r->head = malloc(d->head_len + 1);
 	if (d->tail_len > 0)
 		r->in = malloc(d->tail_len);
@@ -545,4 +544,14 @@ const struct sockaddr *ps_request_local(const ps_request *r, socklen_t *len)
 uint64_t ps_request_id(const ps_request *r)
 {
 	return r->id;
+}
+
+uint64_t request_duration_us(ps_request *r)
+{
+	if (!r->duration_known) {
+		uint64_t now = log_clock_us(CLOCK_MONOTONIC);
+		r->duration_us = now > r->start_us ? now - r->start_us : 0;
+		r->duration_known = true;
+	}
+	return r->duration_us;
 }

@@ -63,9 +63,11 @@ struct ps_request {
 	bool tls;             /* the client's connection is TLS (ps_request_scheme) */
 	uint16_t tls_version; /* TLS_RECORD_TLS12 or TLS_RECORD_TLS13 */
 	char tls_server_name[PS_SERVER_NAME_MAX + 1]; /* SNI */
-	uint16_t status;    /* of the response begun (0: none yet): counted by class */
-	bool counted;       /* delegate_served counted its response */
-	uint64_t start_us;  /* CLOCK_MONOTONIC when the library got it: its duration */
+	uint16_t status;      /* of the response begun (0: none yet): counted by class */
+	bool counted;         /* delegate_served counted its response */
+	uint64_t start_us;    /* CLOCK_MONOTONIC when the library got it: its duration */
+	uint64_t duration_us; /* to its response's end, once known (request_duration_us) */
+	bool duration_known;
 	bool delegated;     /* read by the library itself: the daemon never saw this request */
 	bool pre_slot_held; /* delegate_pre_end took pre_slot for this response (a delivered one) */
 	uint16_t pre_slot;
@@ -124,6 +126,9 @@ ssize_t request_body(ps_request *r, void *buf, size_t len, int64_t deadline);
 int request_drain(ps_request *r);
 /* Whether the response should close the connection for reasons of the request. */
 bool request_must_close(const ps_request *r);
+/* From the library having r to its response's end (now, the first time it is asked): the
+ * counters in the page and the access log take the same figure. */
+uint64_t request_duration_us(ps_request *r);
 /* Takes r out of its client's list of live requests. */
 void request_unlink(ps_request *r);
 /* Unlinks and frees r; a connection still held is released without a word to the
