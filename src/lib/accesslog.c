@@ -173,17 +173,25 @@ void accesslog_send(ps_request *r)
 	r->log_state = ACCESSLOG_BEGUN;
 }
 
+/* The record that ends r's response: WHOLE, or the END of its BEGIN. sending: it goes just
+ * before the response's last send, which the page's `sending` then names. */
+static void accesslog_final(ps_request *r, struct shared_log *lg, unsigned flags, uint64_t end_written,
+                            bool sending)
+{
+	if (r->log_state == ACCESSLOG_NONE)
+		accesslog_start(r);
+	if (sending)
+		__atomic_store_n(&lg->sending, r->log_serial, __ATOMIC_RELAXED);
+	accesslog_write(r, lg, r->log_state == ACCESSLOG_BEGUN ? SHARED_LOG_END : SHARED_LOG_WHOLE, flags,
+	                end_written);
+	r->log_state = ACCESSLOG_DONE;
+}
+
 void accesslog_last(ps_request *r, uint64_t end_written)
 {
 	struct shared_log *lg = accesslog_ring(r);
-	if (!lg || r->log_state == ACCESSLOG_DONE)
-		return;
-	if (r->log_state == ACCESSLOG_NONE)
-		accesslog_start(r);
-	__atomic_store_n(&lg->sending, r->log_serial, __ATOMIC_RELAXED);
-	accesslog_write(r, lg, r->log_state == ACCESSLOG_BEGUN ? SHARED_LOG_END : SHARED_LOG_WHOLE, 0,
-	                end_written);
-	r->log_state = ACCESSLOG_DONE;
+	if (lg && r->log_state != ACCESSLOG_DONE)
+		accesslog_final(r, lg, 0, end_written, true);
 }
 
 void accesslog_sent(ps_request *r)
@@ -197,11 +205,8 @@ void accesslog_sent(ps_request *r)
 void accesslog_upgrade(ps_request *r)
 {
 	struct shared_log *lg = accesslog_ring(r);
-	if (!lg || r->log_state != ACCESSLOG_NONE)
-		return;
-	accesslog_start(r);
-	accesslog_write(r, lg, SHARED_LOG_WHOLE, SHARED_LOG_UPGRADE, 0);
-	r->log_state = ACCESSLOG_DONE;
+	if (lg && r->log_state == ACCESSLOG_NONE)
+		accesslog_final(r, lg, SHARED_LOG_UPGRADE, 0, false);
 }
 
 void accesslog_abort(ps_request *r)
@@ -210,17 +215,11 @@ void accesslog_abort(ps_request *r)
 	/* a response never begun is not one: the daemon's verdict logs the request */
 	if (!lg || !r->status)
 		return;
-	if (r->log_state == ACCESSLOG_DONE) {
+	if (r->log_state != ACCESSLOG_DONE) {
+		accesslog_final(r, lg, SHARED_LOG_ABORTED, 0, false);
+	} else if (__atomic_load_n(&lg->sending, __ATOMIC_RELAXED) == r->log_serial) {
 		/* its last send failed: an END for the same serial marks the record it follows */
-		if (__atomic_load_n(&lg->sending, __ATOMIC_RELAXED) == r->log_serial) {
-			accesslog_write(r, lg, SHARED_LOG_END, SHARED_LOG_ABORTED, 0);
-			accesslog_sent(r);
-		}
-		return;
+		accesslog_write(r, lg, SHARED_LOG_END, SHARED_LOG_ABORTED, 0);
+		accesslog_sent(r);
 	}
-	if (r->log_state == ACCESSLOG_NONE)
-		accesslog_start(r);
-	accesslog_write(r, lg, r->log_state == ACCESSLOG_BEGUN ? SHARED_LOG_END : SHARED_LOG_WHOLE,
-	                SHARED_LOG_ABORTED, 0);
-	r->log_state = ACCESSLOG_DONE;
 }
