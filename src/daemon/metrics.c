@@ -319,13 +319,14 @@ char *metrics_render(size_t *len)
 	FILE *f = open_memstream(&buf, len);
 	if (!f)
 		return NULL;
-	uint32_t in_workers = 0, tls = 0;
+	uint32_t in_workers = 0, delegated = 0, tls = 0;
 	uint64_t accepted = 0;
 	struct list *p, *t;
 	list_for_each_safe(p, t, &dm->conns)
 	{
 		const struct conn *c = container_of(p, struct conn, link);
 		in_workers += c->state == CONN_DELIVERED;
+		delegated += c->state == CONN_DELIVERED && c->req && c->req->delegated;
 		tls += c->tls != NULL;
 	}
 	accepted = accepted_carried;
@@ -344,6 +345,10 @@ char *metrics_render(size_t *len)
 	gauge(f, "portshare_connections_open", "Client connections the daemon holds.", threads_conns());
 	gauge(f, "portshare_connections_workers",
 	      "Client connections held by workers (delivered or delegated).", in_workers);
+	gauge(f, "portshare_connections_delegated",
+	      "Of those, connections their worker may keep and read the next requests of itself "
+	      "(delegation).",
+	      delegated);
 	gauge(f, "portshare_connections_tls", "TLS client connections (of the main thread).", tls);
 	counter(f, "portshare_connections_accepted_total", "Client connections accepted.", accepted);
 	counter(f, "portshare_handoffs_total", "Connections handed to workers (DELIVER).",

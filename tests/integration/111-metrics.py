@@ -55,6 +55,8 @@ with Story() as s:
     check(value(m, "portshare_handoffs_total") >= 1, "handoffs counted (%r)" % value(m, "portshare_handoffs_total"))
     check(value(m, "portshare_connections_accepted_total") >= 3, "accepted connections counted")
     check(value(m, "portshare_connections_workers") >= 1, "the open keep-alive connection is held by a worker")
+    check_eq(value(m, "portshare_connections_delegated"), value(m, "portshare_connections_workers"),
+             "and delegated: its worker reads the next requests itself")
     check(value(m, "process_resident_memory_bytes") > 1e5, "the daemon's RSS is read from /proc (%r)"
           % value(m, "process_resident_memory_bytes"))
     check(value(m, "process_open_fds") >= 3, "the daemon's fds are counted (%r)" % value(m, "process_open_fds"))
