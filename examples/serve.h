@@ -26,14 +26,18 @@ struct serve_opts {
 	size_t nurls;
 };
 
-/* Set while a request is being served: a signal then lets it finish; otherwise the
- * process exits at once (nothing is in flight, the daemon sees the session end). */
-static volatile sig_atomic_t serve_busy, serve_stop;
+/* Set by SIGTERM/SIGINT. The receive loop then drains the queue (ps_queue_drain: no new
+ * deliveries, idle kept connections go back to the daemon with whatever was read on
+ * them, the others after their current response), serves what was already delivered
+ * and exits. Exiting straight from the handler would lose a next request the library
+ * had begun to read on a kept connection: the daemon can only reset such a connection.
+ * A second signal exits at once. */
+static volatile sig_atomic_t serve_stop;
 
 static void serve_on_signal(int sig)
 {
 	(void)sig;
-	if (!serve_busy)
+	if (serve_stop)
 		_exit(0);
 	serve_stop = 1;
 }
@@ -136,15 +140,28 @@ static inline ps_queue *serve_setup(struct serve_opts *o, ps_client **out)
 	return q;
 }
 
-/* Receives and serves requests until a signal ends the process. */
+/* Receives and serves requests until a signal ends the process: then drains and exits
+ * once the requests already delivered are served. The receive wakes once a second, so a
+ * signal that comes just before it blocks is seen. */
 static inline void serve_forever(const struct serve_opts *o, ps_client *c, ps_queue *q,
                                  void (*handle)(ps_request *r, void *arg), void *arg)
 {
+	bool draining = false;
 	for (;;) {
+		if (serve_stop && !draining) {
+			draining = true;
+			int rc = ps_queue_drain(q);
+			if (rc < 0 && rc != PS_EDISCONNECTED)
+				fprintf(stderr, "%s: draining queue %s: %s\n", o->prog, ps_queue_name(q), ps_strerror(rc));
+			if (rc < 0)
+				break;
+		}
 		ps_request *r;
-		int rc = ps_receive(q, &r, -1);
-		if (rc == PS_ESYSTEM && errno == EINTR)
+		int rc = ps_receive(q, &r, 1000);
+		if (rc == PS_ETIMEDOUT || (rc == PS_ESYSTEM && errno == EINTR))
 			continue;
+		if (draining && rc == PS_ESTATE)
+			break;
 		if (rc == PS_EDENIED || rc == PS_EEXIST || rc == PS_EPORTINUSE) {
 			/* a URL refused when re-registered after a daemon restart: say so, serve on */
 			fprintf(stderr, "%s: a URL of queue %s was refused after a reconnect: %s: %s\n", o->prog,
@@ -153,15 +170,11 @@ static inline void serve_forever(const struct serve_opts *o, ps_client *c, ps_qu
 		}
 		if (rc < 0)
 			serve_fail(o, c, rc, "receiving from queue %s", ps_queue_name(q));
-		serve_busy = 1;
 		handle(r, arg);
 		ps_request_free(r);
-		serve_busy = 0;
-		if (serve_stop) {
-			ps_close(c);
-			exit(0);
-		}
 	}
+	ps_close(c);
+	exit(0);
 }
 
 #endif

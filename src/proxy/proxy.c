@@ -133,10 +133,12 @@ static void *proxy_thread_run(void *arg);
  * of them has been for PROXY_LONG_MS (a long request, not a busy moment). */
 #define PROXY_LONG_MS 50
 #define PROXY_WATCH_MS 20
+#define PROXY_WAKE_MS 1000 /* a waiting thread looks at the drain flag this often */
 struct proxy_state {
 	atomic_int idle, total, slots;
 	int cpus;
-	atomic_bool stop; /* the queue was deleted: threads end */
+	atomic_bool stop;  /* the queue was deleted: threads end */
+	atomic_bool drain; /* proxy_stop: threads drain their sessions, then end */
 	/* per thread: when its current request began, 0 while it waits for one */
 	_Atomic int64_t started[PROXY_THREADS_MAX];
 };
@@ -171,6 +173,8 @@ static int proxy_spawn(struct proxy_config *cfg)
 
 static void proxy_grow(struct proxy_config *cfg)
 {
+	if (atomic_load(&cfg->state->drain))
+		return;
 	if (atomic_fetch_add(&cfg->state->total, 1) >= cfg->threads) {
 		atomic_fetch_sub(&cfg->state->total, 1);
 		return;
@@ -240,11 +244,20 @@ static void proxy_serve(struct proxy_thread *t)
 	int slot = atomic_fetch_add(&st->slots, 1);
 	_Atomic int64_t *started = slot < PROXY_THREADS_MAX ? &st->started[slot] : NULL;
 	atomic_fetch_add(&st->idle, 1);
+	bool draining = false;
 	while (!atomic_load(&st->stop)) {
+		if (!draining && atomic_load(&st->drain)) {
+			draining = true;
+			if (ps_queue_drain(t->q) < 0)
+				break; /* no session: nothing is kept, nothing to give back */
+		}
 		ps_request *r;
-		int rc = ps_receive(t->q, &r, -1);
-		if (rc == PS_ESYSTEM && errno == EINTR)
+		/* a finite wait, so that a drain asked for meanwhile is seen */
+		int rc = ps_receive(t->q, &r, PROXY_WAKE_MS);
+		if (rc == PS_ETIMEDOUT || (rc == PS_ESYSTEM && errno == EINTR))
 			continue;
+		if (draining && rc == PS_ESTATE)
+			break;
 		if (rc == PS_EDENIED || rc == PS_EEXIST || rc == PS_EPORTINUSE) {
 			fprintf(stderr, "%s: a URL of queue %s was refused after a reconnect: %s: %s\n",
 			        t->cfg->prog, ps_queue_name(t->q), ps_strerror(rc), ps_client_message(t->c));
@@ -287,7 +300,6 @@ static void proxy_serve(struct proxy_thread *t)
 		atomic_fetch_add(&st->idle, 1);
 	}
 	atomic_fetch_sub(&st->idle, 1);
-	atomic_fetch_sub(&st->total, 1);
 }
 
 /* The thread's request turned long (forward.c's alarm): what its session holds but is
@@ -327,6 +339,7 @@ static void *proxy_thread_run(void *arg)
 	proxy_serve(t);
 	forward_fini(&t->f);
 	ps_close(t->c);
+	atomic_fetch_sub(&t->cfg->state->total, 1); /* proxy_stop waits for 0 */
 	free(t);
 	return NULL;
 }
@@ -388,4 +401,14 @@ int proxy_start(struct proxy_config *cfg)
 		return -1;
 	}
 	return 0;
+}
+
+void proxy_drain(struct proxy_config *cfg)
+{
+	atomic_store(&cfg->state->drain, true);
+}
+
+int proxy_threads(const struct proxy_config *cfg)
+{
+	return atomic_load(&cfg->state->total);
 }

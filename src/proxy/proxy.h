@@ -56,6 +56,12 @@ int proxy_option(struct proxy_config *cfg, int argc, char **argv, int *i, const 
  * the caller waits for signals. */
 int proxy_start(struct proxy_config *cfg);
 
+/* A clean stop: each thread drains its session (ps_queue_drain: no new deliveries,
+ * kept connections go back to the daemon with what was read on them), finishes the
+ * requests it has and ends; proxy_threads counts the threads not ended yet. */
+void proxy_drain(struct proxy_config *cfg);
+int proxy_threads(const struct proxy_config *cfg);
+
 /* The target requests go to now, held (users + 1) until proxy_target_release. */
 struct backend_target *proxy_target_hold(struct proxy_config *cfg);
 void proxy_target_release(struct backend_target *t);

@@ -10,6 +10,8 @@
 
 #include "proxy.h"
 
+#define PROXY_STOP_MS 10000 /* a clean stop waits this long for requests in progress */
+
 static void usage(int status)
 {
 	fprintf(status ? stderr : stdout,
@@ -65,9 +67,18 @@ int main(int argc, char **argv)
 			continue;
 		if (sig == SIGHUP)
 			continue; /* nothing to reload: the options are the whole configuration */
-		/* the sessions end with the process: the daemon removes the queue and its URLs,
-		 * and takes back the connections kept between requests */
-		fflush(NULL);
-		_exit(0);
+		break;
 	}
+	/* SIGTERM/SIGINT: drain, so that a client's next request on a connection a thread
+	 * keeps is not lost; requests in progress get PROXY_STOP_MS to finish (a stream may
+	 * never end), a second signal ends them at once */
+	proxy_drain(&cfg);
+	struct timespec tick = {0, 10 * 1000000L};
+	for (int waited = 0; waited < PROXY_STOP_MS && proxy_threads(&cfg) > 0; waited += 10) {
+		int again = sigtimedwait(&set, NULL, &tick);
+		if (again == SIGTERM || again == SIGINT)
+			break;
+	}
+	fflush(NULL);
+	_exit(0);
 }
