@@ -130,11 +130,42 @@ static int apps_register(struct app *a)
 	return 0;
 }
 
-/* Adds a to the list; registered or not (then apps_retry tries again). */
-static void apps_insert(struct app *a)
+/* `app stop` is kept across a restart of the supervisor (and a reboot) as IIS Manager
+ * keeps a stopped application pool stopped (its autoStart false): a marker file beside
+ * the definition, ".stopped.NAME" (no app name starts with a dot, and the loader skips
+ * such files). Rapid-fail's `failed` is not kept: a new supervisor gives the app another
+ * chance, as WAS does after its restart. */
+static void apps_stopped_path(const struct app *a, char *path, size_t len)
+{
+	snprintf(path, len, "%s/.stopped.%s", apps_dir, a->name);
+}
+
+static bool apps_stopped_kept(const struct app *a)
+{
+	char path[PATH_MAX];
+	apps_stopped_path(a, path, sizeof(path));
+	return access(path, F_OK) == 0;
+}
+
+/* Marks a stopped (or not) for the next supervisor; says so in out when it cannot. */
+static void apps_stopped_keep(const struct app *a, bool stopped, FILE *out)
+{
+	char path[PATH_MAX];
+	apps_stopped_path(a, path, sizeof(path));
+	int fd = stopped ? open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
+	if (stopped ? fd < 0 : unlink(path) < 0 && errno != ENOENT)
+		fprintf(out, "(not kept across a restart of the supervisor: %s %s: %s)\n",
+		        stopped ? "cannot write" : "cannot remove", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Adds a to the list, idle or (app stop kept) stopped; registered or not (then
+ * apps_retry tries again). */
+static void apps_insert(struct app *a, bool stopped)
 {
 	pthread_mutex_lock(&apps_proc_mu);
-	a->state = APP_IDLE;
+	a->state = stopped ? APP_STOPPED : APP_IDLE;
 	a->since = a->last_use = apps_now();
 	a->next = apps;
 	apps = a;
@@ -192,13 +223,17 @@ static void apps_load(void)
 				free(buf);
 			continue;
 		}
+		bool stopped = apps_stopped_kept(a);
+		if (stopped) /* before a native app's controller thread looks at it */
+			a->state = APP_STOPPED;
 		if (apps_register(a) < 0)
 			fprintf(stderr,
 			        "portshare-apps: %s: its URLs could not be registered: trying again "
 			        "every %d s\n",
 			        a->name, APPS_RETRY_MS / 1000);
-		apps_insert(a);
-		fprintf(stderr, "portshare-apps: %s: loaded\n", a->name);
+		apps_insert(a, stopped);
+		fprintf(stderr, "portshare-apps: %s: loaded%s\n", a->name,
+		        stopped ? ", stopped (by app stop): its URLs answer 503 until app start" : "");
 	}
 	closedir(d);
 }
@@ -363,6 +398,8 @@ static int apps_command(char *msg, size_t len, uid_t peer, FILE *out)
 		                                  : apps_proc_restart(a, out);
 		pthread_cond_broadcast(&apps_proc_cv);
 		pthread_mutex_unlock(&apps_proc_mu);
+		if (rc == 0 && strcmp(verb, "restart"))
+			apps_stopped_keep(a, !strcmp(verb, "stop"), out);
 		return rc;
 	}
 	if (!strcmp(verb, "add")) {
@@ -401,7 +438,8 @@ static int apps_command(char *msg, size_t len, uid_t peer, FILE *out)
 			/* the proxy's threads may hold a->cfg: it is not freed */
 			return -1;
 		}
-		apps_insert(a);
+		apps_stopped_keep(a, false, out); /* a marker left by a crash between two writes */
+		apps_insert(a, false);
 		fprintf(out, "app %s added: queue %s\n", a->name, a->queue);
 		return 0;
 	}
@@ -430,6 +468,7 @@ static int apps_command(char *msg, size_t len, uid_t peer, FILE *out)
 			apps_native_unregister(a);
 		apps_queue_delete(a->queue, false);
 		apps_socket_remove(a);
+		apps_stopped_keep(a, false, out);
 		fprintf(out, "app %s deleted\n", a->name);
 		return 0;
 	}
