@@ -133,7 +133,7 @@ static void *proxy_thread_run(void *arg);
  * of them has been for PROXY_LONG_MS (a long request, not a busy moment). */
 #define PROXY_LONG_MS 50
 #define PROXY_WATCH_MS 20
-#define PROXY_WAKE_MS 1000 /* a waiting thread looks at the drain flag this often */
+#define PROXY_WAKE_MS 250 /* a waiting thread looks at the drain flag this often */
 struct proxy_state {
 	atomic_int idle, total, slots;
 	int cpus;

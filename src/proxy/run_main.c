@@ -23,6 +23,7 @@
 
 #define RUN_READY_TIMEOUT_DEFAULT 60 /* seconds for the app to accept a connection */
 #define RUN_PROBE_MS 50
+#define RUN_DRAIN_MS 10000 /* at most, for the requests in flight when a stop comes */
 
 static void usage(int status)
 {
@@ -80,6 +81,25 @@ static int run_status(int ws)
 	if (WIFSIGNALED(ws))
 		return 128 + WTERMSIG(ws);
 	return 1;
+}
+
+/* Drains the proxy's threads: until none is left, RUN_DRAIN_MS, a second SIGTERM/SIGINT
+ * or the app's exit (its SIGCHLD stays pending for the caller). */
+static void run_drain(struct proxy_config *cfg, const sigset_t *set, pid_t child)
+{
+	proxy_drain(cfg);
+	struct timespec tick = {0, 10 * 1000000L};
+	for (int waited = 0; waited < RUN_DRAIN_MS && proxy_threads(cfg) > 0; waited += 10) {
+		int sig = sigtimedwait(set, NULL, &tick);
+		if (sig == SIGCHLD) {
+			raise(SIGCHLD); /* blocked: pending again, for the caller's wait */
+			return;
+		}
+		if (sig == SIGTERM || sig == SIGINT)
+			return;
+		if (sig == SIGHUP)
+			kill(child, SIGHUP);
+	}
 }
 
 int main(int argc, char **argv)
@@ -220,9 +240,18 @@ int main(int argc, char **argv)
 		run_free_argv(child_argv);
 		return 1;
 	}
+	bool drained = false;
 	for (;;) {
 		siginfo_t si;
 		int sig = sigwaitinfo(&set, &si);
+		if ((sig == SIGTERM || sig == SIGINT) && !drained) {
+			/* a clean stop, as portshare-proxy's: the proxy drains first (no new
+			 * requests; kept connections back to the daemon, for another worker of
+			 * the queue), the requests in flight finish while the app still runs,
+			 * then the app gets the signal */
+			drained = true;
+			run_drain(&cfg, &set, child);
+		}
 		if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
 			kill(child, sig);
 			continue;

@@ -1,7 +1,9 @@
-# 100-proxy-run-http-server: portshare-run puts an unmodified `python3 -m http.server` under a prefix on a free loopback port ({port} and $PORT), serves files (a 100 MiB download with the proxy's RSS bounded), passes SIGTERM on and exits with the app's status (128+signal), and its URLs are gone once the app exits; an app that exits on its own gives its status; one that never listens is stopped after --ready-timeout. Also with PORTSHARE_DEFAULTS=1.
+# 100-proxy-run-http-server: portshare-run puts an unmodified `python3 -m http.server` under a prefix on a free loopback port ({port} and $PORT), serves files (a 100 MiB download with the proxy's RSS bounded), on SIGTERM drains (a download in flight finishes) then passes it on and exits with the app's status (128+signal), and its URLs are gone once the app exits; an app that exits on its own gives its status; one that never listens is stopped after --ready-timeout. Also with PORTSHARE_DEFAULTS=1.
+import filecmp
 import os
 import signal
 import sys
+import threading
 import time
 from harness import Story, check, check_eq, find_queue, wait_until
 from proxy_help import RssPeak, run
@@ -52,12 +54,26 @@ with Story() as s:
     check(grew < 8 * 1024, "portshare-run's RSS grew by less than 8 MiB during it (%d -> %d KiB)"
           % (rss.base, rss.peak))
 
-    # SIGTERM goes to the app; portshare-run exits with its status; the URLs go
+    # SIGTERM: the proxy drains first, so a download in flight finishes while the app
+    # still runs; then the app gets it; portshare-run exits with its status; the URLs go
     child = [int(p) for p in open("/proc/%d/task/%d/children" % (app.pid, app.pid)).read().split()]
     check_eq(len(child), 1, "portshare-run has one child, the app")
+    got = {}
+    dl = threading.Thread(target=lambda: got.update(r=s.curl(
+        ["-o", out, "-w", "%{http_code} %{size_download}", "--limit-rate", "50M",
+         s.url(port, "/files/big.bin")], timeout=60)))
+    dl.start()
+    time.sleep(0.5)
+    t0 = time.monotonic()
     app.signal(signal.SIGTERM)
-    rc = app.wait(10)
+    rc = app.wait(15)
+    took = time.monotonic() - t0
     app.expected_exit = True
+    dl.join(60)
+    check_eq(got["r"].stdout, "200 %d" % (100 * MIB),
+             "a 100 MiB download (at 50 MB/s) in flight when SIGTERM came finished whole (%.1f s to the exit)" % took)
+    check(filecmp.cmp(out, big, shallow=False), "and arrived intact")
+    os.unlink(out)
     check_eq(rc, 128 + signal.SIGTERM, "portshare-run exits with 128+SIGTERM, as the app was killed by it")
     check(not os.path.exists("/proc/%d" % child[0]) or open("/proc/%d/stat" % child[0]).read().split()[2] == "Z",
           "the app is gone")
