@@ -367,6 +367,15 @@ static void apps_show(FILE *out, bool json)
 }
 
 /* Carries out one request; its answer goes to out. 0 done, -1 refused. */
+/* Whether every drained proxy's threads have ended. */
+static bool apps_drained(void)
+{
+	for (struct app *a = apps; a; a = a->next)
+		if (a->registered && !a->native && a->cfg.state && proxy_threads(&a->cfg) > 0)
+			return false;
+	return true;
+}
+
 static int apps_command(char *msg, size_t len, uid_t peer, FILE *out)
 {
 	const char *verb = msg;
@@ -642,28 +651,41 @@ int main(int argc, char **argv)
 	printf("portshare-apps: ready apps-socket=%s\n", apps_socket);
 	fflush(stdout);
 
-	int64_t quit_at = 0, retry_at = apps_now() + APPS_RETRY_MS;
+	/* a stop: the HTTP apps' proxies drain first (drain_until), so the requests in flight
+	 * finish while their apps still run; then every app gets SIGTERM (quit_at) */
+	int64_t quit_at = 0, drain_until = 0, retry_at = apps_now() + APPS_RETRY_MS;
 	for (;;) {
-		if (!quit_at && apps_now() >= retry_at) {
+		if (!quit_at && !drain_until && apps_now() >= retry_at) {
 			apps_retry();
 			retry_at = apps_now() + APPS_RETRY_MS;
 		}
 		struct pollfd p = {.fd = lfd, .events = POLLIN};
-		if (poll(&p, 1, APPS_TICK_MS) > 0 && !quit_at)
+		if (poll(&p, 1, APPS_TICK_MS) > 0 && !quit_at && !drain_until)
 			apps_serve_one(lfd);
 		struct timespec zero = {0, 0};
 		int sig;
+		bool stop_now = false;
 		while ((sig = sigtimedwait(&set, NULL, &zero)) > 0) {
 			if ((sig == SIGTERM || sig == SIGINT) && !quit_at) {
-				fprintf(stderr, "portshare-apps: stopping the apps (their queues stay)\n");
-				quit_at = apps_now() + APPS_STOP_MS;
-				pthread_mutex_lock(&apps_proc_mu);
-				for (struct app *a = apps; a; a = a->next) {
-					a->deleted = true; /* nothing starts again */
-					apps_proc_signal(a, SIGTERM);
+				stop_now = drain_until != 0; /* a second signal: no more waiting */
+				if (!drain_until) {
+					fprintf(stderr, "portshare-apps: stopping: the proxies drain, then the "
+					                "apps stop (their queues stay)\n");
+					drain_until = apps_now() + APPS_QUIT_DRAIN_MS;
+					for (struct app *a = apps; a; a = a->next)
+						if (a->registered && !a->native && a->cfg.state)
+							proxy_drain(&a->cfg);
 				}
-				pthread_mutex_unlock(&apps_proc_mu);
 			}
+		}
+		if (drain_until && !quit_at && (stop_now || apps_now() > drain_until || apps_drained())) {
+			quit_at = apps_now() + APPS_STOP_MS;
+			pthread_mutex_lock(&apps_proc_mu);
+			for (struct app *a = apps; a; a = a->next) {
+				a->deleted = true; /* nothing starts again */
+				apps_proc_signal(a, SIGTERM);
+			}
+			pthread_mutex_unlock(&apps_proc_mu);
 		}
 		pthread_mutex_lock(&apps_proc_mu);
 		int ws;

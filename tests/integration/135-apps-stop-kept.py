@@ -1,5 +1,6 @@
-# 135-apps-stop-kept: `app stop` is kept across a restart of portshare-apps, as IIS Manager keeps a stopped application pool stopped: an HTTP app (python http.server), a libportshare app (portshare-hello) and an --always-running one are stopped, the supervisor restarts, and all three are still `stopped` (the log says so), answer 503 and start no process; `app start` makes one serve again and that too is kept across the next restart; `app delete` removes the mark. Needs root (apps run with --allow-root).
+# 135-apps-stop-kept: `app stop` is kept across a restart of portshare-apps, as IIS Manager keeps a stopped application pool stopped: an HTTP app (python http.server), a libportshare app (portshare-hello) and an --always-running one are stopped, the supervisor restarts, and all three are still `stopped` (the log says so), answer 503 and start no process; `app start` makes one serve again and that too is kept across the next restart; `app delete` removes the mark. A stop of the supervisor drains its proxies first: a request in flight gets the app's answer. Needs root (apps run with --allow-root).
 import os
+import threading
 import time
 
 from apps_help import pidserver, show, supervisor
@@ -53,6 +54,19 @@ with Story() as s:
     check(st["web"]["state"] != "stopped" and st["hi"]["state"] == "stopped",
           "after another restart: web %s, hi %s" % (st["web"]["state"], st["hi"]["state"]))
     check(wait_until(lambda: status("web") == 200, 15, 0.2), "web answers (started on demand)")
+
+    # the supervisor's own stop drains its proxies first: a request in flight finishes
+    got = {}
+    slow = threading.Thread(target=lambda: got.update(r=s.get(s.url(port, "/web/slow?1.5"), timeout=20)))
+    slow.start()
+    time.sleep(0.4)
+    t0 = time.monotonic()
+    check_eq(sup.stop(20), 0, "portshare-apps exits 0 on SIGTERM with a request in flight")
+    took = time.monotonic() - t0
+    slow.join(20)
+    check(got["r"].status == 200 and got["r"].body.isdigit(),
+          "the request in flight (1.5 s) got the app's answer (%.1f s to the exit)" % took, repr(got["r"]))
+    sup, ctl = supervisor(s, d, "portshare-apps-4")
 
     for name in apps:
         r = s.run(ctl + ["app", "delete", name])
