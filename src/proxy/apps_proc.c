@@ -479,6 +479,10 @@ void apps_proc_tick(struct app *a, int64_t now)
 		break;
 	}
 	case APP_RUNNING:
+		/* an upgraded connection (WebSocket) is a request that lasts: while one is open
+		 * the app is not idle, and its idle time counts from the last one's end */
+		if (!a->native && a->cfg.target && atomic_load(&a->cfg.target->users) > 0)
+			a->last_use = now;
 		if (!a->always_running && a->active == 0 && !apps_proc_count(a->next_pid) &&
 		    now - a->last_use >= (int64_t)a->idle_timeout * 1000) {
 			char pids[APPS_PIDS_TEXT];

@@ -512,8 +512,8 @@ static void forward_upgrade(struct forward *f, struct forward_state *st, int nh)
 		forward_abort(f, r, "the client went away during the upgrade");
 		return;
 	}
-	if (tunnel_start(client, bc->fd, bc->buf + bc->off, bc->len - bc->off, f->cfg->backend_timeout_ms) <
-	    0) {
+	if (tunnel_start(client, bc->fd, bc->buf + bc->off, bc->len - bc->off, f->cfg->backend_timeout_ms,
+	                 &f->target->users) < 0) {
 		forward_abort(f, r, "cannot start the tunnel thread");
 		ps_stream_close(client);
 		return;
@@ -665,7 +665,7 @@ static bool forward_wants_upgrade(ps_request *r)
 	return false;
 }
 
-static void forward_one(struct forward *f, ps_request *r, const struct backend_target *target)
+static void forward_one(struct forward *f, ps_request *r, struct backend_target *target)
 {
 	const struct proxy_config *cfg = f->cfg;
 	f->target = target;
@@ -741,7 +741,7 @@ static void forward_one(struct forward *f, ps_request *r, const struct backend_t
 		backend_drop(st.bc);
 }
 
-void forward_request(struct forward *f, ps_request *r, const struct backend_target *target)
+void forward_request(struct forward *f, ps_request *r, struct backend_target *target)
 {
 	if (f->pool.alarm.fn)
 		f->pool.alarm.at = backend_now_ms() + FORWARD_LONG_MS;

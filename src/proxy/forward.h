@@ -23,7 +23,7 @@ struct forward {
 	const struct proxy_config *cfg;
 	struct backend_pool pool;
 	/* per request */
-	const struct backend_target *target;
+	struct backend_target *target; /* its users count the tunnels too (tunnel_start) */
 	struct reply reply;
 	ps_header headers[REPLY_FIELDS_MAX];
 	char head[FORWARD_HEAD_MAX];
@@ -36,6 +36,6 @@ void forward_init(struct forward *f, const struct proxy_config *cfg);
 void forward_fini(struct forward *f);
 /* Forwards r to target and answers it; the caller frees r (which aborts a response left
  * unfinished) and keeps target alive until this returns. */
-void forward_request(struct forward *f, ps_request *r, const struct backend_target *target);
+void forward_request(struct forward *f, ps_request *r, struct backend_target *target);
 
 #endif

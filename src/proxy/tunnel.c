@@ -20,6 +20,7 @@ struct tunnel {
 	ps_stream *client;
 	int backend;
 	int idle_timeout_ms;
+	atomic_int *users; /* counted down at the end; NULL: none */
 	/* client -> backend: bytes read from the client, up_buf[up_off, up_len) still to send */
 	size_t up_off, up_len;
 	bool up_eof, up_shut;
@@ -100,12 +101,14 @@ static void *tunnel_run(void *arg)
 	}
 	ps_stream_close(t->client);
 	close(t->backend);
+	if (t->users)
+		atomic_fetch_sub(t->users, 1);
 	free(t);
 	return NULL;
 }
 
 int tunnel_start(ps_stream *client, int backend_fd, const char *to_client, size_t to_client_len,
-                 int idle_timeout_ms)
+                 int idle_timeout_ms, atomic_int *users)
 {
 	struct tunnel *t = calloc(1, sizeof(*t));
 	if (!t)
@@ -118,6 +121,9 @@ int tunnel_start(ps_stream *client, int backend_fd, const char *to_client, size_
 	t->client = client;
 	t->backend = backend_fd;
 	t->idle_timeout_ms = idle_timeout_ms;
+	t->users = users;
+	if (users)
+		atomic_fetch_add(users, 1); /* before the caller's own hold on it ends */
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -126,6 +132,8 @@ int tunnel_start(ps_stream *client, int backend_fd, const char *to_client, size_
 	int rc = pthread_create(&tid, &attr, tunnel_run, t);
 	pthread_attr_destroy(&attr);
 	if (rc != 0) {
+		if (users)
+			atomic_fetch_sub(users, 1);
 		free(t);
 		return -1;
 	}

@@ -1,51 +1,11 @@
 # 103-proxy-websocket: a WebSocket echo backend through portshare-proxy, plain and over TLS (wss: the proxy's client side is a libportshare stream): the handshake's 101 with the backend's Sec-WebSocket-Accept, text and binary frames (one of 200 KiB) echoed, bytes sent with the handshake passed on, a close answered and the connection ended; an upgrade the backend declines goes on as HTTP/1.1; several sockets at once.
-import base64
-import hashlib
 import os
 import socket
 import ssl
 import struct
 import threading
 from harness import Story, check, check_eq, get_req
-from proxy_help import backend, proxy
-
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-def frame(op, data):
-    mask = os.urandom(4)
-    n = len(data)
-    head = bytes([0x80 | op])
-    if n < 126:
-        head += bytes([0x80 | n])
-    elif n < 65536:
-        head += bytes([0x80 | 126]) + struct.pack("!H", n)
-    else:
-        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
-
-
-def read_frame(c):
-    hdr = c.read_exactly(2, 5)
-    if len(hdr) < 2:
-        return None, b""
-    op, n = hdr[0] & 0x0F, hdr[1] & 0x7F
-    if n == 126:
-        n = struct.unpack("!H", c.read_exactly(2))[0]
-    elif n == 127:
-        n = struct.unpack("!Q", c.read_exactly(8))[0]
-    return op, c.read_exactly(n, 10)
-
-
-def handshake(s, port, first=b"", tls=None):
-    key = base64.b64encode(os.urandom(16))
-    c = s.conn(port, timeout=10, tls=tls)
-    c.send(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n" + first)
-    r = c.read_response(timeout=5)
-    want = base64.b64encode(hashlib.sha1(key + GUID).digest()).decode()
-    return c, r, want
-
+from proxy_help import backend, frame, handshake, proxy, read_frame
 
 with Story() as s:
     d = s.daemon()
