@@ -31,13 +31,13 @@ struct serve_opts {
  * them, the others after their current response), serves what was already delivered
  * and exits. Exiting straight from the handler would lose a next request the library
  * had begun to read on a kept connection: the daemon can only reset such a connection.
- * A second signal exits at once. */
+ * A second SIGINT (^C twice) exits at once; a repeated SIGTERM changes nothing, since a
+ * supervisor and a service manager may both send one. */
 static volatile sig_atomic_t serve_stop;
 
 static void serve_on_signal(int sig)
 {
-	(void)sig;
-	if (serve_stop)
+	if (serve_stop && sig == SIGINT)
 		_exit(0);
 	serve_stop = 1;
 }

@@ -132,12 +132,13 @@ static int apps_register(struct app *a)
 
 /* `app stop` is kept across a restart of the supervisor (and a reboot) as IIS Manager
  * keeps a stopped application pool stopped (its autoStart false): a marker file beside
- * the definition, ".stopped.NAME" (no app name starts with a dot, and the loader skips
- * such files). Rapid-fail's `failed` is not kept: a new supervisor gives the app another
- * chance, as WAS does after its restart. */
+ * the definition, ".NAME.stopped" (no app name starts with a dot, so the loader skips
+ * it; a definition's temporary file is ".NAME.tmp": the two never meet). Rapid-fail's
+ * `failed` is not kept: a new supervisor gives the app another chance, as WAS does
+ * after its restart. */
 static void apps_stopped_path(const struct app *a, char *path, size_t len)
 {
-	snprintf(path, len, "%s/.stopped.%s", apps_dir, a->name);
+	snprintf(path, len, "%s/.%s.stopped", apps_dir, a->name);
 }
 
 static bool apps_stopped_kept(const struct app *a)
@@ -152,12 +153,22 @@ static void apps_stopped_keep(const struct app *a, bool stopped, FILE *out)
 {
 	char path[PATH_MAX];
 	apps_stopped_path(a, path, sizeof(path));
+	if (apps_stopped_kept(a) == stopped)
+		return;
 	int fd = stopped ? open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
-	if (stopped ? fd < 0 : unlink(path) < 0 && errno != ENOENT)
+	if (stopped ? fd < 0 : unlink(path) < 0 && errno != ENOENT) {
 		fprintf(out, "(not kept across a restart of the supervisor: %s %s: %s)\n",
 		        stopped ? "cannot write" : "cannot remove", path, strerror(errno));
+		return;
+	}
 	if (fd >= 0)
 		close(fd);
+	/* the directory entry itself must reach the disk: kept across a power cut too */
+	int dfd = open(apps_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
 }
 
 /* Adds a to the list, idle or (app stop kept) stopped; registered or not (then
@@ -366,16 +377,16 @@ static void apps_show(FILE *out, bool json)
 		fputs("no apps\n", out);
 }
 
-/* Carries out one request; its answer goes to out. 0 done, -1 refused. */
 /* Whether every drained proxy's threads have ended. */
 static bool apps_drained(void)
 {
 	for (struct app *a = apps; a; a = a->next)
-		if (a->registered && !a->native && a->cfg.state && proxy_threads(&a->cfg) > 0)
+		if (!a->native && a->registered && a->cfg.state && proxy_threads(&a->cfg) > 0)
 			return false;
 	return true;
 }
 
+/* Carries out one request; its answer goes to out. 0 done, -1 refused. */
 static int apps_command(char *msg, size_t len, uid_t peer, FILE *out)
 {
 	const char *verb = msg;
@@ -405,10 +416,13 @@ static int apps_command(char *msg, size_t len, uid_t peer, FILE *out)
 		int rc = !strcmp(verb, "stop")    ? apps_proc_stop(a, out)
 		         : !strcmp(verb, "start") ? apps_proc_start(a, out)
 		                                  : apps_proc_restart(a, out);
+		/* kept as the state it left: a restart of a stopped app is a start */
+		bool stopped = a->state == APP_STOPPED ||
+		               (a->state == APP_STOPPING && a->stop_to == APP_STOPPED);
 		pthread_cond_broadcast(&apps_proc_cv);
 		pthread_mutex_unlock(&apps_proc_mu);
-		if (rc == 0 && strcmp(verb, "restart"))
-			apps_stopped_keep(a, !strcmp(verb, "stop"), out);
+		if (rc == 0)
+			apps_stopped_keep(a, stopped, out);
 		return rc;
 	}
 	if (!strcmp(verb, "add")) {
@@ -466,8 +480,8 @@ static int apps_command(char *msg, size_t len, uid_t peer, FILE *out)
 		}
 		pthread_mutex_lock(&apps_proc_mu);
 		a->deleted = true;
-		apps_proc_signal(a, SIGTERM);
-		if (apps_proc_count(a->pid)) {
+		apps_proc_term(a);
+		if (apps_proc_count(a->pid) && a->state != APP_STOPPING) {
 			a->state = APP_STOPPING;
 			a->since = apps_now();
 		}
@@ -659,21 +673,25 @@ int main(int argc, char **argv)
 			apps_retry();
 			retry_at = apps_now() + APPS_RETRY_MS;
 		}
-		struct pollfd p = {.fd = lfd, .events = POLLIN};
-		if (poll(&p, 1, APPS_TICK_MS) > 0 && !quit_at && !drain_until)
+		/* while stopping no command is taken: the socket is not watched (a waiting
+		 * client would wake every poll at once) */
+		struct pollfd p = {.fd = quit_at || drain_until ? -1 : lfd, .events = POLLIN};
+		if (poll(&p, 1, APPS_TICK_MS) > 0 && p.revents)
 			apps_serve_one(lfd);
 		struct timespec zero = {0, 0};
 		int sig;
 		bool stop_now = false;
 		while ((sig = sigtimedwait(&set, NULL, &zero)) > 0) {
 			if ((sig == SIGTERM || sig == SIGINT) && !quit_at) {
-				stop_now = drain_until != 0; /* a second signal: no more waiting */
+				/* a second SIGINT (^C twice): no more waiting; a repeated SIGTERM
+				 * changes nothing */
+				stop_now = drain_until != 0 && sig == SIGINT;
 				if (!drain_until) {
 					fprintf(stderr, "portshare-apps: stopping: the proxies drain, then the "
 					                "apps stop (their queues stay)\n");
 					drain_until = apps_now() + APPS_QUIT_DRAIN_MS;
 					for (struct app *a = apps; a; a = a->next)
-						if (a->registered && !a->native && a->cfg.state)
+						if (!a->native && a->registered && a->cfg.state)
 							proxy_drain(&a->cfg);
 				}
 			}
@@ -683,7 +701,7 @@ int main(int argc, char **argv)
 			pthread_mutex_lock(&apps_proc_mu);
 			for (struct app *a = apps; a; a = a->next) {
 				a->deleted = true; /* nothing starts again */
-				apps_proc_signal(a, SIGTERM);
+				apps_proc_term(a);
 			}
 			pthread_mutex_unlock(&apps_proc_mu);
 		}

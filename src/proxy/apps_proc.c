@@ -258,6 +258,19 @@ void apps_proc_signal(const struct app *a, int sig)
 	apps_kill(a->old_pid, sig);
 }
 
+void apps_proc_term(struct app *a)
+{
+	/* a set that has its SIGTERM already is draining: a second one would cut that short
+	 * (examples/serve.h exits at once on a second SIGINT only, but an app may on any) */
+	if (a->state != APP_STOPPING)
+		apps_kill(a->pid, SIGTERM);
+	apps_kill(a->next_pid, SIGTERM);
+	if (!a->old_term_at && apps_proc_count(a->old_pid)) {
+		apps_kill(a->old_pid, SIGTERM);
+		a->old_term_at = backend_now_ms();
+	}
+}
+
 /* Stops a's processes (under apps_proc_mu): SIGTERM to their groups, SIGKILL after
  * APPS_STOP_MS; then the app is in state `to` (APP_IDLE: the next request starts it;
  * APP_STOPPED; APP_FAILED). */

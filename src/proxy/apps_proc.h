@@ -36,6 +36,9 @@ void apps_proc_demand(struct app *a);
 bool apps_proc_reaped(struct app *a, pid_t pid, int status, int64_t now);
 /* sig to the process groups of a's processes (serving, a restart's new and old ones). */
 void apps_proc_signal(const struct app *a, int sig);
+/* SIGTERM to those of a's sets that have not had it yet (a stopping or draining set is
+ * left to finish). Under apps_proc_mu. */
+void apps_proc_term(struct app *a);
 /* The live processes of a set of APPS_PROCS_MAX slots (a->pid, next_pid, old_pid). */
 int apps_proc_count(const pid_t *pids);
 /* The live pids of a set as "1, 2, 3" in buf (APPS_PIDS_TEXT bytes hold them all): buf. */

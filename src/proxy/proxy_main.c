@@ -71,12 +71,12 @@ int main(int argc, char **argv)
 	}
 	/* SIGTERM/SIGINT: drain, so that a client's next request on a connection a thread
 	 * keeps is not lost; requests in progress get PROXY_STOP_MS to finish (a stream may
-	 * never end), a second signal ends them at once */
+	 * never end), a second SIGINT (^C twice) ends them at once; a repeated SIGTERM (a
+	 * supervisor's and a service manager's) changes nothing */
 	proxy_drain(&cfg);
 	struct timespec tick = {0, 10 * 1000000L};
 	for (int waited = 0; waited < PROXY_STOP_MS && proxy_threads(&cfg) > 0; waited += 10) {
-		int again = sigtimedwait(&set, NULL, &tick);
-		if (again == SIGTERM || again == SIGINT)
+		if (sigtimedwait(&set, NULL, &tick) == SIGINT)
 			break;
 	}
 	fflush(NULL);

@@ -83,8 +83,9 @@ static int run_status(int ws)
 	return 1;
 }
 
-/* Drains the proxy's threads: until none is left, RUN_DRAIN_MS, a second SIGTERM/SIGINT
- * or the app's exit (its SIGCHLD stays pending for the caller). */
+/* Drains the proxy's threads: until none is left, RUN_DRAIN_MS, a second SIGINT (^C
+ * twice; a repeated SIGTERM changes nothing) or the app's exit (its SIGCHLD stays pending
+ * for the caller). */
 static void run_drain(struct proxy_config *cfg, const sigset_t *set, pid_t child)
 {
 	proxy_drain(cfg);
@@ -95,7 +96,7 @@ static void run_drain(struct proxy_config *cfg, const sigset_t *set, pid_t child
 			raise(SIGCHLD); /* blocked: pending again, for the caller's wait */
 			return;
 		}
-		if (sig == SIGTERM || sig == SIGINT)
+		if (sig == SIGINT)
 			return;
 		if (sig == SIGHUP)
 			kill(child, SIGHUP);

@@ -26,8 +26,8 @@ with Story() as s:
         r = s.run(ctl + ["app", "stop", name])
         check(r.returncode == 0 and "(not kept" not in r.stdout, "app stop %s: %s" % (name, r.stdout.strip()))
     check(wait_until(lambda: all(show(s, ctl)[n]["state"] == "stopped" for n in apps), 10), "all three are stopped")
-    check_eq(sorted(f for f in os.listdir(s.path("apps")) if f.startswith(".stopped.")),
-             sorted(".stopped." + n for n in apps), "a mark for each beside the definitions")
+    check_eq(sorted(f for f in os.listdir(s.path("apps")) if f.endswith(".stopped")),
+             sorted(".%s.stopped" % n for n in apps), "a mark for each beside the definitions")
 
     # a new supervisor: still stopped, nothing started, 503
     check_eq(sup.stop(10), 0, "portshare-apps exits 0")
@@ -43,11 +43,19 @@ with Story() as s:
     check_eq({n: st[n].get("pid") or None for n in apps}, {n: None for n in apps},
              "no process was started (not even the --always-running one)")
 
+    # app restart of a stopped app is a start, and kept so
+    r = s.run(ctl + ["app", "restart", "always"])
+    check(r.returncode == 0 and "started" in r.stdout, "app restart always (stopped): %s" % r.stdout.strip())
+    check(not os.path.exists(s.path("apps/.always.stopped")), "its mark is gone")
+    check(wait_until(lambda: show(s, ctl)["always"]["state"] == "running", 10), "always runs again")
+    r = s.run(ctl + ["app", "stop", "always"])
+    check(r.returncode == 0 and os.path.exists(s.path("apps/.always.stopped")), "app stop always: marked again")
+
     # app start is kept too
     r = s.run(ctl + ["app", "start", "web"])
     check_eq(r.returncode, 0, "app start web: %s" % r.stdout.strip())
     check(wait_until(lambda: status("web") == 200, 15, 0.2), "web answers again")
-    check(not os.path.exists(s.path("apps/.stopped.web")), "its mark is gone")
+    check(not os.path.exists(s.path("apps/.web.stopped")), "its mark is gone")
     check_eq(sup.stop(10), 0, "portshare-apps exits 0")
     sup, ctl = supervisor(s, d, "portshare-apps-3")
     st = show(s, ctl)

@@ -1,4 +1,4 @@
-# 136-apps-websocket-restart: an upgraded connection (WebSocket) to an HTTP app of portshare-apps counts as a request that lasts: with --idle-timeout 1 the app is not stopped while a WebSocket is open (and echoes 2.5 s later); an overlapped `app restart` switches new requests to the new process but keeps the old one until its WebSocket ends (it echoes through the old process meanwhile), and stops it once the client closes it; then the app idles out as usual. Needs root (the app runs with --allow-root).
+# 136-apps-websocket-restart: an upgraded connection (WebSocket) to an HTTP app of portshare-apps counts as a request that lasts: with --idle-timeout 1 the app is not stopped while a WebSocket is open (and echoes 2.5 s later); an overlapped `app restart` switches new requests to the new process but keeps the old one until its WebSocket ends (it echoes through the old process meanwhile), and stops it once the client closes it; the new process's idle clock is its own. Needs root (the app runs with --allow-root).
 import os
 import struct
 import sys
@@ -46,7 +46,8 @@ with Story() as s:
     check("ws: no request uses it any more: stopping the old pid %d" % pid0 in sup.stderr(),
           "the supervisor's log says why")
     check(wait_until(lambda: show(s, ctl)["ws"]["state"] == "idle", 10),
-          "with no WebSocket and no request the new process idles out")
+          "the new process, with no request and no WebSocket of its own, idles out (the old one's did not count "
+          "for it)")
     r = s.run(ctl + ["app", "delete", "ws"])
     check_eq(r.returncode, 0, "app delete ws")
     check_eq(sup.stop(10), 0, "portshare-apps exits 0")
