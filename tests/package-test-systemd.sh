@@ -168,6 +168,53 @@ sleep 0.5
 check "a SIGKILLed main process is noticed: Restart=on-failure starts a new one" sh -c "j=0; until [ \"\$(nsenter -t $leader -a systemctl show -P NRestarts portshared.service)\" = 1 ] && nsenter -t $leader -a systemctl is-active -q portshared.service; do j=\$((j + 1)); [ \$j -gt 100 ] && exit 1; sleep 0.1; done"
 check "served again (the app re-registered)" wait_served /d
 
+# portshare-apps under systemd: its stop drains the proxy in front of an HTTP app before
+# the app is stopped (KillMode=mixed: systemd signals the supervisor alone), so a request
+# in flight gets its answer. The app: a backend built here that answers after 2 s.
+cat >"$box/root/slow.c" <<'EOF2'
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+	int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[1])),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 16) < 0)
+		return 1;
+	for (;;) {
+		int c = accept(l, NULL, NULL);
+		char buf[4096];
+		if (c < 0 || read(c, buf, sizeof(buf)) <= 0) {
+			close(c);
+			continue;
+		}
+		if (strstr(buf, "GET /slow"))
+			sleep(2);
+		const char *r = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nslow\n";
+		write(c, r, strlen(r));
+		close(c);
+	}
+}
+EOF2
+check "a slow HTTP backend builds in the box" in_box gcc -o /root/slow /root/slow.c
+check "systemctl start portshare-apps" in_box systemctl start portshare-apps.service
+check "portsharectl app add slow (an HTTP app on {port})" sh -c "j=0; until nsenter -t $leader -a portsharectl app add slow --url http://+:80/slow/ --allow-root -- /root/slow {port}; do j=\$((j + 1)); [ \$j -gt 50 ] && exit 1; sleep 0.1; done"
+check "its first request starts it" sh -c "nsenter -t $leader -a curl -sS http://127.0.0.1/slow/first | grep -q '^slow'"
+in_box systemd-run -q --unit=inflight sh -c 'curl -sS -m 20 http://127.0.0.1/slow/slow >/root/inflight 2>&1; echo "exit $?" >>/root/inflight'
+sleep 0.5
+t0=$(date +%s.%N)
+check "systemctl stop portshare-apps with a request in flight" in_box systemctl stop portshare-apps.service
+t1=$(date +%s.%N)
+sleep 2
+check "the request in flight got the app's answer" sh -c "nsenter -t $leader -a cat /root/inflight | tr '\\n' ' ' | grep -q '^slow exit 0'"
+echo "     (the stop took $(awk "BEGIN { printf \"%.1f\", $t1 - $t0 }") s; the request's output: $(in_box cat /root/inflight | tr '\n' ' '))"
+check "portshare-apps stopped cleanly (result success)" test "$(in_box systemctl show -P Result portshare-apps.service)" = success
+in_box journalctl -u portshare-apps.service -o cat | grep -E 'stopping|slow:' | sed -e 's/^/       /'
+
 in_box systemctl stop app.service
 in_box systemctl stop portshared.service
 check "systemctl stop portshared: inactive, result success" test "$(in_box systemctl show -P ActiveState portshared.service) $(in_box systemctl show -P Result portshared.service)" = "inactive success"
