@@ -34,6 +34,30 @@ static void check_line(const char *line, size_t n)
 	FUZZ_CHECK(quotes == 6);
 }
 
+/* A JSON line (AccessLogFormat json): one object, printable ASCII, a backslash only as
+ * an escape of a quote, a backslash or a byte (u00XX), and the quotes of the 10 keys and
+ * of the 5 or 6 string values (queue is null for the daemon's own answers) and no
+ * other, whatever the record held. */
+static void check_json_line(const char *line, size_t n)
+{
+	FUZZ_CHECK(n > 2 && n <= LOG_LINE_MAX);
+	FUZZ_CHECK(line[0] == '{' && line[n - 2] == '}' && line[n - 1] == '\n');
+	size_t quotes = 0;
+	for (size_t i = 0; i + 1 < n; i++) {
+		unsigned char ch = (unsigned char)line[i];
+		FUZZ_CHECK(ch >= 0x20 && ch < 0x7f);
+		if (ch == '\\') {
+			FUZZ_CHECK(i + 2 < n);
+			char e = line[i + 1];
+			FUZZ_CHECK(e == '"' || e == '\\' || (e == 'u' && i + 6 < n && line[i + 2] == '0' && line[i + 3] == '0'));
+			i += e == 'u' ? 5 : 1;
+		} else if (ch == '"') {
+			quotes++;
+		}
+	}
+	FUZZ_CHECK(quotes == 2 * 10 + 2 * 5 || quotes == 2 * 10 + 2 * 6);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct shared_log *lg;
@@ -82,6 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    .pid = pid,
 			};
 			check_line(line, log_line_format(line, &l));
+			check_json_line(line, log_line_format_json(line, &l));
 		}
 		tail += rec.size;
 	}

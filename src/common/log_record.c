@@ -77,6 +77,29 @@ static void out_quoted(struct out *o, const char *s, size_t n)
 	out_bytes(o, "\"", 1);
 }
 
+/* A JSON string of the bytes: '"', '\\' and bytes outside printable ASCII escaped
+ * (\u00XX: a byte is read as the code point of the same number, as json_write_string
+ * does), so the line is valid JSON and valid UTF-8 whatever the bytes were. */
+static void out_json(struct out *o, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	out_bytes(o, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') {
+			if (o->p < o->end)
+				*o->p++ = (char)ch;
+		} else if (ch == '"' || ch == '\\') {
+			char e[2] = {'\\', (char)ch};
+			out_bytes(o, e, 2);
+		} else {
+			char e[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
+			out_bytes(o, e, 6);
+		}
+	}
+	out_bytes(o, "\"", 1);
+}
+
 static void out_addr(struct out *o, const struct ps_addr *a)
 {
 	char text[INET6_ADDRSTRLEN];
@@ -139,5 +162,45 @@ size_t log_line_format(char *buf, const struct log_line *l)
 	out_bytes(&o, " ", 1);
 	out_u64(&o, l->duration_us);
 	out_bytes(&o, "\n", 1);
+	return (size_t)(o.p - buf);
+}
+
+size_t log_line_format_json(char *buf, const struct log_line *l)
+{
+	struct out o = {buf, buf + LOG_LINE_MAX};
+	time_t t = (time_t)(l->time_us / 1000000u);
+	struct tm tm;
+	if (!gmtime_r(&t, &tm)) { /* a time no calendar holds (a record can say any) */
+		t = 0;
+		gmtime_r(&t, &tm);
+	}
+	char text[96];
+	snprintf(text, sizeof(text), "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%06uZ\",\"remote_addr\":\"",
+	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	         (unsigned)(l->time_us % 1000000u));
+	out_str(&o, text);
+	out_addr(&o, l->remote);
+	out_str(&o, "\",\"request\":");
+	out_json(&o, l->strings, l->request_len);
+	snprintf(text, sizeof(text), ",\"status\":%u,\"body_bytes\":", l->status % 1000);
+	out_str(&o, text);
+	out_u64(&o, l->body_bytes);
+	out_str(&o, ",\"referer\":");
+	out_json(&o, l->strings + l->request_len, l->referer_len);
+	out_str(&o, ",\"user_agent\":");
+	out_json(&o, l->strings + l->request_len + l->referer_len, l->agent_len);
+	out_str(&o, ",\"queue\":");
+	if (l->queue && l->queue[0])
+		out_json(&o, l->queue, strlen(l->queue));
+	else
+		out_str(&o, "null");
+	out_str(&o, ",\"pid\":");
+	if (l->pid)
+		out_u64(&o, (uint64_t)l->pid);
+	else
+		out_str(&o, "null");
+	out_str(&o, ",\"duration_us\":");
+	out_u64(&o, l->duration_us);
+	out_str(&o, "}\n");
 	return (size_t)(o.p - buf);
 }

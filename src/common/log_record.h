@@ -19,8 +19,9 @@ static inline uint64_t log_clock_us(clockid_t clock)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* A line at most: the fields' longest escaped forms and the rest */
-#define LOG_LINE_MAX (4 * (SHARED_LOG_REQUEST_MAX + 2 * SHARED_LOG_FIELD_MAX) + 512)
+/* A line at most: the fields' longest escaped forms (JSON's \u00XX: 6 bytes a byte) and
+ * the rest */
+#define LOG_LINE_MAX (6 * (SHARED_LOG_REQUEST_MAX + 2 * SHARED_LOG_FIELD_MAX) + 512)
 /* Room for a record's strings */
 #define LOG_STRINGS_MAX (SHARED_LOG_REQUEST_MAX + 2 * SHARED_LOG_FIELD_MAX)
 
@@ -43,5 +44,11 @@ struct log_line {
 
 /* Formats l into buf (room for LOG_LINE_MAX): its length, the newline included. */
 size_t log_line_format(char *buf, const struct log_line *l);
+/* The same as one JSON object on a line (AccessLogFormat json): time (UTC, ISO 8601 with
+ * µs), remote_addr, request, status, body_bytes, referer, user_agent (strings; "" when
+ * absent), queue and pid (null for the daemon's own answers), duration_us. A byte
+ * outside printable ASCII is written \u00XX, so each line is valid JSON whatever a client
+ * sent. */
+size_t log_line_format_json(char *buf, const struct log_line *l);
 
 #endif

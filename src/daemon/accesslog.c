@@ -71,6 +71,7 @@ static struct {
 	struct accesslog_entry *entries;
 	size_t nentries, capentries;
 	struct loop_timer timer;
+	bool json; /* AccessLogFormat json */
 } al = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
 
 uint64_t accesslog_now_us(void)
@@ -106,7 +107,7 @@ static void batch_add(const struct log_line *l)
 		al.entries = e;
 		al.capentries = cap;
 	}
-	size_t n = log_line_format(al.buf + al.len, l);
+	size_t n = al.json ? log_line_format_json(al.buf + al.len, l) : log_line_format(al.buf + al.len, l);
 	al.entries[al.nentries++] = (struct accesslog_entry){l->time_us, (uint32_t)al.len, (uint32_t)n};
 	al.len += n;
 }
@@ -514,8 +515,12 @@ static void accesslog_set_fd(int fd, const char *path)
 		loop_timer_set(dm->loop, &al.timer, ACCESSLOG_FLUSH_MS);
 }
 
-void accesslog_configure(const char *path)
+void accesslog_configure(const char *path, bool json)
 {
+	/* a format change applies from the next line (the batch so far is as it was) */
+	pthread_mutex_lock(&al.lock);
+	al.json = json;
+	pthread_mutex_unlock(&al.lock);
 	if (!path || !path[0]) {
 		if (al.fd >= 0)
 			accesslog_set_fd(-1, NULL);

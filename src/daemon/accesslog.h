@@ -13,8 +13,9 @@ struct request;
 struct session;
 
 /* Opens the config's AccessLog (or closes the log when there is none), at start and on
- * reload; arms the once-a-second drain. Thread 0. */
-void accesslog_configure(const char *path);
+ * reload, its lines in the combined format or (json) one JSON object each; arms the
+ * once-a-second drain. Thread 0. */
+void accesslog_configure(const char *path, bool json);
 /* SIGUSR1: the same path opened again (logrotate's postrotate). Thread 0. */
 void accesslog_reopen(void);
 /* Whether an access log is open (records are asked of libraries only then). */

@@ -112,7 +112,7 @@ static int parse_limit(struct limits *l, const char *name, const char *value, ch
 		return 0;
 	}
 	snprintf(why, whylen,
-	         "unknown setting '%s' (known: listen, AdminGroup, LogLevel, AccessLog, MetricsListen, "
+	         "unknown setting '%s' (known: listen, AdminGroup, LogLevel, AccessLog, AccessLogFormat, MetricsListen, "
 	         "HeaderWait, "
 	         "IdleConnection, RequestQueue, "
 	         "EntityBody, DrainEntityBody, ShutdownGrace, Linger, ReattachGrace, MinSendRate, "
@@ -173,6 +173,14 @@ static int parse_line(struct config *c, char *line, char *why, size_t whylen)
 			return -1;
 		}
 		snprintf(c->access_log, sizeof(c->access_log), "%s", words[1]);
+		return 0;
+	}
+	if (!strcasecmp(words[0], "AccessLogFormat")) {
+		if (strcasecmp(words[1], "combined") && strcasecmp(words[1], "json")) {
+			snprintf(why, whylen, "AccessLogFormat is combined or json, not '%s'", words[1]);
+			return -1;
+		}
+		c->access_log_json = !strcasecmp(words[1], "json");
 		return 0;
 	}
 	if (!strcasecmp(words[0], "MetricsListen")) {

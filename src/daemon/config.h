@@ -41,6 +41,8 @@ struct config {
 	struct ps_addr metrics_listen;
 	/* AccessLog PATH: one line per request (accesslog.c); "" off */
 	char access_log[1024];
+	/* AccessLogFormat combined (default) or json: one JSON object per line */
+	bool access_log_json;
 };
 
 void config_defaults(struct config *c);

@@ -250,7 +250,7 @@ static void reload(void)
 	}
 	dm->cfg = next;
 	log_level_set((enum log_level)dm->cfg.log_level);
-	accesslog_configure(dm->cfg.access_log);
+	accesslog_configure(dm->cfg.access_log, dm->cfg.access_log_json);
 	threads_limits_changed();
 	session_send_limits_all();
 	if (!dm->stopping) {
@@ -494,7 +494,7 @@ int main(int argc, char **argv)
 	/* opened before privileges go, as the error log is; reopened (SIGUSR1) as the daemon's
 	 * user, in a directory it can write (docs/LOGGING.md) */
 	tzset();
-	accesslog_configure(dm->cfg.access_log);
+	accesslog_configure(dm->cfg.access_log, dm->cfg.access_log_json);
 	/* everything that needs root is done; listeners are bound later, by the kept capability */
 	const char *owned[] = {dm->state_dir, dm->socket_path, NULL};
 	if (sandbox_apply(&user, owned, err, sizeof(err)) < 0) {
