@@ -153,7 +153,7 @@ static void apps_stopped_keep(const struct app *a, bool stopped, FILE *out)
 {
 	char path[PATH_MAX];
 	apps_stopped_path(a, path, sizeof(path));
-	if (apps_stopped_kept(a) == stopped)
+	if ((access(path, F_OK) == 0) == stopped)
 		return;
 	int fd = stopped ? open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
 	if (stopped ? fd < 0 : unlink(path) < 0 && errno != ENOENT) {
@@ -689,7 +689,7 @@ int main(int argc, char **argv)
 				if (!drain_until) {
 					fprintf(stderr, "portshare-apps: stopping: the proxies drain, then the "
 					                "apps stop (their queues stay)\n");
-					drain_until = apps_now() + APPS_QUIT_DRAIN_MS;
+					drain_until = apps_now() + PROXY_DRAIN_MS;
 					for (struct app *a = apps; a; a = a->next)
 						if (!a->native && a->registered && a->cfg.state)
 							proxy_drain(&a->cfg);

@@ -15,7 +15,6 @@
 
 #define APPS_TICK_MS 50   /* how often apps_proc_tick runs */
 #define APPS_STOP_MS 5000 /* SIGTERM, then SIGKILL */
-#define APPS_QUIT_DRAIN_MS 10000 /* a stop of the supervisor: requests in flight finish */
 #define APPS_DEFAULT_LOG_DIR "/var/log/portshare-apps"
 
 /* the lock over every app's running state, and its condition (a state changed) */

@@ -138,7 +138,7 @@ struct proxy_state {
 	atomic_int idle, total, slots;
 	int cpus;
 	atomic_bool stop;  /* the queue was deleted: threads end */
-	atomic_bool drain; /* proxy_stop: threads drain their sessions, then end */
+	atomic_bool drain; /* proxy_drain: threads drain their sessions, then end */
 	/* per thread: when its current request began, 0 while it waits for one */
 	_Atomic int64_t started[PROXY_THREADS_MAX];
 };
@@ -339,7 +339,7 @@ static void *proxy_thread_run(void *arg)
 	proxy_serve(t);
 	forward_fini(&t->f);
 	ps_close(t->c);
-	atomic_fetch_sub(&t->cfg->state->total, 1); /* proxy_stop waits for 0 */
+	atomic_fetch_sub(&t->cfg->state->total, 1); /* a drain waits for 0 (proxy_threads) */
 	free(t);
 	return NULL;
 }

@@ -61,6 +61,9 @@ int proxy_start(struct proxy_config *cfg);
  * requests it has and ends; proxy_threads counts the threads not ended yet. */
 void proxy_drain(struct proxy_config *cfg);
 int proxy_threads(const struct proxy_config *cfg);
+/* How long a stop waits for the drained threads (a stream may never end): portshare-proxy,
+ * portshare-run and portshare-apps alike. */
+#define PROXY_DRAIN_MS 10000
 
 /* The target requests go to now, held (users + 1) until proxy_target_release. */
 struct backend_target *proxy_target_hold(struct proxy_config *cfg);

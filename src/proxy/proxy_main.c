@@ -10,8 +10,6 @@
 
 #include "proxy.h"
 
-#define PROXY_STOP_MS 10000 /* a clean stop waits this long for requests in progress */
-
 static void usage(int status)
 {
 	fprintf(status ? stderr : stdout,
@@ -70,12 +68,12 @@ int main(int argc, char **argv)
 		break;
 	}
 	/* SIGTERM/SIGINT: drain, so that a client's next request on a connection a thread
-	 * keeps is not lost; requests in progress get PROXY_STOP_MS to finish (a stream may
+	 * keeps is not lost; requests in progress get PROXY_DRAIN_MS to finish (a stream may
 	 * never end), a second SIGINT (^C twice) ends them at once; a repeated SIGTERM (a
 	 * supervisor's and a service manager's) changes nothing */
 	proxy_drain(&cfg);
 	struct timespec tick = {0, 10 * 1000000L};
-	for (int waited = 0; waited < PROXY_STOP_MS && proxy_threads(&cfg) > 0; waited += 10) {
+	for (int waited = 0; waited < PROXY_DRAIN_MS && proxy_threads(&cfg) > 0; waited += 10) {
 		if (sigtimedwait(&set, NULL, &tick) == SIGINT)
 			break;
 	}

@@ -23,7 +23,6 @@
 
 #define RUN_READY_TIMEOUT_DEFAULT 60 /* seconds for the app to accept a connection */
 #define RUN_PROBE_MS 50
-#define RUN_DRAIN_MS 10000 /* at most, for the requests in flight when a stop comes */
 
 static void usage(int status)
 {
@@ -83,14 +82,14 @@ static int run_status(int ws)
 	return 1;
 }
 
-/* Drains the proxy's threads: until none is left, RUN_DRAIN_MS, a second SIGINT (^C
+/* Drains the proxy's threads: until none is left, PROXY_DRAIN_MS, a second SIGINT (^C
  * twice; a repeated SIGTERM changes nothing) or the app's exit (its SIGCHLD stays pending
  * for the caller). */
 static void run_drain(struct proxy_config *cfg, const sigset_t *set, pid_t child)
 {
 	proxy_drain(cfg);
 	struct timespec tick = {0, 10 * 1000000L};
-	for (int waited = 0; waited < RUN_DRAIN_MS && proxy_threads(cfg) > 0; waited += 10) {
+	for (int waited = 0; waited < PROXY_DRAIN_MS && proxy_threads(cfg) > 0; waited += 10) {
 		int sig = sigtimedwait(set, NULL, &tick);
 		if (sig == SIGCHLD) {
 			raise(SIGCHLD); /* blocked: pending again, for the caller's wait */
