@@ -175,6 +175,15 @@ int ps_receive(ps_queue *q, ps_request **out, int timeout_ms);
  * connections and the requests read from them go back then.
  * Returns 0, or an error of the round trip (what could go back still did). */
 int ps_client_yield(ps_client *c);
+/* Gives r, returned by ps_receive but not touched (no body read, nothing answered), back
+ * to the daemon, which delivers it to another receive of its queue as if this worker had
+ * never had it: for a worker that took more requests than it can serve soon (a proxy
+ * that sent several to its backend at once and must now wait on one for long). Call
+ * ps_client_yield next, or the daemon may give it to this session's posted receive
+ * again. Returns 0 (r is freed: do not use it again), PS_ESTATE when it must stay here
+ * (touched, its session ended, or a daemon without the message: answer it), PS_EINVAL
+ * when r was not returned by ps_receive. */
+int ps_request_give_back(ps_request *r);
 
 /* The request. Strings are NUL-terminated and live until ps_request_free(). */
 const char *ps_request_method(const ps_request *r);

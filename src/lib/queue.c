@@ -434,6 +434,20 @@ static bool queue_give_back(ps_request *r)
 	return true;
 }
 
+int ps_request_give_back(ps_request *r)
+{
+	if (!r || !r->handed_out)
+		return PS_EINVAL;
+	/* untouched: nothing of its body read, nothing sent, so nobody can tell it was here */
+	if (!r->c || r->state != RESPONSE_NONE || r->wire || r->read_once || r->body_seen)
+		return PS_ESTATE;
+	r->handed_out = false; /* what the give-back of a request not yet taken asks */
+	if (queue_give_back(r))
+		return 0;
+	r->handed_out = true;
+	return PS_ESTATE;
+}
+
 /* A thread about to block on one request for long (a stream, a long poll, a slow
  * backend) would otherwise keep waiting, for as long as it lasts, what its session
  * holds but is not serving: the request the prefetched receive brings, requests read

@@ -116,7 +116,7 @@ bool backend_addr_parse(const char *spec, struct backend_addr *out, const char *
 	return true;
 }
 
-static void backend_alarm_ring(struct backend_alarm *alarm, bool waiting)
+void backend_alarm_ring(struct backend_alarm *alarm, bool waiting)
 {
 	alarm->at = 0;
 	alarm->fn(alarm->arg, waiting);
@@ -217,6 +217,45 @@ struct backend_conn *backend_get(struct backend_pool *p, const struct backend_ta
 	return bc;
 }
 
+int backend_get_n(struct backend_pool *p, const struct backend_target *t, int64_t deadline_ms,
+                  struct backend_conn **out, int n)
+{
+	struct pollfd pf[BACKEND_POOL_MAX];
+	int got = 0;
+	while (p->n > 0 && got < n && got < BACKEND_POOL_MAX) {
+		struct backend_conn *bc = p->idle[--p->n];
+		if (bc->gen != t->gen) {
+			backend_drop(bc);
+			continue;
+		}
+		pf[got] = (struct pollfd){bc->fd, POLLIN, 0};
+		out[got++] = bc;
+	}
+	/* the check of backend_get, one call for all: anything readable is not clean */
+	if (got > 0 && poll(pf, (nfds_t)got, 0) > 0) {
+		int kept = 0;
+		for (int i = 0; i < got; i++) {
+			if (pf[i].revents)
+				backend_drop(out[i]);
+			else
+				out[kept++] = out[i];
+		}
+		got = kept;
+	}
+	for (int i = 0; i < got; i++) {
+		out[i]->reused = true;
+		out[i]->alarm = &p->alarm;
+	}
+	while (got < n) {
+		struct backend_conn *bc = backend_connect(&t->addr, deadline_ms, &p->alarm);
+		if (!bc)
+			break;
+		bc->gen = t->gen;
+		out[got++] = bc;
+	}
+	return got;
+}
+
 void backend_put(struct backend_pool *p, struct backend_conn *bc)
 {
 	if (bc->off != bc->len || p->n == BACKEND_POOL_MAX) {
@@ -288,7 +327,7 @@ int backend_send(struct backend_conn *bc, struct iovec *iov, int iovcnt, int64_t
 	return 0;
 }
 
-ssize_t backend_fill(struct backend_conn *bc, int64_t deadline_ms)
+ssize_t backend_fill_now(struct backend_conn *bc)
 {
 	if (bc->off > 0) {
 		memmove(bc->buf, bc->buf + bc->off, bc->len - bc->off);
@@ -299,21 +338,24 @@ ssize_t backend_fill(struct backend_conn *bc, int64_t deadline_ms)
 		errno = ENOBUFS;
 		return -1;
 	}
+	for (;;) {
+		ssize_t n = recv(bc->fd, bc->buf + bc->len, sizeof(bc->buf) - bc->len, MSG_DONTWAIT);
+		if (n > 0)
+			bc->len += (size_t)n;
+		if (n >= 0 || errno != EINTR)
+			return n;
+	}
+}
+
+ssize_t backend_fill(struct backend_conn *bc, int64_t deadline_ms)
+{
 	/* recv first, even for a reply just asked for: a backend on the same CPU is woken by
 	 * our send and usually runs (and answers) before we get the CPU back, so a poll
 	 * first would be a call for nothing (bench/README.md, p1) */
 	for (;;) {
-		ssize_t n = recv(bc->fd, bc->buf + bc->len, sizeof(bc->buf) - bc->len, MSG_DONTWAIT);
-		if (n > 0) {
-			bc->len += (size_t)n;
+		ssize_t n = backend_fill_now(bc);
+		if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
 			return n;
-		}
-		if (n == 0)
-			return 0;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -1;
 		int w = backend_wait(bc->fd, POLLIN, deadline_ms, bc->alarm);
 		if (w < 0)
 			return -1;

@@ -13,7 +13,7 @@
 #include <sys/uio.h>
 
 #define BACKEND_BUF 65536  /* read-ahead per connection: a whole response head must fit */
-#define BACKEND_POOL_MAX 8 /* idle keep-alive connections kept per thread */
+#define BACKEND_POOL_MAX 16 /* idle keep-alive connections kept per thread: a batch's */
 
 struct backend_addr {
 	struct sockaddr_storage sa;
@@ -69,6 +69,10 @@ struct backend_target *backend_target_new(const struct backend_addr *addr, unsig
  * before deadline_ms; pooled connections to an earlier target are closed. NULL with errno
  * set (ETIMEDOUT for the deadline). */
 struct backend_conn *backend_get(struct backend_pool *p, const struct backend_target *t, int64_t deadline_ms);
+/* backend_get for n requests at once (a batch): the pooled ones checked with one poll.
+ * Returns how many of out[0, n) it filled; fewer when a connect failed (errno). */
+int backend_get_n(struct backend_pool *p, const struct backend_target *t, int64_t deadline_ms,
+                  struct backend_conn **out, int n);
 /* Back to the pool for the next request (closed when the pool is full). */
 void backend_put(struct backend_pool *p, struct backend_conn *bc);
 /* Closes and frees; the connection is never reused. */
@@ -79,6 +83,8 @@ int backend_take_fd(struct backend_conn *bc);
 /* Waits until fd has `events` (POLLIN/POLLOUT) or deadline_ms passes: 1, 0 (timeout),
  * -1 (errno). Rings alarm (may be NULL) on the way when its time comes. */
 int backend_wait(int fd, short events, int64_t deadline_ms, struct backend_alarm *alarm);
+/* Rings alarm now: at is cleared, fn(arg, waiting) called. */
+void backend_alarm_ring(struct backend_alarm *alarm, bool waiting);
 /* Rings alarm now if its time has come (between the waits of a transfer that never
  * waits: a long download or upload keeps the thread as long as a slow backend does). */
 void backend_alarm_check(struct backend_alarm *alarm);
@@ -89,5 +95,7 @@ int backend_send(struct backend_conn *bc, struct iovec *iov, int iovcnt, int64_t
 /* Reads more into bc->buf (compacting it first). >0 bytes, 0 at EOF, -1 with errno
  * (ETIMEDOUT at the deadline, ENOBUFS when the buffer is full). */
 ssize_t backend_fill(struct backend_conn *bc, int64_t deadline_ms);
+/* backend_fill without the wait: -1 with EAGAIN when nothing has come. */
+ssize_t backend_fill_now(struct backend_conn *bc);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include "proxy.h"
@@ -157,19 +158,35 @@ static bool listed_in(const char *const *lists, size_t n, const char *name)
 	return false;
 }
 
-/* The client's address as Forwarded and X-Forwarded-For give it (RFC 7239 §6). */
+/* a.b.c.d without inet_ntop, whose printf was a measurable share of a small request */
+static void forward_ipv4(const unsigned char *a, char *out)
+{
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a[i];
+		if (v >= 100)
+			*out++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*out++ = (char)('0' + v / 10 % 10);
+		*out++ = (char)('0' + v % 10);
+		*out++ = i < 3 ? '.' : '\0';
+	}
+}
+
+/* The client's address as Forwarded and X-Forwarded-For give it (RFC 7239 §6); ip holds
+ * INET6_ADDRSTRLEN bytes. */
 static void forward_peer(ps_request *r, char *ip, size_t cap, bool *v6)
 {
 	socklen_t len = 0;
 	const struct sockaddr *sa = ps_request_peer(r, &len);
 	*v6 = false;
-	snprintf(ip, cap, "unknown");
-	if (sa && sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, (socklen_t)cap);
-	else if (sa && sa->sa_family == AF_INET6) {
+	if (sa && sa->sa_family == AF_INET) {
+		forward_ipv4((const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr, ip);
+	} else if (!sa || sa->sa_family != AF_INET6) {
+		snprintf(ip, cap, "unknown");
+	} else {
 		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
 		if (IN6_IS_ADDR_V4MAPPED(a)) {
-			inet_ntop(AF_INET, &a->s6_addr[12], ip, (socklen_t)cap);
+			forward_ipv4(&a->s6_addr[12], ip);
 		} else {
 			inet_ntop(AF_INET6, a, ip, (socklen_t)cap);
 			*v6 = true;
@@ -268,14 +285,21 @@ static size_t forward_build_head(struct forward *f, ps_request *r, bool has_body
 		out_header(&o, "Transfer-Encoding", "chunked");
 	}
 
-	char ip[INET6_ADDRSTRLEN], fwd[512];
+	char ip[INET6_ADDRSTRLEN];
 	bool v6;
 	forward_peer(r, ip, sizeof(ip), &v6);
 	const char *host = forward_host(r), *scheme = ps_request_scheme(r);
 	bool quote_host = strpbrk(host, ":[]") != NULL;
-	snprintf(fwd, sizeof(fwd), "for=%s%s%s%s;host=%s%s%s;proto=%s", v6 ? "\"[" : "", ip, v6 ? "]" : "",
-	         v6 ? "\"" : "", quote_host ? "\"" : "", host, quote_host ? "\"" : "", scheme);
-	out_header(&o, "Forwarded", fwd);
+	/* written piece by piece: a printf here was a measurable share of a small request */
+	out_str(&o, "Forwarded: for=");
+	out_str(&o, v6 ? "\"[" : "");
+	out_str(&o, ip);
+	out_str(&o, v6 ? "]\";host=" : ";host=");
+	out_str(&o, quote_host ? "\"" : "");
+	out_str(&o, host);
+	out_str(&o, quote_host ? "\";proto=" : ";proto=");
+	out_str(&o, scheme);
+	out_add(&o, "\r\n", 2);
 	out_header(&o, "X-Forwarded-For", ip);
 	out_header(&o, "X-Forwarded-Proto", scheme);
 	out_header(&o, "X-Forwarded-Host", host);
@@ -746,5 +770,198 @@ void forward_request(struct forward *f, ps_request *r, struct backend_target *ta
 	if (f->pool.alarm.fn)
 		f->pool.alarm.at = backend_now_ms() + FORWARD_LONG_MS;
 	forward_one(f, r, target);
+	f->pool.alarm.at = 0;
+}
+
+/* ---------------------------------------------------------------- a batch */
+
+/* Where a member of a batch is. */
+enum forward_stage {
+	STAGE_WAITING, /* its head went to the backend; no reply head yet */
+	STAGE_SERIAL,  /* to be finished on its own: a reply to stream, a 1xx, a failure */
+	STAGE_UNSENT,  /* not sent (a failed connect, a request with a body): forward_one */
+	STAGE_DONE,    /* answered, or given back */
+};
+
+struct forward_member {
+	struct forward_state st;
+	enum forward_stage stage;
+};
+
+bool forward_batchable(ps_request *r)
+{
+	const char *m = ps_request_method(r);
+	return (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) && !ps_request_has_body(r) &&
+	       !forward_wants_upgrade(r);
+}
+
+/* Sends m's head on bc (NULL: no connection could be had): STAGE_WAITING, else
+ * STAGE_UNSENT (the request is then forwarded from the start on its own: its errors are
+ * reported there). */
+static void forward_member_send(struct forward *f, struct forward_member *m, ps_request *r,
+                                struct backend_conn *bc)
+{
+	memset(&m->st, 0, sizeof(m->st));
+	m->st.r = r;
+	m->stage = STAGE_UNSENT;
+	if (!bc)
+		return;
+	m->st.bc = bc;
+	m->st.head_request = strcmp(ps_request_method(r), "HEAD") == 0;
+	m->st.body_done = true;
+	size_t head_len = forward_build_head(f, r, false, 0, false);
+	struct iovec iov = {f->head, head_len};
+	if (head_len == 0 || backend_send(bc, &iov, 1, backend_now_ms() + f->cfg->backend_timeout_ms, false) < 0) {
+		backend_drop(bc);
+		m->st.bc = NULL;
+		return;
+	}
+	m->stage = STAGE_WAITING;
+}
+
+/* Answers m when its whole reply is in its buffer (then no wait on the backend is
+ * needed: STAGE_DONE); a reply head that came without all its body (a stream, a large
+ * body) or that needs more than an answer (1xx) makes it STAGE_SERIAL; no reply head
+ * yet leaves it waiting. */
+static void forward_member_try(struct forward *f, struct forward_member *m)
+{
+	struct backend_conn *bc = m->st.bc;
+	struct reply *rp = &f->reply;
+	ssize_t hl = reply_head_length(bc->buf + bc->off, bc->len - bc->off);
+	if (hl == 0)
+		return;
+	m->stage = STAGE_SERIAL;
+	if (hl < 0 || reply_head(rp, bc->buf + bc->off, (size_t)hl, m->st.head_request, forward_on_body, f) < 0)
+		return; /* forward_read_head says why */
+	if (rp->status < 200 || rp->upgrade)
+		return;
+	if (rp->has_body &&
+	    (rp->chunked || rp->content_length < 0 || bc->len - bc->off - (size_t)hl < (uint64_t)rp->content_length))
+		return;
+	forward_reply(f, &m->st);
+	backend_drop(m->st.bc); /* NULL when forward_finish pooled it */
+	m->st.bc = NULL;
+	m->stage = STAGE_DONE;
+}
+
+/* Reads what the backend sent for the members whose reply head is missing, answering
+ * each whose reply is whole, until none is missing or until long_at. Reads before it
+ * polls: the backend has often answered already (forward.c's backend_fill says why). */
+static void forward_collect(struct forward *f, struct forward_member *m, int n, int64_t long_at)
+{
+	for (bool first = true;; first = false) {
+		struct pollfd pf[FORWARD_BATCH_MAX];
+		int who[FORWARD_BATCH_MAX], np = 0;
+		for (int i = 0; i < n; i++) {
+			if (m[i].stage == STAGE_WAITING)
+				forward_member_try(f, &m[i]);
+			if (m[i].stage == STAGE_WAITING) {
+				pf[np] = (struct pollfd){m[i].st.bc->fd, POLLIN, first ? POLLIN : 0};
+				who[np++] = i;
+			}
+		}
+		int64_t left = long_at - backend_now_ms();
+		if (np == 0 || left <= 0)
+			return;
+		if (!first && poll(pf, (nfds_t)np, (int)left) < 0 && errno != EINTR)
+			return;
+		for (int j = 0; j < np; j++) {
+			if (!pf[j].revents)
+				continue;
+			struct forward_member *x = &m[who[j]];
+			ssize_t got = backend_fill_now(x->st.bc);
+			if (got > 0)
+				x->st.got_bytes = true;
+			else if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+				x->stage = STAGE_SERIAL; /* a close or an error: forward_read_head reports it */
+		}
+	}
+}
+
+/* Finishes m on its own: its reply head read (with the retry of forward_one when a pooled
+ * connection had been closed meanwhile), then its reply passed on as it comes. */
+static void forward_member_finish(struct forward *f, struct forward_member *m)
+{
+	struct forward_state *st = &m->st;
+	ps_request *r = st->r;
+	if (m->stage == STAGE_UNSENT) {
+		forward_one(f, r, f->target);
+		return;
+	}
+	enum forward_head hr =
+	    forward_read_head(f, st, backend_now_ms() + f->cfg->backend_timeout_ms, false, false);
+	if (hr == HEAD_FAILED) {
+		backend_drop(st->bc);
+		st->bc = NULL;
+		if (st->retry)
+			forward_one(f, r, f->target);
+		else
+			forward_fail(f, r, st->fail_status ? st->fail_status : 502, "%s", st->why);
+		return;
+	}
+	forward_reply(f, st);
+	backend_drop(st->bc);
+	st->bc = NULL;
+}
+
+/* Which member to keep when the batch turned long: one whose reply has begun to come
+ * (a stream), else the first one left. */
+static int forward_keeper(const struct forward_member *m, int n)
+{
+	int first = -1;
+	for (int i = 0; i < n; i++) {
+		if (m[i].stage == STAGE_SERIAL && m[i].st.got_bytes)
+			return i;
+		if (first < 0 && m[i].stage != STAGE_DONE)
+			first = i;
+	}
+	return first;
+}
+
+void forward_batch(struct forward *f, ps_request **rs, int n, struct backend_target *target)
+{
+	struct forward_member m[FORWARD_BATCH_MAX];
+	int64_t long_at = backend_now_ms() + FORWARD_LONG_MS;
+	struct backend_conn *bc[FORWARD_BATCH_MAX];
+	f->target = target;
+	int sendable = 0; /* the batchable ones come first (proxy.c) */
+	while (sendable < n && forward_batchable(rs[sendable]))
+		sendable++;
+	int got = backend_get_n(&f->pool, target, backend_now_ms() + f->cfg->backend_timeout_ms, bc, sendable);
+	for (int i = 0; i < n; i++)
+		forward_member_send(f, &m[i], rs[i], i < got ? bc[i] : NULL);
+	forward_collect(f, m, n, long_at);
+
+	/* What is left waits on the backend or streams: finished one after another, each
+	 * would keep the next waiting for as long as it lasts. So when more than one is left,
+	 * one stays and the others go back to the daemon, for other threads (the backend's
+	 * work on them is lost: only GET and HEAD are sent ahead, and what was not sent goes
+	 * back untouched). */
+	int left = 0;
+	for (int i = 0; i < n; i++)
+		left += m[i].stage != STAGE_DONE;
+	bool gave = false;
+	if (left > 1) {
+		int keep = forward_keeper(m, n);
+		for (int i = 0; i < n; i++) {
+			if (i == keep || m[i].stage == STAGE_DONE)
+				continue;
+			if (ps_request_give_back(rs[i]) < 0)
+				continue; /* it must stay (an older daemon): finished here, in turn */
+			backend_drop(m[i].st.bc);
+			rs[i] = NULL;
+			m[i].stage = STAGE_DONE;
+			gave = true;
+		}
+	}
+	if (f->pool.alarm.fn && left > 0) {
+		if (gave || backend_now_ms() >= long_at)
+			backend_alarm_ring(&f->pool.alarm, true); /* ps_client_yield, another thread */
+		else
+			f->pool.alarm.at = long_at;
+	}
+	for (int i = 0; i < n; i++)
+		if (m[i].stage != STAGE_DONE)
+			forward_member_finish(f, &m[i]);
 	f->pool.alarm.at = 0;
 }

@@ -38,4 +38,18 @@ void forward_fini(struct forward *f);
  * unfinished) and keeps target alive until this returns. */
 void forward_request(struct forward *f, ps_request *r, struct backend_target *target);
 
+/* At most this many requests go to the backend together (forward_batch). */
+#define FORWARD_BATCH_MAX 16
+/* Whether r may go in a batch: GET or HEAD, without a body or an upgrade (sent ahead of
+ * the replies of others, and given back once sent if it must: it changes nothing). */
+bool forward_batchable(ps_request *r);
+/* Forwards rs[0, n) together: each head goes to the backend (on a connection of its own)
+ * before any reply is waited for, and each reply is answered as soon as it is whole, so
+ * the backend takes them in one wake-up as it would from an event-driven proxy. Members
+ * not batchable are forwarded on their own after the others are sent. When more than one
+ * is left waiting or streaming at FORWARD_LONG_MS, one stays and the others are given
+ * back to the daemon (ps_request_give_back: rs[i] set to NULL) so none waits behind
+ * another's stream. The caller frees the rest. */
+void forward_batch(struct forward *f, ps_request **rs, int n, struct backend_target *target);
+
 #endif

@@ -18,6 +18,9 @@ Paths (any other path is answered as /headers is):
   /abort            a head with Content-Length 1000000, 1000 bytes, then a reset
   /close-early      a head with Content-Length 1000000, 1000 bytes, then a FIN
   /hop              a reply full of hop-by-hop headers (Connection names X-Hop)
+  /late-extra       200 "on time", then 50 ms later a whole second reply on the same
+                    connection, which no request asked for (a pooled connection the proxy
+                    must not use again)
   /smuggle/KIND     bad framing: cl-twice, cl-te, te-identity, bad-chunk, obs-fold,
                     bare-lf, two-replies (a whole second reply right after the first)
   /ws               WebSocket (RFC 6455) echo: text and binary frames back, close
@@ -130,6 +133,9 @@ class Handler(socketserver.StreamRequestHandler):
         with count_lock:
             connections += 1
             n = connections
+        self.number = n
+        if self.request.family != socket.AF_UNIX:  # each write its own segment, as real servers send them
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         print("backend: connection %d" % n, flush=True)
         for _ in range(100000):
             req = read_head(self.rfile)
@@ -144,7 +150,7 @@ class Handler(socketserver.StreamRequestHandler):
         w = self.wfile
         if path in ("/headers", "/nothing-else") or not self.known(path):
             body = json.dumps({"method": method, "target": target, "version": version,
-                               "headers": headers}).encode()
+                               "headers": headers, "connection": self.number}).encode()
             for _ in body_chunks(self.rfile, headers):
                 pass
             reply(w, 200, body, [("Content-Type", "application/json")])
@@ -195,6 +201,11 @@ class Handler(socketserver.StreamRequestHandler):
                                      ("Keep-Alive", "timeout=5"), ("Proxy-Connection", "keep-alive"),
                                      ("TE", "trailers"), ("Trailer", "X-T"), ("Upgrade", "h2c"),
                                      ("X-End-To-End", "kept")])
+        elif path == "/late-extra":
+            reply(w, 200, b"on time\n")
+            time.sleep(0.05)
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSMUGGLED")
+            w.flush()
         elif path.startswith("/smuggle/"):
             w.write(SMUGGLE[path[len("/smuggle/"):]])
             w.flush()
@@ -205,7 +216,7 @@ class Handler(socketserver.StreamRequestHandler):
     @staticmethod
     def known(path):
         return path in ("/upload", "/expect-continue", "/expect-reject", "/download", "/sse", "/slow", "/abort",
-                        "/close-early", "/hop", "/ws") or path.startswith("/smuggle/")
+                        "/close-early", "/hop", "/ws", "/late-extra") or path.startswith("/smuggle/")
 
     def websocket(self, headers):
         key = header(headers, "Sec-WebSocket-Key")
