@@ -904,24 +904,22 @@ static void forward_member_finish(struct forward *f, struct forward_member *m)
 	st->bc = NULL;
 }
 
-/* Which member to keep when the batch turned long: one whose reply has begun to come
- * (a stream), else the first one left. */
-static int forward_keeper(const struct forward_member *m, int n)
+void forward_give_back_rest(struct forward *f)
 {
-	int first = -1;
-	for (int i = 0; i < n; i++) {
-		if (m[i].stage == STAGE_SERIAL && m[i].st.got_bytes)
-			return i;
-		if (first < 0 && m[i].stage != STAGE_DONE)
-			first = i;
+	for (int i = f->batch_next; i < f->batch_n; i++) {
+		struct forward_member *m = &f->batch[i];
+		if (m->stage == STAGE_DONE || ps_request_give_back(f->batch_rs[i]) < 0)
+			continue; /* done, or it must stay (an older daemon): finished here in turn */
+		backend_drop(m->st.bc);
+		m->st.bc = NULL;
+		f->batch_rs[i] = NULL;
+		m->stage = STAGE_DONE;
 	}
-	return first;
 }
 
 void forward_batch(struct forward *f, ps_request **rs, int n, struct backend_target *target)
 {
 	struct forward_member m[FORWARD_BATCH_MAX];
-	int64_t long_at = backend_now_ms() + FORWARD_LONG_MS;
 	struct backend_conn *bc[FORWARD_BATCH_MAX];
 	f->target = target;
 	int sendable = 0; /* the batchable ones come first (proxy.c) */
@@ -930,38 +928,24 @@ void forward_batch(struct forward *f, ps_request **rs, int n, struct backend_tar
 	int got = backend_get_n(&f->pool, target, backend_now_ms() + f->cfg->backend_timeout_ms, bc, sendable);
 	for (int i = 0; i < n; i++)
 		forward_member_send(f, &m[i], rs[i], i < got ? bc[i] : NULL);
-	forward_collect(f, m, n, long_at);
+	forward_collect(f, m, n, backend_now_ms() + FORWARD_LONG_MS);
 
-	/* What is left waits on the backend or streams: finished one after another, each
-	 * would keep the next waiting for as long as it lasts. So when more than one is left,
-	 * one stays and the others go back to the daemon, for other threads (the backend's
-	 * work on them is lost: only GET and HEAD are sent ahead, and what was not sent goes
-	 * back untouched). */
-	int left = 0;
-	for (int i = 0; i < n; i++)
-		left += m[i].stage != STAGE_DONE;
-	bool gave = false;
-	if (left > 1) {
-		int keep = forward_keeper(m, n);
-		for (int i = 0; i < n; i++) {
-			if (i == keep || m[i].stage == STAGE_DONE)
-				continue;
-			if (ps_request_give_back(rs[i]) < 0)
-				continue; /* it must stay (an older daemon): finished here, in turn */
-			backend_drop(m[i].st.bc);
-			rs[i] = NULL;
-			m[i].stage = STAGE_DONE;
-			gave = true;
-		}
+	/* What is left waits on the backend or has a reply to pass on as it comes: each is
+	 * finished in turn, and when one turns long (FORWARD_LONG_MS: a slow backend, a
+	 * stream, a slow transfer) the alarm gives back every member not begun yet
+	 * (forward_give_back_rest, from proxy.c's alarm), so none waits behind it. */
+	f->batch = m;
+	f->batch_rs = rs;
+	f->batch_n = n;
+	for (int i = 0; i < n; i++) {
+		if (m[i].stage == STAGE_DONE)
+			continue;
+		f->batch_next = i + 1;
+		if (f->pool.alarm.fn)
+			f->pool.alarm.at = backend_now_ms() + FORWARD_LONG_MS;
+		forward_member_finish(f, &m[i]);
 	}
-	if (f->pool.alarm.fn && left > 0) {
-		if (gave || backend_now_ms() >= long_at)
-			backend_alarm_ring(&f->pool.alarm, true); /* ps_client_yield, another thread */
-		else
-			f->pool.alarm.at = long_at;
-	}
-	for (int i = 0; i < n; i++)
-		if (m[i].stage != STAGE_DONE)
-			forward_member_finish(f, &m[i]);
+	f->batch = NULL;
+	f->batch_n = f->batch_next = 0;
 	f->pool.alarm.at = 0;
 }

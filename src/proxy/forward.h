@@ -17,11 +17,17 @@
 #define FORWARD_HEADER_STORE 65536
 
 struct proxy_config;
+struct forward_member;
 
 /* One per thread; everything a request needs, allocated once. */
 struct forward {
 	const struct proxy_config *cfg;
 	struct backend_pool pool;
+	/* the batch being finished (forward_batch): its members from batch_next on have not
+	 * begun, and forward_give_back_rest may give them back */
+	struct forward_member *batch;
+	ps_request **batch_rs;
+	int batch_next, batch_n;
 	/* per request */
 	struct backend_target *target; /* its users count the tunnels too (tunnel_start) */
 	struct reply reply;
@@ -46,10 +52,15 @@ bool forward_batchable(ps_request *r);
 /* Forwards rs[0, n) together: each head goes to the backend (on a connection of its own)
  * before any reply is waited for, and each reply is answered as soon as it is whole, so
  * the backend takes them in one wake-up as it would from an event-driven proxy. Members
- * not batchable are forwarded on their own after the others are sent. When more than one
- * is left waiting or streaming at FORWARD_LONG_MS, one stays and the others are given
- * back to the daemon (ps_request_give_back: rs[i] set to NULL) so none waits behind
- * another's stream. The caller frees the rest. */
+ * not batchable are forwarded on their own after the others are sent. What is left after
+ * FORWARD_LONG_MS is finished in turn; when one of those turns long, the pool's alarm
+ * rings, and the alarm's function must call forward_give_back_rest. Given-back requests
+ * are set to NULL in rs; the caller frees the rest. */
 void forward_batch(struct forward *f, ps_request **rs, int n, struct backend_target *target);
+/* Gives back to the daemon (ps_request_give_back) every member of the batch being
+ * finished that has not begun, so that none waits behind the long one: their backend
+ * connections are closed (only GET and HEAD are sent ahead), and other threads send them
+ * again. Nothing outside forward_batch. */
+void forward_give_back_rest(struct forward *f);
 
 #endif

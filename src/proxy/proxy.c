@@ -343,6 +343,7 @@ static void proxy_serve(struct proxy_thread *t)
 static void proxy_long(void *arg, bool waiting)
 {
 	struct proxy_thread *t = arg;
+	forward_give_back_rest(&t->f); /* first: the yield then stops their coming back here */
 	int rc = ps_client_yield(t->c);
 	if (rc < 0 && rc != PS_EDISCONNECTED)
 		proxy_complain(t->cfg, t->c, rc, "giving back to queue", ps_queue_name(t->q));
