@@ -24,6 +24,7 @@
  * Short enough that nothing waits behind it for long, long enough that a quick
  * request never pays the round trip (docs/ADAPTERS.md). */
 #define FORWARD_LONG_MS 15
+#define FORWARD_SOLO_MS 1000 /* forward_batching */
 
 /* RFC 9110 §7.6.1: meant for one hop only. Content-Length and Transfer-Encoding are
  * written again by whoever frames the next hop (we towards the backend, the library
@@ -904,6 +905,11 @@ static void forward_member_finish(struct forward *f, struct forward_member *m)
 	st->bc = NULL;
 }
 
+bool forward_batching(const struct forward *f)
+{
+	return f->solo_until == 0 || backend_now_ms() >= f->solo_until;
+}
+
 void forward_give_back_rest(struct forward *f)
 {
 	for (int i = f->batch_next; i < f->batch_n; i++) {
@@ -929,6 +935,9 @@ void forward_batch(struct forward *f, ps_request **rs, int n, struct backend_tar
 	for (int i = 0; i < n; i++)
 		forward_member_send(f, &m[i], rs[i], i < got ? bc[i] : NULL);
 	forward_collect(f, m, n, backend_now_ms() + FORWARD_LONG_MS);
+	for (int i = 0; i < n; i++)
+		if (m[i].stage == STAGE_WAITING || m[i].stage == STAGE_SERIAL)
+			f->solo_until = backend_now_ms() + FORWARD_SOLO_MS; /* a reply not whole at once */
 
 	/* What is left waits on the backend or has a reply to pass on as it comes: each is
 	 * finished in turn, and when one turns long (FORWARD_LONG_MS: a slow backend, a

@@ -28,6 +28,7 @@ struct forward {
 	struct forward_member *batch;
 	ps_request **batch_rs;
 	int batch_next, batch_n;
+	int64_t solo_until; /* no batch before then: a recent one had a reply to stream */
 	/* per request */
 	struct backend_target *target; /* its users count the tunnels too (tunnel_start) */
 	struct reply reply;
@@ -49,6 +50,12 @@ void forward_request(struct forward *f, ps_request *r, struct backend_target *ta
 /* Whether r may go in a batch: GET or HEAD, without a body or an upgrade (sent ahead of
  * the replies of others, and given back once sent if it must: it changes nothing). */
 bool forward_batchable(ps_request *r);
+/* Whether the requests waiting behind the next one should be taken for a batch: not for
+ * FORWARD_SOLO_MS after a batch in which a reply was not whole at once (a large body, a
+ * stream, a slow backend): finished in turn, such replies keep the others waiting, and
+ * give-backs cost the backend's work; what the backend answers at once is what batches
+ * are for. */
+bool forward_batching(const struct forward *f);
 /* Forwards rs[0, n) together: each head goes to the backend (on a connection of its own)
  * before any reply is waited for, and each reply is answered as soon as it is whole, so
  * the backend takes them in one wake-up as it would from an event-driven proxy. Members

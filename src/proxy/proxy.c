@@ -260,7 +260,7 @@ static void proxy_handle(struct proxy_thread *t, ps_request *r)
 	if (!proxy_admit(t, r))
 		return;
 	rs[n++] = r;
-	while (n < FORWARD_BATCH_MAX && forward_batchable(rs[n - 1])) {
+	while (n < FORWARD_BATCH_MAX && forward_batchable(rs[n - 1]) && forward_batching(&t->f)) {
 		ps_request *next;
 		if (ps_receive(t->q, &next, 0) != 0)
 			break; /* PS_EAGAIN mostly; anything else shows again at the next wait */
