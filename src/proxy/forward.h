@@ -46,7 +46,7 @@ void forward_fini(struct forward *f);
 void forward_request(struct forward *f, ps_request *r, struct backend_target *target);
 
 /* At most this many requests go to the backend together (forward_batch). */
-#define FORWARD_BATCH_MAX 16
+#define FORWARD_BATCH_MAX 32
 /* Whether r may go in a batch: GET or HEAD, without a body or an upgrade (sent ahead of
  * the replies of others, and given back once sent if it must: it changes nothing). */
 bool forward_batchable(ps_request *r);
