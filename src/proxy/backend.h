@@ -13,7 +13,7 @@
 #include <sys/uio.h>
 
 #define BACKEND_BUF 65536  /* read-ahead per connection: a whole response head must fit */
-#define BACKEND_POOL_MAX 16 /* idle keep-alive connections kept per thread: a batch's */
+#define BACKEND_POOL_MAX 32 /* idle keep-alive connections kept per thread: a batch's */
 
 struct backend_addr {
 	struct sockaddr_storage sa;

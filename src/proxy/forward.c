@@ -24,6 +24,7 @@
  * Short enough that nothing waits behind it for long, long enough that a quick
  * request never pays the round trip (docs/ADAPTERS.md). */
 #define FORWARD_LONG_MS 15
+#define FORWARD_SOLO_MS 1000 /* forward_batching */
 
 /* RFC 9110 §7.6.1: meant for one hop only. Content-Length and Transfer-Encoding are
  * written again by whoever frames the next hop (we towards the backend, the library
@@ -122,10 +123,17 @@ static void out_header(struct forward_out *o, const char *name, const char *valu
 	out_add(o, "\r\n", 2);
 }
 
+/* A header name compared with a known one, case-insensitively; the first letters decide
+ * most comparisons without a call (many per request: a measurable share of a small one). */
+static bool name_is(const char *name, const char *known)
+{
+	return (name[0] | 0x20) == (known[0] | 0x20) && strcasecmp(name, known) == 0;
+}
+
 static bool name_in(const char *name, const char *const *names)
 {
 	for (; *names; names++)
-		if (strcasecmp(name, *names) == 0)
+		if (name_is(name, *names))
 			return true;
 	return false;
 }
@@ -235,7 +243,7 @@ static size_t forward_build_head(struct forward *f, ps_request *r, bool has_body
 	ps_header h;
 
 	for (size_t i = 0; i < nh && ps_request_header_at(r, i, &h) == 0; i++)
-		if (strcasecmp(h.name, "Connection") == 0 && nconn < FORWARD_CONNECTION_MAX)
+		if (name_is(h.name, "Connection") && nconn < FORWARD_CONNECTION_MAX)
 			connection[nconn++] = h.value;
 
 	/* the canonical path the daemon routed on, so the backend cannot read the target
@@ -268,7 +276,7 @@ static size_t forward_build_head(struct forward *f, ps_request *r, bool has_body
 	if (has_host)
 		out_header(&o, "Host", authority);
 	for (size_t i = 0; i < nh && ps_request_header_at(r, i, &h) == 0; i++) {
-		bool host = strcasecmp(h.name, "Host") == 0;
+		bool host = name_is(h.name, "Host");
 		if (name_in(h.name, forward_hop_by_hop) || name_in(h.name, forward_client_claims) ||
 		    listed_in(connection, nconn, h.name) || (host && authority[0]))
 			continue;
@@ -369,12 +377,12 @@ static int forward_reply_headers(struct forward *f, bool upgrade)
 				return -1;
 			if (pass == 0) {
 				/* the Connection lists first: they name more hop-by-hop headers */
-				if (strcasecmp(name, "Connection") == 0 && nconn < FORWARD_CONNECTION_MAX) {
+				if (name_is(name, "Connection") && nconn < FORWARD_CONNECTION_MAX) {
 					size_t vl = strlen(value) + 1;
 					memmove(name, value, vl);
 					connection[nconn++] = name;
 					used += vl;
-				} else if (strcasecmp(name, "Upgrade") == 0 && !upgrade_value) {
+				} else if (name_is(name, "Upgrade") && !upgrade_value) {
 					size_t vl = strlen(value) + 1;
 					memmove(name, value, vl);
 					upgrade_value = name;
@@ -684,7 +692,7 @@ static bool forward_wants_upgrade(ps_request *r)
 	size_t nh = ps_request_header_count(r);
 	ps_header h;
 	for (size_t i = 0; i < nh && ps_request_header_at(r, i, &h) == 0; i++)
-		if (strcasecmp(h.name, "Connection") == 0 && list_has(h.value, "upgrade"))
+		if (name_is(h.name, "Connection") && list_has(h.value, "upgrade"))
 			return true;
 	return false;
 }
@@ -845,14 +853,16 @@ static void forward_member_try(struct forward *f, struct forward_member *m)
 }
 
 /* Reads what the backend sent for the members whose reply head is missing, answering
- * each whose reply is whole, until none is missing or until long_at. Reads before it
- * polls: the backend has often answered already (forward.c's backend_fill says why). */
+ * each whose reply is whole, until none is missing or until long_at. The first time it
+ * reads before it polls, last member first: the backend answers in order, and has often
+ * answered already (backend_fill says why); the first member with nothing yet ends those
+ * reads, so a backend that has not run yet costs one read for nothing, not one each. */
 static void forward_collect(struct forward *f, struct forward_member *m, int n, int64_t long_at)
 {
 	for (bool first = true;; first = false) {
 		struct pollfd pf[FORWARD_BATCH_MAX];
 		int who[FORWARD_BATCH_MAX], np = 0;
-		for (int i = 0; i < n; i++) {
+		for (int i = n - 1; i >= 0; i--) {
 			if (m[i].stage == STAGE_WAITING)
 				forward_member_try(f, &m[i]);
 			if (m[i].stage == STAGE_WAITING) {
@@ -874,6 +884,8 @@ static void forward_collect(struct forward *f, struct forward_member *m, int n, 
 				x->st.got_bytes = true;
 			else if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
 				x->stage = STAGE_SERIAL; /* a close or an error: forward_read_head reports it */
+			else if (first)
+				break; /* nothing yet: the ones before it are polled */
 		}
 	}
 }
@@ -904,24 +916,27 @@ static void forward_member_finish(struct forward *f, struct forward_member *m)
 	st->bc = NULL;
 }
 
-/* Which member to keep when the batch turned long: one whose reply has begun to come
- * (a stream), else the first one left. */
-static int forward_keeper(const struct forward_member *m, int n)
+bool forward_batching(const struct forward *f)
 {
-	int first = -1;
-	for (int i = 0; i < n; i++) {
-		if (m[i].stage == STAGE_SERIAL && m[i].st.got_bytes)
-			return i;
-		if (first < 0 && m[i].stage != STAGE_DONE)
-			first = i;
+	return f->solo_until == 0 || backend_now_ms() >= f->solo_until;
+}
+
+void forward_give_back_rest(struct forward *f)
+{
+	for (int i = f->batch_next; i < f->batch_n; i++) {
+		struct forward_member *m = &f->batch[i];
+		if (m->stage == STAGE_DONE || ps_request_give_back(f->batch_rs[i]) < 0)
+			continue; /* done, or it must stay (an older daemon): finished here in turn */
+		backend_drop(m->st.bc);
+		m->st.bc = NULL;
+		f->batch_rs[i] = NULL;
+		m->stage = STAGE_DONE;
 	}
-	return first;
 }
 
 void forward_batch(struct forward *f, ps_request **rs, int n, struct backend_target *target)
 {
 	struct forward_member m[FORWARD_BATCH_MAX];
-	int64_t long_at = backend_now_ms() + FORWARD_LONG_MS;
 	struct backend_conn *bc[FORWARD_BATCH_MAX];
 	f->target = target;
 	int sendable = 0; /* the batchable ones come first (proxy.c) */
@@ -930,38 +945,27 @@ void forward_batch(struct forward *f, ps_request **rs, int n, struct backend_tar
 	int got = backend_get_n(&f->pool, target, backend_now_ms() + f->cfg->backend_timeout_ms, bc, sendable);
 	for (int i = 0; i < n; i++)
 		forward_member_send(f, &m[i], rs[i], i < got ? bc[i] : NULL);
-	forward_collect(f, m, n, long_at);
+	forward_collect(f, m, n, backend_now_ms() + FORWARD_LONG_MS);
+	for (int i = 0; i < n; i++)
+		if (m[i].stage == STAGE_WAITING || m[i].stage == STAGE_SERIAL)
+			f->solo_until = backend_now_ms() + FORWARD_SOLO_MS; /* a reply not whole at once */
 
-	/* What is left waits on the backend or streams: finished one after another, each
-	 * would keep the next waiting for as long as it lasts. So when more than one is left,
-	 * one stays and the others go back to the daemon, for other threads (the backend's
-	 * work on them is lost: only GET and HEAD are sent ahead, and what was not sent goes
-	 * back untouched). */
-	int left = 0;
-	for (int i = 0; i < n; i++)
-		left += m[i].stage != STAGE_DONE;
-	bool gave = false;
-	if (left > 1) {
-		int keep = forward_keeper(m, n);
-		for (int i = 0; i < n; i++) {
-			if (i == keep || m[i].stage == STAGE_DONE)
-				continue;
-			if (ps_request_give_back(rs[i]) < 0)
-				continue; /* it must stay (an older daemon): finished here, in turn */
-			backend_drop(m[i].st.bc);
-			rs[i] = NULL;
-			m[i].stage = STAGE_DONE;
-			gave = true;
-		}
+	/* What is left waits on the backend or has a reply to pass on as it comes: each is
+	 * finished in turn, and when one turns long (FORWARD_LONG_MS: a slow backend, a
+	 * stream, a slow transfer) the alarm gives back every member not begun yet
+	 * (forward_give_back_rest, from proxy.c's alarm), so none waits behind it. */
+	f->batch = m;
+	f->batch_rs = rs;
+	f->batch_n = n;
+	for (int i = 0; i < n; i++) {
+		if (m[i].stage == STAGE_DONE)
+			continue;
+		f->batch_next = i + 1;
+		if (f->pool.alarm.fn)
+			f->pool.alarm.at = backend_now_ms() + FORWARD_LONG_MS;
+		forward_member_finish(f, &m[i]);
 	}
-	if (f->pool.alarm.fn && left > 0) {
-		if (gave || backend_now_ms() >= long_at)
-			backend_alarm_ring(&f->pool.alarm, true); /* ps_client_yield, another thread */
-		else
-			f->pool.alarm.at = long_at;
-	}
-	for (int i = 0; i < n; i++)
-		if (m[i].stage != STAGE_DONE)
-			forward_member_finish(f, &m[i]);
+	f->batch = NULL;
+	f->batch_n = f->batch_next = 0;
 	f->pool.alarm.at = 0;
 }

@@ -260,7 +260,7 @@ static void proxy_handle(struct proxy_thread *t, ps_request *r)
 	if (!proxy_admit(t, r))
 		return;
 	rs[n++] = r;
-	while (n < FORWARD_BATCH_MAX && forward_batchable(rs[n - 1])) {
+	while (n < FORWARD_BATCH_MAX && forward_batchable(rs[n - 1]) && forward_batching(&t->f)) {
 		ps_request *next;
 		if (ps_receive(t->q, &next, 0) != 0)
 			break; /* PS_EAGAIN mostly; anything else shows again at the next wait */
@@ -343,6 +343,7 @@ static void proxy_serve(struct proxy_thread *t)
 static void proxy_long(void *arg, bool waiting)
 {
 	struct proxy_thread *t = arg;
+	forward_give_back_rest(&t->f); /* first: the yield then stops their coming back here */
 	int rc = ps_client_yield(t->c);
 	if (rc < 0 && rc != PS_EDISCONNECTED)
 		proxy_complain(t->cfg, t->c, rc, "giving back to queue", ps_queue_name(t->q));

@@ -41,7 +41,8 @@ enum mode {
 	MODE_STALL_AFTER,
 	MODE_HANG_MID_RESPONSE,
 	MODE_EXIT_MID_RESPONSE,
-	MODE_DIE_AFTER_LAST
+	MODE_DIE_AFTER_LAST,
+	MODE_GIVE_BACK
 };
 
 static const char *const mode_names[] = {"serve",
@@ -58,7 +59,8 @@ static const char *const mode_names[] = {"serve",
                                          "stall-after",
                                          "hang-mid-response",
                                          "exit-mid-response",
-                                         "die-after-last"};
+                                         "die-after-last",
+                                         "give-back"};
 
 struct options {
 	const char *socket_path;
@@ -574,6 +576,41 @@ static bool triggered(ps_request *r, const struct options *o)
 	return o->trigger == NULL || strstr(ps_request_path(r), o->trigger) != NULL;
 }
 
+/* give-back mode, for a triggered request: the calls that must be refused first (a body
+ * read, an answer begun), then the give-back itself. Returns 1 when r went back (it is
+ * freed then), -1 when it was answered here, 0 when it is to be served as usual. Prints
+ * one line per call for the story. */
+static int give_back(ps_client *c, ps_request *r)
+{
+	int rc = ps_request_give_back(NULL);
+	printf("testworker: give-back NULL: %s\n", ps_strerror(rc));
+	if (ps_request_has_body(r)) {
+		char buf[16];
+		ps_request_read(r, buf, sizeof(buf), BODY_WAIT_MS);
+		rc = ps_request_give_back(r);
+		printf("testworker: give-back after a body read: %s\n", ps_strerror(rc));
+		fflush(stdout);
+		return 0;
+	}
+	if (strstr(ps_request_path(r), "answered")) {
+		ps_respond_begin(r, 200, NULL, 0, 3);
+		rc = ps_request_give_back(r);
+		printf("testworker: give-back after an answer begun: %s\n", ps_strerror(rc));
+		ps_respond_last(r, "mine", 3);
+		fflush(stdout);
+		return -1;
+	}
+	rc = ps_request_give_back(r);
+	printf("testworker: give-back: %s\n", rc == 0 ? "ok" : ps_strerror(rc));
+	fflush(stdout);
+	if (rc == 0) {
+		/* as the call's contract says: or the daemon gives it to our next receive */
+		ps_client_yield(c);
+		sleep_ms(50); /* alone on its queue, it would get it back at once: not too often */
+	}
+	return rc == 0 ? 1 : 0;
+}
+
 static void handle(ps_request *r, const struct options *o)
 {
 	static const ps_header close_hdr = {"Connection", "close"};
@@ -720,7 +757,11 @@ int main(int argc, char **argv)
 		}
 		if (o.delay_ms > 0 && triggered(r, &o))
 			sleep_ms(o.delay_ms);
-		handle(r, &o);
+		int given = o.mode == MODE_GIVE_BACK && triggered(r, &o) ? give_back(c, r) : 0;
+		if (given > 0)
+			continue; /* r went back to the daemon (and is freed) */
+		if (given == 0)
+			handle(r, &o);
 		ps_request_free(r);
 		served++;
 		if (o.mode == MODE_EXIT_AFTER && served >= o.count)
