@@ -199,53 +199,51 @@ fail:;
 
 struct backend_conn *backend_get(struct backend_pool *p, const struct backend_target *t, int64_t deadline_ms)
 {
-	while (p->n > 0) {
+	struct backend_conn *bc;
+	return backend_get_n(p, t, deadline_ms, &bc, 1) == 1 ? bc : NULL;
+}
+
+/* Moves clean pooled connections to t into out[got, n): those taken are checked with one
+ * poll (anything readable is a close, a reset or bytes no request asked for); a failed
+ * poll keeps none. Returns the new got. */
+static int backend_take_clean(struct backend_pool *p, const struct backend_target *t,
+                              struct backend_conn **out, int got, int n)
+{
+	struct pollfd pf[BACKEND_POOL_MAX];
+	int from = got, np = 0;
+	while (p->n > 0 && got < n) {
 		struct backend_conn *bc = p->idle[--p->n];
-		/* anything readable now is a close, a reset or bytes no request asked for */
-		char probe;
-		ssize_t n = bc->gen == t->gen ? recv(bc->fd, &probe, 1, MSG_DONTWAIT | MSG_PEEK) : 0;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			bc->reused = true;
-			bc->alarm = &p->alarm;
-			return bc;
+		if (bc->gen != t->gen) {
+			backend_drop(bc); /* an earlier target's */
+			continue;
 		}
-		backend_drop(bc);
+		pf[np++] = (struct pollfd){bc->fd, POLLIN, 0};
+		out[got++] = bc;
 	}
-	struct backend_conn *bc = backend_connect(&t->addr, deadline_ms, &p->alarm);
-	if (bc)
-		bc->gen = t->gen;
-	return bc;
+	int rc;
+	do
+		rc = np > 0 ? poll(pf, (nfds_t)np, 0) : 0;
+	while (rc < 0 && errno == EINTR);
+	int kept = from;
+	for (int i = 0; i < np; i++) {
+		struct backend_conn *bc = out[from + i];
+		if (rc < 0 || pf[i].revents) {
+			backend_drop(bc);
+			continue;
+		}
+		bc->reused = true;
+		bc->alarm = &p->alarm;
+		out[kept++] = bc;
+	}
+	return kept;
 }
 
 int backend_get_n(struct backend_pool *p, const struct backend_target *t, int64_t deadline_ms,
                   struct backend_conn **out, int n)
 {
-	struct pollfd pf[BACKEND_POOL_MAX];
 	int got = 0;
-	while (p->n > 0 && got < n && got < BACKEND_POOL_MAX) {
-		struct backend_conn *bc = p->idle[--p->n];
-		if (bc->gen != t->gen) {
-			backend_drop(bc);
-			continue;
-		}
-		pf[got] = (struct pollfd){bc->fd, POLLIN, 0};
-		out[got++] = bc;
-	}
-	/* the check of backend_get, one call for all: anything readable is not clean */
-	if (got > 0 && poll(pf, (nfds_t)got, 0) > 0) {
-		int kept = 0;
-		for (int i = 0; i < got; i++) {
-			if (pf[i].revents)
-				backend_drop(out[i]);
-			else
-				out[kept++] = out[i];
-		}
-		got = kept;
-	}
-	for (int i = 0; i < got; i++) {
-		out[i]->reused = true;
-		out[i]->alarm = &p->alarm;
-	}
+	while (got < n && p->n > 0)
+		got = backend_take_clean(p, t, out, got, n);
 	while (got < n) {
 		struct backend_conn *bc = backend_connect(&t->addr, deadline_ms, &p->alarm);
 		if (!bc)

@@ -6,11 +6,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include "proxy.h"
@@ -942,27 +942,30 @@ void forward_batch(struct forward *f, ps_request **rs, int n, struct backend_tar
 	int sendable = 0; /* the batchable ones come first (proxy.c) */
 	while (sendable < n && forward_batchable(rs[sendable]))
 		sendable++;
-	int got = backend_get_n(&f->pool, target, backend_now_ms() + f->cfg->backend_timeout_ms, bc, sendable);
+	/* connects that do not finish by long_at leave their members unsent: finished in turn
+	 * below, under the alarm, not holding up the others */
+	int64_t long_at = backend_now_ms() + FORWARD_LONG_MS;
+	int got = backend_get_n(&f->pool, target, long_at, bc, sendable);
 	for (int i = 0; i < n; i++)
 		forward_member_send(f, &m[i], rs[i], i < got ? bc[i] : NULL);
-	forward_collect(f, m, n, backend_now_ms() + FORWARD_LONG_MS);
+	forward_collect(f, m, n, long_at);
 	for (int i = 0; i < n; i++)
-		if (m[i].stage == STAGE_WAITING || m[i].stage == STAGE_SERIAL)
+		if (m[i].stage == STAGE_WAITING || (m[i].stage == STAGE_SERIAL && m[i].st.got_bytes))
 			f->solo_until = backend_now_ms() + FORWARD_SOLO_MS; /* a reply not whole at once */
 
 	/* What is left waits on the backend or has a reply to pass on as it comes: each is
-	 * finished in turn, and when one turns long (FORWARD_LONG_MS: a slow backend, a
-	 * stream, a slow transfer) the alarm gives back every member not begun yet
+	 * finished in turn, and once the batch is long (FORWARD_LONG_MS from its start: a slow
+	 * backend, a stream, a slow transfer) the alarm gives back every member not begun yet
 	 * (forward_give_back_rest, from proxy.c's alarm), so none waits behind it. */
 	f->batch = m;
 	f->batch_rs = rs;
 	f->batch_n = n;
+	if (f->pool.alarm.fn)
+		f->pool.alarm.at = long_at;
 	for (int i = 0; i < n; i++) {
 		if (m[i].stage == STAGE_DONE)
 			continue;
 		f->batch_next = i + 1;
-		if (f->pool.alarm.fn)
-			f->pool.alarm.at = backend_now_ms() + FORWARD_LONG_MS;
 		forward_member_finish(f, &m[i]);
 	}
 	f->batch = NULL;

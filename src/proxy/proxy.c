@@ -237,6 +237,17 @@ static void proxy_unavailable(ps_request *r, const char *why)
 	ps_respond(r, 503, &h, 1, why, strlen(why));
 }
 
+/* A URL the daemon refused to register again after a reconnect (ps_receive says it once):
+ * said on stderr; true when rc is such a refusal. */
+static bool proxy_refused_again(struct proxy_thread *t, int rc)
+{
+	if (rc != PS_EDENIED && rc != PS_EEXIST && rc != PS_EPORTINUSE)
+		return false;
+	fprintf(stderr, "%s: a URL of queue %s was refused after a reconnect: %s: %s\n", t->cfg->prog,
+	        ps_queue_name(t->q), ps_strerror(rc), ps_client_message(t->c));
+	return true;
+}
+
 /* Whether r may be forwarded (the supervisor's before_request); else it is answered. */
 static bool proxy_admit(struct proxy_thread *t, ps_request *r)
 {
@@ -262,8 +273,11 @@ static void proxy_handle(struct proxy_thread *t, ps_request *r)
 	rs[n++] = r;
 	while (n < FORWARD_BATCH_MAX && forward_batchable(rs[n - 1]) && forward_batching(&t->f)) {
 		ps_request *next;
-		if (ps_receive(t->q, &next, 0) != 0)
-			break; /* PS_EAGAIN mostly; anything else shows again at the next wait */
+		int rc = ps_receive(t->q, &next, 0);
+		if (rc != 0) {
+			proxy_refused_again(t, rc); /* said once; anything else shows at the next wait */
+			break;
+		}
 		if (proxy_admit(t, next))
 			rs[n++] = next;
 	}
@@ -301,11 +315,8 @@ static void proxy_serve(struct proxy_thread *t)
 			continue;
 		if (draining && rc == PS_ESTATE)
 			break;
-		if (rc == PS_EDENIED || rc == PS_EEXIST || rc == PS_EPORTINUSE) {
-			fprintf(stderr, "%s: a URL of queue %s was refused after a reconnect: %s: %s\n",
-			        t->cfg->prog, ps_queue_name(t->q), ps_strerror(rc), ps_client_message(t->c));
+		if (proxy_refused_again(t, rc))
 			continue;
-		}
 		if (rc == PS_ENOTFOUND) {
 			if (cfg->deleted) {
 				if (!atomic_exchange(&st->stop, true))
