@@ -22,6 +22,8 @@ struct proxy_thread {
 	ps_client *c;
 	ps_queue *q;
 	struct forward f;
+	bool first;   /* made the queue: never retires (proxy_may_retire) */
+	bool retired; /* ended by proxy_may_retire: counted in state->retiring until it ends */
 };
 
 void proxy_config_init(struct proxy_config *cfg, const char *prog)
@@ -134,14 +136,47 @@ static void *proxy_thread_run(void *arg);
 #define PROXY_LONG_MS 50
 #define PROXY_WATCH_MS 20
 #define PROXY_WAKE_MS 250 /* a waiting thread looks at the drain flag this often */
+/* A thread beyond the CPUs' count that has had no request for this long drains its session
+ * and ends: threads added for long requests do not stay to share the CPU with the others. */
+#define PROXY_RETIRE_MS 5000
 struct proxy_state {
 	atomic_int idle, total, slots;
+	atomic_int retiring; /* threads draining to end (proxy_may_retire), still in total */
 	int cpus;
 	atomic_bool stop;  /* the queue was deleted: threads end */
 	atomic_bool drain; /* proxy_drain: threads drain their sessions, then end */
-	/* per thread: when its current request began, 0 while it waits for one */
+	/* per slot: taken by a thread, and when its current request began (0 while it waits) */
+	atomic_bool used[PROXY_THREADS_MAX];
 	_Atomic int64_t started[PROXY_THREADS_MAX];
 };
+
+/* A slot of started[] for a thread (slots of ended threads are taken again); -1 if none. */
+static int proxy_slot_take(struct proxy_state *st)
+{
+	for (int i = 0; i < PROXY_THREADS_MAX; i++) {
+		if (atomic_exchange(&st->used[i], true))
+			continue;
+		int high = atomic_load(&st->slots);
+		while (high < i + 1 && !atomic_compare_exchange_weak(&st->slots, &high, i + 1))
+			;
+		return i;
+	}
+	return -1;
+}
+
+/* Whether this idle thread may end: the first never, and never below the CPUs' count. */
+static bool proxy_may_retire(struct proxy_thread *t)
+{
+	struct proxy_state *st = t->cfg->state;
+	if (t->first)
+		return false;
+	int floor = st->cpus > 1 ? st->cpus : 1;
+	int retiring = atomic_fetch_add(&st->retiring, 1) + 1;
+	if (atomic_load(&st->total) - retiring >= floor)
+		return true;
+	atomic_fetch_sub(&st->retiring, 1);
+	return false;
+}
 
 /* Starts fn(arg) in a detached thread: 0, or an errno value. */
 static int proxy_detached(void *(*fn)(void *), void *arg)
@@ -298,10 +333,11 @@ static void proxy_serve(struct proxy_thread *t)
 {
 	const struct proxy_config *cfg = t->cfg;
 	struct proxy_state *st = cfg->state;
-	int slot = atomic_fetch_add(&st->slots, 1);
-	_Atomic int64_t *started = slot < PROXY_THREADS_MAX ? &st->started[slot] : NULL;
+	int slot = proxy_slot_take(st);
+	_Atomic int64_t *started = slot >= 0 ? &st->started[slot] : NULL;
 	atomic_fetch_add(&st->idle, 1);
 	bool draining = false;
+	int64_t idle_since = backend_now_ms();
 	while (!atomic_load(&st->stop)) {
 		if (!draining && atomic_load(&st->drain)) {
 			draining = true;
@@ -311,6 +347,14 @@ static void proxy_serve(struct proxy_thread *t)
 		ps_request *r;
 		/* a finite wait, so that a drain asked for meanwhile is seen */
 		int rc = ps_receive(t->q, &r, PROXY_WAKE_MS);
+		if (rc == PS_ETIMEDOUT && !draining && backend_now_ms() - idle_since >= PROXY_RETIRE_MS &&
+		    proxy_may_retire(t)) {
+			t->retired = true;
+			draining = true; /* as proxy_drain does, for this session only */
+			if (ps_queue_drain(t->q) < 0)
+				break;
+			continue;
+		}
 		if (rc == PS_ETIMEDOUT || (rc == PS_ESYSTEM && errno == EINTR))
 			continue;
 		if (draining && rc == PS_ESTATE)
@@ -341,8 +385,13 @@ static void proxy_serve(struct proxy_thread *t)
 		if (started)
 			atomic_store(started, 0);
 		atomic_fetch_add(&st->idle, 1);
+		idle_since = backend_now_ms();
 	}
 	atomic_fetch_sub(&st->idle, 1);
+	if (slot >= 0) {
+		atomic_store(&st->started[slot], 0);
+		atomic_store(&st->used[slot], false);
+	}
 }
 
 /* The thread's request turned long (forward.c's alarm): what its session holds but is
@@ -383,6 +432,8 @@ static void *proxy_thread_run(void *arg)
 	proxy_serve(t);
 	forward_fini(&t->f);
 	ps_close(t->c);
+	if (t->retired)
+		atomic_fetch_sub(&t->cfg->state->retiring, 1);
 	atomic_fetch_sub(&t->cfg->state->total, 1); /* a drain waits for 0 (proxy_threads) */
 	free(t);
 	return NULL;
@@ -401,6 +452,7 @@ int proxy_start(struct proxy_config *cfg)
 		return -1;
 	}
 	t->cfg = cfg;
+	t->first = true;
 
 	/* Delegation and prefetch stay on (the daemon off the path of keep-alive requests);
 	 * a request that turns long gives back what its session holds (proxy_long), so
