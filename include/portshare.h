@@ -142,6 +142,17 @@ int ps_queue_delete(ps_queue *q);
  * PS_ESYSTEM with errno EINTR when a signal interrupted the wait. A daemon restart or
  * upgrade during the wait is followed (the wait is made again in the new session). */
 int ps_queue_wait_demand(ps_queue *q, int timeout_ms);
+/* Keeps up to n receives posted on q (1 to PS_RECEIVE_WINDOW_MAX; 1 by default), topped
+ * up when half of them have been consumed: the daemon then hands over up to n requests
+ * while this worker is busy, and they arrive together (one wake-up, one RECEIVE per n/2
+ * requests instead of one of each per request). The price is fairness: receives are
+ * served oldest first, so requests go to this worker while another of the queue's
+ * workers may be idle. For a worker that serves what it holds together or quickly (a
+ * proxy forwarding requests in batches) and calls ps_client_yield when a request turns
+ * long, which withdraws the posted receives and gives back what it holds. Takes effect
+ * at the next receive posted. Returns 0, or PS_EINVAL. */
+#define PS_RECEIVE_WINDOW_MAX 64
+int ps_queue_set_receive_window(ps_queue *q, unsigned n);
 /* A descriptor that becomes readable when ps_receive() may have something: one per
  * client, shared by its queues, and the same for the client's whole life (an epoll
  * descriptor watching the session socket, the timer and the connections kept by
