@@ -350,16 +350,19 @@ int ps_queue_fd(const ps_queue *q)
  * requests. */
 static void queue_post_receive(ps_queue *q)
 {
+	/* PORTSHARE_PREFETCH=0 promises that nothing is delivered while a request is served:
+	 * a window of one then */
+	uint32_t window = q->c->prefetch ? q->window : 1;
 	/* after REATTACH nothing more is asked of the daemon being replaced */
-	if (!queue_attached(q) || q->outstanding > q->window / 2 || q->c->reattach)
+	if (!queue_attached(q) || q->outstanding > window / 2 || q->c->reattach)
 		return;
 	struct ps_msg m;
 	memset(&m, 0, sizeof(m));
 	m.hdr.type = PS_MSG_RECEIVE;
 	m.u.receive.queue_id = q->id;
-	m.u.receive.count = q->window - q->outstanding;
+	m.u.receive.count = window - q->outstanding;
 	if (client_send(q->c, &m) == 0)
-		q->outstanding = q->window;
+		q->outstanding = window;
 }
 
 int ps_queue_set_receive_window(ps_queue *q, unsigned n)

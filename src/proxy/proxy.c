@@ -402,7 +402,7 @@ static void proxy_serve(struct proxy_thread *t)
 }
 
 /* The thread's request turned long (forward.c's alarm): what its session holds but is
- * not serving (the prefetched receive and what it brought, kept connections) goes to
+ * not serving (its posted receives, the window, and what they brought; kept connections) goes to
  * other threads. When it waits for the backend (a stream, a long poll) and no thread is
  * free, one more starts at once; not when it is busy moving a large body, which on a
  * loaded CPU is long too: threads added then only compete for that CPU (the watcher's
@@ -410,8 +410,10 @@ static void proxy_serve(struct proxy_thread *t)
 static void proxy_long(void *arg, bool waiting)
 {
 	struct proxy_thread *t = arg;
-	forward_give_back_rest(&t->f); /* first: the yield then stops their coming back here */
+	/* the yield first: once this session's receives are withdrawn, what the batch gives
+	 * back cannot be delivered here again */
 	int rc = ps_client_yield(t->c);
+	forward_give_back_rest(&t->f);
 	if (rc < 0 && rc != PS_EDISCONNECTED)
 		proxy_complain(t->cfg, t->c, rc, "giving back to queue", ps_queue_name(t->q));
 	if (waiting && atomic_load(&t->cfg->state->idle) == 0)

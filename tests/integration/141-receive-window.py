@@ -29,7 +29,8 @@ with Story() as s:
           "a window of 0 or 65 is refused:\n%s" % out)
     check("window 4: ok" in out, "a window of 4 is taken")
     check(wait_until(lambda: receives(d, "wq").get(a.pid) == 4, 5),
-          "the daemon holds A's four receives: %r" % receives(d, "wq"))
+          "the daemon holds A's four receives (the refused 0 and 65 after 4 changed nothing): %r"
+          % receives(d, "wq"))
     check_eq(answered_by(s, port, "/w/0"), a.pid, "alone, A answers")
     check(wait_until(lambda: receives(d, "wq").get(a.pid) == 3, 5),
           "one consumed, three left (no top-up before half): %r" % receives(d, "wq"))

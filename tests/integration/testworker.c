@@ -121,7 +121,7 @@ static void usage(void)
 	    "  --trigger: die, die-mid-response, die-after-last, exit-mid-response, the hang modes and\n"
 	    "    --delay-ms act only on paths containing SUBSTR\n"
 	    "  --delay-ms: waits N ms before handling a request\n"
-	    "  --window: ps_queue_set_receive_window(N) (after trying 0 and the maximum + 1)\n"
+	    "  --window: ps_queue_set_receive_window(N), then tries 0 and the maximum + 1\n"
 	    "  --usr1-add/--usr1-remove: on SIGUSR1 add/remove these URLs, then print\n"
 	    "    'testworker: usr1 done N' (N counts the signals handled) on stdout\n");
 	exit(2);
@@ -718,12 +718,12 @@ int main(int argc, char **argv)
 		}
 	}
 	if (o.window) {
-		/* the bounds first: refused, and the window stays as it was */
+		rc = ps_queue_set_receive_window(q, (unsigned)o.window);
+		printf("testworker: window %ld: %s\n", o.window, rc == 0 ? "ok" : ps_strerror(rc));
+		/* then the bounds: refused, and the window stays as it was */
 		printf("testworker: window 0: %s\n", ps_strerror(ps_queue_set_receive_window(q, 0)));
 		printf("testworker: window %d: %s\n", PS_RECEIVE_WINDOW_MAX + 1,
 		       ps_strerror(ps_queue_set_receive_window(q, PS_RECEIVE_WINDOW_MAX + 1)));
-		rc = ps_queue_set_receive_window(q, (unsigned)o.window);
-		printf("testworker: window %ld: %s\n", o.window, rc == 0 ? "ok" : ps_strerror(rc));
 	}
 	if (o.mode == MODE_FDLIMIT)
 		lower_fd_limit();
