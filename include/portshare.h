@@ -142,6 +142,20 @@ int ps_queue_delete(ps_queue *q);
  * PS_ESYSTEM with errno EINTR when a signal interrupted the wait. A daemon restart or
  * upgrade during the wait is followed (the wait is made again in the new session). */
 int ps_queue_wait_demand(ps_queue *q, int timeout_ms);
+/* Keeps up to n receives posted on q (1 to PS_RECEIVE_WINDOW_MAX; 1 by default), topped
+ * up when half of them have been consumed: the daemon then hands over up to n requests
+ * while this worker is busy, and they arrive together (one wake-up, one RECEIVE per n/2
+ * requests instead of one of each per request). The price is fairness: receives are
+ * served oldest first, so requests go to this worker while another of the queue's
+ * workers may be idle. For a worker that serves what it holds together or quickly (a
+ * proxy forwarding requests in batches) and calls ps_client_yield when a request turns
+ * long, which withdraws the posted receives and gives back what it holds. Takes effect
+ * at the next receive posted; with PORTSHARE_PREFETCH=0 the window is one. ps_close
+ * gives back what the window brought and nobody took (as ps_client_yield does); a
+ * worker on its way out drains first (ps_queue_drain). Returns 0, or PS_EINVAL (the
+ * window stays as it was). */
+#define PS_RECEIVE_WINDOW_MAX 64
+int ps_queue_set_receive_window(ps_queue *q, unsigned n);
 /* A descriptor that becomes readable when ps_receive() may have something: one per
  * client, shared by its queues, and the same for the client's whole life (an epoll
  * descriptor watching the session socket, the timer and the connections kept by
@@ -179,7 +193,7 @@ int ps_client_yield(ps_client *c);
  * to the daemon, which delivers it to another receive of its queue as if this worker had
  * never had it: for a worker that took more requests than it can serve soon (a proxy
  * that sent several to its backend at once and must now wait on one for long). Call
- * ps_client_yield next, or the daemon may give it to this session's posted receive
+ * ps_client_yield first, or the daemon may give it to this session's posted receive
  * again. Returns 0 (r is freed: do not use it again), PS_ESTATE when it must stay here
  * (touched, its session ended, or a daemon without the message: answer it), PS_EINVAL
  * when r was not returned by ps_receive. */

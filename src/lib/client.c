@@ -547,6 +547,15 @@ void ps_close(ps_client *c)
 {
 	if (!c)
 		return;
+	/* A window of receives (ps_queue_set_receive_window) may have brought several
+	 * requests nobody took: they go back as a yield gives them (a session that just ends
+	 * leaves the daemon to answer those it cannot requeue 503 WorkerDied). */
+	for (ps_queue *q = c->queues; q; q = q->next) {
+		if (q->window > 1 && client_connected(c)) {
+			ps_client_yield(c);
+			break;
+		}
+	}
 	/* A clean handover first: what this session read itself and nobody answers yet
 	 * goes back to the daemon with its bytes. */
 	delegate_return_idle(c, true);

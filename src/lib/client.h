@@ -41,6 +41,7 @@ struct ps_queue {
 	int attach_error;     /* the daemon's answer to the last failed attach attempt */
 	int replay_error;     /* a URL refused when replayed after a reconnect; ps_receive says it once */
 	uint32_t outstanding; /* RECEIVEs posted and not yet consumed by a DELIVER */
+	uint32_t window;      /* RECEIVEs kept posted (ps_queue_set_receive_window): 1 by default */
 	bool drained, deleted;
 	struct ps_request *first, *last; /* deliveries ps_receive has not returned yet */
 	int counter;                     /* its entry in the session page's counters, or -1 */

@@ -211,6 +211,7 @@ static int queue_new(ps_client *c, const char *name, bool created, const ps_queu
 	q->c = c;
 	snprintf(q->name, sizeof(q->name), "%s", name);
 	q->created = created;
+	q->window = 1;
 	if (opts)
 		q->opts = *opts;
 	q->backoff_ms = CLIENT_BACKOFF_MIN_MS;
@@ -344,19 +345,34 @@ int ps_queue_fd(const ps_queue *q)
 	return q ? q->c->epfd : -1;
 }
 
-/* Posts one receive if none is outstanding. */
+/* Fills the window of posted receives again once half of it has been consumed (a window
+ * of one: when none is outstanding), so a window of n costs one RECEIVE per n/2
+ * requests. */
 static void queue_post_receive(ps_queue *q)
 {
+	/* PORTSHARE_PREFETCH=0 promises that nothing is delivered while a request is served:
+	 * a window of one then */
+	uint32_t window = q->c->prefetch ? q->window : 1;
 	/* after REATTACH nothing more is asked of the daemon being replaced */
-	if (!queue_attached(q) || q->outstanding != 0 || q->c->reattach)
+	if (!queue_attached(q) || q->outstanding > window / 2 || q->c->reattach)
 		return;
 	struct ps_msg m;
 	memset(&m, 0, sizeof(m));
 	m.hdr.type = PS_MSG_RECEIVE;
 	m.u.receive.queue_id = q->id;
-	m.u.receive.count = 1;
+	m.u.receive.count = window - q->outstanding;
 	if (client_send(q->c, &m) == 0)
-		q->outstanding = 1;
+		q->outstanding = window;
+}
+
+int ps_queue_set_receive_window(ps_queue *q, unsigned n)
+{
+	if (!q || n < 1 || n > PS_RECEIVE_WINDOW_MAX)
+		return PS_EINVAL;
+	/* receives already posted beyond a smaller window are consumed by DELIVERs as usual;
+	 * none is posted again until fewer than half the new window are left */
+	q->window = n;
+	return 0;
 }
 
 static int queue_receive(ps_queue *q, ps_request **out, int timeout_ms)

@@ -321,9 +321,20 @@ static size_t forward_build_head(struct forward *f, ps_request *r, bool has_body
 
 /* ---------------------------------------------------------------- waiting */
 
+/* A body that does not come before the long-request alarm (a slow upload) makes a long
+ * request like a slow backend: the alarm rings, and what this thread's session holds (up
+ * to its receive window of requests) goes back before the thread waits on. */
 static ssize_t forward_read_client(struct forward *f, ps_request *r, void *buf, size_t cap)
 {
-	backend_alarm_check(&f->pool.alarm);
+	struct backend_alarm *alarm = &f->pool.alarm;
+	backend_alarm_check(alarm);
+	if (alarm->at != 0) {
+		int64_t left = alarm->at - backend_now_ms();
+		ssize_t n = ps_request_read(r, buf, cap, left > 0 ? (int)left : 0);
+		if (n != PS_ETIMEDOUT && n != PS_EAGAIN)
+			return n;
+		backend_alarm_ring(alarm, true);
+	}
 	return ps_request_read(r, buf, cap, FORWARD_BODY_WAIT_MS);
 }
 

@@ -1,4 +1,4 @@
-# 138-proxy-batch: requests that reach portshare-proxy together go to the backend together (a batch: each GET's head sent on a backend connection of its own before any reply is read, as an event-driven proxy does; bench/README.md p1), each client gets its own reply, a pooled connection on which the backend sent what nobody asked for is never used again, a POST behind the GETs is forwarded whole, and nothing waits behind a stream or a slow reply that came in the same batch: those are given back to the daemon (ps_request_give_back) and served by other threads. Also with PORTSHARE_DEFAULTS=1.
+# 138-proxy-batch: requests that reach portshare-proxy together go to the backend together (a batch: each GET's head sent on a backend connection of its own before any reply is read, as an event-driven proxy does; bench/README.md p1), each client gets its own reply (requests on kept connections and on new ones: the thread's posted receives, a window of 16, bring new connections together), a pooled connection on which the backend sent what nobody asked for is never used again, a POST behind the GETs is forwarded whole, and nothing waits behind a stream or a slow reply that came in the same batch: those are given back to the daemon (ps_request_give_back) and served by other threads, as are new connections its posted receives brought while it streams or waits for a slow upload. Also with PORTSHARE_DEFAULTS=1.
 import json
 import os
 import re
@@ -79,6 +79,30 @@ with Story() as s:
         # reply before it sends the next uses
         check(len(conns) >= 2, "the burst went to the backend together, on %d connections" % len(conns))
 
+    # 1b. new connections, a request each (Connection: close): the daemon hands them to the
+    # thread's posted receives (a window of 16, ps_queue_set_receive_window) while it is
+    # busy, so they reach it together and go to the backend together too
+    def posted():
+        q = [q for q in d.status()["queues"] if q["name"] == "px"][0]
+        return [w["receives"] for w in q["workers"]]
+
+    # topped up to 16 once half are consumed: between 9 and 16 while the thread waits
+    # (a request that took 15 ms under load may have started a second thread: each keeps one)
+    check(wait_until(lambda: posted() and all(9 <= n <= 16 for n in posted()), 5),
+          "the proxy's threads keep a window of receives posted (%r)" % posted())
+    for rnd in range(2):
+        fresh = [s.conn(port, timeout=10) for _ in range(CONNS)]
+        burst([(c, req("/headers?new=%d&i=%d" % (rnd, i), "Connection: close\r\n")) for i, c in enumerate(fresh)])
+        conns = set()
+        for i, c in enumerate(fresh):
+            r = c.read_response(timeout=5)
+            check(r.status == 200 and json.loads(r.body)["target"] == "/headers?new=%d&i=%d" % (rnd, i),
+                  "new connection %d got its own reply (%d)" % (i, r.status))
+            conns.add(json.loads(r.body)["connection"])
+        print("  new connections, round %d: %d requests over %d backend connections" % (rnd, CONNS, len(conns)))
+        check(len(conns) >= 2, "requests on new connections went to the backend together, on %d "
+              "connections" % len(conns))
+
     # 2. the backend sends a second reply, unasked, on a connection the proxy pooled: the
     # next batch must not take it for one of its replies
     r = keep[0].request(req("/late-extra"))
@@ -157,6 +181,49 @@ with Story() as s:
         check_eq((r.status, r.body), (200, b"late\n"), "round %d: the slow reply" % rnd)
         print("  round %d: quick replies unhindered; events at most %.0f ms late; slow reply %.2f s"
               % (rnd, worst[0] * 1000, time.monotonic() - t0))
+
+    def new_connections_beside(what, rnd):
+        """CONNS requests on new connections while a thread is held by `what`: each answered
+        within 0.3 s (not after it)."""
+        fresh = [s.conn(port, timeout=10) for _ in range(CONNS)]
+        t0 = time.monotonic()
+        for i, c in enumerate(fresh):
+            c.send(req("/headers?beside=%d&i=%d" % (rnd, i), "Connection: close\r\n"))
+        worst = 0
+        for i, c in enumerate(fresh):
+            r = c.read_response(timeout=3)
+            worst = max(worst, time.monotonic() - t0)
+            check_eq(r.status, 200, "round %d: new connection %d answered beside %s" % (rnd, i, what))
+        print("  beside %s, round %d: %d new connections answered within %.0f ms" % (what, rnd, CONNS, worst * 1000))
+        check(worst < 0.3, "round %d: no new connection waited behind %s (%.3f s)" % (rnd, what, worst))
+
+    # 5. new connections that come while the thread is held by a stream: those its posted
+    # receives brought are given back when the request turns long (ps_client_yield), and
+    # served at once by another thread
+    for rnd in range(2):
+        st = s.conn(port, timeout=10)
+        st.send(req("/sse?n=6&gap=0.1", "Connection: close\r\n"))
+        began = time.monotonic() + 5
+        while b"data: 0 " not in bytes(st.buf) and st._fill(began):
+            pass
+        check(b"data: 0 " in bytes(st.buf), "round %d: the stream began" % rnd)
+        new_connections_beside("a stream", rnd)
+        ends = time.monotonic() + 5
+        while bytes(st.buf).count(b"data: ") < 6 and st._fill(ends):
+            pass
+        check(bytes(st.buf).count(b"data: ") == 6, "round %d: the stream's six events arrived" % rnd)
+
+    # 6. the same beside a slow upload: its thread waits on the client, not on the backend,
+    # and the alarm still gives back what its posted receives brought
+    for rnd in range(2):
+        up = s.conn(port, timeout=10)
+        up.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n" + b"u" * 100)
+        time.sleep(0.1)  # the thread now waits for the rest of the body
+        new_connections_beside("a slow upload", rnd)
+        up.send(b"u" * 1900)
+        r = up.read_response(timeout=5)
+        check(r.status == 200 and json.loads(r.body)["length"] == 2000,
+              "round %d: the upload arrived whole (%d %r)" % (rnd, r.status, r.body[:80]))
 
     check(px.alive(), "the proxy is still running")
     check(not re.search(r"error", px.stderr()), "the proxy logged no error:\n%s" % px.stderr()[-2000:])

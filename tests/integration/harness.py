@@ -984,8 +984,10 @@ class Story:
 
     def testworker(self, urls=(), queue=None, mode=None, open_=False, persistent=False,
                    max_length=None, text=None, count=None, sock=None, ready=True, max_body=None,
-                   trigger=None, response_wait_ms=None, env_extra=None):
+                   trigger=None, response_wait_ms=None, env_extra=None, window=None):
         argv = [self.bin("testworker"), "--socket", sock or self._sock()]
+        if window is not None:
+            argv += ["--window", str(window)]
         for u in urls:
             argv += ["--url", u]
         if queue:

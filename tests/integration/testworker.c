@@ -79,6 +79,7 @@ struct options {
 	 * the others are served as in serve mode */
 	const char *trigger;
 	long delay_ms; /* waited before handling a triggered request */
+	long window;   /* ps_queue_set_receive_window (0: not called) */
 	/* done on SIGUSR1, adds first, then prints "testworker: usr1 done N" on stdout */
 	const char *usr1_add[MAX_URLS];
 	int usr1_add_count;
@@ -109,6 +110,7 @@ static void usage(void)
 	    "       [--max-length N] [--max-body N] [--response-wait MS] [--text T] [--mode MODE] [--count "
 	    "N]\n"
 	    "       [--trigger SUBSTR] [--delay-ms N] [--usr1-add PREFIX]... [--usr1-remove PREFIX]...\n"
+	    "       [--window N]\n"
 	    "modes: serve noreceive close clear-nonblock fdlimit upgrade upload-echo exit-after die\n"
 	    "       die-mid-response hang hang-mid-response stall-after exit-mid-response die-after-last\n"
 	    "  hang: holds the request unanswered until SIGTERM (says so on stderr first)\n"
@@ -119,6 +121,7 @@ static void usage(void)
 	    "  --trigger: die, die-mid-response, die-after-last, exit-mid-response, the hang modes and\n"
 	    "    --delay-ms act only on paths containing SUBSTR\n"
 	    "  --delay-ms: waits N ms before handling a request\n"
+	    "  --window: ps_queue_set_receive_window(N), then tries 0 and the maximum + 1\n"
 	    "  --usr1-add/--usr1-remove: on SIGUSR1 add/remove these URLs, then print\n"
 	    "    'testworker: usr1 done N' (N counts the signals handled) on stdout\n");
 	exit(2);
@@ -134,7 +137,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 	    {"text", required_argument, NULL, 't'},        {"mode", required_argument, NULL, 'M'},
 	    {"count", required_argument, NULL, 'c'},       {"trigger", required_argument, NULL, 'T'},
 	    {"delay-ms", required_argument, NULL, 'D'},    {"usr1-add", required_argument, NULL, 'A'},
-	    {"usr1-remove", required_argument, NULL, 'R'}, {NULL, 0, NULL, 0},
+	    {"usr1-remove", required_argument, NULL, 'R'}, {"window", required_argument, NULL, 'w'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 
@@ -191,6 +195,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'T':
 			o->trigger = optarg;
+			break;
+		case 'w':
+			o->window = strtol(optarg, NULL, 10);
 			break;
 		case 'D':
 			o->delay_ms = strtol(optarg, NULL, 10);
@@ -709,6 +716,14 @@ int main(int argc, char **argv)
 			snprintf(what, sizeof(what), "add url %s", o.urls[i]);
 			fail_with(c, what, rc);
 		}
+	}
+	if (o.window) {
+		rc = ps_queue_set_receive_window(q, (unsigned)o.window);
+		printf("testworker: window %ld: %s\n", o.window, rc == 0 ? "ok" : ps_strerror(rc));
+		/* then the bounds: refused, and the window stays as it was */
+		printf("testworker: window 0: %s\n", ps_strerror(ps_queue_set_receive_window(q, 0)));
+		printf("testworker: window %d: %s\n", PS_RECEIVE_WINDOW_MAX + 1,
+		       ps_strerror(ps_queue_set_receive_window(q, PS_RECEIVE_WINDOW_MAX + 1)));
 	}
 	if (o.mode == MODE_FDLIMIT)
 		lower_fd_limit();
