@@ -708,7 +708,25 @@ static bool forward_wants_upgrade(ps_request *r)
 	return false;
 }
 
-static void forward_one(struct forward *f, ps_request *r, struct backend_target *target)
+/* A connect to target refused (its process is gone, and the supervisor has not seen it
+ * yet): with other processes of the app behind this proxy, it takes no request until it
+ * accepts again (the supervisor's probe), and this one goes to another: *other, held
+ * here. False when there is no other to try. */
+static bool forward_elsewhere(struct forward *f, struct backend_target **target, struct backend_target **other)
+{
+	if (*other || f->cfg->ntargets < 2 || (errno != ECONNREFUSED && errno != ENOENT))
+		return false;
+	atomic_store(&(*target)->down, true);
+	/* the config is the proxy's; only its targets' lock and counts change here */
+	*other = proxy_target_hold((struct proxy_config *)f->cfg);
+	if (*other == *target)
+		return false;
+	*target = f->target = *other;
+	return true;
+}
+
+static void forward_one_to(struct forward *f, ps_request *r, struct backend_target *target,
+                           struct backend_target **other)
 {
 	const struct proxy_config *cfg = f->cfg;
 	f->target = target;
@@ -734,6 +752,10 @@ static void forward_one(struct forward *f, ps_request *r, struct backend_target 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int64_t deadline = backend_now_ms() + cfg->backend_timeout_ms;
 		st.bc = backend_get(&f->pool, target, deadline);
+		if (!st.bc && forward_elsewhere(f, &target, other)) {
+			attempt--;
+			continue;
+		}
 		if (!st.bc) {
 			if (errno == ETIMEDOUT)
 				forward_fail(f, r, 504, "connect timed out after %d s",
@@ -782,6 +804,16 @@ static void forward_one(struct forward *f, ps_request *r, struct backend_target 
 	forward_reply(f, &st);
 	if (st.bc)
 		backend_drop(st.bc);
+}
+
+static void forward_one(struct forward *f, ps_request *r, struct backend_target *target)
+{
+	struct backend_target *other = NULL;
+	forward_one_to(f, r, target, &other);
+	if (other) {
+		f->target = target; /* a batch's next members go where it was sent */
+		proxy_target_release(other);
+	}
 }
 
 void forward_request(struct forward *f, ps_request *r, struct backend_target *target)
