@@ -8,7 +8,7 @@ import tempfile
 import threading
 import time
 
-from apps_help import PIDSERVER, load, pid_alive, show, supervised_user
+from apps_help import PIDSERVER, loads, loads_end, pid_alive, show, supervised_user
 from harness import Story, check, check_eq, wait_until
 from proxy_help import gunicorn
 
@@ -102,12 +102,7 @@ with Story() as s:
               "the new one takes requests once it accepts")
 
         # overlapped restart under load
-        stop = threading.Event()
-        results = [{} for _ in range(4)]
-        loops = [threading.Thread(target=load, args=(port, "/pw/load", stop, results[i], int, i % 2 == 0))
-                 for i in range(4)]
-        for t in loops:
-            t.start()
+        stop, loops, results = loads(port, "/pw/load", 4)
         time.sleep(0.5)
         r = s.run(ctl + ["app", "restart", "pw"])
         check(r.returncode == 0 and "restarting" in r.stdout, "app restart pw: %s" % r.stdout.strip())
@@ -122,14 +117,7 @@ with Story() as s:
         check(re.search(r"the new pid [\d, ]+ accepts on 127\.0\.0\.1:\d+", log) is not None,
               "the switch came once all of the new set accepted")
         time.sleep(1)
-        stop.set()
-        for t in loops:
-            t.join(40)
-        ok = sum(x.get("ok", 0) for x in results)
-        failed = sum(x.get("failed", 0) for x in results)
-        check(failed == 0 and ok > 100, "overlapped restart under 4 clients (keep-alive and not): %d requests, "
-              "%d failed" % (ok, failed), repr([x.get("bad", [])[:3] for x in results]))
-        seen = set(p for x in results for p in x.get("pids", []))
+        seen = loads_end(stop, loops, results, "overlapped restart under 4 clients (keep-alive and not)")
         check(seen <= set(again) | set(new) and set(new) <= seen, "answered by the old set, then by all the new")
 
         # the idle timeout stops them all
