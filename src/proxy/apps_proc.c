@@ -284,6 +284,18 @@ static void apps_stop(struct app *a, enum app_state to)
 	a->since = backend_now_ms();
 }
 
+/* Whether an HTTP app's requests have somewhere to go: one of its processes accepts (a
+ * running app whose every process died or is starting again waits as a starting one). */
+static bool apps_serving(const struct app *a)
+{
+	if (a->native)
+		return true;
+	for (int i = 0; i < a->cfg.ntargets; i++)
+		if (!atomic_load(&a->cfg.targets[i]->down))
+			return true;
+	return false;
+}
+
 /* The proxy's hook before each request: the app is started when it is not running and
  * the request waits until it accepts connections (activation). A stopped or failed app's
  * requests are answered 503 at once (IIS answers so while an app pool is stopped). */
@@ -301,7 +313,8 @@ static const char *apps_before_request(void *arg)
 	int64_t deadline = backend_now_ms() + APPS_READY_MS;
 	const char *refused = not_started;
 	while (!a->deleted && backend_now_ms() < deadline) {
-		if (a->state == APP_RUNNING || a->state == APP_STOPPED || a->state == APP_FAILED) {
+		if ((a->state == APP_RUNNING && apps_serving(a)) || a->state == APP_STOPPED ||
+		    a->state == APP_FAILED) {
 			refused = a->state == APP_RUNNING ? NULL : a->state == APP_STOPPED ? stopped : failed;
 			break;
 		}
@@ -423,9 +436,10 @@ static int apps_probe(struct app *a, const pid_t *pids, struct backend_target *c
 			t = ts[i];
 			if (!t || t->gen != gen || pids[i] <= 0)
 				continue; /* replaced or gone meanwhile */
-			if (ok)
+			if (ok) {
 				atomic_store(&t->down, false);
-			else if (addr && !addr->name[0])
+				pthread_cond_broadcast(&apps_proc_cv); /* requests waiting for one */
+			} else if (addr && !addr->name[0])
 				*addr = probed;
 		}
 		up += !atomic_load(&t->down);

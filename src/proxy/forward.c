@@ -708,17 +708,22 @@ static bool forward_wants_upgrade(ps_request *r)
 	return false;
 }
 
-/* A connect to target refused (its process is gone, and the supervisor has not seen it
- * yet): with other processes of the app behind this proxy, it takes no request until it
- * accepts again (the supervisor's probe), and this one goes to another: *other, held
- * here. False when there is no other to try. */
+/* target's process is gone or going, and the supervisor has not seen it yet: its connect
+ * was refused, or reset before it was accepted, or a safe request's fresh connection was
+ * closed without a reply byte (it died with the request in its accept queue). With other
+ * processes of the app behind this proxy, target takes no request until it accepts again
+ * (the supervisor's probe), and this one goes to another, as nginx's proxy_next_upstream
+ * does: *other, held here. False when there is no other to try (errno kept). */
 static bool forward_elsewhere(struct forward *f, struct backend_target **target, struct backend_target **other)
 {
-	if (*other || f->cfg->ntargets < 2 || (errno != ECONNREFUSED && errno != ENOENT))
+	if (*other)
+		return false;
+	/* the config is the proxy's; only its targets' lock and counts change here */
+	struct proxy_config *cfg = (struct proxy_config *)f->cfg;
+	if (proxy_target_count(cfg) < 2)
 		return false;
 	atomic_store(&(*target)->down, true);
-	/* the config is the proxy's; only its targets' lock and counts change here */
-	*other = proxy_target_hold((struct proxy_config *)f->cfg);
+	*other = proxy_target_hold(cfg);
 	if (*other == *target)
 		return false;
 	*target = f->target = *other;
@@ -752,7 +757,8 @@ static void forward_one_to(struct forward *f, ps_request *r, struct backend_targ
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int64_t deadline = backend_now_ms() + cfg->backend_timeout_ms;
 		st.bc = backend_get(&f->pool, target, deadline);
-		if (!st.bc && forward_elsewhere(f, &target, other)) {
+		if (!st.bc && (errno == ECONNREFUSED || errno == ENOENT || errno == ECONNRESET) &&
+		    forward_elsewhere(f, &target, other)) {
 			attempt--;
 			continue;
 		}
@@ -790,6 +796,13 @@ static void forward_one_to(struct forward *f, ps_request *r, struct backend_targ
 			if (hr == HEAD_NOT_YET || hr == HEAD_CONTINUE)
 				hr = forward_read_head(f, &st, backend_now_ms() + cfg->backend_timeout_ms,
 				                       false, false);
+		}
+		if (hr == HEAD_FAILED && !st.bc->reused && !st.got_bytes && st.fail_status == 502 &&
+		    forward_batchable(r) && forward_elsewhere(f, &target, other)) {
+			backend_drop(st.bc);
+			st.bc = NULL;
+			attempt--;
+			continue;
 		}
 		if (hr != HEAD_FAILED || !st.retry || attempt == 1)
 			break;

@@ -273,6 +273,14 @@ struct backend_target *proxy_target_hold(struct proxy_config *cfg)
 	return t;
 }
 
+int proxy_target_count(struct proxy_config *cfg)
+{
+	pthread_mutex_lock(&cfg->target_mu);
+	int n = cfg->ntargets;
+	pthread_mutex_unlock(&cfg->target_mu);
+	return n;
+}
+
 void proxy_target_release(struct backend_target *t)
 {
 	atomic_fetch_sub(&t->users, 1);
