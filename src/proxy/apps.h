@@ -19,8 +19,9 @@
 #define APPS_RAPID_FAIL_COUNT 5
 #define APPS_RAPID_FAIL_INTERVAL 300
 #define APPS_RAPID_FAIL_MAX 100
-/* --workers of a libportshare app: its processes on the queue (IIS's web garden), at most */
-#define APPS_PROCS_MAX 16
+/* --workers: an app's processes (IIS's web garden), at most: a libportshare app's on its
+ * queue, an HTTP app's each on a port or socket of its own behind its proxy */
+#define APPS_PROCS_MAX PROXY_TARGETS_MAX
 
 /* APP_IDLE: not running, started by the next request; APP_STOPPED: stopped by `app stop`;
  * APP_FAILED: stopped by rapid-fail protection. The last two answer 503 until `app start`. */
@@ -36,7 +37,7 @@ struct app {
 	/* a libportshare app: no {port}, {socket}, $PORT or --port-env; it joins its queue
 	 * itself ($PORTSHARE_QUEUE) and apps_native.c waits for demand instead of a proxy */
 	bool native;
-	int nprocs; /* processes of the command: --workers of a libportshare app, else 1 */
+	int nprocs; /* processes of the command: --workers (1 by default) */
 	char *user;
 	uid_t uid;
 	gid_t gid;
@@ -47,10 +48,11 @@ struct app {
 	int idle_timeout;        /* seconds */
 	int rapid_fail_count;    /* 0: no rapid-fail protection */
 	int rapid_fail_interval; /* seconds */
-	char port[12];
+	/* an HTTP app's addresses, one a slot (process): its target is cfg.targets[slot] */
+	char port[APPS_PROCS_MAX][12];
 	bool use_socket;   /* {socket} in the command: a unix socket in a private directory */
 	char sock_dir[64]; /* made (owned by the app's user) when the app is registered */
-	char sock[96];
+	char sock[APPS_PROCS_MAX][96];
 	struct proxy_config cfg;
 	/* running state: apps_proc.c changes it (apps_main.c too, for the list), under apps_proc_mu */
 	enum app_state state;
@@ -66,15 +68,16 @@ struct app {
 	int64_t crash_at[APPS_RAPID_FAIL_MAX]; /* the last crashes (a ring; 0: none) */
 	int crash_next;                        /* where the next one goes in crash_at */
 	int last_status;                       /* of the last exit: 128+N for signal N; -1 none */
-	unsigned gen;                          /* of the latest target (each restart: one more) */
-	/* an overlapped restart: the new processes start on a new address while pid serve on */
+	unsigned gen;                          /* of the latest target made (one a process) */
+	/* an overlapped restart: the new processes start on new addresses while pid serve on */
 	pid_t next_pid[APPS_PROCS_MAX];
-	struct backend_target *next_target;
-	char next_port[12], next_sock[96];
+	struct backend_target *next_targets[APPS_PROCS_MAX]; /* an HTTP app's, one a slot */
+	char next_port[APPS_PROCS_MAX][12], next_sock[APPS_PROCS_MAX][96];
 	int64_t next_since;
-	/* after the switch: the old processes, stopped once no request uses old_target */
+	/* after the switch: the old processes, stopped once no request uses their targets */
 	pid_t old_pid[APPS_PROCS_MAX];
-	struct backend_target *old_target;
+	struct backend_target *old_targets[APPS_PROCS_MAX];
+	int nold;
 	int64_t old_since, old_term_at; /* when it was switched away from, when it got SIGTERM */
 	bool deleted;
 	bool registered; /* its queue and URLs are in the daemon, its proxy (or controller) runs */

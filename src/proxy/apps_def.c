@@ -119,7 +119,8 @@ struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char 
 			} else if (w[i][2] == 'w') {
 				/* its meaning depends on the kind of app, known once the command is read */
 				if (!apps_number(w[++i], 1, PROXY_THREADS_MAX, &v)) {
-					snprintf(err, errlen, "--workers takes 1-%d", PROXY_THREADS_MAX);
+					snprintf(err, errlen, "--workers takes 1-%d (1-%d with a command)",
+					         PROXY_THREADS_MAX, APPS_PROCS_MAX);
 					goto fail;
 				}
 				workers = (int)v;
@@ -149,8 +150,6 @@ struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char 
 		goto fail;
 	}
 	a->nprocs = 1;
-	if (workers)
-		a->cfg.threads = workers; /* an HTTP app's: the requests its proxy forwards at once */
 	bool has_cmd = i < n;
 	if (has_cmd == (a->cfg.backend_spec != NULL)) {
 		snprintf(err, errlen, "give either --backend URL or a command after --, not both");
@@ -163,8 +162,17 @@ struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char 
 			         "and --allow-root are for a command");
 			goto fail;
 		}
+		if (workers)
+			a->cfg.threads = workers; /* no process: the requests forwarded at once */
 		return a;
 	}
+	/* a command's --workers: its processes (a web garden) */
+	if (workers > APPS_PROCS_MAX) {
+		snprintf(err, errlen, "--workers of an app with a command takes 1-%d (processes)",
+		         APPS_PROCS_MAX);
+		goto fail;
+	}
+	a->nprocs = workers ? workers : 1;
 	a->cmd = calloc((size_t)(n - i + 1), sizeof(char *));
 	if (!a->cmd) {
 		snprintf(err, errlen, "out of memory");
@@ -217,26 +225,26 @@ struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char 
 			         "{socket} or --port-env); this command is a libportshare app");
 			goto fail;
 		}
-		/* a libportshare app's --workers: its processes on the queue (a web garden) */
-		if (workers > APPS_PROCS_MAX) {
-			snprintf(err, errlen, "--workers of a libportshare app takes 1-%d (processes)",
-			         APPS_PROCS_MAX);
-			goto fail;
-		}
-		a->nprocs = workers ? workers : 1;
 		return a;
 	}
-	/* the port until an `app restart` moves the app to another (apps_proc.c); a {socket}
-	 * app gets its address when it is registered (apps_main.c) */
-	int port = launch_free_port();
-	if (port < 0) {
-		snprintf(err, errlen, "no free loopback port: %s", strerror(errno));
-		goto fail;
+	/* each process's port until an `app restart` moves the app to others (apps_proc.c); a
+	 * {socket} app gets its addresses when it is registered (apps_main.c) */
+	for (int k = 0; k < a->nprocs; k++) {
+		int port = launch_free_port();
+		for (int j = 0; j < k && port >= 0; j++)
+			if (atoi(a->port[j]) == port) { /* the same free port twice: another */
+				port = launch_free_port();
+				j = -1;
+			}
+		if (port < 0) {
+			snprintf(err, errlen, "no free loopback port: %s", strerror(errno));
+			goto fail;
+		}
+		snprintf(a->port[k], sizeof(a->port[k]), "%d", port);
 	}
-	snprintf(a->port, sizeof(a->port), "%d", port);
 	char spec[32];
 	const char *why;
-	snprintf(spec, sizeof(spec), "http://127.0.0.1:%s", a->port);
+	snprintf(spec, sizeof(spec), "http://127.0.0.1:%s", a->port[0]);
 	if (!backend_addr_parse(spec, &a->cfg.backend, &why)) {
 		snprintf(err, errlen, "%s", why);
 		goto fail;

@@ -75,8 +75,9 @@ static int apps_queue_delete(const char *queue, bool quiet)
 	return rc;
 }
 
-/* A {socket} app's address: DIR/app.sock in a new directory only the app's user may
- * enter (root, the proxy, connects anyway), under $TMPDIR or /tmp, as portshare-run. */
+/* A {socket} app's addresses: DIR/app.sock (then app-1.sock, app-2.sock... for its other
+ * processes) in a new directory only the app's user may enter (root, the proxy, connects
+ * anyway), under $TMPDIR or /tmp, as portshare-run. */
 static int apps_socket_make(struct app *a)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -93,8 +94,13 @@ static int apps_socket_make(struct app *a)
 		a->sock_dir[0] = '\0';
 		return -1;
 	}
-	snprintf(a->sock, sizeof(a->sock), "%s/app.sock", a->sock_dir);
-	snprintf(spec, sizeof(spec), "unix:%s", a->sock);
+	for (int i = 0; i < a->nprocs; i++) {
+		if (i == 0)
+			snprintf(a->sock[i], sizeof(a->sock[i]), "%s/app.sock", a->sock_dir);
+		else
+			snprintf(a->sock[i], sizeof(a->sock[i]), "%s/app-%d.sock", a->sock_dir, i);
+	}
+	snprintf(spec, sizeof(spec), "unix:%s", a->sock[0]);
 	if (!backend_addr_parse(spec, &a->cfg.backend, &why)) {
 		fprintf(stderr, "portshare-apps: %s: %s\n", a->name, why);
 		return -1;
@@ -107,9 +113,12 @@ static void apps_socket_remove(struct app *a)
 {
 	if (!a->sock_dir[0])
 		return;
-	unlink(a->sock);
-	apps_proc_target_unlink(a->next_target);
-	apps_proc_target_unlink(a->old_target);
+	for (int i = 0; i < APPS_PROCS_MAX; i++) {
+		if (a->sock[i][0])
+			unlink(a->sock[i]);
+		apps_proc_target_unlink(a->next_targets[i]);
+		apps_proc_target_unlink(a->old_targets[i]);
+	}
 	rmdir(a->sock_dir);
 }
 
@@ -124,7 +133,7 @@ static int apps_register(struct app *a)
 	if (a->native) /* it joins its queue itself: a controller waits for demand, no proxy */
 		return apps_native_register(a);
 	apps_proc_hooks(a);
-	if (proxy_start(&a->cfg) < 0)
+	if (apps_proc_targets(a) < 0 || proxy_start(&a->cfg) < 0)
 		return -1;
 	a->registered = true;
 	return 0;
@@ -257,9 +266,14 @@ static void apps_show_one(FILE *out, bool json, const struct app *a, int64_t now
 	const char *state = !a->registered ? "unregistered"
 	                    : a->cmd       ? apps_proc_state_names[a->state]
 	                                   : "proxy";
-	const char *backend = a->native       ? "libportshare"
-	                      : a->cfg.target ? a->cfg.target->addr.name
-	                                      : a->cfg.backend.name;
+	/* an HTTP app's addresses, one a process: "127.0.0.1:4001, 127.0.0.1:4002" */
+	char backends[PROXY_TARGETS_MAX * (sizeof(a->cfg.backend.name) + 2)];
+	size_t off = 0;
+	backends[0] = '\0';
+	for (int i = 0; i < a->cfg.ntargets && off < sizeof(backends); i++)
+		off += (size_t)snprintf(backends + off, sizeof(backends) - off, "%s%s", i ? ", " : "",
+		                        a->cfg.targets[i]->addr.name);
+	const char *backend = a->native ? "libportshare" : backends[0] ? backends : a->cfg.backend.name;
 	/* the sets of processes: serving, a restart's new one, the old one it replaces */
 	const pid_t *sets[] = {a->pid, a->next_pid, a->old_pid};
 	char pids[3][APPS_PIDS_TEXT];
@@ -289,8 +303,9 @@ static void apps_show_one(FILE *out, bool json, const struct app *a, int64_t now
 			fprintf(out, " %s", a->cmd[i]);
 		fprintf(out, "\n  user %s  %s", a->user ? a->user : "(root)",
 		        a->always_running ? "always running" : "on demand");
-		if (a->native)
-			fprintf(out, "  %d process%s on the queue", a->nprocs, a->nprocs > 1 ? "es" : "");
+		if (a->native || a->nprocs > 1)
+			fprintf(out, "  %d process%s%s", a->nprocs, a->nprocs > 1 ? "es" : "",
+			        a->native ? " on the queue" : "");
 		fputc('\n', out);
 		if (!a->always_running)
 			fprintf(out, "  idle timeout %d s\n", a->idle_timeout);

@@ -206,7 +206,7 @@ const char *apps_proc_pids(const pid_t *pids, char *buf, size_t len)
 /* Starts a's command in slot i on its current address (under apps_proc_mu). */
 static void apps_spawn_slot(struct app *a, int i)
 {
-	pid_t pid = apps_exec(a, a->port, a->sock);
+	pid_t pid = apps_exec(a, a->port[i], a->sock[i]);
 	a->pid[i] = pid > 0 ? pid : 0;
 	a->joined[i] = false;
 	a->died_at[i] = backend_now_ms(); /* a failed start waits a backoff as a death does */
@@ -284,6 +284,18 @@ static void apps_stop(struct app *a, enum app_state to)
 	a->since = backend_now_ms();
 }
 
+/* Whether an HTTP app's requests have somewhere to go: one of its processes accepts (a
+ * running app whose every process died or is starting again waits as a starting one). */
+static bool apps_serving(const struct app *a)
+{
+	if (a->native)
+		return true;
+	for (int i = 0; i < a->cfg.ntargets; i++)
+		if (!atomic_load(&a->cfg.targets[i]->down))
+			return true;
+	return false;
+}
+
 /* The proxy's hook before each request: the app is started when it is not running and
  * the request waits until it accepts connections (activation). A stopped or failed app's
  * requests are answered 503 at once (IIS answers so while an app pool is stopped). */
@@ -301,7 +313,8 @@ static const char *apps_before_request(void *arg)
 	int64_t deadline = backend_now_ms() + APPS_READY_MS;
 	const char *refused = not_started;
 	while (!a->deleted && backend_now_ms() < deadline) {
-		if (a->state == APP_RUNNING || a->state == APP_STOPPED || a->state == APP_FAILED) {
+		if ((a->state == APP_RUNNING && apps_serving(a)) || a->state == APP_STOPPED ||
+		    a->state == APP_FAILED) {
 			refused = a->state == APP_RUNNING ? NULL : a->state == APP_STOPPED ? stopped : failed;
 			break;
 		}
@@ -360,11 +373,14 @@ void apps_proc_target_unlink(const struct backend_target *t)
 }
 
 /* A restart's new processes take the requests that come next; the ones they replace (if
- * they still run) drain: apps_tick_old stops them once no request uses their target. */
+ * they still run) drain: apps_tick_old stops them once no request uses their targets. */
 static void apps_switch(struct app *a, int64_t now)
 {
 	/* a libportshare app has no target: both sets take requests from the queue */
-	a->old_target = a->native ? NULL : proxy_target_swap(&a->cfg, a->next_target);
+	if (!a->native) {
+		a->nold = proxy_target_swap(&a->cfg, a->next_targets, a->nprocs, a->old_targets);
+		memset(a->next_targets, 0, sizeof(a->next_targets));
+	}
 	memcpy(a->old_pid, a->pid, sizeof(a->old_pid));
 	a->old_since = now;
 	a->old_term_at = 0;
@@ -374,7 +390,6 @@ static void apps_switch(struct app *a, int64_t now)
 	memcpy(a->sock, a->next_sock, sizeof(a->sock));
 	memset(a->next_pid, 0, sizeof(a->next_pid));
 	memset(a->next_joined, 0, sizeof(a->next_joined));
-	a->next_target = NULL;
 }
 
 /* Whether every live process of a set has joined the queue (and one at least). */
@@ -400,14 +415,79 @@ static bool apps_accepts(const struct backend_target *t, struct backend_addr *ad
 	return up;
 }
 
+/* An HTTP app's set of processes (pids) and their targets, one a slot: each target that
+ * is down while its process runs (started, started again) is probed, and takes requests
+ * once it accepts. Returns how many of the set's processes accept (all: *all). The
+ * probes let go of apps_proc_mu: a target replaced meanwhile (its gen is unique) is left
+ * alone. The first failed probe's address goes to *addr. */
+static int apps_probe(struct app *a, const pid_t *pids, struct backend_target *const *ts, bool *all,
+                      struct backend_addr *addr)
+{
+	int up = 0, live = 0;
+	for (int i = 0; i < a->nprocs; i++) {
+		struct backend_target *t = ts[i];
+		if (!t || pids[i] <= 0)
+			continue;
+		live++;
+		if (atomic_load(&t->down)) {
+			unsigned gen = t->gen;
+			struct backend_addr probed;
+			bool ok = apps_accepts(t, &probed);
+			t = ts[i];
+			if (!t || t->gen != gen || pids[i] <= 0)
+				continue; /* replaced or gone meanwhile */
+			if (ok) {
+				atomic_store(&t->down, false);
+				pthread_cond_broadcast(&apps_proc_cv); /* requests waiting for one */
+			} else if (addr && !addr->name[0])
+				*addr = probed;
+		}
+		up += !atomic_load(&t->down);
+	}
+	*all = live > 0 && up == live;
+	return up;
+}
+
+int apps_proc_targets(struct app *a)
+{
+	if (!a->cmd || a->native || a->cfg.ntargets)
+		return 0; /* a --backend queue: proxy_start makes its one target */
+	for (int i = 0; i < a->nprocs; i++) {
+		char spec[sizeof(a->sock[i]) + 8];
+		const char *why = "out of memory";
+		struct backend_addr addr;
+		if (a->use_socket)
+			snprintf(spec, sizeof(spec), "unix:%s", a->sock[i]);
+		else
+			snprintf(spec, sizeof(spec), "http://127.0.0.1:%s", a->port[i]);
+		struct backend_target *t = NULL;
+		if (!backend_addr_parse(spec, &addr, &why) || !(t = backend_target_new(&addr, (unsigned)i))) {
+			fprintf(stderr, "portshare-apps: %s: %s\n", a->name, why);
+			for (int k = 0; k < i; k++)
+				free(a->cfg.targets[k]);
+			return -1;
+		}
+		t->floor = 0;
+		atomic_store(&t->down, true); /* until its process accepts */
+		a->cfg.targets[i] = t;
+	}
+	a->cfg.ntargets = a->nprocs;
+	a->gen = (unsigned)a->nprocs - 1;
+	return 0;
+}
+
 /* A restart's new processes: switched to once they accept (a libportshare app's: once
  * every one has joined the queue), abandoned after APPS_READY_MS. */
 static void apps_tick_next(struct app *a, int64_t now)
 {
-	struct backend_addr addr;
+	struct backend_addr addr = {.name = ""};
 	pid_t pid = a->next_pid[0];
-	bool up = a->native ? apps_joined(a->next_pid, a->next_joined) : apps_accepts(a->next_target, &addr);
-	const char *where = a->native ? a->queue : addr.name;
+	bool up = a->native;
+	if (a->native)
+		up = apps_joined(a->next_pid, a->next_joined);
+	else
+		apps_probe(a, a->next_pid, a->next_targets, &up, &addr);
+	const char *where = a->native ? a->queue : addr.name[0] ? addr.name : a->next_targets[0] ? a->next_targets[0]->addr.name : "";
 	if (a->next_pid[0] != pid || a->state != APP_RUNNING)
 		return;
 	char next[APPS_PIDS_TEXT], cur[APPS_PIDS_TEXT];
@@ -437,7 +517,9 @@ static void apps_tick_next(struct app *a, int64_t now)
  * gets SIGTERM at once, and its library finishes the requests it has. */
 static void apps_tick_old(struct app *a, int64_t now)
 {
-	int users = a->old_target ? atomic_load(&a->old_target->users) : 0;
+	int users = 0;
+	for (int i = 0; i < a->nold; i++)
+		users += atomic_load(&a->old_targets[i]->users);
 	bool old = apps_proc_count(a->old_pid) > 0;
 	if (old && !a->old_term_at && (users == 0 || now - a->old_since > APPS_DRAIN_MS)) {
 		char pids[APPS_PIDS_TEXT];
@@ -449,10 +531,13 @@ static void apps_tick_old(struct app *a, int64_t now)
 	} else if (old && a->old_term_at && now - a->old_term_at > APPS_STOP_MS) {
 		apps_kill(a->old_pid, SIGKILL);
 	}
-	if (!old && users == 0 && a->old_target) {
-		apps_proc_target_unlink(a->old_target);
-		free(a->old_target);
-		a->old_target = NULL;
+	if (!old && users == 0 && a->nold) {
+		for (int i = 0; i < a->nold; i++) {
+			apps_proc_target_unlink(a->old_targets[i]);
+			free(a->old_targets[i]);
+			a->old_targets[i] = NULL;
+		}
+		a->nold = 0;
 	}
 }
 
@@ -461,7 +546,7 @@ void apps_proc_tick(struct app *a, int64_t now)
 {
 	if (a->state == APP_STOPPING && now - a->since > APPS_STOP_MS)
 		apps_kill(a->pid, SIGKILL);
-	if (a->old_target || apps_proc_count(a->old_pid))
+	if (a->nold || apps_proc_count(a->old_pid))
 		apps_tick_old(a, now);
 	if (!a->cmd || a->deleted || !a->registered)
 		return;
@@ -472,8 +557,10 @@ void apps_proc_tick(struct app *a, int64_t now)
 		struct backend_addr addr = {.name = ""};
 		pid_t pid = a->pid[0];
 		/* a libportshare app is running once its processes have joined its queue (the
-		 * controller sees them in the daemon's status, apps_native.c) */
-		bool up = a->native ? apps_joined(a->pid, a->joined) : apps_accepts(a->cfg.target, &addr);
+		 * controller sees them in the daemon's status, apps_native.c); an HTTP app once one
+		 * of its processes accepts (the others take requests as they do) */
+		bool all, up = a->native ? apps_joined(a->pid, a->joined)
+		                         : apps_probe(a, a->pid, a->cfg.targets, &all, &addr) > 0;
 		if (a->state != APP_STARTING || a->pid[0] != pid)
 			break;
 		if (up) {
@@ -494,8 +581,9 @@ void apps_proc_tick(struct app *a, int64_t now)
 	case APP_RUNNING:
 		/* an upgraded connection (WebSocket) is a request that lasts: while one is open
 		 * the app is not idle, and its idle time counts from the last one's end */
-		if (!a->native && a->cfg.target && atomic_load(&a->cfg.target->users) > 0)
-			a->last_use = now;
+		for (int i = 0; !a->native && i < a->cfg.ntargets; i++)
+			if (atomic_load(&a->cfg.targets[i]->users) > 0)
+				a->last_use = now;
 		if (!a->always_running && a->active == 0 && !apps_proc_count(a->next_pid) &&
 		    now - a->last_use >= (int64_t)a->idle_timeout * 1000) {
 			char pids[APPS_PIDS_TEXT];
@@ -504,6 +592,9 @@ void apps_proc_tick(struct app *a, int64_t now)
 			apps_stop(a, APP_IDLE);
 		} else {
 			apps_respawn(a, now);
+			bool all;
+			if (!a->native) /* processes started again take requests once they accept */
+				apps_probe(a, a->pid, a->cfg.targets, &all, NULL);
 		}
 		break;
 	case APP_BACKOFF:
@@ -572,6 +663,16 @@ static void apps_died(struct app *a, int slot, pid_t pid, int status, int64_t no
 	}
 }
 
+/* A restart's new targets, dropped (its processes are gone or never started). */
+static void apps_next_free(struct app *a)
+{
+	for (int i = 0; i < APPS_PROCS_MAX; i++) {
+		apps_proc_target_unlink(a->next_targets[i]);
+		free(a->next_targets[i]);
+		a->next_targets[i] = NULL;
+	}
+}
+
 /* A child ended: one serving (stopped by us, or died), one of a restart's new set before
  * the switch, or one of the old set a restart replaced. */
 bool apps_proc_reaped(struct app *a, pid_t pid, int status, int64_t now)
@@ -591,15 +692,15 @@ bool apps_proc_reaped(struct app *a, pid_t pid, int status, int64_t now)
 		a->last_status = status;
 		apps_kill(a->next_pid, SIGKILL); /* the rest of the new set, if any */
 		memset(a->next_pid, 0, sizeof(a->next_pid));
-		apps_proc_target_unlink(a->next_target);
-		free(a->next_target);
-		a->next_target = NULL;
+		apps_next_free(a);
 		return true;
 	}
 	if ((i = apps_slot(a->pid, pid)) < 0)
 		return false;
 	a->pid[i] = 0;
 	a->joined[i] = false;
+	if (!a->native && i < a->cfg.ntargets) /* no request goes to it until it accepts again */
+		atomic_store(&a->cfg.targets[i]->down, true);
 	a->last_status = status;
 	enum app_state was = a->state;
 	if (a->state == APP_STOPPING || a->deleted) {
@@ -667,25 +768,36 @@ int apps_proc_start(struct app *a, FILE *out)
 	return 0;
 }
 
-/* A restart's new address: a new loopback port, or a new socket in the app's directory;
- * NULL after saying why in out. */
-static struct backend_target *apps_next_target(struct app *a, char *port, size_t port_len, char *sock,
-                                               size_t sock_len, FILE *out)
+/* A restart's new address for slot i (target gen a->gen + 1 + i, its set's first
+ * a->gen + 1): a new loopback port, or a new socket in the app's directory; NULL after
+ * saying why in out. Down until its process accepts. */
+static struct backend_target *apps_next_target(struct app *a, int i, FILE *out)
 {
-	char spec[sizeof(a->sock) + 8];
+	char spec[sizeof(a->sock[i]) + 8];
 	const char *why = "out of memory";
+	unsigned gen = a->gen + 1 + (unsigned)i;
 	int p = launch_free_port();
-	snprintf(port, port_len, "%d", p);
+	for (int k = 0; k < i && p >= 0; k++)
+		if (atoi(a->next_port[k]) == p) { /* the same free port twice: another */
+			p = launch_free_port();
+			k = -1;
+		}
+	snprintf(a->next_port[i], sizeof(a->next_port[i]), "%d", p);
 	if (a->use_socket) {
-		snprintf(sock, sock_len, "%s/app.%u.sock", a->sock_dir, a->gen + 1);
-		snprintf(spec, sizeof(spec), "unix:%s", sock);
+		snprintf(a->next_sock[i], sizeof(a->next_sock[i]), "%s/app.%u.sock", a->sock_dir, gen);
+		snprintf(spec, sizeof(spec), "unix:%s", a->next_sock[i]);
 	} else {
-		snprintf(spec, sizeof(spec), "http://127.0.0.1:%s", port);
+		a->next_sock[i][0] = '\0';
+		snprintf(spec, sizeof(spec), "http://127.0.0.1:%s", a->next_port[i]);
 	}
 	struct backend_addr addr;
 	struct backend_target *t = NULL;
-	if (p < 0 || !backend_addr_parse(spec, &addr, &why) || !(t = backend_target_new(&addr, a->gen + 1)))
+	if (p < 0 || !backend_addr_parse(spec, &addr, &why) || !(t = backend_target_new(&addr, gen))) {
 		fprintf(out, "app %s: cannot restart: %s\n", a->name, p < 0 ? strerror(errno) : why);
+		return NULL;
+	}
+	t->floor = a->gen + 1;
+	atomic_store(&t->down, true);
 	return t;
 }
 
@@ -703,39 +815,41 @@ int apps_proc_restart(struct app *a, FILE *out)
 		fprintf(out, "app %s is not running: the next request starts it\n", a->name);
 		return 0;
 	}
-	bool restarting = apps_proc_count(a->next_pid) || a->old_target || apps_proc_count(a->old_pid);
+	bool restarting = apps_proc_count(a->next_pid) || a->nold || apps_proc_count(a->old_pid);
 	if (a->state != APP_RUNNING || restarting) {
 		fprintf(out, "app %s is %s: try again once it is running\n", a->name,
 		        restarting ? "restarting already" : apps_proc_state_names[a->state]);
 		return -1;
 	}
-	char port[sizeof(a->port)] = "", sock[sizeof(a->sock)] = "";
-	struct backend_target *t = NULL;
-	if (!a->native && !(t = apps_next_target(a, port, sizeof(port), sock, sizeof(sock), out)))
-		return -1;
 	for (int i = 0; i < a->nprocs; i++) {
-		pid_t pid = apps_exec(a, port, sock);
+		if (!a->native && !(a->next_targets[i] = apps_next_target(a, i, out))) {
+			apps_next_free(a);
+			return -1;
+		}
+	}
+	for (int i = 0; i < a->nprocs; i++) {
+		pid_t pid = apps_exec(a, a->next_port[i], a->next_sock[i]);
 		if (pid < 0) {
 			fprintf(out, "app %s: cannot start its command: %s\n", a->name, strerror(errno));
 			apps_kill(a->next_pid, SIGKILL);
 			memset(a->next_pid, 0, sizeof(a->next_pid));
-			free(t);
+			apps_next_free(a);
 			return -1;
 		}
 		a->next_pid[i] = pid;
 		a->next_joined[i] = false;
 	}
-	a->gen++;
-	a->next_target = t;
+	a->gen += (unsigned)a->nprocs;
 	a->next_since = backend_now_ms();
-	memcpy(a->next_port, port, sizeof(port));
-	memcpy(a->next_sock, sock, sizeof(sock));
-	char next[APPS_PIDS_TEXT], cur[APPS_PIDS_TEXT];
+	char next[APPS_PIDS_TEXT], cur[APPS_PIDS_TEXT], where[PROXY_TARGETS_MAX * 24] = "";
+	for (int i = 0, off = 0; !a->native && i < a->nprocs && off < (int)sizeof(where); i++)
+		off += snprintf(where + off, sizeof(where) - (size_t)off, "%s%s", i ? ", " : "",
+		                a->next_targets[i]->addr.name);
 	fprintf(out,
 	        "app %s: restarting: new pid %s %s %s; pid %s serves until it %s, then stops once "
 	        "its requests are done\n",
 	        a->name, apps_proc_pids(a->next_pid, next, sizeof(next)), a->native ? "joins queue" : "on",
-	        a->native ? a->queue : t->addr.name, apps_proc_pids(a->pid, cur, sizeof(cur)),
+	        a->native ? a->queue : where, apps_proc_pids(a->pid, cur, sizeof(cur)),
 	        a->native ? "has joined" : "accepts");
 	return 0;
 }

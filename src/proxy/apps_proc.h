@@ -24,6 +24,9 @@ extern const char *const apps_proc_state_names[]; /* by enum app_state */
 /* DIR of DIR/NAME.log, set before the first start; NULL: the apps' output goes to ours */
 extern const char *apps_proc_log_dir;
 
+/* An HTTP app's targets, one a process (cfg.targets), before its proxy starts: each down
+ * until its process accepts. 0, or -1 after saying why. */
+int apps_proc_targets(struct app *a);
 /* Sets a's proxy hooks: activation before each request, the idle clock after it. */
 void apps_proc_hooks(struct app *a);
 /* Every APPS_TICK_MS: starts, switches, stops what needs it (unlocks apps_proc_mu while

@@ -28,7 +28,9 @@ struct backend_target *backend_target_new(const struct backend_addr *addr, unsig
 		return NULL;
 	t->addr = *addr;
 	t->gen = gen;
+	t->floor = gen;
 	atomic_init(&t->users, 0);
+	atomic_init(&t->down, false);
 	return t;
 }
 
@@ -203,23 +205,33 @@ struct backend_conn *backend_get(struct backend_pool *p, const struct backend_ta
 	return backend_get_n(p, t, deadline_ms, &bc, 1) == 1 ? bc : NULL;
 }
 
-/* Moves clean pooled connections to t into out[got, n): those taken are checked with one
- * poll (anything readable is a close, a reset or bytes no request asked for); a failed
- * poll keeps none. Returns the new got. */
+/* Moves clean pooled connections to t into out[got, n), most recently used first: those
+ * taken are checked with one poll (anything readable is a close, a reset or bytes no
+ * request asked for); a failed poll keeps none. Connections to an earlier set are closed,
+ * those to another target of t's set stay pooled. Returns the new got; *tried says
+ * whether any was taken (none left to t: connect). */
 static int backend_take_clean(struct backend_pool *p, const struct backend_target *t,
-                              struct backend_conn **out, int got, int n)
+                              struct backend_conn **out, int got, int n, bool *tried)
 {
 	struct pollfd pf[BACKEND_POOL_MAX];
-	int from = got, np = 0;
-	while (p->n > 0 && got < n) {
-		struct backend_conn *bc = p->idle[--p->n];
-		if (bc->gen != t->gen) {
-			backend_drop(bc); /* an earlier target's */
-			continue;
+	struct backend_conn *left[BACKEND_POOL_MAX];
+	int from = got, np = 0, nleft = 0;
+	for (int i = p->n - 1; i >= 0; i--) {
+		struct backend_conn *bc = p->idle[i];
+		if (bc->gen < t->floor) {
+			backend_drop(bc); /* an earlier set's */
+		} else if (bc->gen != t->gen || got == n) {
+			left[nleft++] = bc; /* another process's of the set, or not needed */
+		} else {
+			pf[np++] = (struct pollfd){bc->fd, POLLIN, 0};
+			out[got++] = bc;
 		}
-		pf[np++] = (struct pollfd){bc->fd, POLLIN, 0};
-		out[got++] = bc;
 	}
+	/* the ones left, back in their order (most recently used last, where put adds) */
+	for (int i = 0; i < nleft; i++)
+		p->idle[i] = left[nleft - 1 - i];
+	p->n = nleft;
+	*tried = np > 0;
 	int rc;
 	do
 		rc = np > 0 ? poll(pf, (nfds_t)np, 0) : 0;
@@ -242,8 +254,9 @@ int backend_get_n(struct backend_pool *p, const struct backend_target *t, int64_
                   struct backend_conn **out, int n)
 {
 	int got = 0;
-	while (got < n && p->n > 0)
-		got = backend_take_clean(p, t, out, got, n);
+	bool tried = true;
+	while (got < n && p->n > 0 && tried) /* again when some taken were not clean */
+		got = backend_take_clean(p, t, out, got, n, &tried);
 	while (got < n) {
 		struct backend_conn *bc = backend_connect(&t->addr, deadline_ms, &p->alarm);
 		if (!bc)

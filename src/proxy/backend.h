@@ -21,13 +21,16 @@ struct backend_addr {
 	char name[128]; /* "127.0.0.1:8080" or "unix:/run/app.sock": for messages */
 };
 
-/* Where requests go, as one generation of it: portshare-apps gives an app a new target
- * when it restarts the app on a new port or socket (proxy_target_swap). users counts the
- * requests forwarding to it now; the supervisor stops the old process once it is 0. */
+/* Where requests go, as one generation of it: portshare-apps gives an app a new set of
+ * targets, one a process, when it restarts the app on new ports or sockets
+ * (proxy_target_swap). users counts the requests forwarding to it now; the supervisor
+ * stops the old processes once it is 0 on each of theirs. */
 struct backend_target {
 	struct backend_addr addr;
-	unsigned gen;
+	unsigned gen;   /* unique to it: pooled connections are matched by it */
+	unsigned floor; /* the first gen of its set: pooled connections to an earlier one are closed */
 	atomic_int users;
+	atomic_bool down; /* its process does not accept now (starting, died): not chosen */
 };
 
 /* When the request in progress turns long: a wait that reaches `at` calls fn(arg, true)
@@ -61,13 +64,14 @@ bool backend_addr_parse(const char *spec, struct backend_addr *out, const char *
 
 int64_t backend_now_ms(void);
 
-/* A new target for addr (copied), no users yet; NULL when out of memory. Freed with free(). */
+/* A new target for addr (copied), no users yet, not down, the first of its set (floor =
+ * gen); NULL when out of memory. Freed with free(). */
 struct backend_target *backend_target_new(const struct backend_addr *addr, unsigned gen);
 
 /* An idle pooled connection to t that is still clean (nothing arrived on it since its last
  * response: a backend must not slip a second response in), else a new one connected
- * before deadline_ms; pooled connections to an earlier target are closed. NULL with errno
- * set (ETIMEDOUT for the deadline). */
+ * before deadline_ms; pooled connections to an earlier set of targets are closed, those to
+ * t's companions in its set kept. NULL with errno set (ETIMEDOUT for the deadline). */
 struct backend_conn *backend_get(struct backend_pool *p, const struct backend_target *t, int64_t deadline_ms);
 /* backend_get for n requests at once (a batch): the pooled ones checked with one poll.
  * Returns how many of out[0, n) it filled; fewer when a connect failed (errno). */

@@ -708,7 +708,30 @@ static bool forward_wants_upgrade(ps_request *r)
 	return false;
 }
 
-static void forward_one(struct forward *f, ps_request *r, struct backend_target *target)
+/* target's process is gone or going, and the supervisor has not seen it yet: its connect
+ * was refused, or reset before it was accepted, or a safe request's fresh connection was
+ * closed without a reply byte (it died with the request in its accept queue). With other
+ * processes of the app behind this proxy, target takes no request until it accepts again
+ * (the supervisor's probe), and this one goes to another, as nginx's proxy_next_upstream
+ * does: *other, held here. False when there is no other to try (errno kept). */
+static bool forward_elsewhere(struct forward *f, struct backend_target **target, struct backend_target **other)
+{
+	if (*other)
+		return false;
+	/* the config is the proxy's; only its targets' lock and counts change here */
+	struct proxy_config *cfg = (struct proxy_config *)f->cfg;
+	if (proxy_target_count(cfg) < 2)
+		return false;
+	atomic_store(&(*target)->down, true);
+	*other = proxy_target_hold(cfg);
+	if (*other == *target)
+		return false;
+	*target = f->target = *other;
+	return true;
+}
+
+static void forward_one_to(struct forward *f, ps_request *r, struct backend_target *target,
+                           struct backend_target **other)
 {
 	const struct proxy_config *cfg = f->cfg;
 	f->target = target;
@@ -734,6 +757,11 @@ static void forward_one(struct forward *f, ps_request *r, struct backend_target 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int64_t deadline = backend_now_ms() + cfg->backend_timeout_ms;
 		st.bc = backend_get(&f->pool, target, deadline);
+		if (!st.bc && (errno == ECONNREFUSED || errno == ENOENT || errno == ECONNRESET) &&
+		    forward_elsewhere(f, &target, other)) {
+			attempt--;
+			continue;
+		}
 		if (!st.bc) {
 			if (errno == ETIMEDOUT)
 				forward_fail(f, r, 504, "connect timed out after %d s",
@@ -769,6 +797,13 @@ static void forward_one(struct forward *f, ps_request *r, struct backend_target 
 				hr = forward_read_head(f, &st, backend_now_ms() + cfg->backend_timeout_ms,
 				                       false, false);
 		}
+		if (hr == HEAD_FAILED && !st.bc->reused && !st.got_bytes && st.fail_status == 502 &&
+		    forward_batchable(r) && forward_elsewhere(f, &target, other)) {
+			backend_drop(st.bc);
+			st.bc = NULL;
+			attempt--;
+			continue;
+		}
 		if (hr != HEAD_FAILED || !st.retry || attempt == 1)
 			break;
 		backend_drop(st.bc); /* a pooled connection the backend had closed meanwhile */
@@ -782,6 +817,16 @@ static void forward_one(struct forward *f, ps_request *r, struct backend_target 
 	forward_reply(f, &st);
 	if (st.bc)
 		backend_drop(st.bc);
+}
+
+static void forward_one(struct forward *f, ps_request *r, struct backend_target *target)
+{
+	struct backend_target *other = NULL;
+	forward_one_to(f, r, target, &other);
+	if (other) {
+		f->target = target; /* a batch's next members go where it was sent */
+		proxy_target_release(other);
+	}
 }
 
 void forward_request(struct forward *f, ps_request *r, struct backend_target *target)

@@ -252,10 +252,33 @@ static void *proxy_watch(void *arg)
 struct backend_target *proxy_target_hold(struct proxy_config *cfg)
 {
 	pthread_mutex_lock(&cfg->target_mu);
-	struct backend_target *t = cfg->target;
+	int n = cfg->ntargets;
+	struct backend_target *t = cfg->targets[0];
+	if (n > 1) {
+		unsigned start = cfg->turn++;
+		struct backend_target *best = NULL;
+		int best_users = 0;
+		for (int k = 0; k < n; k++) {
+			struct backend_target *c = cfg->targets[(start + (unsigned)k) % (unsigned)n];
+			int users = atomic_load(&c->users);
+			if (!atomic_load(&c->down) && (!best || users < best_users)) {
+				best = c;
+				best_users = users;
+			}
+		}
+		t = best ? best : cfg->targets[start % (unsigned)n];
+	}
 	atomic_fetch_add(&t->users, 1);
 	pthread_mutex_unlock(&cfg->target_mu);
 	return t;
+}
+
+int proxy_target_count(struct proxy_config *cfg)
+{
+	pthread_mutex_lock(&cfg->target_mu);
+	int n = cfg->ntargets;
+	pthread_mutex_unlock(&cfg->target_mu);
+	return n;
 }
 
 void proxy_target_release(struct backend_target *t)
@@ -263,13 +286,16 @@ void proxy_target_release(struct backend_target *t)
 	atomic_fetch_sub(&t->users, 1);
 }
 
-struct backend_target *proxy_target_swap(struct proxy_config *cfg, struct backend_target *t)
+int proxy_target_swap(struct proxy_config *cfg, struct backend_target *const *ts, int n,
+                      struct backend_target **old)
 {
 	pthread_mutex_lock(&cfg->target_mu);
-	struct backend_target *old = cfg->target;
-	cfg->target = t;
+	int nold = cfg->ntargets;
+	memcpy(old, cfg->targets, (size_t)nold * sizeof(*old));
+	memcpy(cfg->targets, ts, (size_t)n * sizeof(*ts));
+	cfg->ntargets = n;
 	pthread_mutex_unlock(&cfg->target_mu);
-	return old;
+	return nold;
 }
 
 static void proxy_unavailable(ps_request *r, const char *why)
@@ -453,10 +479,10 @@ int proxy_start(struct proxy_config *cfg)
 	const char *path = proxy_socket(cfg);
 	if (!cfg->state)
 		cfg->state = calloc(1, sizeof(*cfg->state));
-	if (!cfg->target)
-		cfg->target = backend_target_new(&cfg->backend, 0);
+	if (!cfg->ntargets && (cfg->targets[0] = backend_target_new(&cfg->backend, 0)) != NULL)
+		cfg->ntargets = 1;
 	struct proxy_thread *t = calloc(1, sizeof(*t));
-	if (!t || !cfg->state || !cfg->target) {
+	if (!t || !cfg->state || !cfg->ntargets) {
 		free(t);
 		return -1;
 	}
@@ -493,7 +519,7 @@ int proxy_start(struct proxy_config *cfg)
 			return -1;
 		}
 	}
-	printf("%s: ready queue=%s backend=%s\n", cfg->prog, ps_queue_name(t->q), cfg->target->addr.name);
+	printf("%s: ready queue=%s backend=%s\n", cfg->prog, ps_queue_name(t->q), cfg->targets[0]->addr.name);
 	fflush(stdout);
 	cpu_set_t cpus;
 	cfg->state->cpus = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;

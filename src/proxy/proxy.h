@@ -14,6 +14,7 @@
 #define PROXY_THREADS_DEFAULT 64 /* at most: requests in progress at once */
 #define PROXY_THREADS_MAX 1024
 #define PROXY_BACKEND_TIMEOUT_DEFAULT 60 /* seconds, as nginx's proxy_read_timeout */
+#define PROXY_TARGETS_MAX 16             /* processes of one app behind a proxy */
 
 struct proxy_config {
 	const char *prog;   /* "portshare-proxy": the prefix of every message */
@@ -37,10 +38,13 @@ struct proxy_config {
 	void (*deleted)(void *arg);
 	void *hook_arg;
 	struct proxy_state *state; /* the threads' counters, made by proxy_start */
-	/* where requests go now: made from backend by proxy_start, replaced by
-	 * proxy_target_swap; read under target_mu, since the threads read it while the
-	 * supervisor replaces it */
-	struct backend_target *target;
+	/* where requests go now: one target a process of the app (portshare-apps' --workers
+	 * of an HTTP app; else one, made from backend by proxy_start), each request to the one
+	 * not down with the fewest requests in progress; replaced by proxy_target_swap; read
+	 * under target_mu, since the threads read it while the supervisor replaces it */
+	struct backend_target *targets[PROXY_TARGETS_MAX];
+	int ntargets;
+	unsigned turn; /* where the next choice starts among equals */
 	pthread_mutex_t target_mu;
 };
 
@@ -65,11 +69,17 @@ int proxy_threads(const struct proxy_config *cfg);
  * portshare-run and portshare-apps alike. */
 #define PROXY_DRAIN_MS 10000
 
-/* The target requests go to now, held (users + 1) until proxy_target_release. */
+/* The target the next request goes to, held (users + 1) until proxy_target_release: of
+ * those not down the one with the fewest users (the next in turn among equals); when all
+ * are down, the next in turn. */
 struct backend_target *proxy_target_hold(struct proxy_config *cfg);
 void proxy_target_release(struct backend_target *t);
-/* Makes t the target of the requests that come next and returns the one before, whose
- * users finish with it (the caller frees it once its users are 0). */
-struct backend_target *proxy_target_swap(struct proxy_config *cfg, struct backend_target *t);
+/* How many targets requests go to now (one a process of the app). */
+int proxy_target_count(struct proxy_config *cfg);
+/* Makes ts[0, n) the targets of the requests that come next; the ones before go to
+ * old[] (PROXY_TARGETS_MAX of room) and their count is returned: their users finish with
+ * them (the caller frees each once its users are 0). */
+int proxy_target_swap(struct proxy_config *cfg, struct backend_target *const *ts, int n,
+                      struct backend_target **old);
 
 #endif

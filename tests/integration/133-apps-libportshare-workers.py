@@ -1,11 +1,10 @@
-# 133-apps-libportshare-workers: `portsharectl app add … --workers 3 -- portshare-hello …` as a throwaway user is a web garden (IIS's maxProcesses): no process before the first request; after it three pids, all the user's, all workers of queue app-hw in `portsharectl status --json` and listed by app show, status and who; requests on many connections are answered by more than one of them; one SIGKILLed is started again on its own (a crash counted for rapid-fail protection) while the others serve every request begun after the kill (a keep-alive connection the killed one held by delegation goes with it, DESIGN §2a: so the clients open a connection per request); an overlapped `app restart` under a bounded load loop (keep-alive and not) starts a new set of three that all join before the old three get SIGTERM, with 0 failed requests; the idle timeout stops all three; two of another app's three killed fail it by rapid-fail protection (--rapid-fail-count 2), which stops the third, answers 503 until app start, after which the next request starts all three; --workers above the bound is refused for a libportshare app, while an HTTP app keeps its meaning (requests forwarded at once). Needs root.
+# 133-apps-libportshare-workers: `portsharectl app add … --workers 3 -- portshare-hello …` as a throwaway user is a web garden (IIS's maxProcesses): no process before the first request; after it three pids, all the user's, all workers of queue app-hw in `portsharectl status --json` and listed by app show, status and who; requests on many connections are answered by more than one of them; one SIGKILLed is started again on its own (a crash counted for rapid-fail protection) while the others serve every request begun after the kill (a keep-alive connection the killed one held by delegation goes with it, DESIGN §2a: so the clients open a connection per request); an overlapped `app restart` under a bounded load loop (keep-alive and not) starts a new set of three that all join before the old three get SIGTERM, with 0 failed requests; the idle timeout stops all three; two of another app's three killed fail it by rapid-fail protection (--rapid-fail-count 2), which stops the third, answers 503 until app start, after which the next request starts all three; --workers above the bound is refused (an HTTP app's web garden: story 142). Needs root.
 import os
 import re
 import signal
-import threading
 import time
 
-from apps_help import load, pid_alive, show, supervised_user
+from apps_help import loads, loads_end, pid_alive, show, supervised_user
 from harness import Story, check, check_eq, find_queue, wait_until
 
 N = 3
@@ -39,29 +38,6 @@ def workers_of(d, sup):
     return sorted(w["pid"] for w in q.get("workers", []) if w["pid"] != sup.pid)
 
 
-def loads(port, n, keepalive, path="/hw/load"):
-    """n load loops started (every other one keep-alive when keepalive): (stop, threads, results)."""
-    stop = threading.Event()
-    results = [{} for _ in range(n)]
-    threads = [threading.Thread(target=load, args=(port, path, stop, results[i], pid_of, keepalive and i % 2 == 0))
-               for i in range(n)]
-    for t in threads:
-        t.start()
-    return stop, threads, results
-
-
-def loads_end(stop, threads, results, what):
-    """Ends the loops: 0 failed requests, over 100 done; returns every pid that answered."""
-    stop.set()
-    for t in threads:
-        t.join(40)
-    ok = sum(x.get("ok", 0) for x in results)
-    failed = sum(x.get("failed", 0) for x in results)
-    check(failed == 0 and ok > 100, "%s: %d requests, %d failed" % (what, ok, failed),
-          repr([x.get("bad", [])[:3] for x in results]))
-    return set(p for x in results for p in x.get("pids", []))
-
-
 with Story() as s:
     d = s.daemon()
     port = s.free_port()
@@ -91,7 +67,7 @@ with Story() as s:
               "portsharectl who PORT: the app with its three pids", r.stdout)
 
         # many connections, answered by more than one process
-        stop, threads, results = loads(port, 6, False)
+        stop, threads, results = loads(port, "/hw/load", 6, pid_of, False)
         time.sleep(1.5)
         seen = loads_end(stop, threads, results, "6 clients, a connection per request")
         check(len(seen) > 1 and seen <= set(pids), "the requests were answered by %d of the pids: %s"
@@ -101,7 +77,7 @@ with Story() as s:
         victim = pids[1]
         os.kill(victim, signal.SIGKILL)
         check(wait_until(lambda: not pid_alive(victim), 5), "pid %d SIGKILLed" % victim)
-        stop, threads, results = loads(port, 4, False)
+        stop, threads, results = loads(port, "/hw/load", 4, pid_of, False)
         check(wait_until(lambda: len(show(s, ctl)["hw"]["pids"]) == N and victim not in show(s, ctl)["hw"]["pids"],
                          10), "the killed pid's place is taken by a new process (after its backoff)")
         time.sleep(0.5)
@@ -119,7 +95,7 @@ with Story() as s:
               % (N, pids), repr(workers_of(d, sup)))
 
         # overlapped restart of the set under load
-        stop, threads, results = loads(port, 4, True)
+        stop, threads, results = loads(port, "/hw/load", 4, pid_of)
         time.sleep(0.5)
         r = s.run(ctl + ["app", "restart", "hw"])
         check(r.returncode == 0 and "joins queue app-hw" in r.stdout, "app restart hw: %s" % r.stdout.strip())
@@ -167,15 +143,10 @@ with Story() as s:
         s.run(ctl + ["app", "delete", "rf"])
         check(wait_until(lambda: not procs_of(uid), 10), "app delete stopped them all")
 
-        # the bound; an HTTP app's --workers is its proxy's
+        # the bound (an HTTP app's --workers: story 142)
         r = s.run(ctl + ["app", "add", "big", "--url", "http://+:%d/big/" % port, "--user", user, "--workers",
                          "17", "--", s.bin("portshare-hello")])
         check(r.returncode != 0 and "1-16" in r.stderr, "--workers 17 of a libportshare app is refused: %s"
               % r.stderr.strip())
-        r = s.run(ctl + ["app", "add", "web", "--url", "http://+:%d/web/" % port, "--user", user, "--workers",
-                         "100", "--", "python3", "-m", "http.server", "--bind", "127.0.0.1", "{port}"])
-        check_eq(r.returncode, 0, "--workers 100 of an HTTP app (requests forwarded at once): %s" % r.stderr.strip())
-        check_eq(show(s, ctl)["web"]["processes"], 1, "an HTTP app runs one process")
-        s.run(ctl + ["app", "delete", "web"])
         r = s.run(ctl + ["app", "delete", "hw"])
         check_eq(r.returncode, 0, "app delete hw")

@@ -1,4 +1,4 @@
-# apps_help.py: what the stories of portshare-apps (108, 120-123, 130-132) share: starting the supervisor on a story's own directories, `app show --json`, a throwaway user, an app that answers its pid, portshare-hello's answer, and a load loop.
+# apps_help.py: what the stories of portshare-apps (108, 120-123, 130-132) share: starting the supervisor on a story's own directories, `app show --json`, a throwaway user, an app that answers its pid, portshare-hello's answer, and load loops.
 import contextlib
 import http.client
 import json
@@ -7,6 +7,7 @@ import re
 import secrets
 import subprocess
 import sys
+import threading
 import time
 
 from harness import Proc, check, check_eq, fail, say, wait_until
@@ -158,6 +159,29 @@ def load(port, path, stop, out, pid_of=int, keepalive=True, max_requests=20000, 
             out.setdefault("bad", []).append(repr(e))
             conn = None
     out.update(ok=ok, failed=failed, pids=pids)
+
+
+def loads(port, path, n, pid_of=int, keepalive=True):
+    """n load loops started (every other one keep-alive when keepalive): (stop, threads, results)."""
+    stop = threading.Event()
+    results = [{} for _ in range(n)]
+    threads = [threading.Thread(target=load, args=(port, path, stop, results[i], pid_of, keepalive and i % 2 == 0))
+               for i in range(n)]
+    for t in threads:
+        t.start()
+    return stop, threads, results
+
+
+def loads_end(stop, threads, results, what):
+    """Ends the loops: 0 failed requests, over 100 done; returns every pid that answered."""
+    stop.set()
+    for t in threads:
+        t.join(40)
+    ok = sum(x.get("ok", 0) for x in results)
+    failed = sum(x.get("failed", 0) for x in results)
+    check(failed == 0 and ok > 100, "%s: %d requests, %d failed" % (what, ok, failed),
+          repr([x.get("bad", [])[:3] for x in results]))
+    return set(p for x in results for p in x.get("pids", []))
 
 
 def load_end(stop, loaders, results, pid0, new_pid):
