@@ -88,17 +88,27 @@ static int handoff_send(struct session *s, struct request *r)
 	return 0;
 }
 
-void handoff_hold(struct queue *q, struct request *r, bool front)
+void handoff_hold(struct queue *q, struct request *r, bool again)
 {
 	struct conn *c = r->conn;
 	if (this_thread->handing_over) {
 		takeover_hand_over_conn(c); /* the new daemon queues it, for the same workers */
 		return;
 	}
-	if (front)
-		list_add_head(&q->pending, &r->link);
-	else
-		list_add_tail(&q->pending, &r->link);
+	struct list *before = &q->pending; /* a new request: at the tail */
+	if (again) {
+		/* back in its place by arrival (ids grow as requests are routed), before what
+		 * came after it: a burst given back is served oldest first, as it came */
+		struct list *p, *t;
+		list_for_each_safe(p, t, &q->pending)
+		{
+			if (container_of(p, struct request, link)->id > r->id) {
+				before = p;
+				break;
+			}
+		}
+	}
+	list_add_tail(before, &r->link);
 	q->depth++;
 	conn_queued(c);
 }

@@ -9,10 +9,11 @@
 #include "conn-t.h"
 #include "queue-t.h"
 
-/* r waits in q (at its head with front: a request that comes back). During a takeover
- * its connection goes to the new daemon instead. */
-void handoff_hold(struct queue *q, struct request *r, bool front);
-/* r goes to a's session, which has a receive outstanding; back to the head of the queue
+/* r waits in q: at its tail, or with again (a request that comes back: given back, its
+ * worker died, its fd could not go) in its place by arrival, before every request routed
+ * after it. During a takeover its connection goes to the new daemon instead. */
+void handoff_hold(struct queue *q, struct request *r, bool again);
+/* r goes to a's session, which has a receive outstanding; back to its place in the queue
  * if the session is going away. */
 void handoff_deliver(struct attach *a, struct request *r);
 /* The session no longer holds a copy of c's fd (END, NOFD, or it ended). */

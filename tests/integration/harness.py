@@ -984,10 +984,12 @@ class Story:
 
     def testworker(self, urls=(), queue=None, mode=None, open_=False, persistent=False,
                    max_length=None, text=None, count=None, sock=None, ready=True, max_body=None,
-                   trigger=None, response_wait_ms=None, env_extra=None, window=None):
+                   trigger=None, response_wait_ms=None, env_extra=None, window=None, delay_ms=None):
         argv = [self.bin("testworker"), "--socket", sock or self._sock()]
         if window is not None:
             argv += ["--window", str(window)]
+        if delay_ms is not None:
+            argv += ["--delay-ms", str(delay_ms)]
         for u in urls:
             argv += ["--url", u]
         if queue:

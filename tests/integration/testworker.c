@@ -42,7 +42,8 @@ enum mode {
 	MODE_HANG_MID_RESPONSE,
 	MODE_EXIT_MID_RESPONSE,
 	MODE_DIE_AFTER_LAST,
-	MODE_GIVE_BACK
+	MODE_GIVE_BACK,
+	MODE_YIELD
 };
 
 static const char *const mode_names[] = {"serve",
@@ -60,7 +61,8 @@ static const char *const mode_names[] = {"serve",
                                          "hang-mid-response",
                                          "exit-mid-response",
                                          "die-after-last",
-                                         "give-back"};
+                                         "give-back",
+                                         "yield"};
 
 struct options {
 	const char *socket_path;
@@ -113,11 +115,13 @@ static void usage(void)
 	    "       [--window N]\n"
 	    "modes: serve noreceive close clear-nonblock fdlimit upgrade upload-echo exit-after die\n"
 	    "       die-mid-response hang hang-mid-response stall-after exit-mid-response die-after-last\n"
+	    "       give-back yield\n"
 	    "  hang: holds the request unanswered until SIGTERM (says so on stderr first)\n"
 	    "  hang-mid-response: writes part of a response, then hangs as hang does\n"
 	    "  stall-after: serves --count requests, then never calls ps_receive again (stays alive)\n"
 	    "  exit-mid-response: writes part of a response, then exits with status 0\n"
 	    "  die-after-last: answers with ps_respond_last, then dies by SIGKILL\n"
+	    "  yield: calls ps_client_yield before answering a triggered request (after --delay-ms)\n"
 	    "  --trigger: die, die-mid-response, die-after-last, exit-mid-response, the hang modes and\n"
 	    "    --delay-ms act only on paths containing SUBSTR\n"
 	    "  --delay-ms: waits N ms before handling a request\n"
@@ -772,6 +776,12 @@ int main(int argc, char **argv)
 		}
 		if (o.delay_ms > 0 && triggered(r, &o))
 			sleep_ms(o.delay_ms);
+		if (o.mode == MODE_YIELD && triggered(r, &o)) {
+			/* what this session holds and does not serve goes back, in the order it came */
+			rc = ps_client_yield(c);
+			printf("testworker: yield: %s\n", rc == 0 ? "ok" : ps_strerror(rc));
+			fflush(stdout);
+		}
 		int given = o.mode == MODE_GIVE_BACK && triggered(r, &o) ? give_back(c, r) : 0;
 		if (given > 0)
 			continue; /* r went back to the daemon (and is freed) */
