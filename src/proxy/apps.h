@@ -94,6 +94,9 @@ struct app {
  * the words: NULL with err filled when the definition is wrong (the words stay the
  * caller's then). The app's proxy talks to daemon_socket. */
 struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char *err, size_t errlen);
+/* A free loopback port for slot i of a set of ports, unlike those of slots 0 to i - 1 (the
+ * kernel may give one twice), written to ports[i]: the port, or -1 with errno. */
+int apps_free_port(char (*ports)[12], int i);
 /* Writes DIR/NAME atomically (temp file, fsync, rename, fsync of the directory), 0600:
  * 0, or -1 with err filled. */
 int apps_store(const struct app *a, const char *dir, char *err, size_t errlen);

@@ -230,17 +230,10 @@ struct app *apps_parse(char *words, size_t len, const char *daemon_socket, char 
 	/* each process's port until an `app restart` moves the app to others (apps_proc.c); a
 	 * {socket} app gets its addresses when it is registered (apps_main.c) */
 	for (int k = 0; k < a->nprocs; k++) {
-		int port = launch_free_port();
-		for (int j = 0; j < k && port >= 0; j++)
-			if (atoi(a->port[j]) == port) { /* the same free port twice: another */
-				port = launch_free_port();
-				j = -1;
-			}
-		if (port < 0) {
+		if (apps_free_port(a->port, k) < 0) {
 			snprintf(err, errlen, "no free loopback port: %s", strerror(errno));
 			goto fail;
 		}
-		snprintf(a->port[k], sizeof(a->port[k]), "%d", port);
 	}
 	char spec[32];
 	const char *why;
@@ -256,6 +249,19 @@ fail:
 	free(a->cmd);
 	free(a);
 	return NULL;
+}
+
+int apps_free_port(char (*ports)[12], int i)
+{
+	int port = launch_free_port();
+	for (int k = 0; k < i && port >= 0; k++)
+		if (atoi(ports[k]) == port) { /* the same free port twice: another */
+			port = launch_free_port();
+			k = -1;
+		}
+	if (port >= 0)
+		snprintf(ports[i], sizeof(ports[i]), "%d", port);
+	return port;
 }
 
 /* Writes DIR/NAME atomically (temp file, fsync, rename, fsync of the directory), 0600. */

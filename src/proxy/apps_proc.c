@@ -448,28 +448,38 @@ static int apps_probe(struct app *a, const pid_t *pids, struct backend_target *c
 	return up;
 }
 
+/* A target for a process of a's at port or sock (a {socket} app), of generation gen in
+ * the set whose first is floor: down until the process accepts. NULL with *why. */
+static struct backend_target *apps_target(const struct app *a, const char *port, const char *sock,
+                                          unsigned gen, unsigned floor, const char **why)
+{
+	char spec[sizeof(a->sock[0]) + 8];
+	struct backend_addr addr;
+	struct backend_target *t = NULL;
+	if (a->use_socket)
+		snprintf(spec, sizeof(spec), "unix:%s", sock);
+	else
+		snprintf(spec, sizeof(spec), "http://127.0.0.1:%s", port);
+	*why = "out of memory";
+	if (!backend_addr_parse(spec, &addr, why) || !(t = backend_target_new(&addr, gen)))
+		return NULL;
+	t->floor = floor;
+	atomic_store(&t->down, true);
+	return t;
+}
+
 int apps_proc_targets(struct app *a)
 {
 	if (!a->cmd || a->native || a->cfg.ntargets)
 		return 0; /* a --backend queue: proxy_start makes its one target */
 	for (int i = 0; i < a->nprocs; i++) {
-		char spec[sizeof(a->sock[i]) + 8];
-		const char *why = "out of memory";
-		struct backend_addr addr;
-		if (a->use_socket)
-			snprintf(spec, sizeof(spec), "unix:%s", a->sock[i]);
-		else
-			snprintf(spec, sizeof(spec), "http://127.0.0.1:%s", a->port[i]);
-		struct backend_target *t = NULL;
-		if (!backend_addr_parse(spec, &addr, &why) || !(t = backend_target_new(&addr, (unsigned)i))) {
+		const char *why;
+		if (!(a->cfg.targets[i] = apps_target(a, a->port[i], a->sock[i], (unsigned)i, 0, &why))) {
 			fprintf(stderr, "portshare-apps: %s: %s\n", a->name, why);
 			for (int k = 0; k < i; k++)
 				free(a->cfg.targets[k]);
 			return -1;
 		}
-		t->floor = 0;
-		atomic_store(&t->down, true); /* until its process accepts */
-		a->cfg.targets[i] = t;
 	}
 	a->cfg.ntargets = a->nprocs;
 	a->gen = (unsigned)a->nprocs - 1;
@@ -487,7 +497,10 @@ static void apps_tick_next(struct app *a, int64_t now)
 		up = apps_joined(a->next_pid, a->next_joined);
 	else
 		apps_probe(a, a->next_pid, a->next_targets, &up, &addr);
-	const char *where = a->native ? a->queue : addr.name[0] ? addr.name : a->next_targets[0] ? a->next_targets[0]->addr.name : "";
+	const char *where = a->native            ? a->queue
+	                    : addr.name[0]       ? addr.name
+	                    : a->next_targets[0] ? a->next_targets[0]->addr.name
+	                                         : "";
 	if (a->next_pid[0] != pid || a->state != APP_RUNNING)
 		return;
 	char next[APPS_PIDS_TEXT], cur[APPS_PIDS_TEXT];
@@ -773,31 +786,16 @@ int apps_proc_start(struct app *a, FILE *out)
  * saying why in out. Down until its process accepts. */
 static struct backend_target *apps_next_target(struct app *a, int i, FILE *out)
 {
-	char spec[sizeof(a->sock[i]) + 8];
-	const char *why = "out of memory";
 	unsigned gen = a->gen + 1 + (unsigned)i;
-	int p = launch_free_port();
-	for (int k = 0; k < i && p >= 0; k++)
-		if (atoi(a->next_port[k]) == p) { /* the same free port twice: another */
-			p = launch_free_port();
-			k = -1;
-		}
-	snprintf(a->next_port[i], sizeof(a->next_port[i]), "%d", p);
-	if (a->use_socket) {
+	int p = apps_free_port(a->next_port, i);
+	a->next_sock[i][0] = '\0';
+	if (a->use_socket)
 		snprintf(a->next_sock[i], sizeof(a->next_sock[i]), "%s/app.%u.sock", a->sock_dir, gen);
-		snprintf(spec, sizeof(spec), "unix:%s", a->next_sock[i]);
-	} else {
-		a->next_sock[i][0] = '\0';
-		snprintf(spec, sizeof(spec), "http://127.0.0.1:%s", a->next_port[i]);
-	}
-	struct backend_addr addr;
-	struct backend_target *t = NULL;
-	if (p < 0 || !backend_addr_parse(spec, &addr, &why) || !(t = backend_target_new(&addr, gen))) {
+	const char *why = NULL;
+	struct backend_target *t =
+	    p < 0 ? NULL : apps_target(a, a->next_port[i], a->next_sock[i], gen, a->gen + 1, &why);
+	if (!t)
 		fprintf(out, "app %s: cannot restart: %s\n", a->name, p < 0 ? strerror(errno) : why);
-		return NULL;
-	}
-	t->floor = a->gen + 1;
-	atomic_store(&t->down, true);
 	return t;
 }
 

@@ -714,17 +714,11 @@ static bool forward_wants_upgrade(ps_request *r)
  * processes of the app behind this proxy, target takes no request until it accepts again
  * (the supervisor's probe), and this one goes to another, as nginx's proxy_next_upstream
  * does: *other, held here. False when there is no other to try (errno kept). */
-static bool forward_elsewhere(struct forward *f, struct backend_target **target, struct backend_target **other)
+static bool forward_elsewhere(struct forward *f, struct backend_target **target,
+                              struct backend_target **other)
 {
-	if (*other)
-		return false;
-	/* the config is the proxy's; only its targets' lock and counts change here */
-	struct proxy_config *cfg = (struct proxy_config *)f->cfg;
-	if (proxy_target_count(cfg) < 2)
-		return false;
-	atomic_store(&(*target)->down, true);
-	*other = proxy_target_hold(cfg);
-	if (*other == *target)
+	/* the config is the proxy's; only its targets' lock, counts and down flags change here */
+	if (*other || !(*other = proxy_target_instead((struct proxy_config *)f->cfg, *target)))
 		return false;
 	*target = f->target = *other;
 	return true;
@@ -875,7 +869,8 @@ static void forward_member_send(struct forward *f, struct forward_member *m, ps_
 	m->st.body_done = true;
 	size_t head_len = forward_build_head(f, r, false, 0, false);
 	struct iovec iov = {f->head, head_len};
-	if (head_len == 0 || backend_send(bc, &iov, 1, backend_now_ms() + f->cfg->backend_timeout_ms, false) < 0) {
+	if (head_len == 0 ||
+	    backend_send(bc, &iov, 1, backend_now_ms() + f->cfg->backend_timeout_ms, false) < 0) {
 		backend_drop(bc);
 		m->st.bc = NULL;
 		return;
@@ -895,12 +890,13 @@ static void forward_member_try(struct forward *f, struct forward_member *m)
 	if (hl == 0)
 		return;
 	m->stage = STAGE_SERIAL;
-	if (hl < 0 || reply_head(rp, bc->buf + bc->off, (size_t)hl, m->st.head_request, forward_on_body, f) < 0)
+	if (hl < 0 ||
+	    reply_head(rp, bc->buf + bc->off, (size_t)hl, m->st.head_request, forward_on_body, f) < 0)
 		return; /* forward_read_head says why */
 	if (rp->status < 200 || rp->upgrade)
 		return;
-	if (rp->has_body &&
-	    (rp->chunked || rp->content_length < 0 || bc->len - bc->off - (size_t)hl < (uint64_t)rp->content_length))
+	if (rp->has_body && (rp->chunked || rp->content_length < 0 ||
+	                     bc->len - bc->off - (size_t)hl < (uint64_t)rp->content_length))
 		return;
 	forward_reply(f, &m->st);
 	backend_drop(m->st.bc); /* NULL when forward_finish pooled it */
@@ -939,7 +935,8 @@ static void forward_collect(struct forward *f, struct forward_member *m, int n, 
 			if (got > 0)
 				x->st.got_bytes = true;
 			else if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
-				x->stage = STAGE_SERIAL; /* a close or an error: forward_read_head reports it */
+				x->stage =
+				    STAGE_SERIAL; /* a close or an error: forward_read_head reports it */
 			else if (first)
 				break; /* nothing yet: the ones before it are polled */
 		}

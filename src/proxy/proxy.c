@@ -249,36 +249,50 @@ static void *proxy_watch(void *arg)
 	return NULL;
 }
 
+/* Under target_mu: of the targets not down the one with the fewest users (the next in
+ * turn among equals); when all are down, the next in turn. */
+static struct backend_target *proxy_target_pick(struct proxy_config *cfg)
+{
+	int n = cfg->ntargets;
+	if (n == 1)
+		return cfg->targets[0];
+	unsigned start = cfg->turn++;
+	struct backend_target *best = NULL;
+	int best_users = 0;
+	for (int k = 0; k < n; k++) {
+		struct backend_target *c = cfg->targets[(start + (unsigned)k) % (unsigned)n];
+		int users = atomic_load(&c->users);
+		if (!atomic_load(&c->down) && (!best || users < best_users)) {
+			best = c;
+			best_users = users;
+		}
+	}
+	return best ? best : cfg->targets[start % (unsigned)n];
+}
+
 struct backend_target *proxy_target_hold(struct proxy_config *cfg)
 {
 	pthread_mutex_lock(&cfg->target_mu);
-	int n = cfg->ntargets;
-	struct backend_target *t = cfg->targets[0];
-	if (n > 1) {
-		unsigned start = cfg->turn++;
-		struct backend_target *best = NULL;
-		int best_users = 0;
-		for (int k = 0; k < n; k++) {
-			struct backend_target *c = cfg->targets[(start + (unsigned)k) % (unsigned)n];
-			int users = atomic_load(&c->users);
-			if (!atomic_load(&c->down) && (!best || users < best_users)) {
-				best = c;
-				best_users = users;
-			}
-		}
-		t = best ? best : cfg->targets[start % (unsigned)n];
-	}
+	struct backend_target *t = proxy_target_pick(cfg);
 	atomic_fetch_add(&t->users, 1);
 	pthread_mutex_unlock(&cfg->target_mu);
 	return t;
 }
 
-int proxy_target_count(struct proxy_config *cfg)
+struct backend_target *proxy_target_instead(struct proxy_config *cfg, struct backend_target *t)
 {
+	struct backend_target *other = NULL;
 	pthread_mutex_lock(&cfg->target_mu);
-	int n = cfg->ntargets;
+	if (cfg->ntargets > 1) {
+		atomic_store(&t->down, true);
+		other = proxy_target_pick(cfg);
+		if (other == t)
+			other = NULL; /* every one is down */
+		else
+			atomic_fetch_add(&other->users, 1);
+	}
 	pthread_mutex_unlock(&cfg->target_mu);
-	return n;
+	return other;
 }
 
 void proxy_target_release(struct backend_target *t)

@@ -74,8 +74,11 @@ int proxy_threads(const struct proxy_config *cfg);
  * are down, the next in turn. */
 struct backend_target *proxy_target_hold(struct proxy_config *cfg);
 void proxy_target_release(struct backend_target *t);
-/* How many targets requests go to now (one a process of the app). */
-int proxy_target_count(struct proxy_config *cfg);
+/* t's process refused a connection (gone or going; the supervisor has not seen it yet):
+ * with other targets, t is down until the supervisor's probe finds it accepting again,
+ * and another is chosen as proxy_target_hold does and held; NULL when t is the only one
+ * or every one is down. errno is kept. */
+struct backend_target *proxy_target_instead(struct proxy_config *cfg, struct backend_target *t);
 /* Makes ts[0, n) the targets of the requests that come next; the ones before go to
  * old[] (PROXY_TARGETS_MAX of room) and their count is returned: their users finish with
  * them (the caller frees each once its users are 0). */
